@@ -1,0 +1,104 @@
+/**
+ * The media node's one narrow port to SIP. The call-flow core sees only these types; the built-in
+ * RFC 3261 stack (`sip/builtin`) and the drachtio-srf adapter (`sip/drachtio`) implement them.
+ */
+
+export type SipTransport = 'udp' | 'tcp' | 'tls';
+
+export interface NameAddr {
+  /** The full URI, e.g. `sip:+4912345@example.com;user=phone`. */
+  uri: string;
+  /** The URI's user part, unescaped; '' when the URI has none. */
+  user: string;
+  host: string;
+  displayName?: string;
+  tag?: string;
+}
+
+export interface SourceAddress {
+  address: string;
+  port: number;
+  transport: SipTransport;
+}
+
+/** Why a dialog ended; stable strings that the call flow journals and maps to callEvents. */
+export type DialogEndReason =
+  | 'remote-bye' // the other party sent BYE
+  | 'local-bye' // we sent BYE (hangup())
+  | 'ack-timeout' // our 2xx was never ACKed (RFC 3261 §13.3.1.4): we sent BYE
+  | 'transport-error' // the peer became unreachable
+  | 'shutdown'; // the node is stopping
+
+export interface DtmfFromSignaling {
+  /** '0'-'9', '*', '#', 'A'-'D' */
+  digit: string;
+  durationMs: number;
+  /** 'info' for SIP INFO (application/dtmf-relay or application/dtmf). */
+  via: 'info';
+}
+
+export interface CallDialog {
+  readonly callId: string;
+  readonly localTag: string;
+  readonly remoteTag: string;
+  /** Resolves once, when the dialog has ended for whatever reason. */
+  readonly ended: Promise<DialogEndReason>;
+  /** Sends BYE (if the dialog is still up) and resolves when it is answered or timed out. */
+  hangup(): Promise<void>;
+  /** Digits the peer sent as SIP INFO. */
+  onDtmf(listener: (dtmf: DtmfFromSignaling) => void): void;
+  /**
+   * A re-INVITE with an SDP offer (hold/unhold, codec change). The listener returns the SDP answer;
+   * if it throws, the re-INVITE is answered 488. Without a listener the current local SDP is resent.
+   */
+  onReoffer(listener: (sdp: string) => Promise<string>): void;
+}
+
+export interface InboundCall {
+  readonly callId: string;
+  readonly from: NameAddr;
+  readonly to: NameAddr;
+  readonly requestUri: string;
+  /** The parsed Request-URI's user part and host, for tenant lookup. */
+  readonly requestUser: string;
+  readonly requestHost: string;
+  /** `X-` headers of the INVITE, names as received, values as received. */
+  readonly xHeaders: Record<string, string>;
+  readonly source: SourceAddress;
+  /** The SDP offer of the INVITE, if any (a body of type application/sdp). */
+  readonly sdp: string | undefined;
+  /** Aborted when the caller CANCELs before a final response (the stack has answered 487). */
+  readonly cancelled: AbortSignal;
+  /** Sends a provisional response (180 Ringing or 183 Session Progress with early-media SDP). */
+  progress(status: 180 | 183, sdp?: string): void;
+  /**
+   * Sends 200 OK with `sdp` and retransmits it until the ACK arrives. Resolves with the dialog on
+   * ACK; rejects with a SignalingError if the call was cancelled first or the ACK never came (in
+   * which case the stack has sent BYE, as §13.3.1.4 asks).
+   */
+  answer(sdp: string): Promise<CallDialog>;
+  /** Final non-2xx response. `status` 300-699. */
+  reject(status: number, reason?: string, headers?: Record<string, string>): void;
+  /** 302 Moved Temporarily with the given Contact(s). */
+  redirect(contacts: string[]): void;
+}
+
+export interface SignalingPort {
+  /** Starts listening; resolves once the sockets are bound. Rejects with a clear error if a port is taken. */
+  start(onInvite: (call: InboundCall) => void): Promise<void>;
+  /** Stops accepting calls, ends open dialogs with BYE (bounded), closes sockets. */
+  stop(): Promise<void>;
+  /** The address this node advertises in Via/Contact. */
+  readonly advertised: { host: string; port: number };
+}
+
+/** Raised by adapters for signaling outcomes the call flow must distinguish. */
+export class SignalingError extends Error {
+  constructor(
+    readonly code: 'cancelled' | 'ack-timeout' | 'transaction-timeout' | 'transport-error' | 'invalid-state',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SignalingError';
+  }
+}
