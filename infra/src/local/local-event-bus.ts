@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BusEvent } from '@sipms/shared/events/envelope';
+import { matchesPattern } from '@sipms/shared/events/pattern-matcher';
+import type { RuleDefinition } from '@sipms/shared/events/rules';
+import type { Logger } from '@sipms/shared/util/logger';
+
+export type RuleTarget = (event: BusEvent) => Promise<void>;
+
+interface PutEventsEntry {
+  Source?: string;
+  DetailType?: string;
+  Detail?: string;
+  Resources?: string[];
+  EventBusName?: string;
+  Time?: string | number;
+}
+
+const MAX_ATTEMPTS = 5;
+
+/**
+ * A local endpoint that speaks EventBridge's PutEvents (JSON 1.1, what the AWS SDK sends when
+ * AWS_ENDPOINT_URL_EVENTBRIDGE points here), matches each event against the shared rule definitions and
+ * invokes the targets asynchronously with retries — at-least-once, as EventBridge delivers.
+ */
+export class LocalEventBus {
+  private server: Server | undefined;
+  private inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly rules: readonly RuleDefinition[],
+    private readonly targets: Record<RuleDefinition['target'], RuleTarget>,
+    private readonly logger: Logger,
+    private readonly account = '000000000000',
+    private readonly region = 'local',
+  ) {}
+
+  async start(host = '127.0.0.1', port = 0): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const addr = this.server.address() as AddressInfo;
+    return `http://${host}:${addr.port}`;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(body));
+    };
+    const target = String(req.headers['x-amz-target'] ?? '');
+    if (target !== 'AWSEvents.PutEvents') {
+      return reply(400, {
+        __type: 'UnknownOperationException',
+        message: `${target || 'operation'} is not supported locally`,
+      });
+    }
+    let input: { Entries?: PutEventsEntry[] };
+    try {
+      input = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return reply(400, { __type: 'SerializationException', message: 'body is not JSON' });
+    }
+    const entries = input.Entries ?? [];
+    if (entries.length === 0 || entries.length > 10) {
+      return reply(400, { __type: 'ValidationException', message: 'Entries must hold 1 to 10 events' });
+    }
+    const results = entries.map((e) => this.accept(e));
+    reply(200, { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results });
+  }
+
+  private accept(entry: PutEventsEntry): { EventId: string } | { ErrorCode: string; ErrorMessage: string } {
+    let detail: unknown;
+    try {
+      detail = JSON.parse(entry.Detail ?? '');
+    } catch {
+      return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON' };
+    }
+    if (!entry.Source || !entry.DetailType) {
+      return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Source and DetailType are required' };
+    }
+    const event: BusEvent = {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': entry.DetailType,
+      source: entry.Source,
+      account: this.account,
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region: this.region,
+      resources: entry.Resources ?? [],
+      detail,
+    };
+    for (const rule of this.rules) {
+      if (!matchesPattern(rule.pattern, event)) continue;
+      const delivery = this.deliver(rule, event);
+      this.inFlight.add(delivery);
+      void delivery.finally(() => this.inFlight.delete(delivery));
+    }
+    return { EventId: event.id };
+  }
+
+  private async deliver(rule: RuleDefinition, event: BusEvent): Promise<void> {
+    const target = this.targets[rule.target];
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      try {
+        await target(event);
+        return;
+      } catch (err) {
+        this.logger.warn({ err, rule: rule.name, eventId: event.id, attempt }, 'rule target failed');
+        if (attempt < MAX_ATTEMPTS) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+    this.logger.error({ rule: rule.name, eventId: event.id }, 'event dropped after retries (no DLQ locally)');
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

@@ -1,0 +1,41 @@
+/** A thin client for the control-plane API as a tenant uses it. */
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    public apiKey = '',
+  ) {}
+
+  async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; json: any; headers: Headers }> {
+    const isBytes = Buffer.isBuffer(body);
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': isBytes ? 'application/octet-stream' : 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: isBytes ? (body as Buffer) : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = text;
+    }
+    return { status: res.status, json, headers: res.headers };
+  }
+
+  /** Signs up a tenant and keeps its API key for later calls. */
+  async signup(name: string, callbackUrl?: string) {
+    const res = await this.call('POST', '/v1/tenants', { name, ...(callbackUrl ? { callbackUrl } : {}) });
+    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.json)}`);
+    this.apiKey = res.json.apiKey;
+    return res.json as { tenantId: string; domain: string; apiKey: string; signingSecret: string };
+  }
+}

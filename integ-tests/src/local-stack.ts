@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freeTcpPort, freeUdpPort } from './ports.js';
+
+export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+
+export interface LocalStack {
+  apiUrl: string;
+  sipHost: string;
+  sipPort: number;
+  dataDir: string;
+  /** Everything the stack wrote to stderr (JSON log lines), for diagnosing a failure. */
+  logs: string[];
+  process: ChildProcess;
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts the real single-machine deployment exactly as a user does (`npm start`'s script), on free ports
+ * and a fresh data directory, and waits for its ready line.
+ */
+export async function startLocalStack(opts: {
+  rtpPortMin: number;
+  rtpPortMax: number;
+  dataDir?: string;
+  env?: Record<string, string>;
+}): Promise<LocalStack> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sipms-stack-')));
+  const apiPort = await freeTcpPort();
+  const sipPort = await freeUdpPort();
+  const ngPort = await freeUdpPort();
+  const child = spawn(process.execPath, [join(repoRoot, 'scripts/start.mjs')], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      DATA_DIR: dataDir,
+      API_PORT: String(apiPort),
+      SIP_HOST: '127.0.0.1',
+      SIP_PORT: String(sipPort),
+      RTP_PORT_MIN: String(opts.rtpPortMin),
+      RTP_PORT_MAX: String(opts.rtpPortMax),
+      RTPENGINE_NG_PORT: String(ngPort),
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  child.stderr!.on('data', (d: Buffer) => {
+    for (const line of d.toString('utf8').split('\n')) if (line.trim()) logs.push(line);
+    if (process.env.STACK_LOGS) process.stderr.write(d);
+  });
+  const ready = await new Promise<string>((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(
+      () => fail(new Error(`stack not ready within 30 s; logs:\n${logs.slice(-20).join('\n')}`)),
+      30_000,
+    );
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+      const line = out.split('\n').find((l) => l.startsWith('SIP Mediaserver ready'));
+      if (line) {
+        clearTimeout(timer);
+        ok(line);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`stack exited with ${code} before ready; logs:\n${logs.slice(-20).join('\n')}`));
+    });
+  });
+  const api = /API (\S+)/.exec(ready)![1]!;
+  return {
+    apiUrl: api,
+    sipHost: '127.0.0.1',
+    sipPort,
+    dataDir,
+    logs,
+    process: child,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}

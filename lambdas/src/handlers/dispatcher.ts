@@ -1,0 +1,21 @@
+import { parseOrReason } from '@sipms/shared/contracts/validate';
+import { type BusEvent, CallbackEnvelope } from '@sipms/shared/events/envelope';
+import { controlPlane } from '../composition-root.js';
+import { dispatchCallback } from '../dispatch/dispatch-callback.js';
+
+/** EventBridge target of the `callbacks-to-dispatcher` rule. */
+export async function handler(event: BusEvent): Promise<void> {
+  const cp = controlPlane();
+  const parsed = parseOrReason(CallbackEnvelope, event.detail);
+  if (!parsed.ok) {
+    // Retrying cannot fix a malformed event; log it for the operator and let it go.
+    cp.logger.error({ eventId: event.id, reason: parsed.reason }, 'malformed callback event dropped');
+    return;
+  }
+  await dispatchCallback(parsed.value, {
+    tenants: cp.tenants,
+    sessions: cp.sessions,
+    urlPolicy: cp.config.CALLBACK_URL_POLICY,
+    logger: cp.logger,
+  });
+}

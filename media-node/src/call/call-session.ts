@@ -1,0 +1,59 @@
+import type { CallbackName } from '@sipms/shared/contracts/callbacks';
+import type { TenantRecord } from '@sipms/shared/data/tenant-store';
+import { randomId } from '@sipms/shared/util/ids';
+import type { CallbackPort, CallbackRequest, CallbackResult } from '../ports/callbacks.js';
+
+/**
+ * One session as this node sees it: its ids, the per-session `seq`, and the callbacks it sends. The
+ * node owns the session, so the counter lives here.
+ */
+export class CallSession {
+  readonly sessionId = randomId('s');
+  readonly startedAt = Date.now();
+  private seq = 0;
+
+  constructor(
+    readonly tenant: TenantRecord,
+    private readonly callbacks: CallbackPort,
+    readonly sessionReferenceId?: string,
+  ) {}
+
+  /** How long to wait for a reply: every attempt, the backoff between them and the fallback URL, plus slack. */
+  get replyDeadlineMs(): number {
+    const t = this.tenant.callbackTimeoutMs;
+    return (t + 1000) * (this.tenant.callbackRetries + 1) + t + 2000;
+  }
+
+  private build(type: CallbackName, fields: Record<string, unknown>): CallbackRequest {
+    const eventId = randomId('e');
+    const payload: Record<string, unknown> = {
+      sessionId: this.sessionId,
+      seq: ++this.seq,
+      timestamp: new Date().toISOString(),
+      ...(this.sessionReferenceId ? { sessionReferenceId: this.sessionReferenceId } : {}),
+      ...fields,
+    };
+    // A reply-bearing callback's replyId is its event id: the key the reply is stored under.
+    if (type === 'newCall' || type === 'getIvrCommand' || type === 'callAnswered') payload.replyId ??= eventId;
+    return {
+      eventId,
+      tenantId: this.tenant.tenantId,
+      sessionId: this.sessionId,
+      seq: payload.seq as number,
+      type,
+      payload,
+    };
+  }
+
+  request(
+    type: 'newCall' | 'getIvrCommand' | 'callEvent',
+    fields: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<CallbackResult> {
+    return this.callbacks.request(this.build(type, fields), this.replyDeadlineMs, signal);
+  }
+
+  notify(type: 'callAnswered' | 'callNotify' | 'sessionCompleted', fields: Record<string, unknown>): Promise<void> {
+    return this.callbacks.notify(this.build(type, fields));
+  }
+}

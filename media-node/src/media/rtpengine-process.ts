@@ -1,0 +1,136 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '@sipms/shared/util/logger';
+import type { RtpEngineController } from './rtpengine-controller.js';
+
+export interface RtpEngineProcessOptions {
+  binary: string;
+  /** Local address rtpengine relays media on; `advertised` is what SDP shows (e.g. an EC2 public IP). */
+  interface: string;
+  advertised?: string;
+  ngHost: string;
+  ngPort: number;
+  portMin: number;
+  portMax: number;
+  dtmfLogDest: { host: string; port: number };
+  runDir: string;
+  logLevel?: number;
+}
+
+/**
+ * Runs and supervises a local userspace rtpengine: ready when it answers `ping`, restarted when it exits
+ * (listeners of 'exit' fail the calls it carried), stopped with SIGTERM then SIGKILL.
+ */
+export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]; ready: [] }> {
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private restarts: number[] = [];
+  private readonly recentOutput: string[] = [];
+
+  constructor(
+    private readonly opts: RtpEngineProcessOptions,
+    private readonly control: RtpEngineController,
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  args(): string[] {
+    const o = this.opts;
+    const iface = o.advertised && o.advertised !== o.interface ? `${o.interface}!${o.advertised}` : o.interface;
+    return [
+      '--config-file=none', // never pick up /etc/rtpengine/rtpengine.conf (kernel table, extra listeners)
+      '--table=-1', // userspace forwarding; works without the kernel module
+      `--interface=${iface}`,
+      `--listen-ng=${o.ngHost}:${o.ngPort}`,
+      `--port-min=${o.portMin}`,
+      `--port-max=${o.portMax}`,
+      `--dtmf-log-dest=${o.dtmfLogDest.host}:${o.dtmfLogDest.port}`,
+      '--delete-delay=0', // we delete explicitly at hang-up; keeping ports 30 s exhausts small ranges
+      '--endpoint-learning=heuristic', // prefer the SDP address, still learn NATed sources
+      '--foreground',
+      '--log-stderr',
+      `--log-level=${o.logLevel ?? 5}`,
+      `--pidfile=${join(o.runDir, 'rtpengine.pid')}`,
+    ];
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.opts.runDir, { recursive: true });
+    await this.spawnOnce();
+  }
+
+  private async spawnOnce(): Promise<void> {
+    const child = spawn(this.opts.binary, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.once('error', (err) => {
+      this.logger.error({ err }, 'rtpengine could not be started');
+    });
+    const onOutput = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        this.recentOutput.push(line);
+        if (this.recentOutput.length > 20) this.recentOutput.shift();
+        this.logger.debug({ line }, 'rtpengine');
+      }
+    };
+    child.stdout!.on('data', onOutput);
+    child.stderr!.on('data', onOutput);
+
+    const ready = this.waitForPing(5000);
+    const first = await Promise.race([ready.then(() => 'ready' as const), exited.then(() => 'exited' as const)]);
+    if (first === 'exited') {
+      throw new Error(`rtpengine exited during start-up: ${this.recentOutput.slice(-5).join(' | ') || 'no output'}`);
+    }
+    this.logger.info({ pid: child.pid, ng: `${this.opts.ngHost}:${this.opts.ngPort}` }, 'rtpengine ready');
+    this.emit('ready');
+    void exited.then((code) => this.onExit(code));
+  }
+
+  private async waitForPing(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        if (await this.control.ping()) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error('rtpengine did not answer ping');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private async onExit(code: number | null): Promise<void> {
+    if (this.stopping) return;
+    this.logger.error({ code, output: this.recentOutput.slice(-5) }, 'rtpengine exited; restarting');
+    this.emit('exit', code);
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < 60_000);
+    this.restarts.push(now);
+    if (this.restarts.length > 5) {
+      this.logger.error({}, 'rtpengine keeps exiting (more than 5 times a minute); giving up');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200 * this.restarts.length));
+    if (this.stopping) return;
+    await this.spawnOnce().catch((err) => this.logger.error({ err }, 'rtpengine restart failed'));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await gone;
+    clearTimeout(timer);
+  }
+}

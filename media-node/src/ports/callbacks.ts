@@ -1,0 +1,26 @@
+import type { CallbackName } from '@sipms/shared/contracts/callbacks';
+
+/** One callback as the call flow hands it over: the envelope fields and the body the tenant receives. */
+export interface CallbackRequest {
+  eventId: string;
+  tenantId: string;
+  sessionId: string;
+  seq: number;
+  type: CallbackName;
+  payload: Record<string, unknown>;
+}
+
+export interface CallbackResult {
+  /** The validated reply, or the defined fallback. */
+  reply: unknown;
+  fallback: boolean;
+  reason?: string;
+}
+
+/** The callback path: publish to the bus, and for reply-bearing callbacks wait for the stored reply. */
+export interface CallbackPort {
+  /** Resolves with the reply, or the fallback once `deadlineMs` has passed without one. Never rejects. */
+  request(req: CallbackRequest, deadlineMs: number, signal?: AbortSignal): Promise<CallbackResult>;
+  /** Fire and forget: failures are logged, never thrown. */
+  notify(req: CallbackRequest): Promise<void>;
+}

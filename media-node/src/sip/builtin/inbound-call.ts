@@ -1,0 +1,160 @@
+/** An INVITE outside any dialog, as the call flow sees it (InboundCall), until its final response. */
+
+import type { CallDialog, InboundCall, NameAddr, SourceAddress } from '../../ports/signaling.js';
+import { SignalingError } from '../../ports/signaling.js';
+import { type DialogHost, UasDialog } from './dialog.js';
+import { mediaType } from './dtmf.js';
+import type { ParsedRequest, SipResponse } from './message.js';
+import type { ResponseOptions } from './responses.js';
+import type { ServerInviteTransaction } from './transactions.js';
+import { formatHostPort, type NameAddress, parseSipUri, type SipUri } from './uri.js';
+
+export interface InboundCallHost extends DialogHost {
+  /** Builds a response to `request` (not yet sent). */
+  buildResponse(request: ParsedRequest, status: number, options?: ResponseOptions): SipResponse;
+  registerDialog(dialog: UasDialog): void;
+}
+
+export function toNameAddr(addr: NameAddress): NameAddr {
+  const result: NameAddr = { uri: addr.uri, user: '', host: '' };
+  if (addr.sipUri) {
+    result.user = addr.sipUri.user;
+    result.host = addr.sipUri.host;
+  } else if (/^tel:/i.test(addr.uri)) {
+    result.user = addr.uri.slice(4).split(';')[0]!;
+  }
+  if (addr.displayName !== undefined) result.displayName = addr.displayName;
+  if (addr.tag !== undefined) result.tag = addr.tag;
+  return result;
+}
+
+/** The Request-URI parsed, or undefined for non-SIP schemes (e.g. tel:). */
+function requestSipUri(text: string): SipUri | undefined {
+  try {
+    return parseSipUri(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function xHeadersOf(request: ParsedRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { name, value } of request.headers.all()) {
+    if (!/^x-/i.test(name)) continue;
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
+}
+
+export class PendingInboundCall implements InboundCall {
+  readonly callId: string;
+  readonly from: NameAddr;
+  readonly to: NameAddr;
+  readonly requestUri: string;
+  readonly requestUser: string;
+  readonly requestHost: string;
+  readonly xHeaders: Record<string, string>;
+  readonly sdp: string | undefined;
+  readonly cancelled: AbortSignal;
+  /** Our To tag, shared by provisional and final responses (§8.2.6.2). */
+  private readonly localTag: string;
+  private readonly abort = new AbortController();
+  private readonly rawRequestUser: string;
+  private final = false;
+  private rejectPendingAnswer: ((err: SignalingError) => void) | undefined;
+
+  constructor(
+    private readonly host: InboundCallHost,
+    private readonly invite: ParsedRequest,
+    readonly source: SourceAddress,
+    private readonly transaction: ServerInviteTransaction,
+    localTag: string,
+  ) {
+    this.callId = invite.callId;
+    this.from = toNameAddr(invite.from);
+    this.to = toNameAddr(invite.to);
+    this.requestUri = invite.uri;
+    const uri = requestSipUri(invite.uri);
+    this.requestUser = uri?.user ?? '';
+    this.rawRequestUser = uri?.rawUser ?? '';
+    this.requestHost = uri?.host ?? '';
+    this.xHeaders = xHeadersOf(invite);
+    const isSdp = invite.body.length > 0 && mediaType(invite.headers.get('content-type')) === 'application/sdp';
+    this.sdp = isSdp ? invite.body.toString('utf8') : undefined;
+    this.cancelled = this.abort.signal;
+    this.localTag = localTag;
+  }
+
+  private get contact(): string {
+    const { host, port } = this.host.advertised;
+    const user = this.rawRequestUser === '' ? '' : `${this.rawRequestUser}@`;
+    return `<sip:${user}${formatHostPort(host, port)}>`;
+  }
+
+  private send(status: number, options: ResponseOptions): SipResponse {
+    const response = this.host.buildResponse(this.invite, status, { toTag: this.localTag, ...options });
+    this.transaction.respond(response);
+    return response;
+  }
+
+  progress(status: 180 | 183, sdp?: string): void {
+    if (this.final || this.cancelled.aborted) return;
+    this.send(status, sdp === undefined ? {} : { body: sdp, contentType: 'application/sdp' });
+  }
+
+  answer(sdp: string): Promise<CallDialog> {
+    if (this.cancelled.aborted) return Promise.reject(new SignalingError('cancelled', 'the caller cancelled'));
+    if (this.final) return Promise.reject(new SignalingError('invalid-state', 'the INVITE was already answered'));
+    this.final = true;
+    const contact = this.contact;
+    const dialog = new UasDialog(this.host, {
+      invite: this.invite,
+      localTag: this.localTag,
+      localSdp: sdp,
+      localContact: contact,
+    });
+    this.host.registerDialog(dialog);
+    const response = this.send(200, { body: sdp, contentType: 'application/sdp', headers: { Contact: contact } });
+    return new Promise<CallDialog>((resolve, reject) => {
+      this.rejectPendingAnswer = reject;
+      dialog.awaitInitialAck(response, this.transaction.dest).then((outcome) => {
+        if (outcome === 'acked') resolve(dialog);
+        else if (outcome === 'ack-timeout')
+          reject(new SignalingError('ack-timeout', 'no ACK for our 200 OK; sent BYE'));
+        else reject(new SignalingError('invalid-state', 'the dialog ended before the ACK'));
+      }, reject);
+    });
+  }
+
+  reject(status: number, reason?: string, headers?: Record<string, string>): void {
+    if (!Number.isInteger(status) || status < 300 || status > 699) {
+      throw new RangeError(`reject() needs a status 300-699, got ${status}`);
+    }
+    if (this.final || this.cancelled.aborted) return;
+    this.final = true;
+    this.send(status, { ...(reason === undefined ? {} : { reason }), headers: headers ?? {} });
+  }
+
+  redirect(contacts: string[]): void {
+    if (this.final || this.cancelled.aborted) return;
+    this.final = true;
+    const values = contacts.map((c) => (c.includes('<') ? c : `<${c}>`));
+    this.send(302, { headers: { Contact: values } });
+  }
+
+  /** A matching CANCEL arrived (§9.2): 487 if no final response was sent yet. */
+  cancel(): void {
+    if (this.transaction.finalSent || this.final) return;
+    this.final = true;
+    this.send(487, {});
+    this.abort.abort(new SignalingError('cancelled', 'the caller cancelled'));
+    this.rejectPendingAnswer?.(new SignalingError('cancelled', 'the caller cancelled'));
+  }
+
+  /** The stack is stopping before this INVITE was answered. */
+  refuseForShutdown(): void {
+    if (this.final || this.transaction.finalSent) return;
+    this.final = true;
+    this.send(503, {});
+  }
+}

@@ -1,0 +1,65 @@
+/** UDP transport over node:dgram. */
+
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { SipMessage } from './message.js';
+import { serializeMessage } from './serializer.js';
+import type { Destination, MessageHandler, Transport } from './transport.js';
+import { formatHostPort } from './uri.js';
+
+export class UdpTransport implements Transport {
+  readonly protocol = 'udp' as const;
+  onMessage: MessageHandler = () => {};
+  private socket: Socket | undefined;
+  private bound = { address: '', port: 0 };
+
+  constructor(
+    private readonly bindHost: string,
+    private readonly bindPort: number,
+  ) {}
+
+  get local(): { address: string; port: number } {
+    return this.bound;
+  }
+
+  listen(): Promise<void> {
+    const socket = createSocket({ type: isIPv6(this.bindHost) ? 'udp6' : 'udp4' });
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        socket.close();
+        const where = formatHostPort(this.bindHost, this.bindPort);
+        const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${err.code ?? err.message})`;
+        reject(new Error(`SIP UDP address ${where} ${why}`, { cause: err }));
+      };
+      socket.once('error', onError);
+      socket.bind(this.bindPort, this.bindHost, () => {
+        socket.off('error', onError);
+        // Later socket errors (e.g. ICMP-induced) must not crash the process.
+        socket.on('error', () => {});
+        const addr = socket.address();
+        this.bound = { address: addr.address, port: addr.port };
+        socket.on('message', (data, rinfo) => {
+          this.onMessage(data, { address: rinfo.address, port: rinfo.port, transport: 'udp' });
+        });
+        this.socket = socket;
+        resolve();
+      });
+    });
+  }
+
+  send(message: SipMessage, dest: Destination): Promise<void> {
+    const socket = this.socket;
+    if (!socket) return Promise.reject(new Error('UDP transport is not listening'));
+    const data = serializeMessage(message);
+    return new Promise((resolve, reject) => {
+      socket.send(data, dest.port, dest.address, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (!socket) return Promise.resolve();
+    return new Promise((resolve) => socket.close(() => resolve()));
+  }
+}

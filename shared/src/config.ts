@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/**
+ * Typed configuration read once at start-up from environment variables. A bad or missing value
+ * fails fast with the variable's name.
+ */
+export function loadConfig<T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): Readonly<T> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  return Object.freeze(result.data);
+}
+
+export const envBool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const envInt = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+/** Settings the control plane and the media node share. */
+export const CommonEnv = {
+  TABLE_NAME: z.string().min(3),
+  SIP_DOMAIN: z.string().min(1).default('sip.localhost'),
+  /** `dir:/path` (single machine) or `s3:bucket-name` (AWS). */
+  PROMPT_STORE: z.string().regex(/^(dir|s3):.+$/, 'dir:<path> or s3:<bucket>'),
+  /** `public-https` (AWS: https only, no private addresses) or `allow-loopback` (the local deployment). */
+  CALLBACK_URL_POLICY: z.enum(['public-https', 'allow-loopback']).default('public-https'),
+};

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { IvrCommand } from './ivr-command.js';
+
+/** Callback names of SPEC.md, the body each carries, and the reply each expects. */
+
+export const CALLBACK_NAMES = [
+  'newCall',
+  'getIvrCommand',
+  'callAnswered',
+  'callNotify',
+  'callEvent',
+  'sessionCompleted',
+] as const;
+export const CallbackName = z.enum(CALLBACK_NAMES);
+export type CallbackName = z.infer<typeof CallbackName>;
+
+/** Callbacks whose reply steers the call; the media node waits for these. */
+export const CALLBACKS_WITH_REPLY: ReadonlySet<CallbackName> = new Set(['newCall', 'getIvrCommand', 'callEvent']);
+
+const Common = {
+  sessionId: z.string(),
+  seq: z.number().int().nonnegative(),
+  timestamp: z.iso.datetime(),
+  sessionReferenceId: z.string().optional(),
+};
+
+export const Party = z.object({ uri: z.string(), user: z.string(), displayName: z.string().optional() });
+
+export const NewCallBody = z.object({
+  ...Common,
+  participantId: z.string(),
+  replyId: z.string(),
+  sipCallId: z.string(),
+  from: Party,
+  to: Party.omit({ displayName: true }),
+  requestUri: z.string(),
+  headers: z.record(z.string(), z.string()),
+  sourceAddress: z.string(),
+  transport: z.enum(['udp', 'tcp', 'tls']),
+});
+export type NewCallBody = z.infer<typeof NewCallBody>;
+
+export const DtmfParams = z.object({
+  digits: z.string(),
+  terminationKey: z.string(),
+  reason: z.enum(['maxDigits', 'terminationKey', 'timeout']),
+});
+export type DtmfParams = z.infer<typeof DtmfParams>;
+
+export const GetIvrCommandBody = z.object({
+  ...Common,
+  participantId: z.string(),
+  replyId: z.string(),
+  dtmfParams: DtmfParams.optional(),
+  recording: z.object({ fileName: z.string(), durationMs: z.number() }).optional(),
+});
+export type GetIvrCommandBody = z.infer<typeof GetIvrCommandBody>;
+
+export const CallAnsweredBody = z.object({
+  ...Common,
+  participantId: z.string(),
+  replyId: z.string(),
+  connectionId: z.string().optional(),
+});
+export const CallNotifyBody = z.object({
+  ...Common,
+  participantId: z.string(),
+  event: z.string(),
+  reason: z.string().optional(),
+});
+export const CALL_EVENTS = [
+  'callingPartyDrop',
+  'calledPartyDrop',
+  'calledPartyBusy',
+  'calledPartyNoAnswer',
+  'calledPartyFailed',
+  'calledPartyAnswered',
+  'connectionSplit',
+  'ivrFailed',
+] as const;
+export const CallEventBody = z.object({
+  ...Common,
+  participantId: z.string(),
+  event: z.enum(CALL_EVENTS),
+  reason: z.string().optional(),
+});
+export const SessionCompletedBody = z.object({
+  ...Common,
+  sessionDuration: z.number().nonnegative(),
+  reason: z.string(),
+});
+
+export const CALLBACK_BODIES = {
+  newCall: NewCallBody,
+  getIvrCommand: GetIvrCommandBody,
+  callAnswered: CallAnsweredBody,
+  callNotify: CallNotifyBody,
+  callEvent: CallEventBody,
+  sessionCompleted: SessionCompletedBody,
+} as const;
+
+// ---- replies -------------------------------------------------------------------------------------
+
+const sipStatus = z.number().int().min(300).max(699);
+
+export const NewCallReply = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('ivr') }),
+  z.object({ action: z.literal('drop'), sipStatus: sipStatus.default(603), reason: z.string().max(200).optional() }),
+  z.object({
+    action: z.literal('call'),
+    destination: z.string().min(1),
+    callerId: z.string().optional(),
+    timeoutSec: z.number().int().min(1).max(300).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+  }),
+  z.object({ action: z.literal('redirect'), contact: z.string().min(1) }),
+]);
+export type NewCallReply = z.infer<typeof NewCallReply>;
+
+export const CallEventReply = z.union([
+  z.object({ action: z.literal('drop') }),
+  z.object({ action: z.literal('ivr') }),
+  z.object({ action: z.literal('bridge'), participantIds: z.tuple([z.string(), z.string()]) }),
+  z.object({ action: z.undefined().optional() }),
+]);
+export type CallEventReply = z.infer<typeof CallEventReply>;
+
+/** The schema each reply-bearing callback's reply must satisfy. */
+export const CALLBACK_REPLIES = {
+  newCall: NewCallReply,
+  getIvrCommand: IvrCommand,
+  callEvent: CallEventReply,
+} as const;
+
+/** The defined fallback when no valid reply could be had (SPEC.md, "Delivery rules"). */
+export const FALLBACK_REPLIES = {
+  newCall: { action: 'drop', sipStatus: 480, reason: 'callback failed' },
+  getIvrCommand: { phrases: [], bargeIn: 'none', hangup: true },
+  callEvent: {},
+} as const;

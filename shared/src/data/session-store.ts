@@ -1,0 +1,147 @@
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { randomId } from '../util/ids.js';
+import { DAY_SECONDS, keys, ttlIn } from './table-design.js';
+
+export interface SessionRecord {
+  sessionId: string;
+  tenantId: string;
+  nodeId: string;
+  state: 'active' | 'ended';
+  createdAt: string;
+  endedAt?: string;
+  endReason?: string;
+  sessionReferenceId?: string;
+  participants: Record<string, { direction: 'inbound' | 'outbound'; from: string; to: string; sipCallId: string }>;
+}
+
+/** A stored callback outcome: the validated reply, or the defined fallback and why. */
+export interface ReplyRecord {
+  eventId: string;
+  outcome: 'reply' | 'fallback';
+  reply: unknown;
+  reason?: string;
+  at: string;
+}
+
+export type JournalKind = 'callback' | 'sip' | 'command' | 'media' | 'error';
+export interface JournalEntry {
+  at: string;
+  kind: JournalKind;
+  [field: string]: unknown;
+}
+
+const SESSION_TTL = 30 * DAY_SECONDS;
+const REPLY_TTL = DAY_SECONDS;
+
+function isConditionFailure(err: unknown): boolean {
+  return (err as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...rest } = item;
+  return rest as T;
+}
+
+/** Sessions, their callback replies and their journal. */
+export class SessionStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async create(session: SessionRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...keys.session(session.sessionId),
+          ...session,
+          gsi1pk: keys.tenantSessionsIndex(session.tenantId),
+          gsi1sk: `${session.createdAt}#${session.sessionId}`,
+          expiresAt: ttlIn(SESSION_TTL),
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async get(sessionId: string): Promise<SessionRecord | undefined> {
+    const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.session(sessionId) }));
+    return strip<SessionRecord>(res.Item);
+  }
+
+  async end(sessionId: string, reason: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.session(sessionId),
+        UpdateExpression: 'SET #s = :ended, endedAt = :at, endReason = :r',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: { ':ended': 'ended', ':at': new Date().toISOString(), ':r': reason },
+      }),
+    );
+  }
+
+  /**
+   * Stores the outcome of a callback once. A duplicate delivery of the same event finds the item and
+   * gets `false`, so a command is never run twice.
+   */
+  async putReply(sessionId: string, record: ReplyRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...keys.reply(sessionId, record.eventId), ...record, expiresAt: ttlIn(REPLY_TTL) },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async getReply(sessionId: string, eventId: string): Promise<ReplyRecord | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.reply(sessionId, eventId), ConsistentRead: true }),
+    );
+    return strip<ReplyRecord>(res.Item);
+  }
+
+  async journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void> {
+    const at = entry.at ?? new Date().toISOString();
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.journal(sessionId, at, randomId('', 6)), ...entry, at, expiresAt: ttlIn(SESSION_TTL) },
+      }),
+    );
+  }
+
+  async readJournal(sessionId: string): Promise<JournalEntry[]> {
+    const out: JournalEntry[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :p AND begins_with(sk, :j)',
+          ExpressionAttributeValues: { ':p': keys.session(sessionId).pk, ':j': 'JOURNAL#' },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of res.Items ?? []) out.push(strip<JournalEntry>(item)!);
+      ExclusiveStartKey = res.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return out;
+  }
+}

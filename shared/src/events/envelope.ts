@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { CallbackName } from '../contracts/callbacks.js';
+
+/**
+ * The event envelope: what the media node puts on the bus (`Detail` of a PutEvents entry) and the
+ * dispatcher consumes. One schema for AWS EventBridge and the local bus.
+ */
+
+export const EVENT_SOURCE = 'sip-mediaserver.media-node';
+export const CALLBACK_DETAIL_TYPE = 'callback';
+
+export const CallbackEnvelope = z.object({
+  /** Event id: stable across retries, sent as X-Mediaserver-Event-Id, keys the reply item. */
+  id: z.string().min(1),
+  tenantId: z.string().min(1),
+  sessionId: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  type: CallbackName,
+  time: z.iso.datetime(),
+  /** The node that owns the session and waits for the reply. */
+  nodeId: z.string().min(1),
+  expectsReply: z.boolean(),
+  /** The callback body exactly as the tenant receives it. */
+  payload: z.record(z.string(), z.unknown()),
+});
+export type CallbackEnvelope = z.infer<typeof CallbackEnvelope>;
+
+/** The EventBridge event as delivered to a rule target. */
+export interface BusEvent<D = unknown> {
+  version: '0';
+  id: string;
+  'detail-type': string;
+  source: string;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: D;
+}
