@@ -37,7 +37,10 @@ function testFiles(dir) {
 // Unit tests first (fast, no network), then the black-box tests against the running stack.
 const files = requested.length
   ? requested
-  : [...['shared', 'lambdas', 'media-node', 'infra'].flatMap((w) => testFiles(`${w}/test`)), ...testFiles('integ-tests/test')];
+  : [
+      ...['shared', 'lambdas', 'media-node', 'infra'].flatMap((w) => testFiles(`${w}/test`)),
+      ...testFiles('integ-tests/test'),
+    ];
 step(`tests (${files.length} files)`, process.execPath, [
   '--import',
   'tsx',

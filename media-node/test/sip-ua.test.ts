@@ -299,6 +299,10 @@ describe('UserAgent robustness', () => {
       timers: TIMERS,
       logger,
       limits: DEFAULT_PARSE_LIMITS,
+      // Mutated hostnames must not reach the system resolver.
+      lookupHost: async (host) => {
+        throw new Error(`no DNS in this test (${host})`);
+      },
     });
     let n = 0;
     ua.start((call) => {

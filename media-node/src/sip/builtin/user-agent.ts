@@ -46,6 +46,13 @@ export interface UserAgentOptions {
   limits: ParseLimits;
   /** Sent as User-Agent/Server; omitted when empty. */
   productName?: string;
+  /** Hostname → IP for next hops; default dns.lookup (A/AAAA, /etc/hosts). Injectable for tests. */
+  lookupHost?: (host: string, family: 4 | 6 | undefined) => Promise<string>;
+}
+
+async function dnsLookup(host: string, family: 4 | 6 | undefined): Promise<string> {
+  const { address } = await lookup(host, family === undefined ? {} : { family });
+  return address;
 }
 
 type ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction;
@@ -153,8 +160,7 @@ export class UserAgent implements InboundCallHost {
     const port = uri.port ?? (uri.scheme === 'sips' ? 5061 : 5060);
     if (isIpAddress(host)) return { address: host, port };
     try {
-      const family = this.transportFamily();
-      const { address } = await lookup(host, family === undefined ? {} : { family });
+      const address = await (this.options.lookupHost ?? dnsLookup)(host, this.transportFamily());
       return { address, port };
     } catch (err) {
       throw new SignalingError('transport-error', `cannot resolve ${host}: ${(err as Error).message}`);
