@@ -10,8 +10,10 @@ export interface SippResult {
   stderr: string;
   /** SIPp's error log (-trace_err), for assertion messages. */
   errors: string;
-  /** SIPp's message trace (-trace_msg), when asked for. */
+  /** SIPp's message trace (-trace_msg). */
   messages: string;
+  /** SIPp's working directory, where its other logs (e.g. -trace_rtt) are. */
+  dir: string;
 }
 
 export function scenario(name: string): string {
@@ -38,7 +40,7 @@ export async function runSipp(args: string[], opts: { timeoutMs?: number } = {})
     if (f.endsWith('_errors.log')) errors += await readFile(join(dir, f), 'utf8');
     if (f.endsWith('_messages.log')) messages += await readFile(join(dir, f), 'utf8');
   }
-  return { code, stdout, stderr, errors, messages };
+  return { code, stdout, stderr, errors, messages, dir };
 }
 
 /** Writes a copy of a scenario with its `{{name}}` placeholders filled (SIPp reads pcap paths at load time). */

@@ -271,6 +271,35 @@ describe('BuiltinSignaling over UDP', () => {
   });
 });
 
+describe('BuiltinSignaling.stop()', () => {
+  test('sends BYE on open dialogs, refuses unanswered INVITEs with 503, and closes', async () => {
+    const signaling = new BuiltinSignaling({ bindHost: '127.0.0.1', port: 0, timers: TIMERS });
+    const dialogs: Promise<CallDialog>[] = [];
+    await signaling.start((call) => {
+      if (call.requestUser === 'service') dialogs.push(call.answer(ANSWER_SDP));
+    });
+    const client = await SipTestClient.open(signaling.advertised.port);
+    try {
+      const p = client.dialogParams();
+      client.send(client.request('INVITE', p, ['Content-Type: application/sdp'], TEST_SDP));
+      const ok = await client.waitForResponse(200, 'INVITE', p.callId);
+      client.send(client.request('ACK', { ...p, branch: `z9hG4bK${randomId()}`, toTag: ok.to.tag! }));
+      const dialog = await dialogs[0]!;
+      const q = client.dialogParams();
+      client.send(client.request('INVITE', { ...q, uri: `sip:other@127.0.0.1:${signaling.advertised.port}` }));
+      await client.waitForResponse(100, 'INVITE', q.callId);
+
+      const stopping = signaling.stop();
+      client.respondTo(await client.waitForRequest('BYE', p.callId));
+      await client.waitForResponse(503, 'INVITE', q.callId);
+      await stopping;
+      assert.equal(await dialog.ended, 'shutdown');
+    } finally {
+      client.close();
+    }
+  });
+});
+
 describe('UserAgent robustness', () => {
   test('mutated requests never raise an unexpected error inside the UA core', async () => {
     const errors: unknown[] = [];

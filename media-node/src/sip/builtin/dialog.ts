@@ -44,7 +44,6 @@ export type AckOutcome = 'acked' | 'ack-timeout' | 'ended';
 
 interface PendingAck {
   cseq: number;
-  timers: TimerGroup;
   finish: (acked: boolean) => void;
 }
 
@@ -131,7 +130,8 @@ export class UasDialog implements CallDialog {
         return 'acked';
       }
       if (this.state === 'terminated') return acked ? 'acked' : 'ended';
-      await this.terminateWithBye('ack-timeout');
+      // The BYE is sent now; its own transaction may take 64*T1 more, which the caller need not wait for.
+      void this.terminateWithBye('ack-timeout');
       return 'ack-timeout';
     });
     return this.ackOutcome;
@@ -210,8 +210,8 @@ export class UasDialog implements CallDialog {
             contentType: 'application/sdp',
             headers: { Contact: this.localContact },
           });
-          return this.retransmitUntilAck(request.cseq.seq, response, ctx.dest).then(async (acked) => {
-            if (!acked && this.state !== 'terminated') await this.terminateWithBye('ack-timeout');
+          return this.retransmitUntilAck(request.cseq.seq, response, ctx.dest).then((acked) => {
+            if (!acked && this.state !== 'terminated') void this.terminateWithBye('ack-timeout');
           });
         },
         (err: unknown) => {
@@ -233,7 +233,6 @@ export class UasDialog implements CallDialog {
     return new Promise<boolean>((resolve) => {
       const pending: PendingAck = {
         cseq,
-        timers,
         finish: (acked) => {
           timers.clear();
           if (this.pendingAck === pending) this.pendingAck = undefined;
@@ -271,9 +270,9 @@ export class UasDialog implements CallDialog {
   /** Sends BYE and ends the dialog at once (§15.1.1); resolves when the BYE is answered or times out. */
   private async terminateWithBye(reason: DialogEndReason): Promise<void> {
     if (this.state === 'terminated') return;
-    const { request, nextHop } = this.buildRequest('BYE');
     this.end(reason);
     try {
+      const { request, nextHop } = this.buildRequest('BYE');
       const response = await this.host.sendRequest(request, nextHop);
       this.host.logger.debug({ callId: this.callId, status: response.status }, 'BYE answered');
     } catch (err) {
@@ -315,6 +314,28 @@ export class UasDialog implements CallDialog {
     this.host.forgetDialog(this);
     this.resolveEnded(reason);
   }
+}
+
+/**
+ * Why the headers that shape a dialog (Contact, Record-Route) are unusable, or undefined when
+ * they are fine. Checked before a dialog is built so that later in-dialog requests cannot fail.
+ */
+export function dialogHeadersProblem(request: ParsedRequest): string | undefined {
+  const contacts = request.headers.getAll('contact');
+  if (contacts.length > 1) return 'Multiple Contact values';
+  try {
+    if (contacts[0] !== undefined && !parseNameAddress(contacts[0]).sipUri) return 'Contact is not a SIP URI';
+  } catch {
+    return 'Invalid Contact';
+  }
+  for (const route of request.headers.getAll('record-route')) {
+    try {
+      if (!parseNameAddress(route).sipUri) return 'Record-Route is not a SIP URI';
+    } catch {
+      return 'Invalid Record-Route';
+    }
+  }
+  return undefined;
 }
 
 function contactUri(request: ParsedRequest): string | undefined {

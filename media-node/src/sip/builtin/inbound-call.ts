@@ -61,7 +61,6 @@ export class PendingInboundCall implements InboundCall {
   private readonly abort = new AbortController();
   private readonly rawRequestUser: string;
   private final = false;
-  private rejectPendingAnswer: ((err: SignalingError) => void) | undefined;
 
   constructor(
     private readonly host: InboundCallHost,
@@ -116,7 +115,6 @@ export class PendingInboundCall implements InboundCall {
     this.host.registerDialog(dialog);
     const response = this.send(200, { body: sdp, contentType: 'application/sdp', headers: { Contact: contact } });
     return new Promise<CallDialog>((resolve, reject) => {
-      this.rejectPendingAnswer = reject;
       dialog.awaitInitialAck(response, this.transaction.dest).then((outcome) => {
         if (outcome === 'acked') resolve(dialog);
         else if (outcome === 'ack-timeout')
@@ -147,8 +145,8 @@ export class PendingInboundCall implements InboundCall {
     if (this.transaction.finalSent || this.final) return;
     this.final = true;
     this.send(487, {});
+    // answer() called from here on rejects with 'cancelled'; once a 2xx is out, CANCEL has no effect (§9.2).
     this.abort.abort(new SignalingError('cancelled', 'the caller cancelled'));
-    this.rejectPendingAnswer?.(new SignalingError('cancelled', 'the caller cancelled'));
   }
 
   /** The stack is stopping before this INVITE was answered. */

@@ -6,7 +6,7 @@
 import { lookup } from 'node:dns/promises';
 import type { InboundCall, SourceAddress } from '../../ports/signaling.js';
 import { SignalingError } from '../../ports/signaling.js';
-import { dialogKey, type UasDialog } from './dialog.js';
+import { dialogHeadersProblem, dialogKey, type UasDialog } from './dialog.js';
 import { newBranch, newTag } from './ids.js';
 import { type InboundCallHost, PendingInboundCall } from './inbound-call.js';
 import type { SipLogger } from './logger.js';
@@ -220,6 +220,8 @@ export class UserAgent implements InboundCallHost {
         respond(481);
         return;
       }
+      // The re-INVITE's answer may wait on the app; stop the peer's retransmissions (§17.2.1).
+      if (request.method === 'INVITE') respond(100);
       dialog.handleRequest({ request, respond, dest });
       return;
     }
@@ -254,6 +256,11 @@ export class UserAgent implements InboundCallHost {
     }
     if (!/^sips?:/i.test(request.uri)) {
       respond(416);
+      return false;
+    }
+    const dialogProblem = request.method === 'INVITE' ? dialogHeadersProblem(request) : undefined;
+    if (dialogProblem !== undefined) {
+      respond(400, { reason: dialogProblem });
       return false;
     }
     const required = request.headers.getAll('require');
