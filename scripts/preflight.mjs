@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Debian packages by the command they provide. */
-export const RUNTIME_PACKAGES = { rtpengine: 'rtpengine-daemon', 'espeak-ng': 'espeak-ng', ffmpeg: 'ffmpeg' };
-export const TEST_PACKAGES = { ...RUNTIME_PACKAGES, sipp: 'sip-tester', sox: 'sox', baresip: 'baresip-core' };
+export const RUNTIME_PACKAGES = { rtpengine: 'rtpengine-daemon', 'espeak-ng': 'espeak-ng' };
+export const TEST_PACKAGES = { ...RUNTIME_PACKAGES, sipp: 'sip-tester', tcpdump: 'tcpdump' };
 
 function say(msg) {
   process.stderr.write(`[setup] ${msg}\n`);

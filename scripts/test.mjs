@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { preflight, root, TEST_PACKAGES } from './preflight.mjs';
 
-preflight({ ...TEST_PACKAGES, tcpdump: 'tcpdump' });
+preflight(TEST_PACKAGES);
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 function step(title, command, args) {
