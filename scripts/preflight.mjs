@@ -9,7 +9,13 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Debian packages by the command they provide. */
 export const RUNTIME_PACKAGES = { rtpengine: 'rtpengine-daemon', 'espeak-ng': 'espeak-ng' };
-export const TEST_PACKAGES = { ...RUNTIME_PACKAGES, sipp: 'sip-tester', tcpdump: 'tcpdump' };
+export const TEST_PACKAGES = {
+  ...RUNTIME_PACKAGES,
+  sipp: 'sip-tester',
+  tcpdump: 'tcpdump',
+  sox: 'sox',
+  baresip: 'baresip-core',
+};
 
 function say(msg) {
   process.stderr.write(`[setup] ${msg}\n`);

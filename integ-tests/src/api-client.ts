@@ -10,7 +10,7 @@ export class ApiClient {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ): Promise<{ status: number; json: any; headers: Headers }> {
+  ): Promise<{ status: number; json: any; headers: Headers; bytes: Buffer }> {
     const isBytes = Buffer.isBuffer(body);
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
@@ -21,14 +21,15 @@ export class ApiClient {
       },
       ...(body === undefined ? {} : { body: isBytes ? (body as Buffer) : JSON.stringify(body) }),
     });
-    const text = await res.text();
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const text = bytes.toString('utf8');
     let json: any;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
       json = text;
     }
-    return { status: res.status, json, headers: res.headers };
+    return { status: res.status, json, headers: res.headers, bytes };
   }
 
   /** Signs up a tenant and keeps its API key for later calls. */

@@ -11,6 +11,8 @@ export interface LocalStack {
   apiUrl: string;
   sipHost: string;
   sipPort: number;
+  /** Every media node's SIP port (the first is sipPort). */
+  sipPorts: number[];
   dataDir: string;
   /** Everything the stack wrote to stderr (JSON log lines), for diagnosing a failure. */
   logs: string[];
@@ -27,6 +29,8 @@ export async function startLocalStack(opts: {
   rtpPortMax: number;
   dataDir?: string;
   env?: Record<string, string>;
+  /** Media nodes sharing the control plane (SIP ports sipPort, sipPort + 1, …). */
+  mediaNodes?: number;
 }): Promise<LocalStack> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sipms-stack-')));
   const apiPort = await freeTcpPort();
@@ -44,6 +48,7 @@ export async function startLocalStack(opts: {
       RTP_PORT_MAX: String(opts.rtpPortMax),
       RTPENGINE_NG_PORT: String(ngPort),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      MEDIA_NODES: String(opts.mediaNodes ?? 1),
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -73,10 +78,12 @@ export async function startLocalStack(opts: {
     });
   });
   const api = /API (\S+)/.exec(ready)![1]!;
+  const sipPorts = [...ready.matchAll(/sip:[^:\s]+:(\d+)/g)].map((m) => Number(m[1]));
   return {
     apiUrl: api,
     sipHost: '127.0.0.1',
     sipPort,
+    sipPorts,
     dataDir,
     logs,
     process: child,

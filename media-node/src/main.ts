@@ -11,7 +11,7 @@ try {
   const config = loadMediaNodeConfig();
   const node = await startMediaNode(config, logger.child({ nodeId: config.NODE_ID }));
   logger.info({ sip: node.sip, nodeId: node.nodeId }, 'media node ready');
-  process.send?.({ type: 'ready', sip: node.sip, nodeId: node.nodeId });
+  process.send?.({ type: 'ready', sip: node.sip, transports: node.transports, nodeId: node.nodeId });
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -1,38 +1,47 @@
 import { createSocket } from 'node:dgram';
-import { FsPromptStore } from '@sipms/shared/adapters/fs-prompt-store';
+import { join } from 'node:path';
+import { PollyClient } from '@aws-sdk/client-polly';
+import { S3Client } from '@aws-sdk/client-s3';
+import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
-import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import type { Logger } from '@sipms/shared/util/logger';
 import { InboundCallFlow } from './call/inbound-call-flow.js';
+import { LiveCommands } from './call/live-commands.js';
+import { LiveSessions } from './call/live-sessions.js';
+import { OutboundCallFlow } from './call/outbound-call-flow.js';
 import { BusCallbacks } from './callbacks/bus-callbacks.js';
+import { ReplyPoller } from './callbacks/reply-poller.js';
 import type { MediaNodeConfig } from './config.js';
+import { watchAsgLifecycleOnEc2 } from './lifecycle/asg-lifecycle.js';
 import { FileAudioSources } from './media/audio-sources.js';
 import { DtmfLogListener } from './media/dtmf-log-listener.js';
+import { PollySpeech } from './media/polly-speech.js';
 import { RtpEngineController } from './media/rtpengine-controller.js';
 import { RtpEngineMedia } from './media/rtpengine-media.js';
 import { RtpEngineProcess } from './media/rtpengine-process.js';
+import { InboxLoop } from './node/inbox-loop.js';
+import { NodePresence } from './node/node-presence.js';
 import type { SignalingPort } from './ports/signaling.js';
-import { BuiltinSignaling } from './sip/builtin/builtin-signaling.js';
 import type { SipLogger } from './sip/builtin/logger.js';
+import { createSignaling, signalingOptionsFromEnv } from './sip/create-signaling.js';
 
 export interface RunningMediaNode {
   nodeId: string;
   sip: { host: string; port: number };
+  /** The SIP transports listening on that address. */
+  transports: string[];
   flow: InboundCallFlow;
+  /** Stop taking calls, wait (bounded) for the calls in progress to end. */
+  drain(timeoutMs: number, signal?: AbortSignal): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** A clear start-up error that names the setting to change. */
 export class StartupError extends Error {
   override name = 'StartupError';
-}
-
-function promptStoreFrom(spec: string): PromptStore {
-  const i = spec.indexOf(':');
-  if (spec.slice(0, i) === 'dir') return new FsPromptStore(spec.slice(i + 1));
-  throw new StartupError(`PROMPT_STORE "${spec}" is not available in this build`);
 }
 
 function sipLogger(logger: Logger): SipLogger {
@@ -62,7 +71,6 @@ async function assertUdpPortFree(host: string, port: number, variable: string): 
 
 /** The media node's composition root: wires adapters to ports and starts them in order. */
 export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: Logger): Promise<RunningMediaNode> {
-  if (config.SIGNALING !== 'builtin') throw new StartupError('SIGNALING=drachtio is not available in this build');
   const rtpHost = config.RTP_HOST ?? config.SIP_HOST;
   const stack: (() => Promise<void> | void)[] = [];
   const stop = async () => {
@@ -121,23 +129,58 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       throw new StartupError(`no rtpengine answers on 127.0.0.1:${config.RTPENGINE_NG_PORT} (RTPENGINE_NG_PORT)`);
     }
 
+    const poller = new ReplyPoller(sessions, logger);
+    stack.push(() => poller.close());
+    const live = new LiveSessions();
+    const callbacks = new BusCallbacks(
+      createEventBridgeClient(),
+      config.EVENT_BUS_NAME,
+      poller,
+      config.NODE_ID,
+      logger,
+    );
+    const audio = new FileAudioSources({
+      prompts: promptStoreFromSpec(config.PROMPT_STORE, {
+        s3: () => new S3Client({ maxAttempts: 3 }),
+        cacheDir: join(config.CACHE_DIR, 'prompts'),
+      }),
+      cacheDir: config.CACHE_DIR,
+      ...(config.TTS_ENGINE === 'polly' ? { speech: new PollySpeech(new PollyClient({ maxAttempts: 3 })) } : {}),
+    });
     const flow = new InboundCallFlow({
       nodeId: config.NODE_ID,
       tenants,
       sessions,
       media,
-      callbacks: new BusCallbacks(createEventBridgeClient(), config.EVENT_BUS_NAME, sessions, config.NODE_ID, logger),
-      audio: new FileAudioSources({ prompts: promptStoreFrom(config.PROMPT_STORE), cacheDir: config.CACHE_DIR }),
+      callbacks,
+      audio,
+      live,
       logger,
     });
 
-    const signaling: SignalingPort = new BuiltinSignaling({
-      bindHost: config.SIP_HOST,
-      port: config.SIP_PORT,
-      ...(config.SIP_ADVERTISED_HOST ? { advertisedHost: config.SIP_ADVERTISED_HOST } : {}),
-      logger: sipLogger(logger.child({ c: 'sip' })),
-      productName: 'sip-mediaserver',
-    });
+    let signaling: SignalingPort;
+    try {
+      signaling = createSignaling(
+        signalingOptionsFromEnv(
+          {
+            SIGNALING: config.SIGNALING,
+            SIP_HOST: config.SIP_HOST,
+            SIP_PORT: String(config.SIP_PORT),
+            SIP_TRANSPORTS: config.SIP_TRANSPORTS,
+            SIP_TLS_CERT: config.SIP_TLS_CERT,
+            SIP_TLS_KEY: config.SIP_TLS_KEY,
+            SIP_TLS_PORT: config.SIP_TLS_PORT,
+            SIP_ADVERTISED_HOST: config.SIP_ADVERTISED_HOST,
+            SIP_ADVERTISED_PORT: config.SIP_ADVERTISED_PORT,
+            DRACHTIO_ADDRESS: config.DRACHTIO_ADDRESS,
+            DRACHTIO_SECRET: config.DRACHTIO_SECRET,
+          },
+          { logger: sipLogger(logger.child({ c: 'sip' })), productName: 'sip-mediaserver' },
+        ),
+      );
+    } catch (err) {
+      throw new StartupError((err as Error).message);
+    }
     try {
       await signaling.start((call) => flow.accept(call));
     } catch (err) {
@@ -150,7 +193,54 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     }
     stack.push(() => signaling.stop());
 
-    return { nodeId: config.NODE_ID, sip: signaling.advertised, flow, stop };
+    let outboundRef: OutboundCallFlow | undefined;
+    const registry = new NodeRegistry(doc, config.TABLE_NAME);
+    const presence = new NodePresence(
+      registry,
+      { nodeId: config.NODE_ID, sip: signaling.advertised, maxCalls: config.MAX_CALLS },
+      () => flow.activeCalls + (outboundRef?.activeCalls ?? 0),
+      logger,
+    );
+    await presence.start();
+    stack.push(() => presence.stop());
+    const outbound = new OutboundCallFlow({
+      nodeId: config.NODE_ID,
+      tenants,
+      sessions,
+      media,
+      signaling,
+      callbacks,
+      audio,
+      live,
+      logger,
+    });
+    outboundRef = outbound;
+    const commands = new LiveCommands(live, sessions, outbound, logger);
+    const inbox = new InboxLoop(registry, config.NODE_ID, (c) => commands.execute(c), logger, config.INBOX_POLL_MS);
+    inbox.start();
+    stack.push(() => inbox.stop());
+
+    const drain = async (timeoutMs: number, signal?: AbortSignal) => {
+      flow.stopAccepting();
+      await presence.drain();
+      const bound = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])]);
+      await Promise.race([
+        Promise.all([flow.drained(), outboundRef?.drained()]),
+        new Promise((r) => bound.addEventListener('abort', r, { once: true })),
+      ]);
+    };
+    if (config.ASG_LIFECYCLE_HOOK_NAME) {
+      // On EC2: when the Auto Scaling group terminates this node, drain first, then let it go.
+      const stopWatching = watchAsgLifecycleOnEc2({
+        hookName: config.ASG_LIFECYCLE_HOOK_NAME,
+        drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+        drain: ({ deadline, signal }) => drain(Math.max(0, deadline - Date.now()), signal),
+        logger: logger.child({ c: 'lifecycle' }),
+      });
+      stack.push(() => stopWatching());
+    }
+    const transports = config.SIGNALING === 'drachtio' ? ['drachtio'] : (config.SIP_TRANSPORTS ?? 'udp,tcp').split(',');
+    return { nodeId: config.NODE_ID, sip: signaling.advertised, transports, flow, drain, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -18,17 +19,25 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 
 export class AppError extends Error {
   readonly code: ErrorCode;
   /** Extra fields safe to show to the caller (e.g. the offending field, a limit). */
   readonly details: Record<string, unknown> | undefined;
+  /** Response headers that belong to this error (e.g. `retry-after`). */
+  readonly headers: Record<string, string> | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown>; headers?: Record<string, string> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.details = options?.details;
+    this.headers = options?.headers;
   }
 
   get httpStatus(): number {
@@ -54,34 +63,61 @@ export class NotFoundError extends AppError {
 }
 
 export class ConflictError extends AppError {
-  constructor(message: string) {
-    super('conflict', message);
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('conflict', message, details ? { details } : undefined);
     this.name = 'ConflictError';
   }
 }
 
 export class UnauthorizedError extends AppError {
   constructor(message = 'missing or invalid API key') {
-    super('unauthorized', message);
+    super('unauthorized', message, { headers: { 'www-authenticate': 'Bearer' } });
     this.name = 'UnauthorizedError';
   }
+}
+
+/** Too many requests from one source (or for one tenant) in a window; says the limit and when to retry. */
+export class RateLimitedError extends AppError {
+  constructor(what: string, limit: number, windowSeconds: number, retryAfterSeconds: number) {
+    super('rate_limited', `${what}: at most ${limit} per ${windowSeconds} s; retry in ${retryAfterSeconds} s`, {
+      details: { limit, windowSeconds, retryAfterSeconds },
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    });
+    this.name = 'RateLimitedError';
+  }
+}
+
+/** AWS SDK errors that mean "try again shortly", never a bug of ours. */
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'SlowDown',
+  'ServiceUnavailable',
+]);
+
+/** Maps any thrown value to an AppError: internals (messages, stacks, causes) never reach the caller. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const name = (err as { name?: unknown })?.name;
+  if (typeof name === 'string' && THROTTLING.has(name)) {
+    return new AppError('unavailable', 'the service is busy; retry shortly', {
+      cause: err,
+      headers: { 'retry-after': '1' },
+    });
+  }
+  return new AppError('internal', 'internal error', { cause: err });
 }
 
 /** The public body for any error; internals never leak (unknown errors become `internal`). */
 export function errorBody(
   err: unknown,
   requestId?: string,
-): { status: number; body: { error: Record<string, unknown> } } {
-  if (err instanceof AppError) {
-    return {
-      status: err.httpStatus,
-      body: {
-        error: { code: err.code, message: err.message, ...(err.details ?? {}), ...(requestId ? { requestId } : {}) },
-      },
-    };
-  }
+): { status: number; body: { error: Record<string, unknown> }; headers: Record<string, string> } {
+  const e = toAppError(err);
   return {
-    status: 500,
-    body: { error: { code: 'internal', message: 'internal error', ...(requestId ? { requestId } : {}) } },
+    status: e.httpStatus,
+    body: { error: { code: e.code, message: e.message, ...(e.details ?? {}), ...(requestId ? { requestId } : {}) } },
+    headers: e.headers ?? {},
   };
 }

@@ -77,7 +77,9 @@ export class LambdaHttpAdapter {
       }
     }
     const json = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      res
+        .writeHead(status, { 'content-type': 'application/json', 'x-request-id': randomUUID() })
+        .end(JSON.stringify(body));
     };
     if (!match) {
       // API Gateway answers unmatched routes itself, without invoking a Lambda.

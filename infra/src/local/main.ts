@@ -1,15 +1,12 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROUTES } from '@sipms/shared/api/routes';
 import { envInt, loadConfig } from '@sipms/shared/config';
-import { RULES } from '@sipms/shared/events/rules';
 import { createLogger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
-import { startDynamoDbLocal } from './dynamodb-local.js';
-import { LambdaHttpAdapter } from './lambda-http-adapter.js';
-import { LocalEventBus } from './local-event-bus.js';
+import { startLocalControlPlane } from './control-plane.js';
 
 /**
  * The single-machine deployment (`npm start`): dynalite, the local PutEvents endpoint routing by the shared
@@ -28,6 +25,10 @@ const LocalEnv = z
     RTP_PORT_MAX: envInt(30999, 1024, 65535),
     RTPENGINE_NG_PORT: envInt(22222, 1, 65535),
     TABLE_NAME: z.string().default('sip-mediaserver'),
+    /** The local deployment is where a developer's webhook runs: loopback callback URLs are allowed. */
+    CALLBACK_URL_POLICY: z.enum(['allow-loopback', 'public-https']).default('allow-loopback'),
+    /** Media nodes to run against this control plane (each with its own SIP port and rtpengine). */
+    MEDIA_NODES: envInt(1, 1, 8),
   })
   .passthrough();
 
@@ -51,14 +52,19 @@ async function assertTcpPortFree(host: string, port: number, variable: string): 
   });
 }
 
-function startMediaNode(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; sip: { host: string; port: number } }> {
+function startMediaNode(
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; sip: { host: string; port: number }; transports: string[] }> {
   const entry = resolve(here, '../../../media-node/src/main.ts');
   const child = fork(entry, [], { env, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((ok, fail) => {
-    child.once('message', (msg: { type: string; sip?: { host: string; port: number }; message?: string }) => {
-      if (msg.type === 'ready' && msg.sip) ok({ child, sip: msg.sip });
-      else fail(new Error(msg.message ?? 'media node failed to start'));
-    });
+    child.once(
+      'message',
+      (msg: { type: string; sip?: { host: string; port: number }; transports?: string[]; message?: string }) => {
+        if (msg.type === 'ready' && msg.sip) ok({ child, sip: msg.sip, transports: msg.transports ?? ['udp'] });
+        else fail(new Error(msg.message ?? 'media node failed to start'));
+      },
+    );
     child.once('exit', (code) => fail(new Error(`media node exited during start-up (code ${code})`)));
   });
 }
@@ -68,72 +74,72 @@ async function main(): Promise<void> {
   const dataDir = resolve(config.DATA_DIR);
   await assertTcpPortFree(config.API_HOST, config.API_PORT, 'API_PORT');
 
-  const dynamo = await startDynamoDbLocal(resolve(dataDir, 'dynamodb'), config.TABLE_NAME);
-
-  // The handlers and SDK clients read these when first used: the same variables a Lambda gets from CDK.
-  Object.assign(process.env, {
-    AWS_REGION: 'local',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-    TABLE_NAME: config.TABLE_NAME,
-    SIP_DOMAIN: config.SIP_DOMAIN,
-    PROMPT_STORE: `dir:${resolve(dataDir, 'prompts')}`,
-    CALLBACK_URL_POLICY: 'allow-loopback',
+  const controlPlane = await startLocalControlPlane({
+    dataDir,
+    tableName: config.TABLE_NAME,
+    sipDomain: config.SIP_DOMAIN,
+    apiHost: config.API_HOST,
+    apiPort: config.API_PORT,
+    callbackUrlPolicy: config.CALLBACK_URL_POLICY,
+    logger: log,
   });
-  const { handler: dispatcher } = await import('@sipms/lambdas/handlers/dispatcher');
-  const { handler: tenants } = await import('@sipms/lambdas/handlers/tenants');
-  const { handler: media } = await import('@sipms/lambdas/handlers/media');
-  const { handler: sessions } = await import('@sipms/lambdas/handlers/sessions');
 
-  const bus = new LocalEventBus(RULES, { dispatcher }, log.child({ c: 'event-bus' }));
-  const busEndpoint = await bus.start();
-  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = busEndpoint;
+  // Where this control plane listens, for tools and extra media nodes that join this deployment.
+  await mkdir(resolve(dataDir, 'run'), { recursive: true });
+  await writeFile(
+    resolve(dataDir, 'run', 'control-plane.json'),
+    JSON.stringify({ apiUrl: controlPlane.apiUrl, tableName: config.TABLE_NAME, env: controlPlane.env }, null, 2),
+  );
 
-  const api = new LambdaHttpAdapter(ROUTES, { tenants, media, sessions }, log.child({ c: 'api' }));
-  await api.start(config.API_HOST, config.API_PORT);
-
-  let node: Awaited<ReturnType<typeof startMediaNode>> | undefined;
+  const nodes: Awaited<ReturnType<typeof startMediaNode>>[] = [];
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    if (node && node.child.exitCode === null) {
-      const gone = new Promise((r) => node!.child.once('exit', r));
-      node.child.kill('SIGTERM');
-      const timer = setTimeout(() => node?.child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-    }
-    await api.close();
-    await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 2000))]);
-    await dynamo.close();
+    await Promise.all(
+      nodes.map(async (node) => {
+        if (node.child.exitCode !== null) return;
+        const gone = new Promise((r) => node.child.once('exit', r));
+        node.child.kill('SIGTERM');
+        const timer = setTimeout(() => node.child.kill('SIGKILL'), 5000);
+        await gone;
+        clearTimeout(timer);
+      }),
+    );
+    await controlPlane.close();
     process.exit(code);
   };
 
+  // Several media nodes share one control plane, as an Auto Scaling group's nodes do: node i listens on
+  // SIP_PORT + i, takes the i-th slice of the RTP range and rtpengine control port RTPENGINE_NG_PORT + i.
+  const slice = Math.floor((config.RTP_PORT_MAX - config.RTP_PORT_MIN + 1) / config.MEDIA_NODES);
   try {
-    node = await startMediaNode({
-      ...process.env,
-      NODE_ID: process.env.NODE_ID ?? 'local-1',
-      SIP_HOST: config.SIP_HOST,
-      SIP_PORT: String(config.SIP_PORT),
-      RTP_PORT_MIN: String(config.RTP_PORT_MIN),
-      RTP_PORT_MAX: String(config.RTP_PORT_MAX),
-      RTPENGINE_NG_PORT: String(config.RTPENGINE_NG_PORT),
-      EVENT_BUS_NAME: 'default',
-      CACHE_DIR: resolve(dataDir, 'cache'),
-      RUN_DIR: resolve(dataDir, 'run'),
-    });
+    for (let i = 0; i < config.MEDIA_NODES; i++) {
+      const node = await startMediaNode({
+        ...process.env,
+        ...controlPlane.env,
+        NODE_ID: `${process.env.NODE_ID ?? 'local'}-${i + 1}`,
+        SIP_HOST: config.SIP_HOST,
+        SIP_PORT: String(config.SIP_PORT + i),
+        RTP_PORT_MIN: String(config.RTP_PORT_MIN + i * slice),
+        RTP_PORT_MAX: String(config.RTP_PORT_MIN + (i + 1) * slice - 1),
+        RTPENGINE_NG_PORT: String(config.RTPENGINE_NG_PORT + i),
+        EVENT_BUS_NAME: 'default',
+        CACHE_DIR: resolve(dataDir, 'cache'),
+        RUN_DIR: resolve(dataDir, 'run', `node-${i + 1}`),
+      });
+      nodes.push(node);
+      node.child.once('exit', (code) => {
+        if (stopping) return;
+        log.error({ code, node: i + 1 }, 'media node exited; stopping');
+        void shutdown(1);
+      });
+    }
   } catch (err) {
     log.error({}, (err as Error).message);
     await shutdown(1);
     return;
   }
-  node.child.once('exit', (code) => {
-    if (stopping) return;
-    log.error({ code }, 'media node exited; stopping');
-    void shutdown(1);
-  });
 
   const onSignal = (signal: string) => {
     log.info({ signal }, 'stopping');
@@ -142,10 +148,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const apiUrl = `http://${config.API_HOST}:${config.API_PORT}`;
-  process.stdout.write(
-    `SIP Mediaserver ready: API ${apiUrl} | SIP sip:${node.sip.host}:${node.sip.port} (udp) | data ${dataDir}\n`,
-  );
+  const sip = nodes.map((n) => `sip:${n.sip.host}:${n.sip.port} (${n.transports.join(', ')})`).join(', ');
+  process.stdout.write(`SIP Mediaserver ready: API ${controlPlane.apiUrl} | SIP ${sip} | data ${dataDir}\n`);
 }
 
 main().catch((err) => {

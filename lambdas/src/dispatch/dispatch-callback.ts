@@ -37,8 +37,8 @@ function validateReply(type: CallbackEnvelope['type'], expectsReply: boolean, bo
 export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps): Promise<void> {
   const log = deps.logger.child({ eventId: env.id, sessionId: env.sessionId, type: env.type });
   const started = Date.now();
-  if (env.expectsReply && (await deps.sessions.getReply(env.sessionId, env.id))) {
-    log.info({}, 'duplicate delivery ignored: reply already stored');
+  if (await deps.sessions.getReply(env.sessionId, env.id)) {
+    log.info({}, 'duplicate delivery ignored: outcome already stored');
     return;
   }
   const tenant = await deps.tenants.get(env.tenantId);
@@ -58,7 +58,8 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
     if (!tenant || !target.url || accepted) continue;
     const url = `${target.url.replace(/\/+$/, '')}/${env.type}`;
     try {
-      await checkCallbackUrl(url, deps.urlPolicy, target.label);
+      // Names are checked again where it matters, at connect time (guarded lookup): no DNS round trip here.
+      await checkCallbackUrl(url, deps.urlPolicy, target.label, { resolve: false });
     } catch (err) {
       failures.push(`${target.label} refused: ${(err as Error).message}`);
       continue;
@@ -70,6 +71,7 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
       secrets: activeSecrets(tenant),
       timeoutMs: tenant.callbackTimeoutMs,
       retries: target.retries,
+      policy: deps.urlPolicy,
       firstAttempt: attempts.length + 1,
     });
     attempts.push(...outcome.attempts);
@@ -83,16 +85,16 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
   }
 
   const reason = accepted ? undefined : failures.join('; ');
-  if (env.expectsReply) {
-    const fallback = FALLBACK_REPLIES[env.type as keyof typeof FALLBACK_REPLIES] ?? {};
-    await deps.sessions.putReply(env.sessionId, {
-      eventId: env.id,
-      outcome: accepted ? 'reply' : 'fallback',
-      reply: accepted ? accepted.reply : fallback,
-      ...(reason ? { reason } : {}),
-      at: new Date().toISOString(),
-    });
-  }
+  // Stored for every callback, once: the node waits on it (for the reply, or to keep seq order).
+  const fallback = FALLBACK_REPLIES[env.type as keyof typeof FALLBACK_REPLIES] ?? {};
+  const stored = await deps.sessions.putReply(env.sessionId, {
+    eventId: env.id,
+    outcome: accepted ? 'reply' : 'fallback',
+    reply: accepted ? accepted.reply : fallback,
+    ...(reason ? { reason } : {}),
+    at: new Date().toISOString(),
+  });
+  if (!stored) log.info({}, 'a concurrent delivery stored the outcome first; this one is not used');
   await deps.sessions
     .journal(env.sessionId, {
       kind: 'callback',

@@ -1,4 +1,7 @@
+import type { CallbackUrlPolicy } from '@sipms/shared/net/callback-url-policy';
 import { signatureHeader } from '@sipms/shared/signing';
+import { Pool } from 'undici';
+import { guardedLookup } from './guarded-lookup.js';
 
 export interface WebhookAttempt {
   url: string;
@@ -20,26 +23,69 @@ export interface PostOptions {
   timeoutMs: number;
   /** Extra attempts after the first, for network errors, timeouts and 5xx (never 4xx). */
   retries: number;
+  policy: CallbackUrlPolicy;
   /** Numbered from here, so a fallback URL's attempt continues the count. */
   firstAttempt?: number;
   backoffMs?: (retry: number) => number;
 }
 
 const MAX_REPLY_BYTES = 256 * 1024;
+const MAX_POOLS = 256;
 
-const defaultBackoff = (retry: number) => Math.min(1000, 50 * 2 ** retry) * (0.5 + Math.random() / 2);
+const defaultBackoff = (retry: number) => Math.min(1000, 100 * 2 ** retry) * (0.5 + Math.random() / 2);
+
+/**
+ * Keep-alive connection pools, one per tenant origin (and URL policy), reused across invocations of a
+ * warm Lambda and by the local dispatcher. Connections resolve through the SSRF guard.
+ */
+const pools = new Map<string, Pool>();
+
+function poolFor(origin: string, policy: CallbackUrlPolicy): Pool {
+  const key = `${policy} ${origin}`;
+  let pool = pools.get(key);
+  if (pool) {
+    pools.delete(key); // re-insert: Map order is our LRU order
+    pools.set(key, pool);
+    return pool;
+  }
+  if (pools.size >= MAX_POOLS) {
+    const [oldestKey, oldest] = pools.entries().next().value as [string, Pool];
+    pools.delete(oldestKey);
+    void oldest.close().catch(() => {});
+  }
+  pool = new Pool(origin, {
+    connections: 32,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 60_000,
+    connect: { lookup: guardedLookup(policy) as never, timeout: 5000 },
+  });
+  pools.set(key, pool);
+  return pool;
+}
+
+function reasonOf(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') {
+    return `timeout after ${timeoutMs} ms`;
+  }
+  if (e.code === 'EADDRNOTALLOWED') return `refused: ${e.message}`;
+  return `network error: ${e.code ?? e.cause?.code ?? e.message}`;
+}
 
 /** POSTs one signed callback with retries. Never throws: every failure is an outcome with a reason. */
 export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutcome> {
   const attempts: WebhookAttempt[] = [];
   const backoff = opts.backoffMs ?? defaultBackoff;
+  const url = new URL(opts.url);
+  const pool = poolFor(url.origin, opts.policy);
   let last: WebhookOutcome | undefined;
   for (let i = 0; i <= opts.retries; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, backoff(i - 1)));
     const attempt = (opts.firstAttempt ?? 1) + i;
     const started = performance.now();
     try {
-      const res = await fetch(opts.url, {
+      const res = await pool.request({
+        path: url.pathname + url.search,
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -49,30 +95,39 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
           'x-mediaserver-signature': signatureHeader(opts.secrets, opts.rawBody, Math.floor(Date.now() / 1000)),
         },
         body: opts.rawBody,
-        redirect: 'manual',
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
         signal: AbortSignal.timeout(opts.timeoutMs),
       });
-      const body = await readLimited(res);
+      const body = await readLimited(res.body);
       const ms = Math.round(performance.now() - started);
-      attempts.push({ url: opts.url, attempt, status: res.status, ms });
-      if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status, body, attempts };
-      const retryable = res.status >= 500;
-      last = { ok: false, status: res.status, body, reason: `HTTP ${res.status}`, attempts, retryable };
+      attempts.push({ url: opts.url, attempt, status: res.statusCode, ms });
+      if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode, body, attempts };
+      const retryable = res.statusCode >= 500;
+      last = { ok: false, status: res.statusCode, body, reason: `HTTP ${res.statusCode}`, attempts, retryable };
       if (!retryable) return last;
     } catch (err) {
       const ms = Math.round(performance.now() - started);
-      const reason =
-        (err as Error).name === 'TimeoutError'
-          ? `timeout after ${opts.timeoutMs} ms`
-          : `network error: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`;
+      const reason = reasonOf(err, opts.timeoutMs);
       attempts.push({ url: opts.url, attempt, error: reason, ms });
-      last = { ok: false, reason, attempts, retryable: true };
+      const retryable = !reason.startsWith('refused');
+      last = { ok: false, reason, attempts, retryable };
+      if (!retryable) return last;
     }
   }
   return last!;
 }
 
-async function readLimited(res: Response): Promise<string> {
-  const text = await res.text();
-  return text.length > MAX_REPLY_BYTES ? text.slice(0, MAX_REPLY_BYTES) : text;
+async function readLimited(body: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_REPLY_BYTES) {
+      body.destroy?.();
+      throw Object.assign(new Error(`reply larger than ${MAX_REPLY_BYTES} bytes`), { code: 'REPLY_TOO_LARGE' });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,18 +1,24 @@
-import { NumberParam, SignupRequest, TenantPatch } from '@sipms/shared/contracts/rest';
-import { parseOrThrow } from '@sipms/shared/contracts/validate';
+import { tenancyRoutes as r } from '@sipms/shared/api/tenancy-routes';
+import { clientKey } from '@sipms/shared/data/rate-limit';
 import { tenantView } from '@sipms/shared/data/tenant-store';
 import { checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
 import { apiDeps, controlPlane } from '../composition-root.js';
-import { createApiHandler } from '../http/api-handler.js';
+import { createApiHandler, implement } from '../http/api-handler.js';
 
-/** Tenancy routes: signup, tenant settings, numbers. */
+/** Tenancy routes: signup, tenant settings, signing secrets, numbers. */
 export const handler = createApiHandler(
-  {
-    'POST /v1/tenants': async (req) => {
+  'tenants',
+  [
+    implement(r.signup, async (req, { body }) => {
       const cp = controlPlane();
-      const body = parseOrThrow(SignupRequest, req.json());
       if (body.callbackUrl) await checkCallbackUrl(body.callbackUrl, cp.config.CALLBACK_URL_POLICY);
+      // Counted after validation: a malformed request creates nothing, so it does not use up the limit.
+      await cp.rateLimiter.hit('signup', clientKey(req.sourceIp), {
+        limit: cp.config.SIGNUP_LIMIT_PER_HOUR,
+        windowSeconds: 3600,
+      });
       const { tenant, apiKey } = await cp.tenants.create(body);
+      req.log.info({ tenantId: tenant.tenantId, source: clientKey(req.sourceIp) }, 'tenant signed up');
       return {
         status: 201,
         json: {
@@ -22,37 +28,43 @@ export const handler = createApiHandler(
           signingSecret: tenant.signingSecrets[0]!.secret,
         },
       };
-    },
-
-    'GET /v1/tenant': async (req) => ({
-      status: 200,
-      json: tenantView(await controlPlane().tenants.require(req.tenantId)),
     }),
 
-    'PATCH /v1/tenant': async (req) => {
+    implement(r.getTenant, async (req) => ({
+      status: 200,
+      json: tenantView(await controlPlane().tenants.require(req.tenantId)),
+    })),
+
+    implement(r.patchTenant, async (req, { body: patch }) => {
       const cp = controlPlane();
-      const patch = parseOrThrow(TenantPatch, req.json());
       if (patch.callbackUrl) await checkCallbackUrl(patch.callbackUrl, cp.config.CALLBACK_URL_POLICY, 'callbackUrl');
       if (patch.fallbackUrl) await checkCallbackUrl(patch.fallbackUrl, cp.config.CALLBACK_URL_POLICY, 'fallbackUrl');
       return { status: 200, json: tenantView(await cp.tenants.update(req.tenantId, patch)) };
-    },
-
-    'GET /v1/numbers': async (req) => ({
-      status: 200,
-      json: { numbers: await controlPlane().tenants.listNumbers(req.tenantId) },
     }),
 
-    'PUT /v1/numbers/{number}': async (req) => {
-      const number = parseOrThrow(NumberParam, req.path.number, 'number');
+    implement(r.rotateSigningSecret, async (req) => {
+      const { secret, previousExpiresAt } = await controlPlane().tenants.rotateSigningSecret(req.tenantId);
+      req.log.info({ previousExpiresAt }, 'signing secret rotated');
+      return {
+        status: 201,
+        json: { signingSecret: secret.secret, createdAt: secret.createdAt, previousSecretExpiresAt: previousExpiresAt },
+      };
+    }),
+
+    implement(r.listNumbers, async (req) => ({
+      status: 200,
+      json: { numbers: await controlPlane().tenants.listNumbers(req.tenantId) },
+    })),
+
+    implement(r.claimNumber, async (req, { params: { number } }) => {
       const { created } = await controlPlane().tenants.claimNumber(req.tenantId, number);
       return { status: created ? 201 : 200, json: { number, success: true } };
-    },
+    }),
 
-    'DELETE /v1/numbers/{number}': async (req) => {
-      const number = parseOrThrow(NumberParam, req.path.number, 'number');
+    implement(r.releaseNumber, async (req, { params: { number } }) => {
       await controlPlane().tenants.releaseNumber(req.tenantId, number);
       return { status: 200, json: { success: true } };
-    },
-  },
+    }),
+  ],
   apiDeps,
 );

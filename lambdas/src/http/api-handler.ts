@@ -1,10 +1,22 @@
+import {
+  isJsonResponse,
+  isRawBody,
+  type RouteDefinition,
+  type RouteGroup,
+  type RouteInput,
+} from '@sipms/shared/api/route-definition';
 import { ROUTES } from '@sipms/shared/api/routes';
-import { AppError, errorBody, UnauthorizedError } from '@sipms/shared/errors';
+import { parseOrThrow } from '@sipms/shared/contracts/validate';
+import type { IdempotencyStore } from '@sipms/shared/data/idempotency-store';
+import type { Principal } from '@sipms/shared/data/tenant-store';
+import { AppError, errorBody, UnauthorizedError, ValidationError } from '@sipms/shared/errors';
+import { sha256Hex } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 export interface ApiRequest {
   routeKey: string;
+  /** Path parameters as sent (URL-decoded); the validated ones are in the route input. */
   path: Record<string, string>;
   headers: Record<string, string>;
   query: Record<string, string>;
@@ -14,6 +26,10 @@ export interface ApiRequest {
   sourceIp: string;
   /** Set for authenticated routes. */
   tenantId: string;
+  /** The API key the request was authenticated with (authenticated routes). */
+  keyId: string;
+  /** A logger whose every line carries the request id and route. */
+  log: Logger;
   /** The body parsed as JSON; a 400 if it is not JSON. */
   json(): unknown;
 }
@@ -26,46 +42,116 @@ export interface ApiResult {
   headers?: Record<string, string>;
 }
 
-export type RouteHandler = (req: ApiRequest) => Promise<ApiResult>;
+/** A route definition bound to the function that implements it. */
+export interface BoundRoute {
+  route: RouteDefinition;
+  run(req: ApiRequest, input: RouteInput<RouteDefinition>): Promise<ApiResult>;
+}
+
+/** Binds an implementation to its route; the implementation gets the route's validated, typed inputs. */
+export function implement<const R extends RouteDefinition>(
+  route: R,
+  run: (req: ApiRequest, input: RouteInput<R>) => Promise<ApiResult>,
+): BoundRoute {
+  return { route, run: run as unknown as BoundRoute['run'] };
+}
 
 export interface ApiDeps {
-  authenticate(apiKey: string): Promise<string | undefined>;
+  authenticate(apiKey: string): Promise<Principal | undefined>;
+  /** Makes authenticated POSTs with an `Idempotency-Key` header run once (SPEC.md: every POST). */
+  idempotency?: Pick<IdempotencyStore, 'run'>;
   logger: Logger;
 }
 
-const AUTH_FREE = new Set<string>(ROUTES.filter((r) => !r.auth).map((r) => r.routeKey));
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** Builds one Lambda handler (payload format 2.0) for a group of routes: auth, parsing, errors, request ids. */
-export function createApiHandler(routes: Record<string, RouteHandler>, deps: () => Promise<ApiDeps> | ApiDeps) {
+/** Parses the inputs a route declares; a failure names the field (path and query names are top-level). */
+function parseInputs(route: RouteDefinition, req: ApiRequest): RouteInput<RouteDefinition> {
+  const params = route.params ? parseOrThrow(route.params, req.path) : {};
+  const query = route.query ? parseOrThrow(route.query, req.query) : {};
+  const body = route.body && !isRawBody(route.body) ? parseOrThrow(route.body, req.json()) : req.body;
+  return { params, query, body } as RouteInput<RouteDefinition>;
+}
+
+/**
+ * The response passes through its declared schema: what is not in the contract (an internal field, a
+ * secret) is stripped, and a response that breaks the contract is a bug, answered as 500 and logged.
+ */
+function checkResponse(route: RouteDefinition, result: ApiResult, log: Logger): ApiResult {
+  const spec = route.responses[result.status];
+  if (!spec) {
+    log.error({ status: result.status }, 'handler answered a status its route does not declare');
+    throw new AppError('internal', 'internal error');
+  }
+  if (!isJsonResponse(spec) || result.json === undefined) return result;
+  const parsed = spec.schema.safeParse(result.json);
+  if (!parsed.success) {
+    log.error({ issues: parsed.error.issues.slice(0, 3) }, 'response does not match its declared schema');
+    throw new AppError('internal', 'internal error');
+  }
+  return { ...result, json: parsed.data };
+}
+
+/**
+ * Builds one Lambda handler (payload format 2.0) for a route group: auth, input validation from the
+ * route's schemas, response checking, errors and request ids. Every route of the group in ROUTES must be
+ * implemented, and only those.
+ */
+export function createApiHandler(
+  group: RouteGroup,
+  routes: readonly BoundRoute[],
+  deps: () => Promise<ApiDeps> | ApiDeps,
+) {
+  const byKey = new Map(routes.map((r) => [r.route.routeKey, r]));
+  const declared = ROUTES.filter((r) => r.group === group).map((r) => r.routeKey);
+  const missing = declared.filter((k) => !byKey.has(k));
+  const extra = [...byKey.keys()].filter((k) => !declared.includes(k));
+  if (missing.length || extra.length || routes.some((r) => r.route.group !== group)) {
+    throw new Error(
+      `route group ${group}: not implemented ${missing.join(', ') || '-'}; undeclared ${extra.join(', ') || '-'}`,
+    );
+  }
+
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const requestId = event.requestContext?.requestId ?? 'unknown';
     const started = Date.now();
-    const { authenticate, logger } = await deps();
+    const { authenticate, idempotency, logger } = await deps();
+    const log = logger.child({ requestId, routeKey: event.routeKey });
     let status = 500;
+    let code: string | undefined;
+    let tenantId = '';
     try {
-      const route = routes[event.routeKey];
-      if (!route) throw new AppError('not_found', `no route for ${event.routeKey}`);
+      const bound = byKey.get(event.routeKey as RouteDefinition['routeKey']);
+      if (!bound) throw new AppError('not_found', `no route for ${event.routeKey}`);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
-      let tenantId = '';
-      if (!AUTH_FREE.has(event.routeKey)) {
+      let keyId = '';
+      if (bound.route.auth) {
         const m = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '');
-        const found = m ? await authenticate(m[1]!) : undefined;
-        if (!found) throw new UnauthorizedError();
-        tenantId = found;
+        const principal = m ? await authenticate(m[1]!) : undefined;
+        if (!principal) throw new UnauthorizedError();
+        ({ tenantId, keyId } = principal);
       }
       const body = event.body ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8') : Buffer.alloc(0);
+      const path: Record<string, string> = {};
+      for (const [k, v] of Object.entries(event.pathParameters ?? {})) {
+        try {
+          path[k] = decodeURIComponent(v ?? '');
+        } catch {
+          path[k] = v ?? '';
+        }
+      }
       const req: ApiRequest = {
         routeKey: event.routeKey,
-        path: Object.fromEntries(
-          Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, decodeURIComponent(v ?? '')]),
-        ),
+        path,
         headers,
         query: Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).map(([k, v]) => [k, v ?? ''])),
         body,
         requestId,
         sourceIp: event.requestContext?.http?.sourceIp ?? '',
         tenantId,
+        keyId,
+        log: tenantId ? log.child({ tenantId }) : log,
         json() {
           if (body.length === 0) return {};
           try {
@@ -75,22 +161,44 @@ export function createApiHandler(routes: Record<string, RouteHandler>, deps: () 
           }
         },
       };
-      const result = await route(req);
+      const execute = async () =>
+        checkResponse(bound.route, await bound.run(req, parseInputs(bound.route, req)), req.log);
+      const idempotencyKey = headers['idempotency-key'];
+      let result: ApiResult;
+      if (idempotencyKey !== undefined && idempotency && tenantId && event.routeKey.startsWith('POST ')) {
+        if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+          throw new ValidationError('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
+        }
+        // Same key, same request: the stored first result; the fingerprint tells a reused key apart.
+        const fingerprint = sha256Hex(`${event.routeKey}\n${JSON.stringify(path)}\n${body.toString('base64')}`);
+        const stored = await idempotency.run(tenantId, event.routeKey, idempotencyKey, fingerprint, async () => {
+          const r = await execute();
+          return { status: r.status, body: r.json ?? null };
+        });
+        result = { status: stored.status, ...(stored.body === null ? {} : { json: stored.body }) };
+      } else {
+        result = await execute();
+      }
       status = result.status;
       return toResponse(result, requestId);
     } catch (err) {
-      const { status: s, body } = errorBody(err, requestId);
+      const { status: s, body, headers } = errorBody(err, requestId);
       status = s;
-      if (s >= 500) logger.error({ requestId, routeKey: event.routeKey, err }, 'request failed');
-      return toResponse({ status: s, json: body }, requestId);
+      code = body.error.code as string;
+      if (s >= 500) log.error({ err, cause: (err as { cause?: unknown })?.cause }, 'request failed');
+      return toResponse({ status: s, json: body, headers }, requestId);
     } finally {
-      logger.info({ requestId, routeKey: event.routeKey, status, ms: Date.now() - started }, 'request');
+      log.info(
+        { status, ...(code ? { code } : {}), ...(tenantId ? { tenantId } : {}), ms: Date.now() - started },
+        'request',
+      );
     }
   };
 }
 
 function toResponse(result: ApiResult, requestId: string): APIGatewayProxyStructuredResultV2 {
-  const headers: Record<string, string> = { 'x-request-id': requestId, ...(result.headers ?? {}) };
+  // Responses carry keys and tenant data: no shared cache may keep them.
+  const headers: Record<string, string> = { 'x-request-id': requestId, 'cache-control': 'no-store', ...result.headers };
   if (result.bytes) {
     headers['content-type'] = result.contentType ?? 'application/octet-stream';
     return { statusCode: result.status, headers, body: result.bytes.toString('base64'), isBase64Encoded: true };

@@ -5,18 +5,24 @@ import type { CallbackPort, CallbackRequest, CallbackResult } from '../ports/cal
 
 /**
  * One session as this node sees it: its ids, the per-session `seq`, and the callbacks it sends. The
- * node owns the session, so the counter lives here.
+ * node owns the session, so the counter lives here, and so does the ordering: a callback is published
+ * only after the previous one of the session has been delivered, so the tenant never sees them reordered.
  */
 export class CallSession {
-  readonly sessionId = randomId('s');
+  readonly sessionId: string;
   readonly startedAt = Date.now();
   private seq = 0;
+  /** The tail of the session's callback queue. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly tenant: TenantRecord,
     private readonly callbacks: CallbackPort,
     readonly sessionReferenceId?: string,
-  ) {}
+    sessionId?: string,
+  ) {
+    this.sessionId = sessionId ?? randomId('s');
+  }
 
   /** How long to wait for a reply: every attempt, the backoff between them and the fallback URL, plus slack. */
   get replyDeadlineMs(): number {
@@ -45,15 +51,25 @@ export class CallSession {
     };
   }
 
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(run, run);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A reply-bearing callback; resolves with the reply or the defined fallback. */
   request(
     type: 'newCall' | 'getIvrCommand' | 'callEvent',
     fields: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<CallbackResult> {
-    return this.callbacks.request(this.build(type, fields), this.replyDeadlineMs, signal);
+    const req = this.build(type, fields);
+    return this.enqueue(() => this.callbacks.request(req, this.replyDeadlineMs, signal));
   }
 
+  /** A callback whose reply is ignored; resolves once delivered (callers need not wait). */
   notify(type: 'callAnswered' | 'callNotify' | 'sessionCompleted', fields: Record<string, unknown>): Promise<void> {
-    return this.callbacks.notify(this.build(type, fields));
+    const req = this.build(type, fields);
+    return this.enqueue(() => this.callbacks.notify(req, this.replyDeadlineMs));
   }
 }

@@ -1,15 +1,14 @@
 import { CALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
-import type { IvrCommand } from '@sipms/shared/contracts/ivr-command';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory } from '../ports/call-data.js';
 import type { CallbackPort } from '../ports/callbacks.js';
 import type { MediaLeg, MediaPort } from '../ports/media.js';
-import type { CallDialog, DialogEndReason, InboundCall } from '../ports/signaling.js';
+import type { CallDialog, InboundCall } from '../ports/signaling.js';
 import { CallSession } from './call-session.js';
-import { DtmfMerger } from './dtmf-merger.js';
-import { runIvrCommand } from './ivr-executor.js';
+import { runIvrLoop } from './ivr-loop.js';
+import type { LiveSessions } from './live-sessions.js';
 
 export interface CallFlowDeps {
   nodeId: string;
@@ -18,16 +17,9 @@ export interface CallFlowDeps {
   media: MediaPort;
   callbacks: CallbackPort;
   audio: AudioSources;
+  live: LiveSessions;
   logger: Logger;
 }
-
-const END_REASON: Record<DialogEndReason, string> = {
-  'remote-bye': 'callingPartyDrop',
-  'local-bye': 'hangup',
-  'ack-timeout': 'ackTimeout',
-  'transport-error': 'transportError',
-  shutdown: 'nodeShutdown',
-};
 
 /**
  * The inbound call flow (ARCHITECTURE.md, "Data flow of one inbound IVR call"): tenant lookup, session,
@@ -36,6 +28,7 @@ const END_REASON: Record<DialogEndReason, string> = {
  */
 export class InboundCallFlow {
   private readonly active = new Set<Promise<void>>();
+  private draining = false;
 
   constructor(private readonly deps: CallFlowDeps) {}
 
@@ -43,8 +36,17 @@ export class InboundCallFlow {
     return this.active.size;
   }
 
+  /** Stop taking new calls (503), e.g. while the node drains before termination. */
+  stopAccepting(): void {
+    this.draining = true;
+  }
+
   /** Entry point for the signaling adapter; never throws. */
   accept(call: InboundCall): void {
+    if (this.draining) {
+      call.reject(503, 'Service Unavailable', { 'Retry-After': '5' });
+      return;
+    }
     const run = this.handle(call).catch((err) => {
       this.deps.logger.error({ err, callId: call.callId }, 'call flow failed');
       try {
@@ -87,10 +89,17 @@ export class InboundCallFlow {
       state: 'active',
       createdAt: new Date(session.startedAt).toISOString(),
       participants: {
-        [participantId]: { direction: 'inbound', from: call.from.uri, to: call.to.uri, sipCallId: call.callId },
+        [participantId]: {
+          direction: 'inbound',
+          from: call.from.uri,
+          to: call.to.uri,
+          sipCallId: call.callId,
+          state: 'setup',
+        },
       },
     });
     journal({ kind: 'sip', event: 'invite', from: call.from.uri, to: call.to.uri, source: call.source });
+    const disown = deps.live.own(session);
 
     let leg: MediaLeg | undefined;
     let endReason = 'unknown';
@@ -171,9 +180,21 @@ export class InboundCallFlow {
         return;
       }
       journal({ kind: 'sip', event: 'answered' });
+      void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
       void session.notify('callAnswered', { participantId });
-      endReason = await this.runIvr(session, participantId, dialog, leg, journal, log);
+      endReason = await runIvrLoop({
+        session,
+        participantId,
+        dialog,
+        leg,
+        audio: deps.audio,
+        live: deps.live,
+        journal,
+        log,
+        dropEvent: 'callingPartyDrop',
+      });
     } finally {
+      await deps.sessions.setParticipantState(session.sessionId, participantId, 'ended').catch(() => {});
       await leg?.close();
       await deps.sessions
         .end(session.sessionId, endReason)
@@ -183,75 +204,7 @@ export class InboundCallFlow {
         reason: endReason,
       });
       log.info({ reason: endReason }, 'session completed');
+      disown();
     }
-  }
-
-  /** The IVR loop: getIvrCommand → run → repeat, until hang-up by either side. Returns the end reason. */
-  private async runIvr(
-    session: CallSession,
-    participantId: string,
-    dialog: CallDialog,
-    leg: MediaLeg,
-    journal: (e: Record<string, unknown> & { kind: 'sip' | 'command' | 'media' | 'error' }) => void,
-    log: Logger,
-  ): Promise<string> {
-    const ended = new AbortController();
-    let endedBy: DialogEndReason | undefined;
-    void dialog.ended.then((reason) => {
-      endedBy = reason;
-      ended.abort();
-    });
-    leg.onFailure((reason) => {
-      journal({ kind: 'error', event: 'media failed', reason });
-      void dialog.hangup();
-    });
-
-    const digitListeners = new Set<(d: string) => void>();
-    const merger = new DtmfMerger((digit) => {
-      for (const l of digitListeners) l(digit);
-    });
-    const stopMediaDtmf = leg.onDtmf((d) => merger.push(d.digit, d.via));
-    dialog.onDtmf((d) => merger.push(d.digit, 'info'));
-    dialog.onReoffer((sdp) => leg.reoffer(sdp));
-
-    let extras: Record<string, unknown> = {};
-    try {
-      while (!ended.signal.aborted) {
-        const res = await session.request('getIvrCommand', { participantId, ...extras }, ended.signal);
-        if (ended.signal.aborted) break;
-        const parsed = parseOrReason(CALLBACK_REPLIES.getIvrCommand, res.reply);
-        const command: IvrCommand = parsed.ok ? parsed.value : { phrases: [], bargeIn: 'none', hangup: true };
-        journal({ kind: 'command', callback: 'getIvrCommand', fallback: res.fallback, reason: res.reason, command });
-        const outcome = await runIvrCommand(command, {
-          tenantId: session.tenant.tenantId,
-          leg,
-          audio: this.deps.audio,
-          onDigit: (l) => {
-            digitListeners.add(l);
-            return () => digitListeners.delete(l);
-          },
-          ivrFailed: (reason, phrase) => {
-            log.warn({ reason, phrase }, 'IVR step failed');
-            journal({ kind: 'error', event: 'ivrFailed', reason, phrase });
-            void session.notify('callNotify', { participantId, event: 'ivrFailed', reason });
-          },
-          signal: ended.signal,
-          logger: log,
-        });
-        if (outcome.hangup) {
-          await dialog.hangup();
-          return 'hangup';
-        }
-        extras = outcome.dtmfParams ? { dtmfParams: outcome.dtmfParams } : {};
-      }
-    } finally {
-      stopMediaDtmf();
-    }
-    const reason = endedBy ?? (await dialog.ended);
-    journal({ kind: 'sip', event: 'ended', reason });
-    if (reason === 'remote-bye') {
-      await session.request('callEvent', { participantId, event: 'callingPartyDrop' });
-    }
-    return END_REASON[reason];
   }
 }

@@ -4,6 +4,8 @@ import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources } from '../ports/call-data.js';
 import type { MediaLeg } from '../ports/media.js';
 import { DtmfCollector } from './dtmf-collector.js';
+import { type RecordingResult, recordCaller } from './ivr-recording.js';
+import { waitOrAbort } from './wait.js';
 
 export interface IvrContext {
   tenantId: string;
@@ -13,6 +15,8 @@ export interface IvrContext {
   onDigit(listener: (digit: string) => void): () => void;
   /** Part of the command could not be run: the tenant gets callNotify ivrFailed and the journal an entry. */
   ivrFailed(reason: string, phrase?: Phrase): void;
+  /** Progress the tenant hears about as callNotify (and the journal records), e.g. `recordingReady`. */
+  notify(event: string, details: { reason?: string } & Record<string, unknown>): void;
   /** Aborted when the caller hangs up or the command is interrupted. */
   signal: AbortSignal;
   logger: Logger;
@@ -20,41 +24,58 @@ export interface IvrContext {
 
 export interface IvrOutcome {
   dtmfParams?: DtmfParams;
+  recording?: RecordingResult;
   hangup: boolean;
 }
 
-/** Runs one IVR command: the phrases in order (with barge-in), then digit collection, then hang-up if asked. */
+/**
+ * Runs one IVR command, in this order: the phrases (a key stops them when `bargeIn` is "all"), `record`,
+ * `echo`, then `hangup` — or, without hangup, digit collection (type-ahead from the phrases included).
+ * Digits pressed while recording or echoing belong to those steps, not to the collection.
+ */
 export async function runIvrCommand(cmd: IvrCommand, ctx: IvrContext): Promise<IvrOutcome> {
   const collector = cmd.dtmf ? new DtmfCollector(cmd.dtmf) : undefined;
   const bargeIn = new AbortController();
   const playing = AbortSignal.any([ctx.signal, bargeIn.signal]);
+  let stepDigits: ((digit: string) => void) | undefined;
   const unsubscribe = ctx.onDigit((digit) => {
+    if (stepDigits) return stepDigits(digit);
     collector?.push(digit);
-    if (cmd.bargeIn === 'all' && !bargeIn.signal.aborted) bargeIn.abort();
+    if (cmd.bargeIn === 'all' && !bargeIn.signal.aborted) {
+      bargeIn.abort();
+      // Stop what is playing now, not after the phrase loop notices.
+      void ctx.leg.stopPlayback();
+    }
   });
+  const outcome: IvrOutcome = { hangup: false };
   try {
     for (const phrase of cmd.phrases) {
       if (playing.aborted) break;
       await playPhrase(phrase, ctx, playing);
     }
     if (bargeIn.signal.aborted) await ctx.leg.stopPlayback();
-    if (ctx.signal.aborted) {
-      collector?.cancel();
-      return { hangup: false };
+    if (!ctx.signal.aborted && cmd.record) {
+      const recording = await recordCaller(cmd.record, ctx, (fn) => {
+        stepDigits = fn;
+      });
+      stepDigits = undefined;
+      if (recording) outcome.recording = recording;
     }
-    if (cmd.record) ctx.ivrFailed('record is not available in this version');
-    if (cmd.echo) ctx.ivrFailed('echo is not available in this version');
-    if (cmd.hangup) {
-      collector?.cancel();
-      return { hangup: true };
+    if (!ctx.signal.aborted && cmd.echo) {
+      stepDigits = () => {};
+      await echo(cmd.echo.durationSec, ctx);
+      stepDigits = undefined;
     }
-    if (!collector) return { hangup: false };
+    if (ctx.signal.aborted || cmd.hangup || !collector) {
+      collector?.cancel();
+      return { ...outcome, hangup: !ctx.signal.aborted && cmd.hangup };
+    }
     collector.armTimers();
     const onAbort = () => collector.cancel();
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const dtmfParams = await collector.result;
+    outcome.dtmfParams = await collector.result;
     ctx.signal.removeEventListener('abort', onAbort);
-    return { dtmfParams, hangup: false };
+    return outcome;
   } finally {
     unsubscribe();
   }
@@ -76,6 +97,8 @@ async function resolvePhrase(phrase: Phrase, ctx: IvrContext): Promise<string> {
         voice: p.VoiceId,
         language: p.LanguageCode,
         ssml: p.TextType === 'ssml',
+        engine: p.Engine,
+        outputFormat: p.OutputFormat,
       });
     }
     case 'silence':
@@ -90,7 +113,7 @@ async function playPhrase(phrase: Phrase, ctx: IvrContext, signal: AbortSignal):
   try {
     path = await resolvePhrase(phrase, ctx);
   } catch (err) {
-    ctx.ivrFailed((err as Error).message, phrase);
+    ctx.ivrFailed(`${phrase.format} phrase skipped: ${(err as Error).message}`, phrase);
     return;
   }
   if (signal.aborted) return;
@@ -98,21 +121,19 @@ async function playPhrase(phrase: Phrase, ctx: IvrContext, signal: AbortSignal):
   try {
     ({ durationMs } = await ctx.leg.play(path));
   } catch (err) {
-    ctx.ivrFailed((err as Error).message, phrase);
+    ctx.ivrFailed(`${phrase.format} phrase skipped: ${(err as Error).message}`, phrase);
     return;
   }
   await waitOrAbort(durationMs, signal);
 }
 
-function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+async function echo(durationSec: number, ctx: IvrContext): Promise<void> {
+  try {
+    await ctx.leg.startEcho();
+  } catch (err) {
+    ctx.ivrFailed(`echo failed: ${(err as Error).message}`);
+    return;
+  }
+  await waitOrAbort(durationSec * 1000, ctx.signal);
+  await ctx.leg.stopEcho().catch((err) => ctx.logger.warn({ err }, 'stopping echo failed'));
 }

@@ -1,28 +1,20 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
-import type { ReplyRecord } from '@sipms/shared/data/session-store';
 import { CALLBACK_DETAIL_TYPE, type CallbackEnvelope, EVENT_SOURCE } from '@sipms/shared/events/envelope';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { CallbackPort, CallbackRequest, CallbackResult } from '../ports/callbacks.js';
-
-export interface ReplyReader {
-  getReply(sessionId: string, eventId: string): Promise<ReplyRecord | undefined>;
-}
-
-/** Poll delays for the reply item: fast while a quick webhook is likely to have answered, then backing off. */
-export const REPLY_POLL_SCHEDULE_MS = [2, 3, 5, 5, 10, 10, 20, 20, 40, 40, 80];
-const MAX_POLL_MS = 100;
+import type { ReplyPoller } from './reply-poller.js';
 
 /**
  * The callback path of the design: PutEvents to the bus (EventBridge, or the local endpoint speaking its
- * API), a rule routes to the dispatcher, which stores the validated reply on the session; this side reads
- * it with consistent reads on an adaptive schedule until the deadline.
+ * API), a rule routes to the dispatcher, which stores the outcome on the session (the validated reply, or
+ * the defined fallback and why); the node's reply poller picks it up.
  */
 export class BusCallbacks implements CallbackPort {
   constructor(
     private readonly events: EventBridgeClient,
     private readonly busName: string,
-    private readonly replies: ReplyReader,
+    private readonly poller: ReplyPoller,
     private readonly nodeId: string,
     private readonly logger: Logger,
   ) {}
@@ -57,10 +49,17 @@ export class BusCallbacks implements CallbackPort {
     }
   }
 
-  async notify(req: CallbackRequest): Promise<void> {
-    await this.publish(req, false).catch((err) =>
-      this.logger.error({ err, sessionId: req.sessionId, type: req.type }, 'callback could not be published'),
-    );
+  async notify(req: CallbackRequest, deadlineMs: number): Promise<void> {
+    try {
+      await this.publish(req, false);
+    } catch (err) {
+      this.logger.error({ err, sessionId: req.sessionId, type: req.type }, 'callback could not be published');
+      return;
+    }
+    // Wait for the delivery record, so the session's next callback cannot overtake this one.
+    const record = await this.poller.wait(req.sessionId, req.eventId, deadlineMs);
+    if (!record)
+      this.logger.warn({ sessionId: req.sessionId, type: req.type }, 'no delivery record before the deadline');
   }
 
   async request(req: CallbackRequest, deadlineMs: number, signal?: AbortSignal): Promise<CallbackResult> {
@@ -75,36 +74,10 @@ export class BusCallbacks implements CallbackPort {
       this.logger.error({ err, sessionId: req.sessionId, type: req.type }, 'callback could not be published');
       return fallback(`event could not be published: ${(err as Error).message}`);
     }
-    const deadline = Date.now() + deadlineMs;
-    for (let i = 0; ; i++) {
-      if (signal?.aborted) return fallback('aborted');
-      const delay = REPLY_POLL_SCHEDULE_MS[i] ?? MAX_POLL_MS;
-      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), signal);
-      if (signal?.aborted) return fallback('aborted');
-      try {
-        const record = await this.replies.getReply(req.sessionId, req.eventId);
-        if (record) {
-          return record.outcome === 'reply'
-            ? { reply: record.reply, fallback: false }
-            : { reply: record.reply, fallback: true, reason: record.reason ?? 'callback failed' };
-        }
-      } catch (err) {
-        this.logger.warn({ err, sessionId: req.sessionId }, 'reply read failed; retrying');
-      }
-      if (Date.now() >= deadline) return fallback(`no reply within ${deadlineMs} ms`);
-    }
+    const record = await this.poller.wait(req.sessionId, req.eventId, deadlineMs, signal);
+    if (!record) return fallback(signal?.aborted ? 'aborted' : `no reply within ${deadlineMs} ms`);
+    return record.outcome === 'reply'
+      ? { reply: record.reply, fallback: false }
+      : { reply: record.reply, fallback: true, reason: record.reason ?? 'callback failed' };
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,16 +1,27 @@
+import { AppError } from '@sipms/shared/errors';
 import type { Logger } from '@sipms/shared/util/logger';
 import { Client, type NgParams, type NgReply } from 'rtpengine-client';
 
 /** Every failed ng command rejects with this: the command, and rtpengine's reason or the transport error. */
-export class RtpEngineError extends Error {
+export class RtpEngineError extends AppError {
   constructor(
     readonly command: string,
     readonly reason: string,
   ) {
-    super(`rtpengine ${command} failed: ${reason}`);
+    super('unavailable', `rtpengine ${command} failed: ${reason}`);
     this.name = 'RtpEngineError';
   }
 }
+
+/** The keys that name a call and, where the command needs it, a party of it. */
+export type CallKeys = {
+  'call-id': string;
+  'from-tag'?: string;
+  'to-tag'?: string;
+};
+
+/** offer/answer: the SDP plus rtpengine's options (`flags`, `replace`, `ICE`, `media-echo`, …). */
+export type SdpParams = CallKeys & { sdp: string } & NgParams;
 
 export interface RtpEngineAddress {
   host: string;
@@ -36,6 +47,8 @@ type Command =
 export class RtpEngineController {
   private readonly client: Client;
   private closed = false;
+  /** Where the rtpengine behind this controller writes recordings (set by whoever configured it). */
+  recordingDir: string | undefined;
 
   constructor(
     private readonly address: RtpEngineAddress,
@@ -72,43 +85,55 @@ export class RtpEngineController {
     return reply.result === 'pong';
   }
 
-  async offer(params: NgParams): Promise<{ sdp: string }> {
+  async offer(params: SdpParams): Promise<{ sdp: string }> {
     const reply = await this.send('offer', params);
     return { sdp: String(reply.sdp) };
   }
 
-  async answer(params: NgParams): Promise<{ sdp: string }> {
+  async answer(params: SdpParams & { 'to-tag': string }): Promise<{ sdp: string }> {
     const reply = await this.send('answer', params);
     return { sdp: String(reply.sdp) };
   }
 
-  async delete(params: NgParams): Promise<void> {
+  async delete(params: CallKeys & NgParams): Promise<void> {
     await this.send('delete', params);
   }
 
-  async query(params: NgParams): Promise<NgReply> {
+  /** The call's state and per-party statistics, as rtpengine reports them. */
+  async query(params: CallKeys): Promise<NgReply> {
     return this.send('query', params);
   }
 
-  /** Plays a file to the party whose tag is `from-tag`; resolves with the duration rtpengine reports. */
-  async playMedia(params: NgParams): Promise<{ durationMs: number }> {
+  /**
+   * Plays a file (any format ffmpeg reads) to the party whose tag is `from-tag`; resolves with the
+   * duration rtpengine reports.
+   */
+  async playMedia(params: CallKeys & { 'from-tag': string; file: string } & NgParams): Promise<{ durationMs: number }> {
     const reply = await this.send('playMedia', params);
     return { durationMs: Number(reply.duration ?? 0) };
   }
 
-  async stopMedia(params: NgParams): Promise<void> {
+  async stopMedia(params: CallKeys & { 'from-tag': string }): Promise<void> {
     await this.send('stopMedia', params);
   }
 
-  async playDtmf(params: NgParams): Promise<void> {
+  /**
+   * Sends a digit as RFC 4733 events *from* the party `from-tag` (the other party hears it). rtpengine
+   * only sends anything if offer and answer carried the `inject DTMF` flag.
+   */
+  async playDtmf(
+    params: CallKeys & { 'from-tag': string; code: string; duration?: number; volume?: number },
+  ): Promise<void> {
     await this.send('playDTMF', params);
   }
 
-  async startRecording(params: NgParams): Promise<void> {
+  /** With `--recording-method=pcap`, each start writes a new `<call-id>-<random>.pcap` under `recordingDir`/pcaps. */
+  async startRecording(params: CallKeys): Promise<void> {
     await this.send('startRecording', params);
   }
 
-  async stopRecording(params: NgParams): Promise<void> {
+  /** Closes the current recording file (it is complete once this resolves). */
+  async stopRecording(params: CallKeys): Promise<void> {
     await this.send('stopRecording', params);
   }
 

@@ -16,6 +16,8 @@ export interface RtpEngineProcessOptions {
   portMax: number;
   dtmfLogDest: { host: string; port: number };
   runDir: string;
+  /** Where `start recording` writes pcap files (default `<runDir>/recordings`). */
+  recordingDir?: string;
   logLevel?: number;
 }
 
@@ -35,6 +37,11 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
     private readonly logger: Logger,
   ) {
     super();
+    control.recordingDir = this.recordingDir;
+  }
+
+  get recordingDir(): string {
+    return this.opts.recordingDir ?? join(this.opts.runDir, 'recordings');
   }
 
   args(): string[] {
@@ -50,6 +57,10 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
       `--dtmf-log-dest=${o.dtmfLogDest.host}:${o.dtmfLogDest.port}`,
       '--delete-delay=0', // we delete explicitly at hang-up; keeping ports 30 s exhausts small ranges
       '--endpoint-learning=heuristic', // prefer the SDP address, still learn NATed sources
+      // Recording: pcap files that the node converts (the `proc` method needs the kernel module).
+      `--recording-dir=${this.recordingDir}`,
+      '--recording-method=pcap',
+      '--recording-format=eth',
       '--foreground',
       '--log-stderr',
       `--log-level=${o.logLevel ?? 5}`,
@@ -59,6 +70,7 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
 
   async start(): Promise<void> {
     await mkdir(this.opts.runDir, { recursive: true });
+    await mkdir(this.recordingDir, { recursive: true });
     await this.spawnOnce();
   }
 

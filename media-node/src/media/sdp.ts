@@ -59,3 +59,33 @@ export function sinkAnswer(
   lines.push('a=ptime:20', 'a=sendrecv');
   return `${lines.join('\r\n')}\r\n`;
 }
+
+/** The port of the first audio stream (`m=audio <port> …`), if any. */
+export function audioPort(sdp: string): number | undefined {
+  const m = /^m=audio (\d+) /m.exec(sdp);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The payload type of telephone-event/8000 in the first audio stream, if offered. */
+export function telephoneEventPt(sdp: string): number | undefined {
+  const offer = parseAudioOffer(sdp);
+  return offer?.payloadTypes.find((pt) => /^telephone-event\//i.test(offer.rtpmap.get(pt) ?? ''));
+}
+
+/** The IVR side's offer for an outbound call: G.711 (µ-law, A-law) and telephone-event, at `host:port`. */
+export function sinkOffer(host: string, port: number, sessionVersion = Date.now()): string {
+  return `${[
+    'v=0',
+    `o=- ${sessionVersion} ${sessionVersion} IN IP4 ${host}`,
+    's=sip-mediaserver',
+    `c=IN IP4 ${host}`,
+    't=0 0',
+    `m=audio ${port} RTP/AVP 0 8 101`,
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:8 PCMA/8000',
+    'a=rtpmap:101 telephone-event/8000',
+    'a=fmtp:101 0-15',
+    'a=ptime:20',
+    'a=sendrecv',
+  ].join('\r\n')}\r\n`;
+}

@@ -1,30 +1,44 @@
-import type { JournalEntry, SessionRecord } from '@sipms/shared/data/session-store';
+import type { JournalEntry, ParticipantRecord, SessionRecord } from '@sipms/shared/data/session-store';
 import type { TenantRecord } from '@sipms/shared/data/tenant-store';
 
 /** What the call flow reads and writes about tenants and sessions; implemented by the DynamoDB stores. */
 export interface TenantDirectory {
   resolveInbound(host: string, user: string): Promise<TenantRecord | undefined>;
+  get(tenantId: string): Promise<TenantRecord | undefined>;
 }
 
 export interface SessionRepository {
   create(session: SessionRecord): Promise<void>;
+  addParticipant(sessionId: string, participantId: string, participant: ParticipantRecord): Promise<void>;
+  setParticipantState(sessionId: string, participantId: string, state: 'setup' | 'active' | 'ended'): Promise<void>;
   end(sessionId: string, reason: string): Promise<void>;
   journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void>;
 }
 
-/** Audio the IVR plays: resolved to files on this node. */
+/** Text to speak. `voice`/`language`/`engine`/`outputFormat` are hints each speech engine maps to its own terms. */
+export interface SpeechRequest {
+  text: string;
+  voice?: string | undefined;
+  language?: string | undefined;
+  ssml?: boolean | undefined;
+  /** Polly's Engine (`standard`, `neural`, …). */
+  engine?: string | undefined;
+  /** Polly's OutputFormat (`pcm` default, `mp3`, …). */
+  outputFormat?: string | undefined;
+}
+
+/** Audio the IVR plays, resolved to files on this node, and the recordings it keeps. */
 export interface AudioSources {
   /** A tenant prompt file, or undefined if there is none by that name. */
   prompt(tenantId: string, fileName: string): Promise<string | undefined>;
   /** Synthesized speech (cached by a hash of its parameters). Rejects on failure. */
-  speech(input: {
-    text: string;
-    voice?: string | undefined;
-    language?: string | undefined;
-    ssml?: boolean;
-  }): Promise<string>;
+  speech(input: SpeechRequest): Promise<string>;
   /** A file of silence of the given length. */
   silence(durationMs: number): Promise<string>;
-  /** Audio fetched from a URL (size and time limited, cached). Rejects on failure. */
+  /** A sine tone (the recording beep). */
+  tone(hz: number, durationMs: number): Promise<string>;
+  /** Audio fetched from a URL (size and time limited, cached by URL and validator). Rejects on failure. */
   url(url: string): Promise<string>;
+  /** Stores a recorded WAV file as a prompt file of the tenant (playable as `{format:"file"}` afterwards). */
+  saveRecording(tenantId: string, fileName: string, wavFile: string): Promise<void>;
 }

@@ -21,6 +21,9 @@ export interface CallbackResult {
 export interface CallbackPort {
   /** Resolves with the reply, or the fallback once `deadlineMs` has passed without one. Never rejects. */
   request(req: CallbackRequest, deadlineMs: number, signal?: AbortSignal): Promise<CallbackResult>;
-  /** Fire and forget: failures are logged, never thrown. */
-  notify(req: CallbackRequest): Promise<void>;
+  /**
+   * A callback whose reply is ignored. Resolves once it has been delivered (or failed, or `deadlineMs`
+   * passed), so that a session's callbacks go out in `seq` order. Never rejects.
+   */
+  notify(req: CallbackRequest, deadlineMs: number): Promise<void>;
 }

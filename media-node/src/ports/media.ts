@@ -19,13 +19,40 @@ export interface MediaLeg {
   onDtmf(listener: (dtmf: DtmfFromMedia) => void): () => void;
   /** A re-INVITE's offer from the caller; returns the SDP answer. */
   reoffer(sdp: string): Promise<string>;
+  /**
+   * Starts recording what the caller sends (one recording at a time per leg). Rejects with the media
+   * engine's reason if it cannot record.
+   */
+  startRecording(): Promise<void>;
+  /** Stops the recording; resolves with a WAV file of the caller's audio (the caller of this owns it). */
+  stopRecording(): Promise<{ file: string; durationMs: number }>;
+  /**
+   * The level (RMS, 0 to 1) of each packet of the caller's audio as it arrives, for silence detection;
+   * returns an unsubscribe function. Codecs the node cannot decode report 1 (treated as speech).
+   */
+  onCallerAudio(listener: (level: number) => void): () => void;
+  /** Loops the caller's audio back to the caller until stopEcho. */
+  startEcho(): Promise<void>;
+  stopEcho(): Promise<void>;
   /** Fires if the media engine carrying this leg failed (e.g. rtpengine died). */
   onFailure(listener: (reason: string) => void): void;
   /** Releases the media (rtpengine delete). Idempotent. */
   close(): Promise<void>;
 }
 
+/**
+ * A leg the node calls out on: the media engine makes the offer (from the node's IVR side) and the callee's
+ * answer completes it. `offerTowardsPeer` is the SDP for the outbound INVITE; the "caller" of MediaLeg's
+ * methods (who hears prompts, whose digits count) is the called party.
+ */
+export interface OutboundMediaLeg extends MediaLeg {
+  /** The callee's SDP answer (from 200 OK, or a 183's early media). */
+  accept(answerSdp: string): Promise<void>;
+}
+
 export interface MediaPort {
   /** Offers the caller's SDP to the media engine. `callId`/`callerTag` are the SIP Call-ID and From tag. */
   openLeg(input: { callId: string; callerTag: string; ivrTag: string; offerSdp: string }): Promise<MediaLeg>;
+  /** Creates the media for an outbound call; `legId` names it (unique on this node). */
+  openOutboundLeg(input: { legId: string }): Promise<OutboundMediaLeg>;
 }

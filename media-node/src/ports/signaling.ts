@@ -52,6 +52,39 @@ export interface CallDialog {
    * if it throws, the re-INVITE is answered 488. Without a listener the current local SDP is resent.
    */
   onReoffer(listener: (sdp: string) => Promise<string>): void;
+  /**
+   * Sends a re-INVITE with `sdp` as the offer and resolves with the peer's SDP answer (the ACK is sent).
+   * Rejects with SignalingError('rejected', status) on a non-2xx final response (491 on glare).
+   */
+  reinvite(sdp: string): Promise<string>;
+}
+
+/** An outbound call (UAC): a B2BUA leg towards a SIP URI, or a number through a tenant's trunk. */
+export interface OutboundCallRequest {
+  /** Request-URI, e.g. `sip:alice@example.com` or `sip:+4930123@trunk.example.net`. */
+  target: string;
+  /** From: the caller id presented. */
+  from: { uri: string; displayName?: string };
+  /** The SDP offer (from rtpengine). */
+  sdp: string;
+  /** Extra headers, e.g. `X-` headers the tenant asked for. */
+  headers?: Record<string, string>;
+  /** Digest credentials for 401/407 challenges (RFC 7616: MD5 and SHA-256, qop=auth). */
+  credentials?: { username: string; password: string };
+  /** Send to this host[:port] instead of resolving the target (an outbound trunk / proxy). */
+  outboundProxy?: string;
+  transport?: SipTransport;
+  /** No final response within this time → CANCEL and reject with 'no-answer'. */
+  ringTimeoutMs?: number;
+  /** Aborting sends CANCEL (or BYE if answered meanwhile) and rejects with 'cancelled'. */
+  signal?: AbortSignal;
+  /** Provisional responses: 180/183, with the early-media SDP if any. */
+  onProgress?: (progress: { status: number; reason: string; sdp?: string }) => void;
+}
+
+export interface OutboundDialog extends CallDialog {
+  /** The callee's SDP answer from the 200 OK. */
+  readonly remoteSdp: string;
 }
 
 export interface InboundCall {
@@ -84,6 +117,12 @@ export interface InboundCall {
 }
 
 export interface SignalingPort {
+  /**
+   * Places an outbound call; resolves with the dialog on 2xx (ACK sent). Rejects with SignalingError:
+   * 'rejected' (non-2xx final, `status` set, e.g. 486 busy, 503), 'no-answer' (ring timeout),
+   * 'cancelled' (signal aborted), 'transaction-timeout' (no response at all), 'transport-error'.
+   */
+  placeCall(request: OutboundCallRequest): Promise<OutboundDialog>;
   /** Starts listening; resolves once the sockets are bound. Rejects with a clear error if a port is taken. */
   start(onInvite: (call: InboundCall) => void): Promise<void>;
   /** Stops accepting calls, ends open dialogs with BYE (bounded), closes sockets. */
@@ -95,8 +134,17 @@ export interface SignalingPort {
 /** Raised by adapters for signaling outcomes the call flow must distinguish. */
 export class SignalingError extends Error {
   constructor(
-    readonly code: 'cancelled' | 'ack-timeout' | 'transaction-timeout' | 'transport-error' | 'invalid-state',
+    readonly code:
+      | 'cancelled'
+      | 'ack-timeout'
+      | 'transaction-timeout'
+      | 'transport-error'
+      | 'invalid-state'
+      | 'rejected'
+      | 'no-answer',
     message: string,
+    /** The final SIP status for 'rejected'. */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'SignalingError';

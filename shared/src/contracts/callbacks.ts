@@ -135,6 +135,11 @@ export const CALLBACK_REPLIES = {
 /** The defined fallback when no valid reply could be had (SPEC.md, "Delivery rules"). */
 export const FALLBACK_REPLIES = {
   newCall: { action: 'drop', sipStatus: 480, reason: 'callback failed' },
-  getIvrCommand: { phrases: [], bargeIn: 'none', hangup: true },
+  // The caller hears an apology rather than silence, then the call ends.
+  getIvrCommand: {
+    phrases: [{ format: 'tts', text: 'We are sorry, this service is not available right now. Goodbye.' }],
+    bargeIn: 'none',
+    hangup: true,
+  },
   callEvent: {},
 } as const;

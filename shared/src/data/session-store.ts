@@ -1,4 +1,6 @@
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -17,7 +19,16 @@ export interface SessionRecord {
   endedAt?: string;
   endReason?: string;
   sessionReferenceId?: string;
-  participants: Record<string, { direction: 'inbound' | 'outbound'; from: string; to: string; sipCallId: string }>;
+  participants: Record<string, ParticipantRecord>;
+}
+
+export interface ParticipantRecord {
+  direction: 'inbound' | 'outbound';
+  from: string;
+  to: string;
+  sipCallId: string;
+  /** Absent on items written before states were recorded; treated as active. */
+  state?: 'setup' | 'active' | 'ended';
 }
 
 /** A stored callback outcome: the validated reply, or the defined fallback and why. */
@@ -90,6 +101,38 @@ export class SessionStore {
     );
   }
 
+  /** Adds a participant to a session (a call placed into an existing session). */
+  async addParticipant(sessionId: string, participantId: string, participant: ParticipantRecord): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.session(sessionId),
+        UpdateExpression: 'SET participants.#p = :v',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: { '#p': participantId },
+        ExpressionAttributeValues: { ':v': participant },
+      }),
+    );
+  }
+
+  /** Records a participant's state, so the API can answer 409 for one that already left. */
+  async setParticipantState(
+    sessionId: string,
+    participantId: string,
+    state: NonNullable<ParticipantRecord['state']>,
+  ): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.session(sessionId),
+        UpdateExpression: 'SET participants.#p.#s = :s',
+        ConditionExpression: 'attribute_exists(participants.#p)',
+        ExpressionAttributeNames: { '#p': participantId, '#s': 'state' },
+        ExpressionAttributeValues: { ':s': state },
+      }),
+    );
+  }
+
   /**
    * Stores the outcome of a callback once. A duplicate delivery of the same event finds the item and
    * gets `false`, so a command is never run twice.
@@ -115,6 +158,28 @@ export class SessionStore {
       new GetCommand({ TableName: this.tableName, Key: keys.reply(sessionId, eventId), ConsistentRead: true }),
     );
     return strip<ReplyRecord>(res.Item);
+  }
+
+  /**
+   * Reads many reply items in one round trip (consistent reads): the media node's single poll loop asks
+   * for every callback it is waiting on at once. At most 100 keys per call (DynamoDB's limit).
+   */
+  async getReplies(keys_: { sessionId: string; eventId: string }[]): Promise<ReplyRecord[]> {
+    if (keys_.length === 0) return [];
+    if (keys_.length > 100) throw new Error('getReplies takes at most 100 keys');
+    const out: ReplyRecord[] = [];
+    let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
+      [this.tableName]: { Keys: keys_.map((k) => keys.reply(k.sessionId, k.eventId)), ConsistentRead: true },
+    };
+    for (let round = 0; request && round < 5; round++) {
+      const res: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: request }));
+      for (const item of res.Responses?.[this.tableName] ?? []) out.push(strip<ReplyRecord>(item)!);
+      const unprocessed: { Keys?: Record<string, unknown>[] } | undefined = res.UnprocessedKeys?.[this.tableName];
+      request = unprocessed?.Keys?.length
+        ? { [this.tableName]: { Keys: unprocessed.Keys, ConsistentRead: true } }
+        : undefined;
+    }
+    return out;
   }
 
   async journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void> {

@@ -7,7 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { TenantView } from '../contracts/rest.js';
+import type { ApiKeyView, TenantView } from '../contracts/rest.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { randomId, randomSecret, sha256Hex } from '../util/ids.js';
 import { keys } from './table-design.js';
@@ -21,19 +21,48 @@ export interface SigningSecret {
 
 export interface TenantRecord extends TenantView {
   signingSecrets: SigningSecret[];
+  /** Bumped by every rotation: the optimistic-concurrency guard of `signingSecrets`. */
+  secretsVersion?: number;
+  /** Active API keys; guards the per-tenant limit and "never revoke the last key" without transactions. */
+  apiKeyCount?: number;
 }
 
 export const TENANT_DEFAULTS = { callbackTimeoutMs: 5000, callbackRetries: 2, codecs: ['PCMU', 'PCMA'] };
 
 const API_KEY_PREFIX = 'msk';
+export const MAX_API_KEYS = 20;
+/** How long the previous signing secret stays valid after a rotation. */
+export const PREVIOUS_SECRET_TTL_MS = 24 * 3600 * 1000;
+/** `lastUsedAt` of an API key is written at most this often (authentication is a read, not a write). */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** Who a valid API key belongs to. */
+export interface Principal {
+  tenantId: string;
+  keyId: string;
+}
+
+/** The API-key listing index of a tenant (the key item itself is found by key id). */
+const tenantApiKeysIndex = (tenantId: string) => `TENANT#${tenantId}#APIKEYS`;
 
 function isConditionFailure(err: unknown): boolean {
   return (err as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
+/** What a tenant may see of its record: no secrets, no bookkeeping. */
 export function tenantView(t: TenantRecord): TenantView {
-  const { signingSecrets: _secrets, ...view } = t;
-  return view;
+  return {
+    tenantId: t.tenantId,
+    name: t.name,
+    domain: t.domain,
+    callbackUrl: t.callbackUrl ?? null,
+    fallbackUrl: t.fallbackUrl ?? null,
+    callbackTimeoutMs: t.callbackTimeoutMs,
+    callbackRetries: t.callbackRetries,
+    codecs: t.codecs,
+    createdAt: t.createdAt,
+    ...(t.updatedAt ? { updatedAt: t.updatedAt } : {}),
+  };
 }
 
 /** Secrets a callback must be signed with now: the current one and any rotated one not yet expired. */
@@ -41,7 +70,9 @@ export function activeSecrets(t: TenantRecord, now = Date.now()): string[] {
   return t.signingSecrets.filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now).map((s) => s.secret);
 }
 
-/** Tenants, their API keys, domains and numbers. */
+const PATCHABLE = new Set(['callbackUrl', 'fallbackUrl', 'callbackTimeoutMs', 'callbackRetries', 'codecs']);
+
+/** Tenants, their API keys, signing secrets, domains and numbers. */
 export class TenantStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -71,6 +102,8 @@ export class TenantStore {
       ...TENANT_DEFAULTS,
       createdAt: now,
       signingSecrets: [{ secret: `whsec_${randomSecret()}`, createdAt: now }],
+      secretsVersion: 1,
+      apiKeyCount: 1,
     };
     // The domain item is written first and conditionally: it is the uniqueness guard.
     await this.doc.send(
@@ -81,13 +114,16 @@ export class TenantStore {
       }),
     );
     await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { ...keys.tenant(tenantId), ...tenant } }));
-    const apiKey = await this.createApiKey(tenantId, 'default');
+    const { apiKey } = await this.putApiKey(tenantId, 'default');
     return { tenant, apiKey };
   }
 
-  async createApiKey(tenantId: string, name: string): Promise<string> {
+  /** Writes a key item; the key itself is returned once and only its SHA-256 is stored. */
+  private async putApiKey(tenantId: string, name: string): Promise<{ apiKey: string; view: ApiKeyView }> {
     const keyId = randomId('', 12);
     const apiKey = `${API_KEY_PREFIX}_${keyId}_${randomSecret()}`;
+    const createdAt = new Date().toISOString();
+    const prefix = apiKey.slice(0, API_KEY_PREFIX.length + 1 + 12 + 4);
     await this.doc.send(
       new PutCommand({
         TableName: this.tableName,
@@ -96,29 +132,196 @@ export class TenantStore {
           tenantId,
           keyId,
           name,
+          prefix,
           hash: sha256Hex(apiKey),
-          createdAt: new Date().toISOString(),
+          createdAt,
+          gsi1pk: tenantApiKeysIndex(tenantId),
+          gsi1sk: `${createdAt}#${keyId}`,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
-    return apiKey;
+    return { apiKey, view: { keyId, name, createdAt, lastUsedAt: null, prefix } };
   }
 
-  /** The tenant id for a presented API key, or undefined. The hash comparison is constant-time. */
-  async authenticate(apiKey: string): Promise<string | undefined> {
+  /** Adds `delta` to the tenant's active-key count if the result stays within 1..MAX_API_KEYS. */
+  private async adjustKeyCount(tenantId: string, delta: 1 | -1): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.tenant(tenantId),
+          UpdateExpression: 'ADD apiKeyCount :d',
+          ConditionExpression:
+            delta > 0
+              ? 'attribute_exists(pk) AND (attribute_not_exists(apiKeyCount) OR apiKeyCount < :max)'
+              : 'apiKeyCount > :one',
+          ExpressionAttributeValues: delta > 0 ? { ':d': 1, ':max': MAX_API_KEYS } : { ':d': -1, ':one': 1 },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** A new named key for a tenant; 409 beyond MAX_API_KEYS active keys. */
+  async createApiKey(tenantId: string, name: string): Promise<{ apiKey: string; view: ApiKeyView }> {
+    if (!(await this.adjustKeyCount(tenantId, 1))) {
+      throw new ConflictError(`a tenant has at most ${MAX_API_KEYS} active API keys`, { limit: MAX_API_KEYS });
+    }
+    try {
+      return await this.putApiKey(tenantId, name);
+    } catch (err) {
+      await this.adjustKeyCount(tenantId, -1).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async listApiKeys(tenantId: string): Promise<ApiKeyView[]> {
+    const out: ApiKeyView[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :p',
+          ExpressionAttributeValues: { ':p': tenantApiKeysIndex(tenantId) },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of res.Items ?? []) {
+        out.push({
+          keyId: item.keyId as string,
+          name: item.name as string,
+          createdAt: item.createdAt as string,
+          lastUsedAt: (item.lastUsedAt as string | undefined) ?? null,
+          prefix: (item.prefix as string | undefined) ?? `${API_KEY_PREFIX}_${item.keyId as string}`,
+        });
+      }
+      ExclusiveStartKey = res.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return out;
+  }
+
+  /**
+   * Revokes a key at once (the item is deleted; nothing caches it). Another tenant's key id answers
+   * exactly like an unknown one; the last active key cannot be revoked.
+   */
+  async revokeApiKey(tenantId: string, keyId: string): Promise<void> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.apiKey(keyId), ConsistentRead: true }),
+    );
+    if (!res.Item || res.Item.tenantId !== tenantId) throw new NotFoundError('API key');
+    if (!(await this.adjustKeyCount(tenantId, -1))) {
+      throw new ConflictError('the last active API key cannot be revoked; create its replacement first');
+    }
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.apiKey(keyId),
+          ConditionExpression: 'tenantId = :t',
+          ExpressionAttributeValues: { ':t': tenantId },
+        }),
+      );
+    } catch (err) {
+      // Revoked concurrently: give the slot back and answer as for an unknown key.
+      await this.adjustKeyCount(tenantId, 1).catch(() => undefined);
+      if (isConditionFailure(err)) throw new NotFoundError('API key');
+      throw err;
+    }
+  }
+
+  /**
+   * Who a presented API key belongs to, or undefined. The item is read on every request (no cache, so a
+   * revocation takes effect at once); the hash comparison is constant-time; `lastUsedAt` is written at
+   * most once per LAST_USED_RESOLUTION_MS.
+   */
+  async authenticate(apiKey: string, now = Date.now()): Promise<Principal | undefined> {
     const m = /^msk_([0-9a-z]{12})_[A-Za-z0-9_-]{20,}$/.exec(apiKey);
     if (!m) return undefined;
-    const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKey(m[1]!) }));
-    const item = res.Item as { tenantId: string; hash: string; revokedAt?: string } | undefined;
+    const keyId = m[1]!;
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.apiKey(keyId), ConsistentRead: true }),
+    );
+    const item = res.Item as { tenantId: string; hash: string; revokedAt?: string; lastUsedAt?: string } | undefined;
     if (!item || item.revokedAt) return undefined;
     const given = Buffer.from(sha256Hex(apiKey), 'hex');
     const stored = Buffer.from(item.hash, 'hex');
-    return given.length === stored.length && timingSafeEqual(given, stored) ? item.tenantId : undefined;
+    if (given.length !== stored.length || !timingSafeEqual(given, stored)) return undefined;
+    if (!item.lastUsedAt || now - Date.parse(item.lastUsedAt) >= LAST_USED_RESOLUTION_MS) {
+      await this.touchApiKey(keyId, now);
+    }
+    return { tenantId: item.tenantId, keyId };
+  }
+
+  private async touchApiKey(keyId: string, now: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.apiKey(keyId),
+          UpdateExpression: 'SET lastUsedAt = :now',
+          // Concurrent requests race here; only the first in a window writes, and a deleted key stays deleted.
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :stale)',
+          ExpressionAttributeValues: {
+            ':now': new Date(now).toISOString(),
+            ':stale': new Date(now - LAST_USED_RESOLUTION_MS).toISOString(),
+          },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+
+  /**
+   * A new signing secret; the current one stays valid for PREVIOUS_SECRET_TTL_MS and any older one is
+   * retired. Guarded by `secretsVersion`, so concurrent rotations cannot lose a secret silently.
+   */
+  async rotateSigningSecret(
+    tenantId: string,
+    now = Date.now(),
+  ): Promise<{ secret: SigningSecret; previousExpiresAt: string | null }> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const tenant = await this.require(tenantId);
+      const current = tenant.signingSecrets.find((s) => !s.expiresAt);
+      const previousExpiresAt = current ? new Date(now + PREVIOUS_SECRET_TTL_MS).toISOString() : null;
+      const secret: SigningSecret = { secret: `whsec_${randomSecret()}`, createdAt: new Date(now).toISOString() };
+      const next = [secret, ...(current ? [{ ...current, expiresAt: previousExpiresAt! }] : [])];
+      const version = tenant.secretsVersion;
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.tenant(tenantId),
+            UpdateExpression: 'SET signingSecrets = :s, secretsVersion = :next',
+            ConditionExpression:
+              version === undefined
+                ? 'attribute_exists(pk) AND attribute_not_exists(secretsVersion)'
+                : 'secretsVersion = :v',
+            ExpressionAttributeValues: {
+              ':s': next,
+              ':next': (version ?? 0) + 1,
+              ...(version === undefined ? {} : { ':v': version }),
+            },
+          }),
+        );
+        return { secret, previousExpiresAt };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
+    throw new ConflictError('the signing secret was rotated concurrently; try again');
   }
 
   async get(tenantId: string): Promise<TenantRecord | undefined> {
-    const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.tenant(tenantId) }));
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.tenant(tenantId), ConsistentRead: true }),
+    );
     if (!res.Item) return undefined;
     const { pk: _pk, sk: _sk, ...rest } = res.Item;
     return rest as TenantRecord;
@@ -130,8 +333,9 @@ export class TenantStore {
     return t;
   }
 
+  /** Tenant settings only (TenantPatch's fields); bookkeeping and secrets have their own methods. */
   async update(tenantId: string, patch: Record<string, unknown>): Promise<TenantRecord> {
-    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+    const entries = Object.entries(patch).filter(([k, v]) => v !== undefined && PATCHABLE.has(k));
     if (entries.length === 0) return this.require(tenantId);
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};

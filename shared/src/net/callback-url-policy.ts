@@ -49,7 +49,12 @@ function isLoopback(ip: string): boolean {
  * Checks a callback URL against the deployment's policy, resolving the host so that a public name
  * pointing at a private address is refused too. The dispatcher checks again at connect time.
  */
-export async function checkCallbackUrl(raw: string, policy: CallbackUrlPolicy, field = 'callbackUrl'): Promise<void> {
+export async function checkCallbackUrl(
+  raw: string,
+  policy: CallbackUrlPolicy,
+  field = 'callbackUrl',
+  options: { resolve?: boolean } = {},
+): Promise<void> {
   let url: URL;
   try {
     url = new URL(raw);
@@ -59,6 +64,8 @@ export async function checkCallbackUrl(raw: string, policy: CallbackUrlPolicy, f
   if (url.username || url.password) throw new ValidationError(field, 'must not carry credentials');
   if (policy === 'public-https' && url.protocol !== 'https:') throw new ValidationError(field, 'must use https');
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  // Without `resolve`, only an IP-literal host is checked here; names are checked at connect time.
+  if (options.resolve === false && !isIP(host)) return;
   let addresses: string[];
   try {
     addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);

@@ -1,61 +1,108 @@
-/** SignalingPort backed by the built-in RFC 3261 stack (UDP today; TCP/TLS slot into Transport). */
+/** SignalingPort backed by the built-in RFC 3261 stack: UDP and TCP on one port, TLS when configured. */
 
 import { networkInterfaces } from 'node:os';
-import type { InboundCall, SignalingPort } from '../../ports/signaling.js';
+import type {
+  InboundCall,
+  OutboundCallRequest,
+  OutboundDialog,
+  SignalingPort,
+  SipTransport,
+} from '../../ports/signaling.js';
 import { type SipLogger, silentLogger } from './logger.js';
 import { DEFAULT_PARSE_LIMITS } from './parser.js';
+import type { DnsClient } from './resolver.js';
+import { StreamTransport, type TlsMaterial } from './stream-transport.js';
 import { resolveTimers, type TimerSettings } from './timers.js';
+import { TransportSet } from './transport-set.js';
 import { UdpTransport } from './udp-transport.js';
-import { UserAgent } from './user-agent.js';
+import { UserAgent, type UserAgentOptions } from './user-agent.js';
 
 export interface BuiltinSignalingOptions {
   /** Address to bind, e.g. '0.0.0.0' or '127.0.0.1'. Default '0.0.0.0'. */
   bindHost?: string;
-  /** UDP port to bind; 0 picks a free port. Default 5060. */
+  /** UDP and TCP port to bind; 0 picks a free port. Default 5060. */
   port?: number;
+  /** Transports besides TLS; default ['udp', 'tcp']. UDP is always on. */
+  transports?: ('udp' | 'tcp')[];
+  /** Enables TLS (RFC 3261 §26.2) with this certificate and key. */
+  tls?: TlsMaterial & {
+    /** Default 5061; 0 picks a free port. */
+    port?: number;
+  };
   /** Host put in Via and Contact. Default: bindHost (the first external IPv4 when bindHost is a wildcard). */
   advertisedHost?: string;
-  /** Port put in Via and Contact. Default: the bound port. */
+  /** Port put in Via and Contact for UDP and TCP. Default: the bound port. */
   advertisedPort?: number;
+  /** Port put in Via and Contact for TLS. Default: the bound TLS port. */
+  advertisedTlsPort?: number;
   /** Timer overrides (tests shorten T1). */
   timers?: Partial<TimerSettings>;
   logger?: SipLogger;
-  /** Largest datagram accepted, default 65535 bytes. */
+  /** Largest message accepted (datagram or framed), default 65535 bytes. */
   maxMessageSize?: number;
+  /** TCP/TLS connections at most (accepted and opened), default 10,000. */
+  maxConnections?: number;
+  /** TCP/TLS connections idle this long are closed, default 10 minutes. */
+  connectionIdleTimeoutMs?: number;
   /** How long stop() waits for BYEs to be answered, default 2000 ms. */
   shutdownTimeoutMs?: number;
-  /** Server header value; omitted by default. */
+  /** An INVITE the application leaves unanswered this long gets 500, default 180 s. */
+  inviteSafetyTimeoutMs?: number;
+  /** Server / User-Agent header value; omitted by default. */
   productName?: string;
+  /** DNS client for RFC 3263 resolution (tests inject one). */
+  dns?: DnsClient;
 }
 
 export class BuiltinSignaling implements SignalingPort {
-  private readonly transport: UdpTransport;
+  private readonly transport: TransportSet;
   private readonly userAgent: UserAgent;
   private readonly advertisedAddress: { host: string; port: number };
   private readonly explicitAdvertisedPort: boolean;
+  private readonly explicitTlsPort: boolean;
+  private readonly uaOptions: UserAgentOptions;
   private readonly shutdownTimeoutMs: number;
   private started = false;
 
   constructor(options: BuiltinSignalingOptions = {}) {
     const bindHost = options.bindHost ?? '0.0.0.0';
     const port = options.port ?? 5060;
-    this.transport = new UdpTransport(bindHost, port);
+    const maxMessageBytes = options.maxMessageSize ?? DEFAULT_PARSE_LIMITS.maxMessageBytes;
+    const streamCommon = {
+      bindHost,
+      maxMessageBytes,
+      ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+      ...(options.connectionIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.connectionIdleTimeoutMs }),
+    };
+    const streams: StreamTransport[] = [];
+    if ((options.transports ?? ['udp', 'tcp']).includes('tcp')) {
+      streams.push(new StreamTransport({ ...streamCommon, protocol: 'tcp', port }));
+    }
+    if (options.tls) {
+      streams.push(
+        new StreamTransport({ ...streamCommon, protocol: 'tls', port: options.tls.port ?? 5061, tls: options.tls }),
+      );
+    }
+    this.transport = new TransportSet(new UdpTransport(bindHost, port), streams);
     this.advertisedAddress = {
       host: options.advertisedHost ?? defaultAdvertisedHost(bindHost),
       port: options.advertisedPort ?? port,
     };
     this.explicitAdvertisedPort = options.advertisedPort !== undefined;
+    this.explicitTlsPort = options.advertisedTlsPort !== undefined;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 2000;
-    this.userAgent = new UserAgent(this.transport, {
+    // Mutated in start() when ports were 0: the UA core reads the same objects.
+    this.uaOptions = {
       advertised: this.advertisedAddress,
       timers: resolveTimers(options.timers),
       logger: options.logger ?? silentLogger,
-      limits: {
-        ...DEFAULT_PARSE_LIMITS,
-        maxMessageBytes: options.maxMessageSize ?? DEFAULT_PARSE_LIMITS.maxMessageBytes,
-      },
+      limits: { ...DEFAULT_PARSE_LIMITS, maxMessageBytes },
+      ...(options.tls ? { advertisedTlsPort: options.advertisedTlsPort ?? options.tls.port ?? 5061 } : {}),
       ...(options.productName === undefined ? {} : { productName: options.productName }),
-    });
+      ...(options.dns === undefined ? {} : { dns: options.dns }),
+      ...(options.inviteSafetyTimeoutMs === undefined ? {} : { inviteSafetyTimeoutMs: options.inviteSafetyTimeoutMs }),
+    };
+    this.userAgent = new UserAgent(this.transport, this.uaOptions);
   }
 
   get advertised(): { host: string; port: number } {
@@ -67,13 +114,28 @@ export class BuiltinSignaling implements SignalingPort {
     return this.transport.local;
   }
 
+  /** The bound address of each enabled transport. */
+  localOf(protocol: SipTransport): { address: string; port: number } | undefined {
+    return this.transport.supports(protocol) ? this.transport.localOf(protocol) : undefined;
+  }
+
+  /** Open dialogs (the benchmark reports it). */
+  get dialogCount(): number {
+    return this.userAgent.dialogCount;
+  }
+
   async start(onInvite: (call: InboundCall) => void): Promise<void> {
     if (this.started) throw new Error('BuiltinSignaling already started');
     await this.transport.listen();
     this.started = true;
-    // Mutated in place: the UA core holds the same object.
     if (!this.explicitAdvertisedPort) this.advertisedAddress.port = this.transport.local.port;
+    const tlsLocal = this.transport.localOf('tls');
+    if (tlsLocal && !this.explicitTlsPort) this.uaOptions.advertisedTlsPort = tlsLocal.port;
     this.userAgent.start(onInvite);
+  }
+
+  placeCall(request: OutboundCallRequest): Promise<OutboundDialog> {
+    return this.userAgent.placeCall(request);
   }
 
   async stop(): Promise<void> {

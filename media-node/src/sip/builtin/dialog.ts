@@ -1,32 +1,53 @@
 /**
- * UAS dialogs (RFC 3261 §12): state, in-dialog request handling (§12.2.2), requests we send
- * inside the dialog (§12.2.1.1) and the 2xx retransmission until ACK (§13.3.1.4).
+ * SIP dialogs (RFC 3261 §12), UAS and UAC alike: state, in-dialog request handling (§12.2.2),
+ * requests we send inside the dialog (§12.2.1.1) including re-INVITEs (§14) with glare (§14.1-14.2),
+ * the 2xx retransmission until ACK on the UAS side (§13.3.1.4) and the ACK for 2xx on the UAC side
+ * (§13.2.2.4).
  */
 
-import type { CallDialog, DialogEndReason, DtmfFromSignaling } from '../../ports/signaling.js';
+import type { CallDialog, DialogEndReason, DtmfFromSignaling, SipTransport } from '../../ports/signaling.js';
 import { SignalingError } from '../../ports/signaling.js';
 import { mediaType, parseDtmfInfo } from './dtmf.js';
 import type { SipLogger } from './logger.js';
-import { Headers, type ParsedRequest, type SipRequest, type SipResponse } from './message.js';
+import { Headers, type ParsedRequest, type ParsedResponse, type SipRequest, type SipResponse } from './message.js';
 import type { ResponseOptions } from './responses.js';
 import { TimerGroup, type TimerSettings } from './timers.js';
 import type { Destination } from './transport.js';
 import { parseNameAddress } from './uri.js';
 
+/** Where an in-dialog request goes: a URI to resolve (§8.1.2), or an open flow to reuse. */
+export interface RequestTarget {
+  uri: string;
+  /** Transport used when the URI names none (the dialog's transport). */
+  transport: SipTransport;
+  /** For dialogs that came in over TCP/TLS: the connection, used while it is open and no route set applies. */
+  flow?: Destination;
+}
+
 /** What a dialog needs from the UA core. */
 export interface DialogHost {
   readonly timers: TimerSettings;
   readonly logger: SipLogger;
-  /** Our Via sent-by and Contact address. */
-  readonly advertised: { host: string; port: number };
   /** Capability headers for OPTIONS answers. */
   readonly capabilityHeaders: Record<string, string>;
-  /** Sends a message directly on the transport (2xx retransmissions). */
-  sendRaw(message: SipResponse, dest: Destination): void;
-  /** Sends a request via a new non-INVITE client transaction to `nextHop` (a URI). */
-  sendRequest(request: SipRequest, nextHop: string): Promise<SipResponse>;
-  newBranch(): string;
-  forgetDialog(dialog: UasDialog): void;
+  /** Sends a message directly on the transport (2xx retransmissions, ACK for 2xx). */
+  sendRaw(message: SipRequest | SipResponse, dest: Destination): void;
+  /** Sends a non-INVITE request via a new client transaction; the UA adds the Via. */
+  sendRequest(request: SipRequest, target: RequestTarget): Promise<SipResponse>;
+  /**
+   * Sends an INVITE via a new client transaction. `onResponse` sees every response, including 2xx
+   * retransmissions; the promise settles with the first final response and where it was sent.
+   */
+  sendInvite(
+    request: SipRequest,
+    target: RequestTarget,
+    onResponse?: (response: ParsedResponse, dest: Destination) => void,
+  ): Promise<{ response: ParsedResponse; dest: Destination }>;
+  forgetDialog(dialog: SipDialog): void;
+  /** Where an in-dialog request goes now (an open flow, or the target resolved per RFC 3263). */
+  resolveTarget(target: RequestTarget): Promise<Destination>;
+  /** Adds our top Via for `dest`'s transport with a new branch. */
+  stampVia(request: SipRequest, dest: Destination): string;
 }
 
 /** A request inside this dialog, already matched to a server transaction. */
@@ -38,7 +59,7 @@ export interface InDialogRequest {
   dest: Destination;
 }
 
-type DialogState = 'awaiting-ack' | 'confirmed' | 'terminated';
+type DialogState = 'early' | 'awaiting-ack' | 'confirmed' | 'terminated';
 
 export type AckOutcome = 'acked' | 'ack-timeout' | 'ended';
 
@@ -47,61 +68,84 @@ interface PendingAck {
   finish: (acked: boolean) => void;
 }
 
-export interface UasDialogInit {
-  invite: ParsedRequest;
+/** Everything that defines a dialog (§12.1.1 for the UAS, §12.1.2 for the UAC). */
+export interface DialogInit {
+  role: 'uas' | 'uac';
+  callId: string;
   localTag: string;
+  remoteTag: string;
+  /** Our From (UAC) or To (UAS) header value including our tag. */
+  localParty: string;
+  /** The peer's header value including its tag. */
+  remoteParty: string;
+  remoteTarget: string;
+  /** Route set in the order requests carry it (already reversed for the UAC). */
+  routeSet: string[];
+  localSeq: number;
+  /** 0 when empty (a UAC has no remote sequence number until the peer sends a request). */
+  remoteSeq: number;
   localSdp: string;
-  /** The Contact we put in our 2xx, reused on target-refresh answers. */
+  /** The Contact we advertise in this dialog. */
   localContact: string;
+  transport: SipTransport;
+  flow?: Destination;
+  /** Set for UAS dialogs until the initial ACK arrives; 'early' for UAC early dialogs. */
+  state: DialogState;
 }
 
 export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
   return `${callId}|${localTag}|${remoteTag}`;
 }
 
-export class UasDialog implements CallDialog {
+export class SipDialog implements CallDialog {
+  readonly role: 'uas' | 'uac';
   readonly callId: string;
   readonly localTag: string;
   readonly remoteTag: string;
   readonly ended: Promise<DialogEndReason>;
-  state: DialogState = 'awaiting-ack';
+  state: DialogState;
+  /** The peer's SDP of the last completed offer/answer (UAC: the 2xx answer). */
+  remoteSdp = '';
 
-  /** Local and remote party as header values (§12.1.1: To of the INVITE plus our tag, and From). */
   private readonly localParty: string;
   private readonly remoteParty: string;
   private remoteTarget: string;
-  /** Record-Route values in the order received (§12.1.1, UAS). */
   private readonly routeSet: string[];
   private localSeq: number;
   private remoteSeq: number;
   private localSdp: string;
   private readonly localContact: string;
-  /** We never send re-INVITEs yet; kept so a glare (§14.2, 491) has a place to be detected. */
+  private readonly transport: SipTransport;
+  private readonly flow: Destination | undefined;
   private localInvitePending = false;
   private remoteInviteInProgress = false;
   private pendingAck: PendingAck | undefined;
   private ackOutcome: Promise<AckOutcome> | undefined;
+  /** UAC: the ACK sent for each 2xx, resent when that 2xx is retransmitted (§13.2.2.4). */
+  private lastAck: { cseq: number; ack: SipRequest; dest: Destination } | undefined;
   private readonly dtmfListeners: ((dtmf: DtmfFromSignaling) => void)[] = [];
   private reofferListener: ((sdp: string) => Promise<string>) | undefined;
   private resolveEnded!: (reason: DialogEndReason) => void;
 
   constructor(
     private readonly host: DialogHost,
-    init: UasDialogInit,
+    init: DialogInit,
   ) {
-    const { invite } = init;
-    this.callId = invite.callId;
+    this.role = init.role;
+    this.callId = init.callId;
     this.localTag = init.localTag;
-    this.remoteTag = invite.from.tag ?? '';
-    this.localParty = `${invite.headers.get('to')!};tag=${init.localTag}`;
-    this.remoteParty = invite.headers.get('from')!;
-    this.remoteTarget = contactUri(invite) ?? invite.from.uri;
-    this.routeSet = invite.headers.getAll('record-route');
-    this.remoteSeq = invite.cseq.seq;
-    // §12.1.1: the UAS's local sequence number starts empty; any value below 2**31 works.
-    this.localSeq = Math.floor(Math.random() * 10_000) + 1;
+    this.remoteTag = init.remoteTag;
+    this.localParty = init.localParty;
+    this.remoteParty = init.remoteParty;
+    this.remoteTarget = init.remoteTarget;
+    this.routeSet = init.routeSet;
+    this.localSeq = init.localSeq;
+    this.remoteSeq = init.remoteSeq;
     this.localSdp = init.localSdp;
     this.localContact = init.localContact;
+    this.transport = init.transport;
+    this.flow = init.flow;
+    this.state = init.state;
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
@@ -120,8 +164,8 @@ export class UasDialog implements CallDialog {
   }
 
   /**
-   * Retransmits our 2xx to the initial INVITE until the ACK (§13.3.1.4). On timeout sends BYE and
-   * ends the dialog with 'ack-timeout'. 'ended' means the dialog ended otherwise while waiting.
+   * UAS: retransmits our 2xx to the initial INVITE until the ACK (§13.3.1.4). On timeout sends BYE
+   * and ends the dialog with 'ack-timeout'. 'ended' means the dialog ended otherwise while waiting.
    */
   awaitInitialAck(response: SipResponse, dest: Destination): Promise<AckOutcome> {
     this.ackOutcome ??= this.retransmitUntilAck(this.remoteSeq, response, dest).then(async (acked) => {
@@ -142,10 +186,46 @@ export class UasDialog implements CallDialog {
     if (this.pendingAck && ack.cseq.seq === this.pendingAck.cseq) this.pendingAck.finish(true);
   }
 
+  /**
+   * UAC: the 2xx to our INVITE (initial or re-INVITE) arrived, first or again. Sends the ACK
+   * (§13.2.2.4), or resends the one already sent for that CSeq.
+   */
+  acknowledge2xx(response: ParsedResponse, inviteDest?: Destination): void {
+    const cseq = response.cseq.seq;
+    if (this.lastAck?.cseq === cseq) {
+      if (this.lastAck.ack.headers.has('via')) this.host.sendRaw(this.lastAck.ack, this.lastAck.dest);
+      return;
+    }
+    if (inviteDest === undefined || (this.lastAck !== undefined && cseq < this.lastAck.cseq)) return; // stale
+    const target = contactUri(response);
+    if (target) this.remoteTarget = target;
+    const ack = this.buildRequest('ACK', cseq);
+    const entry = { cseq, ack, dest: inviteDest };
+    this.lastAck = entry;
+    // The ACK follows the dialog's route (§13.2.2.4), which may differ from where the INVITE went.
+    this.host
+      .resolveTarget(this.target())
+      .catch(() => inviteDest)
+      .then((dest) => {
+        entry.dest = dest;
+        this.host.stampVia(ack, dest);
+        this.host.sendRaw(ack, dest);
+      });
+  }
+
+  /** UAC: an early dialog became confirmed by a 2xx with its tag. */
+  confirm(response: ParsedResponse): void {
+    if (this.state === 'terminated') return;
+    this.state = 'confirmed';
+    const target = contactUri(response);
+    if (target) this.remoteTarget = target;
+    this.remoteSdp = sdpOf(response) ?? this.remoteSdp;
+  }
+
   /** In-dialog requests other than ACK and CANCEL (§12.2.2). */
   handleRequest(ctx: InDialogRequest): void {
     const { request } = ctx;
-    if (request.cseq.seq < this.remoteSeq) {
+    if (this.remoteSeq !== 0 && request.cseq.seq < this.remoteSeq) {
       ctx.respond(500, { reason: 'CSeq Out of Order' });
       return;
     }
@@ -187,10 +267,10 @@ export class UasDialog implements CallDialog {
   private handleReInvite(ctx: InDialogRequest): void {
     const { request } = ctx;
     if (this.localInvitePending) {
-      ctx.respond(491);
+      ctx.respond(491); // glare: both sides offered at once (§14.2)
       return;
     }
-    if (this.remoteInviteInProgress || this.state === 'awaiting-ack') {
+    if (this.remoteInviteInProgress || this.state === 'awaiting-ack' || this.state === 'early') {
       // §14.2: an INVITE while an earlier one is still in progress.
       ctx.respond(500, { headers: { 'Retry-After': String(Math.floor(Math.random() * 10)) } });
       return;
@@ -198,13 +278,14 @@ export class UasDialog implements CallDialog {
     const newTarget = contactUri(request);
     if (newTarget) this.remoteTarget = newTarget; // target refresh (§12.2.2)
     this.remoteInviteInProgress = true;
-    const hasSdp = request.body.length > 0 && mediaType(request.headers.get('content-type')) === 'application/sdp';
-    const answer = hasSdp && this.reofferListener ? this.reofferListener(request.body.toString('utf8')) : undefined;
+    const offer = sdpOf(request);
+    const answer = offer !== undefined && this.reofferListener ? this.reofferListener(offer) : undefined;
     Promise.resolve(answer ?? this.localSdp)
       .then(
         (sdp) => {
           if (this.state === 'terminated') return;
           this.localSdp = sdp;
+          if (offer !== undefined) this.remoteSdp = offer;
           const response = ctx.respond(200, {
             body: sdp,
             contentType: 'application/sdp',
@@ -251,6 +332,45 @@ export class UasDialog implements CallDialog {
     });
   }
 
+  /**
+   * Sends a re-INVITE (§14.1) and resolves with the answer SDP after sending the ACK. A re-INVITE
+   * of ours or the peer's still in progress is glare: rejected at once with 491, as the peer would.
+   */
+  async reinvite(sdp: string): Promise<string> {
+    if (this.state !== 'confirmed') {
+      throw new SignalingError('invalid-state', `cannot re-INVITE a dialog that is ${this.state}`);
+    }
+    if (this.localInvitePending || this.remoteInviteInProgress) {
+      throw new SignalingError('rejected', 'another INVITE is in progress (glare)', 491);
+    }
+    this.localInvitePending = true;
+    try {
+      const request = this.buildRequest('INVITE');
+      request.headers.add('Contact', this.localContact);
+      request.headers.add('Content-Type', 'application/sdp');
+      request.body = Buffer.from(sdp);
+      const { response } = await this.host.sendInvite(request, this.target(), (r, dest) => {
+        if (r.status >= 200 && r.status < 300) this.acknowledge2xx(r, dest);
+      });
+      if (response.status >= 300) {
+        // §12.2.1.2: 481 and 408 mean the dialog is gone.
+        if (response.status === 481 || response.status === 408) this.end('transport-error');
+        throw new SignalingError(
+          'rejected',
+          `re-INVITE answered ${response.status} ${response.reason}`,
+          response.status,
+        );
+      }
+      const target = contactUri(response);
+      if (target) this.remoteTarget = target;
+      this.localSdp = sdp;
+      this.remoteSdp = sdpOf(response) ?? '';
+      return this.remoteSdp;
+    } finally {
+      this.localInvitePending = false;
+    }
+  }
+
   async hangup(): Promise<void> {
     if (this.state === 'awaiting-ack' && this.ackOutcome) {
       // §15: the callee must not send BYE before the ACK (or its timeout).
@@ -268,12 +388,11 @@ export class UasDialog implements CallDialog {
   }
 
   /** Sends BYE and ends the dialog at once (§15.1.1); resolves when the BYE is answered or times out. */
-  private async terminateWithBye(reason: DialogEndReason): Promise<void> {
+  async terminateWithBye(reason: DialogEndReason): Promise<void> {
     if (this.state === 'terminated') return;
     this.end(reason);
     try {
-      const { request, nextHop } = this.buildRequest('BYE');
-      const response = await this.host.sendRequest(request, nextHop);
+      const response = await this.host.sendRequest(this.buildRequest('BYE'), this.target());
       this.host.logger.debug({ callId: this.callId, status: response.status }, 'BYE answered');
     } catch (err) {
       const level = err instanceof SignalingError ? 'info' : 'warn';
@@ -281,13 +400,22 @@ export class UasDialog implements CallDialog {
     }
   }
 
-  /** Builds a request inside this dialog (§12.2.1.1), with loose and strict routing. */
-  buildRequest(method: string): { request: SipRequest; nextHop: string } {
-    this.localSeq += 1;
+  /** Where the next in-dialog request goes (§12.2.1.1: the first route, or the remote target). */
+  target(): RequestTarget {
+    const firstRoute = this.routeSet[0];
+    const uri = firstRoute !== undefined ? routeUri(firstRoute) : this.remoteTarget;
+    const target: RequestTarget = { uri, transport: this.transport };
+    if (firstRoute === undefined && this.flow) target.flow = this.flow;
+    return target;
+  }
+
+  /**
+   * Builds a request inside this dialog (§12.2.1.1) with loose and strict routing, without a Via
+   * (the UA adds it once the transport is known). ACK and CANCEL reuse `seq`.
+   */
+  buildRequest(method: string, seq?: number): SipRequest {
+    if (seq === undefined) this.localSeq += 1;
     const headers = new Headers();
-    const { host, port } = this.host.advertised;
-    const sentBy = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    headers.add('Via', `SIP/2.0/UDP ${sentBy};branch=${this.host.newBranch()};rport`);
     headers.add('Max-Forwards', '70');
     let requestUri = this.remoteTarget;
     let routes = [...this.routeSet];
@@ -301,9 +429,8 @@ export class UasDialog implements CallDialog {
     headers.add('From', this.localParty);
     headers.add('To', this.remoteParty);
     headers.add('Call-ID', this.callId);
-    headers.add('CSeq', `${this.localSeq} ${method}`);
-    const nextHop = firstRoute !== undefined ? routeUri(firstRoute) : this.remoteTarget;
-    return { request: { type: 'request', method, uri: requestUri, headers, body: Buffer.alloc(0) }, nextHop };
+    headers.add('CSeq', `${seq ?? this.localSeq} ${method}`);
+    return { type: 'request', method, uri: requestUri, headers, body: Buffer.alloc(0) };
   }
 
   /** Marks the dialog ended (idempotent) and resolves `ended`. */
@@ -316,19 +443,26 @@ export class UasDialog implements CallDialog {
   }
 }
 
+export function sdpOf(message: SipRequest | SipResponse): string | undefined {
+  if (message.body.length === 0 || mediaType(message.headers.get('content-type')) !== 'application/sdp') {
+    return undefined;
+  }
+  return message.body.toString('utf8');
+}
+
 /**
  * Why the headers that shape a dialog (Contact, Record-Route) are unusable, or undefined when
  * they are fine. Checked before a dialog is built so that later in-dialog requests cannot fail.
  */
-export function dialogHeadersProblem(request: ParsedRequest): string | undefined {
-  const contacts = request.headers.getAll('contact');
+export function dialogHeadersProblem(message: SipRequest | SipResponse): string | undefined {
+  const contacts = message.headers.getAll('contact');
   if (contacts.length > 1) return 'Multiple Contact values';
   try {
     if (contacts[0] !== undefined && !parseNameAddress(contacts[0]).sipUri) return 'Contact is not a SIP URI';
   } catch {
     return 'Invalid Contact';
   }
-  for (const route of request.headers.getAll('record-route')) {
+  for (const route of message.headers.getAll('record-route')) {
     try {
       if (!parseNameAddress(route).sipUri) return 'Record-Route is not a SIP URI';
     } catch {
@@ -338,8 +472,8 @@ export function dialogHeadersProblem(request: ParsedRequest): string | undefined
   return undefined;
 }
 
-function contactUri(request: ParsedRequest): string | undefined {
-  const contact = request.headers.get('contact');
+export function contactUri(message: SipRequest | SipResponse): string | undefined {
+  const contact = message.headers.get('contact');
   if (contact === undefined) return undefined;
   try {
     return parseNameAddress(contact).uri;

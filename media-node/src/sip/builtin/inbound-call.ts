@@ -2,17 +2,19 @@
 
 import type { CallDialog, InboundCall, NameAddr, SourceAddress } from '../../ports/signaling.js';
 import { SignalingError } from '../../ports/signaling.js';
-import { type DialogHost, UasDialog } from './dialog.js';
+import { contactUri, type DialogHost, SipDialog } from './dialog.js';
 import { mediaType } from './dtmf.js';
 import type { ParsedRequest, SipResponse } from './message.js';
 import type { ResponseOptions } from './responses.js';
 import type { ServerInviteTransaction } from './transactions.js';
-import { formatHostPort, type NameAddress, parseSipUri, type SipUri } from './uri.js';
+import { type NameAddress, parseSipUri, type SipUri } from './uri.js';
 
 export interface InboundCallHost extends DialogHost {
   /** Builds a response to `request` (not yet sent). */
   buildResponse(request: ParsedRequest, status: number, options?: ResponseOptions): SipResponse;
-  registerDialog(dialog: UasDialog): void;
+  registerDialog(dialog: SipDialog): void;
+  /** Our Contact for a dialog over `transport`. */
+  contactFor(transport: SourceAddress['transport'], user?: string): string;
 }
 
 export function toNameAddr(addr: NameAddress): NameAddr {
@@ -68,6 +70,8 @@ export class PendingInboundCall implements InboundCall {
     readonly source: SourceAddress,
     private readonly transaction: ServerInviteTransaction,
     localTag: string,
+    /** Called once a final response is out: the UA stops tracking the call (CANCEL no longer applies). */
+    private readonly onFinal: () => void = () => {},
   ) {
     this.callId = invite.callId;
     this.from = toNameAddr(invite.from);
@@ -85,12 +89,30 @@ export class PendingInboundCall implements InboundCall {
   }
 
   private get contact(): string {
-    const { host, port } = this.host.advertised;
-    const user = this.rawRequestUser === '' ? '' : `${this.rawRequestUser}@`;
-    return `<sip:${user}${formatHostPort(host, port)}>`;
+    return this.host.contactFor(this.source.transport, this.rawRequestUser);
   }
 
+  /**
+   * The safety net for an application that never answers: 500 after `ms` (RFC 3261 leaves the
+   * time to the UAS; we use Timer C's 3-minute floor by default, see docs/sip.md).
+   */
+  armSafetyTimer(ms: number): void {
+    const timer = setTimeout(() => {
+      if (this.final || this.transaction.finalSent || this.cancelled.aborted) return;
+      this.final = true;
+      this.send(500, { reason: 'No Answer From Application' });
+    }, ms);
+    timer.unref();
+    this.clearSafetyTimer = () => clearTimeout(timer);
+  }
+
+  private clearSafetyTimer: () => void = () => {};
+
   private send(status: number, options: ResponseOptions): SipResponse {
+    if (status >= 200) {
+      this.clearSafetyTimer();
+      this.onFinal();
+    }
     const response = this.host.buildResponse(this.invite, status, { toTag: this.localTag, ...options });
     this.transaction.respond(response);
     return response;
@@ -106,11 +128,25 @@ export class PendingInboundCall implements InboundCall {
     if (this.final) return Promise.reject(new SignalingError('invalid-state', 'the INVITE was already answered'));
     this.final = true;
     const contact = this.contact;
-    const dialog = new UasDialog(this.host, {
-      invite: this.invite,
+    const invite = this.invite;
+    const reliable = this.source.transport !== 'udp';
+    const dialog = new SipDialog(this.host, {
+      role: 'uas',
+      callId: invite.callId,
       localTag: this.localTag,
+      remoteTag: invite.from.tag ?? '',
+      localParty: `${invite.headers.get('to')!};tag=${this.localTag}`,
+      remoteParty: invite.headers.get('from')!,
+      remoteTarget: contactUri(invite) ?? invite.from.uri,
+      routeSet: invite.headers.getAll('record-route'),
+      localSeq: Math.floor(Math.random() * 10_000) + 1, // §12.1.1: any value below 2**31
+      remoteSeq: invite.cseq.seq,
       localSdp: sdp,
       localContact: contact,
+      transport: this.source.transport,
+      // Requests back to a TCP/TLS caller reuse its connection while it is open.
+      ...(reliable ? { flow: this.transaction.dest } : {}),
+      state: 'awaiting-ack',
     });
     this.host.registerDialog(dialog);
     const response = this.send(200, { body: sdp, contentType: 'application/sdp', headers: { Contact: contact } });

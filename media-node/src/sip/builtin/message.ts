@@ -195,6 +195,12 @@ export class Headers {
     return this;
   }
 
+  /** Inserts a header line before all others (our Via on requests we send). */
+  prepend(name: string, value: string): this {
+    this.entries.unshift({ key: normalizeHeaderName(name), name: name.trim(), value: value.trim() });
+    return this;
+  }
+
   /** Replaces every line of `name` with one line (or several, one per value). */
   set(name: string, value: string | readonly string[]): this {
     const key = normalizeHeaderName(name);

@@ -45,8 +45,10 @@ function replaceTopVia(headers: Headers, top: Via): void {
   headers.set('via', [first.join(', '), ...lines.slice(1)]);
 }
 
-/** Where a response to a request carrying `top` as its top Via goes (§18.2.2 for unreliable transports). */
+/** Where a response to a request carrying `top` as its top Via goes (§18.2.2, RFC 3581 §4). */
 export function responseDestination(top: Via, source: SourceAddress): Destination {
+  // Reliable transports: back on the connection the request came in on (§18.2.2).
+  if (source.transport !== 'udp') return { address: source.address, port: source.port, transport: source.transport };
   if (top.received !== undefined || top.rport !== undefined) {
     const address = top.received ?? (isIpAddress(top.host) ? top.host : source.address);
     const port = typeof top.rport === 'number' ? top.rport : (top.port ?? DEFAULT_SIP_PORT);

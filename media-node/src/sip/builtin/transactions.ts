@@ -1,14 +1,15 @@
 /**
- * RFC 3261 §17 transaction state machines for an unreliable transport (UDP), with RFC 6026's
- * "Accepted" state for the INVITE server transaction. Transactions only retransmit and absorb;
- * the UA core decides what to answer.
+ * RFC 3261 §17 transaction state machines, with RFC 6026's "Accepted" states. Over a reliable
+ * transport (TCP/TLS, `dest.transport`) nothing is retransmitted and the wait timers D, I, J and K
+ * are zero, as §17 specifies. Transactions only retransmit and absorb; the UA core decides what to
+ * answer.
  */
 
 import { SignalingError } from '../../ports/signaling.js';
 import { BRANCH_MAGIC_COOKIE } from './ids.js';
 import type { ParsedRequest, ParsedResponse, SipMessage, SipRequest, SipResponse } from './message.js';
 import { TimerGroup, type TimerSettings } from './timers.js';
-import type { Destination } from './transport.js';
+import { type Destination, isReliable } from './transport.js';
 import type { Via } from './uri.js';
 
 /** Sends a message; failures are reported through the promise. */
@@ -41,6 +42,11 @@ export interface ServerTransactionContext {
   onTerminated: () => void;
   /** Timer H fired: a non-2xx final response to INVITE was never acknowledged. */
   onAckTimeout?: () => void;
+  /**
+   * The transaction only absorbs retransmissions from now on (INVITE Accepted, non-INVITE Completed):
+   * the UA keeps a compact record for `ttlMs` instead of this object, which terminates at once.
+   */
+  retire?: (response: SipResponse | undefined, ttlMs: number) => void;
 }
 
 type ServerInviteState = 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
@@ -51,8 +57,8 @@ export class ServerInviteTransaction {
   private lastResponse: SipResponse | undefined;
   private readonly timerGroup = new TimerGroup();
 
+  /** The request itself is not kept: transactions outlive calls by 64*T1 and must stay small. */
   constructor(
-    readonly request: ParsedRequest,
     readonly dest: Destination,
     private readonly ctx: ServerTransactionContext,
   ) {}
@@ -71,7 +77,13 @@ export class ServerInviteTransaction {
     if (response.status < 300) {
       // RFC 6026: absorb INVITE retransmissions for 64*T1 (timer L); the UAS core retransmits the 2xx.
       this.state = 'accepted';
-      this.timerGroup.after(64 * t1Ms, () => this.terminate());
+      this.lastResponse = undefined;
+      if (this.ctx.retire) {
+        this.ctx.retire(undefined, 64 * t1Ms);
+        this.terminate();
+      } else {
+        this.timerGroup.after(64 * t1Ms, () => this.terminate());
+      }
       return;
     }
     this.state = 'completed';
@@ -82,7 +94,7 @@ export class ServerInviteTransaction {
         retransmit(Math.min(interval * 2, t2Ms)); // timer G
       });
     };
-    retransmit(t1Ms);
+    if (!isReliable(this.dest.transport)) retransmit(t1Ms);
     this.timerGroup.after(64 * t1Ms, () => {
       // Timer H
       if (this.state !== 'completed') return;
@@ -97,7 +109,8 @@ export class ServerInviteTransaction {
       if (this.state !== 'completed') return;
       this.state = 'confirmed';
       this.timerGroup.clear();
-      this.timerGroup.after(this.ctx.timers.t4Ms, () => this.terminate()); // timer I
+      if (isReliable(this.dest.transport)) this.terminate();
+      else this.timerGroup.after(this.ctx.timers.t4Ms, () => this.terminate()); // timer I
       return;
     }
     if ((this.state === 'proceeding' || this.state === 'completed') && this.lastResponse) {
@@ -121,8 +134,8 @@ export class ServerNonInviteTransaction {
   private lastResponse: SipResponse | undefined;
   private readonly timerGroup = new TimerGroup();
 
+  /** The request itself is not kept: transactions outlive calls by 64*T1 and must stay small. */
   constructor(
-    readonly request: ParsedRequest,
     readonly dest: Destination,
     private readonly ctx: ServerTransactionContext,
   ) {}
@@ -136,7 +149,15 @@ export class ServerNonInviteTransaction {
       return;
     }
     this.state = 'completed';
-    this.timerGroup.after(64 * this.ctx.timers.t1Ms, () => this.terminate()); // timer J
+    // Timer J: absorb retransmissions for 64*T1; a reliable transport has none to absorb.
+    if (isReliable(this.dest.transport)) {
+      this.terminate();
+    } else if (this.ctx.retire) {
+      this.ctx.retire(response, 64 * this.ctx.timers.t1Ms);
+      this.terminate();
+    } else {
+      this.timerGroup.after(64 * this.ctx.timers.t1Ms, () => this.terminate());
+    }
   }
 
   /** A retransmission of the request: resend the last response, if any (§17.2.2). */
@@ -191,7 +212,7 @@ export class ClientNonInviteTransaction {
         retransmit(this.state === 'proceeding' ? t2Ms : Math.min(interval * 2, t2Ms));
       });
     };
-    retransmit(t1Ms);
+    if (!isReliable(this.dest.transport)) retransmit(t1Ms);
     this.timerGroup.after(64 * t1Ms, () => {
       // Timer F
       if (this.state !== 'trying' && this.state !== 'proceeding') return;
@@ -208,7 +229,8 @@ export class ClientNonInviteTransaction {
     this.state = 'completed';
     this.timerGroup.clear();
     this.settle.resolve(response);
-    this.timerGroup.after(this.ctx.timers.t4Ms, () => this.terminate()); // timer K
+    if (isReliable(this.dest.transport)) this.terminate();
+    else this.timerGroup.after(this.ctx.timers.t4Ms, () => this.terminate()); // timer K
   }
 
   private transmit(): void {
@@ -238,10 +260,16 @@ export class ClientNonInviteTransaction {
 
 type ClientInviteState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
-/**
- * INVITE client transaction (§17.1.1, RFC 6026 §7.2). A skeleton for future outbound calls:
- * timers A/B/D/M and the ACK for non-2xx responses; 2xx ACKs belong to the dialog layer.
- */
+export interface ClientInviteContext extends ClientTransactionContext {
+  /** Every response the transaction passes up: provisional, the first non-2xx final, each 2xx. */
+  onResponse: (response: ParsedResponse) => void;
+  /** Timer B fired, or the request could not be sent. */
+  onFailure: (error: SignalingError) => void;
+  /** The ACK for a non-2xx final response (§17.1.1.3). */
+  buildAck: (response: ParsedResponse) => SipRequest;
+}
+
+/** INVITE client transaction (§17.1.1, RFC 6026 §7.2): timers A, B, D and M; ACK for non-2xx. */
 export class ClientInviteTransaction {
   state: ClientInviteState = 'calling';
   private readonly timerGroup = new TimerGroup();
@@ -249,26 +277,29 @@ export class ClientInviteTransaction {
   constructor(
     readonly request: SipRequest,
     readonly dest: Destination,
-    private readonly ctx: ClientTransactionContext & {
-      onResponse: (response: ParsedResponse) => void;
-      onTimeout: () => void;
-      buildAck: (response: ParsedResponse) => SipRequest;
-    },
+    private readonly ctx: ClientInviteContext,
   ) {}
 
   start(): void {
     const { t1Ms } = this.ctx.timers;
-    void this.ctx.send(this.request, this.dest).catch(() => this.timeout());
+    this.transmit();
     const retransmit = (interval: number): void => {
       this.timerGroup.after(interval, () => {
         if (this.state !== 'calling') return;
-        void this.ctx.send(this.request, this.dest).catch(() => {});
+        this.transmit();
         retransmit(interval * 2); // timer A
       });
     };
-    retransmit(t1Ms);
+    if (!isReliable(this.dest.transport)) retransmit(t1Ms);
     this.timerGroup.after(64 * t1Ms, () => {
-      if (this.state === 'calling') this.timeout(); // timer B
+      if (this.state === 'calling') this.fail(new SignalingError('transaction-timeout', 'INVITE timed out (timer B)'));
+    });
+  }
+
+  private transmit(): void {
+    this.ctx.send(this.request, this.dest).catch((err: unknown) => {
+      const detail = err instanceof Error ? err.message : String(err);
+      this.fail(new SignalingError('transport-error', `INVITE could not be sent: ${detail}`));
     });
   }
 
@@ -290,20 +321,24 @@ export class ClientInviteTransaction {
       if (this.state === 'accepted') this.ctx.onResponse(response);
       return;
     }
-    const ack = this.ctx.buildAck(response);
-    void this.ctx.send(ack, this.dest).catch(() => {});
+    if (this.state === 'accepted' || this.state === 'terminated') return;
+    // Every non-2xx final, first or retransmitted, is ACKed by the transaction (§17.1.1.2).
+    void this.ctx.send(this.ctx.buildAck(response), this.dest).catch(() => {});
     if (this.state === 'calling' || this.state === 'proceeding') {
       this.state = 'completed';
       this.timerGroup.clear();
-      this.timerGroup.after(64 * this.ctx.timers.t1Ms, () => this.terminate()); // timer D (≥32 s)
+      // Timer D: 64*T1 (32 s with the default T1) on UDP to absorb retransmitted finals; zero on a reliable transport.
+      const timerD = isReliable(this.dest.transport) ? 0 : 64 * this.ctx.timers.t1Ms;
+      this.timerGroup.after(timerD, () => this.terminate());
       this.ctx.onResponse(response);
     }
   }
 
-  private timeout(): void {
+  private fail(error: SignalingError): void {
     if (this.state === 'terminated') return;
-    this.ctx.onTimeout();
+    const wasPending = this.state === 'calling' || this.state === 'proceeding';
     this.terminate();
+    if (wasPending) this.ctx.onFailure(error);
   }
 
   terminate(): void {

@@ -1,6 +1,6 @@
 /**
- * Transport abstraction (RFC 3261 §18). Only UDP exists today; a TCP/TLS transport implements the
- * same interface and reports the transport of each source so responses go back on the same flow.
+ * Transport abstraction (RFC 3261 §18). UDP, TCP and TLS implement it; `TransportSet` multiplexes
+ * them behind one interface so the UA core picks a transport per destination.
  */
 
 import type { SipTransport, SourceAddress } from '../../ports/signaling.js';
@@ -10,6 +10,10 @@ export interface Destination {
   /** An IP address (hostnames are resolved before they reach a transport). */
   address: string;
   port: number;
+  /** Default 'udp'. On TCP/TLS an open connection to address:port is reused (§18.2.2). */
+  transport?: SipTransport;
+  /** The host name this address was resolved from: TLS server name (RFC 5922). */
+  hostname?: string;
 }
 
 export type MessageHandler = (data: Buffer, source: SourceAddress) => void;
@@ -21,7 +25,13 @@ export interface Transport {
   /** Binds; rejects with an Error naming the address if it is taken. */
   listen(): Promise<void>;
   send(message: SipMessage, dest: Destination): Promise<void>;
+  /** Sends bytes already serialized (stored responses resent on retransmissions). */
+  sendBuffer?(data: Buffer, dest: Destination): Promise<void>;
   close(): Promise<void>;
   /** The bound address (after listen). */
   readonly local: { address: string; port: number };
+}
+
+export function isReliable(transport: SipTransport | undefined): boolean {
+  return transport === 'tcp' || transport === 'tls';
 }

@@ -23,7 +23,13 @@ export class UdpTransport implements Transport {
   }
 
   listen(): Promise<void> {
-    const socket = createSocket({ type: isIPv6(this.bindHost) ? 'udp6' : 'udp4' });
+    // Large socket buffers ride out event-loop pauses (GC) at high call rates; the kernel caps them
+    // at net.core.rmem_max / wmem_max.
+    const socket = createSocket({
+      type: isIPv6(this.bindHost) ? 'udp6' : 'udp4',
+      recvBufferSize: 4 * 1024 * 1024,
+      sendBufferSize: 4 * 1024 * 1024,
+    });
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         socket.close();
@@ -48,9 +54,12 @@ export class UdpTransport implements Transport {
   }
 
   send(message: SipMessage, dest: Destination): Promise<void> {
+    return this.sendBuffer(serializeMessage(message), dest);
+  }
+
+  sendBuffer(data: Buffer, dest: Destination): Promise<void> {
     const socket = this.socket;
     if (!socket) return Promise.reject(new Error('UDP transport is not listening'));
-    const data = serializeMessage(message);
     return new Promise((resolve, reject) => {
       socket.send(data, dest.port, dest.address, (err) => (err ? reject(err) : resolve()));
     });

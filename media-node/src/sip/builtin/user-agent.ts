@@ -1,20 +1,38 @@
 /**
- * The UA core (RFC 3261 §8.2, §12, §17 dispatch): routes each inbound message to a transaction,
- * a dialog or a new InboundCall, and sends our own requests.
+ * The UA core (RFC 3261 §8, §12, §17 dispatch): routes each inbound message to a transaction,
+ * a dialog or a new InboundCall, and sends our own requests (choosing transport and Via).
  */
 
-import { lookup } from 'node:dns/promises';
-import type { InboundCall, SourceAddress } from '../../ports/signaling.js';
+import type {
+  InboundCall,
+  OutboundCallRequest,
+  OutboundDialog,
+  SipTransport,
+  SourceAddress,
+} from '../../ports/signaling.js';
 import { SignalingError } from '../../ports/signaling.js';
-import { dialogHeadersProblem, dialogKey, type UasDialog } from './dialog.js';
+import { dialogHeadersProblem, dialogKey, type RequestTarget, type SipDialog } from './dialog.js';
 import { newBranch, newTag } from './ids.js';
 import { type InboundCallHost, PendingInboundCall } from './inbound-call.js';
 import type { SipLogger } from './logger.js';
-import type { ParsedRequest, ParsedResponse, SipMessage, SipRequest, SipResponse } from './message.js';
+import {
+  Headers,
+  type ParsedRequest,
+  type ParsedResponse,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from './message.js';
+import { OutboundCall, type OutboundHost } from './outbound-call.js';
 import { type ParseLimits, parseMessage, SipParseError } from './parser.js';
+import { type DnsClient, resolveSipUri, systemDns } from './resolver.js';
 import { buildResponse, type ResponseOptions, responseDestination, stampTopVia } from './responses.js';
+import { RetiredTransactions } from './retired-transactions.js';
+import { serializeMessage } from './serializer.js';
+import type { BrokenStreamHandler } from './stream-transport.js';
 import type { TimerSettings } from './timers.js';
 import {
+  ClientInviteTransaction,
   ClientNonInviteTransaction,
   clientTransactionKey,
   ServerInviteTransaction,
@@ -22,7 +40,7 @@ import {
   serverTransactionKey,
 } from './transactions.js';
 import type { Destination, Transport } from './transport.js';
-import { isIpAddress, parseSipUri, parseVia } from './uri.js';
+import { formatHostPort, parseVia } from './uri.js';
 
 export const SUPPORTED_METHODS = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO'] as const;
 /** Methods we know but do not implement: 405 with Allow (§8.2.1); anything else is 501. */
@@ -38,49 +56,85 @@ const KNOWN_UNSUPPORTED_METHODS = new Set([
 ]);
 const ALLOW = SUPPORTED_METHODS.join(', ');
 const ACCEPT = 'application/sdp, application/dtmf-relay, application/dtmf';
+/**
+ * §18.1.1: a request within 200 bytes of the path MTU, or larger than 1300 bytes when the MTU is
+ * unknown, goes over a congestion-controlled transport. We do not know the MTU.
+ */
+const UDP_SIZE_LIMIT = 1300;
+/** Default for the safety timer on INVITEs the application never answers (see docs/sip.md). */
+export const DEFAULT_INVITE_SAFETY_TIMEOUT_MS = 180_000;
+
+/** What the UA needs of its transport beyond sending (TransportSet provides it; a bare UDP transport need not). */
+export interface TransportCapabilities {
+  supports?(protocol: SipTransport): boolean;
+  hasFlow?(dest: Destination): boolean;
+  onBroken?: BrokenStreamHandler;
+}
 
 export interface UserAgentOptions {
+  /** Host and port for Via/Contact on UDP and TCP (they share the port, §18). */
   advertised: { host: string; port: number };
+  /** Port for Via/Contact on TLS. */
+  advertisedTlsPort?: number;
   timers: TimerSettings;
   logger: SipLogger;
   limits: ParseLimits;
   /** Sent as User-Agent/Server; omitted when empty. */
   productName?: string;
-  /** Hostname → IP for next hops; default dns.lookup (A/AAAA, /etc/hosts). Injectable for tests. */
+  /** DNS for RFC 3263 resolution; the system resolver by default. */
+  dns?: DnsClient;
+  /** Hostname → IP only (A/AAAA), for tests that want no NAPTR/SRV; overrides `dns.lookup`. */
   lookupHost?: (host: string, family: 4 | 6 | undefined) => Promise<string>;
-}
-
-async function dnsLookup(host: string, family: 4 | 6 | undefined): Promise<string> {
-  const { address } = await lookup(host, family === undefined ? {} : { family });
-  return address;
+  /** An INVITE without a final response this long after it arrived gets 500 (default 180 s, Timer C's floor). */
+  inviteSafetyTimeoutMs?: number;
 }
 
 type ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction;
+type ClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction;
 
-export class UserAgent implements InboundCallHost {
+export class UserAgent implements InboundCallHost, OutboundHost {
   readonly timers: TimerSettings;
   readonly logger: SipLogger;
   readonly capabilityHeaders = { Allow: ALLOW, Accept: ACCEPT };
   private readonly limits: ParseLimits;
+  private readonly dns: DnsClient;
   private readonly serverTransactions = new Map<string, ServerTransaction>();
-  private readonly clientTransactions = new Map<string, ClientNonInviteTransaction>();
+  private readonly retired = new RetiredTransactions();
+  private readonly clientTransactions = new Map<string, ClientTransaction>();
   private readonly pendingCalls = new Map<string, PendingInboundCall>();
-  private readonly dialogs = new Map<string, UasDialog>();
+  private readonly outboundCalls = new Set<OutboundCall>();
+  private readonly dialogs = new Map<string, SipDialog>();
   private onInvite: ((call: InboundCall) => void) | undefined;
   private accepting = false;
 
   constructor(
-    private readonly transport: Transport,
+    private readonly transport: Transport & TransportCapabilities,
     private readonly options: UserAgentOptions,
   ) {
     this.timers = options.timers;
     this.logger = options.logger;
     this.limits = options.limits;
+    const base = options.dns ?? systemDns();
+    this.dns = options.lookupHost ? { ...base, lookup: options.lookupHost } : base;
     transport.onMessage = (data, source) => this.receive(data, source);
+    transport.onBroken = (head, source, reason) => this.handleBrokenStream(head, source, reason);
   }
 
   get advertised(): { host: string; port: number } {
     return this.options.advertised;
+  }
+
+  get productName(): string | undefined {
+    return this.options.productName;
+  }
+
+  get inviteSafetyTimeoutMs(): number {
+    return this.options.inviteSafetyTimeoutMs ?? DEFAULT_INVITE_SAFETY_TIMEOUT_MS;
+  }
+
+  /** Open dialogs (for tests and the benchmark). */
+  get dialogCount(): number {
+    return this.dialogs.size;
   }
 
   start(onInvite: (call: InboundCall) => void): void {
@@ -88,7 +142,7 @@ export class UserAgent implements InboundCallHost {
     this.accepting = true;
   }
 
-  /** Entry point for every datagram. Never throws. */
+  /** Entry point for every datagram or framed stream message. Never throws. */
   receive(data: Buffer, source: SourceAddress): void {
     try {
       let message: ParsedRequest | ParsedResponse;
@@ -114,16 +168,31 @@ export class UserAgent implements InboundCallHost {
     this.sendRaw(response, responseDestination(top, source));
   }
 
+  /** A stream whose framing broke: answer 400 if the head is a readable request; the transport then closes it. */
+  private handleBrokenStream(head: Buffer, source: SourceAddress, reason: string): void {
+    this.logger.warn({ source, reason }, 'SIP stream framing broken; closing the connection');
+    if (head.length === 0) return;
+    try {
+      const message = parseMessage(head, this.limits);
+      if (message.type !== 'request' || message.method === 'ACK') return;
+      stampTopVia(message, source);
+      this.sendRaw(buildResponse(message, 400, { reason }), responseDestination(message.vias[0]!, source));
+    } catch (err) {
+      this.handleParseError(err, source);
+    }
+  }
+
   // ---- outbound ----
+
+  private sendBytes(data: Buffer, dest: Destination): void {
+    const send = this.transport.sendBuffer ? this.transport.sendBuffer(data, dest) : Promise.resolve();
+    send.catch((err: unknown) => this.logger.warn({ err, dest }, 'SIP send failed'));
+  }
 
   sendRaw(message: SipMessage, dest: Destination): void {
     this.transport.send(message, dest).catch((err: unknown) => {
       this.logger.warn({ err, dest }, 'SIP send failed');
     });
-  }
-
-  newBranch(): string {
-    return newBranch();
   }
 
   buildResponse(request: ParsedRequest, status: number, options?: ResponseOptions): SipResponse {
@@ -132,11 +201,77 @@ export class UserAgent implements InboundCallHost {
     return response;
   }
 
-  /** Sends a request through a new non-INVITE client transaction (§17.1.2) to `nextHop` (§8.1.2). */
-  async sendRequest(request: SipRequest, nextHop: string): Promise<SipResponse> {
-    const dest = await this.resolveNextHop(nextHop);
-    const branch = parseVia(request.headers.get('via')!).branch ?? '';
-    const key = clientTransactionKey(branch, request.method);
+  supportsTransport(protocol: SipTransport): boolean {
+    return this.transport.supports ? this.transport.supports(protocol) : protocol === this.transport.protocol;
+  }
+
+  /** The Contact for a dialog over `transport` (RFC 3261 §8.1.1.8), with `user` if given. */
+  contactFor(transport: SipTransport, user = ''): string {
+    const { host } = this.options.advertised;
+    const port = this.sentByPort(transport);
+    const userPart = user === '' ? '' : `${user}@`;
+    const param = transport === 'udp' ? '' : `;transport=${transport}`;
+    return `<sip:${userPart}${formatHostPort(host, port)}${param}>`;
+  }
+
+  private sentByPort(transport: SipTransport): number {
+    if (transport === 'tls') return this.options.advertisedTlsPort ?? this.options.advertised.port;
+    return this.options.advertised.port;
+  }
+
+  /** Resolves a target URI (or outbound proxy `host[:port]`) per RFC 3263. */
+  async resolve(uriText: string, transport?: SipTransport): Promise<Destination> {
+    try {
+      const enabled = new Set<SipTransport>((['udp', 'tcp', 'tls'] as const).filter((t) => this.supportsTransport(t)));
+      const dest = await resolveSipUri(uriText, {
+        enabled,
+        dns: this.dns,
+        ...(transport ? { transport } : {}),
+        ...(this.family() ? { family: this.family()! } : {}),
+      });
+      if (!this.supportsTransport(dest.transport ?? 'udp')) {
+        throw new Error(`transport ${dest.transport} is not enabled here`);
+      }
+      return dest;
+    } catch (err) {
+      throw new SignalingError('transport-error', `cannot route to ${uriText}: ${(err as Error).message}`);
+    }
+  }
+
+  async resolveTarget(target: RequestTarget): Promise<Destination> {
+    if (target.flow && this.transport.hasFlow?.(target.flow)) return target.flow;
+    const explicit = /;\s*transport=/i.test(target.uri) || /^sips:/i.test(target.uri);
+    return this.resolve(target.uri, explicit ? undefined : target.transport);
+  }
+
+  /** §18.1.1: large requests leave UDP for TCP when TCP is enabled. */
+  chooseTransport(request: SipRequest, dest: Destination): Destination {
+    if ((dest.transport ?? 'udp') !== 'udp' || !this.supportsTransport('tcp')) return dest;
+    if (serializeMessage(request).length + 120 <= UDP_SIZE_LIMIT) return dest;
+    return { ...dest, transport: 'tcp' };
+  }
+
+  /** Adds our top Via for `dest`'s transport (replacing any), with `branch` or a new one. */
+  stampVia(request: SipRequest, dest: Destination, branch = newBranch()): string {
+    const transport = dest.transport ?? 'udp';
+    const sentBy = formatHostPort(this.options.advertised.host, this.sentByPort(transport));
+    request.headers.remove('via');
+    request.headers.prepend('Via', `SIP/2.0/${transport.toUpperCase()} ${sentBy};branch=${branch};rport`);
+    if (this.options.productName && !request.headers.has('user-agent')) {
+      request.headers.add('User-Agent', this.options.productName);
+    }
+    return branch;
+  }
+
+  /** Sends a non-INVITE request through a new client transaction (§17.1.2). */
+  async sendRequest(request: SipRequest, target: RequestTarget): Promise<SipResponse> {
+    const dest = this.chooseTransport(request, await this.resolveTarget(target));
+    return this.sendRequestTo(request, dest);
+  }
+
+  sendRequestTo(request: SipRequest, dest: Destination, branch?: string): Promise<SipResponse> {
+    const viaBranch = this.stampVia(request, dest, branch);
+    const key = clientTransactionKey(viaBranch, request.method);
     const transaction = new ClientNonInviteTransaction(request, dest, {
       send: (message, to) => this.transport.send(message, to),
       timers: this.timers,
@@ -147,30 +282,60 @@ export class UserAgent implements InboundCallHost {
     return transaction.result;
   }
 
-  /** URI → address and port. No NAPTR/SRV (RFC 3263) yet: A/AAAA via dns.lookup, port default 5060/5061. */
-  private async resolveNextHop(uriText: string): Promise<Destination> {
-    let uri: ReturnType<typeof parseSipUri>;
-    try {
-      uri = parseSipUri(uriText);
-    } catch (err) {
-      throw new SignalingError('transport-error', `cannot route to ${uriText}: ${(err as Error).message}`);
-    }
-    const maddr = uri.params.get('maddr');
-    const host = maddr ? maddr : uri.host;
-    const port = uri.port ?? (uri.scheme === 'sips' ? 5061 : 5060);
-    if (isIpAddress(host)) return { address: host, port };
-    try {
-      const address = await (this.options.lookupHost ?? dnsLookup)(host, this.transportFamily());
-      return { address, port };
-    } catch (err) {
-      throw new SignalingError('transport-error', `cannot resolve ${host}: ${(err as Error).message}`);
-    }
+  async sendInvite(
+    request: SipRequest,
+    target: RequestTarget,
+    onResponse?: (response: ParsedResponse, dest: Destination) => void,
+  ): Promise<{ response: ParsedResponse; dest: Destination }> {
+    const dest = this.chooseTransport(request, await this.resolveTarget(target));
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      this.startInvite(request, dest, {
+        onResponse: (response) => {
+          onResponse?.(response, dest);
+          if (response.status >= 200 && !settled) {
+            settled = true;
+            resolve({ response, dest });
+          }
+        },
+        onFailure: (err) => {
+          if (!settled) reject(err);
+        },
+      });
+    });
   }
 
-  private transportFamily(): 4 | 6 | undefined {
-    const local = this.transport.local.address;
-    if (local === '') return undefined;
-    return local.includes(':') ? 6 : 4;
+  /** Starts an INVITE client transaction (§17.1.1) to `dest`, adding our Via. */
+  startInvite(
+    request: SipRequest,
+    dest: Destination,
+    handlers: { onResponse: (response: ParsedResponse) => void; onFailure: (err: SignalingError) => void },
+  ): ClientInviteTransaction {
+    const branch = this.stampVia(request, dest);
+    const key = clientTransactionKey(branch, 'INVITE');
+    const transaction = new ClientInviteTransaction(request, dest, {
+      send: (message, to) => this.transport.send(message, to),
+      timers: this.timers,
+      onTerminated: () => this.clientTransactions.delete(key),
+      onResponse: handlers.onResponse,
+      onFailure: handlers.onFailure,
+      buildAck: (response) => ackForNon2xx(request, response),
+    });
+    this.clientTransactions.set(key, transaction);
+    transaction.start();
+    return transaction;
+  }
+
+  placeCall(request: OutboundCallRequest): Promise<OutboundDialog> {
+    if (!this.accepting) return Promise.reject(new SignalingError('invalid-state', 'the SIP stack is not running'));
+    const call = new OutboundCall(this, request);
+    this.outboundCalls.add(call);
+    const result = call.run();
+    result.then(
+      () => this.outboundCalls.delete(call),
+      () => this.outboundCalls.delete(call),
+    );
+    return result;
   }
 
   // ---- inbound ----
@@ -179,11 +344,19 @@ export class UserAgent implements InboundCallHost {
     const transaction = this.clientTransactions.get(
       clientTransactionKey(response.vias[0]?.branch, response.cseq.method),
     );
-    if (!transaction) {
-      this.logger.debug({ status: response.status, callId: response.callId }, 'stray response dropped');
+    if (transaction) {
+      transaction.receive(response);
       return;
     }
-    transaction.receive(response);
+    // A 2xx retransmitted after its transaction ended: the UAC core resends the ACK (§13.2.2.4).
+    if (response.cseq.method === 'INVITE' && response.status >= 200 && response.status < 300) {
+      const dialog = this.dialogs.get(dialogKey(response.callId, response.from.tag ?? '', response.to.tag ?? ''));
+      if (dialog?.role === 'uac') {
+        dialog.acknowledge2xx(response);
+        return;
+      }
+    }
+    this.logger.debug({ status: response.status, callId: response.callId }, 'stray response dropped');
   }
 
   private handleRequest(request: ParsedRequest, source: SourceAddress): void {
@@ -198,6 +371,11 @@ export class UserAgent implements InboundCallHost {
     const existing = this.serverTransactions.get(key);
     if (existing) {
       existing.receive(request); // retransmission (§17.2.3)
+      return;
+    }
+    const retired = this.retired.get(key);
+    if (retired) {
+      if (retired.response) this.sendBytes(retired.response, retired.dest);
       return;
     }
     const transaction = this.createServerTransaction(key, request, dest);
@@ -272,6 +450,7 @@ export class UserAgent implements InboundCallHost {
   }
 
   private createServerTransaction(key: string, request: ParsedRequest, dest: Destination): ServerTransaction {
+    const callId = request.callId; // not the request: the transaction outlives it by 64*T1
     const ctx = {
       send: (message: SipMessage, to: Destination) => this.transport.send(message, to),
       timers: this.timers,
@@ -279,12 +458,13 @@ export class UserAgent implements InboundCallHost {
         this.serverTransactions.delete(key);
         this.pendingCalls.delete(key);
       },
-      onAckTimeout: () => this.logger.info({ callId: request.callId }, 'no ACK for a final non-2xx response (timer H)'),
+      onAckTimeout: () => this.logger.info({ callId }, 'no ACK for a final non-2xx response (timer H)'),
+      retire: (response: SipResponse | undefined, ttlMs: number) => {
+        this.retired.add(key, { dest, ...(response ? { response: serializeMessage(response) } : {}) }, ttlMs);
+      },
     };
     const transaction =
-      request.method === 'INVITE'
-        ? new ServerInviteTransaction(request, dest, ctx)
-        : new ServerNonInviteTransaction(request, dest, ctx);
+      request.method === 'INVITE' ? new ServerInviteTransaction(dest, ctx) : new ServerNonInviteTransaction(dest, ctx);
     this.serverTransactions.set(key, transaction);
     return transaction;
   }
@@ -310,7 +490,8 @@ export class UserAgent implements InboundCallHost {
     const inviteKey = serverTransactionKey(cancel, 'INVITE');
     const invite = this.serverTransactions.get(inviteKey);
     if (!(invite instanceof ServerInviteTransaction)) {
-      respond(481);
+      // Already answered 2xx (the transaction retired): the CANCEL has no effect, but it matched (§9.2).
+      respond(this.retired.get(inviteKey) ? 200 : 481);
       return;
     }
     respond(200);
@@ -328,8 +509,11 @@ export class UserAgent implements InboundCallHost {
       return;
     }
     transaction.respond(this.buildResponse(request, 100)); // at once, §17.2.1
-    const call = new PendingInboundCall(this, request, source, transaction, newTag());
+    const call = new PendingInboundCall(this, request, source, transaction, newTag(), () =>
+      this.pendingCalls.delete(key),
+    );
     this.pendingCalls.set(key, call);
+    call.armSafetyTimer(this.inviteSafetyTimeoutMs);
     try {
       this.onInvite(call);
     } catch (err) {
@@ -338,18 +522,26 @@ export class UserAgent implements InboundCallHost {
     }
   }
 
-  registerDialog(dialog: UasDialog): void {
+  registerDialog(dialog: SipDialog): void {
     this.dialogs.set(dialog.key, dialog);
   }
 
-  forgetDialog(dialog: UasDialog): void {
+  forgetDialog(dialog: SipDialog): void {
     if (this.dialogs.get(dialog.key) === dialog) this.dialogs.delete(dialog.key);
   }
 
-  /** Stops accepting calls, refuses unanswered INVITEs and BYEs every dialog, bounded by `boundMs`. */
+  private family(): 4 | 6 | undefined {
+    const local = this.transport.local.address;
+    if (local === '' || local === '0.0.0.0') return local === '0.0.0.0' ? 4 : undefined;
+    return local.includes(':') ? 6 : 4;
+  }
+
+  /** Stops accepting calls, refuses unanswered INVITEs, cancels outbound ones and BYEs every dialog, bounded by `boundMs`. */
   async shutdown(boundMs: number): Promise<void> {
     this.accepting = false;
     for (const call of this.pendingCalls.values()) call.refuseForShutdown();
+    for (const call of this.outboundCalls)
+      call.abandon(new SignalingError('transport-error', 'the SIP stack is stopping'));
     const byes = [...this.dialogs.values()].map((dialog) => dialog.shutdown());
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {
@@ -359,7 +551,22 @@ export class UserAgent implements InboundCallHost {
     clearTimeout(timer);
     for (const transaction of this.serverTransactions.values()) transaction.terminate();
     for (const transaction of this.clientTransactions.values()) transaction.terminate();
+    this.retired.clear();
   }
+}
+
+/** §17.1.1.3: the ACK for a non-2xx carries the INVITE's Request-URI, top Via, Route, From, Call-ID and the response's To. */
+export function ackForNon2xx(invite: SipRequest, response: ParsedResponse): SipRequest {
+  const headers = new Headers();
+  const topVia = invite.headers.get('via');
+  if (topVia !== undefined) headers.add('Via', topVia);
+  headers.add('Max-Forwards', '70');
+  for (const route of invite.headers.lines('route')) headers.add('Route', route);
+  headers.add('From', invite.headers.get('from') ?? '');
+  headers.add('To', response.headers.get('to') ?? '');
+  headers.add('Call-ID', invite.headers.get('call-id') ?? '');
+  headers.add('CSeq', `${response.cseq.seq} ACK`);
+  return { type: 'request', method: 'ACK', uri: invite.uri, headers, body: Buffer.alloc(0) };
 }
 
 /** Reason phrases must stay on one line of printable text. */

@@ -1,0 +1,168 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface OperationsProps {
+  stage: string;
+  api: apigw.HttpApi;
+  apiFunctions: lambda.IFunction[];
+  dispatcher: lambda.IFunction;
+  deadLetterQueue: sqs.IQueue;
+  bus: events.IEventBus;
+  nodes: autoscaling.AutoScalingGroup;
+  alarmEmail?: string | undefined;
+}
+
+/**
+ * Alarms and a dashboard. The media-node "heartbeat" needs no code on the node: a node whose
+ * process keeps crashing marks itself unhealthy (systemd OnFailure → SetInstanceHealth) and is
+ * replaced, and a node that never comes up or dies is missing from the group, so the alarm fires
+ * when fewer instances are in service than desired for three minutes in a row.
+ */
+export class Operations extends Construct {
+  readonly topic: sns.Topic;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: OperationsProps) {
+    super(scope, id);
+    this.topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `SIP Mediaserver ${props.stage} alarms`,
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) this.topic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+
+    const fiveMin = { period: Duration.minutes(5), statistic: 'Sum' };
+    const dispatcherErrors = props.dispatcher.metricErrors(fiveMin);
+    const dispatcherThrottles = props.dispatcher.metricThrottles(fiveMin);
+    const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      period: Duration.minutes(5),
+      statistic: 'Maximum',
+    });
+    const api5xx = props.api.metricServerError(fiveMin);
+    const groupMetric = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/AutoScaling',
+        metricName,
+        dimensionsMap: { AutoScalingGroupName: props.nodes.autoScalingGroupName },
+        period: Duration.minutes(1),
+        statistic: 'Minimum',
+      });
+    const missingNodes = new cloudwatch.MathExpression({
+      expression: 'desired - inService',
+      usingMetrics: { desired: groupMetric('GroupDesiredCapacity'), inService: groupMetric('GroupInServiceInstances') },
+      label: 'media nodes missing',
+      period: Duration.minutes(1),
+    });
+
+    const alarm = (name: string, metric: cloudwatch.IMetric, threshold: number, description: string, periods = 1) => {
+      const a = new cloudwatch.Alarm(this, name, {
+        metric,
+        threshold,
+        evaluationPeriods: periods,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      a.addAlarmAction(new actions.SnsAction(this.topic));
+      a.addOkAction(new actions.SnsAction(this.topic));
+      this.alarms.push(a);
+      return a;
+    };
+    alarm('DispatcherErrors', dispatcherErrors, 1, 'The callback dispatcher failed: callbacks may not reach tenants');
+    alarm('DispatcherThrottles', dispatcherThrottles, 1, 'The callback dispatcher was throttled: callers wait');
+    alarm('DeadLetters', dlqDepth, 1, 'Callback events could not be delivered and are in the dead-letter queue');
+    alarm('Api5xx', api5xx, 5, 'The control-plane API answered 5xx');
+    alarm(
+      'MediaNodesMissing',
+      missingNodes,
+      1,
+      'Fewer media nodes are in service than desired (a node failed to boot, crashed repeatedly or was lost)',
+      3,
+    );
+
+    const functions = [...props.apiFunctions, props.dispatcher];
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `sip-mediaserver-${props.stage}`,
+      defaultInterval: Duration.hours(3),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'API requests and errors',
+        left: [props.api.metricCount(fiveMin)],
+        right: [props.api.metricClientError(fiveMin), api5xx],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'API latency (p50 / p99)',
+        left: [props.api.metricLatency({ statistic: 'p50' }), props.api.metricLatency({ statistic: 'p99' })],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda errors',
+        left: functions.map((f) => f.metricErrors(fiveMin)),
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Dispatcher invocations, errors, throttles',
+        left: [props.dispatcher.metricInvocations(fiveMin)],
+        right: [dispatcherErrors, dispatcherThrottles],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Dispatcher duration (p50 / max)',
+        left: [
+          props.dispatcher.metricDuration({ statistic: 'p50' }),
+          props.dispatcher.metricDuration({ statistic: 'Maximum' }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Events: matched, failed deliveries, dead letters',
+        left: [
+          new cloudwatch.Metric({
+            namespace: 'AWS/Events',
+            metricName: 'MatchedEvents',
+            dimensionsMap: { EventBusName: props.bus.eventBusName },
+            ...fiveMin,
+          }),
+        ],
+        right: [dlqDepth],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: desired vs in service',
+        left: [groupMetric('GroupDesiredCapacity'), groupMetric('GroupInServiceInstances')],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: network bytes (RTP dominates)',
+        left: ['NetworkIn', 'NetworkOut'].map(
+          (metricName) =>
+            new cloudwatch.Metric({
+              namespace: 'AWS/EC2',
+              metricName,
+              dimensionsMap: { AutoScalingGroupName: props.nodes.autoScalingGroupName },
+              ...fiveMin,
+            }),
+        ),
+        width: 12,
+      }),
+    );
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The deployment's settings, read once from CDK context (`cdk deploy -c key=value`, cdk.json or
+ * `new App({ context })`) and validated: a bad value stops synthesis with the key's name.
+ */
+export type Signaling = 'builtin' | 'drachtio';
+/** `managed`: the media node runs its own userspace rtpengine (today's default, DTMF events work).
+ * `system`: the Debian rtpengine service with kernel forwarding where the module loads. */
+export type RtpEngineMode = 'managed' | 'system';
+
+export interface DeploymentConfig {
+  stage: string;
+  /** Tenant domains are `<slug>.<sipDomain>`; the SRV records for it point at the media nodes. */
+  sipDomain: string;
+  instanceType: string;
+  /** From the instance type: Graviton (`…g.`) runs arm64, everything else x86_64. */
+  cpuArch: 'arm64' | 'amd64';
+  /** Overrides the Debian 12 SSM public parameter the AMI comes from. */
+  amiSsmParameter: string | undefined;
+  minNodes: number;
+  maxNodes: number;
+  signaling: Signaling;
+  rtpengine: RtpEngineMode;
+  rtpPortMin: number;
+  rtpPortMax: number;
+  sipPort: number;
+  /** CIDRs that may send SIP (signaling only; RTP stays open, callers' media addresses are not known). */
+  sipAllowedCidrs: string[];
+  pollyVoiceId: string;
+  pollyEngine: 'standard' | 'neural' | 'generative' | 'long-form';
+  pollyLanguageCode: string;
+  /** Upper bound on draining a node that is being removed. */
+  drainMinutes: number;
+  logRetentionDays: number;
+  recordingRetentionDays: number;
+  /** Keep the table and buckets when the stack is deleted. */
+  retainData: boolean;
+  alarmEmail: string | undefined;
+  sshKeyName: string | undefined;
+  sshCidr: string | undefined;
+  nodeVersion: string;
+  drachtioImage: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Context = (key: string) => unknown;
+
+function str(ctx: Context, key: string, def?: string): string {
+  const v = ctx(key);
+  if (v === undefined || v === null || v === '') {
+    if (def === undefined) throw new ConfigError(`missing context "${key}": pass -c ${key}=… to cdk`);
+    return def;
+  }
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+    throw new ConfigError(`context "${key}" must be a string`);
+  }
+  return String(v);
+}
+
+function optional(ctx: Context, key: string): string | undefined {
+  const v = ctx(key);
+  return v === undefined || v === null || v === '' ? undefined : String(v);
+}
+
+function int(ctx: Context, key: string, def: number, min: number, max: number): number {
+  const raw = ctx(key);
+  const v = raw === undefined ? def : Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(`context "${key}" must be an integer from ${min} to ${max} (got ${String(raw)})`);
+  }
+  return v;
+}
+
+function oneOf<T extends string>(ctx: Context, key: string, values: readonly T[], def: T): T {
+  const v = str(ctx, key, def);
+  if (!(values as readonly string[]).includes(v)) {
+    throw new ConfigError(`context "${key}" must be one of ${values.join(', ')} (got ${v})`);
+  }
+  return v as T;
+}
+
+function bool(ctx: Context, key: string, def: boolean): boolean {
+  const v = ctx(key);
+  if (v === undefined) return def;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new ConfigError(`context "${key}" must be true or false`);
+}
+
+const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
+
+export function readDeploymentConfig(ctx: Context): DeploymentConfig {
+  const stage = str(ctx, 'stage', 'dev');
+  if (!/^[a-z][a-z0-9-]{0,15}$/.test(stage)) throw new ConfigError('context "stage" must match [a-z][a-z0-9-]{0,15}');
+  const sipDomain = str(ctx, 'sipDomain').toLowerCase();
+  if (!/^(?=.{1,200}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/.test(sipDomain)) {
+    throw new ConfigError(`context "sipDomain" must be a DNS name such as sip.example.com (got ${sipDomain})`);
+  }
+  const instanceType = str(ctx, 'instanceType', 't4g.small');
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceType)) {
+    throw new ConfigError(`context "instanceType" is not an EC2 instance type (got ${instanceType})`);
+  }
+  const minNodes = int(ctx, 'minNodes', 1, 1, 100);
+  const maxNodes = int(ctx, 'maxNodes', Math.max(2, minNodes), 1, 100);
+  if (maxNodes < minNodes) throw new ConfigError('context "maxNodes" must not be below "minNodes"');
+  const rtpPortMin = int(ctx, 'rtpPortMin', 30000, 1024, 65534);
+  const rtpPortMax = int(ctx, 'rtpPortMax', 39999, 1025, 65535);
+  if (rtpPortMax - rtpPortMin < 100) throw new ConfigError('context "rtpPortMax" must be at least rtpPortMin + 100');
+  const sipAllowedCidrs = str(ctx, 'sipAllowedCidrs', '0.0.0.0/0')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  for (const c of sipAllowedCidrs) if (!CIDR.test(c)) throw new ConfigError(`sipAllowedCidrs: "${c}" is not a CIDR`);
+  const sshCidr = optional(ctx, 'sshCidr');
+  if (sshCidr && !CIDR.test(sshCidr)) throw new ConfigError(`sshCidr: "${sshCidr}" is not a CIDR`);
+  const nodeVersion = str(ctx, 'nodeVersion', '22.23.3');
+  if (!/^22\.\d+\.\d+$/.test(nodeVersion)) throw new ConfigError('context "nodeVersion" must be a Node.js 22 release');
+
+  return {
+    stage,
+    sipDomain,
+    instanceType,
+    // Graviton families carry a "g" after the generation digit: t4g, c7g, m7gd, c6gn, r8g…
+    cpuArch: /^[a-z]+\d+g[a-z]*\./.test(instanceType) ? 'arm64' : 'amd64',
+    amiSsmParameter: optional(ctx, 'amiSsmParameter'),
+    minNodes,
+    maxNodes,
+    signaling: oneOf(ctx, 'signaling', ['builtin', 'drachtio'] as const, 'builtin'),
+    rtpengine: oneOf(ctx, 'rtpengine', ['managed', 'system'] as const, 'managed'),
+    rtpPortMin,
+    rtpPortMax,
+    sipPort: int(ctx, 'sipPort', 5060, 1, 65535),
+    sipAllowedCidrs,
+    pollyVoiceId: str(ctx, 'pollyVoiceId', 'Joanna'),
+    pollyEngine: oneOf(ctx, 'pollyEngine', ['standard', 'neural', 'generative', 'long-form'] as const, 'neural'),
+    pollyLanguageCode: str(ctx, 'pollyLanguageCode', 'en-US'),
+    drainMinutes: int(ctx, 'drainMinutes', 15, 1, 110),
+    logRetentionDays: int(ctx, 'logRetentionDays', 30, 1, 3653),
+    recordingRetentionDays: int(ctx, 'recordingRetentionDays', 90, 1, 3650),
+    retainData: bool(ctx, 'retainData', true),
+    alarmEmail: optional(ctx, 'alarmEmail'),
+    sshKeyName: optional(ctx, 'sshKeyName'),
+    sshCidr,
+    nodeVersion,
+    drachtioImage: str(ctx, 'drachtioImage', 'drachtio/drachtio-server:latest'),
+  };
+}

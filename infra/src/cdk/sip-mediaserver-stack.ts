@@ -1,0 +1,153 @@
+import type { RouteGroup } from '@sipms/shared/api/routes';
+import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { CallTable } from './constructs/call-table.js';
+import { CallbackBus } from './constructs/callback-bus.js';
+import { CallbackDispatcher } from './constructs/callback-dispatcher.js';
+import { ControlPlaneApi } from './constructs/control-plane-api.js';
+import { MediaBuckets } from './constructs/media-buckets.js';
+import { MediaNodeFleet } from './constructs/media-node-fleet.js';
+import { Operations } from './constructs/operations.js';
+import { grantSynthesizeSpeech } from './constructs/polly-access.js';
+import type { ServiceFunction } from './constructs/service-function.js';
+import type { DeploymentConfig } from './deployment-config.js';
+
+export interface SipMediaserverStackProps extends StackProps {
+  config: DeploymentConfig;
+}
+
+/** The default AMI: Debian 12 (rtpengine is packaged there), published by Debian as an SSM public parameter. */
+export function debianAmiParameter(arch: 'arm64' | 'amd64'): string {
+  return `/aws/service/debian/release/bookworm/latest/${arch}`;
+}
+
+/**
+ * The whole service in one stack: data (table, buckets), events (bus, rules, DLQ, archive),
+ * the control plane (HTTP API, dispatcher), the media-node fleet, and operations (alarms,
+ * dashboard). The stack only composes constructs and decides who may touch what.
+ */
+export class SipMediaserverStack extends Stack {
+  readonly table: CallTable;
+  readonly buckets: MediaBuckets;
+  readonly bus: CallbackBus;
+  readonly api: ControlPlaneApi;
+  readonly dispatcher: CallbackDispatcher;
+  readonly fleet: MediaNodeFleet;
+  readonly operations: Operations;
+
+  constructor(scope: Construct, id: string, props: SipMediaserverStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    Tags.of(this).add('sipms:stage', c.stage);
+
+    this.table = new CallTable(this, 'Data', { retain: c.retainData });
+    this.buckets = new MediaBuckets(this, 'Media', {
+      retain: c.retainData,
+      recordingRetentionDays: c.recordingRetentionDays,
+    });
+    this.bus = new CallbackBus(this, 'Events', { stage: c.stage, archiveRetention: Duration.days(7) });
+
+    // What every deployable reads (shared/src/config.ts CommonEnv).
+    const common = {
+      TABLE_NAME: this.table.tableName,
+      SIP_DOMAIN: c.sipDomain,
+      PROMPT_STORE: `s3:${this.buckets.prompts.bucketName}`,
+      CALLBACK_URL_POLICY: 'public-https',
+      LOG_LEVEL: 'info',
+    };
+
+    this.dispatcher = new CallbackDispatcher(this, 'Dispatch', {
+      environment: common,
+      logRetentionDays: c.logRetentionDays,
+      deadLetterQueue: this.bus.deadLetterQueue,
+    });
+    this.table.grantReadWrite(this.dispatcher.function.fn);
+    this.bus.addSharedRules({ dispatcher: this.dispatcher.function.fn });
+
+    this.api = new ControlPlaneApi(this, 'ControlPlane', {
+      stage: c.stage,
+      environment: common,
+      logRetentionDays: c.logRetentionDays,
+      grant: (group, fn) => this.grantRouteGroup(group, fn),
+    });
+
+    this.fleet = new MediaNodeFleet(this, 'MediaNodes', {
+      instanceType: c.instanceType,
+      cpuArch: c.cpuArch,
+      amiSsmParameter: c.amiSsmParameter ?? debianAmiParameter(c.cpuArch),
+      minNodes: c.minNodes,
+      maxNodes: c.maxNodes,
+      signaling: c.signaling,
+      rtpengine: c.rtpengine,
+      sipPort: c.sipPort,
+      sipAllowedCidrs: c.sipAllowedCidrs,
+      rtpPortMin: c.rtpPortMin,
+      rtpPortMax: c.rtpPortMax,
+      drainTimeout: Duration.minutes(c.drainMinutes),
+      nodeVersion: c.nodeVersion,
+      drachtioImage: c.drachtioImage,
+      sshKeyName: c.sshKeyName,
+      sshCidr: c.sshCidr,
+      environment: {
+        ...common,
+        EVENT_BUS_NAME: this.bus.eventBusName,
+        RECORDINGS_BUCKET: this.buckets.recordings.bucketName,
+        POLLY_VOICE_ID: c.pollyVoiceId,
+        POLLY_ENGINE: c.pollyEngine,
+        POLLY_LANGUAGE_CODE: c.pollyLanguageCode,
+      },
+    });
+    const node = this.fleet.role;
+    this.table.grantReadWrite(node);
+    this.bus.grantPublish(node);
+    this.buckets.grantPrompts(node, 'readWrite'); // recordings can be stored as prompt files (SPEC)
+    this.buckets.grantRecordings(node, 'readWrite');
+    grantSynthesizeSpeech(node);
+
+    this.operations = new Operations(this, 'Operations', {
+      stage: c.stage,
+      api: this.api.api,
+      apiFunctions: [...this.api.functions.values()].map((f) => f.fn),
+      dispatcher: this.dispatcher.function.fn,
+      deadLetterQueue: this.bus.deadLetterQueue,
+      bus: this.bus.bus,
+      nodes: this.fleet.group,
+      alarmEmail: c.alarmEmail,
+    });
+
+    const group = this.fleet.group.autoScalingGroupName;
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Control-plane API base URL' });
+    new CfnOutput(this, 'SipDomain', { value: c.sipDomain, description: 'Tenant domains are <slug>.<this>' });
+    new CfnOutput(this, 'PromptsBucketName', { value: this.buckets.prompts.bucketName });
+    new CfnOutput(this, 'RecordingsBucketName', { value: this.buckets.recordings.bucketName });
+    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'EventBusName', { value: this.bus.eventBusName });
+    new CfnOutput(this, 'MediaNodeGroupName', { value: group });
+    new CfnOutput(this, 'MediaNodeAddressesCommand', {
+      description: 'Lists the public IPs of the running media nodes (for DNS and softphones)',
+      value: `aws ec2 describe-instances --region ${this.region} --filters Name=tag:aws:autoscaling:groupName,Values=${group} Name=instance-state-name,Values=running --query "Reservations[].Instances[].PublicIpAddress" --output text`,
+    });
+    new CfnOutput(this, 'DashboardName', { value: `sip-mediaserver-${c.stage}` });
+  }
+
+  /**
+   * Least privilege per API route group. A group not named here gets read/write on the table only
+   * (every route works on tenant-scoped items); one that needs more must be added here.
+   */
+  private grantRouteGroup(group: RouteGroup, fn: ServiceFunction): void {
+    switch (group) {
+      case 'openapi':
+        return; // serves a document built into the bundle
+      case 'sessions':
+      case 'usage':
+        this.table.grantRead(fn.fn);
+        return;
+      case 'media':
+        this.table.grantReadWrite(fn.fn);
+        this.buckets.grantPrompts(fn.fn, 'readWrite');
+        return;
+      default:
+        this.table.grantReadWrite(fn.fn);
+    }
+  }
+}

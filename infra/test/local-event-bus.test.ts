@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { BusEvent } from '@sipms/shared/events/envelope';
+import { RULES } from '@sipms/shared/events/rules';
+import { createLogger } from '@sipms/shared/util/logger';
+import { LocalEventBus } from '../src/local/local-event-bus.js';
+
+// The local PutEvents endpoint driven by the real AWS SDK client, as the media node drives it.
+test('PutEvents through the SDK: routed by the shared rules, retried until the target succeeds', async () => {
+  const delivered: BusEvent[] = [];
+  let failures = 1;
+  const bus = new LocalEventBus(
+    RULES,
+    {
+      dispatcher: async (event) => {
+        if (failures-- > 0) throw new Error('transient');
+        delivered.push(event);
+      },
+    },
+    createLogger({}, 'silent'),
+  );
+  const endpoint = await bus.start();
+  const client = new EventBridgeClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  try {
+    const res = await client.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: 'sip-mediaserver.media-node',
+            DetailType: 'callback',
+            Detail: JSON.stringify({ tenantId: 't1', n: 1 }),
+          },
+          { Source: 'sip-mediaserver.media-node', DetailType: 'callback', Detail: JSON.stringify({ n: 2 }) }, // no tenantId: no rule
+          { Source: 'someone.else', DetailType: 'callback', Detail: JSON.stringify({ tenantId: 't1' }) },
+          { Source: 'sip-mediaserver.media-node', DetailType: 'callback', Detail: '{broken' },
+        ],
+      }),
+    );
+    assert.equal(res.FailedEntryCount, 1);
+    assert.equal(res.Entries?.[3]?.ErrorCode, 'MalformedDetail');
+    assert.ok(res.Entries?.[0]?.EventId);
+    await bus.close();
+    assert.equal(delivered.length, 1, 'one matching event, delivered once after one failed attempt');
+    const event = delivered[0]!;
+    assert.deepEqual(event.detail, { tenantId: 't1', n: 1 });
+    assert.equal(event.source, 'sip-mediaserver.media-node');
+    assert.equal(event['detail-type'], 'callback');
+    assert.match(event.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  } finally {
+    client.destroy();
+  }
+});
+
+test('other operations answer UnknownOperationException as EventBridge would', async () => {
+  const bus = new LocalEventBus(RULES, { dispatcher: async () => {} }, createLogger({}, 'silent'));
+  const endpoint = await bus.start();
+  const res = await fetch(endpoint, { method: 'POST', headers: { 'x-amz-target': 'AWSEvents.ListRules' }, body: '{}' });
+  assert.equal(res.status, 400);
+  assert.equal(((await res.json()) as { __type: string }).__type, 'UnknownOperationException');
+  await bus.close();
+});

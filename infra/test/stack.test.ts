@@ -1,0 +1,335 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { ROUTE_GROUPS, ROUTES } from '@sipms/shared/api/routes';
+import { createTableInput, TABLE_KEYS } from '@sipms/shared/data/table-design';
+import { EVENT_SOURCE } from '@sipms/shared/events/envelope';
+import { RULES } from '@sipms/shared/events/rules';
+import {
+  type Cfn,
+  type CfnTemplate,
+  referencedIds,
+  resourcesOfType,
+  type Synthesized,
+  synth,
+} from './helpers/synth.js';
+
+/** Template assertions on the synthesized stack, bundled once by the local esbuild. */
+let s: Synthesized;
+let t: CfnTemplate;
+before(() => {
+  s = synth({}, { bundle: true });
+  t = s.template;
+});
+
+const one = (type: string): [string, Record<string, Cfn>] => {
+  const found = resourcesOfType(t, type);
+  assert.equal(found.length, 1, `exactly one ${type}`);
+  return found[0]!;
+};
+
+describe('data', () => {
+  test('the table: keys and gsi1 from the shared design, on-demand, PITR, TTL on expiresAt, KMS encryption', () => {
+    const [, table] = one('AWS::DynamoDB::Table');
+    const design = createTableInput('x');
+    assert.deepEqual(table.KeySchema, design.KeySchema);
+    assert.deepEqual(
+      [...table.AttributeDefinitions].sort((a: Cfn, b: Cfn) => a.AttributeName.localeCompare(b.AttributeName)),
+      [...design.AttributeDefinitions].sort((a, b) => a.AttributeName.localeCompare(b.AttributeName)),
+    );
+    assert.deepEqual(table.GlobalSecondaryIndexes, design.GlobalSecondaryIndexes);
+    assert.equal(table.GlobalSecondaryIndexes[0]!.IndexName, TABLE_KEYS.gsi1);
+    assert.equal(table.BillingMode, 'PAY_PER_REQUEST');
+    assert.deepEqual(table.PointInTimeRecoverySpecification, { PointInTimeRecoveryEnabled: true });
+    assert.deepEqual(table.TimeToLiveSpecification, { AttributeName: TABLE_KEYS.ttl, Enabled: true });
+    // SSE enabled without a key: the AWS-managed KMS key (SSEType defaults to KMS).
+    assert.equal(table.SSESpecification.SSEEnabled, true);
+    assert.equal(table.SSESpecification.KMSMasterKeyId, undefined);
+  });
+
+  test('both buckets: encrypted, all public access blocked, ACLs off, TLS enforced, lifecycle rules', () => {
+    const buckets = resourcesOfType(t, 'AWS::S3::Bucket');
+    assert.equal(buckets.length, 2);
+    const policies = resourcesOfType(t, 'AWS::S3::BucketPolicy');
+    for (const [id, b] of buckets) {
+      assert.equal(
+        b.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+        'AES256',
+      );
+      assert.deepEqual(b.PublicAccessBlockConfiguration, {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      assert.deepEqual(b.OwnershipControls, { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+      assert.ok(b.LifecycleConfiguration.Rules.length >= 2, `${id} has lifecycle rules`);
+      assert.ok(
+        b.LifecycleConfiguration.Rules.some((r: Cfn) => r.AbortIncompleteMultipartUpload?.DaysAfterInitiation === 1),
+      );
+      const policy = policies.find(([, p]) => referencedIds(p.Bucket).has(id));
+      assert.ok(policy, `${id} has a bucket policy`);
+      const statements = policy[1].PolicyDocument.Statement as Cfn[];
+      assert.ok(
+        statements.some((st) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false'),
+        `${id} denies requests without TLS`,
+      );
+      assert.ok(
+        statements.some((st) => st.Effect === 'Deny' && st.Condition?.NumericLessThan?.['s3:TlsVersion'] === 1.2),
+        `${id} denies TLS below 1.2`,
+      );
+      assert.ok(!statements.some((st) => st.Effect === 'Allow' && st.Principal === '*'), `${id} is not public`);
+    }
+  });
+});
+
+describe('IAM', () => {
+  test('no statement grants wildcard actions on the table, buckets or bus; no "*" action anywhere', () => {
+    const dataIds = new Set([
+      ...resourcesOfType(t, 'AWS::DynamoDB::Table').map(([id]) => id),
+      ...resourcesOfType(t, 'AWS::S3::Bucket').map(([id]) => id),
+      ...resourcesOfType(t, 'AWS::Events::EventBus').map(([id]) => id),
+    ]);
+    assert.equal(dataIds.size, 4);
+    let checked = 0;
+    let touchingData = 0;
+    const statementsOf = (type: string, r: Record<string, Cfn>): Cfn[] => {
+      if (type === 'AWS::IAM::Policy' || type === 'AWS::IAM::ManagedPolicy') return r.PolicyDocument.Statement;
+      return (r.Policies ?? []).flatMap((p: Cfn) => p.PolicyDocument.Statement);
+    };
+    for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::Role']) {
+      for (const [id, r] of resourcesOfType(t, type)) {
+        for (const st of statementsOf(type, r)) {
+          checked++;
+          const actions = [st.Action].flat() as string[];
+          assert.ok(!actions.includes('*'), `${id} grants "*"`);
+          assert.equal(st.NotAction, undefined, `${id} uses NotAction`);
+          const refs = referencedIds(st.Resource);
+          if ([...refs].some((r) => dataIds.has(r))) {
+            touchingData++;
+            for (const a of actions)
+              assert.ok(!a.includes('*'), `${id} grants wildcard action ${a} on a data resource`);
+          }
+        }
+      }
+    }
+    assert.ok(checked > 10 && touchingData >= 8, `walked ${checked} statements, ${touchingData} on data resources`);
+  });
+
+  test('Polly: only polly:SynthesizeSpeech, and only for the media nodes', () => {
+    const polly = resourcesOfType(t, 'AWS::IAM::Policy').flatMap(([, p]) =>
+      (p.PolicyDocument.Statement as Cfn[]).filter((st) =>
+        [st.Action].flat().some((a: string) => a.startsWith('polly:')),
+      ),
+    );
+    assert.equal(polly.length, 1);
+    assert.deepEqual([polly[0].Action].flat(), ['polly:SynthesizeSpeech']);
+  });
+
+  test('a media node may complete the lifecycle action of its own group only', () => {
+    const [asgId] = one('AWS::AutoScaling::AutoScalingGroup');
+    const statements = resourcesOfType(t, 'AWS::IAM::Policy').flatMap(([, p]) => p.PolicyDocument.Statement as Cfn[]);
+    const complete = statements.find((st) => [st.Action].flat().includes('autoscaling:CompleteLifecycleAction'));
+    assert.ok(complete);
+    assert.ok(referencedIds(complete.Resource).has(asgId));
+  });
+});
+
+describe('events', () => {
+  test('one rule per shared rule: the synthesized EventPattern equals the shared definition', () => {
+    const rules = resourcesOfType(t, 'AWS::Events::Rule');
+    const [busId] = one('AWS::Events::EventBus');
+    const [dlqId] = one('AWS::SQS::Queue');
+    assert.equal(rules.length, RULES.length);
+    for (const def of RULES) {
+      const found = rules.find(([, r]) => r.Description === def.description);
+      assert.ok(found, `rule ${def.name}`);
+      const [, rule] = found;
+      assert.deepEqual(rule.EventPattern, JSON.parse(JSON.stringify(def.pattern)));
+      assert.deepEqual(referencedIds(rule.EventBusName), new Set([busId]));
+      assert.equal(rule.Targets.length, 1);
+      assert.ok(referencedIds(rule.Targets[0].DeadLetterConfig.Arn).has(dlqId));
+      const targetFn = [...referencedIds(rule.Targets[0].Arn)][0]!;
+      assert.match(String(t.Resources[targetFn]!.Properties!.Description), /callbacks/i, 'target is the dispatcher');
+    }
+  });
+
+  test('the archive keeps media-node events; the DLQ is encrypted and TLS-only', () => {
+    const [, archive] = one('AWS::Events::Archive');
+    assert.deepEqual(archive.EventPattern, { source: [EVENT_SOURCE] });
+    assert.ok(archive.RetentionDays > 0);
+    const [dlqId, dlq] = one('AWS::SQS::Queue');
+    assert.equal(dlq.SqsManagedSseEnabled, true);
+    const [, qp] = one('AWS::SQS::QueuePolicy');
+    assert.ok(referencedIds(qp.Queues).has(dlqId));
+    assert.ok(
+      (qp.PolicyDocument.Statement as Cfn[]).some((st) => st.Condition?.Bool?.['aws:SecureTransport'] === 'false'),
+    );
+  });
+});
+
+describe('control plane', () => {
+  test('every Lambda is nodejs22.x on arm64 with a retained-for-a-while log group', () => {
+    const fns = resourcesOfType(t, 'AWS::Lambda::Function');
+    assert.equal(fns.length, ROUTE_GROUPS.length + 1, 'one per route group plus the dispatcher');
+    const logGroups = new Map(resourcesOfType(t, 'AWS::Logs::LogGroup'));
+    for (const [id, fn] of fns) {
+      assert.equal(fn.Runtime, 'nodejs22.x', id);
+      assert.deepEqual(fn.Architectures, ['arm64'], id);
+      assert.equal(fn.Handler, 'index.handler', id);
+      const lg = [...referencedIds(fn.LoggingConfig.LogGroup)][0]!;
+      assert.ok(logGroups.get(lg)?.RetentionInDays > 0, `${id} logs have a retention`);
+      assert.equal(fn.Environment.Variables.CALLBACK_URL_POLICY, 'public-https');
+      assert.ok(referencedIds(fn.Environment.Variables.TABLE_NAME).size === 1);
+      assert.match(JSON.stringify(fn.Environment.Variables.PROMPT_STORE), /"s3:"/);
+      assert.equal(fn.Environment.Variables.SIP_DOMAIN, 'sip.example.com');
+    }
+  });
+
+  test('the HTTP API has exactly the shared routes, each group behind its own Lambda', () => {
+    const routes = resourcesOfType(t, 'AWS::ApiGatewayV2::Route');
+    assert.deepEqual(routes.map(([, r]) => r.RouteKey).sort(), ROUTES.map((r) => r.routeKey).sort());
+    const integrations = new Map(resourcesOfType(t, 'AWS::ApiGatewayV2::Integration'));
+    const fnOfRoute = (routeKey: string) => {
+      const route = routes.find(([, r]) => r.RouteKey === routeKey)![1];
+      const integrationId = [...referencedIds(route.Target)][0]!;
+      return [...referencedIds(integrations.get(integrationId)!.IntegrationUri)][0]!;
+    };
+    const fnOfGroup = new Map<string, string>();
+    for (const r of ROUTES) {
+      const fn = fnOfRoute(r.routeKey);
+      assert.equal(fnOfGroup.get(r.group) ?? fn, fn, `${r.routeKey} goes to the ${r.group} Lambda`);
+      fnOfGroup.set(r.group, fn);
+    }
+    assert.equal(new Set(fnOfGroup.values()).size, ROUTE_GROUPS.length);
+    const [, stage] = one('AWS::ApiGatewayV2::Stage');
+    assert.equal(stage.StageName, '$default');
+    assert.ok(stage.AccessLogSettings.DestinationArn);
+    assert.ok(stage.DefaultRouteSettings.ThrottlingRateLimit > 0);
+    const signup = ROUTES.find((r) => !r.auth && r.routeKey.startsWith('POST '));
+    if (signup) {
+      assert.ok(stage.RouteSettings[signup.routeKey].ThrottlingRateLimit <= 5);
+      const [stageId] = one('AWS::ApiGatewayV2::Stage');
+      const signupRouteId = routes.find(([, r]) => r.RouteKey === signup.routeKey)![0];
+      assert.ok([t.Resources[stageId]!.DependsOn].flat().includes(signupRouteId), 'the stage waits for the route');
+    }
+  });
+
+  test('the dispatcher outlasts the worst delivery: 15 s × (5 retries + 1) + fallback; async failures go to the DLQ', () => {
+    const dispatcher = resourcesOfType(t, 'AWS::Lambda::Function').find(([, f]) => /callbacks/i.test(f.Description))!;
+    assert.ok(dispatcher[1].Timeout >= 15 * 6 + 15, `timeout ${dispatcher[1].Timeout}`);
+    assert.ok(dispatcher[1].Timeout <= 900);
+    assert.equal(dispatcher[1].ReservedConcurrentExecutions, undefined, 'no reserved concurrency (documented)');
+    const [, invokeConfig] = one('AWS::Lambda::EventInvokeConfig');
+    assert.ok(invokeConfig.DestinationConfig.OnFailure.Destination);
+  });
+});
+
+describe('media nodes', () => {
+  test('the group uses a launch template (IMDSv2, AMI from an SSM public parameter) and has the drain hook', () => {
+    assert.equal(resourcesOfType(t, 'AWS::AutoScaling::LaunchConfiguration').length, 0);
+    const [asgId, asg] = one('AWS::AutoScaling::AutoScalingGroup');
+    const [ltId, lt] = one('AWS::EC2::LaunchTemplate');
+    assert.equal(asg.LaunchConfigurationName, undefined);
+    assert.ok(referencedIds(asg.LaunchTemplate.LaunchTemplateId).has(ltId));
+    assert.equal(asg.MinSize, '1');
+    assert.ok(asg.MetricsCollection?.length, 'group metrics feed the missing-node alarm');
+    const data = lt.LaunchTemplateData;
+    assert.equal(data.MetadataOptions.HttpTokens, 'required');
+    assert.equal(data.InstanceType, 't4g.small');
+    const amiParam = t.Parameters![[...referencedIds(data.ImageId)][0]!]!;
+    assert.equal(amiParam.Type, 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
+    assert.match(String(amiParam.Default), /^\/aws\/service\/debian\/.*arm64$/);
+    assert.ok(data.BlockDeviceMappings.every((b: Cfn) => b.Ebs.Encrypted === true));
+
+    const [, hook] = one('AWS::AutoScaling::LifecycleHook');
+    assert.ok(referencedIds(hook.AutoScalingGroupName).has(asgId));
+    assert.equal(hook.LifecycleTransition, 'autoscaling:EC2_INSTANCE_TERMINATING');
+    assert.equal(hook.DefaultResult, 'CONTINUE');
+    assert.equal(hook.LifecycleHookName, 'sipms-drain');
+    assert.ok(hook.HeartbeatTimeout > 15 * 60, 'longer than the drain bound');
+  });
+
+  test('public subnets only, no NAT; the security group opens SIP 5060 UDP/TCP, TLS 5061 and the RTP range', () => {
+    assert.equal(resourcesOfType(t, 'AWS::EC2::NatGateway').length, 0);
+    for (const [, subnet] of resourcesOfType(t, 'AWS::EC2::Subnet')) assert.equal(subnet.MapPublicIpOnLaunch, true);
+    const [, sg] = one('AWS::EC2::SecurityGroup');
+    const rules = (sg.SecurityGroupIngress as Cfn[]).map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort}`);
+    assert.deepEqual(rules.sort(), ['tcp 5060-5060', 'tcp 5061-5061', 'udp 30000-39999', 'udp 5060-5060'].sort());
+  });
+
+  test('operability: alarms, a dashboard and the outputs an operator needs', () => {
+    const alarms = resourcesOfType(t, 'AWS::CloudWatch::Alarm');
+    const described = alarms.map(([, a]) => String(a.AlarmDescription));
+    for (const what of [/dispatcher failed/, /throttled/, /dead-letter/, /5xx/, /media nodes/i]) {
+      assert.ok(
+        described.some((d) => what.test(d)),
+        `an alarm for ${what}`,
+      );
+    }
+    for (const [, a] of alarms) assert.ok(a.AlarmActions?.length === 1, 'alarms notify the topic');
+    one('AWS::CloudWatch::Dashboard');
+    for (const o of ['ApiUrl', 'SipDomain', 'PromptsBucketName', 'RecordingsBucketName', 'MediaNodeAddressesCommand']) {
+      assert.ok(t.Outputs?.[o], `output ${o}`);
+    }
+    for (const [, lg] of resourcesOfType(t, 'AWS::Logs::LogGroup')) assert.ok(lg.RetentionInDays > 0);
+  });
+});
+
+describe('bundles (local esbuild, no Docker)', () => {
+  const assetDirs = () =>
+    readdirSync(s.outdir)
+      .filter((d) => d.startsWith('asset.'))
+      .map((d) => join(s.outdir, d));
+
+  test('each Lambda bundle is a small ESM file with the AWS SDK left to the runtime', () => {
+    const bundles = assetDirs()
+      .map((d) => join(d, 'index.mjs'))
+      .filter((f) => {
+        try {
+          return statSync(f).isFile();
+        } catch {
+          return false;
+        }
+      });
+    assert.equal(bundles.length, ROUTE_GROUPS.length + 1);
+    for (const file of bundles) {
+      const bytes = statSync(file).size;
+      console.log(`lambda bundle ${file.split('/').at(-2)!.slice(0, 14)}: ${(bytes / 1024).toFixed(0)} KiB`);
+      assert.ok(bytes < 1.5 * 1024 * 1024, `${file} is ${bytes} bytes`);
+      const code = readFileSync(file, 'utf8');
+      assert.ok(!code.includes('DynamoDBServiceException'), 'the DynamoDB client is not bundled');
+    }
+  });
+
+  test('the media-node bundle builds and parses as a module', async () => {
+    const main = assetDirs()
+      .map((d) => join(d, 'main.mjs'))
+      .find((f) => {
+        try {
+          return statSync(f).isFile();
+        } catch {
+          return false;
+        }
+      });
+    assert.ok(main, 'media-node bundle present');
+    const bytes = statSync(main).size;
+    console.log(`media-node bundle: ${(bytes / 1024 / 1024).toFixed(2)} MiB`);
+    assert.ok(bytes < 20 * 1024 * 1024);
+    // Self-contained: EC2 has no AWS SDK or node_modules, so only Node built-ins may stay imports.
+    const code = readFileSync(main, 'utf8');
+    const imports = /\bimport\s*(?:(?:\{[^}]*\}|\*\s*as\s*[\w$]+|[\w$]+)\s*(?:,\s*\{[^}]*\})?\s*from\s*)?"([^"]+)"/g;
+    const bare = [...code.matchAll(imports)].map((m) => m[1]!).filter((m) => !m.startsWith('node:'));
+    // The SDK loads the CRT signer only for SigV4a (multi-region access points), inside a try: never here.
+    const OPTIONAL = new Set(['@aws-sdk/signature-v4-crt']);
+    assert.deepEqual(
+      [...new Set(bare)].filter((m) => !OPTIONAL.has(m)),
+      [],
+    );
+    assert.ok(code.includes('DynamoDBServiceException'), 'the AWS SDK is bundled');
+    const { spawnSync } = await import('node:child_process');
+    const check = spawnSync(process.execPath, ['--check', main], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr);
+  });
+});

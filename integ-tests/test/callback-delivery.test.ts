@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ApiClient } from '../src/api-client.js';
+import { type LocalStack, startLocalStack } from '../src/local-stack.js';
+import { freeUdpPort } from '../src/ports.js';
+import { RtpCapture } from '../src/rtp-capture.js';
+import { runSipp, scenario } from '../src/sipp.js';
+import { WebhookServer } from '../src/webhook-server.js';
+
+// Callback delivery end to end: real calls (SIPp), real webhooks, the stack as `npm start` runs it.
+const RTP_MIN = 35000;
+const RTP_MAX = 35399;
+
+describe('callback delivery', () => {
+  let stack: LocalStack;
+  let hook: WebhookServer;
+  let fallbackHook: WebhookServer;
+  let api: ApiClient;
+
+  before(async () => {
+    stack = await startLocalStack({ rtpPortMin: RTP_MIN, rtpPortMax: RTP_MAX });
+    hook = new WebhookServer();
+    fallbackHook = new WebhookServer();
+    await hook.start();
+    await fallbackHook.start();
+    api = new ApiClient(stack.apiUrl);
+    await api.signup('Delivery');
+    const patch = await api.call('PATCH', '/v1/tenant', {
+      callbackUrl: hook.url,
+      fallbackUrl: fallbackHook.url,
+      callbackTimeoutMs: 300,
+      callbackRetries: 1,
+    });
+    assert.equal(patch.status, 200, JSON.stringify(patch.json));
+    assert.equal((await api.call('PUT', '/v1/numbers/delivery')).status, 201);
+  });
+
+  after(async () => {
+    await hook?.close();
+    await fallbackHook?.close();
+    await stack?.stop();
+  });
+
+  test('slow webhook: retry with the same event id, fallback URL, then the defined fallback — the caller hears it', async () => {
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand') return { delayMs: 800, body: { phrases: [] } };
+      return undefined;
+    };
+    fallbackHook.responder = (cb) => (cb.name === 'getIvrCommand' ? { delayMs: 800 } : undefined);
+    const mediaPort = await freeUdpPort();
+    const capture = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${mediaPort}`);
+    await capture.ready();
+    const sipp = await runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      'delivery',
+      '-m',
+      '1',
+      '-mp',
+      String(mediaPort),
+      '-timeout',
+      '30s',
+      `${stack.sipHost}:${stack.sipPort}`,
+    ]);
+    const completed = await hook.waitFor('sessionCompleted');
+    await capture.stop();
+    assert.equal(sipp.code, 0, `SIPp: ${sipp.errors}\n${stack.logs.slice(-10).join('\n')}`);
+
+    const attempts = hook.named('getIvrCommand');
+    assert.equal(attempts.length, 2, 'first attempt and one retry');
+    assert.equal(attempts[0]!.headers['x-mediaserver-event-id'], attempts[1]!.headers['x-mediaserver-event-id']);
+    assert.deepEqual(
+      attempts.map((a) => a.headers['x-mediaserver-attempt']),
+      ['1', '2'],
+    );
+    const viaFallback = fallbackHook.named('getIvrCommand');
+    assert.equal(viaFallback.length, 1);
+    assert.equal(viaFallback[0]!.headers['x-mediaserver-attempt'], '3');
+    // The defined fallback is an apology, then BYE: not silence.
+    assert.ok(capture.packets().length > 50, `RTP packets of the fallback message: ${capture.packets().length}`);
+    assert.equal(completed.body.reason, 'hangup');
+
+    const journal = await api.call('GET', `/v1/sessions/${completed.body.sessionId}`);
+    assert.equal(journal.status, 200);
+    const entry = journal.json.journal.find(
+      (e: { kind: string; callback?: string }) => e.kind === 'callback' && e.callback === 'getIvrCommand',
+    );
+    assert.equal(entry.fallback, true);
+    assert.match(entry.reason, /callbackUrl: timeout after 300 ms; fallbackUrl: timeout after 300 ms/);
+    assert.equal(entry.attempts.length, 3);
+  });
+
+  test('per-session order: concurrent calls, a webhook with jittered latency, seq strictly increasing per session', async () => {
+    hook.received.length = 0;
+    hook.responder = (cb) => {
+      const delayMs = Math.floor(Math.random() * 40);
+      if (cb.name === 'newCall') return { delayMs, body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand' && !cb.body.dtmfParams) {
+        // A missing prompt: ivrFailed (a notification) is sent while the command goes on.
+        return {
+          delayMs,
+          body: {
+            phrases: [
+              { format: 'file', fileName: 'missing' },
+              { format: 'silence', durationMs: 200 },
+            ],
+            hangup: true,
+          },
+        };
+      }
+      return { delayMs };
+    };
+    const sipp = await runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      'delivery',
+      '-m',
+      '6',
+      '-l',
+      '6',
+      '-r',
+      '6',
+      '-timeout',
+      '40s',
+      `${stack.sipHost}:${stack.sipPort}`,
+    ]);
+    assert.equal(sipp.code, 0, `SIPp: ${sipp.errors}`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const bySession = new Map<string, { name: string; seq: number }[]>();
+    for (const cb of hook.received) {
+      const list = bySession.get(cb.body.sessionId as string) ?? [];
+      list.push({ name: cb.name, seq: cb.body.seq as number });
+      bySession.set(cb.body.sessionId as string, list);
+    }
+    assert.equal(bySession.size, 6);
+    for (const [sessionId, list] of bySession) {
+      const seqs = list.map((c) => c.seq);
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+        `session ${sessionId} arrived out of order: ${JSON.stringify(list)}`,
+      );
+      assert.deepEqual(
+        list.map((c) => c.name),
+        ['newCall', 'callAnswered', 'getIvrCommand', 'callNotify', 'sessionCompleted'],
+      );
+    }
+  });
+});
+
+describe('callback URLs in the AWS policy (public-https)', () => {
+  test('loopback, metadata and plain-http callback URLs are refused with the field named', async () => {
+    const stack = await startLocalStack({
+      rtpPortMin: 35400,
+      rtpPortMax: 35499,
+      env: { CALLBACK_URL_POLICY: 'public-https' },
+    });
+    try {
+      const api = new ApiClient(stack.apiUrl);
+      await api.signup('Strict');
+      for (const [url, why] of [
+        ['http://127.0.0.1:3000/hooks', /must use https/],
+        ['https://127.0.0.1/hooks', /non-public address/],
+        ['https://localhost/hooks', /non-public address/],
+        ['https://169.254.169.254/latest/meta-data', /non-public address/],
+      ] as const) {
+        const res = await api.call('PATCH', '/v1/tenant', { callbackUrl: url });
+        assert.equal(res.status, 400, url);
+        assert.equal(res.json.error.field, 'callbackUrl');
+        assert.match(res.json.error.message, why);
+      }
+      const fallback = await api.call('PATCH', '/v1/tenant', { fallbackUrl: 'https://[::1]/x' });
+      assert.equal(fallback.status, 400);
+      assert.equal(fallback.json.error.field, 'fallbackUrl');
+    } finally {
+      await stack.stop();
+    }
+  });
+});

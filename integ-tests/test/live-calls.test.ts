@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ApiClient } from '../src/api-client.js';
+import { type LocalStack, startLocalStack } from '../src/local-stack.js';
+import { freeUdpPort } from '../src/ports.js';
+import { renderScenario, runSipp, scenario } from '../src/sipp.js';
+import { WebhookServer } from '../src/webhook-server.js';
+
+// Live-call control end to end: two media nodes sharing one control plane, SIPp as callers and called
+// parties, REST commands that must reach the node holding the call.
+const RTP_MIN = 36000;
+const RTP_MAX = 36799;
+
+describe('live calls and outbound IVR calls', () => {
+  let stack: LocalStack;
+  let hook: WebhookServer;
+  let api: ApiClient;
+  let domain: string;
+
+  before(async () => {
+    stack = await startLocalStack({ rtpPortMin: RTP_MIN, rtpPortMax: RTP_MAX, mediaNodes: 2 });
+    assert.equal(stack.sipPorts.length, 2);
+    hook = new WebhookServer();
+    await hook.start();
+    api = new ApiClient(stack.apiUrl);
+    ({ domain } = await api.signup('Live Calls'));
+    assert.equal((await api.call('PATCH', '/v1/tenant', { callbackUrl: hook.url })).status, 200);
+    assert.equal((await api.call('PUT', '/v1/numbers/live')).status, 201);
+  });
+
+  after(async () => {
+    await hook?.close();
+    await stack?.stop();
+  });
+
+  async function uas(name: string, values: Record<string, string | number>) {
+    const port = await freeUdpPort();
+    const xml = await renderScenario(name, values);
+    const run = runSipp([
+      '-sf',
+      xml,
+      '-p',
+      String(port),
+      '-i',
+      '127.0.0.1',
+      '-mp',
+      String(await freeUdpPort()),
+      '-m',
+      '1',
+      '-timeout',
+      '40s',
+    ]);
+    await new Promise((r) => setTimeout(r, 300)); // SIPp binds its port
+    return { uri: `sip:agent@127.0.0.1:${port}`, run };
+  }
+
+  test('placeivrcall: the called party is answered, its digit reaches dtmfParams, the service hangs up', async () => {
+    hook.received.length = 0;
+    hook.responder = (cb) => {
+      if (cb.name !== 'getIvrCommand') return undefined;
+      if (!cb.body.dtmfParams)
+        return {
+          body: {
+            phrases: [{ format: 'silence', durationMs: 200 }],
+            dtmf: { maxDigits: 1, firstDigitTimeoutMs: 8000 },
+          },
+        };
+      return { body: { phrases: [{ format: 'tts', text: 'Thank you' }], hangup: true } };
+    };
+    const callee = await uas('uas-answer-dtmf.xml', { digit: 'dtmf_2833_5.pcap', wait: 1200 });
+    const res = await api.call('POST', `/mediaservice/${domain}/placeivrcall`, {
+      destination: callee.uri,
+      callerId: '+4930999',
+      timeoutSec: 10,
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(res.json.success, true);
+    const { sessionId, participantId } = res.json;
+    const sipp = await callee.run;
+    assert.equal(sipp.code, 0, `called party: ${sipp.errors}\n${stack.logs.slice(-10).join('\n')}`);
+    const completed = await hook.waitFor('sessionCompleted', (cb) => cb.body.sessionId === sessionId);
+    const names = hook.received.filter((c) => c.body.sessionId === sessionId).map((c) => c.name);
+    assert.deepEqual(names, ['callNotify', 'callAnswered', 'getIvrCommand', 'getIvrCommand', 'sessionCompleted']);
+    const ringing = hook.named('callNotify').find((c) => c.body.sessionId === sessionId)!;
+    assert.equal(ringing.body.event, 'ringing');
+    const second = hook.named('getIvrCommand').filter((c) => c.body.sessionId === sessionId)[1]!;
+    assert.deepEqual(second.body.dtmfParams, { digits: '5', terminationKey: '', reason: 'maxDigits' });
+    assert.equal(second.body.participantId, participantId);
+    assert.equal(completed.body.reason, 'hangup');
+  });
+
+  test('busy, failed and unanswered called parties are callEvents; an empty reply ends the session', async () => {
+    for (const [scenarioName, values, event] of [
+      ['uas-reject.xml', { status: 486 }, 'calledPartyBusy'],
+      ['uas-reject.xml', { status: 503 }, 'calledPartyFailed'],
+      ['uas-no-answer.xml', {}, 'calledPartyNoAnswer'],
+    ] as const) {
+      hook.responder = () => undefined;
+      const callee = await uas(scenarioName, values);
+      const res = await api.call('POST', `/mediaservice/${domain}/placeivrcall`, {
+        destination: callee.uri,
+        timeoutSec: 2,
+      });
+      assert.equal(res.status, 200);
+      const cb = await hook.waitFor('callEvent', (c) => c.body.sessionId === res.json.sessionId);
+      assert.equal(cb.body.event, event, scenarioName);
+      const sipp = await callee.run;
+      assert.equal(sipp.code, 0, `${scenarioName}: ${sipp.errors}`);
+      const done = await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === res.json.sessionId);
+      assert.equal(done.body.reason, event);
+    }
+  });
+
+  test('Idempotency-Key: the same placeivrcall sent twice places one call and answers the same', async () => {
+    // The BYE must come after the called party's scripted digit, or SIPp calls it unexpected.
+    hook.responder = (cb) =>
+      cb.name === 'getIvrCommand'
+        ? { body: { phrases: [{ format: 'silence', durationMs: 1500 }], hangup: true } }
+        : undefined;
+    const callee = await uas('uas-answer-dtmf.xml', { digit: 'dtmf_2833_1.pcap', wait: 100 });
+    const body = { destination: callee.uri, timeoutSec: 10 };
+    const headers = { 'idempotency-key': `place-${Date.now()}` };
+    const [a, b] = [
+      await api.call('POST', `/mediaservice/${domain}/placeivrcall`, body, headers),
+      await api.call('POST', `/mediaservice/${domain}/placeivrcall`, body, headers),
+    ];
+    assert.deepEqual([a.status, b.status], [200, 200]);
+    assert.deepEqual(b.json, a.json);
+    const other = await api.call('POST', `/mediaservice/${domain}/placeivrcall`, { ...body, timeoutSec: 11 }, headers);
+    assert.equal(other.status, 409, 'a reused key with another body');
+    const calleeRun = await callee.run;
+    assert.equal(
+      calleeRun.code,
+      0,
+      `exactly one INVITE reached the called party (SIPp -m 1): ${calleeRun.errors}${calleeRun.stderr}`,
+    );
+    await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === a.json.sessionId);
+    assert.equal(hook.named('callAnswered').filter((c) => c.body.sessionId === a.json.sessionId).length, 1);
+  });
+
+  test('a REST command for a call held by the second node is executed there; then 409 and 404', async () => {
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand')
+        return { body: { phrases: [{ format: 'silence', durationMs: 30000 }], hangup: true } };
+      return undefined;
+    };
+    const caller = runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-timeout',
+      '30s',
+      `127.0.0.1:${stack.sipPorts[1]}`,
+    ]);
+    const cmd = await hook.waitFor(
+      'getIvrCommand',
+      (c) => !hook.named('sessionCompleted').some((d) => d.body.sessionId === c.body.sessionId),
+    );
+    const { sessionId, participantId } = cmd.body as { sessionId: string; participantId: string };
+    const session = await api.call('GET', `/v1/sessions/${sessionId}`);
+    assert.equal(session.json.nodeId, 'local-2');
+    const t0 = Date.now();
+    const hang = await api.call('POST', `/mediaservice/${domain}/hangupparticipant`, { sessionId, participantId });
+    assert.equal(hang.status, 200, JSON.stringify(hang.json));
+    const sipp = await caller;
+    assert.equal(sipp.code, 0, `caller: ${sipp.errors}`);
+    assert.ok(Date.now() - t0 < 10_000, 'the BYE came from the command, not from the 30 s phrase');
+    await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === sessionId);
+    const again = await api.call('POST', `/mediaservice/${domain}/hangupparticipant`, { sessionId, participantId });
+    assert.equal(again.status, 409);
+    assert.equal(again.json.error.code, 'conflict');
+    const unknown = await api.call('POST', `/mediaservice/${domain}/hangupparticipant`, {
+      sessionId: 's-unknown',
+      participantId,
+    });
+    assert.equal(unknown.status, 404);
+  });
+
+  test('interruptivrcommand stops the running command; the next getIvrCommand follows at once', async () => {
+    let interrupted = false;
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand' && !interrupted)
+        return { body: { phrases: [{ format: 'silence', durationMs: 30000 }] } };
+      if (cb.name === 'getIvrCommand') return { body: { hangup: true } };
+      return undefined;
+    };
+    const caller = runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-timeout',
+      '30s',
+      `127.0.0.1:${stack.sipPorts[0]}`,
+    ]);
+    const first = await hook.waitFor(
+      'getIvrCommand',
+      (c) => !hook.named('sessionCompleted').some((d) => d.body.sessionId === c.body.sessionId),
+    );
+    const { sessionId, participantId } = first.body as { sessionId: string; participantId: string };
+    await new Promise((r) => setTimeout(r, 500));
+    interrupted = true;
+    const t0 = Date.now();
+    const res = await api.call('POST', `/mediaservice/${domain}/interruptivrcommand`, { sessionId, participantId });
+    assert.equal(res.status, 200);
+    await hook.waitFor('getIvrCommand', (c) => c.body.sessionId === sessionId && c !== first);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.equal((await caller).code, 0);
+  });
+});

@@ -1,0 +1,72 @@
+import type { PlaceIvrCallRequest } from '@sipms/shared/contracts/live-calls';
+import type { NodeRegistry } from '@sipms/shared/data/node-registry';
+import type { SessionRecord, SessionStore } from '@sipms/shared/data/session-store';
+import { AppError, ConflictError, NotFoundError } from '@sipms/shared/errors';
+import { randomId } from '@sipms/shared/util/ids';
+
+/**
+ * Live-call control as the API sees it: validate against the session item (owner tenant, participant
+ * state), then hand the command to the node that owns the call through its inbox. Outbound calls go to
+ * the live node with the most room.
+ */
+export class LiveCallService {
+  constructor(
+    private readonly sessions: Pick<SessionStore, 'get'>,
+    private readonly registry: Pick<NodeRegistry, 'pickNode' | 'send'>,
+  ) {}
+
+  /** The session if it belongs to the tenant; another tenant's session is "not found" too. */
+  private async ownSession(tenantId: string, sessionId: string): Promise<SessionRecord> {
+    const session = await this.sessions.get(sessionId);
+    if (!session || session.tenantId !== tenantId) throw new NotFoundError('session');
+    return session;
+  }
+
+  private activeParticipant(session: SessionRecord, participantId: string): void {
+    const p = session.participants[participantId];
+    if (!p) throw new NotFoundError('participant');
+    if (p.state === 'ended' || session.state === 'ended')
+      throw new ConflictError(`participant ${participantId} has already left`);
+  }
+
+  async placeIvrCall(
+    tenantId: string,
+    req: PlaceIvrCallRequest,
+  ): Promise<{ sessionId: string; participantId: string }> {
+    let nodeId: string;
+    let sessionId: string;
+    if (req.sessionId) {
+      const session = await this.ownSession(tenantId, req.sessionId);
+      if (session.state === 'ended') throw new ConflictError(`session ${req.sessionId} has ended`);
+      nodeId = session.nodeId;
+      sessionId = session.sessionId;
+    } else {
+      const node = await this.registry.pickNode();
+      if (!node) throw new AppError('unavailable', 'no media node has room for a call right now; retry later');
+      nodeId = node.nodeId;
+      sessionId = randomId('s');
+    }
+    const participantId = randomId('p');
+    await this.registry.send(nodeId, {
+      kind: 'placeIvrCall',
+      tenantId,
+      payload: { ...req, sessionId, participantId, joinExisting: Boolean(req.sessionId) },
+    });
+    return { sessionId, participantId };
+  }
+
+  /** hangupparticipant, interruptivrcommand: checked here, carried out by the owning node. */
+  async participantCommand(
+    tenantId: string,
+    kind: 'hangupParticipant' | 'interruptIvrCommand',
+    body: { sessionId: string; participantId: string },
+  ): Promise<void> {
+    const session = await this.ownSession(tenantId, body.sessionId);
+    this.activeParticipant(session, body.participantId);
+    await this.registry.send(session.nodeId, {
+      kind,
+      tenantId,
+      payload: { sessionId: body.sessionId, participantId: body.participantId },
+    });
+  }
+}

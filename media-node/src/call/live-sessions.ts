@@ -1,0 +1,53 @@
+import type { CallSession } from './call-session.js';
+
+/** What a live-call command can do to a participant on this node. */
+export interface ParticipantControl {
+  /** Stops the running IVR command; the next getIvrCommand follows. */
+  interrupt(): void;
+  /** Hangs the participant up (BYE). */
+  hangup(): Promise<void>;
+}
+
+/**
+ * The sessions this node owns and their participants, so that commands arriving in the node's inbox
+ * (from the REST API, wherever it ran) reach the right call.
+ */
+export class LiveSessions {
+  private readonly sessions = new Map<string, Map<string, ParticipantControl>>();
+  private readonly owners = new Map<string, CallSession>();
+
+  /** The session object (its seq counter and callback queue) while its owner flow runs on this node. */
+  own(session: CallSession): () => void {
+    this.owners.set(session.sessionId, session);
+    return () => {
+      if (this.owners.get(session.sessionId) === session) this.owners.delete(session.sessionId);
+    };
+  }
+
+  session(sessionId: string): CallSession | undefined {
+    return this.owners.get(sessionId);
+  }
+
+  register(sessionId: string, participantId: string, control: ParticipantControl): () => void {
+    let participants = this.sessions.get(sessionId);
+    if (!participants) {
+      participants = new Map();
+      this.sessions.set(sessionId, participants);
+    }
+    participants.set(participantId, control);
+    return () => {
+      const p = this.sessions.get(sessionId);
+      if (p?.get(participantId) !== control) return;
+      p.delete(participantId);
+      if (p.size === 0) this.sessions.delete(sessionId);
+    };
+  }
+
+  participant(sessionId: string, participantId: string): ParticipantControl | undefined {
+    return this.sessions.get(sessionId)?.get(participantId);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+}

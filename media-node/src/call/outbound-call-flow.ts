@@ -1,0 +1,200 @@
+import { CALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
+import type { PlaceIvrCallRequest } from '@sipms/shared/contracts/live-calls';
+import { parseOrReason } from '@sipms/shared/contracts/validate';
+import type { TenantRecord } from '@sipms/shared/data/tenant-store';
+import type { Logger } from '@sipms/shared/util/logger';
+import type { AudioSources, SessionRepository, TenantDirectory } from '../ports/call-data.js';
+import type { CallbackPort } from '../ports/callbacks.js';
+import type { MediaPort, OutboundMediaLeg } from '../ports/media.js';
+import { type OutboundDialog, SignalingError, type SignalingPort } from '../ports/signaling.js';
+import { CallSession } from './call-session.js';
+import { type Journal, runIvrLoop } from './ivr-loop.js';
+import type { LiveSessions } from './live-sessions.js';
+
+export interface OutboundFlowDeps {
+  nodeId: string;
+  tenants: TenantDirectory;
+  sessions: SessionRepository;
+  media: MediaPort;
+  signaling: Pick<SignalingPort, 'placeCall'>;
+  callbacks: CallbackPort;
+  audio: AudioSources;
+  live: LiveSessions;
+  logger: Logger;
+}
+
+/** A placeivrcall as the API handed it to this node. */
+export type PlaceIvrCallCommand = PlaceIvrCallRequest & {
+  tenantId: string;
+  sessionId: string;
+  participantId: string;
+  joinExisting: boolean;
+};
+
+/** SIP final responses to callEvent: busy, no answer, or failed (SPEC.md). */
+export function failureEvent(err: unknown): {
+  event: 'calledPartyBusy' | 'calledPartyNoAnswer' | 'calledPartyFailed';
+  reason: string;
+} {
+  if (err instanceof SignalingError) {
+    if (err.code === 'no-answer') return { event: 'calledPartyNoAnswer', reason: 'no answer before the timeout' };
+    if (err.code === 'rejected' && err.status !== undefined) {
+      if ([486, 600].includes(err.status)) return { event: 'calledPartyBusy', reason: `SIP ${err.status}` };
+      if ([408, 480].includes(err.status)) return { event: 'calledPartyNoAnswer', reason: `SIP ${err.status}` };
+      return { event: 'calledPartyFailed', reason: `SIP ${err.status}` };
+    }
+    return { event: 'calledPartyFailed', reason: err.message };
+  }
+  return { event: 'calledPartyFailed', reason: (err as Error).message ?? String(err) };
+}
+
+/** The Request-URI for a destination: a SIP URI as given; a bare number has no route without a trunk. */
+function targetFor(destination: string): string {
+  if (/^sips?:/i.test(destination)) return destination;
+  throw new SignalingError('rejected', 'numbers need an outbound trunk, and this tenant has none configured', 404);
+}
+
+function callerUri(tenant: TenantRecord, callerId: string | undefined): string {
+  if (callerId && /^sips?:/i.test(callerId)) return callerId;
+  return `sip:${encodeURIComponent(callerId ?? 'ivr')}@${tenant.domain}`;
+}
+
+/**
+ * An outbound IVR call (POST /placeivrcall): the media engine makes the offer, the SIP stack calls the
+ * destination (ringing and early media reported as callNotify), and on answer the called party runs the
+ * same IVR loop as a caller. Busy, no answer and failure are callEvents whose reply is honoured.
+ */
+export class OutboundCallFlow {
+  private readonly active = new Set<Promise<void>>();
+
+  constructor(private readonly deps: OutboundFlowDeps) {}
+
+  get activeCalls(): number {
+    return this.active.size;
+  }
+
+  /** Never throws: every failure is journaled and reported to the tenant. */
+  place(cmd: PlaceIvrCallCommand): void {
+    const run = this.run(cmd).catch((err) =>
+      this.deps.logger.error({ err, sessionId: cmd.sessionId }, 'outbound call flow failed'),
+    );
+    this.active.add(run);
+    void run.finally(() => this.active.delete(run));
+  }
+
+  async drained(): Promise<void> {
+    await Promise.allSettled([...this.active]);
+  }
+
+  private async run(cmd: PlaceIvrCallCommand): Promise<void> {
+    const { deps } = this;
+    const tenant = await deps.tenants.get(cmd.tenantId);
+    if (!tenant) return;
+    const log = deps.logger.child({
+      sessionId: cmd.sessionId,
+      participantId: cmd.participantId,
+      tenantId: tenant.tenantId,
+    });
+    const owned = cmd.joinExisting ? deps.live.session(cmd.sessionId) : undefined;
+    if (cmd.joinExisting && !owned) {
+      log.warn({}, 'placeivrcall into a session this node no longer runs: ignored');
+      await deps.sessions.journal(cmd.sessionId, {
+        kind: 'error',
+        event: 'placeivrcall ignored: session not active on its node',
+      });
+      return;
+    }
+    const session = owned ?? new CallSession(tenant, deps.callbacks, cmd.sessionReferenceId, cmd.sessionId);
+    const participantId = cmd.participantId;
+    const journal: Journal = (entry) =>
+      void deps.sessions
+        .journal(session.sessionId, { ...entry, participantId })
+        .catch((err) => log.warn({ err }, 'journal write failed'));
+    const record = {
+      direction: 'outbound' as const,
+      from: cmd.callerId ?? '',
+      to: cmd.destination,
+      sipCallId: '',
+      state: 'setup' as const,
+    };
+    if (owned) {
+      await deps.sessions.addParticipant(session.sessionId, participantId, record);
+    } else {
+      await deps.sessions.create({
+        sessionId: session.sessionId,
+        tenantId: tenant.tenantId,
+        nodeId: deps.nodeId,
+        state: 'active',
+        createdAt: new Date(session.startedAt).toISOString(),
+        ...(cmd.sessionReferenceId ? { sessionReferenceId: cmd.sessionReferenceId } : {}),
+        participants: { [participantId]: record },
+      });
+    }
+    const disown = owned ? () => {} : deps.live.own(session);
+
+    let leg: OutboundMediaLeg | undefined;
+    let endReason = 'unknown';
+    try {
+      leg = await deps.media.openOutboundLeg({ legId: participantId });
+      const ringing = { sent: false, early: false };
+      journal({ kind: 'sip', event: 'invite sent', destination: cmd.destination });
+      let dialog: OutboundDialog;
+      try {
+        dialog = await deps.signaling.placeCall({
+          target: targetFor(cmd.destination),
+          from: { uri: callerUri(tenant, cmd.callerId) },
+          sdp: leg.offerTowardsPeer,
+          ringTimeoutMs: cmd.timeoutSec * 1000,
+          onProgress: (p) => {
+            if (p.sdp && !ringing.early) {
+              ringing.early = true;
+              void leg!.accept(p.sdp).catch((err) => log.warn({ err }, 'early media answer failed'));
+              void session.notify('callNotify', { participantId, event: 'earlyMedia' });
+            } else if (p.status === 180 && !ringing.sent) {
+              ringing.sent = true;
+              void session.notify('callNotify', { participantId, event: 'ringing' });
+            }
+          },
+        });
+      } catch (err) {
+        const { event, reason } = failureEvent(err);
+        journal({ kind: 'sip', event: 'call failed', callEvent: event, reason });
+        const res = await session.request('callEvent', { participantId, event, reason });
+        const reply = parseOrReason(CALLBACK_REPLIES.callEvent, res.reply);
+        journal({ kind: 'command', callback: 'callEvent', reply: reply.ok ? reply.value : {}, fallback: res.fallback });
+        endReason = event;
+        return;
+      }
+      await leg.accept(dialog.remoteSdp);
+      journal({ kind: 'sip', event: 'answered' });
+      void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
+      void session.notify('callAnswered', { participantId });
+      endReason = await runIvrLoop({
+        session,
+        participantId,
+        dialog,
+        leg,
+        audio: deps.audio,
+        live: deps.live,
+        journal,
+        log,
+        dropEvent: 'calledPartyDrop',
+      });
+    } finally {
+      await deps.sessions.setParticipantState(session.sessionId, participantId, 'ended').catch(() => {});
+      await leg?.close();
+      if (!owned) {
+        // This flow owns the session: it ends with its only participant.
+        await deps.sessions
+          .end(session.sessionId, endReason)
+          .catch((err) => log.warn({ err }, 'session end write failed'));
+        await session.notify('sessionCompleted', {
+          sessionDuration: Math.round((Date.now() - session.startedAt) / 100) / 10,
+          reason: endReason,
+        });
+        disown();
+      }
+      log.info({ reason: endReason }, 'outbound participant done');
+    }
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * TCP and TLS transports (RFC 3261 §18, RFC 3261 §26.2 for TLS). Connections are kept in a table
+ * keyed by the peer's address and port and reused in both directions: responses go back on the
+ * connection the request came in on (§18.2.2), and requests to a peer we already have a
+ * connection with use it. Limits: connection count, bytes per message (framing), idle time.
+ */
+
+import { createServer, isIP, connect as netConnect, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { SourceAddress } from '../../ports/signaling.js';
+import type { SipMessage } from './message.js';
+import { serializeMessage } from './serializer.js';
+import { StreamFramer } from './stream-framer.js';
+import type { Destination, MessageHandler, Transport } from './transport.js';
+import { formatHostPort } from './uri.js';
+
+export interface TlsMaterial {
+  /** PEM certificate chain. */
+  cert: string | Buffer;
+  /** PEM private key. */
+  key: string | Buffer;
+  /** Extra CAs for verifying peers we connect to (tests use a self-signed one). */
+  ca?: string | Buffer;
+  /** Verify the peer's certificate on outbound connections; default true. */
+  verifyPeer?: boolean;
+}
+
+export interface StreamTransportOptions {
+  protocol: 'tcp' | 'tls';
+  bindHost: string;
+  port: number;
+  maxMessageBytes: number;
+  /** Accepted and opened connections together; default 10,000. */
+  maxConnections?: number;
+  /** A connection with no traffic for this long is closed; default 10 minutes. */
+  idleTimeoutMs?: number;
+  /** How long an outbound connect may take; default 5 s. */
+  connectTimeoutMs?: number;
+  tls?: TlsMaterial;
+}
+
+/** Called when a stream's framing broke: `head` (possibly empty) may be answered, then the connection closes. */
+export type BrokenStreamHandler = (head: Buffer, source: SourceAddress, reason: string) => void;
+
+interface Connection {
+  socket: Socket;
+  ready: Promise<void>;
+}
+
+export class StreamTransport implements Transport {
+  readonly protocol: 'tcp' | 'tls';
+  onMessage: MessageHandler = () => {};
+  onBroken: BrokenStreamHandler = () => {};
+  private server: Server | undefined;
+  private bound = { address: '', port: 0 };
+  private readonly connections = new Map<string, Connection>();
+  private readonly maxConnections: number;
+  private readonly idleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+
+  constructor(private readonly options: StreamTransportOptions) {
+    this.protocol = options.protocol;
+    if (options.protocol === 'tls' && !options.tls) throw new Error('TLS transport needs a certificate and key');
+    this.maxConnections = options.maxConnections ?? 10_000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  }
+
+  get local(): { address: string; port: number } {
+    return this.bound;
+  }
+
+  /** Whether a connection to `dest` is open (flows are reused only while they are). */
+  hasConnection(dest: Destination): boolean {
+    const connection = this.connections.get(key(dest.address, dest.port));
+    return connection !== undefined && !connection.socket.destroyed;
+  }
+
+  /** Open connections (for tests and metrics). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Binds to `port`, or the configured port; TCP shares the UDP port (§18), so the set passes it in. */
+  listen(port = this.options.port): Promise<void> {
+    const { bindHost, tls } = this.options;
+    const onSocket = (socket: Socket): void => {
+      this.adopt(socket, key(socket.remoteAddress, socket.remotePort));
+    };
+    const server =
+      this.protocol === 'tls' && tls
+        ? createTlsServer({ cert: tls.cert, key: tls.key }, onSocket)
+        : createServer(onSocket);
+    server.maxConnections = this.maxConnections;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const where = formatHostPort(bindHost, port);
+        const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${err.code ?? err.message})`;
+        reject(new Error(`SIP ${this.protocol.toUpperCase()} address ${where} ${why}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen(port, bindHost, () => {
+        server.off('error', onError);
+        server.on('error', () => {});
+        // A failed TLS handshake must not surface as an unhandled error.
+        server.on('tlsClientError', () => {});
+        const addr = server.address();
+        if (addr && typeof addr === 'object') this.bound = { address: addr.address, port: addr.port };
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  /** Wires a socket (accepted or opened) into the connection table and the framer. */
+  private adopt(socket: Socket, connKey: string, ready: Promise<void> = Promise.resolve()): Connection {
+    const source: SourceAddress = {
+      address: stripMapped(socket.remoteAddress ?? ''),
+      port: socket.remotePort ?? 0,
+      transport: this.protocol,
+    };
+    const connection: Connection = { socket, ready };
+    this.connections.set(connKey, connection);
+    const framer = new StreamFramer({ maxMessageBytes: this.options.maxMessageBytes });
+    socket.setNoDelay(true);
+    socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of framer.push(chunk)) {
+        if (frame.kind === 'message') this.onMessage(frame.data, source);
+        else if (frame.kind === 'keepalive')
+          socket.write('\r\n'); // RFC 5626 §4.4.1 pong
+        else {
+          this.onBroken(frame.data, source, frame.reason);
+          // After the 400 (written a microtask later) has been queued.
+          setImmediate(() => socket.end());
+        }
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      if (this.connections.get(connKey) === connection) this.connections.delete(connKey);
+    });
+    return connection;
+  }
+
+  send(message: SipMessage, dest: Destination): Promise<void> {
+    return this.sendBuffer(serializeMessage(message), dest);
+  }
+
+  sendBuffer(data: Buffer, dest: Destination): Promise<void> {
+    if (!this.server) return Promise.reject(new Error(`${this.protocol.toUpperCase()} transport is not listening`));
+    const connKey = key(dest.address, dest.port);
+    let connection = this.connections.get(connKey);
+    if (!connection) {
+      if (this.connections.size >= this.maxConnections) return Promise.reject(new Error('too many SIP connections'));
+      connection = this.open(dest, connKey);
+    }
+    const open = connection;
+    return connection.ready.then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          if (open.socket.destroyed) {
+            reject(new Error(`connection to ${formatHostPort(dest.address, dest.port)} is closed`));
+            return;
+          }
+          open.socket.write(data, (err) => (err ? reject(err) : resolve()));
+        }),
+    );
+  }
+
+  private open(dest: Destination, connKey: string): Connection {
+    const tls = this.options.tls;
+    let socket: Socket | TLSSocket;
+    let readyEvent: string;
+    if (this.protocol === 'tls' && tls) {
+      socket = tlsConnect({
+        host: dest.address,
+        port: dest.port,
+        ...(dest.hostname && !isIP(dest.hostname) ? { servername: dest.hostname } : {}),
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        rejectUnauthorized: tls.verifyPeer ?? true,
+      });
+      readyEvent = 'secureConnect';
+    } else {
+      socket = netConnect({ host: dest.address, port: dest.port });
+      readyEvent = 'connect';
+    }
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connect to ${formatHostPort(dest.address, dest.port)} timed out`));
+      }, this.connectTimeoutMs);
+      timer.unref();
+      socket.once(readyEvent, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    ready.catch(() => {});
+    return this.adopt(socket, connKey, ready);
+  }
+
+  close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const { socket } of this.connections.values()) socket.destroy();
+    this.connections.clear();
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+}
+
+function key(address: string | undefined, port: number | undefined): string {
+  return `${stripMapped(address ?? '')}|${port ?? 0}`;
+}
+
+function stripMapped(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}

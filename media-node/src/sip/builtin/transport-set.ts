@@ -1,0 +1,90 @@
+/**
+ * UDP, TCP and TLS behind one Transport: sends pick the transport named by the destination, and
+ * every inbound message carries the transport it came on (so responses return the same way).
+ */
+
+import type { SipTransport } from '../../ports/signaling.js';
+import type { SipMessage } from './message.js';
+import type { BrokenStreamHandler, StreamTransport } from './stream-transport.js';
+import type { Destination, MessageHandler, Transport } from './transport.js';
+import type { UdpTransport } from './udp-transport.js';
+
+export class TransportSet implements Transport {
+  readonly protocol = 'udp' as const;
+  private handler: MessageHandler = () => {};
+  private brokenHandler: BrokenStreamHandler = () => {};
+  private readonly byProtocol = new Map<SipTransport, Transport>();
+
+  constructor(
+    readonly udp: UdpTransport,
+    readonly streams: StreamTransport[],
+  ) {
+    this.byProtocol.set('udp', udp);
+    for (const stream of streams) this.byProtocol.set(stream.protocol, stream);
+  }
+
+  get onMessage(): MessageHandler {
+    return this.handler;
+  }
+
+  set onMessage(handler: MessageHandler) {
+    this.handler = handler;
+    for (const t of this.byProtocol.values()) t.onMessage = handler;
+  }
+
+  set onBroken(handler: BrokenStreamHandler) {
+    this.brokenHandler = handler;
+    for (const stream of this.streams) stream.onBroken = handler;
+  }
+
+  get onBroken(): BrokenStreamHandler {
+    return this.brokenHandler;
+  }
+
+  get local(): { address: string; port: number } {
+    return this.udp.local;
+  }
+
+  /** Which transports are listening. */
+  supports(protocol: SipTransport): boolean {
+    return this.byProtocol.has(protocol);
+  }
+
+  localOf(protocol: SipTransport): { address: string; port: number } | undefined {
+    return this.byProtocol.get(protocol)?.local;
+  }
+
+  hasFlow(dest: Destination): boolean {
+    const stream = this.streams.find((s) => s.protocol === dest.transport);
+    return stream?.hasConnection(dest) ?? false;
+  }
+
+  async listen(): Promise<void> {
+    await this.udp.listen();
+    try {
+      // TCP listens on the port UDP got (they share it, §18); TLS has its own.
+      for (const stream of this.streams) {
+        await (stream.protocol === 'tcp' ? stream.listen(this.udp.local.port) : stream.listen());
+      }
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  send(message: SipMessage, dest: Destination): Promise<void> {
+    const transport = this.byProtocol.get(dest.transport ?? 'udp');
+    if (!transport) return Promise.reject(new Error(`transport ${dest.transport} is not enabled`));
+    return transport.send(message, dest);
+  }
+
+  sendBuffer(data: Buffer, dest: Destination): Promise<void> {
+    const transport = this.byProtocol.get(dest.transport ?? 'udp');
+    if (!transport?.sendBuffer) return Promise.reject(new Error(`transport ${dest.transport} is not enabled`));
+    return transport.sendBuffer(data, dest);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.byProtocol.values()].map((t) => t.close()));
+  }
+}

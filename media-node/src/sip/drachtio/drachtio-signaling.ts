@@ -1,0 +1,506 @@
+/**
+ * SignalingPort on drachtio-srf 5.0.29 (promise API only): the SIP stack is drachtio-server, this
+ * process is its application over the control connection. What each call relies on is documented
+ * in drachtio-srf's JSDoc (lib/srf.js, lib/dialog.js) and README; see the comments below and the
+ * fake in media-node/test/helpers/sip-fake-srf.ts, which follows the same documented behaviour.
+ */
+
+import type Srf from 'drachtio-srf';
+import type {
+  CallDialog,
+  DialogEndReason,
+  DtmfFromSignaling,
+  InboundCall,
+  NameAddr,
+  OutboundCallRequest,
+  OutboundDialog,
+  SignalingPort,
+  SipTransport,
+  SourceAddress,
+} from '../../ports/signaling.js';
+import { SignalingError } from '../../ports/signaling.js';
+import { mediaType, parseDtmfInfo } from '../builtin/dtmf.js';
+import { toNameAddr } from '../builtin/inbound-call.js';
+import { type SipLogger, silentLogger } from '../builtin/logger.js';
+import { parseNameAddress, parseSipUri } from '../builtin/uri.js';
+import type { SrfDialogLike, SrfLike, SrfRequestLike, SrfResponseLike } from './srf-api.js';
+
+export interface DrachtioSignalingOptions {
+  /** drachtio-server's control address, `host:port` (default port 9022). */
+  address: string;
+  secret: string;
+  /**
+   * The SIP address drachtio-server advertises. Default: the first `hostport` the server reports
+   * when the connection is made (drachtio-srf's 'connect' event, e.g. `udp/10.0.0.5:5060,tcp/...`).
+   */
+  advertised?: { host: string; port: number };
+  /** How long start() waits for the control connection, default 10 s. */
+  connectTimeoutMs?: number;
+  /** How long stop() waits for BYEs, default 2 s. */
+  shutdownTimeoutMs?: number;
+  /** How long answer() waits for the ACK, default 32 s (64*T1). */
+  ackTimeoutMs?: number;
+  /** Ring timeout when a placeCall request sets none, default 180 s. */
+  defaultRingTimeoutMs?: number;
+  logger?: SipLogger;
+  /** An Srf instance (tests pass a fake); by default a new drachtio-srf Srf. */
+  srf?: SrfLike;
+}
+
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO';
+const ACCEPT = 'application/sdp, application/dtmf-relay, application/dtmf';
+
+async function loadSrf(): Promise<SrfLike> {
+  const { default: Srf } = await import('drachtio-srf');
+  return asSrfLike(new Srf());
+}
+
+/** Compile-time proof that drachtio-srf's own types satisfy the narrow interface. */
+function asSrfLike(srf: Srf): SrfLike {
+  return srf;
+}
+
+export class DrachtioSignaling implements SignalingPort {
+  private srf: SrfLike | undefined;
+  private readonly advertisedAddress: { host: string; port: number };
+  private readonly logger: SipLogger;
+  private readonly dialogs = new Set<DrachtioDialog>();
+  private accepting = false;
+
+  constructor(private readonly options: DrachtioSignalingOptions) {
+    this.advertisedAddress = { ...(options.advertised ?? { host: '', port: 0 }) };
+    this.logger = options.logger ?? silentLogger;
+    this.srf = options.srf;
+  }
+
+  get advertised(): { host: string; port: number } {
+    return { ...this.advertisedAddress };
+  }
+
+  async start(onInvite: (call: InboundCall) => void): Promise<void> {
+    const srf = this.srf ?? (await loadSrf());
+    this.srf = srf;
+    const [host, portText] = splitHostPort(this.options.address);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`drachtio-server at ${this.options.address} did not accept the connection in time`)),
+        this.options.connectTimeoutMs ?? 10_000,
+      );
+      // README / lib/drachtio-agent.js: 'connect' is emitted with (err, hostport) once authenticated.
+      srf.on('connect', (err, hostPort) => {
+        clearTimeout(timer);
+        if (err) {
+          reject(new Error(`drachtio-server at ${this.options.address} refused the connection: ${err.message}`));
+          return;
+        }
+        if (!this.options.advertised && hostPort) Object.assign(this.advertisedAddress, firstHostPort(hostPort));
+        resolve();
+      });
+      srf.on('error', (err) => {
+        this.logger.warn({ err }, 'drachtio connection error');
+        clearTimeout(timer);
+        reject(err);
+      });
+      srf.on('disconnect', () => this.logger.warn({}, 'drachtio-server connection lost'));
+      // drachtio-srf auto-reconnects with connect(); a rejected promise is reported through 'error'.
+      Promise.resolve(srf.connect({ host, port: Number(portText ?? 9022), secret: this.options.secret })).catch(
+        () => {},
+      );
+    });
+    // srf.use(method, fn) is the documented middleware hook per SIP method; OPTIONS outside a dialog.
+    srf.use('options', (_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: ACCEPT } }));
+    srf.invite((req, res) => {
+      if (!this.accepting) {
+        res.send(503);
+        return;
+      }
+      let call: DrachtioInboundCall;
+      try {
+        call = new DrachtioInboundCall(this, srf, req, res);
+      } catch (err) {
+        this.logger.warn({ err }, 'unusable INVITE from drachtio');
+        res.send(400);
+        return;
+      }
+      try {
+        onInvite(call);
+      } catch (err) {
+        this.logger.error({ err, callId: call.callId }, 'onInvite threw; answering 500');
+        call.reject(500);
+      }
+    });
+    this.accepting = true;
+  }
+
+  placeCall(request: OutboundCallRequest): Promise<OutboundDialog> {
+    const srf = this.srf;
+    if (!srf || !this.accepting)
+      return Promise.reject(new SignalingError('invalid-state', 'drachtio signaling is not running'));
+    return new Promise<OutboundDialog>((resolve, reject) => {
+      let inviteSent: SrfRequestLike | undefined;
+      let settled = false;
+      let cancelWanted = false;
+      const finish = (error: SignalingError | undefined, dialog?: DrachtioDialog): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(ringTimer);
+        request.signal?.removeEventListener('abort', onAbort);
+        if (dialog) resolve(dialog);
+        else reject(error);
+      };
+      // lib/srf.js createUAC example: cancel the INVITE via the request handed to cbRequest.
+      const giveUp = (error: SignalingError): void => {
+        cancelWanted = true;
+        if (inviteSent) inviteSent.cancel();
+        finish(error);
+      };
+      const onAbort = (): void => giveUp(new SignalingError('cancelled', 'the call was aborted'));
+      const ringMs = request.ringTimeoutMs ?? this.options.defaultRingTimeoutMs ?? 180_000;
+      const ringTimer = setTimeout(
+        () => giveUp(new SignalingError('no-answer', `no answer within ${ringMs} ms`)),
+        ringMs,
+      );
+      if (request.signal?.aborted) {
+        finish(new SignalingError('cancelled', 'the call was aborted before it started'));
+        return;
+      }
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      const headers: Record<string, string> = { ...(request.headers ?? {}) };
+      headers.From = request.from.displayName
+        ? `"${request.from.displayName.replace(/["\\]/g, '\\$&')}" <${request.from.uri}>`
+        : `<${request.from.uri}>`;
+      const target = withTransport(request.target, request.transport);
+      srf
+        .createUAC(
+          target,
+          {
+            localSdp: request.sdp,
+            headers,
+            // createUAC opts.proxy: "send the request through an outbound proxy, specified as full sip uri or address[:port]".
+            ...(request.outboundProxy
+              ? { proxy: withTransport(`sip:${request.outboundProxy.replace(/^sips?:/i, '')}`, request.transport) }
+              : {}),
+            // createUAC opts.auth: "sip credentials to use if challenged" (drachtio-srf answers 401/407).
+            ...(request.credentials ? { auth: request.credentials } : {}),
+          },
+          {
+            cbRequest: (req) => {
+              inviteSent = req;
+              if (cancelWanted) req.cancel();
+            },
+            cbProvisional: (res) => {
+              if (settled) return;
+              const sdp = res.body && mediaType(res.get('content-type')) === 'application/sdp' ? res.body : undefined;
+              try {
+                request.onProgress?.({ status: res.status, reason: res.reason, ...(sdp === undefined ? {} : { sdp }) });
+              } catch (err) {
+                this.logger.error({ err }, 'onProgress listener threw');
+              }
+            },
+          },
+        )
+        .then(
+          (srfDialog) => {
+            const dialog = this.track(this.wrapDialog(srfDialog));
+            dialog.markConfirmed();
+            if (settled)
+              void dialog.hangup(); // answered after we gave up: end it
+            else finish(undefined, dialog);
+          },
+          (err: unknown) => finish(toSignalingError(err, 'INVITE')),
+        );
+    });
+  }
+
+  /** @internal */
+  wrapDialog(srfDialog: SrfDialogLike): DrachtioDialog {
+    return new DrachtioDialog(srfDialog, this.logger, this.options.ackTimeoutMs);
+  }
+
+  /** @internal */
+  track(dialog: DrachtioDialog): DrachtioDialog {
+    this.dialogs.add(dialog);
+    void dialog.ended.then(() => this.dialogs.delete(dialog));
+    return dialog;
+  }
+
+  get acceptingCalls(): boolean {
+    return this.accepting;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.srf) return;
+    this.accepting = false;
+    const byes = [...this.dialogs].map((d) => d.shutdown());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(byes),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.options.shutdownTimeoutMs ?? 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.srf.disconnect();
+  }
+}
+
+/** An INVITE drachtio-server handed us (srf.invite), until its final response. */
+class DrachtioInboundCall implements InboundCall {
+  readonly callId: string;
+  readonly from: NameAddr;
+  readonly to: NameAddr;
+  readonly requestUri: string;
+  readonly requestUser: string;
+  readonly requestHost: string;
+  readonly xHeaders: Record<string, string>;
+  readonly source: SourceAddress;
+  readonly sdp: string | undefined;
+  readonly cancelled: AbortSignal;
+  private readonly abort = new AbortController();
+  private final = false;
+
+  constructor(
+    private readonly port: DrachtioSignaling,
+    private readonly srf: SrfLike,
+    private readonly req: SrfRequestLike,
+    private readonly res: SrfResponseLike,
+  ) {
+    this.callId = req.get('call-id') ?? req.callId;
+    this.from = toNameAddr(parseNameAddress(req.get('from') ?? ''));
+    this.to = toNameAddr(parseNameAddress(req.get('to') ?? ''));
+    this.requestUri = req.uri;
+    let user = '';
+    let host = '';
+    try {
+      const uri = parseSipUri(req.uri);
+      user = uri.user;
+      host = uri.host;
+    } catch {
+      // tel: and other schemes carry no user/host
+    }
+    this.requestUser = user;
+    this.requestHost = host;
+    this.xHeaders = Object.fromEntries(Object.entries(req.headers).filter(([name]) => /^x-/i.test(name)));
+    this.source = {
+      address: req.source_address,
+      port: Number(req.source_port),
+      transport: toTransport(req.protocol),
+    };
+    this.sdp = req.body && mediaType(req.get('content-type')) === 'application/sdp' ? req.body : undefined;
+    this.cancelled = this.abort.signal;
+    // lib/srf.js: the INVITE request emits 'cancel' when the caller CANCELs; like createB2BUA we answer 487.
+    req.on('cancel', () => {
+      if (this.final) return;
+      this.final = true;
+      if (!this.res.finalResponseSent) this.res.send(487);
+      this.abort.abort(new SignalingError('cancelled', 'the caller cancelled'));
+    });
+  }
+
+  progress(status: 180 | 183, sdp?: string): void {
+    if (this.final) return;
+    this.res.send(status, sdp === undefined ? {} : { body: sdp, headers: { 'Content-Type': 'application/sdp' } });
+  }
+
+  async answer(sdp: string): Promise<CallDialog> {
+    if (this.cancelled.aborted) throw new SignalingError('cancelled', 'the caller cancelled');
+    if (this.final) throw new SignalingError('invalid-state', 'the INVITE was already answered');
+    this.final = true;
+    let srfDialog: SrfDialogLike;
+    try {
+      // createUAS resolves "at the moment that the 200 OK is sent ..., not when the ACK is subsequently received"
+      // (lib/srf.js JSDoc); it rejects with SipError 487 when the caller cancels first.
+      srfDialog = await this.srf.createUAS(this.req, this.res, { localSdp: sdp });
+    } catch (err) {
+      throw toSignalingError(err, 'answer');
+    }
+    const dialog = this.port.track(this.port.wrapDialog(srfDialog));
+    await dialog.awaitAck();
+    return dialog;
+  }
+
+  reject(status: number, reason?: string, headers?: Record<string, string>): void {
+    if (!Number.isInteger(status) || status < 300 || status > 699) {
+      throw new RangeError(`reject() needs a status 300-699, got ${status}`);
+    }
+    if (this.final) return;
+    this.final = true;
+    if (reason === undefined) this.res.send(status, { headers: headers ?? {} });
+    else this.res.send(status, reason, { headers: headers ?? {} });
+  }
+
+  redirect(contacts: string[]): void {
+    if (this.final) return;
+    this.final = true;
+    this.res.send(302, { headers: { Contact: contacts.map((c) => (c.includes('<') ? c : `<${c}>`)).join(', ') } });
+  }
+}
+
+/** A drachtio-srf Dialog behind the CallDialog / OutboundDialog interface. */
+export class DrachtioDialog implements OutboundDialog {
+  readonly callId: string;
+  readonly localTag: string;
+  readonly remoteTag: string;
+  readonly ended: Promise<DialogEndReason>;
+  private resolveEnded!: (reason: DialogEndReason) => void;
+  private done = false;
+  private acked = false;
+  private ackWaiters: (() => void)[] = [];
+  private readonly dtmfListeners: ((dtmf: DtmfFromSignaling) => void)[] = [];
+
+  constructor(
+    private readonly dialog: SrfDialogLike,
+    private readonly logger: SipLogger,
+    private readonly ackTimeoutMs: number | undefined,
+  ) {
+    this.callId = dialog.sip.callId;
+    this.localTag = dialog.sip.localTag;
+    this.remoteTag = dialog.sip.remoteTag;
+    this.ended = new Promise((resolve) => {
+      this.resolveEnded = resolve;
+    });
+    // Dialog#destroy event: "triggered when the Dialog is torn down from the far end".
+    dialog.on('destroy', () => this.finish('remote-bye'));
+    // Dialog#ack event (lib/dialog.js): emitted for the ACK of our 2xx.
+    dialog.on('ack', () => {
+      this.acked = true;
+      for (const wake of this.ackWaiters) wake();
+      this.ackWaiters = [];
+    });
+    // Dialog#info: "When an application adds a handler ... it must generate the SIP response".
+    dialog.on('info', (req, res) => {
+      res.send(200);
+      const dtmf = parseDtmfInfo(req.get('content-type'), req.body ?? '');
+      if (!dtmf) return;
+      for (const listener of this.dtmfListeners) {
+        try {
+          listener(dtmf);
+        } catch (err) {
+          this.logger.error({ err, callId: this.callId }, 'DTMF listener threw');
+        }
+      }
+    });
+  }
+
+  get remoteSdp(): string {
+    return this.dialog.remote.sdp;
+  }
+
+  /** UAC dialogs are confirmed by drachtio-srf's own ACK. */
+  markConfirmed(): void {
+    this.acked = true;
+  }
+
+  /** UAS: waits for the ACK of our 200; without it in time, BYE and 'ack-timeout' (§13.3.1.4). */
+  async awaitAck(): Promise<void> {
+    if (this.acked) return;
+    const acked = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.ackTimeoutMs ?? 32_000);
+      this.ackWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      void this.ended.then(() => {
+        clearTimeout(timer);
+        resolve(this.acked);
+      });
+    });
+    if (acked) return;
+    if (this.done) throw new SignalingError('invalid-state', 'the dialog ended before the ACK');
+    await this.bye('ack-timeout');
+    throw new SignalingError('ack-timeout', 'no ACK for our 200 OK; sent BYE');
+  }
+
+  onDtmf(listener: (dtmf: DtmfFromSignaling) => void): void {
+    this.dtmfListeners.push(listener);
+  }
+
+  onReoffer(listener: (sdp: string) => Promise<string>): void {
+    // Dialog#modify: with a handler the app must answer; without one drachtio-srf answers with the local SDP.
+    this.dialog.on('modify', (req, res) => {
+      listener(req.body).then(
+        (sdp) => res.send(200, { body: sdp, headers: { 'Content-Type': 'application/sdp' } }),
+        (err: unknown) => {
+          this.logger.warn({ err, callId: this.callId }, 're-INVITE offer rejected by listener');
+          res.send(488);
+        },
+      );
+    });
+  }
+
+  async reinvite(sdp: string): Promise<string> {
+    if (this.done) throw new SignalingError('invalid-state', 'the dialog has ended');
+    try {
+      // Dialog#modify(sdp) returns a Promise of the remote SDP; drachtio-srf sends the ACK.
+      return await this.dialog.modify(sdp);
+    } catch (err) {
+      throw toSignalingError(err, 're-INVITE');
+    }
+  }
+
+  async hangup(): Promise<void> {
+    if (!this.acked && !this.done) await this.awaitAck().catch(() => {});
+    await this.bye('local-bye');
+  }
+
+  shutdown(): Promise<void> {
+    return this.bye('shutdown');
+  }
+
+  private async bye(reason: DialogEndReason): Promise<void> {
+    if (this.done) return;
+    this.finish(reason);
+    try {
+      // Dialog#destroy: "destroy the sip dialog by generating a BYE request"; a Promise without callback.
+      await this.dialog.destroy();
+    } catch (err) {
+      this.logger.info({ err, callId: this.callId }, 'BYE failed');
+    }
+  }
+
+  private finish(reason: DialogEndReason): void {
+    if (this.done) return;
+    this.done = true;
+    this.resolveEnded(reason);
+  }
+}
+
+/** drachtio-srf rejects with SipError (`status`, `reason`) for SIP outcomes; anything else is transport. */
+function toSignalingError(err: unknown, what: string): SignalingError {
+  if (err instanceof SignalingError) return err;
+  const status =
+    typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : undefined;
+  if (status === 487) return new SignalingError('cancelled', `${what}: request terminated (487)`, 487);
+  if (status !== undefined) {
+    if (status === 408) return new SignalingError('transaction-timeout', `${what}: 408 Request Timeout`, 408);
+    return new SignalingError(
+      'rejected',
+      `${what}: ${status} ${(err as { reason?: string }).reason ?? ''}`.trim(),
+      status,
+    );
+  }
+  return new SignalingError('transport-error', `${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+function toTransport(protocol: string): SipTransport {
+  const p = (protocol ?? '').toLowerCase();
+  return p === 'tcp' || p === 'tls' ? p : p === 'wss' || p === 'ws' ? 'tcp' : 'udp';
+}
+
+function withTransport(uri: string, transport: SipTransport | undefined): string {
+  if (!transport || /;\s*transport=/i.test(uri)) return uri;
+  return transport === 'udp' ? uri : `${uri};transport=${transport}`;
+}
+
+function splitHostPort(address: string): [string, string | undefined] {
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(address.trim());
+  if (!m) throw new Error(`invalid drachtio address ${address}`);
+  return [m[1]!, m[2]];
+}
+
+/** `udp/10.0.0.5:5060,tcp/10.0.0.5:5060` → the first host and port. */
+function firstHostPort(hostPorts: string): { host: string; port: number } {
+  const first = hostPorts.split(',')[0] ?? '';
+  const m = /^(?:[a-z]+\/)?\[?([^\]]+?)\]?:(\d+)$/i.exec(first.trim());
+  return m ? { host: m[1]!, port: Number(m[2]) } : { host: '', port: 0 };
+}

@@ -1,0 +1,324 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createLogger } from '@sipms/shared/util/logger';
+import { toneWav } from '../src/media/audio-sources.js';
+import { DtmfLogListener } from '../src/media/dtmf-log-listener.js';
+import { parseRtp } from '../src/media/pcap.js';
+import { RtpEngineController, RtpEngineError } from '../src/media/rtpengine-controller.js';
+import { RtpEngineMedia } from '../src/media/rtpengine-media.js';
+import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
+
+// A real userspace rtpengine (the issue's RTP range 34000-34999; this file uses 34900-34979).
+const PORT_MIN = 34900;
+const PORT_MAX = 34979;
+const logger = createLogger({ test: 'rtpengine' }, 'silent');
+
+function haveRtpengine(): boolean {
+  try {
+    execFileSync('rtpengine', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function udp(): Promise<Socket> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  return s;
+}
+
+function callerSdp(port: number): string {
+  return [
+    'v=0',
+    'o=caller 1 1 IN IP4 127.0.0.1',
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=audio ${port} RTP/AVP 0 101`,
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:101 telephone-event/8000',
+    'a=fmtp:101 0-15',
+    'a=sendrecv',
+    '',
+  ].join('\r\n');
+}
+
+function portOf(sdp: string): number {
+  return Number(/m=audio (\d+)/.exec(sdp)![1]);
+}
+
+/** µ-law encode (for sending a loud or silent stream). */
+function ulaw(sample: number): number {
+  const sign = sample < 0 ? 0x80 : 0;
+  let s = Math.min(32635, Math.abs(sample)) + 0x84;
+  let exp = 7;
+  for (let mask = 0x4000; (s & mask) === 0 && exp > 0; mask >>= 1) exp--;
+  const mant = (s >> (exp + 3)) & 0x0f;
+  s = ~(sign | (exp << 4) | mant) & 0xff;
+  return s;
+}
+
+/** Sends `packets` 20 ms PCMU packets (a 440 Hz tone, or digital silence) from `from` to `port`. */
+async function sendAudio(from: Socket, port: number, packets: number, loud = true, ssrc = 0x1234): Promise<void> {
+  for (let i = 0; i < packets; i++) {
+    const p = Buffer.alloc(12 + 160);
+    p[0] = 0x80;
+    p[1] = 0;
+    p.writeUInt16BE(i & 0xffff, 2);
+    p.writeUInt32BE(i * 160, 4);
+    p.writeUInt32BE(ssrc, 8);
+    for (let j = 0; j < 160; j++) {
+      const v = loud ? Math.round(Math.sin((2 * Math.PI * 440 * (i * 160 + j)) / 8000) * 12000) : 0;
+      p[12 + j] = ulaw(v);
+    }
+    from.send(p, port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One RFC 4733 key press (event, 3 end packets) as a phone sends it. */
+async function sendDigit(from: Socket, port: number, event: number, seq0 = 5000): Promise<void> {
+  const ts = 900_000;
+  for (let i = 0; i < 8; i++) {
+    const end = i >= 5;
+    const p = Buffer.alloc(16);
+    p[0] = 0x80;
+    p[1] = (i === 0 ? 0x80 : 0) | 101;
+    p.writeUInt16BE(seq0 + i, 2);
+    p.writeUInt32BE(ts, 4);
+    p.writeUInt32BE(0x1234, 8);
+    p[12] = event;
+    p[13] = (end ? 0x80 : 0) | 10;
+    p.writeUInt16BE(Math.min(5, i + 1) * 160, 14);
+    from.send(p, port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function counter(s: Socket): { count: () => number; reset: () => void; pts: number[]; ssrcs: Set<number> } {
+  let n = 0;
+  const pts: number[] = [];
+  const ssrcs = new Set<number>();
+  s.on('message', (m) => {
+    const rtp = parseRtp(m);
+    if (!rtp) return;
+    n++;
+    pts.push(rtp.payloadType);
+    ssrcs.add(rtp.ssrc);
+  });
+  return { count: () => n, reset: () => (n = 0), pts, ssrcs };
+}
+
+const skip = haveRtpengine() ? false : 'rtpengine is not installed (apt-get install rtpengine-daemon)';
+if (skip) console.log(`# SKIP rtpengine tests: ${skip}`);
+
+describe('rtpengine controller, media legs and supervision (real rtpengine)', { skip }, () => {
+  let dir: string;
+  let control: RtpEngineController;
+  let dtmf: DtmfLogListener;
+  let media: RtpEngineMedia;
+  let proc: RtpEngineProcess;
+  let prompt: string;
+  let call = 0;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rtpe-test-'));
+    const ngSock = await udp();
+    const ngPort = ngSock.address().port;
+    ngSock.close();
+    control = new RtpEngineController({ host: '127.0.0.1', port: ngPort }, logger, 2000);
+    dtmf = new DtmfLogListener(logger);
+    const dtmfAddress = await dtmf.start('127.0.0.1', 0);
+    proc = new RtpEngineProcess(
+      {
+        binary: 'rtpengine',
+        interface: '127.0.0.1',
+        ngHost: '127.0.0.1',
+        ngPort,
+        portMin: PORT_MIN,
+        portMax: PORT_MAX,
+        dtmfLogDest: dtmfAddress,
+        runDir: join(dir, 'run'),
+      },
+      control,
+      logger,
+    );
+    await proc.start();
+    media = new RtpEngineMedia(control, dtmf, logger);
+    proc.on('exit', () => media.failAll('rtpengine exited'));
+    await media.start('127.0.0.1');
+    prompt = join(dir, 'prompt.wav');
+    await writeFile(prompt, toneWav(1000, 1000));
+  });
+
+  after(async () => {
+    await proc?.stop();
+    media?.close();
+    dtmf?.close();
+    control?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function openCall() {
+    const caller = await udp();
+    const callId = `test-${++call}@example`;
+    const leg = await media.openLeg({
+      callId,
+      callerTag: `caller-${call}`,
+      ivrTag: `ivr-${call}`,
+      offerSdp: callerSdp(caller.address().port),
+    });
+    const answer = await leg.connectIvr();
+    return { caller, leg, callId, rtpPort: portOf(answer), rx: counter(caller) };
+  }
+
+  test('ping answers pong; an error reply is a typed rejection', async () => {
+    assert.equal(await control.ping(), true);
+    await assert.rejects(
+      control.answer({ 'call-id': 'no-such-call', 'from-tag': 'a', 'to-tag': 'b', sdp: callerSdp(40000) }),
+      (err: unknown) => err instanceof RtpEngineError && err.command === 'answer' && err.code === 'unavailable',
+    );
+    await assert.rejects(control.stopMedia({ 'call-id': 'no-such-call', 'from-tag': 'a' }), RtpEngineError);
+  });
+
+  test('query reports a call; delete removes it', async () => {
+    const { caller, leg, callId } = await openCall();
+    const q = await control.query({ 'call-id': callId });
+    assert.equal(q.result, 'ok');
+    assert.ok(q.tags && typeof q.tags === 'object');
+    await leg.close();
+    await assert.rejects(control.query({ 'call-id': callId }), RtpEngineError);
+    caller.close();
+  });
+
+  test('play media reaches the caller for its length; stop media ends it at once', async () => {
+    const { caller, leg, rx } = await openCall();
+    const { durationMs } = await leg.play(prompt);
+    assert.ok(Math.abs(durationMs - 1000) < 100, `duration ${durationMs}`);
+    await new Promise((r) => setTimeout(r, 1300));
+    assert.ok(rx.count() >= 45 && rx.count() <= 55, `1 s prompt = ~50 packets, got ${rx.count()}`);
+    rx.reset();
+    await leg.play(prompt);
+    await new Promise((r) => setTimeout(r, 300));
+    await leg.stopPlayback();
+    const atStop = rx.count();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(atStop >= 10 && atStop <= 20, `~15 packets before the stop, got ${atStop}`);
+    assert.ok(rx.count() - atStop <= 2, `packets after stop media: ${rx.count() - atStop}`);
+    await leg.close();
+    caller.close();
+  });
+
+  test('RFC 4733 digits from the caller reach the leg; digits the IVR side injects do not', async () => {
+    const caller = await udp();
+    const callId = `dtmf-${++call}`;
+    const flags = ['port latching', 'inject DTMF'];
+    const offer = await control.offer({
+      'call-id': callId,
+      'from-tag': 'caller',
+      sdp: callerSdp(caller.address().port),
+      replace: ['origin', 'session-connection'],
+      flags,
+    });
+    const ivr = await udp();
+    const answer = await control.answer({
+      'call-id': callId,
+      'from-tag': 'caller',
+      'to-tag': 'ivr',
+      sdp: callerSdp(ivr.address().port),
+      replace: ['origin', 'session-connection'],
+      flags,
+    });
+    // rtpengine injects DTMF into a stream it knows: the IVR side sends some audio first.
+    await sendAudio(ivr, portOf(offer.sdp), 3);
+    const digits: string[] = [];
+    const unsubscribe = dtmf.subscribe(callId, 'caller', (e) => digits.push(e.digit));
+    const rx = counter(caller);
+    await sendAudio(caller, portOf(answer.sdp), 5);
+    await sendDigit(caller, portOf(answer.sdp), 11);
+    // The IVR side plays "7" towards the caller: logged under the IVR's tag, so not the caller's digit.
+    await control.playDtmf({ 'call-id': callId, 'from-tag': 'ivr', code: '7', duration: 100 });
+    // Injected events ride on the IVR side's outgoing stream.
+    await sendAudio(ivr, portOf(offer.sdp), 25);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(digits, ['#']);
+    assert.ok(
+      rx.pts.includes(101),
+      `the injected digit reached the caller as telephone-event (PTs ${[...new Set(rx.pts)]})`,
+    );
+    assert.ok(offer.sdp.includes('m=audio'));
+    unsubscribe();
+    await control.delete({ 'call-id': callId });
+    caller.close();
+    ivr.close();
+  });
+
+  test('record: the caller’s audio becomes a WAV of about the right length', async () => {
+    const { caller, leg, rtpPort } = await openCall();
+    await sendAudio(caller, rtpPort, 5);
+    await leg.startRecording();
+    await sendAudio(caller, rtpPort, 75); // 1.5 s
+    const { file, durationMs } = await leg.stopRecording();
+    assert.ok(Math.abs(durationMs - 1500) <= 100, `recorded ${durationMs} ms`);
+    const wav = await readFile(file);
+    assert.equal(wav.toString('ascii', 0, 4), 'RIFF');
+    assert.equal(wav.length, 44 + (durationMs / 1000) * 16000);
+    // A second recording in the same call is a new file.
+    await leg.startRecording();
+    await sendAudio(caller, rtpPort, 25);
+    const second = await leg.stopRecording();
+    assert.ok(Math.abs(second.durationMs - 500) <= 60, `second recording ${second.durationMs} ms`);
+    await leg.close();
+    caller.close();
+  });
+
+  test('caller audio levels arrive through the IVR sink: tone is loud, silence is quiet', async () => {
+    const { caller, leg, rtpPort } = await openCall();
+    const levels: number[] = [];
+    const stop = leg.onCallerAudio((l) => levels.push(l));
+    await sendAudio(caller, rtpPort, 10, true);
+    await new Promise((r) => setTimeout(r, 100));
+    const loud = levels.length;
+    await sendAudio(caller, rtpPort, 10, false);
+    await new Promise((r) => setTimeout(r, 100));
+    stop();
+    assert.ok(loud >= 8, `levels while loud: ${loud}`);
+    assert.ok(Math.max(...levels.slice(0, loud)) > 0.2);
+    assert.ok(Math.max(...levels.slice(loud + 1)) < 0.01, `silence levels ${levels.slice(loud + 1)}`);
+    await leg.close();
+    caller.close();
+  });
+
+  test('echo loops the caller’s audio back until stopped', async () => {
+    const { caller, leg, rtpPort, rx } = await openCall();
+    await leg.startEcho();
+    await sendAudio(caller, rtpPort, 25, true, 0xabcd);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(rx.count() >= 22, `echoed packets: ${rx.count()}`);
+    await leg.stopEcho();
+    rx.reset();
+    await sendAudio(caller, rtpPort, 25);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(rx.count() <= 1, `packets after echo stopped: ${rx.count()}`);
+    await leg.close();
+    caller.close();
+  });
+
+  test('supervision: rtpengine killed → calls fail, it is restarted and answers ping again', async () => {
+    const { caller, leg } = await openCall();
+    const failed = new Promise<string>((r) => leg.onFailure(r));
+    const ready = new Promise<void>((r) => proc.once('ready', () => r()));
+    process.kill(proc.pid!, 'SIGKILL');
+    assert.equal(await failed, 'rtpengine exited');
+    await ready;
+    assert.equal(await control.ping(), true);
+    assert.equal(media.openLegs, 0);
+    caller.close();
+  });
+});

@@ -1,0 +1,156 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { PROMPT_EXTENSIONS, type PromptPage, type PromptStore } from '../ports/prompt-store.js';
+import { randomId } from '../util/ids.js';
+
+export interface S3PromptStoreOptions {
+  bucket: string;
+  /** Key prefix in front of `<tenantId>/<name>`; default `prompts/`. */
+  prefix?: string;
+  /** Where `localPath` keeps downloaded prompts (one folder per tenant, an ETag beside each file). */
+  cacheDir: string;
+}
+
+function status(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function isMissing(err: unknown): boolean {
+  const name = (err as { name?: string })?.name;
+  return name === 'NoSuchKey' || name === 'NotFound' || status(err) === 404;
+}
+
+function isNotModified(err: unknown): boolean {
+  return (err as { name?: string })?.name === 'NotModified' || status(err) === 304;
+}
+
+/**
+ * Prompt files in S3 under `<prefix><tenantId>/<name>`, with the content type on the object. The media
+ * node plays from local files, so `localPath` keeps a cache and revalidates it with a conditional GET
+ * (If-None-Match: the cached ETag): an unchanged prompt costs one request and no transfer.
+ */
+export class S3PromptStore implements PromptStore {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly s3: S3Client,
+    private readonly opts: S3PromptStoreOptions,
+  ) {
+    this.prefix = opts.prefix ?? 'prompts/';
+  }
+
+  private key(tenantId: string, name: string): string {
+    return `${this.prefix}${tenantId}/${name}`;
+  }
+
+  async put(tenantId: string, name: string, bytes: Buffer, contentType: string): Promise<void> {
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.opts.bucket,
+        Key: this.key(tenantId, name),
+        Body: bytes,
+        ContentType: contentType,
+      }),
+    );
+  }
+
+  async get(tenantId: string, name: string): Promise<{ bytes: Buffer; contentType: string } | undefined> {
+    for (const ext of PROMPT_EXTENSIONS) {
+      try {
+        const res = await this.s3.send(
+          new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.key(tenantId, name + ext) }),
+        );
+        const bytes = Buffer.from((await res.Body?.transformToByteArray()) ?? []);
+        return { bytes, contentType: res.ContentType ?? 'application/octet-stream' };
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+    }
+    return undefined;
+  }
+
+  /** The stored key for `name` (exact name first, then with an audio extension), if any. */
+  private async existing(tenantId: string, name: string): Promise<string | undefined> {
+    for (const ext of PROMPT_EXTENSIONS) {
+      const key = this.key(tenantId, name + ext);
+      try {
+        await this.s3.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+        return key;
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+    }
+    return undefined;
+  }
+
+  async delete(tenantId: string, name: string): Promise<boolean> {
+    const key = await this.existing(tenantId, name);
+    if (!key) return false;
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+    return true;
+  }
+
+  async list(tenantId: string, page: { limit: number; cursor?: string | undefined }): Promise<PromptPage> {
+    const base = this.key(tenantId, '');
+    // StartAfter (a name), not S3's continuation token: the prefix is always the caller's own.
+    const res = await this.s3.send(
+      new ListObjectsV2Command({
+        Bucket: this.opts.bucket,
+        Prefix: base,
+        MaxKeys: page.limit,
+        ...(page.cursor ? { StartAfter: base + page.cursor } : {}),
+      }),
+    );
+    const prompts = (res.Contents ?? [])
+      .filter((o) => o.Key && o.Key.length > base.length)
+      .map((o) => ({
+        name: o.Key!.slice(base.length),
+        size: o.Size ?? 0,
+        updatedAt: (o.LastModified ?? new Date(0)).toISOString(),
+      }));
+    return res.IsTruncated && prompts.length > 0
+      ? { prompts, nextCursor: prompts[prompts.length - 1]!.name }
+      : { prompts };
+  }
+
+  async localPath(tenantId: string, name: string): Promise<string | undefined> {
+    const dir = join(this.opts.cacheDir, tenantId);
+    for (const ext of PROMPT_EXTENSIONS) {
+      const file = join(dir, name + ext);
+      const etagFile = join(dir, `.${name}${ext}.etag`);
+      const cachedEtag = await readFile(etagFile, 'utf8').catch(() => undefined);
+      try {
+        const res = await this.s3.send(
+          new GetObjectCommand({
+            Bucket: this.opts.bucket,
+            Key: this.key(tenantId, name + ext),
+            ...(cachedEtag ? { IfNoneMatch: cachedEtag } : {}),
+          }),
+        );
+        const bytes = Buffer.from((await res.Body?.transformToByteArray()) ?? []);
+        await mkdir(dir, { recursive: true });
+        // Write then rename, so a player never reads a half-written file.
+        const tmp = join(dir, `.${name}${ext}.${randomId('', 8)}.tmp`);
+        await writeFile(tmp, bytes);
+        await rename(tmp, file);
+        if (res.ETag) await writeFile(etagFile, res.ETag);
+        else await rm(etagFile, { force: true });
+        return file;
+      } catch (err) {
+        if (isNotModified(err)) return file;
+        if (!isMissing(err)) throw err;
+        // Gone from S3: a stale cached copy must not keep playing.
+        if (cachedEtag) await Promise.all([rm(file, { force: true }), rm(etagFile, { force: true })]);
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,135 @@
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { randomId } from '../util/ids.js';
+import { ttlIn } from './table-design.js';
+
+/** What a media node reports about itself every few seconds. */
+export interface NodeHeartbeat {
+  nodeId: string;
+  sip: { host: string; port: number };
+  activeCalls: number;
+  maxCalls: number;
+  draining: boolean;
+  at: string;
+}
+
+/** A command for the node that owns a call, or that should place one. */
+export interface NodeCommand {
+  commandId: string;
+  kind: string;
+  tenantId: string;
+  payload: Record<string, unknown>;
+  createdAt: string;
+}
+
+const NODES_INDEX = 'NODES';
+const HEARTBEAT_TTL = 120;
+const INBOX_TTL = 600;
+
+/**
+ * The node registry and node inboxes: heartbeat items listed through the GSI, so a Lambda can pick the
+ * node with the most room; inbox items under the node's partition, claimed with a conditional delete so
+ * that each command runs once even if two loops see it.
+ */
+export class NodeRegistry {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async heartbeat(hb: NodeHeartbeat): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: `NODE#${hb.nodeId}`,
+          sk: 'HEARTBEAT',
+          gsi1pk: NODES_INDEX,
+          gsi1sk: hb.nodeId,
+          ...hb,
+          expiresAt: ttlIn(HEARTBEAT_TTL),
+        },
+      }),
+    );
+  }
+
+  async remove(nodeId: string): Promise<void> {
+    await this.doc.send(
+      new DeleteCommand({ TableName: this.tableName, Key: { pk: `NODE#${nodeId}`, sk: 'HEARTBEAT' } }),
+    );
+  }
+
+  /** Nodes whose heartbeat is fresher than `maxAgeMs`. */
+  async liveNodes(maxAgeMs = 15_000, now = Date.now()): Promise<NodeHeartbeat[]> {
+    const res = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': NODES_INDEX },
+      }),
+    );
+    return (res.Items ?? [])
+      .map((i) => i as unknown as NodeHeartbeat)
+      .filter((n) => now - Date.parse(n.at) <= maxAgeMs);
+  }
+
+  /** The live, non-draining node with the most free capacity, or undefined. */
+  async pickNode(): Promise<NodeHeartbeat | undefined> {
+    const candidates = (await this.liveNodes()).filter((n) => !n.draining && n.activeCalls < n.maxCalls);
+    candidates.sort((a, b) => b.maxCalls - b.activeCalls - (a.maxCalls - a.activeCalls));
+    return candidates[0];
+  }
+
+  async send(
+    nodeId: string,
+    command: Omit<NodeCommand, 'commandId' | 'createdAt'> & { commandId?: string },
+  ): Promise<string> {
+    const commandId = command.commandId ?? randomId('c');
+    const createdAt = new Date().toISOString();
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: `NODE#${nodeId}`,
+          sk: `INBOX#${createdAt}#${commandId}`,
+          ...command,
+          commandId,
+          createdAt,
+          expiresAt: ttlIn(INBOX_TTL),
+        },
+      }),
+    );
+    return commandId;
+  }
+
+  /** Reads the node's inbox (oldest first) and claims each command; only claimed commands are returned. */
+  async take(nodeId: string, limit = 25): Promise<NodeCommand[]> {
+    const res = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :p AND begins_with(sk, :i)',
+        ExpressionAttributeValues: { ':p': `NODE#${nodeId}`, ':i': 'INBOX#' },
+        ConsistentRead: true,
+        Limit: limit,
+      }),
+    );
+    const claimed: NodeCommand[] = [];
+    for (const item of res.Items ?? []) {
+      try {
+        await this.doc.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: { pk: item.pk, sk: item.sk },
+            ConditionExpression: 'attribute_exists(pk)',
+          }),
+        );
+      } catch (err) {
+        if ((err as { name?: string }).name === 'ConditionalCheckFailedException') continue;
+        throw err;
+      }
+      const { pk: _pk, sk: _sk, expiresAt: _e, ...command } = item;
+      claimed.push(command as NodeCommand);
+    }
+    return claimed;
+  }
+}
