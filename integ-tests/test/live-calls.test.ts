@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
+import { RtpCapture } from '../src/rtp-capture.js';
 import { renderScenario, runSipp, scenario } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
 
@@ -213,5 +214,164 @@ describe('live calls and outbound IVR calls', () => {
     await hook.waitFor('getIvrCommand', (c) => c.body.sessionId === sessionId && c !== first);
     assert.ok(Date.now() - t0 < 5000);
     assert.equal((await caller).code, 0);
+  });
+
+  test('newCall {action:"call"}: caller and callee are bridged through rtpengine, media flows both ways', async () => {
+    const callee = await uasWithMedia('uas-bridge.xml', {});
+    hook.received.length = 0;
+    hook.responder = (cb) =>
+      cb.name === 'newCall' ? { body: { action: 'call', destination: callee.uri, timeoutSec: 10 } } : undefined;
+    const callerMedia = await freeUdpPort();
+    const atCaller = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${callerMedia}`);
+    const atCallee = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${callee.mediaPort}`);
+    await Promise.all([atCaller.ready(), atCallee.ready()]);
+    const xml = await renderScenario('uac-bridge.xml', { talk: 5000 });
+    const caller = await runSipp([
+      '-sf',
+      xml,
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-mp',
+      String(callerMedia),
+      '-timeout',
+      '30s',
+      `127.0.0.1:${stack.sipPorts[0]}`,
+    ]);
+    const calleeRun = await callee.run;
+    const done = await hook.waitFor('sessionCompleted');
+    await Promise.all([atCaller.stop(), atCallee.stop()]);
+    assert.equal(caller.code, 0, `caller: ${caller.errors}\n${stack.logs.slice(-10).join('\n')}`);
+    assert.equal(calleeRun.code, 0, `callee: ${calleeRun.errors}`);
+    // Each side streamed ~4.5 s of SIPp's A-law sample (30 ms packets) before the caller hung up.
+    const fromCallee = atCaller.packets().length;
+    const fromCaller = atCallee.packets().length;
+    console.log(`# bridged media: ${fromCaller} packets caller→callee, ${fromCallee} callee→caller`);
+    assert.ok(fromCaller > 100, `caller → callee packets: ${fromCaller}`);
+    assert.ok(fromCallee > 100, `callee → caller packets: ${fromCallee}`);
+    const names = hook.received
+      .filter((c) => c.body.sessionId === done.body.sessionId)
+      .map((c) => `${c.name}:${c.body.event ?? ''}`);
+    assert.deepEqual(names, [
+      'newCall:',
+      'callNotify:ringing',
+      'callAnswered:',
+      'callAnswered:',
+      'callEvent:callingPartyDrop',
+      'sessionCompleted:',
+    ]);
+    assert.equal(done.body.reason, 'callingPartyDrop');
+  });
+
+  test('newCall {action:"call"} to a busy callee: callEvent calledPartyBusy, and {} gets the caller a 486', async () => {
+    const callee = await uas('uas-reject.xml', { status: 486 });
+    hook.responder = (cb) =>
+      cb.name === 'newCall' ? { body: { action: 'call', destination: callee.uri } } : undefined;
+    const xml = await renderScenario('uac-expect-status.xml', { status: 486 });
+    const caller = await runSipp([
+      '-sf',
+      xml,
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-timeout',
+      '20s',
+      `127.0.0.1:${stack.sipPorts[0]}`,
+    ]);
+    assert.equal(caller.code, 0, `caller: ${caller.errors}`);
+    assert.equal((await callee.run).code, 0);
+    const ev = await hook.waitFor('callEvent', (c) => c.body.event === 'calledPartyBusy');
+    const done = await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === ev.body.sessionId);
+    assert.equal(done.body.reason, 'calledPartyBusy');
+  });
+
+  async function uasWithMedia(name: string, values: Record<string, string | number>) {
+    const port = await freeUdpPort();
+    const mediaPort = await freeUdpPort();
+    const xml = await renderScenario(name, values);
+    const run = runSipp([
+      '-sf',
+      xml,
+      '-p',
+      String(port),
+      '-i',
+      '127.0.0.1',
+      '-mp',
+      String(mediaPort),
+      '-m',
+      '1',
+      '-timeout',
+      '40s',
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    return { uri: `sip:agent@127.0.0.1:${port}`, mediaPort, run };
+  }
+});
+
+describe('per-tenant call limits', () => {
+  test('over the concurrent-call limit: SIP 503 naming it, REST 429 naming it; over the call rate: 429', async () => {
+    const stack = await startLocalStack({
+      rtpPortMin: 36800,
+      rtpPortMax: 36999,
+      env: { TENANT_MAX_CONCURRENT_CALLS: '1', TENANT_CALLS_PER_SECOND: '3' },
+    });
+    const hook = new WebhookServer((cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand')
+        return { body: { phrases: [{ format: 'silence', durationMs: 4000 }], hangup: true } };
+      return undefined;
+    });
+    try {
+      await hook.start();
+      const api = new ApiClient(stack.apiUrl);
+      const { domain } = await api.signup('Limited');
+      await api.call('PATCH', '/v1/tenant', { callbackUrl: hook.url });
+      await api.call('PUT', '/v1/numbers/limited');
+      const first = runSipp([
+        '-sf',
+        scenario('uac-until-bye.xml'),
+        '-s',
+        'limited',
+        '-m',
+        '1',
+        '-timeout',
+        '30s',
+        `127.0.0.1:${stack.sipPort}`,
+      ]);
+      await hook.waitFor('getIvrCommand');
+      const second = await runSipp([
+        '-sf',
+        await renderScenario('uac-expect-status.xml', { status: 503 }),
+        '-s',
+        'limited',
+        '-m',
+        '1',
+        '-timeout',
+        '10s',
+        `127.0.0.1:${stack.sipPort}`,
+      ]);
+      assert.equal(second.code, 0, `second caller: ${second.errors}`);
+      assert.match(second.messages, /SIP\/2\.0 503 Service Unavailable \(at most 1 simultaneous calls\)/);
+      const placed = await api.call('POST', `/mediaservice/${domain}/placeivrcall`, {
+        destination: 'sip:x@127.0.0.1:9',
+      });
+      assert.equal(placed.status, 429);
+      assert.equal(placed.json.error.code, 'rate_limited');
+      assert.equal(placed.json.error.limit, 1);
+      assert.equal((await first).code, 0);
+      // The call rate: 3 attempts per second counted across SIP and REST; the window fills here.
+      const codes: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        codes.push(
+          (await api.call('POST', `/mediaservice/${domain}/placeivrcall`, { destination: 'sip:x@127.0.0.1:9' })).status,
+        );
+      }
+      assert.ok(codes.includes(429), `statuses: ${codes.join(',')}`);
+    } finally {
+      await hook.close();
+      await stack.stop();
+    }
   });
 });

@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient } from '@sipms/shared/aws/clients';
 import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
+import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import { IdempotencyStore } from '@sipms/shared/data/idempotency-store';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
@@ -47,15 +48,29 @@ export function controlPlane(): ControlPlane {
     const config = loadConfig(ControlPlaneEnv);
     const doc = createDocumentClient();
     const sessions = new SessionStore(doc, config.TABLE_NAME);
+    const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN);
+    const rateLimiter = new FixedWindowRateLimiter(doc, config.TABLE_NAME);
     instance = {
       config,
-      liveCalls: new LiveCallService(sessions, new NodeRegistry(doc, config.TABLE_NAME)),
+      liveCalls: new LiveCallService(sessions, new NodeRegistry(doc, config.TABLE_NAME), {
+        rate: rateLimiter,
+        active: new ActiveCallCounts(doc, config.TABLE_NAME),
+        limitsFor: async (tenantId) => {
+          const tenant = (await tenants.get(tenantId)) as
+            | { limits?: { maxConcurrentCalls?: number; callsPerSecond?: number } }
+            | undefined;
+          return {
+            maxConcurrentCalls: tenant?.limits?.maxConcurrentCalls ?? config.TENANT_MAX_CONCURRENT_CALLS,
+            callsPerSecond: tenant?.limits?.callsPerSecond ?? config.TENANT_CALLS_PER_SECOND,
+          };
+        },
+      }),
       idempotency: new IdempotencyStore(doc, config.TABLE_NAME),
-      tenants: new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN),
+      tenants,
       sessions,
       sessionQueries: new SessionQueries(doc, config.TABLE_NAME),
       usage: new UsageStore(doc, config.TABLE_NAME),
-      rateLimiter: new FixedWindowRateLimiter(doc, config.TABLE_NAME),
+      rateLimiter,
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
         s3: () => new S3Client({ maxAttempts: 3 }),
         cacheDir: config.PROMPT_CACHE_DIR,

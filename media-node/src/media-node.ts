@@ -4,10 +4,13 @@ import { PollyClient } from '@aws-sdk/client-polly';
 import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
+import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import type { Logger } from '@sipms/shared/util/logger';
+import { CallLimits } from './call/call-limits.js';
 import { InboundCallFlow } from './call/inbound-call-flow.js';
 import { LiveCommands } from './call/live-commands.js';
 import { LiveSessions } from './call/live-sessions.js';
@@ -147,17 +150,6 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       cacheDir: config.CACHE_DIR,
       ...(config.TTS_ENGINE === 'polly' ? { speech: new PollySpeech(new PollyClient({ maxAttempts: 3 })) } : {}),
     });
-    const flow = new InboundCallFlow({
-      nodeId: config.NODE_ID,
-      tenants,
-      sessions,
-      media,
-      callbacks,
-      audio,
-      live,
-      logger,
-    });
-
     let signaling: SignalingPort;
     try {
       signaling = createSignaling(
@@ -181,6 +173,30 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     } catch (err) {
       throw new StartupError((err as Error).message);
     }
+    const limits = new CallLimits(
+      config.NODE_ID,
+      new FixedWindowRateLimiter(doc, config.TABLE_NAME),
+      new ActiveCallCounts(doc, config.TABLE_NAME),
+      (tenant) => ({
+        maxConcurrentCalls: tenant.limits?.maxConcurrentCalls ?? config.TENANT_MAX_CONCURRENT_CALLS,
+        callsPerSecond: tenant.limits?.callsPerSecond ?? config.TENANT_CALLS_PER_SECOND,
+      }),
+      logger,
+    );
+    stack.push(() => limits.close());
+    const flow = new InboundCallFlow({
+      limits,
+      nodeId: config.NODE_ID,
+      tenants,
+      sessions,
+      media,
+      callbacks,
+      audio,
+      live,
+      signaling,
+      logger,
+    });
+
     try {
       await signaling.start((call) => flow.accept(call));
     } catch (err) {
@@ -204,6 +220,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     await presence.start();
     stack.push(() => presence.stop());
     const outbound = new OutboundCallFlow({
+      limits,
       nodeId: config.NODE_ID,
       tenants,
       sessions,

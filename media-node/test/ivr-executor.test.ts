@@ -14,6 +14,7 @@ function fakeLeg() {
   const leg = {
     offerTowardsPeer: '',
     connectIvr: async () => '',
+    connectPeer: async () => '',
     play: async (file: string) => {
       log.push(`play ${file}`);
       return { durationMs: 300 };

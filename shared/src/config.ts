@@ -28,4 +28,7 @@ export const CommonEnv = {
   PROMPT_STORE: z.string().regex(/^(dir|s3):.+$/, 'dir:<path> or s3:<bucket>'),
   /** `public-https` (AWS: https only, no private addresses) or `allow-loopback` (the local deployment). */
   CALLBACK_URL_POLICY: z.enum(['public-https', 'allow-loopback']).default('public-https'),
+  /** Per-tenant call limits (inbound and outbound); a tenant item's `limits` attribute overrides them. */
+  TENANT_MAX_CONCURRENT_CALLS: envInt(100, 1, 1_000_000),
+  TENANT_CALLS_PER_SECOND: envInt(10, 1, 100_000),
 };

@@ -1,5 +1,7 @@
 import type { PlaceIvrCallRequest } from '@sipms/shared/contracts/live-calls';
+import type { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import type { NodeRegistry } from '@sipms/shared/data/node-registry';
+import type { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import type { SessionRecord, SessionStore } from '@sipms/shared/data/session-store';
 import { AppError, ConflictError, NotFoundError } from '@sipms/shared/errors';
 import { randomId } from '@sipms/shared/util/ids';
@@ -9,11 +11,31 @@ import { randomId } from '@sipms/shared/util/ids';
  * state), then hand the command to the node that owns the call through its inbox. Outbound calls go to
  * the live node with the most room.
  */
+export interface CallLimitChecks {
+  rate: Pick<FixedWindowRateLimiter, 'hit'>;
+  active: Pick<ActiveCallCounts, 'others'>;
+  limitsFor(tenantId: string): Promise<{ maxConcurrentCalls: number; callsPerSecond: number }>;
+}
+
 export class LiveCallService {
   constructor(
     private readonly sessions: Pick<SessionStore, 'get'>,
     private readonly registry: Pick<NodeRegistry, 'pickNode' | 'send'>,
+    private readonly limits: CallLimitChecks,
   ) {}
+
+  /** Call attempts per second and concurrent calls: 429 with the limit, before any node is asked. */
+  private async checkLimits(tenantId: string): Promise<void> {
+    const limits = await this.limits.limitsFor(tenantId);
+    await this.limits.rate.hit('calls', tenantId, { limit: limits.callsPerSecond, windowSeconds: 1 });
+    const active = await this.limits.active.others(tenantId, '');
+    if (active >= limits.maxConcurrentCalls) {
+      throw new AppError('rate_limited', `simultaneous calls: at most ${limits.maxConcurrentCalls} at once`, {
+        details: { limit: limits.maxConcurrentCalls },
+        headers: { 'retry-after': '1' },
+      });
+    }
+  }
 
   /** The session if it belongs to the tenant; another tenant's session is "not found" too. */
   private async ownSession(tenantId: string, sessionId: string): Promise<SessionRecord> {
@@ -33,6 +55,7 @@ export class LiveCallService {
     tenantId: string,
     req: PlaceIvrCallRequest,
   ): Promise<{ sessionId: string; participantId: string }> {
+    await this.checkLimits(tenantId);
     let nodeId: string;
     let sessionId: string;
     if (req.sessionId) {

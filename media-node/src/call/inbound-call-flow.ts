@@ -5,9 +5,11 @@ import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory } from '../ports/call-data.js';
 import type { CallbackPort } from '../ports/callbacks.js';
 import type { MediaLeg, MediaPort } from '../ports/media.js';
-import type { CallDialog, InboundCall } from '../ports/signaling.js';
+import type { CallDialog, InboundCall, SignalingPort } from '../ports/signaling.js';
+import { callCallee, callEventReply, callerStatusFor, runBridge } from './bridge.js';
+import type { CallLimits } from './call-limits.js';
 import { CallSession } from './call-session.js';
-import { runIvrLoop } from './ivr-loop.js';
+import { type Journal, runIvrLoop } from './ivr-loop.js';
 import type { LiveSessions } from './live-sessions.js';
 
 export interface CallFlowDeps {
@@ -18,6 +20,8 @@ export interface CallFlowDeps {
   callbacks: CallbackPort;
   audio: AudioSources;
   live: LiveSessions;
+  signaling: Pick<SignalingPort, 'placeCall'>;
+  limits: Pick<CallLimits, 'acquire' | 'release'>;
   logger: Logger;
 }
 
@@ -76,28 +80,42 @@ export class InboundCallFlow {
       call.reject(488, 'SDP Offer Required');
       return;
     }
+    const refused = await deps.limits.acquire(tenant);
+    if (refused) {
+      deps.logger.warn({ tenantId: tenant.tenantId, limit: refused.limit }, 'call refused: tenant limit');
+      call.reject(503, `Service Unavailable (${refused.message})`, {
+        'Retry-After': '1',
+        Warning: `399 sip-mediaserver "${refused.message}"`,
+      });
+      return;
+    }
     const session = new CallSession(tenant, deps.callbacks);
     const participantId = randomId('p');
     const log = deps.logger.child({ sessionId: session.sessionId, callId: call.callId, tenantId: tenant.tenantId });
     const journal = (entry: Record<string, unknown> & { kind: 'sip' | 'command' | 'media' | 'error' }) =>
       void deps.sessions.journal(session.sessionId, entry).catch((err) => log.warn({ err }, 'journal write failed'));
 
-    await deps.sessions.create({
-      sessionId: session.sessionId,
-      tenantId: tenant.tenantId,
-      nodeId: deps.nodeId,
-      state: 'active',
-      createdAt: new Date(session.startedAt).toISOString(),
-      participants: {
-        [participantId]: {
-          direction: 'inbound',
-          from: call.from.uri,
-          to: call.to.uri,
-          sipCallId: call.callId,
-          state: 'setup',
+    try {
+      await deps.sessions.create({
+        sessionId: session.sessionId,
+        tenantId: tenant.tenantId,
+        nodeId: deps.nodeId,
+        state: 'active',
+        createdAt: new Date(session.startedAt).toISOString(),
+        participants: {
+          [participantId]: {
+            direction: 'inbound',
+            from: call.from.uri,
+            to: call.to.uri,
+            sipCallId: call.callId,
+            state: 'setup',
+          },
         },
-      },
-    });
+      });
+    } catch (err) {
+      deps.limits.release(tenant.tenantId);
+      throw err;
+    }
     journal({ kind: 'sip', event: 'invite', from: call.from.uri, to: call.to.uri, source: call.source });
     const disown = deps.live.own(session);
 
@@ -161,11 +179,48 @@ export class InboundCallFlow {
           call.redirect([action.contact]);
           endReason = 'redirected';
           return;
-        case 'call':
-          journal({ kind: 'error', event: 'call action not available in this version' });
-          call.reject(480, 'Temporarily Unavailable');
-          endReason = 'callActionUnavailable';
+        case 'call': {
+          const outcome = await callCallee({ session, call, callerId: participantId, leg, action, journal }, deps);
+          if (outcome.kind === 'caller-gone') {
+            endReason = 'callingPartyCancel';
+            return;
+          }
+          if (outcome.kind === 'unreached') {
+            const res = await session.request('callEvent', {
+              participantId: outcome.calleeId,
+              event: outcome.event,
+              reason: outcome.reason,
+            });
+            const reply = callEventReply(res.reply);
+            journal({ kind: 'command', callback: 'callEvent', reply, fallback: res.fallback });
+            if (reply.action !== 'ivr') {
+              call.reject(callerStatusFor(outcome.event));
+              endReason = outcome.event;
+              return;
+            }
+            break; // the tenant sends the caller to IVR instead
+          }
+          void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
+          const bridged = await runBridge(
+            {
+              session,
+              callerId: participantId,
+              calleeId: outcome.calleeId,
+              callerDialog: outcome.callerDialog,
+              callee: outcome.callee,
+              journal,
+            },
+            deps,
+          );
+          if (bridged !== 'ivr') {
+            endReason = bridged;
+            return;
+          }
+          // Back to IVR: the caller is answered already; only the media moves (no re-INVITE needed).
+          await leg.connectIvr();
+          endReason = await this.ivr(session, participantId, outcome.callerDialog, leg, journal, log);
           return;
+        }
         case 'ivr':
           break;
       }
@@ -182,18 +237,9 @@ export class InboundCallFlow {
       journal({ kind: 'sip', event: 'answered' });
       void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
       void session.notify('callAnswered', { participantId });
-      endReason = await runIvrLoop({
-        session,
-        participantId,
-        dialog,
-        leg,
-        audio: deps.audio,
-        live: deps.live,
-        journal,
-        log,
-        dropEvent: 'callingPartyDrop',
-      });
+      endReason = await this.ivr(session, participantId, dialog, leg, journal, log);
     } finally {
+      deps.limits.release(tenant.tenantId);
       await deps.sessions.setParticipantState(session.sessionId, participantId, 'ended').catch(() => {});
       await leg?.close();
       await deps.sessions
@@ -206,5 +252,27 @@ export class InboundCallFlow {
       log.info({ reason: endReason }, 'session completed');
       disown();
     }
+  }
+
+  private ivr(
+    session: CallSession,
+    participantId: string,
+    dialog: CallDialog,
+    leg: MediaLeg,
+    journal: Journal,
+    log: Logger,
+  ) {
+    const { deps } = this;
+    return runIvrLoop({
+      session,
+      participantId,
+      dialog,
+      leg,
+      audio: deps.audio,
+      live: deps.live,
+      journal,
+      log,
+      dropEvent: 'callingPartyDrop',
+    });
   }
 }

@@ -7,6 +7,7 @@ import type { AudioSources, SessionRepository, TenantDirectory } from '../ports/
 import type { CallbackPort } from '../ports/callbacks.js';
 import type { MediaPort, OutboundMediaLeg } from '../ports/media.js';
 import { type OutboundDialog, SignalingError, type SignalingPort } from '../ports/signaling.js';
+import type { CallLimits } from './call-limits.js';
 import { CallSession } from './call-session.js';
 import { type Journal, runIvrLoop } from './ivr-loop.js';
 import type { LiveSessions } from './live-sessions.js';
@@ -20,6 +21,7 @@ export interface OutboundFlowDeps {
   callbacks: CallbackPort;
   audio: AudioSources;
   live: LiveSessions;
+  limits: Pick<CallLimits, 'acquire' | 'release'>;
   logger: Logger;
 }
 
@@ -49,7 +51,7 @@ export function failureEvent(err: unknown): {
 }
 
 /** The Request-URI for a destination: a SIP URI as given; a bare number has no route without a trunk. */
-function targetFor(destination: string): string {
+export function targetFor(destination: string): string {
   if (/^sips?:/i.test(destination)) return destination;
   throw new SignalingError('rejected', 'numbers need an outbound trunk, and this tenant has none configured', 404);
 }
@@ -104,6 +106,29 @@ export class OutboundCallFlow {
       });
       return;
     }
+    const refused = await deps.limits.acquire(tenant, { countAttempt: false });
+    if (refused) {
+      // The API checked the limits a moment ago; a race between nodes can still land here.
+      log.warn({ limit: refused.limit }, 'placeivrcall refused: tenant limit');
+      await deps.sessions
+        .journal(cmd.sessionId, { kind: 'error', event: 'placeivrcall refused', reason: refused.message })
+        .catch(() => {});
+      return;
+    }
+    try {
+      await this.placeWithSlot(cmd, tenant, owned, log);
+    } finally {
+      deps.limits.release(tenant.tenantId);
+    }
+  }
+
+  private async placeWithSlot(
+    cmd: PlaceIvrCallCommand,
+    tenant: TenantRecord,
+    owned: CallSession | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const { deps } = this;
     const session = owned ?? new CallSession(tenant, deps.callbacks, cmd.sessionReferenceId, cmd.sessionId);
     const participantId = cmd.participantId;
     const journal: Journal = (entry) =>

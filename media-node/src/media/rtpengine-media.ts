@@ -196,6 +196,21 @@ class RtpEngineLeg implements OutboundMediaLeg {
     this.retap(audioPort(res.sdp) ?? this.sinkFacingPort);
   }
 
+  async connectPeer(peerSdp: string): Promise<string> {
+    // The same to-tag as the IVR side: with port latching rtpengine keeps the caller-facing port.
+    const res = await this.d.control.answer({
+      ...this.callerKeys,
+      'to-tag': this.d.ids.ivrTag,
+      sdp: peerSdp,
+      ...COMMON_FLAGS,
+    });
+    this.ivrAnswer = undefined;
+    this.echoing = false;
+    this.callerFacingPort = audioPort(res.sdp) ?? this.callerFacingPort;
+    this.retap(this.sinkFacingPort);
+    return res.sdp;
+  }
+
   async connectIvr(): Promise<string> {
     const answer = sinkAnswer(this.d.offerTowardsPeer, this.d.sink.host, this.d.sink.port);
     if (!answer) throw new Error('the offer has no usable audio stream');

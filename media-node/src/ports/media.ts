@@ -11,6 +11,12 @@ export interface MediaLeg {
   readonly offerTowardsPeer: string;
   /** Terminates the leg in the node's IVR sink; returns the SDP answer for the caller. */
   connectIvr(): Promise<string>;
+  /**
+   * Connects the caller to another party (a callee's SDP answer to `offerTowardsPeer`) instead of the IVR
+   * sink; returns the SDP answer for the caller. The caller-facing port stays the same, so a caller
+   * already answered needs no re-INVITE to move between the IVR and a callee.
+   */
+  connectPeer(peerSdp: string): Promise<string>;
   /** Starts playing an audio file to the caller; resolves when playback has started, with its length. */
   play(file: string): Promise<{ durationMs: number }>;
   /** Stops any playback to the caller (barge-in). */
