@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { verifySignature } from '@sipms/shared/signing';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
@@ -16,6 +17,7 @@ describe('callback delivery', () => {
   let hook: WebhookServer;
   let fallbackHook: WebhookServer;
   let api: ApiClient;
+  let secret: string;
 
   before(async () => {
     stack = await startLocalStack({ rtpPortMin: RTP_MIN, rtpPortMax: RTP_MAX });
@@ -24,7 +26,7 @@ describe('callback delivery', () => {
     await hook.start();
     await fallbackHook.start();
     api = new ApiClient(stack.apiUrl);
-    await api.signup('Delivery');
+    ({ signingSecret: secret } = await api.signup('Delivery'));
     const patch = await api.call('PATCH', '/v1/tenant', {
       callbackUrl: hook.url,
       fallbackUrl: fallbackHook.url,
@@ -147,6 +149,41 @@ describe('callback delivery', () => {
         list.map((c) => c.name),
         ['newCall', 'callAnswered', 'getIvrCommand', 'callNotify', 'sessionCompleted'],
       );
+    }
+  });
+
+  test('a rotated signing secret: callbacks carry both signatures; the old and the new secret verify', async () => {
+    const rotated = await api.call('POST', '/v1/tenant/signing-secrets');
+    assert.equal(rotated.status, 201, JSON.stringify(rotated.json));
+    const fresh = rotated.json.signingSecret as string;
+    assert.notEqual(fresh, secret);
+    hook.received.length = 0;
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand')
+        return { body: { phrases: [{ format: 'silence', durationMs: 200 }], hangup: true } };
+      return undefined;
+    };
+    const sipp = await runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      'delivery',
+      '-m',
+      '1',
+      '-timeout',
+      '30s',
+      `${stack.sipHost}:${stack.sipPort}`,
+    ]);
+    assert.equal(sipp.code, 0, sipp.errors);
+    await hook.waitFor('sessionCompleted');
+    assert.ok(hook.received.length >= 4);
+    for (const cb of hook.received) {
+      const header = cb.headers['x-mediaserver-signature']!;
+      assert.equal(header.split(',').filter((p) => p.startsWith('v1=')).length, 2, 'one v1 per active secret');
+      assert.ok(verifySignature(header, cb.rawBody, fresh).ok, `${cb.name}: new secret`);
+      assert.ok(verifySignature(header, cb.rawBody, secret).ok, `${cb.name}: previous secret, still valid for 24 h`);
+      assert.equal(verifySignature(header, cb.rawBody, 'whsec_other').ok, false);
     }
   });
 });

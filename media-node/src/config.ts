@@ -41,6 +41,12 @@ const MediaNodeEnv = z
     MAX_CALLS: envInt(200, 1, 100_000),
     /** How often the node reads its inbox of REST commands: the latency/cost trade-off of live-call control. */
     INBOX_POLL_MS: envInt(100, 10, 10_000),
+    /** Delays (ms) between reads of a callback's reply: the latency/cost setting of the callback path. */
+    REPLY_POLL_SCHEDULE_MS: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'comma list of milliseconds')
+      .transform((v) => v.split(',').map(Number))
+      .optional(),
     CACHE_DIR: z.string().min(1),
     /** Set on AWS media nodes (the ASG's termination hook): the node drains before it is removed. */
     ASG_LIFECYCLE_HOOK_NAME: z.string().min(1).optional(),

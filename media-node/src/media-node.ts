@@ -132,7 +132,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       throw new StartupError(`no rtpengine answers on 127.0.0.1:${config.RTPENGINE_NG_PORT} (RTPENGINE_NG_PORT)`);
     }
 
-    const poller = new ReplyPoller(sessions, logger);
+    const poller = new ReplyPoller(sessions, logger, undefined, config.REPLY_POLL_SCHEDULE_MS);
     stack.push(() => poller.close());
     const live = new LiveSessions();
     const callbacks = new BusCallbacks(

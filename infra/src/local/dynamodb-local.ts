@@ -1,9 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createTableInput } from '@sipms/shared/data/table-design';
-import dynalite from 'dynalite';
 
 /**
  * The DynamoDB API on this machine: dynalite, persisted with LevelDB under `dataDir` so tenants survive a
@@ -14,12 +13,44 @@ export async function startDynamoDbLocal(
   tableName: string,
 ): Promise<{ endpoint: string; close(): Promise<void> }> {
   await mkdir(dataDir, { recursive: true });
-  const server: Server = dynalite({ path: dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+  // Its own process: LevelDB and request handling get a core of their own instead of sharing the event
+  // loop with the dispatcher and the API handlers.
+  const cli = createRequire(import.meta.url).resolve('dynalite/cli.js');
+  // The child exits when its stdin closes, i.e. when this process is gone, even after a SIGKILL.
+  const boot = `process.stdin.on('end',()=>process.exit(0));process.stdin.resume();process.argv.splice(1,0,'dynalite');require(${JSON.stringify(cli)})`;
+  const args = [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--path',
+    dataDir,
+    '--createTableMs',
+    '0',
+    '--deleteTableMs',
+    '0',
+    '--updateTableMs',
+    '0',
+  ];
+  const child = spawn(process.execPath, ['-e', boot, '--', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dynalite did not start: ${output}`)), 10_000);
+    const onData = (d: Buffer) => {
+      output += d.toString('utf8');
+      const m = /listening at: \S+:(\d+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`dynalite exited (${code}): ${output}`));
+    });
   });
-  const { port } = server.address() as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({
     endpoint,
@@ -31,14 +62,18 @@ export async function startDynamoDbLocal(
   } catch (err) {
     if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
     await client.send(new CreateTableCommand(createTableInput(tableName)));
+  } finally {
+    client.destroy();
   }
-  client.destroy();
   return {
     endpoint,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await gone;
+      clearTimeout(timer);
+    },
   };
 }

@@ -8,7 +8,7 @@ import type { Logger } from '@sipms/shared/util/logger';
 import { postSignedCallback, type WebhookAttempt } from './webhook-client.js';
 
 export interface DispatchDeps {
-  tenants: TenantStore;
+  tenants: Pick<TenantStore, 'get'>;
   sessions: SessionStore;
   urlPolicy: CallbackUrlPolicy;
   logger: Logger;

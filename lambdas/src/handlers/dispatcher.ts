@@ -2,10 +2,14 @@ import { parseOrReason } from '@sipms/shared/contracts/validate';
 import { type BusEvent, CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { controlPlane } from '../composition-root.js';
 import { dispatchCallback } from '../dispatch/dispatch-callback.js';
+import { TenantCache } from '../dispatch/tenant-cache.js';
+
+let tenantCache: TenantCache | undefined;
 
 /** EventBridge target of the `callbacks-to-dispatcher` rule. */
 export async function handler(event: BusEvent): Promise<void> {
   const cp = controlPlane();
+  tenantCache ??= new TenantCache((id) => cp.tenants.get(id));
   const parsed = parseOrReason(CallbackEnvelope, event.detail);
   if (!parsed.ok) {
     // Retrying cannot fix a malformed event; log it for the operator and let it go.
@@ -13,7 +17,7 @@ export async function handler(event: BusEvent): Promise<void> {
     return;
   }
   await dispatchCallback(parsed.value, {
-    tenants: cp.tenants,
+    tenants: tenantCache,
     sessions: cp.sessions,
     urlPolicy: cp.config.CALLBACK_URL_POLICY,
     logger: cp.logger,

@@ -1,3 +1,4 @@
+// Types for dynalite (it ships none): used by tests that run it in-process.
 declare module 'dynalite' {
   import type { Server } from 'node:http';
   export default function dynalite(options?: {
