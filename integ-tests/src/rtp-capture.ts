@@ -13,6 +13,8 @@ export interface CapturedPacket {
   rtp: RtpPacket | undefined;
   /** A one-line summary, like tcpdump's. */
   line: string;
+  /** The UDP payload. */
+  payload: Buffer;
 }
 
 /**
@@ -60,6 +62,7 @@ export class RtpCapture {
       srcPort: d.srcPort,
       dstPort: d.dstPort,
       rtp: parseRtp(d.payload),
+      payload: d.payload,
       line: `${d.t.toFixed(6)} IP 127.0.0.1.${d.srcPort} > 127.0.0.1.${d.dstPort}: UDP, length ${d.payload.length}`,
     }));
   }

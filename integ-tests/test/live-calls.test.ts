@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { parseRtp, readPcapUdp } from '@sipms/media-node/media/pcap';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
@@ -285,6 +287,89 @@ describe('live calls and outbound IVR calls', () => {
     const ev = await hook.waitFor('callEvent', (c) => c.body.event === 'calledPartyBusy');
     const done = await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === ev.body.sessionId);
     assert.equal(done.body.reason, 'calledPartyBusy');
+  });
+
+  test('/connect bridges a caller and an agent placed into the session; /splitconnection returns them to IVR', async () => {
+    // Both SIPp sides stream the same sample, so its SSRC arriving at one side proves it came from the other.
+    const sampleSsrc = parseRtp(readPcapUdp(readFileSync('/usr/share/sip-tester/g711a.pcap'))[0]!.payload)!.ssrc;
+    const waitForDigit = { body: { dtmf: { maxDigits: 1, firstDigitTimeoutMs: 60000 } } };
+    const split = new Map<string, string>();
+    hook.received.length = 0;
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand') return split.size ? { body: { hangup: true } } : waitForDigit;
+      if (cb.name === 'callEvent' && cb.body.event === 'connectionSplit') {
+        split.set(cb.body.participantId as string, 'split');
+        return cb.body.participantId === agentId ? { body: { action: 'drop' } } : { body: {} };
+      }
+      return undefined;
+    };
+    let agentId = '';
+    const callerMedia = await freeUdpPort();
+    const caller = runSipp([
+      '-sf',
+      scenario('uac-stream-until-bye.xml'),
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-mp',
+      String(callerMedia),
+      '-timeout',
+      '60s',
+      `127.0.0.1:${stack.sipPorts[0]}`,
+    ]);
+    const first = await hook.waitFor('getIvrCommand');
+    const { sessionId, participantId: callerId } = first.body as { sessionId: string; participantId: string };
+    const agent = await uasWithMedia('uas-bridge.xml', {});
+    const placed = await api.call('POST', `/mediaservice/${domain}/placeivrcall`, {
+      destination: agent.uri,
+      sessionId,
+    });
+    assert.equal(placed.status, 200, JSON.stringify(placed.json));
+    assert.equal(placed.json.sessionId, sessionId, "the agent joins the caller's session");
+    agentId = placed.json.participantId;
+    await hook.waitFor('getIvrCommand', (c) => c.body.participantId === agentId);
+
+    const atCaller = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${callerMedia}`);
+    const atAgent = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${agent.mediaPort}`);
+    await Promise.all([atCaller.ready(), atAgent.ready()]);
+    const connected = await api.call('POST', `/mediaservice/${domain}/connect`, {
+      sessionId,
+      participantIds: [callerId, agentId],
+    });
+    assert.equal(connected.status, 200, JSON.stringify(connected.json));
+    const { connectionId } = connected.json;
+    await new Promise((r) => setTimeout(r, 2000));
+    await Promise.all([atCaller.stop(), atAgent.stop()]);
+    const fromAgent = atCaller.packets().filter((p) => p.rtp?.ssrc === sampleSsrc).length;
+    const fromCaller = atAgent.packets().filter((p) => p.rtp?.ssrc === sampleSsrc).length;
+    console.log(`# connected media: ${fromCaller} packets caller→agent, ${fromAgent} agent→caller`);
+    assert.ok(fromCaller > 20, `caller → agent: ${fromCaller}`);
+    assert.ok(fromAgent > 20, `agent → caller: ${fromAgent}`);
+    assert.equal(
+      (await api.call('POST', `/mediaservice/${domain}/connect`, { sessionId, participantIds: [callerId, agentId] }))
+        .status,
+      409,
+    );
+
+    const res = await api.call('POST', `/mediaservice/${domain}/splitconnection`, { sessionId, connectionId });
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    const agentRun = await agent.run;
+    assert.equal(agentRun.code, 0, `agent: ${agentRun.errors}`);
+    const callerRun = await caller;
+    assert.equal(callerRun.code, 0, `caller: ${callerRun.errors}\n${stack.logs.slice(-10).join('\n')}`);
+    assert.deepEqual([...split.keys()].sort(), [callerId, agentId].sort(), 'connectionSplit for each participant');
+    await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === sessionId);
+    assert.equal(
+      (await api.call('POST', `/mediaservice/${domain}/splitconnection`, { sessionId, connectionId })).status,
+      409,
+    );
+    assert.equal(
+      (await api.call('POST', `/mediaservice/${domain}/splitconnection`, { sessionId, connectionId: 'c-unknown' }))
+        .status,
+      404,
+    );
   });
 
   async function uasWithMedia(name: string, values: Record<string, string | number>) {

@@ -34,6 +34,12 @@ const MediaNodeEnv = z
     RTP_PORT_MAX: envInt(30999, 1024, 65535),
     RTPENGINE_BIN: z.string().default('rtpengine'),
     RTPENGINE_NG_PORT: envInt(22222, 1, 65535),
+    /** rtpengine's forwarding table: -1 userspace (works everywhere), 0 in-kernel where the module loads. */
+    RTPENGINE_TABLE: z.coerce.number().int().min(-1).max(63).default(-1),
+    /** Where rtpengine sends DTMF events; 0 picks a free port (a managed rtpengine is told which). */
+    DTMF_LOG_PORT: envInt(0, 0, 65535),
+    /** Where rtpengine writes recordings (pcap); default <RUN_DIR>/recordings for a managed rtpengine. */
+    RECORDING_DIR: z.string().optional(),
     /** `true`: this process runs and supervises rtpengine; `false`: one is already running at RTPENGINE_NG_PORT. */
     RTPENGINE_MANAGED: z.enum(['true', 'false']).default('true'),
     EVENT_BUS_NAME: z.string().min(1).default('default'),

@@ -11,6 +11,7 @@ import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import type { Logger } from '@sipms/shared/util/logger';
 import { CallLimits } from './call/call-limits.js';
+import { Connections } from './call/connections.js';
 import { InboundCallFlow } from './call/inbound-call-flow.js';
 import { LiveCommands } from './call/live-commands.js';
 import { LiveSessions } from './call/live-sessions.js';
@@ -92,10 +93,15 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     stack.push(() => control.close());
     const dtmf = new DtmfLogListener(logger);
-    const dtmfAddress = await dtmf.start('127.0.0.1', 0);
+    const dtmfAddress = await dtmf.start('127.0.0.1', config.DTMF_LOG_PORT);
     stack.push(() => dtmf.close());
 
-    const media = new RtpEngineMedia(control, dtmf, logger);
+    const media = new RtpEngineMedia(
+      control,
+      dtmf,
+      logger,
+      config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {},
+    );
     await media.start(rtpHost);
     stack.push(() => media.close());
 
@@ -112,6 +118,8 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
           portMax: config.RTP_PORT_MAX,
           dtmfLogDest: dtmfAddress,
           runDir: config.RUN_DIR,
+          table: config.RTPENGINE_TABLE,
+          ...(config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {}),
         },
         control,
         logger.child({ c: 'rtpengine' }),
@@ -232,7 +240,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
     });
     outboundRef = outbound;
-    const commands = new LiveCommands(live, sessions, outbound, logger);
+    const commands = new LiveCommands(live, sessions, outbound, new Connections(live, sessions, logger), logger);
     const inbox = new InboxLoop(registry, config.NODE_ID, (c) => commands.execute(c), logger, config.INBOX_POLL_MS);
     inbox.start();
     stack.push(() => inbox.stop());

@@ -15,6 +15,8 @@ function fakeLeg() {
     offerTowardsPeer: '',
     connectIvr: async () => '',
     connectPeer: async () => '',
+    sinkSide: '',
+    connectTo: async () => {},
     play: async (file: string) => {
       log.push(`play ${file}`);
       return { durationMs: 300 };

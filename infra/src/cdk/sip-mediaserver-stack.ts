@@ -91,6 +91,10 @@ export class SipMediaserverStack extends Stack {
       environment: {
         ...common,
         EVENT_BUS_NAME: this.bus.eventBusName,
+        // Amazon Polly speaks `tts`/`awstts` phrases on AWS; the reply poll starts later than locally,
+        // since EventBridge delivery alone takes tens of milliseconds (docs/callback-delivery.md).
+        TTS_ENGINE: 'polly',
+        REPLY_POLL_SCHEDULE_MS: '40,10,10,10,20,20,40,40,80',
         RECORDINGS_BUCKET: this.buckets.recordings.bucketName,
         POLLY_VOICE_ID: c.pollyVoiceId,
         POLLY_ENGINE: c.pollyEngine,

@@ -22,6 +22,16 @@ export const handler = createApiHandler(
       await controlPlane().liveCalls.participantCommand(req.tenantId, 'interruptIvrCommand', body);
       return { status: 200, json: { success: true } };
     }),
+    implement(r.connect, async (req, { params, body }) => {
+      await ownDomain(req, params.domain);
+      const connectionId = await controlPlane().liveCalls.connect(req.tenantId, body);
+      return { status: 200, json: { success: true, connectionId } };
+    }),
+    implement(r.splitConnection, async (req, { params, body }) => {
+      await ownDomain(req, params.domain);
+      await controlPlane().liveCalls.split(req.tenantId, body);
+      return { status: 200, json: { success: true } };
+    }),
   ],
   apiDeps,
 );

@@ -92,4 +92,38 @@ export class LiveCallService {
       payload: { sessionId: body.sessionId, participantId: body.participantId },
     });
   }
+
+  /** /connect: both participants active and not connected already; the owning node bridges them. */
+  async connect(tenantId: string, body: { sessionId: string; participantIds: [string, string] }): Promise<string> {
+    const session = await this.ownSession(tenantId, body.sessionId);
+    const [a, b] = body.participantIds;
+    if (a === b) throw new ConflictError('a participant cannot be connected to itself');
+    this.activeParticipant(session, a);
+    this.activeParticipant(session, b);
+    for (const [id, c] of Object.entries(session.connections ?? {})) {
+      if (c.state === 'connected' && c.participantIds.some((p) => p === a || p === b)) {
+        throw new ConflictError(`a participant is already in connection ${id}; split it first`);
+      }
+    }
+    const connectionId = randomId('c');
+    await this.registry.send(session.nodeId, {
+      kind: 'connect',
+      tenantId,
+      payload: { sessionId: session.sessionId, participantIds: [a, b], connectionId },
+    });
+    return connectionId;
+  }
+
+  /** /splitconnection: an unknown connection is 404, one already split 409. */
+  async split(tenantId: string, body: { sessionId: string; connectionId: string }): Promise<void> {
+    const session = await this.ownSession(tenantId, body.sessionId);
+    const connection = session.connections?.[body.connectionId];
+    if (!connection) throw new NotFoundError('connection');
+    if (connection.state !== 'connected') throw new ConflictError(`connection ${body.connectionId} is already split`);
+    await this.registry.send(session.nodeId, {
+      kind: 'splitConnection',
+      tenantId,
+      payload: { sessionId: session.sessionId, connectionId: body.connectionId },
+    });
+  }
 }

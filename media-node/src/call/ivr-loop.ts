@@ -66,15 +66,46 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   dialog.onReoffer((sdp) => leg.reoffer(sdp));
 
   let current = new AbortController();
+  // While connected to another participant (/connect) the loop waits here instead of asking for commands.
+  let held: { done: Promise<void>; release: () => void } | undefined;
   const unregister = input.live.register(session.sessionId, participantId, {
     interrupt: () => current.abort(),
     hangup: () => dialog.hangup(),
+    connectable: {
+      leg,
+      direction: input.dropEvent === 'callingPartyDrop' ? 'inbound' : 'outbound',
+      ended: dialog.ended,
+      hold: () => {
+        if (held) return;
+        let release!: () => void;
+        const done = new Promise<void>((r) => {
+          release = r;
+        });
+        held = { done, release };
+        current.abort();
+      },
+      resume: () => {
+        const h = held;
+        held = undefined;
+        h?.release();
+      },
+      get held() {
+        return held !== undefined;
+      },
+    },
   });
 
   let extras: Record<string, unknown> = {};
   try {
     while (!ended.signal.aborted) {
+      if (held) {
+        await leg.stopPlayback();
+        await Promise.race([held.done, dialog.ended]);
+        if (ended.signal.aborted) break;
+        extras = {};
+      }
       const res = await session.request('getIvrCommand', { participantId, ...extras }, ended.signal);
+      if (held) continue; // connected while the tenant was answering: that command is not run
       current = new AbortController();
       const commandSignal = AbortSignal.any([ended.signal, current.signal]);
       if (ended.signal.aborted) break;
@@ -101,6 +132,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         signal: commandSignal,
         logger: log,
       });
+      if (held) continue;
       if (current.signal.aborted && !ended.signal.aborted) {
         // Interrupted through the REST API: silence now, then the next getIvrCommand.
         await leg.stopPlayback();
@@ -124,6 +156,8 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   const reason = endedBy ?? (await dialog.ended);
   journal({ kind: 'sip', event: 'ended', reason });
   if (mediaFailed) return 'mediaFailed';
+  // A connected participant's hang-up is reported by the connection (it decides for the other party).
+  if (reason === 'remote-bye' && held) return input.dropEvent;
   if (reason === 'remote-bye') {
     await session.request('callEvent', { participantId, event: input.dropEvent });
     return input.dropEvent;

@@ -1,6 +1,7 @@
 import type { NodeCommand } from '@sipms/shared/data/node-registry';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { SessionRepository } from '../ports/call-data.js';
+import type { Connections } from './connections.js';
 import type { LiveSessions } from './live-sessions.js';
 import type { OutboundCallFlow, PlaceIvrCallCommand } from './outbound-call-flow.js';
 
@@ -13,6 +14,7 @@ export class LiveCommands {
     private readonly live: LiveSessions,
     private readonly sessions: SessionRepository,
     private readonly outbound: Pick<OutboundCallFlow, 'place'>,
+    private readonly connections: Pick<Connections, 'connect' | 'split'>,
     private readonly logger: Logger,
   ) {}
 
@@ -35,6 +37,21 @@ export class LiveCommands {
           tenantId: command.tenantId,
         });
         return;
+      case 'connect': {
+        const { participantIds, connectionId } = command.payload as {
+          participantIds: [string, string];
+          connectionId: string;
+        };
+        journal('connect', { connectionId, participantIds });
+        await this.connections.connect(sessionId, connectionId, participantIds);
+        return;
+      }
+      case 'splitConnection': {
+        const { connectionId } = command.payload as { connectionId: string };
+        journal('splitConnection', { connectionId });
+        await this.connections.split(sessionId, connectionId);
+        return;
+      }
       case 'hangupParticipant':
         if (!target) return journal('hangupParticipant ignored: participant not on this node');
         journal('hangupParticipant');

@@ -1,3 +1,4 @@
+import type { MediaLeg } from '../ports/media.js';
 import type { CallSession } from './call-session.js';
 
 /** What a live-call command can do to a participant on this node. */
@@ -6,6 +7,17 @@ export interface ParticipantControl {
   interrupt(): void;
   /** Hangs the participant up (BYE). */
   hangup(): Promise<void>;
+  /** For /connect: the participant's media, its direction, and its IVR loop paused and resumed. */
+  connectable?: {
+    leg: MediaLeg;
+    direction: 'inbound' | 'outbound';
+    /** Resolves when the participant's call has ended. */
+    ended: Promise<unknown>;
+    /** Leaves IVR (the running command stops) until resume(); while held, a hang-up is the connection's to report. */
+    hold(): void;
+    resume(): void;
+    readonly held: boolean;
+  };
 }
 
 /**

@@ -193,7 +193,49 @@ class RtpEngineLeg implements OutboundMediaLeg {
     this.ivrAnswer = this.d.sinkOffer;
     this.eventPt = telephoneEventPt(this.d.sinkOffer);
     this.callerFacingPort = audioPort(this.d.offerTowardsPeer) ?? 0;
+    this.calleeAnswer = answerSdp;
+    this.sinkSideSdp = res.sdp;
     this.retap(audioPort(res.sdp) ?? this.sinkFacingPort);
+  }
+
+  /** The callee's answer (outbound legs), reused when the IVR side is re-offered. */
+  private calleeAnswer: string | undefined;
+  /** What rtpengine offers or answers towards the IVR side of this leg (outbound legs: set on accept). */
+  private sinkSideSdp: string | undefined;
+
+  get sinkSide(): string {
+    return this.sinkSideSdp ?? this.d.offerTowardsPeer;
+  }
+
+  /**
+   * Points this leg's IVR side at another leg's IVR side (its `sinkSide` SDP): two rtpengine calls chained,
+   * so the two parties hear each other. `undefined` points it back at the node's IVR sink.
+   */
+  async connectTo(otherSinkSide: string | undefined): Promise<void> {
+    if (this.d.sinkOffer) {
+      // Outbound: the IVR side is the offerer; re-offer from it and repeat the callee's answer.
+      const offer = otherSinkSide ?? this.d.sinkOffer;
+      await this.d.control.offer({
+        'call-id': this.d.ids.callId,
+        'from-tag': this.d.ids.ivrTag,
+        sdp: offer,
+        ...COMMON_FLAGS,
+      });
+      const res = await this.d.control.answer({
+        'call-id': this.d.ids.callId,
+        'from-tag': this.d.ids.ivrTag,
+        'to-tag': this.d.ids.callerTag,
+        sdp: this.calleeAnswer ?? '',
+        ...COMMON_FLAGS,
+      });
+      this.sinkSideSdp = res.sdp;
+      this.ivrAnswer = otherSinkSide ? undefined : this.d.sinkOffer;
+      this.retap(audioPort(res.sdp) ?? this.sinkFacingPort);
+      return;
+    }
+    // Inbound: the IVR side answers; answer with the other leg's SDP (or the sink's).
+    if (otherSinkSide) await this.connectPeer(otherSinkSide);
+    else await this.connectIvr();
   }
 
   async connectPeer(peerSdp: string): Promise<string> {

@@ -19,6 +19,8 @@ export interface RtpEngineProcessOptions {
   /** Where `start recording` writes pcap files (default `<runDir>/recordings`). */
   recordingDir?: string;
   logLevel?: number;
+  /** Forwarding table: -1 userspace (default), 0+ in-kernel where the xt_RTPENGINE module is loaded. */
+  table?: number;
 }
 
 /**
@@ -49,7 +51,7 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
     const iface = o.advertised && o.advertised !== o.interface ? `${o.interface}!${o.advertised}` : o.interface;
     return [
       '--config-file=none', // never pick up /etc/rtpengine/rtpengine.conf (kernel table, extra listeners)
-      '--table=-1', // userspace forwarding; works without the kernel module
+      `--table=${o.table ?? -1}`, // -1: userspace forwarding, works without the kernel module
       `--interface=${iface}`,
       `--listen-ng=${o.ngHost}:${o.ngPort}`,
       `--port-min=${o.portMin}`,

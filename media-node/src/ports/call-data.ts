@@ -1,4 +1,9 @@
-import type { JournalEntry, ParticipantRecord, SessionRecord } from '@sipms/shared/data/session-store';
+import type {
+  ConnectionRecord,
+  JournalEntry,
+  ParticipantRecord,
+  SessionRecord,
+} from '@sipms/shared/data/session-store';
 import type { TenantRecord } from '@sipms/shared/data/tenant-store';
 
 /** What the call flow reads and writes about tenants and sessions; implemented by the DynamoDB stores. */
@@ -11,6 +16,7 @@ export interface SessionRepository {
   create(session: SessionRecord): Promise<void>;
   addParticipant(sessionId: string, participantId: string, participant: ParticipantRecord): Promise<void>;
   setParticipantState(sessionId: string, participantId: string, state: 'setup' | 'active' | 'ended'): Promise<void>;
+  setConnection(sessionId: string, connectionId: string, connection: ConnectionRecord): Promise<void>;
   end(sessionId: string, reason: string): Promise<void>;
   journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void>;
 }

@@ -17,6 +17,13 @@ export interface MediaLeg {
    * already answered needs no re-INVITE to move between the IVR and a callee.
    */
   connectPeer(peerSdp: string): Promise<string>;
+  /** The SDP of this leg's IVR side, as another leg needs it to send its party's audio here. */
+  readonly sinkSide: string;
+  /**
+   * Connects this leg's party to another leg's party (its `sinkSide`), or back to the node's IVR sink
+   * (`undefined`). Used by /connect and /splitconnection; both legs are pointed at each other.
+   */
+  connectTo(otherSinkSide: string | undefined): Promise<void>;
   /** Starts playing an audio file to the caller; resolves when playback has started, with its length. */
   play(file: string): Promise<{ durationMs: number }>;
   /** Stops any playback to the caller (barge-in). */

@@ -11,6 +11,10 @@ import { defineRoute } from './route-definition.js';
 
 const params = z.object({ domain: DomainParam });
 
+export const ConnectResponse = z
+  .object({ success: z.literal(true), connectionId: z.string() })
+  .meta({ id: 'ConnectResponse' });
+
 export const PlaceIvrCallResponse = z
   .object({ success: z.literal(true), sessionId: z.string(), participantId: z.string() })
   .meta({ id: 'PlaceIvrCallResponse' });
@@ -61,9 +65,38 @@ export const liveCallRoutes = {
     errors: ['not_found', 'conflict'],
     example: { sessionId: 's0123', participantId: 'p0123' },
   }),
+  connect: defineRoute({
+    routeKey: 'POST /mediaservice/{domain}/connect',
+    group: 'calls',
+    auth: true,
+    operationId: 'connect',
+    summary: 'Connect two participants of a session: they leave IVR and hear each other',
+    description:
+      'A hang-up of either sends callEvent (callingPartyDrop or calledPartyDrop) for the one who left; the reply decides for the other (`ivr` back to IVR, else hang up).',
+    tags: ['live calls'],
+    params,
+    body: ConnectRequest,
+    responses: { 200: { description: 'the participants are being connected', schema: ConnectResponse } },
+    errors: ['not_found', 'conflict'],
+    example: { sessionId: 's0123', participantIds: ['p0123', 'p4567'] },
+  }),
+  splitConnection: defineRoute({
+    routeKey: 'POST /mediaservice/{domain}/splitconnection',
+    group: 'calls',
+    auth: true,
+    operationId: 'splitConnection',
+    summary: 'Split a connection; each participant gets callEvent connectionSplit',
+    description: 'Reply `{action:"drop"}` hangs that participant up; anything else returns it to IVR.',
+    tags: ['live calls'],
+    params,
+    body: SplitRequest,
+    responses: { 200: { description: 'the connection is being split', schema: Success } },
+    errors: ['not_found', 'conflict'],
+    example: { sessionId: 's0123', connectionId: 'c0123' },
+  }),
 };
 
-/** Declared for the contract, not routed yet: bridging and recording land with issue 6's second half. */
-export const PLANNED_LIVE_CALL_BODIES = { ConnectRequest, SplitRequest, RecordingRequest };
+/** Declared for the contract, not routed yet: recording over REST lands with issue 6's second half. */
+export const PLANNED_LIVE_CALL_BODIES = { RecordingRequest };
 
 export const LIVE_CALL_ROUTES = Object.values(liveCallRoutes);

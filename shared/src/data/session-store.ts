@@ -20,6 +20,13 @@ export interface SessionRecord {
   endReason?: string;
   sessionReferenceId?: string;
   participants: Record<string, ParticipantRecord>;
+  /** /connect connections, by connectionId. */
+  connections?: Record<string, ConnectionRecord>;
+}
+
+export interface ConnectionRecord {
+  participantIds: [string, string];
+  state: 'connected' | 'split';
 }
 
 export interface ParticipantRecord {
@@ -111,6 +118,28 @@ export class SessionStore {
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#p': participantId },
         ExpressionAttributeValues: { ':v': participant },
+      }),
+    );
+  }
+
+  /** Records a connection (/connect) and its state, so the API can validate /splitconnection. */
+  async setConnection(sessionId: string, connectionId: string, connection: ConnectionRecord): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.session(sessionId),
+        UpdateExpression: 'SET connections = if_not_exists(connections, :empty)',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':empty': {} },
+      }),
+    );
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.session(sessionId),
+        UpdateExpression: 'SET connections.#c = :v',
+        ExpressionAttributeNames: { '#c': connectionId },
+        ExpressionAttributeValues: { ':v': connection },
       }),
     );
   }

@@ -120,10 +120,12 @@ RTP_PORT_MAX=${s.rtpPortMax}
 RTPENGINE_NG_PORT=${s.rtpengineNgPort}
 RTPENGINE_MANAGED=$RTPENGINE_MANAGED
 RTPENGINE_TABLE=$RTPENGINE_TABLE
+DTMF_LOG_PORT=22299
 SIGNALING=${s.signaling}
 CACHE_DIR=/var/cache/sipms
 RUN_DIR=/run/sipms
 AWS_REGION=${s.region}
+$EXTRA_ENV
 ${staticEnv}
 ENV
 ${
@@ -132,6 +134,7 @@ ${
 DRACHTIO_IMAGE=${s.drachtioImage}
 DRACHTIO_HOST=127.0.0.1
 DRACHTIO_PORT=${s.drachtioPort}
+DRACHTIO_ADDRESS=127.0.0.1:${s.drachtioPort}
 DRACHTIO_SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \\n')
 ENV`
     : '# signaling=builtin: the media node speaks SIP itself'
@@ -153,6 +156,7 @@ echo "sipms boot: done $(date -Is) node=$INSTANCE_ID sip=$PUBLIC_IP:${s.sipPort}
 function managedRtpengine(): string {
   return `# The media node starts and supervises its own userspace rtpengine; the packaged service stays off.
 systemctl disable --now rtpengine-daemon.service || true
+EXTRA_ENV=
 RTPENGINE_MANAGED=true
 RTPENGINE_TABLE=-1`;
 }
@@ -177,8 +181,13 @@ port-min = ${s.rtpPortMin}
 port-max = ${s.rtpPortMax}
 delete-delay = 0
 endpoint-learning = heuristic
+dtmf-log-dest = 127.0.0.1:22299
+recording-dir = /var/lib/sipms/recordings
+recording-method = pcap
 log-level = 5
 CONF
+mkdir -p /var/lib/sipms/recordings
+EXTRA_ENV="RECORDING_DIR=/var/lib/sipms/recordings"
 systemctl enable rtpengine-daemon.service
 systemctl restart rtpengine-daemon.service`;
 }

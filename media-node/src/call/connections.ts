@@ -1,0 +1,110 @@
+import type { Logger } from '@sipms/shared/util/logger';
+import type { SessionRepository } from '../ports/call-data.js';
+import { callEventReply } from './bridge.js';
+import type { LiveSessions, ParticipantControl } from './live-sessions.js';
+
+interface Connection {
+  connectionId: string;
+  sessionId: string;
+  parties: [string, string];
+  directions: Record<string, 'inbound' | 'outbound'>;
+}
+
+type Connectable = NonNullable<ParticipantControl['connectable']>;
+
+/**
+ * /connect and /splitconnection on the node that owns the session: two participants leave IVR and hear
+ * each other (their rtpengine calls are chained: each leg's IVR side is pointed at the other's), until a
+ * split or a hang-up. A split sends callEvent connectionSplit for each participant (reply `drop` hangs it
+ * up, anything else returns it to IVR); a hang-up sends callEvent callingPartyDrop/calledPartyDrop for the
+ * party that left, and the reply decides for the other (`ivr` back to IVR, else hang up).
+ */
+export class Connections {
+  private readonly active = new Map<string, Connection>();
+
+  constructor(
+    private readonly live: LiveSessions,
+    private readonly sessions: SessionRepository,
+    private readonly logger: Logger,
+  ) {}
+
+  private party(sessionId: string, participantId: string): Connectable | undefined {
+    return this.live.participant(sessionId, participantId)?.connectable;
+  }
+
+  private journal(sessionId: string, entry: Record<string, unknown>): void {
+    void this.sessions.journal(sessionId, { kind: 'command', ...entry }).catch(() => {});
+  }
+
+  async connect(sessionId: string, connectionId: string, [a, b]: [string, string]): Promise<void> {
+    const pa = this.party(sessionId, a);
+    const pb = this.party(sessionId, b);
+    if (!pa || !pb || pa.held || pb.held) {
+      this.journal(sessionId, { event: 'connect ignored: a participant is gone or already connected', connectionId });
+      return;
+    }
+    pa.hold();
+    pb.hold();
+    await pa.leg.connectTo(pb.leg.sinkSide);
+    await pb.leg.connectTo(pa.leg.sinkSide);
+    const connection: Connection = {
+      connectionId,
+      sessionId,
+      parties: [a, b],
+      directions: { [a]: pa.direction, [b]: pb.direction },
+    };
+    this.active.set(connectionId, connection);
+    await this.sessions
+      .setConnection(sessionId, connectionId, { participantIds: [a, b], state: 'connected' })
+      .catch(() => {});
+    this.journal(sessionId, { event: 'connected', connectionId, participantIds: [a, b] });
+    void Promise.race([pa.ended.then(() => a), pb.ended.then(() => b)]).then((gone) => this.onHangup(connection, gone));
+  }
+
+  async split(sessionId: string, connectionId: string): Promise<void> {
+    const connection = this.active.get(connectionId);
+    if (!connection || connection.sessionId !== sessionId) {
+      this.journal(sessionId, { event: 'split ignored: no such connection on this node', connectionId });
+      return;
+    }
+    await this.end(connection, 'split');
+    const session = this.live.session(sessionId);
+    for (const participantId of connection.parties) {
+      const p = this.party(sessionId, participantId);
+      if (!p) continue;
+      const res = session
+        ? await session.request('callEvent', { participantId, event: 'connectionSplit', connectionId })
+        : { reply: {} };
+      if (callEventReply(res.reply).action === 'drop') await this.live.participant(sessionId, participantId)?.hangup();
+      else p.resume();
+    }
+  }
+
+  /** Points both legs back at the IVR sink and forgets the connection. */
+  private async end(connection: Connection, why: string): Promise<void> {
+    if (!this.active.delete(connection.connectionId)) return;
+    for (const participantId of connection.parties) {
+      const p = this.party(connection.sessionId, participantId);
+      await p?.leg.connectTo(undefined).catch((err) => this.logger.warn({ err }, 'leg could not return to IVR'));
+    }
+    await this.sessions
+      .setConnection(connection.sessionId, connection.connectionId, {
+        participantIds: connection.parties,
+        state: 'split',
+      })
+      .catch(() => {});
+    this.journal(connection.sessionId, { event: `connection ended (${why})`, connectionId: connection.connectionId });
+  }
+
+  private async onHangup(connection: Connection, gone: string): Promise<void> {
+    if (!this.active.has(connection.connectionId)) return;
+    const otherId = connection.parties[0] === gone ? connection.parties[1] : connection.parties[0];
+    await this.end(connection, `${gone} hung up`);
+    const session = this.live.session(connection.sessionId);
+    const event = connection.directions[gone] === 'outbound' ? 'calledPartyDrop' : 'callingPartyDrop';
+    const res = session ? await session.request('callEvent', { participantId: gone, event }) : { reply: {} };
+    const other = this.live.participant(connection.sessionId, otherId);
+    if (callEventReply(res.reply).action === 'ivr') other?.connectable?.resume();
+    else await other?.hangup();
+  }
+}
