@@ -36,7 +36,10 @@ export class Baresip {
   dir = '';
   private consPort = 0;
 
-  async start(opts: { sourceWav: Buffer; rtpPorts: [number, number] }): Promise<void> {
+  /** The phone's own address, for calling it. */
+  uri = '';
+
+  async start(opts: { sourceWav: Buffer; rtpPorts: [number, number]; autoAnswer?: boolean }): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'baresip-'));
     await mkdir(join(this.dir, 'rec'));
     const raw = join(this.dir, 'source-raw.wav');
@@ -72,7 +75,9 @@ export class Baresip {
         '',
       ].join('\n'),
     );
-    await writeFile(join(this.dir, 'accounts'), `<sip:alice@127.0.0.1:${sipPort}>;regint=0;answermode=manual\n`);
+    this.uri = `sip:alice@127.0.0.1:${sipPort}`;
+    const answermode = opts.autoAnswer ? 'auto' : 'manual';
+    await writeFile(join(this.dir, 'accounts'), `<${this.uri}>;regint=0;answermode=${answermode}\n`);
     const child = spawn('baresip', ['-f', this.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const keep = (d: Buffer) => this.output.push(...d.toString('utf8').split('\n').filter(Boolean));

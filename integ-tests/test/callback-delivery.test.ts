@@ -157,6 +157,8 @@ describe('callback delivery', () => {
     assert.equal(rotated.status, 201, JSON.stringify(rotated.json));
     const fresh = rotated.json.signingSecret as string;
     assert.notEqual(fresh, secret);
+    // The dispatcher keeps a tenant for at most 2 s (docs/callback-delivery.md).
+    await new Promise((r) => setTimeout(r, 2100));
     hook.received.length = 0;
     hook.responder = (cb) => {
       if (cb.name === 'newCall') return { body: { action: 'ivr' } };

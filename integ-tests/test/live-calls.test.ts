@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { parseRtp, readPcapUdp } from '@sipms/media-node/media/pcap';
 import { ApiClient } from '../src/api-client.js';
+import { toneWav } from '../src/audio.js';
+import { Baresip, soxStat } from '../src/baresip.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
 import { RtpCapture } from '../src/rtp-capture.js';
@@ -370,6 +372,93 @@ describe('live calls and outbound IVR calls', () => {
         .status,
       404,
     );
+  });
+
+  test('callEvent calledPartyAnswered → {action:"bridge"} connects the agent; its hang-up ends the caller by default', async () => {
+    const sampleSsrc = parseRtp(readPcapUdp(readFileSync('/usr/share/sip-tester/g711a.pcap'))[0]!.payload)!.ssrc;
+    let callerId = '';
+    hook.received.length = 0;
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand') return { body: { dtmf: { maxDigits: 1, firstDigitTimeoutMs: 60000 } } };
+      if (cb.name === 'callEvent' && cb.body.event === 'calledPartyAnswered') {
+        return { body: { action: 'bridge', participantIds: [callerId, cb.body.participantId] } };
+      }
+      return undefined;
+    };
+    const callerMedia = await freeUdpPort();
+    const caller = runSipp([
+      '-sf',
+      scenario('uac-stream-until-bye.xml'),
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-mp',
+      String(callerMedia),
+      '-timeout',
+      '60s',
+      `127.0.0.1:${stack.sipPorts[1]}`,
+    ]);
+    const first = await hook.waitFor('getIvrCommand');
+    const sessionId = first.body.sessionId as string;
+    callerId = first.body.participantId as string;
+    const agent = await uasWithMedia('uas-bridge.xml', {});
+    const atCaller = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${callerMedia}`);
+    await atCaller.ready();
+    const placed = await api.call('POST', `/mediaservice/${domain}/placeivrcall`, {
+      destination: agent.uri,
+      sessionId,
+    });
+    assert.equal(placed.status, 200);
+    const agentId = placed.json.participantId as string;
+    await hook.waitFor('callEvent', (c) => c.body.event === 'calledPartyAnswered');
+    await new Promise((r) => setTimeout(r, 2000));
+    await atCaller.stop();
+    const fromAgent = atCaller.packets().filter((p) => p.rtp?.ssrc === sampleSsrc).length;
+    assert.ok(fromAgent > 20, `agent → caller packets: ${fromAgent}`);
+    assert.equal(
+      hook.named('getIvrCommand').filter((c) => c.body.participantId === agentId).length,
+      0,
+      'the agent never entered IVR',
+    );
+    const hang = await api.call('POST', `/mediaservice/${domain}/hangupparticipant`, {
+      sessionId,
+      participantId: agentId,
+    });
+    assert.equal(hang.status, 200);
+    assert.equal((await agent.run).code, 0);
+    const callerRun = await caller;
+    assert.equal(callerRun.code, 0, `caller: ${callerRun.errors}`);
+    const drop = await hook.waitFor('callEvent', (c) => c.body.event === 'calledPartyDrop');
+    assert.equal(drop.body.participantId, agentId);
+    await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === sessionId);
+  });
+
+  test('placeivrcall to a real softphone (baresip, auto-answer): it hears the prompt', async () => {
+    const up = await api.call('PUT', `/mediaservice/${domain}/promptfile/agent-greeting`, toneWav(2000, 600, 0.5));
+    assert.equal(up.status, 200);
+    const phone = new Baresip();
+    try {
+      await phone.start({ sourceWav: toneWav(30_000, 1000, 0.3), rtpPorts: [38900, 38999], autoAnswer: true });
+      hook.responder = (cb) =>
+        cb.name === 'getIvrCommand'
+          ? { body: { phrases: [{ format: 'file', fileName: 'agent-greeting' }], hangup: true } }
+          : undefined;
+      const res = await api.call('POST', `/mediaservice/${domain}/placeivrcall`, { destination: phone.uri });
+      assert.equal(res.status, 200);
+      await phone.waitFor('CALL_ESTABLISHED');
+      await phone.waitFor('CALL_CLOSED', 15_000);
+      await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === res.json.sessionId);
+      const heard = await phone.heardFile();
+      assert.ok(heard, 'baresip recorded the call');
+      const stat = soxStat(heard);
+      console.log(`# softphone heard ${stat.seconds.toFixed(2)} s at RMS ${stat.rms.toFixed(3)}`);
+      assert.ok(stat.seconds > 1.5, `length ${stat.seconds}`);
+      assert.ok(stat.rms > 0.1, `the 600 Hz prompt was heard (RMS ${stat.rms})`);
+    } finally {
+      await phone.stop();
+    }
   });
 
   async function uasWithMedia(name: string, values: Record<string, string | number>) {

@@ -100,7 +100,10 @@ describe('isolation between tenants', () => {
       'POST /mediaservice/{domain}/placeivrcall': { destination: 'sip:nobody@127.0.0.1:9', sessionId },
       'POST /mediaservice/{domain}/hangupparticipant': { sessionId, participantId: 'p0000000000000000000' },
       'POST /mediaservice/{domain}/interruptivrcommand': { sessionId, participantId: 'p0000000000000000000' },
-      'POST /mediaservice/{domain}/connect': { sessionId, participantIds: ['p0000000000000000000', 'p0000000000000000001'] },
+      'POST /mediaservice/{domain}/connect': {
+        sessionId,
+        participantIds: ['p0000000000000000000', 'p0000000000000000001'],
+      },
       'POST /mediaservice/{domain}/splitconnection': { sessionId, connectionId: 'c0000000000000000000' },
     };
     const query: Record<string, string> = { 'GET /v1/usage': '?from=2030-01-01&to=2030-01-02' };

@@ -227,7 +227,9 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     await presence.start();
     stack.push(() => presence.stop());
+    const connections = new Connections(live, sessions, logger);
     const outbound = new OutboundCallFlow({
+      connections,
       limits,
       nodeId: config.NODE_ID,
       tenants,
@@ -240,7 +242,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
     });
     outboundRef = outbound;
-    const commands = new LiveCommands(live, sessions, outbound, new Connections(live, sessions, logger), logger);
+    const commands = new LiveCommands(live, sessions, outbound, connections, logger);
     const inbox = new InboxLoop(registry, config.NODE_ID, (c) => commands.execute(c), logger, config.INBOX_POLL_MS);
     inbox.start();
     stack.push(() => inbox.stop());

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { type AddressInfo, createServer } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createTableInput } from '@sipms/shared/data/table-design';
 
@@ -18,20 +19,17 @@ export async function startDynamoDbLocal(
   const cli = createRequire(import.meta.url).resolve('dynalite/cli.js');
   // The child exits when its stdin closes, i.e. when this process is gone, even after a SIGKILL.
   const boot = `process.stdin.on('end',()=>process.exit(0));process.stdin.resume();process.argv.splice(1,0,'dynalite');require(${JSON.stringify(cli)})`;
-  const args = [
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--path',
-    dataDir,
-    '--createTableMs',
-    '0',
-    '--deleteTableMs',
-    '0',
-    '--updateTableMs',
-    '0',
-  ];
+  // dynalite's CLI treats port 0 as "default 4567": pick a free port here instead.
+  const freePort = await new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const args = ['--host', '127.0.0.1', '--port', String(freePort), '--path', dataDir];
+  args.push('--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0');
   const child = spawn(process.execPath, ['-e', boot, '--', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {

@@ -10,7 +10,7 @@ export class TenantCache {
 
   constructor(
     private readonly load: (tenantId: string) => Promise<TenantRecord | undefined>,
-    private readonly ttlMs = 5000,
+    private readonly ttlMs = 2000,
     private readonly max = 1000,
   ) {}
 

@@ -28,6 +28,12 @@ export class Connections {
     private readonly logger: Logger,
   ) {}
 
+  private connectedIn(sessionId: string, participantId: string): boolean {
+    for (const c of this.active.values())
+      if (c.sessionId === sessionId && c.parties.includes(participantId)) return true;
+    return false;
+  }
+
   private party(sessionId: string, participantId: string): Connectable | undefined {
     return this.live.participant(sessionId, participantId)?.connectable;
   }
@@ -39,7 +45,7 @@ export class Connections {
   async connect(sessionId: string, connectionId: string, [a, b]: [string, string]): Promise<void> {
     const pa = this.party(sessionId, a);
     const pb = this.party(sessionId, b);
-    if (!pa || !pb || pa.held || pb.held) {
+    if (!pa || !pb || this.connectedIn(sessionId, a) || this.connectedIn(sessionId, b)) {
       this.journal(sessionId, { event: 'connect ignored: a participant is gone or already connected', connectionId });
       return;
     }

@@ -23,6 +23,8 @@ export interface IvrLoopInput {
   log: Logger;
   /** The callEvent sent when this participant hangs up: the caller of an inbound call, or a called party. */
   dropEvent: 'callingPartyDrop' | 'calledPartyDrop';
+  /** Start out of IVR (about to be connected to another participant): no getIvrCommand until resumed. */
+  startHeld?: boolean;
 }
 
 /** How the participant's part of the session ended, as sessionCompleted reports it. */
@@ -94,6 +96,10 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
       },
     },
   });
+  if (input.startHeld) {
+    let release!: () => void;
+    held = { done: new Promise<void>((r) => (release = r)), release: () => release() };
+  }
 
   let extras: Record<string, unknown> = {};
   try {

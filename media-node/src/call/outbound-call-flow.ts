@@ -2,13 +2,16 @@ import { CALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { PlaceIvrCallRequest } from '@sipms/shared/contracts/live-calls';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import type { TenantRecord } from '@sipms/shared/data/tenant-store';
+import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory } from '../ports/call-data.js';
 import type { CallbackPort } from '../ports/callbacks.js';
 import type { MediaPort, OutboundMediaLeg } from '../ports/media.js';
 import { type OutboundDialog, SignalingError, type SignalingPort } from '../ports/signaling.js';
+import { callEventReply } from './bridge.js';
 import type { CallLimits } from './call-limits.js';
 import { CallSession } from './call-session.js';
+import type { Connections } from './connections.js';
 import { type Journal, runIvrLoop } from './ivr-loop.js';
 import type { LiveSessions } from './live-sessions.js';
 
@@ -22,6 +25,7 @@ export interface OutboundFlowDeps {
   audio: AudioSources;
   live: LiveSessions;
   limits: Pick<CallLimits, 'acquire' | 'release'>;
+  connections: Pick<Connections, 'connect'>;
   logger: Logger;
 }
 
@@ -194,6 +198,34 @@ export class OutboundCallFlow {
       journal({ kind: 'sip', event: 'answered' });
       void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
       void session.notify('callAnswered', { participantId });
+      const loopInput = {
+        session,
+        participantId,
+        dialog,
+        leg,
+        audio: deps.audio,
+        live: deps.live,
+        journal,
+        log,
+        dropEvent: 'calledPartyDrop' as const,
+      };
+      if (owned) {
+        // A participant joining a session: the tenant decides what it does first (SPEC: callEvent).
+        const res = await session.request('callEvent', { participantId, event: 'calledPartyAnswered' });
+        const reply = callEventReply(res.reply);
+        journal({ kind: 'command', callback: 'callEvent', reply, fallback: res.fallback });
+        if (reply.action === 'drop') {
+          await dialog.hangup();
+          endReason = 'hangup';
+          return;
+        }
+        if (reply.action === 'bridge') {
+          const loop = runIvrLoop({ ...loopInput, startHeld: true });
+          await deps.connections.connect(session.sessionId, randomId('c'), reply.participantIds);
+          endReason = await loop;
+          return;
+        }
+      }
       endReason = await runIvrLoop({
         session,
         participantId,
