@@ -9,6 +9,7 @@ import type { CallDialog, InboundCall, SignalingPort } from '../ports/signaling.
 import { callCallee, callEventReply, callerStatusFor, runBridge } from './bridge.js';
 import type { CallLimits } from './call-limits.js';
 import { CallSession } from './call-session.js';
+import { InFlight } from './in-flight.js';
 import { type Journal, runIvrLoop } from './ivr-loop.js';
 import type { LiveSessions } from './live-sessions.js';
 
@@ -31,7 +32,7 @@ export interface CallFlowDeps {
  * It sees only ports: no SIP stack, no rtpengine client, no AWS SDK.
  */
 export class InboundCallFlow {
-  private readonly active = new Set<Promise<void>>();
+  private readonly active = new InFlight();
   private draining = false;
 
   constructor(private readonly deps: CallFlowDeps) {}
@@ -59,13 +60,12 @@ export class InboundCallFlow {
         // a final response was already sent
       }
     });
-    this.active.add(run);
-    void run.finally(() => this.active.delete(run));
+    this.active.track(run);
   }
 
   /** Resolves when every call in progress has ended (used when draining). */
   async drained(): Promise<void> {
-    await Promise.allSettled([...this.active]);
+    await this.active.drained();
   }
 
   private async handle(call: InboundCall): Promise<void> {

@@ -12,6 +12,7 @@ import { callEventReply } from './bridge.js';
 import type { CallLimits } from './call-limits.js';
 import { CallSession } from './call-session.js';
 import type { Connections } from './connections.js';
+import { InFlight } from './in-flight.js';
 import { type Journal, runIvrLoop } from './ivr-loop.js';
 import type { LiveSessions } from './live-sessions.js';
 
@@ -71,7 +72,7 @@ function callerUri(tenant: TenantRecord, callerId: string | undefined): string {
  * same IVR loop as a caller. Busy, no answer and failure are callEvents whose reply is honoured.
  */
 export class OutboundCallFlow {
-  private readonly active = new Set<Promise<void>>();
+  private readonly active = new InFlight();
 
   constructor(private readonly deps: OutboundFlowDeps) {}
 
@@ -84,12 +85,11 @@ export class OutboundCallFlow {
     const run = this.run(cmd).catch((err) =>
       this.deps.logger.error({ err, sessionId: cmd.sessionId }, 'outbound call flow failed'),
     );
-    this.active.add(run);
-    void run.finally(() => this.active.delete(run));
+    this.active.track(run);
   }
 
   async drained(): Promise<void> {
-    await Promise.allSettled([...this.active]);
+    await this.active.drained();
   }
 
   private async run(cmd: PlaceIvrCallCommand): Promise<void> {
@@ -226,17 +226,7 @@ export class OutboundCallFlow {
           return;
         }
       }
-      endReason = await runIvrLoop({
-        session,
-        participantId,
-        dialog,
-        leg,
-        audio: deps.audio,
-        live: deps.live,
-        journal,
-        log,
-        dropEvent: 'calledPartyDrop',
-      });
+      endReason = await runIvrLoop(loopInput);
     } finally {
       await deps.sessions.setParticipantState(session.sessionId, participantId, 'ended').catch(() => {});
       await leg?.close();

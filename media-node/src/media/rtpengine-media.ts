@@ -51,23 +51,7 @@ export class RtpEngineMedia implements MediaPort {
       sdp: input.offerSdp,
       ...COMMON_FLAGS,
     });
-    const recordingDir = this.options.recordingDir ?? this.control.recordingDir;
-    const leg = new RtpEngineLeg({
-      control: this.control,
-      dtmf: this.dtmf,
-      ids: input,
-      offerTowardsPeer: res.sdp,
-      sink: this.sinkAddress,
-      recordings: recordingDir ? new PcapRecordings(recordingDir, input.callId) : undefined,
-      tap: (port, fn) => {
-        if (fn) this.audioTaps.set(port, fn);
-        else this.audioTaps.delete(port);
-      },
-      logger: this.logger,
-      onClosed: (l) => this.legs.delete(l),
-    });
-    this.legs.add(leg);
-    return leg;
+    return this.track(input, res.sdp);
   }
 
   /**
@@ -84,12 +68,16 @@ export class RtpEngineMedia implements MediaPort {
       sdp: offer,
       ...COMMON_FLAGS,
     });
+    return this.track(ids, res.sdp, offer);
+  }
+
+  private track(ids: LegDeps['ids'], offerTowardsPeer: string, sinkOffer?: string): RtpEngineLeg {
     const recordingDir = this.options.recordingDir ?? this.control.recordingDir;
     const leg = new RtpEngineLeg({
       control: this.control,
       dtmf: this.dtmf,
       ids,
-      offerTowardsPeer: res.sdp,
+      offerTowardsPeer,
       sink: this.sinkAddress,
       recordings: recordingDir ? new PcapRecordings(recordingDir, ids.callId) : undefined,
       tap: (port, fn) => {
@@ -98,7 +86,7 @@ export class RtpEngineMedia implements MediaPort {
       },
       logger: this.logger,
       onClosed: (l) => this.legs.delete(l),
-      sinkOffer: offer,
+      ...(sinkOffer ? { sinkOffer } : {}),
     });
     this.legs.add(leg);
     return leg;

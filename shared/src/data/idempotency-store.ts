@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../errors.js';
+import { isConditionFailure } from './condition-failure.js';
 import { DAY_SECONDS, ttlIn } from './table-design.js';
 
 export interface StoredResponse {
@@ -45,7 +46,7 @@ export class IdempotencyStore {
         }),
       );
     } catch (err) {
-      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
+      if (!isConditionFailure(err)) throw err;
       const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
       const item = res.Item as { state: string; fingerprint: string; response?: StoredResponse } | undefined;
       if (item?.fingerprint !== fingerprint)

@@ -1,5 +1,6 @@
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { randomId } from '../util/ids.js';
+import { isConditionFailure } from './condition-failure.js';
 import { ttlIn } from './table-design.js';
 
 /** What a media node reports about itself every few seconds. */
@@ -124,7 +125,7 @@ export class NodeRegistry {
           }),
         );
       } catch (err) {
-        if ((err as { name?: string }).name === 'ConditionalCheckFailedException') continue;
+        if (isConditionFailure(err)) continue;
         throw err;
       }
       const { pk: _pk, sk: _sk, expiresAt: _e, ...command } = item;

@@ -1,14 +1,11 @@
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { RateLimitedError } from '../errors.js';
+import { isConditionFailure } from './condition-failure.js';
 
 export interface RateLimit {
   /** Requests allowed per window. */
   limit: number;
   windowSeconds: number;
-}
-
-function isConditionFailure(err: unknown): boolean {
-  return (err as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
 /**

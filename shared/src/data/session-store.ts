@@ -8,6 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { randomId } from '../util/ids.js';
+import { isConditionFailure } from './condition-failure.js';
 import { DAY_SECONDS, keys, ttlIn } from './table-design.js';
 
 export interface SessionRecord {
@@ -56,10 +57,6 @@ export interface JournalEntry {
 
 const SESSION_TTL = 30 * DAY_SECONDS;
 const REPLY_TTL = DAY_SECONDS;
-
-function isConditionFailure(err: unknown): boolean {
-  return (err as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;

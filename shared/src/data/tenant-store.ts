@@ -10,6 +10,7 @@ import {
 import type { ApiKeyView, TenantView } from '../contracts/rest.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { randomId, randomSecret, sha256Hex } from '../util/ids.js';
+import { isConditionFailure } from './condition-failure.js';
 import { keys } from './table-design.js';
 
 export interface SigningSecret {
@@ -44,10 +45,6 @@ export interface Principal {
 
 /** The API-key listing index of a tenant (the key item itself is found by key id). */
 const tenantApiKeysIndex = (tenantId: string) => `TENANT#${tenantId}#APIKEYS`;
-
-function isConditionFailure(err: unknown): boolean {
-  return (err as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
 
 /** What a tenant may see of its record: no secrets, no bookkeeping. */
 export function tenantView(t: TenantRecord): TenantView {
