@@ -122,6 +122,14 @@ describe('walking skeleton: one real SIP call through the whole stack', () => {
       seen.filter((n) => n !== 'callAnswered' && n !== 'callNotify'),
       ['newCall', 'getIvrCommand', 'getIvrCommand', 'sessionCompleted'],
     );
+    // Usage metering: what an operator bills on, recorded by the media node.
+    const today = new Date().toISOString().slice(0, 10);
+    const usage = await api.call('GET', `/v1/usage?from=${today}&to=${today}`);
+    assert.equal(usage.status, 200);
+    assert.equal(usage.json.totals.callAttempts, 1);
+    assert.equal(usage.json.totals.answeredCalls, 1);
+    assert.ok(usage.json.totals.callSeconds >= 2, `callSeconds ${usage.json.totals.callSeconds}`);
+    assert.equal(usage.json.totals.ttsCharacters, 'Goodbye'.length);
     // The prompt's packets, then the goodbye's: about PROMPT_MS of audio plus the TTS.
     console.log(`# RTP packets at the caller: ${rtp.length}`);
   });

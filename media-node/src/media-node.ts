@@ -9,6 +9,7 @@ import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
+import { UsageStore } from '@sipms/shared/data/usage-store';
 import type { Logger } from '@sipms/shared/util/logger';
 import { CallLimits } from './call/call-limits.js';
 import { Connections } from './call/connections.js';
@@ -18,6 +19,7 @@ import { LiveSessions } from './call/live-sessions.js';
 import { OutboundCallFlow } from './call/outbound-call-flow.js';
 import { BusCallbacks } from './callbacks/bus-callbacks.js';
 import { ReplyPoller } from './callbacks/reply-poller.js';
+import { usageMeter } from './callbacks/usage-meter.js';
 import type { MediaNodeConfig } from './config.js';
 import { watchAsgLifecycleOnEc2 } from './lifecycle/asg-lifecycle.js';
 import { FileAudioSources } from './media/audio-sources.js';
@@ -192,7 +194,9 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
     );
     stack.push(() => limits.close());
+    const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger);
     const flow = new InboundCallFlow({
+      usage,
       limits,
       nodeId: config.NODE_ID,
       tenants,
@@ -229,6 +233,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     stack.push(() => presence.stop());
     const connections = new Connections(live, sessions, logger);
     const outbound = new OutboundCallFlow({
+      usage,
       connections,
       limits,
       nodeId: config.NODE_ID,

@@ -2,7 +2,7 @@ import { CALLBACK_REPLIES, type CallEventReply } from '@sipms/shared/contracts/c
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { SessionRepository } from '../ports/call-data.js';
+import type { SessionRepository, UsageMeter } from '../ports/call-data.js';
 import type { MediaLeg } from '../ports/media.js';
 import type { CallDialog, InboundCall, OutboundDialog, SignalingPort } from '../ports/signaling.js';
 import type { CallSession } from './call-session.js';
@@ -21,6 +21,7 @@ export interface BridgeDeps {
   signaling: Pick<SignalingPort, 'placeCall'>;
   sessions: SessionRepository;
   live: LiveSessions;
+  usage: UsageMeter;
   logger: Logger;
 }
 
@@ -58,6 +59,7 @@ export async function callCallee(
     state: 'setup',
   });
   journal({ kind: 'sip', event: 'calling', destination: action.destination, participantId: calleeId });
+  deps.usage.record(session.tenant.tenantId, { callAttempts: 1 });
   const progress = { ringing: false, early: false };
   let callee: OutboundDialog;
   try {
@@ -108,6 +110,7 @@ export async function callCallee(
     return { kind: 'caller-gone' };
   }
   journal({ kind: 'sip', event: 'bridged', participantId: calleeId });
+  deps.usage.record(session.tenant.tenantId, { answeredCalls: 1 });
   void deps.sessions.setParticipantState(session.sessionId, calleeId, 'active').catch(() => {});
   void session.notify('callAnswered', { participantId: input.callerId });
   void session.notify('callAnswered', { participantId: calleeId });
@@ -142,6 +145,7 @@ export async function runBridge(
   deps: BridgeDeps,
 ): Promise<'ivr' | 'callingPartyDrop' | 'calledPartyDrop' | 'hangup'> {
   const { session, callerId, calleeId, callerDialog, callee, journal } = input;
+  const bridgedAt = Date.now();
   const unregisterCaller = deps.live.register(session.sessionId, callerId, {
     interrupt: () => {},
     hangup: () => callerDialog.hangup(),
@@ -173,6 +177,7 @@ export async function runBridge(
     await callerDialog.hangup();
     return first.reason === 'remote-bye' ? 'calledPartyDrop' : 'hangup';
   } finally {
+    deps.usage.record(session.tenant.tenantId, { callSeconds: Math.round((Date.now() - bridgedAt) / 1000) });
     unregisterCaller();
     unregisterCallee();
   }

@@ -2,7 +2,7 @@ import { CALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { AudioSources, SessionRepository, TenantDirectory } from '../ports/call-data.js';
+import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../ports/call-data.js';
 import type { CallbackPort } from '../ports/callbacks.js';
 import type { MediaLeg, MediaPort } from '../ports/media.js';
 import type { CallDialog, InboundCall, SignalingPort } from '../ports/signaling.js';
@@ -23,6 +23,7 @@ export interface CallFlowDeps {
   live: LiveSessions;
   signaling: Pick<SignalingPort, 'placeCall'>;
   limits: Pick<CallLimits, 'acquire' | 'release'>;
+  usage: UsageMeter;
   logger: Logger;
 }
 
@@ -89,6 +90,8 @@ export class InboundCallFlow {
       });
       return;
     }
+    deps.usage.record(tenant.tenantId, { callAttempts: 1 });
+    let answeredAt: number | undefined;
     const session = new CallSession(tenant, deps.callbacks);
     const participantId = randomId('p');
     const log = deps.logger.child({ sessionId: session.sessionId, callId: call.callId, tenantId: tenant.tenantId });
@@ -200,6 +203,8 @@ export class InboundCallFlow {
             }
             break; // the tenant sends the caller to IVR instead
           }
+          answeredAt = Date.now();
+          deps.usage.record(tenant.tenantId, { answeredCalls: 1 });
           void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
           const bridged = await runBridge(
             {
@@ -235,11 +240,14 @@ export class InboundCallFlow {
         return;
       }
       journal({ kind: 'sip', event: 'answered' });
+      answeredAt = Date.now();
+      deps.usage.record(tenant.tenantId, { answeredCalls: 1 });
       void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
       void session.notify('callAnswered', { participantId });
       endReason = await this.ivr(session, participantId, dialog, leg, journal, log);
     } finally {
       deps.limits.release(tenant.tenantId);
+      if (answeredAt) deps.usage.record(tenant.tenantId, { callSeconds: Math.round((Date.now() - answeredAt) / 1000) });
       await deps.sessions.setParticipantState(session.sessionId, participantId, 'ended').catch(() => {});
       await leg?.close();
       await deps.sessions
@@ -270,6 +278,7 @@ export class InboundCallFlow {
       leg,
       audio: deps.audio,
       live: deps.live,
+      usage: deps.usage,
       journal,
       log,
       dropEvent: 'callingPartyDrop',

@@ -2,7 +2,7 @@ import { CALLBACK_REPLIES, FALLBACK_REPLIES } from '@sipms/shared/contracts/call
 import { IvrCommand } from '@sipms/shared/contracts/ivr-command';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { AudioSources } from '../ports/call-data.js';
+import type { AudioSources, UsageMeter } from '../ports/call-data.js';
 import type { MediaLeg } from '../ports/media.js';
 import type { CallDialog, DialogEndReason } from '../ports/signaling.js';
 import type { CallSession } from './call-session.js';
@@ -25,6 +25,17 @@ export interface IvrLoopInput {
   dropEvent: 'callingPartyDrop' | 'calledPartyDrop';
   /** Start out of IVR (about to be connected to another participant): no getIvrCommand until resumed. */
   startHeld?: boolean;
+  usage: UsageMeter;
+}
+
+/** Characters of text-to-speech a command asks for (what TTS is billed on). */
+function ttsCharacters(command: IvrCommand): number {
+  let n = 0;
+  for (const p of command.phrases) {
+    if (p.format === 'tts') n += p.text.length;
+    else if (p.format === 'awstts') n += p.awsTTSParameters.Text.length;
+  }
+  return n;
 }
 
 /** How the participant's part of the session ended, as sessionCompleted reports it. */
@@ -118,6 +129,8 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
       const parsed = parseOrReason(CALLBACK_REPLIES.getIvrCommand, res.reply);
       const command: IvrCommand = parsed.ok ? parsed.value : IvrCommand.parse(FALLBACK_REPLIES.getIvrCommand);
       journal({ kind: 'command', callback: 'getIvrCommand', fallback: res.fallback, reason: res.reason, command });
+      const chars = ttsCharacters(command);
+      if (chars) input.usage.record(session.tenant.tenantId, { ttsCharacters: chars });
       const outcome = await runIvrCommand(command, {
         tenantId: session.tenant.tenantId,
         leg,
@@ -149,6 +162,9 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
       if (outcome.hangup) {
         await dialog.hangup();
         return 'hangup';
+      }
+      if (outcome.recording) {
+        input.usage.record(session.tenant.tenantId, { recordingSeconds: outcome.recording.durationMs / 1000 });
       }
       extras = {
         ...(outcome.dtmfParams ? { dtmfParams: outcome.dtmfParams } : {}),

@@ -4,7 +4,7 @@ import { parseOrReason } from '@sipms/shared/contracts/validate';
 import type { TenantRecord } from '@sipms/shared/data/tenant-store';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { AudioSources, SessionRepository, TenantDirectory } from '../ports/call-data.js';
+import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../ports/call-data.js';
 import type { CallbackPort } from '../ports/callbacks.js';
 import type { MediaPort, OutboundMediaLeg } from '../ports/media.js';
 import { type OutboundDialog, SignalingError, type SignalingPort } from '../ports/signaling.js';
@@ -27,6 +27,7 @@ export interface OutboundFlowDeps {
   live: LiveSessions;
   limits: Pick<CallLimits, 'acquire' | 'release'>;
   connections: Pick<Connections, 'connect'>;
+  usage: UsageMeter;
   logger: Logger;
 }
 
@@ -163,6 +164,8 @@ export class OutboundCallFlow {
 
     let leg: OutboundMediaLeg | undefined;
     let endReason = 'unknown';
+    let answeredAt: number | undefined;
+    deps.usage.record(tenant.tenantId, { callAttempts: 1 });
     try {
       leg = await deps.media.openOutboundLeg({ legId: participantId });
       const ringing = { sent: false, early: false };
@@ -195,6 +198,8 @@ export class OutboundCallFlow {
         return;
       }
       await leg.accept(dialog.remoteSdp);
+      answeredAt = Date.now();
+      deps.usage.record(tenant.tenantId, { answeredCalls: 1 });
       journal({ kind: 'sip', event: 'answered' });
       void deps.sessions.setParticipantState(session.sessionId, participantId, 'active').catch(() => {});
       void session.notify('callAnswered', { participantId });
@@ -205,6 +210,7 @@ export class OutboundCallFlow {
         leg,
         audio: deps.audio,
         live: deps.live,
+        usage: deps.usage,
         journal,
         log,
         dropEvent: 'calledPartyDrop' as const,
@@ -228,6 +234,7 @@ export class OutboundCallFlow {
       }
       endReason = await runIvrLoop(loopInput);
     } finally {
+      if (answeredAt) deps.usage.record(tenant.tenantId, { callSeconds: Math.round((Date.now() - answeredAt) / 1000) });
       await deps.sessions.setParticipantState(session.sessionId, participantId, 'ended').catch(() => {});
       await leg?.close();
       if (!owned) {

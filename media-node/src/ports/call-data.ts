@@ -48,3 +48,13 @@ export interface AudioSources {
   /** Stores a recorded WAV file as a prompt file of the tenant (playable as `{format:"file"}` afterwards). */
   saveRecording(tenantId: string, fileName: string, wavFile: string): Promise<void>;
 }
+
+/** What an operator bills on, per tenant and day; recording never delays or fails a call. */
+export interface UsageMeter {
+  record(
+    tenantId: string,
+    counters: Partial<
+      Record<'callAttempts' | 'answeredCalls' | 'callSeconds' | 'ttsCharacters' | 'recordingSeconds', number>
+    >,
+  ): void;
+}
