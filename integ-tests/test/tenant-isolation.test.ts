@@ -105,6 +105,8 @@ describe('isolation between tenants', () => {
         participantIds: ['p0000000000000000000', 'p0000000000000000001'],
       },
       'POST /mediaservice/{domain}/splitconnection': { sessionId, connectionId: 'c0000000000000000000' },
+      'POST /mediaservice/{domain}/startrecording': { sessionId, connectionId: 'c0000000000000000000' },
+      'POST /mediaservice/{domain}/stoprecording': { sessionId, connectionId: 'c0000000000000000000' },
     };
     const query: Record<string, string> = { 'GET /v1/usage': '?from=2030-01-01&to=2030-01-02' };
     const tried = new Set<string>();

@@ -231,7 +231,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     await presence.start();
     stack.push(() => presence.stop());
-    const connections = new Connections(live, sessions, logger);
+    const connections = new Connections(live, sessions, audio, logger);
     const outbound = new OutboundCallFlow({
       usage,
       connections,

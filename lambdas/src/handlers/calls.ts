@@ -32,6 +32,16 @@ export const handler = createApiHandler(
       await controlPlane().liveCalls.split(req.tenantId, body);
       return { status: 200, json: { success: true } };
     }),
+    implement(r.startRecording, async (req, { params, body }) => {
+      await ownDomain(req, params.domain);
+      await controlPlane().liveCalls.recording(req.tenantId, 'startRecording', body);
+      return { status: 200, json: { success: true } };
+    }),
+    implement(r.stopRecording, async (req, { params, body }) => {
+      await ownDomain(req, params.domain);
+      await controlPlane().liveCalls.recording(req.tenantId, 'stopRecording', body);
+      return { status: 200, json: { success: true } };
+    }),
   ],
   apiDeps,
 );

@@ -3,7 +3,7 @@ import type { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import type { NodeRegistry } from '@sipms/shared/data/node-registry';
 import type { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import type { SessionRecord, SessionStore } from '@sipms/shared/data/session-store';
-import { AppError, ConflictError, NotFoundError } from '@sipms/shared/errors';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '@sipms/shared/errors';
 import { randomId } from '@sipms/shared/util/ids';
 
 /**
@@ -122,6 +122,26 @@ export class LiveCallService {
     if (connection.state !== 'connected') throw new ConflictError(`connection ${body.connectionId} is already split`);
     await this.registry.send(session.nodeId, {
       kind: 'splitConnection',
+      tenantId,
+      payload: { sessionId: session.sessionId, connectionId: body.connectionId },
+    });
+  }
+
+  /** /startrecording and /stoprecording of a connection (both parties, mixed into one prompt file). */
+  async recording(
+    tenantId: string,
+    kind: 'startRecording' | 'stopRecording',
+    body: { sessionId: string; connectionId?: string | undefined; replyId?: string | undefined },
+  ): Promise<void> {
+    const session = await this.ownSession(tenantId, body.sessionId);
+    if (!body.connectionId) {
+      throw new ValidationError('connectionId', 'recording by replyId is not available yet: name the connection');
+    }
+    const connection = session.connections?.[body.connectionId];
+    if (!connection) throw new NotFoundError('connection');
+    if (connection.state !== 'connected') throw new ConflictError(`connection ${body.connectionId} is split`);
+    await this.registry.send(session.nodeId, {
+      kind,
       tenantId,
       payload: { sessionId: session.sessionId, connectionId: body.connectionId },
     });

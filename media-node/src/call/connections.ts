@@ -1,5 +1,9 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { SessionRepository } from '../ports/call-data.js';
+import { mixWavs } from '../media/wav-mix.js';
+import type { AudioSources, SessionRepository } from '../ports/call-data.js';
 import { callEventReply } from './bridge.js';
 import type { LiveSessions, ParticipantControl } from './live-sessions.js';
 
@@ -8,6 +12,7 @@ interface Connection {
   sessionId: string;
   parties: [string, string];
   directions: Record<string, 'inbound' | 'outbound'>;
+  recording?: { startedAt: number };
 }
 
 type Connectable = NonNullable<ParticipantControl['connectable']>;
@@ -25,8 +30,75 @@ export class Connections {
   constructor(
     private readonly live: LiveSessions,
     private readonly sessions: SessionRepository,
+    private readonly audio: Pick<AudioSources, 'saveRecording'>,
     private readonly logger: Logger,
   ) {}
+
+  /** /startrecording: records both parties of a connection (each leg records its party's audio). */
+  async startRecording(sessionId: string, connectionId: string): Promise<void> {
+    const c = this.active.get(connectionId);
+    if (!c || c.sessionId !== sessionId || c.recording) {
+      this.journal(sessionId, {
+        event: 'startrecording ignored: no such connection, or it is recording',
+        connectionId,
+      });
+      return;
+    }
+    for (const id of c.parties) await this.party(sessionId, id)?.leg.startRecording();
+    c.recording = { startedAt: Date.now() };
+    this.journal(sessionId, { event: 'recording started', connectionId });
+  }
+
+  /**
+   * /stoprecording (also at split and hang-up): both parties' audio mixed into one WAV, stored as a prompt
+   * file of the tenant, announced with callNotify recordingReady.
+   */
+  async stopRecording(sessionId: string, connectionId: string): Promise<void> {
+    const c = this.active.get(connectionId);
+    if (!c || c.sessionId !== sessionId || !c.recording) {
+      this.journal(sessionId, { event: 'stoprecording ignored: not recording', connectionId });
+      return;
+    }
+    await this.finishRecording(c);
+  }
+
+  private async finishRecording(c: Connection): Promise<void> {
+    if (!c.recording) return;
+    c.recording = undefined;
+    const session = this.live.session(c.sessionId);
+    try {
+      const parts = [];
+      for (const id of c.parties) {
+        const leg = this.party(c.sessionId, id)?.leg;
+        if (leg) parts.push(await leg.stopRecording());
+      }
+      const [a, b] = await Promise.all(parts.map((p) => readFile(p.file)));
+      if (!a) throw new Error('no party could be recorded');
+      const mixed = b ? mixWavs(a, b) : a;
+      const fileName = `rec-${c.connectionId}-${Date.now()}`;
+      const tmp = join(tmpdir(), `${fileName}.wav`);
+      await writeFile(tmp, mixed);
+      const tenantId = session?.tenant.tenantId;
+      if (!tenantId) throw new Error('the session has ended');
+      await this.audio.saveRecording(tenantId, fileName, tmp);
+      await rm(tmp, { force: true });
+      const durationMs = Math.max(...parts.map((p) => p.durationMs));
+      this.journal(c.sessionId, { event: 'recording stored', connectionId: c.connectionId, fileName, durationMs });
+      void session?.notify('callNotify', { participantId: c.parties[0], event: 'recordingReady', reason: fileName });
+    } catch (err) {
+      this.logger.warn({ err, connectionId: c.connectionId }, 'connection recording failed');
+      this.journal(c.sessionId, {
+        event: 'recording failed',
+        connectionId: c.connectionId,
+        reason: (err as Error).message,
+      });
+      void session?.notify('callNotify', {
+        participantId: c.parties[0],
+        event: 'recordingFailed',
+        reason: (err as Error).message,
+      });
+    }
+  }
 
   private connectedIn(sessionId: string, participantId: string): boolean {
     for (const c of this.active.values())
@@ -88,6 +160,8 @@ export class Connections {
 
   /** Points both legs back at the IVR sink and forgets the connection. */
   private async end(connection: Connection, why: string): Promise<void> {
+    if (!this.active.has(connection.connectionId)) return;
+    await this.finishRecording(connection);
     if (!this.active.delete(connection.connectionId)) return;
     for (const participantId of connection.parties) {
       const p = this.party(connection.sessionId, participantId);

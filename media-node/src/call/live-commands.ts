@@ -14,7 +14,7 @@ export class LiveCommands {
     private readonly live: LiveSessions,
     private readonly sessions: SessionRepository,
     private readonly outbound: Pick<OutboundCallFlow, 'place'>,
-    private readonly connections: Pick<Connections, 'connect' | 'split'>,
+    private readonly connections: Pick<Connections, 'connect' | 'split' | 'startRecording' | 'stopRecording'>,
     private readonly logger: Logger,
   ) {}
 
@@ -50,6 +50,14 @@ export class LiveCommands {
         const { connectionId } = command.payload as { connectionId: string };
         journal('splitConnection', { connectionId });
         await this.connections.split(sessionId, connectionId);
+        return;
+      }
+      case 'startRecording':
+      case 'stopRecording': {
+        const { connectionId } = command.payload as { connectionId: string };
+        journal(command.kind, { connectionId });
+        if (command.kind === 'startRecording') await this.connections.startRecording(sessionId, connectionId);
+        else await this.connections.stopRecording(sessionId, connectionId);
         return;
       }
       case 'hangupParticipant':

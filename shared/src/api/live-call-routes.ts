@@ -94,9 +94,34 @@ export const liveCallRoutes = {
     errors: ['not_found', 'conflict'],
     example: { sessionId: 's0123', connectionId: 'c0123' },
   }),
+  startRecording: defineRoute({
+    routeKey: 'POST /mediaservice/{domain}/startrecording',
+    group: 'calls',
+    auth: true,
+    operationId: 'startRecording',
+    summary: 'Record a connection: both parties, mixed into one prompt file',
+    description:
+      'Stopped by /stoprecording, a split or a hang-up; the file is stored as a prompt file of the tenant and announced with callNotify recordingReady (reason = the file name).',
+    tags: ['live calls'],
+    params,
+    body: RecordingRequest,
+    responses: { 200: { description: 'recording is starting', schema: Success } },
+    errors: ['not_found', 'conflict'],
+    example: { sessionId: 's0123', connectionId: 'c0123' },
+  }),
+  stopRecording: defineRoute({
+    routeKey: 'POST /mediaservice/{domain}/stoprecording',
+    group: 'calls',
+    auth: true,
+    operationId: 'stopRecording',
+    summary: "Stop a connection's recording and store it",
+    tags: ['live calls'],
+    params,
+    body: RecordingRequest,
+    responses: { 200: { description: 'recording is stopping', schema: Success } },
+    errors: ['not_found', 'conflict'],
+    example: { sessionId: 's0123', connectionId: 'c0123' },
+  }),
 };
-
-/** Declared for the contract, not routed yet: recording over REST lands with issue 6's second half. */
-export const PLANNED_LIVE_CALL_BODIES = { RecordingRequest };
 
 export const LIVE_CALL_ROUTES = Object.values(liveCallRoutes);

@@ -60,15 +60,20 @@ export class TransportSet implements Transport {
   }
 
   async listen(): Promise<void> {
-    await this.udp.listen();
-    try {
-      // TCP listens on the port UDP got (they share it, §18); TLS has its own.
-      for (const stream of this.streams) {
-        await (stream.protocol === 'tcp' ? stream.listen(this.udp.local.port) : stream.listen());
+    // With an ephemeral port, the port UDP got may be taken for TCP by someone else: try another.
+    for (let attempt = 1; ; attempt++) {
+      await this.udp.listen();
+      try {
+        // TCP listens on the port UDP got (they share it, §18); TLS has its own.
+        for (const stream of this.streams) {
+          await (stream.protocol === 'tcp' ? stream.listen(this.udp.local.port) : stream.listen());
+        }
+        return;
+      } catch (err) {
+        await this.close();
+        const inUse = /in use|EADDRINUSE/.test(String((err as Error).message));
+        if (!(inUse && this.udp.ephemeral && attempt < 5)) throw err;
       }
-    } catch (err) {
-      await this.close();
-      throw err;
     }
   }
 

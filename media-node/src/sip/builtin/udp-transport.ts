@@ -18,6 +18,11 @@ export class UdpTransport implements Transport {
     private readonly bindPort: number,
   ) {}
 
+  /** True when the port was left to the system (0): a new listen() may get another one. */
+  get ephemeral(): boolean {
+    return this.bindPort === 0;
+  }
+
   get local(): { address: string; port: number } {
     return this.bound;
   }
