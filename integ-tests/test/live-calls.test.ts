@@ -483,6 +483,72 @@ describe('live calls and outbound IVR calls', () => {
     }
   });
 
+  test("a number goes through the tenant's outbound trunk, with digest credentials stored encrypted", async () => {
+    const trunkPort = await freeUdpPort();
+    const set = await api.call('PATCH', '/v1/tenant', {
+      outboundTrunk: {
+        host: '127.0.0.1',
+        port: trunkPort,
+        transport: 'udp',
+        username: 'alice',
+        password: 'conformance-secret',
+      },
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.json));
+    assert.deepEqual(set.json.outboundTrunk, {
+      host: '127.0.0.1',
+      port: trunkPort,
+      transport: 'udp',
+      username: 'alice',
+      hasPassword: true,
+    });
+    const shown = await api.call('GET', '/v1/tenant');
+    assert.equal(JSON.stringify(shown.json).includes('conformance-secret'), false, 'the password is never shown');
+    // At rest: nowhere in the database files in the clear.
+    const { execFileSync } = await import('node:child_process');
+    const found = execFileSync('sh', ['-c', `grep -rl conformance-secret ${stack.dataDir}/dynamodb || true`])
+      .toString()
+      .trim();
+    assert.equal(found, '', 'the password is stored sealed');
+
+    const trunk = runSipp([
+      '-sf',
+      scenario('conformance/uas-digest.xml'),
+      '-p',
+      String(trunkPort),
+      '-i',
+      '127.0.0.1',
+      '-mp',
+      String(await freeUdpPort()),
+      '-m',
+      '1',
+      '-timeout',
+      '30s',
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    hook.responder = (cb) =>
+      cb.name === 'newCall' ? { body: { action: 'call', destination: '+4930555000' } } : undefined;
+    const xml = await renderScenario('uac-bridge.xml', { talk: 1500 });
+    const caller = await runSipp([
+      '-sf',
+      xml,
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-mp',
+      String(await freeUdpPort()),
+      '-timeout',
+      '30s',
+      `127.0.0.1:${stack.sipPorts[0]}`,
+    ]);
+    const trunkRun = await trunk;
+    assert.equal(caller.code, 0, `caller: ${caller.errors}\n${stack.logs.slice(-10).join('\n')}`);
+    assert.equal(trunkRun.code, 0, `trunk (verifies the digest with the stored password): ${trunkRun.errors}`);
+    assert.match(trunkRun.messages, /INVITE sip:%2B4930555000@127\.0\.0\.1|INVITE sip:\+4930555000@127\.0\.0\.1/);
+    assert.equal((await api.call('PATCH', '/v1/tenant', { outboundTrunk: null })).json.outboundTrunk, null);
+  });
+
   async function uasWithMedia(name: string, values: Record<string, string | number>) {
     const port = await freeUdpPort();
     const mediaPort = await freeUdpPort();

@@ -1,9 +1,11 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient } from '@sipms/shared/aws/clients';
 import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
+import { type SecretBox, secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import { IdempotencyStore } from '@sipms/shared/data/idempotency-store';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
@@ -28,6 +30,8 @@ export interface ControlPlane {
   rateLimiter: FixedWindowRateLimiter;
   prompts: PromptStore;
   liveCalls: LiveCallService;
+  /** Seals tenants' trunk passwords; undefined when no key is configured. */
+  secrets: SecretBox | undefined;
   idempotency: IdempotencyStore;
   logger: Logger;
 }
@@ -52,6 +56,7 @@ export function controlPlane(): ControlPlane {
     const rateLimiter = new FixedWindowRateLimiter(doc, config.TABLE_NAME);
     instance = {
       config,
+      secrets: secretBoxFromEnv(process.env, () => new KMSClient({ maxAttempts: 3 })),
       liveCalls: new LiveCallService(sessions, new NodeRegistry(doc, config.TABLE_NAME), {
         rate: rateLimiter,
         active: new ActiveCallCounts(doc, config.TABLE_NAME),

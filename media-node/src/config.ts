@@ -29,6 +29,9 @@ const MediaNodeEnv = z
     DRACHTIO_SECRET: z.string().optional(),
     /** Text-to-speech: espeak-ng on this machine, or Amazon Polly (AWS). */
     TTS_ENGINE: z.enum(['espeak', 'polly']).default('espeak'),
+    /** Opens tenants' trunk passwords: a KMS key (AWS) or a 32-byte base64 key (one machine). */
+    SECRETS_KMS_KEY_ID: z.string().optional(),
+    SECRETS_KEY: z.string().optional(),
     RTP_HOST: z.string().optional(),
     RTP_PORT_MIN: envInt(30000, 1024, 65535),
     RTP_PORT_MAX: envInt(30999, 1024, 65535),

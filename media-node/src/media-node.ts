@@ -1,9 +1,11 @@
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { PollyClient } from '@aws-sdk/client-polly';
 import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
@@ -195,7 +197,9 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     stack.push(() => limits.close());
     const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger);
+    const secrets = secretBoxFromEnv(config, () => new KMSClient({ maxAttempts: 3 }));
     const flow = new InboundCallFlow({
+      secrets,
       usage,
       limits,
       nodeId: config.NODE_ID,
@@ -233,6 +237,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     stack.push(() => presence.stop());
     const connections = new Connections(live, sessions, audio, logger);
     const outbound = new OutboundCallFlow({
+      secrets,
       usage,
       connections,
       limits,

@@ -1,5 +1,6 @@
 import type { RouteGroup } from '@sipms/shared/api/routes';
-import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { CallTable } from './constructs/call-table.js';
 import { CallbackBus } from './constructs/callback-bus.js';
@@ -28,6 +29,7 @@ export function debianAmiParameter(arch: 'arm64' | 'amd64'): string {
  */
 export class SipMediaserverStack extends Stack {
   readonly table: CallTable;
+  readonly secretsKey: kms.Key;
   readonly buckets: MediaBuckets;
   readonly bus: CallbackBus;
   readonly api: ControlPlaneApi;
@@ -47,8 +49,16 @@ export class SipMediaserverStack extends Stack {
     });
     this.bus = new CallbackBus(this, 'Events', { stage: c.stage, archiveRetention: Duration.days(7) });
 
+    // Seals tenants' trunk passwords: the tenants API encrypts, media nodes decrypt, nothing else can.
+    this.secretsKey = new kms.Key(this, 'TenantSecretsKey', {
+      description: 'SIP Mediaserver: tenant secrets (outbound trunk passwords)',
+      enableKeyRotation: true,
+      removalPolicy: c.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+
     // What every deployable reads (shared/src/config.ts CommonEnv).
     const common = {
+      SECRETS_KMS_KEY_ID: this.secretsKey.keyArn,
       TABLE_NAME: this.table.tableName,
       SIP_DOMAIN: c.sipDomain,
       PROMPT_STORE: `s3:${this.buckets.prompts.bucketName}`,
@@ -107,6 +117,7 @@ export class SipMediaserverStack extends Stack {
     this.buckets.grantPrompts(node, 'readWrite'); // recordings can be stored as prompt files (SPEC)
     this.buckets.grantRecordings(node, 'readWrite');
     grantSynthesizeSpeech(node);
+    this.secretsKey.grantDecrypt(node);
 
     this.operations = new Operations(this, 'Operations', {
       stage: c.stage,
@@ -149,6 +160,10 @@ export class SipMediaserverStack extends Stack {
       case 'media':
         this.table.grantReadWrite(fn.fn);
         this.buckets.grantPrompts(fn.fn, 'readWrite');
+        return;
+      case 'tenants':
+        this.table.grantReadWrite(fn.fn);
+        this.secretsKey.grantEncrypt(fn.fn);
         return;
       default:
         this.table.grantReadWrite(fn.fn);

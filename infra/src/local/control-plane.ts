@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { ROUTE_GROUPS, ROUTES, type RouteGroup } from '@sipms/shared/api/routes';
 import type { BusEvent } from '@sipms/shared/events/envelope';
 import { RULES } from '@sipms/shared/events/rules';
@@ -33,6 +35,7 @@ export interface LocalControlPlane {
  */
 export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Promise<LocalControlPlane> {
   const dynamo = await startDynamoDbLocal(resolve(opts.dataDir, 'dynamodb'), opts.tableName);
+  const secretsKey = await localSecretsKey(resolve(opts.dataDir, 'run', 'secrets.key'));
   const env: Record<string, string> = {
     AWS_REGION: 'local',
     AWS_ACCESS_KEY_ID: 'local',
@@ -42,6 +45,8 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     SIP_DOMAIN: opts.sipDomain,
     PROMPT_STORE: `dir:${resolve(opts.dataDir, 'prompts')}`,
     CALLBACK_URL_POLICY: opts.callbackUrlPolicy,
+    // Seals tenants' trunk passwords; kept beside the data so they can be opened after a restart.
+    SECRETS_KEY: secretsKey,
   };
   Object.assign(process.env, env);
 
@@ -71,4 +76,16 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
       await dynamo.close();
     },
   };
+}
+
+/** The local deployment's secrets key (32 random bytes, base64), made on first start, readable only by its owner. */
+async function localSecretsKey(path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    await mkdir(dirname(path), { recursive: true });
+    const key = randomBytes(32).toString('base64');
+    await writeFile(path, key, { mode: 0o600, flag: 'wx' }).catch(async () => undefined);
+    return (await readFile(path, 'utf8')).trim();
+  }
 }

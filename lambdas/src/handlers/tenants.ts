@@ -1,6 +1,7 @@
 import { tenancyRoutes as r } from '@sipms/shared/api/tenancy-routes';
 import { clientKey } from '@sipms/shared/data/rate-limit';
 import { tenantView } from '@sipms/shared/data/tenant-store';
+import { ValidationError } from '@sipms/shared/errors';
 import { checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
 import { apiDeps, controlPlane } from '../composition-root.js';
 import { createApiHandler, implement } from '../http/api-handler.js';
@@ -39,7 +40,17 @@ export const handler = createApiHandler(
       const cp = controlPlane();
       if (patch.callbackUrl) await checkCallbackUrl(patch.callbackUrl, cp.config.CALLBACK_URL_POLICY, 'callbackUrl');
       if (patch.fallbackUrl) await checkCallbackUrl(patch.fallbackUrl, cp.config.CALLBACK_URL_POLICY, 'fallbackUrl');
-      return { status: 200, json: tenantView(await cp.tenants.update(req.tenantId, patch)) };
+      const { outboundTrunk, ...rest } = patch;
+      const update: Record<string, unknown> = { ...rest };
+      if (outboundTrunk === null) update.outboundTrunk = null;
+      else if (outboundTrunk) {
+        const { password, ...trunk } = outboundTrunk;
+        if (password && !cp.secrets) {
+          throw new ValidationError('outboundTrunk.password', 'this deployment has no secrets key to store it with');
+        }
+        update.outboundTrunk = { ...trunk, ...(password ? { passwordSealed: await cp.secrets!.seal(password) } : {}) };
+      }
+      return { status: 200, json: tenantView(await cp.tenants.update(req.tenantId, update)) };
     }),
 
     implement(r.rotateSigningSecret, async (req) => {

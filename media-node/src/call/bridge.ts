@@ -1,5 +1,6 @@
 import { CALLBACK_REPLIES, type CallEventReply } from '@sipms/shared/contracts/callbacks';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
+import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { SessionRepository, UsageMeter } from '../ports/call-data.js';
@@ -8,7 +9,7 @@ import type { CallDialog, InboundCall, OutboundDialog, SignalingPort } from '../
 import type { CallSession } from './call-session.js';
 import type { Journal } from './ivr-loop.js';
 import type { LiveSessions } from './live-sessions.js';
-import { failureEvent, targetFor } from './outbound-call-flow.js';
+import { failureEvent, routeFor } from './outbound-call-flow.js';
 
 export interface CallAction {
   destination: string;
@@ -22,6 +23,7 @@ export interface BridgeDeps {
   sessions: SessionRepository;
   live: LiveSessions;
   usage: UsageMeter;
+  secrets: SecretBox | undefined;
   logger: Logger;
 }
 
@@ -64,7 +66,7 @@ export async function callCallee(
   let callee: OutboundDialog;
   try {
     callee = await deps.signaling.placeCall({
-      target: targetFor(action.destination),
+      ...(await routeFor(action.destination, session.tenant, deps.secrets)),
       from: action.callerId
         ? {
             uri: /^sips?:/i.test(action.callerId)

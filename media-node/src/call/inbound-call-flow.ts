@@ -1,5 +1,6 @@
 import { CALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
+import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../ports/call-data.js';
@@ -24,6 +25,7 @@ export interface CallFlowDeps {
   signaling: Pick<SignalingPort, 'placeCall'>;
   limits: Pick<CallLimits, 'acquire' | 'release'>;
   usage: UsageMeter;
+  secrets: SecretBox | undefined;
   logger: Logger;
 }
 

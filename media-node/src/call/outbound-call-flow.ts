@@ -1,13 +1,19 @@
 import { CALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { PlaceIvrCallRequest } from '@sipms/shared/contracts/live-calls';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
+import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import type { TenantRecord } from '@sipms/shared/data/tenant-store';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../ports/call-data.js';
 import type { CallbackPort } from '../ports/callbacks.js';
 import type { MediaPort, OutboundMediaLeg } from '../ports/media.js';
-import { type OutboundDialog, SignalingError, type SignalingPort } from '../ports/signaling.js';
+import {
+  type OutboundCallRequest,
+  type OutboundDialog,
+  SignalingError,
+  type SignalingPort,
+} from '../ports/signaling.js';
 import { callEventReply } from './bridge.js';
 import type { CallLimits } from './call-limits.js';
 import { CallSession } from './call-session.js';
@@ -28,6 +34,7 @@ export interface OutboundFlowDeps {
   limits: Pick<CallLimits, 'acquire' | 'release'>;
   connections: Pick<Connections, 'connect'>;
   usage: UsageMeter;
+  secrets: SecretBox | undefined;
   logger: Logger;
 }
 
@@ -56,10 +63,29 @@ export function failureEvent(err: unknown): {
   return { event: 'calledPartyFailed', reason: (err as Error).message ?? String(err) };
 }
 
-/** The Request-URI for a destination: a SIP URI as given; a bare number has no route without a trunk. */
-export function targetFor(destination: string): string {
-  if (/^sips?:/i.test(destination)) return destination;
-  throw new SignalingError('rejected', 'numbers need an outbound trunk, and this tenant has none configured', 404);
+/** Where a call to `destination` goes: a SIP URI as given; a number through the tenant's trunk. */
+export async function routeFor(
+  destination: string,
+  tenant: TenantRecord,
+  secrets: SecretBox | undefined,
+): Promise<Pick<OutboundCallRequest, 'target' | 'outboundProxy' | 'transport' | 'credentials'>> {
+  if (/^sips?:/i.test(destination)) return { target: destination };
+  const trunk = tenant.outboundTrunk;
+  if (!trunk)
+    throw new SignalingError('rejected', 'numbers need an outbound trunk, and this tenant has none configured', 404);
+  const host = trunk.host.includes(':') && !trunk.host.startsWith('[') ? `[${trunk.host}]` : trunk.host;
+  let password: string | undefined;
+  if (trunk.passwordSealed) {
+    if (!secrets)
+      throw new SignalingError('rejected', 'the trunk password cannot be opened: no secrets key on this node', 500);
+    password = await secrets.open(trunk.passwordSealed);
+  }
+  return {
+    target: `sip:${encodeURIComponent(destination)}@${host}:${trunk.port};transport=${trunk.transport}`,
+    outboundProxy: `${host}:${trunk.port}`,
+    transport: trunk.transport,
+    ...(trunk.username && password ? { credentials: { username: trunk.username, password } } : {}),
+  };
 }
 
 function callerUri(tenant: TenantRecord, callerId: string | undefined): string {
@@ -173,7 +199,7 @@ export class OutboundCallFlow {
       let dialog: OutboundDialog;
       try {
         dialog = await deps.signaling.placeCall({
-          target: targetFor(cmd.destination),
+          ...(await routeFor(cmd.destination, tenant, deps.secrets)),
           from: { uri: callerUri(tenant, cmd.callerId) },
           sdp: leg.offerTowardsPeer,
           ringTimeoutMs: cmd.timeoutSec * 1000,

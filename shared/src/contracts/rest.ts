@@ -62,6 +62,34 @@ export const SignupResponse = z
 
 export const CODECS = ['PCMU', 'PCMA', 'G722', 'opus'] as const;
 
+/** The tenant's outbound SIP trunk, as the API shows it: never the password. */
+export const OutboundTrunkView = z
+  .object({
+    host: z.string(),
+    port: z.number().int(),
+    transport: z.enum(['udp', 'tcp', 'tls']),
+    username: z.string().nullable(),
+    hasPassword: z.boolean(),
+  })
+  .meta({ id: 'OutboundTrunk' });
+
+export const OutboundTrunkInput = z
+  .object({
+    host: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z0-9.-]+$|^\[[0-9a-fA-F:]+\]$/, 'a host name or IP address')
+      .describe('where calls to numbers go'),
+    port: z.number().int().min(1).max(65535).default(5060),
+    transport: z.enum(['udp', 'tcp', 'tls']).default('udp'),
+    username: z.string().min(1).max(128).optional().describe('digest user for 401/407 challenges'),
+    password: z.string().min(1).max(256).optional().describe('stored encrypted; never shown again'),
+  })
+  .strict()
+  .meta({ id: 'OutboundTrunkInput' });
+export type OutboundTrunkInput = z.infer<typeof OutboundTrunkInput>;
+
 export const TenantView = z
   .object({
     tenantId: z.string(),
@@ -72,6 +100,7 @@ export const TenantView = z
     callbackTimeoutMs: z.number().int(),
     callbackRetries: z.number().int(),
     codecs: z.array(z.string()),
+    outboundTrunk: OutboundTrunkView.nullable().optional(),
     createdAt: z.string(),
     updatedAt: z.string().optional(),
   })
@@ -85,6 +114,9 @@ export const TenantPatch = z
     callbackTimeoutMs: z.number().int().min(100).max(15_000).optional().describe('per attempt; default 5000'),
     callbackRetries: z.number().int().min(0).max(5).optional().describe('retries after the first attempt; default 2'),
     codecs: z.array(z.enum(CODECS)).min(1).max(4).optional().describe('offered in this order'),
+    outboundTrunk: OutboundTrunkInput.nullable()
+      .optional()
+      .describe('calls to numbers (not SIP URIs) go through it; null removes it'),
   })
   .strict()
   .meta({ id: 'TenantPatch' });

@@ -20,8 +20,18 @@ export interface SigningSecret {
   expiresAt?: string;
 }
 
-export interface TenantRecord extends TenantView {
+/** The trunk as stored: the password sealed (SecretBox), never in the clear. */
+export interface StoredTrunk {
+  host: string;
+  port: number;
+  transport: 'udp' | 'tcp' | 'tls';
+  username?: string;
+  passwordSealed?: string;
+}
+
+export interface TenantRecord extends Omit<TenantView, 'outboundTrunk'> {
   signingSecrets: SigningSecret[];
+  outboundTrunk?: StoredTrunk | null;
   /** Bumped by every rotation: the optimistic-concurrency guard of `signingSecrets`. */
   secretsVersion?: number;
   /** Active API keys; guards the per-tenant limit and "never revoke the last key" without transactions. */
@@ -57,6 +67,15 @@ export function tenantView(t: TenantRecord): TenantView {
     callbackTimeoutMs: t.callbackTimeoutMs,
     callbackRetries: t.callbackRetries,
     codecs: t.codecs,
+    outboundTrunk: t.outboundTrunk
+      ? {
+          host: t.outboundTrunk.host,
+          port: t.outboundTrunk.port,
+          transport: t.outboundTrunk.transport,
+          username: t.outboundTrunk.username ?? null,
+          hasPassword: Boolean(t.outboundTrunk.passwordSealed),
+        }
+      : null,
     createdAt: t.createdAt,
     ...(t.updatedAt ? { updatedAt: t.updatedAt } : {}),
   };
@@ -67,7 +86,14 @@ export function activeSecrets(t: TenantRecord, now = Date.now()): string[] {
   return t.signingSecrets.filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now).map((s) => s.secret);
 }
 
-const PATCHABLE = new Set(['callbackUrl', 'fallbackUrl', 'callbackTimeoutMs', 'callbackRetries', 'codecs']);
+const PATCHABLE = new Set([
+  'callbackUrl',
+  'fallbackUrl',
+  'callbackTimeoutMs',
+  'callbackRetries',
+  'codecs',
+  'outboundTrunk',
+]);
 
 /** Tenants, their API keys, signing secrets, domains and numbers. */
 export class TenantStore {
