@@ -549,6 +549,56 @@ describe('live calls and outbound IVR calls', () => {
     assert.equal((await api.call('PATCH', '/v1/tenant', { outboundTrunk: null })).json.outboundTrunk, null);
   });
 
+  test('/startrecording by replyId records that participant; /stoprecording stores it', async () => {
+    hook.received.length = 0;
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand') return { body: { dtmf: { maxDigits: 1, firstDigitTimeoutMs: 60000 } } };
+      return undefined;
+    };
+    const caller = runSipp([
+      '-sf',
+      scenario('uac-stream-until-bye.xml'),
+      '-s',
+      'live',
+      '-m',
+      '1',
+      '-mp',
+      String(await freeUdpPort()),
+      '-timeout',
+      '40s',
+      `127.0.0.1:${stack.sipPorts[0]}`,
+    ]);
+    const cmd = await hook.waitFor('getIvrCommand');
+    const { sessionId, replyId, participantId } = cmd.body as {
+      sessionId: string;
+      replyId: string;
+      participantId: string;
+    };
+    assert.equal(
+      (await api.call('POST', `/mediaservice/${domain}/startrecording`, { sessionId, replyId })).status,
+      200,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await api.call('POST', `/mediaservice/${domain}/stoprecording`, { sessionId, replyId })).status, 200);
+    const ready = await hook.waitFor(
+      'callNotify',
+      (c) => c.body.event === 'recordingReady' && c.body.sessionId === sessionId,
+    );
+    assert.equal(ready.body.participantId, participantId);
+    const file = await fetch(`${stack.apiUrl}/mediaservice/${domain}/promptfile/${ready.body.reason}`, {
+      headers: { authorization: `Bearer ${api.apiKey}` },
+    });
+    const wav = Buffer.from(await file.arrayBuffer());
+    const seconds = (wav.length - 44) / 16000;
+    assert.ok(seconds > 1 && seconds < 3, `recording length ${seconds} s`);
+    assert.equal(
+      (await api.call('POST', `/mediaservice/${domain}/hangupparticipant`, { sessionId, participantId })).status,
+      200,
+    );
+    assert.equal((await caller).code, 0);
+  });
+
   async function uasWithMedia(name: string, values: Record<string, string | number>) {
     const port = await freeUdpPort();
     const mediaPort = await freeUdpPort();

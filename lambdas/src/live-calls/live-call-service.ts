@@ -3,7 +3,7 @@ import type { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import type { NodeRegistry } from '@sipms/shared/data/node-registry';
 import type { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import type { SessionRecord, SessionStore } from '@sipms/shared/data/session-store';
-import { AppError, ConflictError, NotFoundError, ValidationError } from '@sipms/shared/errors';
+import { AppError, ConflictError, NotFoundError } from '@sipms/shared/errors';
 import { randomId } from '@sipms/shared/util/ids';
 
 /**
@@ -135,7 +135,14 @@ export class LiveCallService {
   ): Promise<void> {
     const session = await this.ownSession(tenantId, body.sessionId);
     if (!body.connectionId) {
-      throw new ValidationError('connectionId', 'recording by replyId is not available yet: name the connection');
+      // A replyId names the participant its getIvrCommand was for; the owning node knows which.
+      if (session.state === 'ended') throw new ConflictError(`session ${body.sessionId} has ended`);
+      await this.registry.send(session.nodeId, {
+        kind,
+        tenantId,
+        payload: { sessionId: session.sessionId, replyId: body.replyId },
+      });
+      return;
     }
     const connection = session.connections?.[body.connectionId];
     if (!connection) throw new NotFoundError('connection');

@@ -12,6 +12,13 @@ export class CallSession {
   readonly sessionId: string;
   readonly startedAt = Date.now();
   private seq = 0;
+  /** Which participant each replyId was sent for (REST commands may name a participant by replyId). */
+  private readonly replyOwners = new Map<string, string>();
+
+  participantForReply(replyId: string): string | undefined {
+    return this.replyOwners.get(replyId);
+  }
+
   /** The tail of the session's callback queue. */
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -40,7 +47,10 @@ export class CallSession {
       ...fields,
     };
     // A reply-bearing callback's replyId is its event id: the key the reply is stored under.
-    if (type === 'newCall' || type === 'getIvrCommand' || type === 'callAnswered') payload.replyId ??= eventId;
+    if (type === 'newCall' || type === 'getIvrCommand' || type === 'callAnswered') {
+      payload.replyId ??= eventId;
+      if (typeof fields.participantId === 'string') this.replyOwners.set(String(payload.replyId), fields.participantId);
+    }
     return {
       eventId,
       tenantId: this.tenant.tenantId,

@@ -34,6 +34,50 @@ export class Connections {
     private readonly logger: Logger,
   ) {}
 
+  private readonly solo = new Map<string, { participantId: string; startedAt: number }>();
+
+  /** /startrecording by replyId: records the participant the getIvrCommand with that replyId was for. */
+  async startParticipantRecording(sessionId: string, replyId: string): Promise<void> {
+    const participantId = this.live.session(sessionId)?.participantForReply(replyId);
+    const leg = participantId ? this.party(sessionId, participantId)?.leg : undefined;
+    if (!participantId || !leg || this.solo.has(replyId)) {
+      this.journal(sessionId, { event: 'startrecording ignored: unknown replyId or already recording', replyId });
+      return;
+    }
+    await leg.startRecording();
+    this.solo.set(replyId, { participantId, startedAt: Date.now() });
+    this.journal(sessionId, { event: 'recording started', replyId, participantId });
+  }
+
+  async stopParticipantRecording(sessionId: string, replyId: string): Promise<void> {
+    const rec = this.solo.get(replyId);
+    this.solo.delete(replyId);
+    const session = this.live.session(sessionId);
+    const leg = rec ? this.party(sessionId, rec.participantId)?.leg : undefined;
+    if (!rec || !leg || !session) {
+      this.journal(sessionId, { event: 'stoprecording ignored: not recording', replyId });
+      return;
+    }
+    try {
+      const { file, durationMs } = await leg.stopRecording();
+      const fileName = `rec-${rec.participantId}-${Date.now()}`;
+      await this.audio.saveRecording(session.tenant.tenantId, fileName, file);
+      this.journal(sessionId, { event: 'recording stored', replyId, fileName, durationMs });
+      void session.notify('callNotify', {
+        participantId: rec.participantId,
+        event: 'recordingReady',
+        reason: fileName,
+      });
+    } catch (err) {
+      this.journal(sessionId, { event: 'recording failed', replyId, reason: (err as Error).message });
+      void session.notify('callNotify', {
+        participantId: rec.participantId,
+        event: 'recordingFailed',
+        reason: (err as Error).message,
+      });
+    }
+  }
+
   /** /startrecording: records both parties of a connection (each leg records its party's audio). */
   async startRecording(sessionId: string, connectionId: string): Promise<void> {
     const c = this.active.get(connectionId);

@@ -14,7 +14,15 @@ export class LiveCommands {
     private readonly live: LiveSessions,
     private readonly sessions: SessionRepository,
     private readonly outbound: Pick<OutboundCallFlow, 'place'>,
-    private readonly connections: Pick<Connections, 'connect' | 'split' | 'startRecording' | 'stopRecording'>,
+    private readonly connections: Pick<
+      Connections,
+      | 'connect'
+      | 'split'
+      | 'startRecording'
+      | 'stopRecording'
+      | 'startParticipantRecording'
+      | 'stopParticipantRecording'
+    >,
     private readonly logger: Logger,
   ) {}
 
@@ -54,10 +62,16 @@ export class LiveCommands {
       }
       case 'startRecording':
       case 'stopRecording': {
-        const { connectionId } = command.payload as { connectionId: string };
-        journal(command.kind, { connectionId });
-        if (command.kind === 'startRecording') await this.connections.startRecording(sessionId, connectionId);
-        else await this.connections.stopRecording(sessionId, connectionId);
+        const { connectionId, replyId } = command.payload as { connectionId?: string; replyId?: string };
+        journal(command.kind, { connectionId, replyId });
+        const start = command.kind === 'startRecording';
+        if (connectionId) {
+          if (start) await this.connections.startRecording(sessionId, connectionId);
+          else await this.connections.stopRecording(sessionId, connectionId);
+        } else if (replyId) {
+          if (start) await this.connections.startParticipantRecording(sessionId, replyId);
+          else await this.connections.stopParticipantRecording(sessionId, replyId);
+        }
         return;
       }
       case 'hangupParticipant':

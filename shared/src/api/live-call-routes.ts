@@ -99,9 +99,9 @@ export const liveCallRoutes = {
     group: 'calls',
     auth: true,
     operationId: 'startRecording',
-    summary: 'Record a connection: both parties, mixed into one prompt file',
+    summary: 'Record a connection (both parties, mixed) or, by replyId, one participant',
     description:
-      'Stopped by /stoprecording, a split or a hang-up; the file is stored as a prompt file of the tenant and announced with callNotify recordingReady (reason = the file name).',
+      'With connectionId: both parties mixed into one file, stopped by /stoprecording, a split or a hang-up. With replyId (of a getIvrCommand): the participant it was sent for. The file is stored as a prompt file of the tenant and announced with callNotify recordingReady (reason = the file name).',
     tags: ['live calls'],
     params,
     body: RecordingRequest,
