@@ -4,11 +4,11 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { randomId } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
+import { queryAll } from './query-all.js';
 import { DAY_SECONDS, keys, ttlIn } from './table-design.js';
 
 export interface SessionRecord {
@@ -219,20 +219,11 @@ export class SessionStore {
   }
 
   async readJournal(sessionId: string): Promise<JournalEntry[]> {
-    const out: JournalEntry[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :p AND begins_with(sk, :j)',
-          ExpressionAttributeValues: { ':p': keys.session(sessionId).pk, ':j': 'JOURNAL#' },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of res.Items ?? []) out.push(strip<JournalEntry>(item)!);
-      ExclusiveStartKey = res.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :p AND begins_with(sk, :j)',
+      ExpressionAttributeValues: { ':p': keys.session(sessionId).pk, ':j': 'JOURNAL#' },
+    });
+    return items.map((item) => strip<JournalEntry>(item)!);
   }
 }

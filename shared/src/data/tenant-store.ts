@@ -4,13 +4,13 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ApiKeyView, TenantView } from '../contracts/rest.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { randomId, randomSecret, sha256Hex } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
+import { queryAll } from './query-all.js';
 import { keys } from './table-design.js';
 
 export interface SigningSecret {
@@ -203,30 +203,19 @@ export class TenantStore {
   }
 
   async listApiKeys(tenantId: string): Promise<ApiKeyView[]> {
-    const out: ApiKeyView[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :p',
-          ExpressionAttributeValues: { ':p': tenantApiKeysIndex(tenantId) },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of res.Items ?? []) {
-        out.push({
-          keyId: item.keyId as string,
-          name: item.name as string,
-          createdAt: item.createdAt as string,
-          lastUsedAt: (item.lastUsedAt as string | undefined) ?? null,
-          prefix: (item.prefix as string | undefined) ?? `${API_KEY_PREFIX}_${item.keyId as string}`,
-        });
-      }
-      ExclusiveStartKey = res.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.tableName,
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: { ':p': tenantApiKeysIndex(tenantId) },
+    });
+    return items.map((item) => ({
+      keyId: item.keyId as string,
+      name: item.name as string,
+      createdAt: item.createdAt as string,
+      lastUsedAt: (item.lastUsedAt as string | undefined) ?? null,
+      prefix: (item.prefix as string | undefined) ?? `${API_KEY_PREFIX}_${item.keyId as string}`,
+    }));
   }
 
   /**
@@ -432,23 +421,13 @@ export class TenantStore {
   }
 
   async listNumbers(tenantId: string): Promise<{ number: string; claimedAt: string }[]> {
-    const out: { number: string; claimedAt: string }[] = [];
-    let ExclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :p',
-          ExpressionAttributeValues: { ':p': keys.tenantNumbersIndex(tenantId) },
-          ExclusiveStartKey,
-        }),
-      );
-      for (const item of res.Items ?? [])
-        out.push({ number: item.number as string, claimedAt: item.claimedAt as string });
-      ExclusiveStartKey = res.LastEvaluatedKey;
-    } while (ExclusiveStartKey);
-    return out;
+    const items = await queryAll(this.doc, {
+      TableName: this.tableName,
+      IndexName: 'gsi1',
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: { ':p': keys.tenantNumbersIndex(tenantId) },
+    });
+    return items.map((item) => ({ number: item.number as string, claimedAt: item.claimedAt as string }));
   }
 
   async numberOwner(number: string): Promise<string | undefined> {
