@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DtmfCollector } from '../src/call/dtmf-collector.js';
-import { DtmfMerger } from '../src/call/dtmf-merger.js';
+import { DtmfCollector } from '../src/call/ivr/dtmf-collector.js';
+import { DtmfMerger } from '../src/call/ivr/dtmf-merger.js';
 
 const spec = { maxDigits: 3, terminationKey: '#', firstDigitTimeoutMs: 200, interDigitTimeoutMs: 100 };
 

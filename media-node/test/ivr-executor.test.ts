@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IvrCommand } from '@sipms/shared/contracts/ivr-command';
 import { createLogger } from '@sipms/shared/util/logger';
-import { type IvrContext, runIvrCommand } from '../src/call/ivr-executor.js';
-import { recordCaller } from '../src/call/ivr-recording.js';
+import { type IvrContext, runIvrCommand } from '../src/call/ivr/ivr-executor.js';
+import { recordCaller } from '../src/call/ivr/ivr-recording.js';
 import type { AudioSources } from '../src/ports/call-data.js';
 import type { MediaLeg } from '../src/ports/media.js';
 
@@ -61,8 +61,9 @@ function context(leg: MediaLeg, overrides: Partial<AudioSources> = {}) {
       throw new Error('HTTP 404');
     },
     saveRecording: async (_t, name) => void saved.push(name),
-    ...overrides,
+    saveMixedRecording: async (_t, name) => void saved.push(name),
   };
+  Object.assign(audio, overrides);
   const ctx: IvrContext = {
     tenantId: 't1',
     leg,

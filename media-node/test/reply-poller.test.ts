@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ReplyRecord } from '@sipms/shared/data/session-store';
+import type { ReplyRecord } from '@sipms/shared/domain/session';
 import { createLogger } from '@sipms/shared/util/logger';
 import { ReplyPoller } from '../src/callbacks/reply-poller.js';
 

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startDynamoDbLocal } from '../../infra/src/local/dynamodb-local.js';
+import { NodeCommand } from '../src/contracts/node-commands.js';
 import { IdempotencyStore } from '../src/data/idempotency-store.js';
 import { NodeRegistry } from '../src/data/node-registry.js';
 
@@ -81,14 +82,16 @@ test('pickNode prefers the live, non-draining node with the most room', async ()
 
 test('inbox commands are taken oldest first and only once, even by two concurrent readers', async () => {
   const reg = new NodeRegistry(doc, 'registry-test');
-  for (let i = 0; i < 5; i++) await reg.send('n1', { kind: 'k', tenantId: 't', payload: { i } });
+  for (let i = 0; i < 5; i++)
+    await reg.send('n1', {
+      kind: 'interruptIvrCommand',
+      tenantId: 't',
+      payload: { sessionId: `s${i}`, participantId: 'p' },
+    });
   const [x, y] = await Promise.all([reg.take('n1'), reg.take('n1')]);
-  const all = [...x, ...y].map((c) => c.payload.i as number).sort();
-  assert.deepEqual(all, [0, 1, 2, 3, 4]);
-  assert.deepEqual(
-    x.map((c) => c.payload.i),
-    [...x.map((c) => c.payload.i)].sort(),
-  );
+  const taken = (items: unknown[]) => items.map((c) => NodeCommand.parse(c).payload.sessionId);
+  assert.deepEqual([...taken(x), ...taken(y)].sort(), ['s0', 's1', 's2', 's3', 's4']);
+  assert.deepEqual(taken(x), [...taken(x)].sort());
   assert.deepEqual(await reg.take('n1'), []);
 });
 

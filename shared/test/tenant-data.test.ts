@@ -7,7 +7,8 @@ import dynalite from 'dynalite';
 import { clientKey, FixedWindowRateLimiter } from '../src/data/rate-limit.js';
 import { SessionQueries, uriUser } from '../src/data/session-queries.js';
 import { createTableInput } from '../src/data/table-design.js';
-import { activeSecrets, LAST_USED_RESOLUTION_MS, MAX_API_KEYS, TenantStore } from '../src/data/tenant-store.js';
+import { LAST_USED_RESOLUTION_MS, MAX_API_KEYS, TenantStore } from '../src/data/tenant-store.js';
+import { activeSecrets } from '../src/domain/tenant.js';
 import { RateLimitedError } from '../src/errors.js';
 
 // The data layer against dynalite (the DynamoDB API the local deployment runs), in process.

@@ -1,7 +1,9 @@
 import { CALLBACK_REPLIES, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import type { SessionStore } from '@sipms/shared/data/session-store';
-import { activeSecrets, type TenantStore } from '@sipms/shared/data/tenant-store';
+import type { TenantStore } from '@sipms/shared/data/tenant-store';
+import { activeSecrets } from '@sipms/shared/domain/tenant';
+import { messageOf } from '@sipms/shared/errors';
 import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { type CallbackUrlPolicy, checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
 import type { Logger } from '@sipms/shared/util/logger';
@@ -21,8 +23,8 @@ function validateReply(type: CallbackEnvelope['type'], expectsReply: boolean, bo
   let parsed: unknown;
   try {
     parsed = body.trim() === '' ? {} : JSON.parse(body);
-  } catch {
-    return { ok: false, reason: 'reply is not valid JSON' };
+  } catch (err) {
+    return { ok: false, reason: `reply is not valid JSON: ${messageOf(err)}` };
   }
   const schema = CALLBACK_REPLIES[type as keyof typeof CALLBACK_REPLIES];
   if (!schema) return { ok: true, reply: parsed };
@@ -73,6 +75,7 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
       retries: target.retries,
       policy: deps.urlPolicy,
       firstAttempt: attempts.length + 1,
+      logger: log,
     });
     attempts.push(...outcome.attempts);
     if (!outcome.ok) {

@@ -1,4 +1,4 @@
-import type { TenantRecord } from '@sipms/shared/data/tenant-store';
+import type { TenantRecord } from '@sipms/shared/domain/tenant';
 
 /**
  * The dispatcher reads the tenant (callback URLs, timeouts, secrets) for every callback; a warm Lambda or
@@ -19,10 +19,11 @@ export class TenantCache {
     const hit = this.entries.get(tenantId);
     if (hit && now - hit.at < this.ttlMs) return hit.tenant;
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
-    const tenant = this.load(tenantId);
+    const tenant = this.load(tenantId).catch((err: unknown) => {
+      this.entries.delete(tenantId); // a failed read is not cached; the caller gets its error
+      throw err;
+    });
     this.entries.set(tenantId, { at: now, tenant });
-    // A failed read is not cached.
-    tenant.catch(() => this.entries.delete(tenantId));
     return tenant;
   }
 }

@@ -1,6 +1,6 @@
 import { tenancyRoutes as r } from '@sipms/shared/api/tenancy-routes';
 import { clientKey } from '@sipms/shared/data/rate-limit';
-import { tenantView } from '@sipms/shared/data/tenant-store';
+import { tenantView } from '@sipms/shared/domain/tenant';
 import { ValidationError } from '@sipms/shared/errors';
 import { checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
 import { apiDeps, controlPlane } from '../composition-root.js';

@@ -8,7 +8,7 @@ import {
 import { ROUTES } from '@sipms/shared/api/routes';
 import { parseOrThrow } from '@sipms/shared/contracts/validate';
 import type { IdempotencyStore } from '@sipms/shared/data/idempotency-store';
-import type { Principal } from '@sipms/shared/data/tenant-store';
+import type { Principal } from '@sipms/shared/domain/tenant';
 import { AppError, errorBody, UnauthorizedError, ValidationError } from '@sipms/shared/errors';
 import { sha256Hex } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
@@ -58,7 +58,7 @@ export function implement<const R extends RouteDefinition>(
 
 export interface ApiDeps {
   authenticate(apiKey: string): Promise<Principal | undefined>;
-  /** Makes authenticated POSTs with an `Idempotency-Key` header run once (SPEC.md: every POST). */
+  /** Makes authenticated POSTs with an `Idempotency-Key` header run once (every POST: docs/contract.md). */
   idempotency?: Pick<IdempotencyStore, 'run'>;
   logger: Logger;
 }
@@ -137,7 +137,9 @@ export function createApiHandler(
       for (const [k, v] of Object.entries(event.pathParameters ?? {})) {
         try {
           path[k] = decodeURIComponent(v ?? '');
-        } catch {
+        } catch (err) {
+          // Not %-encoded as it should be (a lone `%`): the route sees the raw text and validates it.
+          log.debug({ err, param: k }, 'path parameter kept undecoded');
           path[k] = v ?? '';
         }
       }
@@ -156,8 +158,8 @@ export function createApiHandler(
           if (body.length === 0) return {};
           try {
             return JSON.parse(body.toString('utf8'));
-          } catch {
-            throw new AppError('bad_request', 'request body is not valid JSON');
+          } catch (err) {
+            throw new AppError('bad_request', 'request body is not valid JSON', { cause: err });
           }
         },
       };

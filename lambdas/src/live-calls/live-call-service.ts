@@ -2,8 +2,9 @@ import type { PlaceIvrCallRequest } from '@sipms/shared/contracts/live-calls';
 import type { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import type { NodeRegistry } from '@sipms/shared/data/node-registry';
 import type { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
-import type { SessionRecord, SessionStore } from '@sipms/shared/data/session-store';
-import { AppError, ConflictError, NotFoundError } from '@sipms/shared/errors';
+import type { SessionStore } from '@sipms/shared/data/session-store';
+import type { SessionRecord } from '@sipms/shared/domain/session';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '@sipms/shared/errors';
 import { randomId } from '@sipms/shared/util/ids';
 
 /**
@@ -73,7 +74,15 @@ export class LiveCallService {
     await this.registry.send(nodeId, {
       kind: 'placeIvrCall',
       tenantId,
-      payload: { ...req, sessionId, participantId, joinExisting: Boolean(req.sessionId) },
+      payload: {
+        destination: req.destination,
+        timeoutSec: req.timeoutSec,
+        ...(req.callerId ? { callerId: req.callerId } : {}),
+        ...(req.sessionReferenceId ? { sessionReferenceId: req.sessionReferenceId } : {}),
+        sessionId,
+        participantId,
+        joinExisting: Boolean(req.sessionId),
+      },
     });
     return { sessionId, participantId };
   }
@@ -136,6 +145,7 @@ export class LiveCallService {
     const session = await this.ownSession(tenantId, body.sessionId);
     if (!body.connectionId) {
       // A replyId names the participant its getIvrCommand was for; the owning node knows which.
+      if (!body.replyId) throw new ValidationError('connectionId', 'connectionId or replyId is required');
       if (session.state === 'ended') throw new ConflictError(`session ${body.sessionId} has ended`);
       await this.registry.send(session.nodeId, {
         kind,

@@ -1,4 +1,4 @@
-import type { ReplyRecord } from '@sipms/shared/data/session-store';
+import type { ReplyRecord } from '@sipms/shared/domain/session';
 import type { Logger } from '@sipms/shared/util/logger';
 
 export interface BatchReplyReader {

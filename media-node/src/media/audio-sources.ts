@@ -8,6 +8,7 @@ import type { AudioSources, SpeechRequest } from '../ports/call-data.js';
 import { ulawAu } from './au.js';
 import { pcmToWav } from './pcap.js';
 import { EspeakSpeech, type SpeechSynthesizer } from './speech-synthesizer.js';
+import { mixWavs } from './wav-mix.js';
 
 export { espeakVoice } from './speech-synthesizer.js';
 
@@ -116,6 +117,15 @@ export class FileAudioSources implements AudioSources {
   async saveRecording(tenantId: string, fileName: string, wavFile: string): Promise<void> {
     await this.opts.prompts.put(tenantId, fileName, await readFile(wavFile), 'audio/wav');
     await rm(wavFile, { force: true });
+  }
+
+  async saveMixedRecording(tenantId: string, fileName: string, wavFiles: string[]): Promise<void> {
+    const parts = await Promise.all(wavFiles.map((f) => readFile(f)));
+    const [first, ...rest] = parts;
+    if (!first) throw new Error('no recording to mix');
+    const mixed = rest.reduce<Buffer>((sum, part) => mixWavs(sum, part), first);
+    await this.opts.prompts.put(tenantId, fileName, mixed, 'audio/wav');
+    await Promise.all(wavFiles.map((f) => rm(f, { force: true })));
   }
 
   /**

@@ -1,13 +1,16 @@
-import type { NodeCommand } from '@sipms/shared/data/node-registry';
+import { NodeCommand } from '@sipms/shared/contracts/node-commands';
+import { parseOrReason } from '@sipms/shared/contracts/validate';
 import type { Logger } from '@sipms/shared/util/logger';
 
 export interface InboxReader {
-  take(nodeId: string, limit?: number): Promise<NodeCommand[]>;
+  /** Claims the oldest commands of the node's inbox, as stored. */
+  take(nodeId: string, limit?: number): Promise<unknown[]>;
 }
 
 /**
- * Polls this node's inbox and hands each claimed command to `execute` (without waiting for it, so a
- * long command never delays the next). The interval is the latency/cost trade-off of REST commands.
+ * Polls this node's inbox, validates each claimed command against the NodeCommand contract and hands it
+ * to `execute` (without waiting for it, so a long command never delays the next). An invalid command is
+ * logged with its reason and dropped. The interval is the latency/cost trade-off of REST commands.
  */
 export class InboxLoop {
   private timer: NodeJS.Timeout | undefined;
@@ -29,8 +32,14 @@ export class InboxLoop {
   private async poll(): Promise<void> {
     if (this.stopped) return;
     try {
-      const commands = await this.inbox.take(this.nodeId);
-      for (const command of commands) {
+      const items = await this.inbox.take(this.nodeId);
+      for (const item of items) {
+        const parsed = parseOrReason(NodeCommand, item);
+        if (!parsed.ok) {
+          this.logger.error({ reason: parsed.reason, item }, 'invalid node command dropped');
+          continue;
+        }
+        const command = parsed.value;
         void this.execute(command).catch((err) =>
           this.logger.error({ err, commandId: command.commandId, kind: command.kind }, 'node command failed'),
         );

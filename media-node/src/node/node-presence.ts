@@ -1,4 +1,4 @@
-import type { NodeHeartbeat } from '@sipms/shared/data/node-registry';
+import type { NodeHeartbeat } from '@sipms/shared/domain/node';
 import type { Logger } from '@sipms/shared/util/logger';
 
 export interface HeartbeatWriter {

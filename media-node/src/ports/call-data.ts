@@ -1,10 +1,5 @@
-import type {
-  ConnectionRecord,
-  JournalEntry,
-  ParticipantRecord,
-  SessionRecord,
-} from '@sipms/shared/data/session-store';
-import type { TenantRecord } from '@sipms/shared/data/tenant-store';
+import type { ConnectionRecord, JournalEntry, ParticipantRecord, SessionRecord } from '@sipms/shared/domain/session';
+import type { TenantRecord } from '@sipms/shared/domain/tenant';
 
 /** What the call flow reads and writes about tenants and sessions; implemented by the DynamoDB stores. */
 export interface TenantDirectory {
@@ -47,6 +42,11 @@ export interface AudioSources {
   url(url: string): Promise<string>;
   /** Stores a recorded WAV file as a prompt file of the tenant (playable as `{format:"file"}` afterwards). */
   saveRecording(tenantId: string, fileName: string, wavFile: string): Promise<void>;
+  /**
+   * Mixes recorded WAV files (the parties of a connection) into one and stores it as a prompt file of
+   * the tenant. Consumes the files. Rejects when `wavFiles` is empty.
+   */
+  saveMixedRecording(tenantId: string, fileName: string, wavFiles: string[]): Promise<void>;
 }
 
 /** What an operator bills on, per tenant and day; recording never delays or fails a call. */

@@ -1,4 +1,4 @@
-import type { CallbackName } from '@sipms/shared/contracts/callbacks';
+import type { AnyCallbackBody, CallbackName } from '@sipms/shared/contracts/callbacks';
 
 /** One callback as the call flow hands it over: the envelope fields and the body the tenant receives. */
 export interface CallbackRequest {
@@ -7,7 +7,8 @@ export interface CallbackRequest {
   sessionId: string;
   seq: number;
   type: CallbackName;
-  payload: Record<string, unknown>;
+  /** The body of the callback `type` (docs/contract.md), as the contract's schema types it. */
+  payload: AnyCallbackBody;
 }
 
 export interface CallbackResult {

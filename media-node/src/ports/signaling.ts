@@ -145,8 +145,9 @@ export class SignalingError extends Error {
     message: string,
     /** The final SIP status for 'rejected'. */
     readonly status?: number,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'SignalingError';
   }
 }

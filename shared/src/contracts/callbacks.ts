@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { IvrCommand } from './ivr-command.js';
 
-/** Callback names of SPEC.md, the body each carries, and the reply each expects. */
+/** The callbacks (docs/contract.md, "Callbacks"): their names, the body each carries, and the reply each expects. */
 
 export const CALLBACK_NAMES = [
   'newCall',
@@ -62,11 +62,14 @@ export const CallAnsweredBody = z.object({
   replyId: z.string(),
   connectionId: z.string().optional(),
 });
+export const RecordingInfo = z.object({ fileName: z.string(), durationMs: z.number() });
 export const CallNotifyBody = z.object({
   ...Common,
   participantId: z.string(),
   event: z.string(),
   reason: z.string().optional(),
+  /** With `recordingReady` of an IVR `record` command: the stored prompt file and its length. */
+  recording: RecordingInfo.optional(),
 });
 export const CALL_EVENTS = [
   'callingPartyDrop',
@@ -83,6 +86,8 @@ export const CallEventBody = z.object({
   participantId: z.string(),
   event: z.enum(CALL_EVENTS),
   reason: z.string().optional(),
+  /** With `connectionSplit`: the connection that was split. */
+  connectionId: z.string().optional(),
 });
 export const SessionCompletedBody = z.object({
   ...Common,
@@ -98,6 +103,17 @@ export const CALLBACK_BODIES = {
   callEvent: CallEventBody,
   sessionCompleted: SessionCompletedBody,
 } as const;
+
+/** The body the tenant receives for each callback. */
+export type CallbackBody<N extends CallbackName> = z.infer<(typeof CALLBACK_BODIES)[N]>;
+export type AnyCallbackBody = CallbackBody<CallbackName>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** What the media node fills in for a callback; the session adds the common fields and the replyId. */
+export type CallbackFields<N extends CallbackName> = DistributiveOmit<
+  CallbackBody<N>,
+  'sessionId' | 'seq' | 'timestamp' | 'sessionReferenceId' | 'replyId'
+>;
+export type CallEventName = (typeof CALL_EVENTS)[number];
 
 // ---- replies -------------------------------------------------------------------------------------
 
@@ -132,7 +148,7 @@ export const CALLBACK_REPLIES = {
   callEvent: CallEventReply,
 } as const;
 
-/** The defined fallback when no valid reply could be had (SPEC.md, "Delivery rules"). */
+/** The defined fallback when no valid reply could be had (docs/callback-delivery.md, "Defined fallbacks"). */
 export const FALLBACK_REPLIES = {
   newCall: { action: 'drop', sipStatus: 480, reason: 'callback failed' },
   // The caller hears an apology rather than silence, then the call ends.

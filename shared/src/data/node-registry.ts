@@ -1,26 +1,9 @@
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { NewNodeCommand } from '../contracts/node-commands.js';
+import type { NodeHeartbeat } from '../domain/node.js';
 import { randomId } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 import { ttlIn } from './table-design.js';
-
-/** What a media node reports about itself every few seconds. */
-export interface NodeHeartbeat {
-  nodeId: string;
-  sip: { host: string; port: number };
-  activeCalls: number;
-  maxCalls: number;
-  draining: boolean;
-  at: string;
-}
-
-/** A command for the node that owns a call, or that should place one. */
-export interface NodeCommand {
-  commandId: string;
-  kind: string;
-  tenantId: string;
-  payload: Record<string, unknown>;
-  createdAt: string;
-}
 
 const NODES_INDEX = 'NODES';
 const HEARTBEAT_TTL = 120;
@@ -81,10 +64,7 @@ export class NodeRegistry {
     return candidates[0];
   }
 
-  async send(
-    nodeId: string,
-    command: Omit<NodeCommand, 'commandId' | 'createdAt'> & { commandId?: string },
-  ): Promise<string> {
+  async send(nodeId: string, command: NewNodeCommand): Promise<string> {
     const commandId = command.commandId ?? randomId('c');
     const createdAt = new Date().toISOString();
     await this.doc.send(
@@ -103,8 +83,11 @@ export class NodeRegistry {
     return commandId;
   }
 
-  /** Reads the node's inbox (oldest first) and claims each command; only claimed commands are returned. */
-  async take(nodeId: string, limit = 25): Promise<NodeCommand[]> {
+  /**
+   * Reads the node's inbox (oldest first) and claims each command; only claimed commands are returned,
+   * as stored: the node validates them against the NodeCommand contract.
+   */
+  async take(nodeId: string, limit = 25): Promise<unknown[]> {
     const res = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -114,7 +97,7 @@ export class NodeRegistry {
         Limit: limit,
       }),
     );
-    const claimed: NodeCommand[] = [];
+    const claimed: unknown[] = [];
     for (const item of res.Items ?? []) {
       try {
         await this.doc.send(
@@ -129,7 +112,7 @@ export class NodeRegistry {
         throw err;
       }
       const { pk: _pk, sk: _sk, expiresAt: _e, ...command } = item;
-      claimed.push(command as NodeCommand);
+      claimed.push(command);
     }
     return claimed;
   }

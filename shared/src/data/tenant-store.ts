@@ -6,37 +6,13 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ApiKeyView, TenantView } from '../contracts/rest.js';
+import type { ApiKeyView } from '../contracts/rest.js';
+import type { Principal, SigningSecret, TenantRecord } from '../domain/tenant.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { randomId, randomSecret, sha256Hex } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 import { queryAll } from './query-all.js';
 import { keys } from './table-design.js';
-
-export interface SigningSecret {
-  secret: string;
-  createdAt: string;
-  /** Set on the previous secret after a rotation; it stays valid until then. */
-  expiresAt?: string;
-}
-
-/** The trunk as stored: the password sealed (SecretBox), never in the clear. */
-export interface StoredTrunk {
-  host: string;
-  port: number;
-  transport: 'udp' | 'tcp' | 'tls';
-  username?: string;
-  passwordSealed?: string;
-}
-
-export interface TenantRecord extends Omit<TenantView, 'outboundTrunk'> {
-  signingSecrets: SigningSecret[];
-  outboundTrunk?: StoredTrunk | null;
-  /** Bumped by every rotation: the optimistic-concurrency guard of `signingSecrets`. */
-  secretsVersion?: number;
-  /** Active API keys; guards the per-tenant limit and "never revoke the last key" without transactions. */
-  apiKeyCount?: number;
-}
 
 export const TENANT_DEFAULTS = { callbackTimeoutMs: 5000, callbackRetries: 2, codecs: ['PCMU', 'PCMA'] };
 
@@ -47,44 +23,8 @@ export const PREVIOUS_SECRET_TTL_MS = 24 * 3600 * 1000;
 /** `lastUsedAt` of an API key is written at most this often (authentication is a read, not a write). */
 export const LAST_USED_RESOLUTION_MS = 60_000;
 
-/** Who a valid API key belongs to. */
-export interface Principal {
-  tenantId: string;
-  keyId: string;
-}
-
 /** The API-key listing index of a tenant (the key item itself is found by key id). */
 const tenantApiKeysIndex = (tenantId: string) => `TENANT#${tenantId}#APIKEYS`;
-
-/** What a tenant may see of its record: no secrets, no bookkeeping. */
-export function tenantView(t: TenantRecord): TenantView {
-  return {
-    tenantId: t.tenantId,
-    name: t.name,
-    domain: t.domain,
-    callbackUrl: t.callbackUrl ?? null,
-    fallbackUrl: t.fallbackUrl ?? null,
-    callbackTimeoutMs: t.callbackTimeoutMs,
-    callbackRetries: t.callbackRetries,
-    codecs: t.codecs,
-    outboundTrunk: t.outboundTrunk
-      ? {
-          host: t.outboundTrunk.host,
-          port: t.outboundTrunk.port,
-          transport: t.outboundTrunk.transport,
-          username: t.outboundTrunk.username ?? null,
-          hasPassword: Boolean(t.outboundTrunk.passwordSealed),
-        }
-      : null,
-    createdAt: t.createdAt,
-    ...(t.updatedAt ? { updatedAt: t.updatedAt } : {}),
-  };
-}
-
-/** Secrets a callback must be signed with now: the current one and any rotated one not yet expired. */
-export function activeSecrets(t: TenantRecord, now = Date.now()): string[] {
-  return t.signingSecrets.filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now).map((s) => s.secret);
-}
 
 const PATCHABLE = new Set([
   'callbackUrl',
@@ -197,7 +137,9 @@ export class TenantStore {
     try {
       return await this.putApiKey(tenantId, name);
     } catch (err) {
-      await this.adjustKeyCount(tenantId, -1).catch(() => undefined);
+      await this.adjustKeyCount(tenantId, -1).catch((countErr) => {
+        throw new AggregateError([err, countErr], 'API key not created, and its slot could not be given back');
+      });
       throw err;
     }
   }
@@ -241,7 +183,9 @@ export class TenantStore {
       );
     } catch (err) {
       // Revoked concurrently: give the slot back and answer as for an unknown key.
-      await this.adjustKeyCount(tenantId, 1).catch(() => undefined);
+      await this.adjustKeyCount(tenantId, 1).catch((countErr) => {
+        throw new AggregateError([err, countErr], 'API key not deleted, and its slot could not be given back');
+      });
       if (isConditionFailure(err)) throw new NotFoundError('API key');
       throw err;
     }
@@ -440,7 +384,7 @@ export class TenantStore {
     return res.Item?.tenantId as string | undefined;
   }
 
-  /** Inbound SIP routing (SPEC.md): the Request-URI host is a tenant domain, or its user part a claimed number. */
+  /** Inbound SIP routing (docs/contract.md): the Request-URI host is a tenant domain, or its user part a claimed number. */
   async resolveInbound(host: string, user: string): Promise<TenantRecord | undefined> {
     const h = host.toLowerCase();
     let tenantId: string | undefined;

@@ -1,31 +1,29 @@
-import { CALLBACK_REPLIES, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
-import { IvrCommand } from '@sipms/shared/contracts/ivr-command';
-import { parseOrReason } from '@sipms/shared/contracts/validate';
+import type { CallbackFields } from '@sipms/shared/contracts/callbacks';
+import type { IvrCommand } from '@sipms/shared/contracts/ivr-command';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { AudioSources, UsageMeter } from '../ports/call-data.js';
-import type { MediaLeg } from '../ports/media.js';
-import type { CallDialog, DialogEndReason } from '../ports/signaling.js';
-import type { CallSession } from './call-session.js';
+import type { AudioSources, UsageMeter } from '../../ports/call-data.js';
+import type { MediaLeg } from '../../ports/media.js';
+import type { CallDialog, DialogEndReason } from '../../ports/signaling.js';
+import type { Participant } from '../session/participant.js';
+import type { ParticipantRegistry } from '../session/participant-control.js';
+import { ivrCommandReply } from '../session/replies.js';
 import { DtmfMerger } from './dtmf-merger.js';
 import { runIvrCommand } from './ivr-executor.js';
-import type { LiveSessions } from './live-sessions.js';
-
-export type Journal = (entry: Record<string, unknown> & { kind: 'sip' | 'command' | 'media' | 'error' }) => void;
 
 export interface IvrLoopInput {
-  session: CallSession;
-  participantId: string;
+  participant: Participant;
   dialog: CallDialog;
   leg: MediaLeg;
   audio: AudioSources;
-  live: LiveSessions;
-  journal: Journal;
-  log: Logger;
-  /** The callEvent sent when this participant hangs up: the caller of an inbound call, or a called party. */
-  dropEvent: 'callingPartyDrop' | 'calledPartyDrop';
+  live: ParticipantRegistry;
+  usage: UsageMeter;
   /** Start out of IVR (about to be connected to another participant): no getIvrCommand until resumed. */
   startHeld?: boolean;
-  usage: UsageMeter;
+}
+
+/** The callEvent sent when a participant hangs up: the caller of an inbound call, or a called party. */
+export function dropEventOf(participant: Participant): 'callingPartyDrop' | 'calledPartyDrop' {
+  return participant.direction === 'inbound' ? 'callingPartyDrop' : 'calledPartyDrop';
 }
 
 /** Characters of text-to-speech a command asks for (what TTS is billed on). */
@@ -53,7 +51,11 @@ export const END_REASON: Record<DialogEndReason, string> = {
  * Returns the end reason.
  */
 export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
-  const { session, participantId, dialog, leg, journal, log } = input;
+  const { participant, dialog, leg } = input;
+  const { session, participantId } = participant;
+  const journal = participant.journal.bind(participant);
+  const log: Logger = session.log.child({ participantId });
+  const dropEvent = dropEventOf(participant);
   const ended = new AbortController();
   let endedBy: DialogEndReason | undefined;
   void dialog.ended.then((reason) => {
@@ -65,7 +67,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
     // The media is gone (rtpengine died): end the call at once, then tell the tenant.
     mediaFailed = true;
     journal({ kind: 'error', event: 'media failed', reason });
-    void dialog.hangup();
+    void dialog.hangup().catch((err) => log.warn({ err }, 'hang-up after media failure failed'));
     void session.notify('callNotify', { participantId, event: 'mediaFailed', reason });
     void session.request('callEvent', { participantId, event: 'ivrFailed', reason: `media failed: ${reason}` });
   });
@@ -86,7 +88,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
     hangup: () => dialog.hangup(),
     connectable: {
       leg,
-      direction: input.dropEvent === 'callingPartyDrop' ? 'inbound' : 'outbound',
+      direction: participant.direction,
       ended: dialog.ended,
       hold: () => {
         if (held) return;
@@ -112,7 +114,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
     held = { done: new Promise<void>((r) => (release = r)), release: () => release() };
   }
 
-  let extras: Record<string, unknown> = {};
+  let extras: Omit<CallbackFields<'getIvrCommand'>, 'participantId'> = {};
   try {
     while (!ended.signal.aborted) {
       if (held) {
@@ -126,9 +128,15 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
       current = new AbortController();
       const commandSignal = AbortSignal.any([ended.signal, current.signal]);
       if (ended.signal.aborted) break;
-      const parsed = parseOrReason(CALLBACK_REPLIES.getIvrCommand, res.reply);
-      const command: IvrCommand = parsed.ok ? parsed.value : IvrCommand.parse(FALLBACK_REPLIES.getIvrCommand);
-      journal({ kind: 'command', callback: 'getIvrCommand', fallback: res.fallback, reason: res.reason, command });
+      const parsed = ivrCommandReply(res.reply);
+      const command: IvrCommand = parsed.value;
+      journal({
+        kind: 'command',
+        callback: 'getIvrCommand',
+        fallback: res.fallback || parsed.invalid !== undefined,
+        reason: res.reason ?? parsed.invalid,
+        command,
+      });
       const chars = ttsCharacters(command);
       if (chars) input.usage.record(session.tenant.tenantId, { ttsCharacters: chars });
       const outcome = await runIvrCommand(command, {
@@ -179,10 +187,10 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   journal({ kind: 'sip', event: 'ended', reason });
   if (mediaFailed) return 'mediaFailed';
   // A connected participant's hang-up is reported by the connection (it decides for the other party).
-  if (reason === 'remote-bye' && held) return input.dropEvent;
+  if (reason === 'remote-bye' && held) return dropEvent;
   if (reason === 'remote-bye') {
-    await session.request('callEvent', { participantId, event: input.dropEvent });
-    return input.dropEvent;
+    await session.request('callEvent', { participantId, event: dropEvent });
+    return dropEvent;
   }
   return END_REASON[reason];
 }

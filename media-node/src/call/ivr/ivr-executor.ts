@@ -1,26 +1,11 @@
 import type { DtmfParams } from '@sipms/shared/contracts/callbacks';
 import type { IvrCommand, Phrase } from '@sipms/shared/contracts/ivr-command';
-import type { Logger } from '@sipms/shared/util/logger';
-import type { AudioSources } from '../ports/call-data.js';
-import type { MediaLeg } from '../ports/media.js';
 import { DtmfCollector } from './dtmf-collector.js';
-import { type RecordingResult, recordCaller } from './ivr-recording.js';
+import type { IvrContext, RecordingResult } from './ivr-context.js';
+import { recordCaller } from './ivr-recording.js';
 import { waitOrAbort } from './wait.js';
 
-export interface IvrContext {
-  tenantId: string;
-  leg: MediaLeg;
-  audio: AudioSources;
-  /** Subscribes to the caller's merged key presses; returns an unsubscribe function. */
-  onDigit(listener: (digit: string) => void): () => void;
-  /** Part of the command could not be run: the tenant gets callNotify ivrFailed and the journal an entry. */
-  ivrFailed(reason: string, phrase?: Phrase): void;
-  /** Progress the tenant hears about as callNotify (and the journal records), e.g. `recordingReady`. */
-  notify(event: string, details: { reason?: string } & Record<string, unknown>): void;
-  /** Aborted when the caller hangs up or the command is interrupted. */
-  signal: AbortSignal;
-  logger: Logger;
-}
+export type { IvrContext } from './ivr-context.js';
 
 export interface IvrOutcome {
   dtmfParams?: DtmfParams;

@@ -1,11 +1,8 @@
 import type { IvrCommand } from '@sipms/shared/contracts/ivr-command';
-import type { IvrContext } from './ivr-executor.js';
+import type { IvrContext, RecordingResult } from './ivr-context.js';
 import { waitOrAbort } from './wait.js';
 
-export interface RecordingResult {
-  fileName: string;
-  durationMs: number;
-}
+export type { RecordingResult } from './ivr-context.js';
 
 /** Continuous silence that ends a recording (SPEC's "until … silence"); Twilio's default is the same 5 s. */
 export const RECORD_SILENCE_MS = 5000;

@@ -1,10 +1,7 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Logger } from '@sipms/shared/util/logger';
-import { mixWavs } from '../media/wav-mix.js';
-import type { AudioSources, SessionRepository } from '../ports/call-data.js';
-import { callEventReply } from './bridge.js';
+import type { AudioSources, SessionRepository } from '../../ports/call-data.js';
+import type { JournalInput } from '../session/journal.js';
+import { callEventReply } from '../session/replies.js';
 import type { LiveSessions, ParticipantControl } from './live-sessions.js';
 
 interface Connection {
@@ -30,7 +27,7 @@ export class Connections {
   constructor(
     private readonly live: LiveSessions,
     private readonly sessions: SessionRepository,
-    private readonly audio: Pick<AudioSources, 'saveRecording'>,
+    private readonly audio: Pick<AudioSources, 'saveRecording' | 'saveMixedRecording'>,
     private readonly logger: Logger,
   ) {}
 
@@ -116,16 +113,15 @@ export class Connections {
         const leg = this.party(c.sessionId, id)?.leg;
         if (leg) parts.push(await leg.stopRecording());
       }
-      const [a, b] = await Promise.all(parts.map((p) => readFile(p.file)));
-      if (!a) throw new Error('no party could be recorded');
-      const mixed = b ? mixWavs(a, b) : a;
+      if (parts.length === 0) throw new Error('no party could be recorded');
       const fileName = `rec-${c.connectionId}-${Date.now()}`;
-      const tmp = join(tmpdir(), `${fileName}.wav`);
-      await writeFile(tmp, mixed);
       const tenantId = session?.tenant.tenantId;
       if (!tenantId) throw new Error('the session has ended');
-      await this.audio.saveRecording(tenantId, fileName, tmp);
-      await rm(tmp, { force: true });
+      await this.audio.saveMixedRecording(
+        tenantId,
+        fileName,
+        parts.map((p) => p.file),
+      );
       const durationMs = Math.max(...parts.map((p) => p.durationMs));
       this.journal(c.sessionId, { event: 'recording stored', connectionId: c.connectionId, fileName, durationMs });
       void session?.notify('callNotify', { participantId: c.parties[0], event: 'recordingReady', reason: fileName });
@@ -154,8 +150,10 @@ export class Connections {
     return this.live.participant(sessionId, participantId)?.connectable;
   }
 
-  private journal(sessionId: string, entry: Record<string, unknown>): void {
-    void this.sessions.journal(sessionId, { kind: 'command', ...entry }).catch(() => {});
+  private journal(sessionId: string, entry: Omit<JournalInput, 'kind'>): void {
+    this.sessions
+      .journal(sessionId, { kind: 'command', ...entry })
+      .catch((err) => this.logger.warn({ err, sessionId }, 'journal write failed'));
   }
 
   async connect(sessionId: string, connectionId: string, [a, b]: [string, string]): Promise<void> {
@@ -178,7 +176,7 @@ export class Connections {
     this.active.set(connectionId, connection);
     await this.sessions
       .setConnection(sessionId, connectionId, { participantIds: [a, b], state: 'connected' })
-      .catch(() => {});
+      .catch((err) => this.logger.warn({ err, sessionId, connectionId }, 'connection write failed'));
     this.journal(sessionId, { event: 'connected', connectionId, participantIds: [a, b] });
     void Promise.race([pa.ended.then(() => a), pb.ended.then(() => b)]).then((gone) => this.onHangup(connection, gone));
   }
@@ -216,7 +214,7 @@ export class Connections {
         participantIds: connection.parties,
         state: 'split',
       })
-      .catch(() => {});
+      .catch((err) => this.logger.warn({ err, connectionId: connection.connectionId }, 'connection write failed'));
     this.journal(connection.sessionId, { event: `connection ended (${why})`, connectionId: connection.connectionId });
   }
 

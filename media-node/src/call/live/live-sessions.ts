@@ -1,30 +1,13 @@
-import type { MediaLeg } from '../ports/media.js';
-import type { CallSession } from './call-session.js';
+import type { CallSession } from '../session/call-session.js';
+import type { ParticipantControl, ParticipantRegistry } from '../session/participant-control.js';
 
-/** What a live-call command can do to a participant on this node. */
-export interface ParticipantControl {
-  /** Stops the running IVR command; the next getIvrCommand follows. */
-  interrupt(): void;
-  /** Hangs the participant up (BYE). */
-  hangup(): Promise<void>;
-  /** For /connect: the participant's media, its direction, and its IVR loop paused and resumed. */
-  connectable?: {
-    leg: MediaLeg;
-    direction: 'inbound' | 'outbound';
-    /** Resolves when the participant's call has ended. */
-    ended: Promise<unknown>;
-    /** Leaves IVR (the running command stops) until resume(); while held, a hang-up is the connection's to report. */
-    hold(): void;
-    resume(): void;
-    readonly held: boolean;
-  };
-}
+export type { ParticipantControl } from '../session/participant-control.js';
 
 /**
  * The sessions this node owns and their participants, so that commands arriving in the node's inbox
  * (from the REST API, wherever it ran) reach the right call.
  */
-export class LiveSessions {
+export class LiveSessions implements ParticipantRegistry {
   private readonly sessions = new Map<string, Map<string, ParticipantControl>>();
   private readonly owners = new Map<string, CallSession>();
 

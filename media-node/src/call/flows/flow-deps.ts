@@ -1,0 +1,24 @@
+import type { SecretBox } from '@sipms/shared/crypto/secret-box';
+import type { Logger } from '@sipms/shared/util/logger';
+import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../../ports/call-data.js';
+import type { CallbackPort } from '../../ports/callbacks.js';
+import type { MediaPort } from '../../ports/media.js';
+import type { SignalingPort } from '../../ports/signaling.js';
+import type { CallLimits } from '../limits/call-limits.js';
+import type { LiveSessions } from '../live/live-sessions.js';
+
+/** The ports and node services every call flow works with (wired by the media node's composition root). */
+export interface FlowDeps {
+  nodeId: string;
+  tenants: TenantDirectory;
+  sessions: SessionRepository;
+  media: MediaPort;
+  callbacks: CallbackPort;
+  audio: AudioSources;
+  live: LiveSessions;
+  signaling: Pick<SignalingPort, 'placeCall'>;
+  limits: Pick<CallLimits, 'acquire' | 'release'>;
+  usage: UsageMeter;
+  secrets: SecretBox | undefined;
+  logger: Logger;
+}

@@ -1,0 +1,224 @@
+import { randomId } from '@sipms/shared/util/ids';
+import type { MediaLeg } from '../../ports/media.js';
+import type { CallDialog, InboundCall } from '../../ports/signaling.js';
+import { runIvrLoop } from '../ivr/ivr-loop.js';
+import { CallSession } from '../session/call-session.js';
+import { InFlight } from '../session/in-flight.js';
+import { Participant } from '../session/participant.js';
+import { callEventReply, newCallReply } from '../session/replies.js';
+import { callCallee, runBridge } from './callee-bridge.js';
+import type { FlowDeps } from './flow-deps.js';
+import { callerStatusFor } from './routing.js';
+
+/**
+ * The inbound call flow (docs/ivr.md, docs/callback-delivery.md): tenant lookup, session, media offer,
+ * newCall, then the IVR loop driven by getIvrCommand (or a B2BUA call), and the end of the session.
+ * It sees only ports: no SIP stack, no rtpengine client, no AWS SDK.
+ */
+export class InboundCallFlow {
+  private readonly active = new InFlight();
+  private draining = false;
+
+  constructor(private readonly deps: FlowDeps) {}
+
+  get activeCalls(): number {
+    return this.active.size;
+  }
+
+  /** Stop taking new calls (503), e.g. while the node drains before termination. */
+  stopAccepting(): void {
+    this.draining = true;
+  }
+
+  /** Entry point for the signaling adapter; never throws. */
+  accept(call: InboundCall): void {
+    if (this.draining) {
+      call.reject(503, 'Service Unavailable', { 'Retry-After': '5' });
+      return;
+    }
+    const run = this.handle(call).catch((err) => {
+      this.deps.logger.error({ err, callId: call.callId }, 'call flow failed');
+      try {
+        call.reject(500, 'Server Internal Error');
+      } catch (rejectErr) {
+        this.deps.logger.debug({ err: rejectErr }, 'no 500 sent: a final response went out already');
+      }
+    });
+    this.active.track(run);
+  }
+
+  /** Resolves when every call in progress has ended (used when draining). */
+  async drained(): Promise<void> {
+    await this.active.drained();
+  }
+
+  private async handle(call: InboundCall): Promise<void> {
+    const { deps } = this;
+    const tenant = await deps.tenants.resolveInbound(call.requestHost, call.requestUser);
+    if (!tenant) {
+      // Unknown target: no session, no callback, no state.
+      call.reject(404, 'Not Found');
+      return;
+    }
+    if (!call.sdp) {
+      call.reject(488, 'SDP Offer Required');
+      return;
+    }
+    const refused = await deps.limits.acquire(tenant);
+    if (refused) {
+      deps.logger.warn({ tenantId: tenant.tenantId, limit: refused.limit }, 'call refused: tenant limit');
+      call.reject(503, `Service Unavailable (${refused.message})`, {
+        'Retry-After': '1',
+        Warning: `399 sip-mediaserver "${refused.message}"`,
+      });
+      return;
+    }
+    let caller: Participant;
+    const session = new CallSession(tenant, deps);
+    try {
+      caller = await Participant.join(
+        session,
+        randomId('p'),
+        { direction: 'inbound', from: call.from.uri, to: call.to.uri, sipCallId: call.callId },
+        deps,
+        { createSession: true },
+      );
+    } catch (err) {
+      deps.limits.release(tenant.tenantId);
+      throw err;
+    }
+    caller.journal({ kind: 'sip', event: 'invite', from: call.from.uri, to: call.to.uri, source: call.source });
+    const disown = deps.live.own(session);
+    let leg: MediaLeg | undefined;
+    let endReason = 'unknown';
+    try {
+      leg = await this.openMedia(call, caller);
+      if (!leg) {
+        endReason = 'mediaFailed';
+        return;
+      }
+      endReason = await this.run(call, caller, leg);
+    } finally {
+      deps.limits.release(tenant.tenantId);
+      await caller.end();
+      await leg?.close();
+      await session.complete(endReason);
+      disown();
+    }
+  }
+
+  private async openMedia(call: InboundCall, caller: Participant): Promise<MediaLeg | undefined> {
+    try {
+      return await this.deps.media.openLeg({
+        callId: call.callId,
+        callerTag: call.from.tag ?? '',
+        ivrTag: randomId('m', 10),
+        offerSdp: call.sdp ?? '',
+      });
+    } catch (err) {
+      caller.session.log.error({ err }, 'media offer failed');
+      caller.journal({
+        kind: 'error',
+        event: 'media offer failed',
+        reason: err instanceof Error ? err.message : String(err),
+      });
+      call.reject(488, 'Not Acceptable Here');
+      return undefined;
+    }
+  }
+
+  /** newCall and what its reply asks for; returns the session's end reason. */
+  private async run(call: InboundCall, caller: Participant, leg: MediaLeg): Promise<string> {
+    const { session } = caller;
+    const newCall = await session.request(
+      'newCall',
+      {
+        participantId: caller.participantId,
+        sipCallId: call.callId,
+        from: {
+          uri: call.from.uri,
+          user: call.from.user,
+          ...(call.from.displayName ? { displayName: call.from.displayName } : {}),
+        },
+        to: { uri: call.to.uri, user: call.to.user },
+        requestUri: call.requestUri,
+        headers: call.xHeaders,
+        sourceAddress: call.source.address,
+        transport: call.source.transport,
+      },
+      call.cancelled,
+    );
+    if (call.cancelled.aborted) {
+      caller.journal({ kind: 'sip', event: 'cancelled' });
+      return 'callingPartyCancel';
+    }
+    const { value: action, invalid } = newCallReply(newCall.reply);
+    caller.journal({
+      kind: 'command',
+      callback: 'newCall',
+      action: action.action,
+      fallback: newCall.fallback || invalid !== undefined,
+      reason: newCall.reason ?? invalid,
+    });
+
+    switch (action.action) {
+      case 'drop':
+        call.reject(action.sipStatus, action.reason);
+        return 'dropped';
+      case 'redirect':
+        call.redirect([action.contact]);
+        return 'redirected';
+      case 'call': {
+        const outcome = await callCallee({ caller, call, leg, action }, this.deps);
+        if (outcome.kind === 'caller-gone') return 'callingPartyCancel';
+        if (outcome.kind === 'unreached') {
+          const res = await session.request('callEvent', {
+            participantId: outcome.calleeId,
+            event: outcome.event,
+            reason: outcome.reason,
+          });
+          const reply = callEventReply(res.reply);
+          caller.journal({ kind: 'command', callback: 'callEvent', reply, fallback: res.fallback });
+          if (reply.action !== 'ivr') {
+            call.reject(callerStatusFor(outcome.event));
+            return outcome.event;
+          }
+          return this.answerIntoIvr(call, caller, leg); // the tenant sends the caller to IVR instead
+        }
+        const bridged = await runBridge(
+          {
+            caller,
+            callee: outcome.calleeParticipant,
+            callerDialog: outcome.callerDialog,
+            calleeDialog: outcome.callee,
+          },
+          this.deps,
+        );
+        if (bridged !== 'ivr') return bridged;
+        // Back to IVR: the caller is answered already; only the media moves (no re-INVITE needed).
+        await leg.connectIvr();
+        return this.ivr(caller, outcome.callerDialog, leg);
+      }
+      case 'ivr':
+        return this.answerIntoIvr(call, caller, leg);
+    }
+  }
+
+  private async answerIntoIvr(call: InboundCall, caller: Participant, leg: MediaLeg): Promise<string> {
+    const answerSdp = await leg.connectIvr();
+    let dialog: CallDialog;
+    try {
+      dialog = await call.answer(answerSdp);
+    } catch (err) {
+      caller.journal({ kind: 'sip', event: 'answer failed', reason: err instanceof Error ? err.message : String(err) });
+      return call.cancelled.aborted ? 'callingPartyCancel' : 'answerFailed';
+    }
+    caller.answered();
+    return this.ivr(caller, dialog, leg);
+  }
+
+  private ivr(participant: Participant, dialog: CallDialog, leg: MediaLeg): Promise<string> {
+    const { deps } = this;
+    return runIvrLoop({ participant, dialog, leg, audio: deps.audio, live: deps.live, usage: deps.usage });
+  }
+}

@@ -1,0 +1,164 @@
+import type { PlaceIvrCallPayload } from '@sipms/shared/contracts/node-commands';
+import { randomId } from '@sipms/shared/util/ids';
+import type { OutboundMediaLeg } from '../../ports/media.js';
+import type { OutboundDialog } from '../../ports/signaling.js';
+import { runIvrLoop } from '../ivr/ivr-loop.js';
+import type { Connections } from '../live/connections.js';
+import { CallSession } from '../session/call-session.js';
+import { InFlight } from '../session/in-flight.js';
+import { Participant } from '../session/participant.js';
+import { callEventReply } from '../session/replies.js';
+import type { FlowDeps } from './flow-deps.js';
+import { progressReporter } from './progress.js';
+import { failureEvent, fromFor, routeFor } from './routing.js';
+
+export interface OutboundFlowDeps extends FlowDeps {
+  connections: Pick<Connections, 'connect'>;
+}
+
+/** A placeivrcall as the API handed it to this node. */
+export type PlaceIvrCallCommand = PlaceIvrCallPayload & { tenantId: string };
+
+/**
+ * An outbound IVR call (POST /placeivrcall): the media engine makes the offer, the SIP stack calls the
+ * destination (ringing and early media reported as callNotify), and on answer the called party runs the
+ * same IVR loop as a caller. Busy, no answer and failure are callEvents whose reply is honoured.
+ */
+export class OutboundCallFlow {
+  private readonly active = new InFlight();
+
+  constructor(private readonly deps: OutboundFlowDeps) {}
+
+  get activeCalls(): number {
+    return this.active.size;
+  }
+
+  /** Never throws: every failure is journaled and reported to the tenant. */
+  place(cmd: PlaceIvrCallCommand): void {
+    const run = this.run(cmd).catch((err) =>
+      this.deps.logger.error({ err, sessionId: cmd.sessionId }, 'outbound call flow failed'),
+    );
+    this.active.track(run);
+  }
+
+  async drained(): Promise<void> {
+    await this.active.drained();
+  }
+
+  private async run(cmd: PlaceIvrCallCommand): Promise<void> {
+    const { deps } = this;
+    const journalError = (event: string, reason?: string) =>
+      deps.sessions
+        .journal(cmd.sessionId, {
+          kind: 'error',
+          event,
+          participantId: cmd.participantId,
+          ...(reason ? { reason } : {}),
+        })
+        .catch((err) => deps.logger.warn({ err, sessionId: cmd.sessionId }, 'journal write failed'));
+    const tenant = await deps.tenants.get(cmd.tenantId);
+    if (!tenant) {
+      deps.logger.warn({ tenantId: cmd.tenantId, sessionId: cmd.sessionId }, 'placeivrcall for an unknown tenant');
+      await journalError('placeivrcall ignored: unknown tenant');
+      return;
+    }
+    const owned = cmd.joinExisting ? deps.live.session(cmd.sessionId) : undefined;
+    if (cmd.joinExisting && !owned) {
+      await journalError('placeivrcall ignored: session not active on its node');
+      return;
+    }
+    const refused = await deps.limits.acquire(tenant, { countAttempt: false });
+    if (refused) {
+      // The API checked the limits a moment ago; a race between nodes can still land here.
+      await journalError('placeivrcall refused', refused.message);
+      return;
+    }
+    const session = owned ?? new CallSession(tenant, deps, cmd.sessionReferenceId, cmd.sessionId);
+    let participant: Participant;
+    try {
+      participant = await Participant.join(
+        session,
+        cmd.participantId,
+        { direction: 'outbound', from: cmd.callerId ?? '', to: cmd.destination, sipCallId: '' },
+        deps,
+        { createSession: !owned },
+      );
+    } catch (err) {
+      deps.limits.release(tenant.tenantId);
+      throw err;
+    }
+    const disown = owned ? undefined : deps.live.own(session);
+    let leg: OutboundMediaLeg | undefined;
+    let endReason = 'unknown';
+    try {
+      leg = await deps.media.openOutboundLeg({ legId: participant.participantId });
+      endReason = await this.call(cmd, participant, leg, Boolean(owned));
+    } finally {
+      deps.limits.release(tenant.tenantId);
+      await participant.end();
+      await leg?.close();
+      // A flow that created the session ends it with its only participant.
+      if (disown) {
+        await session.complete(endReason);
+        disown();
+      }
+      session.log.info({ participantId: participant.participantId, reason: endReason }, 'outbound participant done');
+    }
+  }
+
+  /** Calls the destination and runs the answered participant; returns its end reason. */
+  private async call(
+    cmd: PlaceIvrCallCommand,
+    participant: Participant,
+    leg: OutboundMediaLeg,
+    joinsSession: boolean,
+  ): Promise<string> {
+    const { deps } = this;
+    const { session, participantId } = participant;
+    participant.journal({ kind: 'sip', event: 'invite sent', destination: cmd.destination });
+    let dialog: OutboundDialog;
+    try {
+      dialog = await deps.signaling.placeCall({
+        ...(await routeFor(cmd.destination, session.tenant, deps.secrets)),
+        from: fromFor(session.tenant, cmd.callerId),
+        sdp: leg.offerTowardsPeer,
+        ringTimeoutMs: cmd.timeoutSec * 1000,
+        onProgress: progressReporter(participant, {
+          earlyMedia: (sdp) =>
+            void leg.accept(sdp).catch((err) => session.log.warn({ err }, 'early media answer failed')),
+          ringing: () => {},
+        }),
+      });
+    } catch (err) {
+      const { event, reason } = failureEvent(err);
+      participant.journal({ kind: 'sip', event: 'call failed', callEvent: event, reason });
+      const res = await session.request('callEvent', { participantId, event, reason });
+      participant.journal({
+        kind: 'command',
+        callback: 'callEvent',
+        reply: callEventReply(res.reply),
+        fallback: res.fallback,
+      });
+      return event;
+    }
+    await leg.accept(dialog.remoteSdp);
+    participant.answered();
+    const loopInput = { participant, dialog, leg, audio: deps.audio, live: deps.live, usage: deps.usage };
+    if (joinsSession) {
+      // A participant joining a session: the tenant decides what it does first (SPEC: callEvent).
+      const res = await session.request('callEvent', { participantId, event: 'calledPartyAnswered' });
+      const reply = callEventReply(res.reply);
+      participant.journal({ kind: 'command', callback: 'callEvent', reply, fallback: res.fallback });
+      if (reply.action === 'drop') {
+        await dialog.hangup();
+        return 'hangup';
+      }
+      if (reply.action === 'bridge') {
+        const loop = runIvrLoop({ ...loopInput, startHeld: true });
+        await deps.connections.connect(session.sessionId, randomId('c'), reply.participantIds);
+        return loop;
+      }
+    }
+    return runIvrLoop(loopInput);
+  }
+}

@@ -1,0 +1,124 @@
+import type { CallbackFields, CallbackName } from '@sipms/shared/contracts/callbacks';
+import type { TenantRecord } from '@sipms/shared/domain/tenant';
+import { randomId } from '@sipms/shared/util/ids';
+import type { Logger } from '@sipms/shared/util/logger';
+import type { SessionRepository } from '../../ports/call-data.js';
+import type { CallbackPort, CallbackRequest, CallbackResult } from '../../ports/callbacks.js';
+import type { JournalInput } from './journal.js';
+
+type ReplyCallback = 'newCall' | 'getIvrCommand' | 'callEvent';
+type NotifyCallback = 'callAnswered' | 'callNotify' | 'sessionCompleted';
+/** Callbacks that carry a `replyId` (the key a REST command may name the participant by). */
+const WITH_REPLY_ID: ReadonlySet<CallbackName> = new Set(['newCall', 'getIvrCommand', 'callAnswered']);
+
+export interface SessionDeps {
+  callbacks: CallbackPort;
+  sessions: SessionRepository;
+  logger: Logger;
+}
+
+/**
+ * One session as this node sees it: its ids, the per-session `seq`, its callbacks and its journal. The
+ * node owns the session, so the counter lives here, and so does the ordering: a callback is published
+ * only after the previous one of the session has been delivered, so the tenant never sees them reordered.
+ */
+export class CallSession {
+  readonly sessionId: string;
+  readonly startedAt = Date.now();
+  readonly log: Logger;
+  private seq = 0;
+  private completed = false;
+  /** Which participant each replyId was sent for (REST commands may name a participant by replyId). */
+  private readonly replyOwners = new Map<string, string>();
+  /** The tail of the session's callback queue. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly tenant: TenantRecord,
+    private readonly deps: SessionDeps,
+    readonly sessionReferenceId?: string,
+    sessionId?: string,
+  ) {
+    this.sessionId = sessionId ?? randomId('s');
+    this.log = deps.logger.child({ sessionId: this.sessionId, tenantId: tenant.tenantId });
+  }
+
+  participantForReply(replyId: string): string | undefined {
+    return this.replyOwners.get(replyId);
+  }
+
+  /** How long to wait for a reply: every attempt, the backoff between them and the fallback URL, plus slack. */
+  get replyDeadlineMs(): number {
+    const t = this.tenant.callbackTimeoutMs;
+    return (t + 1000) * (this.tenant.callbackRetries + 1) + t + 2000;
+  }
+
+  get isCompleted(): boolean {
+    return this.completed;
+  }
+
+  private build<N extends CallbackName>(type: N, fields: CallbackFields<N>): CallbackRequest {
+    const eventId = randomId('e');
+    const seq = ++this.seq;
+    // A reply-bearing callback's replyId is its event id: the key the reply is stored under.
+    const replyId = WITH_REPLY_ID.has(type) ? eventId : undefined;
+    if (replyId && 'participantId' in fields) this.replyOwners.set(replyId, fields.participantId);
+    const payload = {
+      sessionId: this.sessionId,
+      seq,
+      timestamp: new Date().toISOString(),
+      ...(this.sessionReferenceId ? { sessionReferenceId: this.sessionReferenceId } : {}),
+      ...(replyId ? { replyId } : {}),
+      ...fields,
+    } as CallbackRequest['payload'];
+    return { eventId, tenantId: this.tenant.tenantId, sessionId: this.sessionId, seq, type, payload };
+  }
+
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(run, run);
+    this.tail = next.catch((err) => this.log.error({ err }, 'callback queue step failed'));
+    return next;
+  }
+
+  /** A reply-bearing callback; resolves with the reply or the defined fallback. */
+  request<N extends ReplyCallback>(type: N, fields: CallbackFields<N>, signal?: AbortSignal): Promise<CallbackResult> {
+    const req = this.build(type, fields);
+    return this.enqueue(() => this.deps.callbacks.request(req, this.replyDeadlineMs, signal));
+  }
+
+  /** A callback whose reply is ignored; resolves once delivered (callers need not wait). */
+  notify<N extends Exclude<NotifyCallback, 'sessionCompleted'>>(type: N, fields: CallbackFields<N>): Promise<void> {
+    if (this.completed) {
+      // sessionCompleted is always a session's last callback: anything later is journaled instead.
+      this.journal({ kind: 'error', event: `${type} after sessionCompleted not sent`, ...fields });
+      return Promise.resolve();
+    }
+    const req = this.build(type, fields);
+    return this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs));
+  }
+
+  /** Writes a journal entry without delaying the call; a failed write is logged with its error. */
+  journal(entry: JournalInput): void {
+    this.deps.sessions
+      .journal(this.sessionId, entry)
+      .catch((err) => this.log.warn({ err, entry: entry.event }, 'journal write failed'));
+  }
+
+  /**
+   * Ends the session once: the session item is closed and `sessionCompleted` is the last callback.
+   * Resolves after it has been delivered (or failed). Idempotent.
+   */
+  async complete(reason: string): Promise<void> {
+    if (this.completed) return;
+    this.completed = true;
+    await this.deps.sessions
+      .end(this.sessionId, reason)
+      .catch((err) => this.log.warn({ err }, 'session end write failed'));
+    const req = this.build('sessionCompleted', {
+      sessionDuration: Math.round((Date.now() - this.startedAt) / 100) / 10,
+      reason,
+    });
+    await this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs));
+    this.log.info({ reason }, 'session completed');
+  }
+}

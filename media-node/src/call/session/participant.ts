@@ -1,0 +1,98 @@
+import type { ParticipantRecord } from '@sipms/shared/domain/session';
+import type { SessionRepository, UsageMeter } from '../../ports/call-data.js';
+import type { CallSession } from './call-session.js';
+import type { JournalInput } from './journal.js';
+
+export type ParticipantState = 'setup' | 'answered' | 'ended';
+
+export interface ParticipantDeps {
+  sessions: SessionRepository;
+  usage: UsageMeter;
+}
+
+/**
+ * One party of a session on this node, from setup to teardown: its item in the session, its usage
+ * (attempt, answer, seconds), its journal entries and its state. Inbound callers, outbound IVR calls and
+ * the callees of a B2BUA call all go through it, so each is metered and recorded the same way.
+ */
+export class Participant {
+  private stateNow: ParticipantState = 'setup';
+  private answeredAt: number | undefined;
+
+  private constructor(
+    readonly session: CallSession,
+    readonly participantId: string,
+    readonly direction: 'inbound' | 'outbound',
+    private readonly deps: ParticipantDeps,
+  ) {}
+
+  /**
+   * Creates the session item with this participant as its first party (`createSession`), or adds the
+   * participant to the session; counts the call attempt.
+   */
+  static async join(
+    session: CallSession,
+    participantId: string,
+    record: Omit<ParticipantRecord, 'state'>,
+    deps: ParticipantDeps & { nodeId: string },
+    options: { createSession: boolean },
+  ): Promise<Participant> {
+    const item: ParticipantRecord = { ...record, state: 'setup' };
+    if (options.createSession) {
+      await deps.sessions.create({
+        sessionId: session.sessionId,
+        tenantId: session.tenant.tenantId,
+        nodeId: deps.nodeId,
+        state: 'active',
+        createdAt: new Date(session.startedAt).toISOString(),
+        ...(session.sessionReferenceId ? { sessionReferenceId: session.sessionReferenceId } : {}),
+        participants: { [participantId]: item },
+      });
+    } else {
+      await deps.sessions.addParticipant(session.sessionId, participantId, item);
+    }
+    deps.usage.record(session.tenant.tenantId, { callAttempts: 1 });
+    return new Participant(session, participantId, record.direction, deps);
+  }
+
+  get state(): ParticipantState {
+    return this.stateNow;
+  }
+
+  get tenantId(): string {
+    return this.session.tenant.tenantId;
+  }
+
+  journal(entry: JournalInput): void {
+    this.session.journal({ ...entry, participantId: this.participantId });
+  }
+
+  /** The participant's leg is answered: metered, recorded, and (unless told otherwise) `callAnswered`. */
+  answered(options: { notify?: boolean; event?: string } = {}): void {
+    if (this.stateNow !== 'setup') return;
+    this.stateNow = 'answered';
+    this.answeredAt = Date.now();
+    this.deps.usage.record(this.tenantId, { answeredCalls: 1 });
+    this.journal({ kind: 'sip', event: options.event ?? 'answered' });
+    this.writeState('active');
+    if (options.notify !== false) void this.session.notify('callAnswered', { participantId: this.participantId });
+  }
+
+  /** The participant has left: billed seconds from the answer, the item marked ended. Idempotent. */
+  async end(): Promise<void> {
+    if (this.stateNow === 'ended') return;
+    const answeredAt = this.answeredAt;
+    this.stateNow = 'ended';
+    if (answeredAt !== undefined)
+      this.deps.usage.record(this.tenantId, { callSeconds: Math.round((Date.now() - answeredAt) / 1000) });
+    await this.writeState('ended');
+  }
+
+  private writeState(state: 'active' | 'ended'): Promise<void> {
+    return this.deps.sessions
+      .setParticipantState(this.session.sessionId, this.participantId, state)
+      .catch((err) =>
+        this.session.log.warn({ err, participantId: this.participantId, state }, 'participant state write failed'),
+      );
+  }
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+
+/**
+ * Commands the API hands to the media node that owns a call (or that should place one), through the
+ * node's inbox. The API produces them and the node validates each at its edge: one schema, no casts.
+ */
+
+const id = z.string().min(1).max(64);
+
+const Envelope = {
+  commandId: id,
+  tenantId: id,
+  createdAt: z.string(),
+};
+
+export const PlaceIvrCallPayload = z.object({
+  sessionId: id,
+  participantId: id,
+  /** The participant joins an existing session (owned by the node this command went to). */
+  joinExisting: z.boolean(),
+  destination: z.string().min(1).max(256),
+  callerId: z.string().min(1).max(128).optional(),
+  sessionReferenceId: z.string().min(1).max(128).optional(),
+  timeoutSec: z.number().int().min(1).max(300),
+});
+export type PlaceIvrCallPayload = z.infer<typeof PlaceIvrCallPayload>;
+
+const ParticipantPayload = z.object({ sessionId: id, participantId: id });
+const ConnectPayload = z.object({ sessionId: id, participantIds: z.tuple([id, id]), connectionId: id });
+const SplitPayload = z.object({ sessionId: id, connectionId: id });
+/** A recording names a connection (both parties mixed) or a replyId (the participant it was sent for). */
+const RecordingPayload = z.union([
+  z.object({ sessionId: id, connectionId: id }),
+  z.object({ sessionId: id, replyId: id }),
+]);
+
+export const NodeCommand = z.discriminatedUnion('kind', [
+  z.object({ ...Envelope, kind: z.literal('placeIvrCall'), payload: PlaceIvrCallPayload }),
+  z.object({ ...Envelope, kind: z.literal('hangupParticipant'), payload: ParticipantPayload }),
+  z.object({ ...Envelope, kind: z.literal('interruptIvrCommand'), payload: ParticipantPayload }),
+  z.object({ ...Envelope, kind: z.literal('connect'), payload: ConnectPayload }),
+  z.object({ ...Envelope, kind: z.literal('splitConnection'), payload: SplitPayload }),
+  z.object({ ...Envelope, kind: z.literal('startRecording'), payload: RecordingPayload }),
+  z.object({ ...Envelope, kind: z.literal('stopRecording'), payload: RecordingPayload }),
+]);
+export type NodeCommand = z.infer<typeof NodeCommand>;
+export type NodeCommandKind = NodeCommand['kind'];
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A command as the API sends it; the registry adds `commandId` (unless given) and `createdAt`. */
+export type NewNodeCommand = DistributiveOmit<NodeCommand, 'commandId' | 'createdAt'> & { commandId?: string };
