@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CALLBACK_BODIES, CALLBACK_NAMES, type CallbackName } from '@sipms/shared/contracts/callbacks';
 
 /** One callback as the tenant's webhook received it. */
 export interface ReceivedCallback {
@@ -10,6 +11,19 @@ export interface ReceivedCallback {
   at: number;
 }
 
+/**
+ * Every body the platform publishes is checked against the contract's schema for its callback, strictly
+ * (a field the schema does not name is a violation too), so the node cannot drift from the contract
+ * that the OpenAPI document and the tenants' types are made from. `close()` fails on any violation.
+ */
+export function contractViolation(name: string, body: unknown): string | undefined {
+  if (!(CALLBACK_NAMES as readonly string[]).includes(name)) return `unknown callback name "${name}"`;
+  const schema = CALLBACK_BODIES[name as CallbackName].strict();
+  const result = schema.safeParse(body);
+  if (result.success) return undefined;
+  return result.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+}
+
 export type Responder = (cb: ReceivedCallback) => { status?: number; body?: unknown; delayMs?: number } | undefined;
 
 /**
@@ -18,6 +32,8 @@ export type Responder = (cb: ReceivedCallback) => { status?: number; body?: unkn
  */
 export class WebhookServer {
   readonly received: ReceivedCallback[] = [];
+  /** Bodies that broke the contract (see contractViolation). */
+  readonly violations: { name: string; reason: string; body: string }[] = [];
   private server: Server | undefined;
   private waiters: { match: (cb: ReceivedCallback) => boolean; resolve: (cb: ReceivedCallback) => void }[] = [];
   url = '';
@@ -50,8 +66,9 @@ export class WebhookServer {
     let body: Record<string, unknown> = {};
     try {
       body = JSON.parse(rawBody);
-    } catch {
-      // recorded as received
+    } catch (err) {
+      // Not JSON: recorded as received (rawBody), with an empty body, for the test to assert on.
+      if (!(err instanceof SyntaxError)) throw err;
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
@@ -63,6 +80,8 @@ export class WebhookServer {
       at: Date.now(),
     };
     this.received.push(cb);
+    const reason = contractViolation(cb.name, body);
+    if (reason) this.violations.push({ name: cb.name, reason, body: rawBody.slice(0, 500) });
     this.waiters = this.waiters.filter((w) => {
       if (!w.match(cb)) return true;
       w.resolve(cb);
@@ -98,5 +117,9 @@ export class WebhookServer {
   async close(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    if (this.violations.length > 0) {
+      const list = this.violations.map((v) => `${v.name}: ${v.reason} in ${v.body}`).join('\n');
+      throw new Error(`callback bodies that break the contract (${this.violations.length}):\n${list}`);
+    }
   }
 }

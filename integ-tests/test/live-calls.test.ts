@@ -375,7 +375,7 @@ describe('live calls and outbound IVR calls', () => {
     assert.equal(wav.toString('ascii', 0, 4), 'RIFF');
     const seconds = (wav.length - 44) / 16000;
     console.log(`# connection recording: ${seconds.toFixed(2)} s`);
-    assert.ok(seconds > 1 && seconds < 3, `recording length ${seconds} s`);
+    assert.ok(seconds > 1.5 && seconds < 5, `recording length ${seconds} s`);
 
     const res = await api.call('POST', `/mediaservice/${domain}/splitconnection`, { sessionId, connectionId });
     assert.equal(res.status, 200, JSON.stringify(res.json));
@@ -579,7 +579,8 @@ describe('live calls and outbound IVR calls', () => {
       (await api.call('POST', `/mediaservice/${domain}/startrecording`, { sessionId, replyId })).status,
       200,
     );
-    await new Promise((r) => setTimeout(r, 1500));
+    // Both commands travel through the node's inbox; under load each can take a while, so the window is wide.
+    await new Promise((r) => setTimeout(r, 3000));
     assert.equal((await api.call('POST', `/mediaservice/${domain}/stoprecording`, { sessionId, replyId })).status, 200);
     const ready = await hook.waitFor(
       'callNotify',
@@ -591,7 +592,7 @@ describe('live calls and outbound IVR calls', () => {
     });
     const wav = Buffer.from(await file.arrayBuffer());
     const seconds = (wav.length - 44) / 16000;
-    assert.ok(seconds > 1 && seconds < 3, `recording length ${seconds} s`);
+    assert.ok(seconds > 1.5 && seconds < 5, `recording length ${seconds} s`);
     assert.equal(
       (await api.call('POST', `/mediaservice/${domain}/hangupparticipant`, { sessionId, participantId })).status,
       200,
