@@ -1,21 +1,20 @@
 // Set-up that `npm start` and `npm test` do for themselves on a fresh Debian/Ubuntu machine:
 // npm dependencies when missing, Debian packages when missing (installed as root, otherwise named).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Debian packages by the command they provide. */
-export const RUNTIME_PACKAGES = { rtpengine: 'rtpengine-daemon', 'espeak-ng': 'espeak-ng' };
-export const TEST_PACKAGES = {
-  ...RUNTIME_PACKAGES,
-  sipp: 'sip-tester',
-  tcpdump: 'tcpdump',
-  sox: 'sox',
-  baresip: 'baresip-core',
-};
+/** The one list of Debian packages (system-packages.json), read as data: npm dependencies may not be there yet. */
+const systemPackages = JSON.parse(readFileSync(join(root, 'system-packages.json'), 'utf8'));
+const byCommand = (entries) => Object.fromEntries(entries.map((p) => [p.command, p.package]));
+
+/** Debian packages by the command they provide: what `npm start` needs. */
+export const RUNTIME_PACKAGES = byCommand(systemPackages.runtime);
+/** What `npm test` needs: the runtime packages and the test tools. */
+export const TEST_PACKAGES = { ...RUNTIME_PACKAGES, ...byCommand(systemPackages.test) };
 
 function say(msg) {
   process.stderr.write(`[setup] ${msg}\n`);

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
+import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
 import { type Cfn, renderCfnString, resourcesOfType, scratchDir, synth } from './helpers/synth.js';
 
 /**
@@ -135,6 +136,14 @@ for (const combo of combinations) {
       assert.match(script, /apt-get install[^\n]* rtpengine-daemon/);
       assert.match(script, /SHASUMS256\.txt/, 'Node.js download is checksum-verified');
       assert.match(script, /node-v\$NODE_VERSION-linux-arm64/);
+    });
+
+    test('every runtime package of system-packages.json is installed (the list `npm start` installs)', () => {
+      const installLine = /^apt-get install -y -q --no-install-recommends (.+)$/m.exec(script);
+      assert.ok(installLine, 'the user data installs packages with apt-get');
+      const installed = installLine[1]!.trim().split(/\s+/);
+      for (const p of RUNTIME_PACKAGES) assert.ok(installed.includes(p.package), `${p.package} (${p.command})`);
+      assert.ok(installed.includes('ffmpeg'), 'ffmpeg: prompts are converted to AU, never played as WAV');
     });
 
     test('the environment file satisfies the media node configuration schema', async () => {

@@ -1,7 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
 import { randomId } from '@sipms/shared/util/ids';
 import { z } from 'zod';
+
+const SIP_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
+export type SipTransport = (typeof SIP_TRANSPORTS)[number];
+
+/** An optional port setting, as a number. */
+const optionalPort = z
+  .string()
+  .regex(/^\d+$/, 'a port number')
+  .transform(Number)
+  .pipe(z.number().int().max(65535, 'a port number'))
+  .optional();
 
 const MediaNodeEnv = z
   .object({
@@ -15,15 +27,20 @@ const MediaNodeEnv = z
     SIP_PORT: envInt(5060, 1, 65535),
     /** The address put in Via/Contact and SDP when the node is behind NAT (EC2 public IP). */
     SIP_ADVERTISED_HOST: z.string().optional(),
-    SIP_ADVERTISED_PORT: z.string().regex(/^\d+$/).optional(),
-    /** Comma list of udp, tcp, tls (TLS also needs SIP_TLS_CERT and SIP_TLS_KEY, PEM file paths). */
+    SIP_ADVERTISED_PORT: optionalPort,
+    /**
+     * Comma list of udp, tcp, tls (UDP is always on; default udp,tcp, plus tls when SIP_TLS_CERT is set).
+     * TLS also needs SIP_TLS_CERT and SIP_TLS_KEY, PEM file paths read once at start-up (see `sipTls`).
+     */
     SIP_TRANSPORTS: z
       .string()
       .regex(/^(udp|tcp|tls)(,(udp|tcp|tls))*$/, 'comma list of udp, tcp, tls')
+      .transform((v) => [...new Set(v.split(',') as SipTransport[])])
       .optional(),
-    SIP_TLS_CERT: z.string().optional(),
-    SIP_TLS_KEY: z.string().optional(),
-    SIP_TLS_PORT: z.string().regex(/^\d+$/).optional(),
+    SIP_TLS_CERT: z.string().min(1).optional(),
+    SIP_TLS_KEY: z.string().min(1).optional(),
+    /** Default 5061. */
+    SIP_TLS_PORT: optionalPort,
     /** SIGNALING=drachtio: drachtio-server's control socket (host:port) and its secret. */
     DRACHTIO_ADDRESS: z.string().optional(),
     DRACHTIO_SECRET: z.string().optional(),
@@ -63,11 +80,49 @@ const MediaNodeEnv = z
     DRAIN_TIMEOUT_MS: envInt(600_000, 0, 7_200_000),
     RUN_DIR: z.string().min(1),
   })
-  .refine((c) => c.RTP_PORT_MIN < c.RTP_PORT_MAX, {
-    message: 'RTP_PORT_MIN must be below RTP_PORT_MAX',
-    path: ['RTP_PORT_MIN'],
+  .superRefine((c, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (c.RTP_PORT_MIN >= c.RTP_PORT_MAX) issue('RTP_PORT_MIN', 'RTP_PORT_MIN must be below RTP_PORT_MAX');
+    if (c.SIGNALING === 'drachtio') {
+      if (!c.DRACHTIO_ADDRESS) issue('DRACHTIO_ADDRESS', 'DRACHTIO_ADDRESS is required when SIGNALING=drachtio');
+      if (!c.DRACHTIO_SECRET) issue('DRACHTIO_SECRET', 'DRACHTIO_SECRET is required when SIGNALING=drachtio');
+    } else if (wantsTls(c) && !(c.SIP_TLS_CERT && c.SIP_TLS_KEY)) {
+      issue(c.SIP_TLS_CERT ? 'SIP_TLS_KEY' : 'SIP_TLS_CERT', 'TLS needs both SIP_TLS_CERT and SIP_TLS_KEY');
+    }
+  })
+  .transform((c, ctx): typeof c & DerivedSettings => {
+    const sipTransports: SipTransport[] = c.SIP_TRANSPORTS ?? (wantsTls(c) ? ['udp', 'tcp', 'tls'] : ['udp', 'tcp']);
+    if (c.SIGNALING !== 'builtin' || !sipTransports.includes('tls')) return { ...c, sipTransports };
+    const read = (name: 'SIP_TLS_CERT' | 'SIP_TLS_KEY'): Buffer => {
+      try {
+        return readFileSync(c[name]!);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `cannot read ${c[name]}: ${(err as Error).message}` });
+        return Buffer.alloc(0);
+      }
+    };
+    const sipTls = {
+      cert: read('SIP_TLS_CERT'),
+      key: read('SIP_TLS_KEY'),
+      ...(c.SIP_TLS_PORT === undefined ? {} : { port: c.SIP_TLS_PORT }),
+    };
+    return { ...c, sipTransports, sipTls };
   });
 
+/** Settings the schema derives from the environment's values. */
+interface DerivedSettings {
+  /** The transports the builtin signaling listens on, TLS included when on (drachtio-server has its own). */
+  sipTransports: SipTransport[];
+  /** SIGNALING=builtin with TLS on: the certificate and key (PEM) read once at start-up, and SIP_TLS_PORT. */
+  sipTls?: { cert: Buffer; key: Buffer; port?: number };
+}
+
+/** TLS is wanted when listed, or when SIP_TRANSPORTS is unset and a certificate is given. */
+function wantsTls(c: { SIP_TRANSPORTS?: SipTransport[] | undefined; SIP_TLS_CERT?: string | undefined }): boolean {
+  return c.SIP_TRANSPORTS ? c.SIP_TRANSPORTS.includes('tls') : c.SIP_TLS_CERT !== undefined;
+}
+
+/** The media node's settings, parsed once: the environment's values plus what is derived from them. */
 export type MediaNodeConfig = z.infer<typeof MediaNodeEnv>;
 
 export function loadMediaNodeConfig(env: NodeJS.ProcessEnv = process.env): Readonly<MediaNodeConfig> {

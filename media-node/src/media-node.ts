@@ -12,13 +12,14 @@ import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
+import { packageProviding } from '@sipms/shared/system-packages';
 import type { Logger } from '@sipms/shared/util/logger';
+import { InboundCallFlow } from './call/flows/inbound-call-flow.js';
+import { OutboundCallFlow } from './call/flows/outbound-call-flow.js';
 import { CallLimits } from './call/limits/call-limits.js';
 import { Connections } from './call/live/connections.js';
-import { InboundCallFlow } from './call/flows/inbound-call-flow.js';
 import { LiveCommands } from './call/live/live-commands.js';
 import { LiveSessions } from './call/live/live-sessions.js';
-import { OutboundCallFlow } from './call/flows/outbound-call-flow.js';
 import { BusCallbacks } from './callbacks/bus-callbacks.js';
 import { ReplyPoller } from './callbacks/reply-poller.js';
 import { usageMeter } from './callbacks/usage-meter.js';
@@ -32,9 +33,10 @@ import { RtpEngineMedia } from './media/rtpengine-media.js';
 import { RtpEngineProcess } from './media/rtpengine-process.js';
 import { InboxLoop } from './node/inbox-loop.js';
 import { NodePresence } from './node/node-presence.js';
+import { missingPrograms, missingProgramsMessage, requiredPrograms } from './node/required-programs.js';
 import type { SignalingPort } from './ports/signaling.js';
 import type { SipLogger } from './sip/builtin/logger.js';
-import { createSignaling, signalingOptionsFromEnv } from './sip/create-signaling.js';
+import { createSignaling, signalingOptionsFromConfig } from './sip/create-signaling.js';
 
 export interface RunningMediaNode {
   nodeId: string;
@@ -87,6 +89,10 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
   };
 
   try {
+    // Every program this configuration runs must be there now: none is optional once calls arrive.
+    const missing = await missingPrograms(requiredPrograms(config));
+    if (missing.length > 0) throw new StartupError(missingProgramsMessage(missing));
+
     const doc = createDocumentClient();
     const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN);
     const sessions = new SessionStore(doc, config.TABLE_NAME);
@@ -135,7 +141,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
         const missing = (err as NodeJS.ErrnoException).code === 'ENOENT' || /ENOENT/.test(String(err));
         throw new StartupError(
           missing
-            ? `rtpengine not found (${config.RTPENGINE_BIN}): install it with "apt-get install rtpengine-daemon"`
+            ? `rtpengine not found (${config.RTPENGINE_BIN}): install it with "apt-get install ${packageProviding('rtpengine')}"`
             : `${(err as Error).message} (check RTP_PORT_MIN/RTP_PORT_MAX and RTPENGINE_NG_PORT)`,
         );
       }
@@ -165,22 +171,10 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     let signaling: SignalingPort;
     try {
       signaling = createSignaling(
-        signalingOptionsFromEnv(
-          {
-            SIGNALING: config.SIGNALING,
-            SIP_HOST: config.SIP_HOST,
-            SIP_PORT: String(config.SIP_PORT),
-            SIP_TRANSPORTS: config.SIP_TRANSPORTS,
-            SIP_TLS_CERT: config.SIP_TLS_CERT,
-            SIP_TLS_KEY: config.SIP_TLS_KEY,
-            SIP_TLS_PORT: config.SIP_TLS_PORT,
-            SIP_ADVERTISED_HOST: config.SIP_ADVERTISED_HOST,
-            SIP_ADVERTISED_PORT: config.SIP_ADVERTISED_PORT,
-            DRACHTIO_ADDRESS: config.DRACHTIO_ADDRESS,
-            DRACHTIO_SECRET: config.DRACHTIO_SECRET,
-          },
-          { logger: sipLogger(logger.child({ c: 'sip' })), productName: 'sip-mediaserver' },
-        ),
+        signalingOptionsFromConfig(config, {
+          logger: sipLogger(logger.child({ c: 'sip' })),
+          productName: 'sip-mediaserver',
+        }),
       );
     } catch (err) {
       throw new StartupError((err as Error).message);
@@ -276,7 +270,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       });
       stack.push(() => stopWatching());
     }
-    const transports = config.SIGNALING === 'drachtio' ? ['drachtio'] : (config.SIP_TRANSPORTS ?? 'udp,tcp').split(',');
+    const transports = config.SIGNALING === 'drachtio' ? ['drachtio'] : [...config.sipTransports];
     return { nodeId: config.NODE_ID, sip: signaling.advertised, transports, flow, drain, stop };
   } catch (err) {
     await stop();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,14 +10,8 @@ import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import { auDurationMs } from '../src/media/au.js';
 import { FileAudioSources, silentWav, toneWav } from '../src/media/audio-sources.js';
 
-const hasTool = (bin: string) => {
-  try {
-    execFileSync(bin, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+// ffmpeg and espeak-ng are runtime packages (system-packages.json; `npm test` installs them): no test skips
+// without them, as the product does not run without them.
 const noPrompts = {} as PromptStore;
 
 describe('URL phrases: fetched with limits, cached by URL and validator, converted by ffmpeg', () => {
@@ -27,13 +21,7 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
   const hits: { path: string; inm?: string; ims?: string }[] = [];
   let etagBody = toneWav(300, 440);
   let etag = '"v1"';
-  const mp3 = (() => {
-    try {
-      return execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=f=500:d=0.5', '-f', 'mp3', '-']);
-    } catch {
-      return undefined;
-    }
-  })();
+  const mp3 = execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=f=500:d=0.5', '-f', 'mp3', '-']);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'audio-url-'));
@@ -53,8 +41,9 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
         if (req.headers['if-modified-since'] === lm) return res.writeHead(304).end();
         return res.writeHead(200, { 'last-modified': lm }).end(toneWav(200, 300));
       }
+      if (path === '/tone.wav') return res.writeHead(200).end(toneWav(200, 440));
       if (path === '/fresh.wav') return res.writeHead(200, { 'cache-control': 'max-age=3600' }).end(toneWav(200, 440));
-      if (path === '/song.mp3' && mp3) return res.writeHead(200, { 'content-type': 'audio/mpeg' }).end(mp3);
+      if (path === '/song.mp3') return res.writeHead(200, { 'content-type': 'audio/mpeg' }).end(mp3);
       if (path === '/page.html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>oops</html>');
       if (path === '/big.wav') return res.writeHead(200).end(Buffer.alloc(3000));
       if (path === '/slow.wav') return setTimeout(() => res.writeHead(200).end(toneWav(100, 440)), 1500);
@@ -104,9 +93,7 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
     assert.equal(hits.filter((h) => h.path === '/fresh.wav').length, 1);
   });
 
-  test('any format ffmpeg reads (mp3) becomes 8 kHz µ-law AU', {
-    skip: mp3 ? false : 'ffmpeg not installed',
-  }, async () => {
+  test('any format ffmpeg reads (mp3) becomes 8 kHz µ-law AU', async () => {
     const au = await readFile(await audio().url(`${base}/song.mp3`));
     assert.equal(au.toString('ascii', 0, 4), '.snd');
     assert.equal(au.readUInt32BE(16), 8000);
@@ -116,16 +103,26 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
   test('failures reject with a reason: 404, not audio, too large, too slow', async () => {
     const a = audio();
     await assert.rejects(a.url(`${base}/missing.wav`), /HTTP 404/);
-    if (hasTool('ffmpeg')) await assert.rejects(a.url(`${base}/page.html`), /not playable audio/);
+    await assert.rejects(a.url(`${base}/page.html`), /not playable audio/);
     const small = new FileAudioSources({ prompts: noPrompts, cacheDir: dir, urlMaxBytes: 1000 });
     await assert.rejects(small.url(`${base}/big.wav`), /larger than 1000 bytes/);
     await assert.rejects(a.url(`${base}/slow.wav`), /timed out/);
   });
+
+  test('without ffmpeg nothing is played as it is: the audio is refused, naming the package', async () => {
+    const noFfmpeg = new FileAudioSources({
+      prompts: { localPath: async () => join(dir, 'prompt.wav') } as unknown as PromptStore,
+      cacheDir: join(dir, 'no-ffmpeg'),
+      ffmpegBinary: join(dir, 'no-such-ffmpeg'),
+    });
+    await writeFile(join(dir, 'prompt.wav'), toneWav(200, 440));
+    const refused = /no-such-ffmpeg not found: ffmpeg is required to play audio \(Debian package ffmpeg\)/;
+    await assert.rejects(noFfmpeg.url(`${base}/tone.wav`), refused);
+    await assert.rejects(noFfmpeg.prompt('t1', 'welcome'), refused);
+  });
 });
 
-test('tts: espeak-ng audio is cached by a hash of its parameters', {
-  skip: hasTool('espeak-ng') ? false : 'espeak-ng not installed',
-}, async () => {
+test('tts: espeak-ng audio is cached by a hash of its parameters', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'audio-tts-'));
   try {
     const a = new FileAudioSources({ prompts: noPrompts, cacheDir: dir });

@@ -5,10 +5,14 @@
  */
 
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { loadMediaNodeConfig } from '../src/config.js';
 import type { CallDialog, DtmfFromSignaling, InboundCall, SignalingError } from '../src/ports/signaling.js';
 import { BuiltinSignaling } from '../src/sip/builtin/builtin-signaling.js';
-import { createSignaling, signalingOptionsFromEnv } from '../src/sip/create-signaling.js';
+import { createSignaling, signalingOptionsFromConfig } from '../src/sip/create-signaling.js';
 import { DrachtioSignaling } from '../src/sip/drachtio/drachtio-signaling.js';
 import { FakeDialog, FakeSipError, FakeSrf } from './helpers/sip-fake-srf.js';
 
@@ -211,27 +215,73 @@ describe('createSignaling', () => {
     );
   });
 
-  test('environment mapping', () => {
+  // The options come from the media node's configuration, parsed once (config.ts checks the values).
+  const BASE_ENV = { TABLE_NAME: 'sipms', PROMPT_STORE: 'dir:/tmp/p', CACHE_DIR: '/tmp/c', RUN_DIR: '/tmp/r' };
+  const optionsFor = (env: Record<string, string>) =>
+    signalingOptionsFromConfig(loadMediaNodeConfig({ ...BASE_ENV, ...env }));
+
+  test('configuration mapping', () => {
+    assert.deepEqual(optionsFor({ SIGNALING: 'drachtio', DRACHTIO_ADDRESS: 'd:9022', DRACHTIO_SECRET: 'x' }), {
+      kind: 'drachtio',
+      address: 'd:9022',
+      secret: 'x',
+    });
     assert.deepEqual(
-      signalingOptionsFromEnv({ SIGNALING: 'drachtio', DRACHTIO_ADDRESS: 'd:9022', DRACHTIO_SECRET: 'x' }),
-      {
-        kind: 'drachtio',
-        address: 'd:9022',
-        secret: 'x',
-      },
+      optionsFor({
+        SIGNALING: 'drachtio',
+        DRACHTIO_ADDRESS: 'd:9022',
+        DRACHTIO_SECRET: 'x',
+        SIP_ADVERTISED_HOST: '203.0.113.1',
+        SIP_ADVERTISED_PORT: '5080',
+      }),
+      { kind: 'drachtio', address: 'd:9022', secret: 'x', advertised: { host: '203.0.113.1', port: 5080 } },
     );
-    assert.throws(() => signalingOptionsFromEnv({ SIGNALING: 'drachtio' }), /DRACHTIO_ADDRESS/);
-    assert.deepEqual(
-      signalingOptionsFromEnv({ SIP_PORT: '5070', SIP_TRANSPORTS: 'udp', SIP_ADVERTISED_HOST: '203.0.113.1' }),
-      {
-        kind: 'builtin',
-        port: 5070,
-        transports: ['udp'],
-        advertisedHost: '203.0.113.1',
-      },
-    );
-    assert.throws(() => signalingOptionsFromEnv({ SIP_TRANSPORTS: 'udp,tls' }), /SIP_TLS_CERT/);
-    assert.throws(() => signalingOptionsFromEnv({ SIGNALING: 'kamailio' }), /SIGNALING/);
+    assert.throws(() => optionsFor({ SIGNALING: 'drachtio' }), /DRACHTIO_ADDRESS.*DRACHTIO_SECRET/);
+    assert.deepEqual(optionsFor({ SIP_PORT: '5070', SIP_TRANSPORTS: 'udp', SIP_ADVERTISED_HOST: '203.0.113.1' }), {
+      kind: 'builtin',
+      bindHost: '127.0.0.1',
+      port: 5070,
+      transports: ['udp'],
+      advertisedHost: '203.0.113.1',
+    });
+    assert.deepEqual(optionsFor({}), {
+      kind: 'builtin',
+      bindHost: '127.0.0.1',
+      port: 5060,
+      transports: ['udp', 'tcp'],
+    });
+    assert.throws(() => optionsFor({ SIP_TRANSPORTS: 'udp,tls' }), /SIP_TLS_CERT: TLS needs both/);
+    assert.throws(() => optionsFor({ SIP_TRANSPORTS: 'udp,sctp' }), /SIP_TRANSPORTS/);
+    assert.throws(() => optionsFor({ SIP_ADVERTISED_PORT: '70000' }), /SIP_ADVERTISED_PORT/);
+    assert.throws(() => optionsFor({ SIGNALING: 'kamailio' }), /SIGNALING/);
+  });
+
+  test('TLS: the certificate and key files are read once, by the configuration', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sip-tls-config-'));
+    try {
+      writeFileSync(join(dir, 'cert.pem'), 'CERT');
+      writeFileSync(join(dir, 'key.pem'), 'KEY');
+      const files = { SIP_TLS_CERT: join(dir, 'cert.pem'), SIP_TLS_KEY: join(dir, 'key.pem') };
+      const config = loadMediaNodeConfig({ ...BASE_ENV, ...files, SIP_TLS_PORT: '5062' });
+      assert.deepEqual(config.sipTransports, ['udp', 'tcp', 'tls'], 'a certificate turns TLS on by default');
+      rmSync(dir, { recursive: true, force: true });
+      const options = signalingOptionsFromConfig(config);
+      assert.equal(options.kind, 'builtin');
+      assert.deepEqual(options.kind === 'builtin' ? options.tls : undefined, {
+        cert: Buffer.from('CERT'),
+        key: Buffer.from('KEY'),
+        port: 5062,
+      });
+      assert.deepEqual(options.kind === 'builtin' ? options.transports : undefined, ['udp', 'tcp']);
+      assert.throws(() => loadMediaNodeConfig({ ...BASE_ENV, ...files }), /SIP_TLS_CERT: cannot read .*cert\.pem/);
+      assert.equal(
+        loadMediaNodeConfig({ ...BASE_ENV, ...files, SIP_TRANSPORTS: 'udp,tcp' }).sipTls,
+        undefined,
+        'not listed: not read',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PromptStore } from '@sipms/shared/ports/prompt-store';
+import { packageProviding } from '@sipms/shared/system-packages';
 import type { AudioSources, SpeechRequest } from '../ports/call-data.js';
 import { ulawAu } from './au.js';
 import { pcmToWav } from './pcap.js';
@@ -14,12 +15,15 @@ export { espeakVoice } from './speech-synthesizer.js';
 
 const run = promisify(execFile);
 
+/** The ffmpeg the audio sources run unless told otherwise; required (the start-up check looks for it). */
+export const DEFAULT_FFMPEG_BINARY = 'ffmpeg';
+
 export interface AudioSourceOptions {
   prompts: PromptStore;
   cacheDir: string;
   /** The TTS engine (TTS_ENGINE): espeak-ng by default. */
   speech?: SpeechSynthesizer;
-  /** Used to turn fetched URL audio into 8 kHz WAV; without it the fetched bytes are played as they are. */
+  /** The ffmpeg program (default `ffmpeg` on PATH) that turns every audio file into 8 kHz µ-law AU. */
   ffmpegBinary?: string;
   urlMaxBytes?: number;
   urlTimeoutMs?: number;
@@ -63,7 +67,7 @@ export class FileAudioSources implements AudioSources {
 
   /**
    * The file as 8 kHz µ-law AU (see au.ts: rtpengine paces it evenly), converted once and cached by the
-   * source's path, size and modification time. Without ffmpeg the source is played as it is.
+   * source's path, size and modification time.
    */
   private async playable(source: string): Promise<string> {
     if (source.endsWith('.au')) return source;
@@ -72,9 +76,7 @@ export class FileAudioSources implements AudioSources {
     const path = join(this.opts.cacheDir, 'play', `${key}.au`);
     if (await exists(path)) return path;
     return this.once(`play/${key}`, async () => {
-      const au = await this.transcode(await readFile(source));
-      if (!au) return source;
-      await writeAtomically(path, au);
+      await writeAtomically(path, await this.transcode(await readFile(source)));
       return path;
     });
   }
@@ -131,14 +133,16 @@ export class FileAudioSources implements AudioSources {
   /**
    * A URL's audio: fresh cache entries are used as they are; stale ones are revalidated with
    * If-None-Match / If-Modified-Since (304 keeps the file). Network errors and 5xx fall back to a cached
-   * copy; 4xx means the audio is gone. A new body is checked and converted by ffmpeg to 8 kHz WAV.
+   * copy; 4xx means the audio is gone. A new body is checked and converted by ffmpeg to 8 kHz µ-law AU.
    */
   async url(url: string): Promise<string> {
     await this.ready;
     const key = hash(['url', url]);
     const metaPath = join(this.opts.cacheDir, 'url', `${key}.json`);
     const cached = await readJson<UrlCacheEntry>(metaPath);
-    const usable = cached && cached.url === url && (await exists(cached.file)) ? cached : undefined;
+    // Only AU files count: an older cache may hold bytes that were never converted.
+    const usable =
+      cached && cached.url === url && cached.file.endsWith('.au') && (await exists(cached.file)) ? cached : undefined;
     if (usable && this.now() < usable.freshUntil) return usable.file;
     return this.once(`url/${key}`, () => this.fetchUrl(url, key, metaPath, usable));
   }
@@ -178,14 +182,8 @@ export class FileAudioSources implements AudioSources {
       throw new Error(`fetching ${url} failed: ${message}`);
     }
     const version = createHash('sha256').update(body).digest('hex').slice(0, 16);
-    const au = join(this.opts.cacheDir, 'url', `${key}-${version}.au`);
-    let file = au;
-    if (!(await exists(au))) {
-      const converted = await this.transcode(body);
-      // Without ffmpeg, rtpengine gets the original bytes.
-      if (!converted) file = join(this.opts.cacheDir, 'url', `${key}-${version}.bin`);
-      await writeAtomically(file, converted ?? body);
-    }
+    const file = join(this.opts.cacheDir, 'url', `${key}-${version}.au`);
+    if (!(await exists(file))) await writeAtomically(file, await this.transcode(body));
     const entry: UrlCacheEntry = {
       url,
       file,
@@ -211,11 +209,11 @@ export class FileAudioSources implements AudioSources {
   }
 
   /**
-   * Any format ffmpeg reads, as 8 kHz µ-law AU; a body ffmpeg cannot read is not audio. Undefined when
-   * there is no ffmpeg here.
+   * Any format ffmpeg reads, as 8 kHz µ-law AU; a body ffmpeg cannot read is not audio. There is no
+   * fallback without ffmpeg: rtpengine plays other files with audible gaps, so a missing ffmpeg rejects.
    */
-  private async transcode(body: Buffer): Promise<Buffer | undefined> {
-    const ffmpeg = this.opts.ffmpegBinary ?? 'ffmpeg';
+  private async transcode(body: Buffer): Promise<Buffer> {
+    const ffmpeg = this.opts.ffmpegBinary ?? DEFAULT_FFMPEG_BINARY;
     const tmp = join(this.opts.cacheDir, 'url', `.in-${process.pid}-${randomSuffix()}`);
     await writeFile(tmp, body);
     try {
@@ -245,7 +243,11 @@ export class FileAudioSources implements AudioSources {
       stdout.writeUInt32BE(stdout.length - stdout.readUInt32BE(4), 8);
       return stdout;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error(
+          `${ffmpeg} not found: ffmpeg is required to play audio (Debian package ${packageProviding('ffmpeg')})`,
+        );
+      }
       const stderr = String((err as { stderr?: Buffer }).stderr ?? '')
         .trim()
         .split('\n')

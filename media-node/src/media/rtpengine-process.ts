@@ -80,9 +80,9 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
     const child = spawn(this.opts.binary, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.once('error', (err) => {
-      this.logger.error({ err }, 'rtpengine could not be started');
-    });
+    // A binary that cannot be run (ENOENT, EACCES) emits 'error' and no 'exit': fail at once, not after the ping wait.
+    const failed = new Promise<Error>((resolve) => child.once('error', resolve));
+    void failed.then((err) => this.logger.error({ err }, 'rtpengine could not be started'));
     const onOutput = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line.trim()) continue;
@@ -95,7 +95,12 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
     child.stderr!.on('data', onOutput);
 
     const ready = this.waitForPing(5000);
-    const first = await Promise.race([ready.then(() => 'ready' as const), exited.then(() => 'exited' as const)]);
+    const first = await Promise.race([
+      ready.then(() => 'ready' as const),
+      exited.then(() => 'exited' as const),
+      failed,
+    ]);
+    if (first instanceof Error) throw first;
     if (first === 'exited') {
       throw new Error(`rtpengine exited during start-up: ${this.recentOutput.slice(-5).join(' | ') || 'no output'}`);
     }

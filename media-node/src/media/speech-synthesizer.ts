@@ -4,6 +4,9 @@ import type { SpeechRequest } from '../ports/call-data.js';
 
 const run = promisify(execFile);
 
+/** The espeak-ng EspeakSpeech runs unless told otherwise (required with TTS_ENGINE=espeak). */
+export const DEFAULT_ESPEAK_BINARY = 'espeak-ng';
+
 /** Audio a synthesizer produced: the bytes and the file extension rtpengine (ffmpeg) recognises them by. */
 export interface SynthesizedAudio {
   audio: Buffer;
@@ -25,7 +28,7 @@ export class EspeakSpeech implements SpeechSynthesizer {
   readonly engine = 'espeak';
 
   constructor(
-    private readonly binary = 'espeak-ng',
+    private readonly binary = DEFAULT_ESPEAK_BINARY,
     private readonly timeoutMs = 15_000,
   ) {}
 

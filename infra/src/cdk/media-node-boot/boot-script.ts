@@ -1,3 +1,4 @@
+import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
 import {
   BUNDLE_DIR,
   DRACHTIO_UNIT,
@@ -35,7 +36,8 @@ function writeUnit(name: string, text: string): string {
 
 /**
  * The media node's user data: a bash script run once by cloud-init at first boot. It installs
- * Node.js 22 and rtpengine, fetches the media-node bundle, writes the environment file with this
+ * Node.js 22 and the runtime packages of system-packages.json (rtpengine, ffmpeg, …: the list
+ * `npm start` installs too), fetches the media-node bundle, writes the environment file with this
  * node's addresses (from IMDSv2) and starts the systemd units. Every step logs to the console and
  * /var/log/sipms-boot.log; any failure stops the script, the unit never starts, and the missing
  * node shows up in the in-service alarm.
@@ -45,12 +47,13 @@ export function bootScript(s: BootSettings): string {
   const drachtio = s.signaling === 'drachtio';
   const system = s.rtpengine === 'system';
   const packages = [
+    // What this script itself uses, then what the media node runs (the list `npm start` installs too).
     'ca-certificates',
     'curl',
     'xz-utils',
     'unzip',
     'awscli',
-    'rtpengine-daemon',
+    ...RUNTIME_PACKAGES.map((p) => p.package),
     ...(drachtio ? ['docker.io'] : []),
     ...(system ? ['iptables'] : []),
   ];
@@ -82,7 +85,7 @@ if [ -z "$PUBLIC_IP" ]; then
   PUBLIC_IP=$PRIVATE_IP
 fi
 
-# --- packages: rtpengine from Debian, Node.js ${s.nodeVersion} from nodejs.org (checksum-verified) -----
+# --- packages: rtpengine, ffmpeg, … from Debian, Node.js ${s.nodeVersion} from nodejs.org (checksum-verified) -----
 apt-get update -q
 apt-get install -y -q --no-install-recommends ${packages.join(' ')}
 NODE_VERSION=${s.nodeVersion}
