@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IvrCommand } from './ivr-command.js';
+import { callDestination, callerIdField, sipText, sipUri, tenantHeaders } from './sip-fields.js';
 
 /** The callbacks (docs/contract.md, "Callbacks"): their names, the body each carries, and the reply each expects. */
 
@@ -117,19 +118,20 @@ export type CallEventName = (typeof CALL_EVENTS)[number];
 
 // ---- replies -------------------------------------------------------------------------------------
 
-const sipStatus = z.number().int().min(300).max(699);
+/** A rejection: 4xx-6xx (a 3xx needs a Contact: that is `redirect`). */
+const rejectStatus = z.number().int().min(400).max(699);
 
 export const NewCallReply = z.discriminatedUnion('action', [
   z.object({ action: z.literal('ivr') }),
-  z.object({ action: z.literal('drop'), sipStatus: sipStatus.default(603), reason: z.string().max(200).optional() }),
+  z.object({ action: z.literal('drop'), sipStatus: rejectStatus.default(603), reason: sipText(200).optional() }),
   z.object({
     action: z.literal('call'),
-    destination: z.string().min(1),
-    callerId: z.string().optional(),
+    destination: callDestination,
+    callerId: callerIdField.optional(),
     timeoutSec: z.number().int().min(1).max(300).optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    headers: tenantHeaders.optional(),
   }),
-  z.object({ action: z.literal('redirect'), contact: z.string().min(1) }),
+  z.object({ action: z.literal('redirect'), contact: sipUri }),
 ]);
 export type NewCallReply = z.infer<typeof NewCallReply>;
 

@@ -1,13 +1,14 @@
 import { z } from 'zod';
+import { callDestination, callerIdField } from './sip-fields.js';
 
-/** Bodies of the live-call REST API under /mediaservice/{domain}/… (SPEC.md). Unknown fields are ignored. */
+/** Bodies of the live-call REST API under /mediaservice/{domain}/… (docs/api.md). Unknown fields are ignored. */
 
 const id = z.string().min(1).max(64);
 
 export const PlaceIvrCallRequest = z.object({
   /** A SIP URI (`sip:alice@example.com`) or a number routed through the tenant's trunk. */
-  destination: z.string().min(1).max(256),
-  callerId: z.string().min(1).max(128).optional(),
+  destination: callDestination,
+  callerId: callerIdField.optional(),
   /** Add the new participant to this existing session. */
   sessionId: id.optional(),
   sessionReferenceId: z.string().min(1).max(128).optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callDestination, callerIdField } from './sip-fields.js';
 
 /**
  * Commands the API hands to the media node that owns a call (or that should place one), through the
@@ -18,8 +19,8 @@ export const PlaceIvrCallPayload = z.object({
   participantId: id,
   /** The participant joins an existing session (owned by the node this command went to). */
   joinExisting: z.boolean(),
-  destination: z.string().min(1).max(256),
-  callerId: z.string().min(1).max(128).optional(),
+  destination: callDestination,
+  callerId: callerIdField.optional(),
   sessionReferenceId: z.string().min(1).max(128).optional(),
   timeoutSec: z.number().int().min(1).max(300),
 });
