@@ -1,3 +1,13 @@
+/** A body as JSON, or as the text itself when it is not JSON (error pages, prompt bytes): tests assert on either. */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (err instanceof SyntaxError) return text;
+    throw err;
+  }
+}
+
 /** A thin client for the control-plane API as a tenant uses it. */
 export class ApiClient {
   constructor(
@@ -23,12 +33,7 @@ export class ApiClient {
     });
     const bytes = Buffer.from(await res.arrayBuffer());
     const text = bytes.toString('utf8');
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = text;
-    }
+    const json: any = text ? jsonOrText(text) : undefined;
     return { status: res.status, json, headers: res.headers, bytes };
   }
 

@@ -22,7 +22,7 @@ export function soxStat(file: string, trim?: { start: number; length: number }):
 }
 
 /**
- * baresip 1.0 as a headless softphone (see the media-plane notes): it dials through ctrl_tcp, sends a
+ * baresip 1.0 as a headless softphone (docs/ivr.md, "Tests and benchmarks"): it dials through ctrl_tcp, sends a
  * WAV file as its microphone (aufile; S16LE 8 kHz, padded so the call does not end at end of file),
  * types digits through the `cons` module (each key followed by \x04, the key release), and records
  * what it hears with `sndfile` (dump-…-dec.wav).
@@ -109,12 +109,14 @@ export class Baresip {
         if (buf.length < colon + 1 + len + 1) break;
         const json = buf.slice(colon + 1, colon + 1 + len);
         buf = buf.slice(colon + 1 + len + 1);
+        let msg: Record<string, unknown>;
         try {
-          const msg = JSON.parse(json) as Record<string, unknown>;
-          if (msg.event) this.onEvent(msg);
-        } catch {
-          // not JSON
+          msg = JSON.parse(json) as Record<string, unknown>;
+        } catch (err) {
+          if (!(err instanceof SyntaxError)) throw err;
+          continue; // ctrl_tcp frames are JSON; anything else is not an event
         }
+        if (msg.event) this.onEvent(msg);
       }
     });
   }

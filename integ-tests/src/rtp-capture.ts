@@ -54,8 +54,9 @@ export class RtpCapture {
     let bytes: Buffer;
     try {
       bytes = readFileSync(this.file);
-    } catch {
-      return [];
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return []; // tcpdump wrote nothing: nothing captured
+      throw err;
     }
     return readPcapUdp(bytes).map((d) => ({
       t: d.t,

@@ -37,6 +37,8 @@ export interface TestAppCall {
   outcome: 'answered' | 'rejected' | 'cancelled' | 'failed' | 'ringing';
   dialog?: CallDialog;
   ended?: DialogEndReason;
+  /** Why answering failed (outcome 'failed', or 'cancelled' when the caller cancelled first). */
+  answerError?: unknown;
   digits: string[];
   reoffers: string[];
 }
@@ -75,7 +77,8 @@ export class SipTestApp {
         call.progress(180);
         call.answer(call.sdp ? answerFor(call.sdp) : STATIC_SDP).then(
           (dialog) => this.onAnswered(record, dialog, call.requestUser === 'hangup'),
-          () => {
+          (err: unknown) => {
+            record.answerError = err;
             if (record.outcome !== 'cancelled') record.outcome = 'failed';
           },
         );

@@ -54,6 +54,7 @@ export function controlPlane(): ControlPlane {
     const sessions = new SessionStore(doc, config.TABLE_NAME);
     const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN);
     const rateLimiter = new FixedWindowRateLimiter(doc, config.TABLE_NAME);
+    const logger = createLogger({ service: 'control-plane' });
     instance = {
       config,
       secrets: secretBoxFromEnv(process.env, () => new KMSClient({ maxAttempts: 3 })),
@@ -70,7 +71,7 @@ export function controlPlane(): ControlPlane {
           };
         },
       }),
-      idempotency: new IdempotencyStore(doc, config.TABLE_NAME),
+      idempotency: new IdempotencyStore(doc, config.TABLE_NAME, logger),
       tenants,
       sessions,
       sessionQueries: new SessionQueries(doc, config.TABLE_NAME),
@@ -80,7 +81,7 @@ export function controlPlane(): ControlPlane {
         s3: () => new S3Client({ maxAttempts: 3 }),
         cacheDir: config.PROMPT_CACHE_DIR,
       }),
-      logger: createLogger({ service: 'control-plane' }),
+      logger,
     };
   }
   return instance;

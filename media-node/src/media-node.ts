@@ -146,7 +146,12 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
         );
       }
       stack.push(() => rtpengine.stop());
-    } else if (!(await control.ping().catch(() => false))) {
+    } else if (
+      !(await control.ping().catch((err: unknown) => {
+        logger.warn({ err }, 'rtpengine ping failed');
+        return false;
+      }))
+    ) {
       throw new StartupError(`no rtpengine answers on 127.0.0.1:${config.RTPENGINE_NG_PORT} (RTPENGINE_NG_PORT)`);
     }
 

@@ -21,6 +21,11 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 
+/** The message of anything thrown: an Error's message, otherwise its string form. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 export class AppError extends Error {
   readonly code: ErrorCode;
   /** Extra fields safe to show to the caller (e.g. the offending field, a limit). */
@@ -49,8 +54,9 @@ export class ValidationError extends AppError {
   constructor(
     readonly field: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super('validation_failed', field ? `${field}: ${message}` : message, { details: { field } });
+    super('validation_failed', field ? `${field}: ${message}` : message, { details: { field }, cause: options?.cause });
     this.name = 'ValidationError';
   }
 }

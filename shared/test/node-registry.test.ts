@@ -9,6 +9,7 @@ import { startDynamoDbLocal } from '../../infra/src/local/dynamodb-local.js';
 import { NodeCommand } from '../src/contracts/node-commands.js';
 import { IdempotencyStore } from '../src/data/idempotency-store.js';
 import { NodeRegistry } from '../src/data/node-registry.js';
+import { createLogger } from '../src/util/logger.js';
 
 // Against the DynamoDB API (dynalite), with the table the stack creates.
 let dir: string;
@@ -96,7 +97,7 @@ test('inbox commands are taken oldest first and only once, even by two concurren
 });
 
 test('Idempotency-Key: the first result is returned again, work runs once; a different body is a conflict', async () => {
-  const store = new IdempotencyStore(doc, 'registry-test');
+  const store = new IdempotencyStore(doc, 'registry-test', createLogger({}, 'silent'));
   let runs = 0;
   const work = async () => ({ status: 200, body: { run: ++runs } });
   const first = await store.run('t1', 'POST /x', 'key-1', 'fp', work);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { signatureHeader, verifySignature } from '../src/signing.js';
 
-// Test vectors (also in docs/callbacks.md), computed independently with
+// Test vectors (also in docs/contract.md, "Signatures"), computed independently with
 // `printf '1700000000.{"sessionId":"s1","seq":1}' | openssl dgst -sha256 -hmac whsec_test`.
 const BODY = '{"sessionId":"s1","seq":1}';
 const T = 1700000000;

@@ -114,7 +114,7 @@ export class SipMediaserverStack extends Stack {
     const node = this.fleet.role;
     this.table.grantReadWrite(node);
     this.bus.grantPublish(node);
-    this.buckets.grantPrompts(node, 'readWrite'); // recordings can be stored as prompt files (SPEC)
+    this.buckets.grantPrompts(node, 'readWrite'); // an IVR `record` is stored as a prompt file (docs/ivr.md)
     this.buckets.grantRecordings(node, 'readWrite');
     grantSynthesizeSpeech(node);
     this.secretsKey.grantDecrypt(node);

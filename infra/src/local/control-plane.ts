@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { ROUTE_GROUPS, ROUTES, type RouteGroup } from '@sipms/shared/api/routes';
 import type { BusEvent } from '@sipms/shared/events/envelope';
 import { RULES } from '@sipms/shared/events/rules';
+import { isNotFound } from '@sipms/shared/util/fs-errors';
 import type { Logger } from '@sipms/shared/util/logger';
 import { startDynamoDbLocal } from './dynamodb-local.js';
 import { type ApiLambda, LambdaHttpAdapter } from './lambda-http-adapter.js';
@@ -82,10 +83,14 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
 async function localSecretsKey(path: string): Promise<string> {
   try {
     return (await readFile(path, 'utf8')).trim();
-  } catch {
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
     await mkdir(dirname(path), { recursive: true });
     const key = randomBytes(32).toString('base64');
-    await writeFile(path, key, { mode: 0o600, flag: 'wx' }).catch(async () => undefined);
+    // 'wx': when another process made the key first, EEXIST, and its key is the one to read.
+    await writeFile(path, key, { mode: 0o600, flag: 'wx' }).catch((writeErr: unknown) => {
+      if ((writeErr as { code?: unknown }).code !== 'EEXIST') throw writeErr;
+    });
     return (await readFile(path, 'utf8')).trim();
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { messageOf } from '@sipms/shared/errors';
 import type { BusEvent } from '@sipms/shared/events/envelope';
 import { matchesPattern } from '@sipms/shared/events/pattern-matcher';
 import type { RuleDefinition } from '@sipms/shared/events/rules';
@@ -62,8 +63,8 @@ export class LocalEventBus {
     let input: { Entries?: PutEventsEntry[] };
     try {
       input = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      return reply(400, { __type: 'SerializationException', message: 'body is not JSON' });
+    } catch (err) {
+      return reply(400, { __type: 'SerializationException', message: `body is not JSON: ${messageOf(err)}` });
     }
     const entries = input.Entries ?? [];
     if (entries.length === 0 || entries.length > 10) {
@@ -77,8 +78,8 @@ export class LocalEventBus {
     let detail: unknown;
     try {
       detail = JSON.parse(entry.Detail ?? '');
-    } catch {
-      return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is not valid JSON' };
+    } catch (err) {
+      return { ErrorCode: 'MalformedDetail', ErrorMessage: `Detail is not valid JSON: ${messageOf(err)}` };
     }
     if (!entry.Source || !entry.DetailType) {
       return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Source and DetailType are required' };

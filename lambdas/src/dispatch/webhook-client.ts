@@ -1,5 +1,6 @@
 import type { CallbackUrlPolicy } from '@sipms/shared/net/callback-url-policy';
 import { signatureHeader } from '@sipms/shared/signing';
+import type { Logger } from '@sipms/shared/util/logger';
 import { Pool } from 'undici';
 import { guardedLookup } from './guarded-lookup.js';
 
@@ -27,6 +28,7 @@ export interface PostOptions {
   /** Numbered from here, so a fallback URL's attempt continues the count. */
   firstAttempt?: number;
   backoffMs?: (retry: number) => number;
+  logger: Logger;
 }
 
 const MAX_REPLY_BYTES = 256 * 1024;
@@ -40,7 +42,7 @@ const defaultBackoff = (retry: number) => Math.min(1000, 100 * 2 ** retry) * (0.
  */
 const pools = new Map<string, Pool>();
 
-function poolFor(origin: string, policy: CallbackUrlPolicy): Pool {
+function poolFor(origin: string, policy: CallbackUrlPolicy, logger: Logger): Pool {
   const key = `${policy} ${origin}`;
   let pool = pools.get(key);
   if (pool) {
@@ -51,7 +53,10 @@ function poolFor(origin: string, policy: CallbackUrlPolicy): Pool {
   if (pools.size >= MAX_POOLS) {
     const [oldestKey, oldest] = pools.entries().next().value as [string, Pool];
     pools.delete(oldestKey);
-    void oldest.close().catch(() => {});
+    // Closing waits for the evicted pool's requests in flight; a failure there concerns them, not this callback.
+    void oldest
+      .close()
+      .catch((err) => logger.debug({ err, origin: oldestKey }, 'evicted webhook pool closed with an error'));
   }
   pool = new Pool(origin, {
     connections: 32,
@@ -77,7 +82,7 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
   const attempts: WebhookAttempt[] = [];
   const backoff = opts.backoffMs ?? defaultBackoff;
   const url = new URL(opts.url);
-  const pool = poolFor(url.origin, opts.policy);
+  const pool = poolFor(url.origin, opts.policy, opts.logger);
   let last: WebhookOutcome | undefined;
   for (let i = 0; i <= opts.retries; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, backoff(i - 1)));

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import { packageProviding } from '@sipms/shared/system-packages';
+import { ifNotFound, isNotFound } from '@sipms/shared/util/fs-errors';
 import type { AudioSources, SpeechRequest } from '../ports/call-data.js';
 import { ulawAu } from './au.js';
 import { pcmToWav } from './pcap.js';
@@ -91,7 +92,7 @@ export class FileAudioSources implements AudioSources {
     await this.ready;
     // The extension depends on what the engine returns; a marker file records it for the next lookup.
     const marker = join(this.opts.cacheDir, 'tts', `${key}.ext`);
-    const ext = await readFile(marker, 'utf8').catch(() => undefined);
+    const ext = await readFile(marker, 'utf8').catch(ifNotFound(undefined));
     if (ext) {
       const path = join(this.opts.cacheDir, 'tts', `${key}.${ext}`);
       if (await exists(path)) return path;
@@ -301,8 +302,10 @@ async function writeAtomically(path: string, bytes: Buffer): Promise<void> {
 async function readJson<T>(path: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
+  } catch (err) {
+    // Not cached yet, or a cache entry that is not JSON: both are made again.
+    if (isNotFound(err) || err instanceof SyntaxError) return undefined;
+    throw err;
   }
 }
 
@@ -311,7 +314,7 @@ async function writeJson(path: string, value: unknown): Promise<void> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
+  return (await stat(path).catch(ifNotFound(undefined)))?.isFile() ?? false;
 }
 
 function randomSuffix(): string {

@@ -15,8 +15,9 @@ export function parseDtmfLog(datagram: Buffer): RtpEngineDtmfEvent | undefined {
   let raw: { callid?: unknown; source_tag?: unknown; event?: unknown; duration?: unknown; type?: unknown };
   try {
     raw = JSON.parse(datagram.toString('utf8'));
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined; // not one of rtpengine's JSON DTMF events
+    throw err;
   }
   if (typeof raw.callid !== 'string' || typeof raw.source_tag !== 'string' || typeof raw.event !== 'number')
     return undefined;

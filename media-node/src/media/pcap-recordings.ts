@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ifNotFound } from '@sipms/shared/util/fs-errors';
 import { parseRtp, pcmToWav, readPcapUdp, rtpToPcm } from './pcap.js';
 
 /**
@@ -29,15 +30,15 @@ export class PcapRecordings {
       let decoded = prefix;
       try {
         decoded = decodeURIComponent(prefix);
-      } catch {
-        // not %-escaped
+      } catch (err) {
+        if (!(err instanceof URIError)) throw err; // not %-escaped: compared as it is
       }
       return decoded === this.callId || prefix === this.callId;
     });
   }
 
   private async pcaps(): Promise<string[]> {
-    const names = await readdir(this.pcapDir).catch(() => [] as string[]);
+    const names = await readdir(this.pcapDir).catch(ifNotFound([] as string[])); // none written yet
     return this.ownFiles(names, /-[0-9a-f]{16}\.pcap$/);
   }
 
@@ -75,7 +76,7 @@ export class PcapRecordings {
   async cleanup(): Promise<void> {
     for (const n of await this.pcaps()) await rm(join(this.pcapDir, n), { force: true });
     const metaDir = join(this.dir, 'metadata');
-    const metas = await readdir(metaDir).catch(() => [] as string[]);
+    const metas = await readdir(metaDir).catch(ifNotFound([] as string[]));
     const own = this.ownFiles(
       metas.filter((n) => n.startsWith('rtpengine-meta-')).map((n) => n.slice('rtpengine-meta-'.length)),
       /-[0-9a-f]{16}\.txt$/,

@@ -57,9 +57,7 @@ export class RtpEngineController {
   ) {
     this.client = new Client({ timeout: timeoutMs, rejectOnError: true });
     // A late reply to a timed-out command is emitted as 'error'; without a listener it would crash the node.
-    this.client.on('error', (err: unknown) =>
-      this.logger.warn({ err: String(err) }, 'rtpengine client: stray message'),
-    );
+    this.client.on('error', (err: unknown) => this.logger.warn({ err }, 'rtpengine client: stray message'));
   }
 
   private async send(command: Command, params: NgParams = {}): Promise<NgReply> {
@@ -142,8 +140,9 @@ export class RtpEngineController {
     this.closed = true;
     try {
       this.client.socket.close();
-    } catch {
-      // already closed
+    } catch (err) {
+      // Already closed (ERR_SOCKET_DGRAM_NOT_RUNNING): nothing left to release.
+      this.logger.debug({ err }, 'rtpengine client socket already closed');
     }
   }
 }

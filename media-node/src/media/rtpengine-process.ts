@@ -111,13 +111,14 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
 
   private async waitForPing(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
     for (;;) {
       try {
         if (await this.control.ping()) return;
-      } catch {
-        // not up yet
+      } catch (err) {
+        lastError = err; // not up yet; reported if it never comes up
       }
-      if (Date.now() > deadline) throw new Error('rtpengine did not answer ping');
+      if (Date.now() > deadline) throw new Error('rtpengine did not answer ping', { cause: lastError });
       await new Promise((r) => setTimeout(r, 50));
     }
   }

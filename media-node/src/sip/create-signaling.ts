@@ -1,7 +1,7 @@
 /**
- * The one place that picks the signaling adapter: SIP goes through one port, SignalingPort, with
- * two adapters, built-in and drachtio (docs/sip.md). The composition root calls it with typed options; `signalingOptionsFromConfig` builds them
- * from the media node's parsed configuration.
+ * The one place that picks the signaling adapter: SIP goes through one port, SignalingPort, with two
+ * adapters, built-in and drachtio (docs/sip.md). The composition root calls it with typed options;
+ * `signalingOptionsFromConfig` builds them from the media node's parsed configuration.
  */
 
 import type { MediaNodeConfig } from '../config.js';

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PROMPT_EXTENSIONS, type PromptPage, type PromptStore } from '../ports/prompt-store.js';
+import { ifNotFound } from '../util/fs-errors.js';
 import { randomId } from '../util/ids.js';
 
 /** Prompt files in `<root>/<tenantId>/<name>`, with the content type in a sidecar file. */
@@ -28,7 +29,7 @@ export class FsPromptStore implements PromptStore {
     const bytes = await readFile(path);
     const base = path.slice(this.dir(tenantId).length + 1);
     const contentType = await readFile(join(this.dir(tenantId), `.${base}.type`), 'utf8').catch(
-      () => 'application/octet-stream',
+      ifNotFound('application/octet-stream'),
     );
     return { bytes, contentType };
   }
@@ -41,7 +42,7 @@ export class FsPromptStore implements PromptStore {
   }
 
   async list(tenantId: string, page: { limit: number; cursor?: string | undefined }): Promise<PromptPage> {
-    const entries = await readdir(this.dir(tenantId), { withFileTypes: true }).catch(() => []);
+    const entries = await readdir(this.dir(tenantId), { withFileTypes: true }).catch(ifNotFound([]));
     // Dot files are the content-type sidecars and half-written uploads.
     const names = entries
       .filter((e) => e.isFile() && !e.name.startsWith('.'))
@@ -61,7 +62,7 @@ export class FsPromptStore implements PromptStore {
   async localPath(tenantId: string, name: string): Promise<string | undefined> {
     for (const ext of PROMPT_EXTENSIONS) {
       const path = join(this.dir(tenantId), name + ext);
-      const s = await stat(path).catch(() => undefined);
+      const s = await stat(path).catch(ifNotFound(undefined));
       if (s?.isFile()) return path;
     }
     return undefined;

@@ -9,6 +9,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { PROMPT_EXTENSIONS, type PromptPage, type PromptStore } from '../ports/prompt-store.js';
+import { ifNotFound } from '../util/fs-errors.js';
 import { randomId } from '../util/ids.js';
 
 export interface S3PromptStoreOptions {
@@ -126,7 +127,7 @@ export class S3PromptStore implements PromptStore {
     for (const ext of PROMPT_EXTENSIONS) {
       const file = join(dir, name + ext);
       const etagFile = join(dir, `.${name}${ext}.etag`);
-      const cachedEtag = await readFile(etagFile, 'utf8').catch(() => undefined);
+      const cachedEtag = await readFile(etagFile, 'utf8').catch(ifNotFound(undefined));
       try {
         const res = await this.s3.send(
           new GetObjectCommand({

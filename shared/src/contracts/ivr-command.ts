@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The IVR command object of SPEC.md: the reply to `getIvrCommand`. Unknown fields are ignored. */
+/** The IVR command object, the reply to `getIvrCommand` (docs/ivr.md, docs/contract.md). Unknown fields are ignored. */
 
 const fileName = z
   .string()

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { ERROR_CODES } from '../errors.js';
 
 /**
- * REST bodies, path and query parameters, and responses of SPEC.md's control-plane API: the single
- * source of truth. Handlers parse with these, the TypeScript types are inferred from them, and
+ * REST bodies, path and query parameters, and responses of the control-plane API (docs/api.md): the
+ * single source of truth. Handlers parse with these, the TypeScript types are inferred from them, and
  * docs/openapi.json is generated from them (shared/src/openapi).
  */
 

@@ -49,7 +49,7 @@ export const callerIdField = z.union([
 /**
  * Headers a tenant may put on a call it asks the node to place, besides `X-` headers. Routing,
  * identity and dialog headers (Via, Route, Contact, From, To, Call-ID, CSeq, P-Asserted-Identity, …)
- * are the platform's and never taken from a tenant. Documented in docs/security.md.
+ * are the platform's and never taken from a tenant.
  */
 export const TENANT_HEADER_ALLOW_LIST = ['User-to-User', 'Subject', 'Priority', 'Call-Info', 'Alert-Info'] as const;
 const ALLOWED = new Set(TENANT_HEADER_ALLOW_LIST.map((h) => h.toLowerCase()));

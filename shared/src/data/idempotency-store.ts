@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../errors.js';
+import type { Logger } from '../util/logger.js';
 import { isConditionFailure } from './condition-failure.js';
 import { DAY_SECONDS, ttlIn } from './table-design.js';
 
@@ -23,6 +24,7 @@ export class IdempotencyStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly logger: Logger,
   ) {}
 
   private key(tenantId: string, route: string, idempotencyKey: string) {
@@ -60,7 +62,13 @@ export class IdempotencyStore {
       response = await work();
     } catch (err) {
       // A failed first attempt must not pin the key: the client may retry with it.
-      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: key })).catch(() => {});
+      // If the key cannot be released, repeats answer 409 until it expires: worth a warning, but the caller
+      // gets the error of the work itself.
+      await this.doc
+        .send(new DeleteCommand({ TableName: this.tableName, Key: key }))
+        .catch((cleanupErr) =>
+          this.logger.warn({ err: cleanupErr, cause: err, route }, 'Idempotency-Key not released after a failure'),
+        );
       throw err;
     }
     await this.doc.send(

@@ -58,8 +58,8 @@ export async function checkCallbackUrl(
   let url: URL;
   try {
     url = new URL(raw);
-  } catch {
-    throw new ValidationError(field, 'not a valid URL');
+  } catch (err) {
+    throw new ValidationError(field, 'not a valid URL', { cause: err });
   }
   if (url.username || url.password) throw new ValidationError(field, 'must not carry credentials');
   if (policy === 'public-https' && url.protocol !== 'https:') throw new ValidationError(field, 'must use https');
@@ -69,8 +69,8 @@ export async function checkCallbackUrl(
   let addresses: string[];
   try {
     addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-  } catch {
-    throw new ValidationError(field, `host ${host} does not resolve`);
+  } catch (err) {
+    throw new ValidationError(field, `host ${host} does not resolve`, { cause: err });
   }
   for (const ip of addresses) {
     if (!isForbiddenAddress(ip)) continue;

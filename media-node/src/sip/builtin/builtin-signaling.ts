@@ -68,9 +68,11 @@ export class BuiltinSignaling implements SignalingPort {
     const bindHost = options.bindHost ?? '0.0.0.0';
     const port = options.port ?? 5060;
     const maxMessageBytes = options.maxMessageSize ?? DEFAULT_PARSE_LIMITS.maxMessageBytes;
+    const logger = options.logger ?? silentLogger;
     const streamCommon = {
       bindHost,
       maxMessageBytes,
+      logger,
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       ...(options.connectionIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.connectionIdleTimeoutMs }),
     };
@@ -83,7 +85,7 @@ export class BuiltinSignaling implements SignalingPort {
         new StreamTransport({ ...streamCommon, protocol: 'tls', port: options.tls.port ?? 5061, tls: options.tls }),
       );
     }
-    this.transport = new TransportSet(new UdpTransport(bindHost, port), streams);
+    this.transport = new TransportSet(new UdpTransport(bindHost, port, logger), streams);
     this.advertisedAddress = {
       host: options.advertisedHost ?? defaultAdvertisedHost(bindHost),
       port: options.advertisedPort ?? port,
@@ -95,7 +97,7 @@ export class BuiltinSignaling implements SignalingPort {
     this.uaOptions = {
       advertised: this.advertisedAddress,
       timers: resolveTimers(options.timers),
-      logger: options.logger ?? silentLogger,
+      logger,
       limits: { ...DEFAULT_PARSE_LIMITS, maxMessageBytes },
       ...(options.tls ? { advertisedTlsPort: options.advertisedTlsPort ?? options.tls.port ?? 5061 } : {}),
       ...(options.productName === undefined ? {} : { productName: options.productName }),

@@ -13,7 +13,7 @@ import { Headers, type ParsedRequest, type ParsedResponse, type SipRequest, type
 import type { ResponseOptions } from './responses.js';
 import { TimerGroup, type TimerSettings } from './timers.js';
 import type { Destination } from './transport.js';
-import { parseNameAddress } from './uri.js';
+import { onSyntaxError, parseNameAddress } from './uri.js';
 
 /** Where an in-dialog request goes: a URI to resolve (§8.1.2), or an open flow to reuse. */
 export interface RequestTarget {
@@ -205,7 +205,13 @@ export class SipDialog implements CallDialog {
     // The ACK follows the dialog's route (§13.2.2.4), which may differ from where the INVITE went.
     this.host
       .resolveTarget(this.target())
-      .catch(() => inviteDest)
+      .catch((err: unknown) => {
+        this.host.logger.debug(
+          { err, callId: this.callId },
+          'ACK route not resolvable; sending it where the INVITE went',
+        );
+        return inviteDest;
+      })
       .then((dest) => {
         entry.dest = dest;
         this.host.stampVia(ack, dest);
@@ -459,14 +465,14 @@ export function dialogHeadersProblem(message: SipRequest | SipResponse): string 
   if (contacts.length > 1) return 'Multiple Contact values';
   try {
     if (contacts[0] !== undefined && !parseNameAddress(contacts[0]).sipUri) return 'Contact is not a SIP URI';
-  } catch {
-    return 'Invalid Contact';
+  } catch (err) {
+    return onSyntaxError(err, 'Invalid Contact');
   }
   for (const route of message.headers.getAll('record-route')) {
     try {
       if (!parseNameAddress(route).sipUri) return 'Record-Route is not a SIP URI';
-    } catch {
-      return 'Invalid Record-Route';
+    } catch (err) {
+      return onSyntaxError(err, 'Invalid Record-Route');
     }
   }
   return undefined;
@@ -477,8 +483,8 @@ export function contactUri(message: SipRequest | SipResponse): string | undefine
   if (contact === undefined) return undefined;
   try {
     return parseNameAddress(contact).uri;
-  } catch {
-    return undefined;
+  } catch (err) {
+    return onSyntaxError(err, undefined);
   }
 }
 
@@ -489,7 +495,7 @@ function routeUri(route: string): string {
 function isLooseRoute(route: string): boolean {
   try {
     return parseNameAddress(route).sipUri?.params.has('lr') ?? true;
-  } catch {
-    return true;
+  } catch (err) {
+    return onSyntaxError(err, true);
   }
 }

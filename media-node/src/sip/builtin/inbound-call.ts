@@ -7,7 +7,7 @@ import { mediaType } from './dtmf.js';
 import type { ParsedRequest, SipResponse } from './message.js';
 import type { ResponseOptions } from './responses.js';
 import type { ServerInviteTransaction } from './transactions.js';
-import { type NameAddress, parseSipUri, type SipUri } from './uri.js';
+import { type NameAddress, onSyntaxError, parseSipUri, type SipUri } from './uri.js';
 
 export interface InboundCallHost extends DialogHost {
   /** Builds a response to `request` (not yet sent). */
@@ -34,8 +34,8 @@ export function toNameAddr(addr: NameAddress): NameAddr {
 function requestSipUri(text: string): SipUri | undefined {
   try {
     return parseSipUri(text);
-  } catch {
-    return undefined;
+  } catch (err) {
+    return onSyntaxError(err, undefined);
   }
 }
 
@@ -71,7 +71,7 @@ export class PendingInboundCall implements InboundCall {
     private readonly transaction: ServerInviteTransaction,
     localTag: string,
     /** Called once a final response is out: the UA stops tracking the call (CANCEL no longer applies). */
-    private readonly onFinal: () => void = () => {},
+    private readonly onFinal: () => void = () => undefined,
   ) {
     this.callId = invite.callId;
     this.from = toNameAddr(invite.from);
@@ -106,7 +106,7 @@ export class PendingInboundCall implements InboundCall {
     this.clearSafetyTimer = () => clearTimeout(timer);
   }
 
-  private clearSafetyTimer: () => void = () => {};
+  private clearSafetyTimer: () => void = () => undefined;
 
   private send(status: number, options: ResponseOptions): SipResponse {
     if (status >= 200) {

@@ -7,6 +7,6 @@ export interface SipLogger {
   error(obj: unknown, msg?: string): void;
 }
 
-const noop = (): void => {};
+const noop = (): void => undefined;
 
 export const silentLogger: SipLogger = { debug: noop, info: noop, warn: noop, error: noop };

@@ -11,7 +11,15 @@ import {
   type ParsedResponse,
   type SipRequest,
 } from './message.js';
-import { type NameAddress, parseNameAddress, parseSipUri, parseVia, SipSyntaxError, type Via } from './uri.js';
+import {
+  type NameAddress,
+  onSyntaxError,
+  parseNameAddress,
+  parseSipUri,
+  parseVia,
+  SipSyntaxError,
+  type Via,
+} from './uri.js';
 
 export interface ParseLimits {
   maxMessageBytes: number;
@@ -156,8 +164,8 @@ function hasAnswerableHeaders(headers: Headers): boolean {
   try {
     parseVia(headers.get('via')!);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return onSyntaxError(err, false);
   }
 }
 

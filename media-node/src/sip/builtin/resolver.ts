@@ -36,6 +36,11 @@ export interface ResolveOptions {
   transport?: SipTransport;
   family?: 4 | 6;
   dns: DnsClient;
+  /**
+   * A lookup that failed on the way (no NAPTR or SRV record, an SRV target that does not resolve): RFC 3263
+   * moves on to the next step, and the failure is reported here.
+   */
+  onLookupFailure?: (err: unknown, name: string) => void;
 }
 
 const NAPTR_SERVICES: Readonly<Record<string, SipTransport>> = {
@@ -90,7 +95,10 @@ async function resolveByServiceRecords(
 ): Promise<Destination | undefined> {
   const candidates: { srvName: string; transport: SipTransport }[] = [];
   if (explicit === undefined) {
-    const naptr = await options.dns.resolveNaptr(host).catch(() => []);
+    const naptr = await options.dns.resolveNaptr(host).catch((err: unknown) => {
+      options.onLookupFailure?.(err, host);
+      return [];
+    });
     const usable = naptr
       .filter((r) => r.flags.toLowerCase() === 's' && NAPTR_SERVICES[r.service.toUpperCase()] !== undefined)
       .sort((a, b) => a.order - b.order || a.preference - b.preference);
@@ -109,7 +117,10 @@ async function resolveByServiceRecords(
     }
   }
   for (const { srvName, transport } of candidates) {
-    const records = await options.dns.resolveSrv(srvName).catch(() => []);
+    const records = await options.dns.resolveSrv(srvName).catch((err: unknown) => {
+      options.onLookupFailure?.(err, srvName);
+      return [];
+    });
     // Lowest priority first; within a priority, heavier weight first (RFC 2782 without the lottery).
     records.sort((a, b) => a.priority - b.priority || b.weight - a.weight);
     for (const record of records) {
@@ -117,8 +128,8 @@ async function resolveByServiceRecords(
       try {
         const address = await options.dns.lookup(record.name, options.family);
         return { address, port: record.port, transport, hostname: host };
-      } catch {
-        // try the next target
+      } catch (err) {
+        options.onLookupFailure?.(err, record.name); // try the next target
       }
     }
   }

@@ -8,6 +8,7 @@
 import { createServer, isIP, connect as netConnect, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { SourceAddress } from '../../ports/signaling.js';
+import type { SipLogger } from './logger.js';
 import type { SipMessage } from './message.js';
 import { serializeMessage } from './serializer.js';
 import { StreamFramer } from './stream-framer.js';
@@ -37,6 +38,8 @@ export interface StreamTransportOptions {
   /** How long an outbound connect may take; default 5 s. */
   connectTimeoutMs?: number;
   tls?: TlsMaterial;
+  /** Where socket and connection errors go (they close the connection; the process carries on). */
+  logger: SipLogger;
 }
 
 /** Called when a stream's framing broke: `head` (possibly empty) may be answered, then the connection closes. */
@@ -49,8 +52,9 @@ interface Connection {
 
 export class StreamTransport implements Transport {
   readonly protocol: 'tcp' | 'tls';
-  onMessage: MessageHandler = () => {};
-  onBroken: BrokenStreamHandler = () => {};
+  // Replaced by the UA core before listen().
+  onMessage: MessageHandler = () => undefined;
+  onBroken: BrokenStreamHandler = () => undefined;
   private server: Server | undefined;
   private bound = { address: '', port: 0 };
   private readonly connections = new Map<string, Connection>();
@@ -101,9 +105,12 @@ export class StreamTransport implements Transport {
       server.once('error', onError);
       server.listen(port, bindHost, () => {
         server.off('error', onError);
-        server.on('error', () => {});
-        // A failed TLS handshake must not surface as an unhandled error.
-        server.on('tlsClientError', () => {});
+        // Later server errors must not crash the process; accepted connections report their own.
+        server.on('error', (err) => this.options.logger.warn({ err, protocol: this.protocol }, 'SIP server error'));
+        // A failed TLS handshake (scanners, wrong certificates) must not surface as an unhandled error.
+        server.on('tlsClientError', (err, tlsSocket) =>
+          this.options.logger.debug({ err, peer: tlsSocket.remoteAddress }, 'TLS handshake failed'),
+        );
         const addr = server.address();
         if (addr && typeof addr === 'object') this.bound = { address: addr.address, port: addr.port };
         this.server = server;
@@ -136,7 +143,11 @@ export class StreamTransport implements Transport {
         }
       }
     });
-    socket.on('error', () => socket.destroy());
+    socket.on('error', (err) => {
+      // Resets and timeouts are routine on long-lived connections: the connection closes, a later send reopens it.
+      this.options.logger.debug({ err, peer: source }, 'SIP connection error; closing it');
+      socket.destroy();
+    });
     socket.on('close', () => {
       if (this.connections.get(connKey) === connection) this.connections.delete(connKey);
     });
@@ -200,7 +211,8 @@ export class StreamTransport implements Transport {
         reject(err);
       });
     });
-    ready.catch(() => {});
+    // The send that opened the connection fails with this error; here it is only kept from going unhandled.
+    ready.catch((err: unknown) => this.options.logger.debug({ err, dest }, 'SIP connection not established'));
     return this.adopt(socket, connKey, ready);
   }
 

@@ -7,6 +7,7 @@
 
 import { SignalingError } from '../../ports/signaling.js';
 import { BRANCH_MAGIC_COOKIE } from './ids.js';
+import type { SipLogger } from './logger.js';
 import type { ParsedRequest, ParsedResponse, SipMessage, SipRequest, SipResponse } from './message.js';
 import { TimerGroup, type TimerSettings } from './timers.js';
 import { type Destination, isReliable } from './transport.js';
@@ -38,6 +39,8 @@ export function clientTransactionKey(branch: string | undefined, method: string)
 export interface ServerTransactionContext {
   send: SendFn;
   timers: TimerSettings;
+  /** Where a response that could not be sent is reported (the peer retransmits its request, or gives up). */
+  logger: SipLogger;
   /** Called once when the transaction reaches Terminated. */
   onTerminated: () => void;
   /** Timer H fired: a non-2xx final response to INVITE was never acknowledged. */
@@ -71,7 +74,7 @@ export class ServerInviteTransaction {
   respond(response: SipResponse): void {
     if (this.state !== 'proceeding') return;
     this.lastResponse = response;
-    void this.ctx.send(response, this.dest).catch(() => {});
+    void this.ctx.send(response, this.dest).catch((err) => this.sendFailed(err, response));
     if (response.status < 200) return;
     const { t1Ms, t2Ms } = this.ctx.timers;
     if (response.status < 300) {
@@ -90,7 +93,8 @@ export class ServerInviteTransaction {
     const retransmit = (interval: number): void => {
       this.timerGroup.after(interval, () => {
         if (this.state !== 'completed' || !this.lastResponse) return;
-        void this.ctx.send(this.lastResponse, this.dest).catch(() => {});
+        const last = this.lastResponse;
+        void this.ctx.send(last, this.dest).catch((err) => this.sendFailed(err, last));
         retransmit(Math.min(interval * 2, t2Ms)); // timer G
       });
     };
@@ -114,8 +118,13 @@ export class ServerInviteTransaction {
       return;
     }
     if ((this.state === 'proceeding' || this.state === 'completed') && this.lastResponse) {
-      void this.ctx.send(this.lastResponse, this.dest).catch(() => {});
+      const last = this.lastResponse;
+      void this.ctx.send(last, this.dest).catch((err) => this.sendFailed(err, last));
     }
+  }
+
+  private sendFailed(err: unknown, response: SipResponse): void {
+    this.ctx.logger.warn({ err, status: response.status, dest: this.dest }, 'SIP response not sent');
   }
 
   terminate(): void {
@@ -143,7 +152,7 @@ export class ServerNonInviteTransaction {
   respond(response: SipResponse): void {
     if (this.state === 'completed' || this.state === 'terminated') return;
     this.lastResponse = response;
-    void this.ctx.send(response, this.dest).catch(() => {});
+    void this.ctx.send(response, this.dest).catch((err) => this.sendFailed(err, response));
     if (response.status < 200) {
       this.state = 'proceeding';
       return;
@@ -163,8 +172,13 @@ export class ServerNonInviteTransaction {
   /** A retransmission of the request: resend the last response, if any (§17.2.2). */
   receive(): void {
     if (this.lastResponse && (this.state === 'proceeding' || this.state === 'completed')) {
-      void this.ctx.send(this.lastResponse, this.dest).catch(() => {});
+      const last = this.lastResponse;
+      void this.ctx.send(last, this.dest).catch((err) => this.sendFailed(err, last));
     }
+  }
+
+  private sendFailed(err: unknown, response: SipResponse): void {
+    this.ctx.logger.warn({ err, status: response.status, dest: this.dest }, 'SIP response not sent');
   }
 
   terminate(): void {
@@ -178,6 +192,7 @@ export class ServerNonInviteTransaction {
 export interface ClientTransactionContext {
   send: SendFn;
   timers: TimerSettings;
+  logger: SipLogger;
   onTerminated: () => void;
 }
 
@@ -198,7 +213,11 @@ export class ClientNonInviteTransaction {
     this.result = new Promise<SipResponse>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
-    this.result.catch(() => {}); // callers may ignore the outcome
+    // Callers may ignore the outcome (a BYE on shutdown): an ignored failure is logged here rather than lost or
+    // left unhandled; a caller that waits gets the same error from `result`.
+    this.result.catch((err: unknown) =>
+      this.ctx.logger.debug({ err, method: request.method, dest }, 'SIP request failed'),
+    );
   }
 
   start(): void {
@@ -323,7 +342,9 @@ export class ClientInviteTransaction {
     }
     if (this.state === 'accepted' || this.state === 'terminated') return;
     // Every non-2xx final, first or retransmitted, is ACKed by the transaction (§17.1.1.2).
-    void this.ctx.send(this.ctx.buildAck(response), this.dest).catch(() => {});
+    void this.ctx
+      .send(this.ctx.buildAck(response), this.dest)
+      .catch((err) => this.ctx.logger.warn({ err, status: response.status, dest: this.dest }, 'SIP ACK not sent'));
     if (this.state === 'calling' || this.state === 'proceeding') {
       this.state = 'completed';
       this.timerGroup.clear();

@@ -11,8 +11,9 @@ import type { UdpTransport } from './udp-transport.js';
 
 export class TransportSet implements Transport {
   readonly protocol = 'udp' as const;
-  private handler: MessageHandler = () => {};
-  private brokenHandler: BrokenStreamHandler = () => {};
+  // Replaced by the UA core before listen().
+  private handler: MessageHandler = () => undefined;
+  private brokenHandler: BrokenStreamHandler = () => undefined;
   private readonly byProtocol = new Map<SipTransport, Transport>();
 
   constructor(

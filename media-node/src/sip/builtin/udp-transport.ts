@@ -2,6 +2,7 @@
 
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import type { SipLogger } from './logger.js';
 import type { SipMessage } from './message.js';
 import { serializeMessage } from './serializer.js';
 import type { Destination, MessageHandler, Transport } from './transport.js';
@@ -9,13 +10,14 @@ import { formatHostPort } from './uri.js';
 
 export class UdpTransport implements Transport {
   readonly protocol = 'udp' as const;
-  onMessage: MessageHandler = () => {};
+  onMessage: MessageHandler = () => undefined; // replaced by the UA core before listen()
   private socket: Socket | undefined;
   private bound = { address: '', port: 0 };
 
   constructor(
     private readonly bindHost: string,
     private readonly bindPort: number,
+    private readonly logger: SipLogger,
   ) {}
 
   /** True when the port was left to the system (0): a new listen() may get another one. */
@@ -45,8 +47,8 @@ export class UdpTransport implements Transport {
       socket.once('error', onError);
       socket.bind(this.bindPort, this.bindHost, () => {
         socket.off('error', onError);
-        // Later socket errors (e.g. ICMP-induced) must not crash the process.
-        socket.on('error', () => {});
+        // Later socket errors (e.g. ICMP port unreachable from a peer that went away) must not crash the process.
+        socket.on('error', (err) => this.logger.debug({ err }, 'SIP UDP socket error'));
         const addr = socket.address();
         this.bound = { address: addr.address, port: addr.port };
         socket.on('message', (data, rinfo) => {

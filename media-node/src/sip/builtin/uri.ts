@@ -4,6 +4,15 @@
  * parser turns into a SipParseError.
  */
 
+/**
+ * For callers that treat unparsable text as absent: `fallback` when `err` is a SipSyntaxError; anything else
+ * (a bug, not bad input) is rethrown. `try { … } catch (err) { return onSyntaxError(err, undefined); }`
+ */
+export function onSyntaxError<T>(err: unknown, fallback: T): T {
+  if (err instanceof SipSyntaxError) return fallback;
+  throw err;
+}
+
 export class SipSyntaxError extends Error {
   constructor(message: string) {
     super(message);

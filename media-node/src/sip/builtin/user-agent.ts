@@ -226,6 +226,7 @@ export class UserAgent implements InboundCallHost, OutboundHost {
       const dest = await resolveSipUri(uriText, {
         enabled,
         dns: this.dns,
+        onLookupFailure: (err, name) => this.logger.debug({ err, name }, 'DNS lookup failed; trying the next step'),
         ...(transport ? { transport } : {}),
         ...(this.family() ? { family: this.family()! } : {}),
       });
@@ -234,7 +235,9 @@ export class UserAgent implements InboundCallHost, OutboundHost {
       }
       return dest;
     } catch (err) {
-      throw new SignalingError('transport-error', `cannot route to ${uriText}: ${(err as Error).message}`);
+      throw new SignalingError('transport-error', `cannot route to ${uriText}: ${(err as Error).message}`, undefined, {
+        cause: err,
+      });
     }
   }
 
@@ -275,6 +278,7 @@ export class UserAgent implements InboundCallHost, OutboundHost {
     const transaction = new ClientNonInviteTransaction(request, dest, {
       send: (message, to) => this.transport.send(message, to),
       timers: this.timers,
+      logger: this.logger,
       onTerminated: () => this.clientTransactions.delete(key),
     });
     this.clientTransactions.set(key, transaction);
@@ -316,6 +320,7 @@ export class UserAgent implements InboundCallHost, OutboundHost {
     const transaction = new ClientInviteTransaction(request, dest, {
       send: (message, to) => this.transport.send(message, to),
       timers: this.timers,
+      logger: this.logger,
       onTerminated: () => this.clientTransactions.delete(key),
       onResponse: handlers.onResponse,
       onFailure: handlers.onFailure,
@@ -333,7 +338,11 @@ export class UserAgent implements InboundCallHost, OutboundHost {
     const result = call.run();
     result.then(
       () => this.outboundCalls.delete(call),
-      () => this.outboundCalls.delete(call),
+      (err: unknown) => {
+        this.outboundCalls.delete(call);
+        // The caller of placeCall gets this error; logged at debug in case it does not wait.
+        this.logger.debug({ err, target: request.target }, 'outbound call not established');
+      },
     );
     return result;
   }
@@ -454,6 +463,7 @@ export class UserAgent implements InboundCallHost, OutboundHost {
     const ctx = {
       send: (message: SipMessage, to: Destination) => this.transport.send(message, to),
       timers: this.timers,
+      logger: this.logger,
       onTerminated: () => {
         this.serverTransactions.delete(key);
         this.pendingCalls.delete(key);

@@ -22,7 +22,7 @@ import { SignalingError } from '../../ports/signaling.js';
 import { mediaType, parseDtmfInfo } from '../builtin/dtmf.js';
 import { toNameAddr } from '../builtin/inbound-call.js';
 import { type SipLogger, silentLogger } from '../builtin/logger.js';
-import { parseNameAddress, parseSipUri } from '../builtin/uri.js';
+import { parseNameAddress, parseSipUri, SipSyntaxError } from '../builtin/uri.js';
 import type { SrfDialogLike, SrfLike, SrfRequestLike, SrfResponseLike } from './srf-api.js';
 
 export interface DrachtioSignalingOptions {
@@ -102,9 +102,9 @@ export class DrachtioSignaling implements SignalingPort {
         reject(err);
       });
       srf.on('disconnect', () => this.logger.warn({}, 'drachtio-server connection lost'));
-      // drachtio-srf auto-reconnects with connect(); a rejected promise is reported through 'error'.
+      // drachtio-srf auto-reconnects with connect(); a rejected promise is reported through 'error' too.
       Promise.resolve(srf.connect({ host, port: Number(portText ?? 9022), secret: this.options.secret })).catch(
-        () => {},
+        (err: unknown) => this.logger.debug({ err }, 'drachtio connect() rejected'),
       );
     });
     // srf.use(method, fn) is the documented middleware hook per SIP method; OPTIONS outside a dialog.
@@ -275,8 +275,8 @@ class DrachtioInboundCall implements InboundCall {
       const uri = parseSipUri(req.uri);
       user = uri.user;
       host = uri.host;
-    } catch {
-      // tel: and other schemes carry no user/host
+    } catch (err) {
+      if (!(err instanceof SipSyntaxError)) throw err; // tel: and other schemes carry no user/host
     }
     this.requestUser = user;
     this.requestHost = host;
@@ -439,7 +439,12 @@ export class DrachtioDialog implements OutboundDialog {
   }
 
   async hangup(): Promise<void> {
-    if (!this.acked && !this.done) await this.awaitAck().catch(() => {});
+    if (!this.acked && !this.done) {
+      // No ACK in time: awaitAck already sent the BYE; the one below then finds the dialog ended.
+      await this.awaitAck().catch((err: unknown) =>
+        this.logger.debug({ err, callId: this.callId }, 'hang-up before the ACK'),
+      );
+    }
     await this.bye('local-bye');
   }
 
