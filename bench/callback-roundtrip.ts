@@ -3,7 +3,17 @@
  * event (PutEvents) to the media node holding the validated reply (reply poller), minus the webhook's own
  * time. The stack runs as `npm start` runs it; this process plays the media node with the node's own
  * BusCallbacks and ReplyPoller, pointed at the stack's endpoints.
- *   node --import tsx bench/callback-roundtrip.ts        (RATES=10,200 SECONDS=10 by default)
+ *
+ *   npm run bench:callbacks          (node --import tsx bench/callback-roundtrip.ts)
+ *
+ * Environment (defaults are the full-size run):
+ *   RATES=10,200                    callbacks per second, one measurement each
+ *   SECONDS=10                      how long each rate runs (RATES × SECONDS round trips each)
+ *   WARMUP=20                       sequential round trips before measuring
+ *   RTP_PORT_MIN=32200 RTP_PORT_MAX=32299   rtpengine's ports (no calls are placed)
+ * Tenant limits: none apply (no calls; callbacks have no per-tenant rate).
+ * Fails (exit 1) when a round trip ends in the fallback (no reply, delivery failed) or goes missing.
+ * Figures per rate R: callbacks.roundtrip-R-per-s.median / .p99 / .max (ms).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,12 +27,15 @@ import { WebhookServer } from '../integ-tests/src/webhook-server.js';
 import { BusCallbacks } from '../media-node/src/callbacks/bus-callbacks.js';
 import { ReplyPoller } from '../media-node/src/callbacks/reply-poller.js';
 
-const RATES = (process.env.RATES ?? '10,200').split(',').map(Number);
-const SECONDS = Number(process.env.SECONDS ?? 10);
+import { BenchRun, envInt, envIntList, envRtpRange, ms, quantile } from './common.js';
 
-const q = (s: number[], p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+const RATES = envIntList('RATES', [10, 200]);
+const SECONDS = envInt('SECONDS', 10);
+const WARMUP = envInt('WARMUP', 20, 0);
+const RTP = envRtpRange({ min: 32200, max: 32299 }, 0);
 
-const stack = await startLocalStack({ rtpPortMin: 32200, rtpPortMax: 32299 });
+const run = new BenchRun('callbacks');
+const stack = await startLocalStack({ rtpPortMin: RTP.min, rtpPortMax: RTP.max });
 // The webhook answers at once from memory, so its own time is the HTTP exchange on loopback, which is
 // part of what the platform does; nothing is subtracted.
 const hook = new WebhookServer(() => ({ body: { phrases: [] } }));
@@ -50,10 +63,11 @@ try {
     if (res.fallback) throw new Error(`fallback: ${res.reason}`);
     return { total: t1 - t0, eventId };
   };
-  for (let i = 0; i < 20; i++) await one(); // warm-up: connections, JIT
+  for (let i = 0; i < WARMUP; i++) await one(); // warm-up: connections, JIT
 
   for (const rate of RATES) {
     const totals: number[] = [];
+    const failures = new Map<string, number>();
     const inflight: Promise<void>[] = [];
     const n = rate * SECONDS;
     const start = performance.now();
@@ -62,19 +76,30 @@ try {
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       inflight.push(
-        one().then(({ total }) => {
-          totals.push(total);
-        }),
+        one().then(
+          ({ total }) => {
+            totals.push(total);
+          },
+          (err: Error) => {
+            failures.set(err.message, (failures.get(err.message) ?? 0) + 1);
+          },
+        ),
       );
     }
     await Promise.all(inflight);
     totals.sort((a, b) => a - b);
     console.log(
-      `${rate} callbacks/s for ${SECONDS} s (${totals.length} round trips): overhead median ${q(totals, 0.5).toFixed(1)} ms · p99 ${q(totals, 0.99).toFixed(1)} ms · max ${totals.at(-1)!.toFixed(1)} ms`,
+      `${rate} callbacks/s for ${SECONDS} s (${totals.length} of ${n} round trips): overhead median ${ms(quantile(totals, 0.5))} ms · p99 ${ms(quantile(totals, 0.99))} ms · max ${ms(totals.at(-1))} ms`,
     );
+    for (const [reason, count] of failures) run.problem(`${rate}/s: ${count} round trip(s) failed: ${reason}`);
+    run.check(totals.length === n, `${rate}/s: ${totals.length} of ${n} round trips completed`);
+    run.figure(`roundtrip-${rate}-per-s.median`, quantile(totals, 0.5), 'ms');
+    run.figure(`roundtrip-${rate}-per-s.p99`, quantile(totals, 0.99), 'ms');
+    run.figure(`roundtrip-${rate}-per-s.max`, totals.at(-1), 'ms');
   }
   poller.close();
 } finally {
   await hook.close();
   await stack.stop();
 }
+run.finish();

@@ -14,19 +14,36 @@ export async function benchStack(opts: {
   number: string;
   prompts: Record<string, number>;
   responder: Responder;
+  /** Settings of the stack, e.g. the tenant limits (common.ts tenantLimits). */
+  env?: Record<string, string>;
 }): Promise<{ stack: LocalStack; hook: WebhookServer; api: ApiClient }> {
-  const stack = await startLocalStack({ rtpPortMin: opts.rtpPortMin, rtpPortMax: opts.rtpPortMax });
+  const stack = await startLocalStack({
+    rtpPortMin: opts.rtpPortMin,
+    rtpPortMax: opts.rtpPortMax,
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   const hook = new WebhookServer(opts.responder);
-  await hook.start();
-  const api = new ApiClient(stack.apiUrl);
-  const tenant = await api.signup(`bench-${opts.number}`);
-  await api.call('PATCH', '/v1/tenant', { callbackUrl: hook.url, callbackTimeoutMs: 15000 });
-  await api.call('PUT', `/v1/numbers/${opts.number}`);
-  for (const [name, ms] of Object.entries(opts.prompts)) {
-    const up = await api.call('PUT', `/mediaservice/${tenant.domain}/promptfile/${name}`, toneWav(ms));
-    if (up.status !== 200) throw new Error(`prompt upload failed: ${up.status}`);
+  try {
+    await hook.start();
+    const api = new ApiClient(stack.apiUrl);
+    const tenant = await api.signup(`bench-${opts.number}`);
+    for (const res of [
+      await api.call('PATCH', '/v1/tenant', { callbackUrl: hook.url, callbackTimeoutMs: 15000 }),
+      await api.call('PUT', `/v1/numbers/${opts.number}`),
+    ]) {
+      if (res.status >= 300) throw new Error(`tenant set-up failed: ${res.status} ${JSON.stringify(res.json)}`);
+    }
+    for (const [name, ms] of Object.entries(opts.prompts)) {
+      const up = await api.call('PUT', `/mediaservice/${tenant.domain}/promptfile/${name}`, toneWav(ms));
+      if (up.status !== 200) throw new Error(`prompt upload failed: ${up.status}`);
+    }
+    return { stack, hook, api };
+  } catch (err) {
+    // A half set-up stack would keep the benchmark's process alive.
+    await hook.close();
+    await stack.stop();
+    throw err;
   }
-  return { stack, hook, api };
 }
 
 /** The scripted-caller scenario with its placeholders filled. */

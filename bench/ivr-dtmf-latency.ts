@@ -2,28 +2,49 @@
  * DTMF → next prompt: one SIPp call answers 50 prompts with a key each (RFC 4733 from SIPp's sample
  * pcaps). A local webhook answers at once. tcpdump on loopback is the clock: from the first end-of-event
  * packet the caller sends to the first RTP packet of the next prompt arriving at the caller.
- *   node --import tsx bench/ivr-dtmf-latency.ts      (TURNS=50)
+ *
+ *   npm run bench:ivr-dtmf              (node --import tsx bench/ivr-dtmf-latency.ts)
+ *
+ * Environment (defaults are the full-size run):
+ *   TURNS=50                        key presses (prompt → key → next prompt) in the one call
+ *   RTP_PORT_MIN=34000 RTP_PORT_MAX=34199   rtpengine's ports
+ * Tenant limits: one call at a time; the stack gets room for it anyway (common.ts tenantLimits).
+ * Fails (exit 1) unless the call completes and every key press is sent, collected by the IVR and measured.
+ * Figures: ivr-dtmf.dtmf-to-prompt.median / .p99 / .max (ms).
  */
 import { freeUdpPort } from '../integ-tests/src/ports.js';
 import { RtpCapture } from '../integ-tests/src/rtp-capture.js';
 import { runSipp } from '../integ-tests/src/sipp.js';
+import {
+  BenchRun,
+  CAPTURE_DRAIN_MS,
+  describeRefusals,
+  envInt,
+  envRtpRange,
+  firstSippError,
+  limitRefusals,
+  tenantLimits,
+} from './common.js';
 import { benchStack, ivrScenario, quantile } from './ivr-common.js';
 
-const TURNS = Number(process.env.TURNS ?? 50);
-const RTP_MIN = 34000;
-const RTP_MAX = 34199;
+const TURNS = envInt('TURNS', 50);
+const RTP = envRtpRange({ min: 34000, max: 34199 }, 1);
 const DIGITS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0'];
+const limits = tenantLimits({ concurrent: 1, perSecond: 1 });
 
+const run = new BenchRun('ivr-dtmf');
 const { stack, hook } = await benchStack({
-  rtpPortMin: RTP_MIN,
-  rtpPortMax: RTP_MAX,
+  rtpPortMin: RTP.min,
+  rtpPortMax: RTP.max,
   number: 'dtmf-bench',
   prompts: { menu: 300 },
+  env: limits.env,
   responder: (cb) => {
     if (cb.name === 'newCall') return { body: { action: 'ivr' } };
     if (cb.name === 'getIvrCommand') {
       const turns = hook.named('getIvrCommand').filter((c) => c.body.sessionId === cb.body.sessionId).length;
-      if (turns > TURNS) return { body: { hangup: true } };
+      // After the last key: the next prompt (measured like the others), then hang up.
+      if (turns > TURNS) return { body: { phrases: [{ format: 'file', fileName: 'menu' }], hangup: true } };
       return {
         body: { phrases: [{ format: 'file', fileName: 'menu' }], dtmf: { maxDigits: 1, firstDigitTimeoutMs: 10_000 } },
       };
@@ -55,14 +76,16 @@ try {
       '-mp',
       String(mediaPort),
       '-timeout',
-      '120s',
+      `${120 + TURNS * 2}s`,
       `${stack.sipHost}:${stack.sipPort}`,
     ],
-    { timeoutMs: 150_000 },
+    { timeoutMs: 150_000 + TURNS * 2000 },
   );
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, CAPTURE_DRAIN_MS));
   await capture.stop();
-  if (sipp.code !== 0) throw new Error(`SIPp failed (${sipp.code}): ${sipp.errors}`);
+  const refused = limitRefusals(sipp.messages);
+  run.check(refused.size === 0, `call refused by a tenant limit: ${describeRefusals(refused)}`);
+  run.check(sipp.code === 0, `the call failed (SIPp exit ${sipp.code}): ${firstSippError(sipp.errors)}`);
 
   const packets = capture.packets();
   const fromCaller = packets.filter((p) => p.srcPort === mediaPort && p.rtp?.payloadType === 101);
@@ -84,14 +107,25 @@ try {
   }
   const answered = hook.named('getIvrCommand').filter((c) => c.body.dtmfParams).length;
   const sorted = latencies.sort((a, b) => a - b);
-  console.log(`DTMF end-of-event → first RTP of the next prompt (local webhook answering at once)`);
-  console.log(`  key presses sent: ${ends.length}, collected by the IVR: ${answered}, measured: ${sorted.length}`);
+  console.log(`DTMF end-of-event → first RTP of the next prompt (local webhook answering at once); ${limits.text}`);
+  console.log(
+    `  key presses asked: ${TURNS}, sent: ${ends.length}, collected by the IVR: ${answered}, measured: ${sorted.length}`,
+  );
   if (sorted.length) {
     console.log(
       `  median ${quantile(sorted, 0.5).toFixed(1)} ms, p99 ${quantile(sorted, 0.99).toFixed(1)} ms, min ${sorted[0]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms`,
     );
   }
+  run.check(ends.length === TURNS, `${ends.length} of ${TURNS} key presses were sent`);
+  run.check(answered === TURNS, `${answered} of ${TURNS} key presses were collected by the IVR`);
+  run.check(sorted.length === TURNS, `${sorted.length} of ${TURNS} key presses were followed by a prompt`);
+  if (sorted.length) {
+    run.figure('dtmf-to-prompt.median', quantile(sorted, 0.5), 'ms');
+    run.figure('dtmf-to-prompt.p99', quantile(sorted, 0.99), 'ms');
+    run.figure('dtmf-to-prompt.max', sorted.at(-1), 'ms');
+  }
 } finally {
   await hook.close();
   await stack.stop();
 }
+run.finish();

@@ -5,13 +5,27 @@
  *      (`sipp -sn uac`), stepping the rate up (RATES, default 500,1000,1250,1500,2000,2500,3000);
  *   2. INVITE → 200 p50/p99 at each rate (SIPp -trace_rtt), the one at 500 calls/s being the target;
  *   3. RSS of the stack process with 10,000 concurrent established dialogs (CONCURRENT).
- * Run: node --import tsx bench/sip-stack.ts    (targets: ≥ 1,000 calls/s, p99 < 20 ms @500, < 200 MB)
+ * Run: npm run bench:sip-stack    (targets: ≥ 1,000 calls/s, p99 < 20 ms @500, < 200 MB)
+ *
+ * Environment (defaults are the full-size run):
+ *   RATES=500,1000,1250,1500,2000,2500,3000   call rates tried in turn, up to the first one with failures
+ *   DURATION_S=30                   seconds per rate
+ *   CONCURRENT=10000                dialogs held up at once for the memory figure (placed at 1,000/s)
+ *   HOLD_MARGIN_S=15                how long they stay up after the last one is placed (≥ 2)
+ *   PROFILE=1                       write a V8 CPU profile of the stack process into the working directory
+ * Ports: the stack and SIPp take free ones (no rtpengine, no tenant: no limits apply).
+ * Finding the highest rate is the point of step 1: a rate with failures ends the stepping and is reported
+ * as the limit, not as a broken run. Fails (exit 1) when the first rate already fails (no figure), when
+ * fewer than CONCURRENT dialogs get established, or when the held calls fail.
+ * Figures: sip-stack.max-zero-failure-rate (calls/s), sip-stack.invite-200-at-<first rate>.p50 / .p99 (ms),
+ * sip-stack.concurrent-dialogs.rss-peak / .rss-after-gc (MB).
  */
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BenchRun, envInt, envIntList } from './common.js';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 33000 RTP/AVP 0\r\n';
 
@@ -49,11 +63,35 @@ interface Stats {
 }
 
 async function runBenchmark(): Promise<void> {
-  const durationS = Number(process.env['DURATION_S'] ?? 30);
-  const rates = (process.env['RATES'] ?? '500,1000,1250,1500,2000,2500,3000').split(',').map(Number);
-  const concurrent = Number(process.env['CONCURRENT'] ?? 10_000);
+  const durationS = envInt('DURATION_S', 30);
+  const rates = envIntList('RATES', [500, 1000, 1250, 1500, 2000, 2500, 3000]);
+  const concurrent = envInt('CONCURRENT', 10_000);
+  const holdMarginS = envInt('HOLD_MARGIN_S', 15, 2);
   const pin = spawnSync('taskset', ['-V']).status === 0;
+  const run = new BenchRun('sip-stack');
+  const servers: ChildProcess[] = [];
+  try {
+    await measure(run, { durationS, rates, concurrent, holdMarginS, pin, servers });
+  } finally {
+    for (const s of servers) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
+  }
+  run.finish();
+}
+
+async function measure(
+  run: BenchRun,
+  o: {
+    durationS: number;
+    rates: number[];
+    concurrent: number;
+    holdMarginS: number;
+    pin: boolean;
+    servers: ChildProcess[];
+  },
+): Promise<void> {
+  const { durationS, rates, concurrent, holdMarginS, pin } = o;
   let { server, port, request } = await launch(pin);
+  o.servers.push(server);
   const baseline = await request<Stats>('stats', 'stats');
   console.log(
     `sip-stack benchmark: stack on ${pin ? 'CPU 1 (taskset), SIPp on CPU 0' : 'any core (no taskset)'}; ${durationS} s per rate`,
@@ -61,9 +99,10 @@ async function runBenchmark(): Promise<void> {
   console.log(`baseline RSS ${mb(baseline.rss)} MB`);
   console.log('rate (calls/s) | calls | ok | failed | INVITE→200 p50 | p99 | max');
   let best = 0;
+  let stoppedAt: string | undefined;
   for (const rate of rates) {
     const calls = rate * durationS;
-    const run = await sipp(
+    const result = await sipp(
       [
         '-sn',
         'uac',
@@ -86,22 +125,34 @@ async function runBenchmark(): Promise<void> {
       ],
       pin,
     );
-    const rtt = run.rtt.sort((a, b) => a - b);
-    const zeroFailed = run.code === 0 && run.failed === 0 && run.ok === calls;
+    const rtt = result.rtt.sort((a, b) => a - b);
+    const zeroFailed = result.code === 0 && result.failed === 0 && result.ok === calls;
     console.log(
-      `${String(rate).padStart(14)} | ${calls} | ${run.ok} | ${run.failed} | ${fmt(quantile(rtt, 0.5))} ms | ${fmt(quantile(rtt, 0.99))} ms | ${fmt(rtt.at(-1))} ms${zeroFailed ? '' : '  ← failures'}`,
+      `${String(rate).padStart(14)} | ${calls} | ${result.ok} | ${result.failed} | ${fmt(quantile(rtt, 0.5))} ms | ${fmt(quantile(rtt, 0.99))} ms | ${fmt(rtt.at(-1))} ms${zeroFailed ? '' : '  ← failures'}`,
     );
-    if (!zeroFailed) break;
+    if (rate === rates[0]) {
+      run.figure(`invite-200-at-${rate}.p50`, quantile(rtt, 0.5), 'ms', 2);
+      run.figure(`invite-200-at-${rate}.p99`, quantile(rtt, 0.99), 'ms', 2);
+    }
+    if (!zeroFailed) {
+      stoppedAt = `${rate} calls/s: ${result.ok} of ${calls} ok, ${result.failed} failed, SIPp exit ${result.code}`;
+      break;
+    }
     best = rate;
   }
   console.log(`highest rate with zero failed calls over ${durationS} s: ${best} calls/s (target ≥ 1000)`);
+  if (stoppedAt) console.log(`  stepping stopped at ${stoppedAt} — the limit this step looks for, not an error`);
+  else console.log(`  every rate passed: the limit is above ${best} calls/s (add higher RATES to find it)`);
+  if (best === 0) run.problem(`even the first rate failed (${stoppedAt}): no rate figure; try lower RATES`);
+  else run.figure('max-zero-failure-rate', best, 'calls/s', 0);
 
   // Concurrent dialogs, on a fresh stack process (the rate runs leave their heap high-water mark behind):
   // calls that stay up (pause) until every one is established.
   server.send({ type: 'stop' });
   ({ server, port, request } = await launch(pin));
+  o.servers.push(server);
   const freshBaseline = await request<Stats>('stats', 'stats');
-  const holdMs = Math.ceil((concurrent / 1000) * 1000) + 15_000;
+  const holdMs = Math.ceil((concurrent / 1000) * 1000) + holdMarginS * 1000;
   const held = sippProcess(
     [
       '-sn',
@@ -121,9 +172,9 @@ async function runBenchmark(): Promise<void> {
     pin,
   );
   let peak: Stats = freshBaseline;
-  const deadline = Date.now() + holdMs - 2000;
+  const deadline = Date.now() + holdMs - 1000;
   while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 250));
     const stats = await request<Stats>('stats', 'stats');
     if (stats.dialogs >= peak.dialogs) peak = stats;
     if (stats.dialogs >= concurrent) break;
@@ -136,6 +187,19 @@ async function runBenchmark(): Promise<void> {
   const heldResult = await held.result;
   console.log(`concurrent run: SIPp exit ${heldResult.code}, ${heldResult.ok} ok, ${heldResult.failed} failed`);
   server.send({ type: 'stop' });
+  if (
+    run.check(
+      peak.dialogs >= concurrent,
+      `only ${peak.dialogs} of ${concurrent} dialogs were up at once: the memory figure is not for ${concurrent}`,
+    )
+  ) {
+    run.figure('concurrent-dialogs.rss-peak', peak.rss / 1024 / 1024, 'MB');
+    run.figure('concurrent-dialogs.rss-after-gc', afterGc.rss / 1024 / 1024, 'MB');
+  }
+  run.check(
+    heldResult.code === 0 && heldResult.failed === 0 && heldResult.ok === concurrent,
+    `held calls: SIPp exit ${heldResult.code}, ${heldResult.ok} of ${concurrent} ok, ${heldResult.failed} failed`,
+  );
 }
 
 async function launch(pin: boolean): Promise<{

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from '../src/local-stack.js';
+
+// Every benchmark (`bench:*` in package.json) runs once at a smoke size, exactly as a user runs it
+// (`npm run bench:x` with its settings in the environment): it must exit 0 and print its figures
+// (`figure: <name> = <number> <unit>`, bench/common.ts). A benchmark that breaks, or that quietly measures
+// less than it was asked to (calls refused by a limit it should have lifted), fails here instead of rotting.
+// A new `bench:*` script without an entry below fails the first test.
+//
+// Smoke sizes are above the default tenant limits (10 calls/s) where the full run is, so a benchmark that
+// stops lifting them fails. RTP ports 38000-38799 are used by no other test.
+
+interface Smoke {
+  env: Record<string, string>;
+  /** Figures the run must print (more may follow). */
+  figures: string[];
+}
+
+const SMOKE: Record<string, Smoke> = {
+  'bench:call-setup': {
+    env: { CALLS: '3', RTP_PORT_MIN: '38000', RTP_PORT_MAX: '38099' },
+    figures: ['call-setup.invite-200.median', 'call-setup.invite-200.p90'],
+  },
+  'bench:callbacks': {
+    env: { RATES: '5,20', SECONDS: '1', WARMUP: '3', RTP_PORT_MIN: '38100', RTP_PORT_MAX: '38199' },
+    figures: ['callbacks.roundtrip-5-per-s.median', 'callbacks.roundtrip-20-per-s.p99'],
+  },
+  'bench:api': {
+    env: { BENCH_SECONDS: '1', BENCH_CONCURRENCY: '4', RTP_PORT_MIN: '38200', RTP_PORT_MAX: '38299' },
+    figures: ['api.get-tenant.req-per-s', 'api.put-promptfile.req-per-s'],
+  },
+  'bench:sip-stack': {
+    env: { RATES: '50,100', DURATION_S: '2', CONCURRENT: '50', HOLD_MARGIN_S: '2' },
+    figures: [
+      'sip-stack.max-zero-failure-rate',
+      'sip-stack.invite-200-at-50.p99',
+      'sip-stack.concurrent-dialogs.rss-peak',
+    ],
+  },
+  'bench:ivr-dtmf': {
+    env: { TURNS: '3', RTP_PORT_MIN: '38300', RTP_PORT_MAX: '38399' },
+    figures: ['ivr-dtmf.dtmf-to-prompt.median'],
+  },
+  'bench:ivr-concurrency': {
+    // 12 calls at 20/s: more than the default 10 new calls per second.
+    env: { STEPS: '12', RATE: '20', PROMPT_MS: '1000', RTP_PORT_MIN: '38400', RTP_PORT_MAX: '38599' },
+    figures: ['ivr-concurrency.max-calls-meeting-bar', 'ivr-concurrency.n12.packets-received'],
+  },
+  'bench:bridge': {
+    // 12 bridged calls at 20/s: more than the default 10 new calls per second.
+    env: { STEPS: '12', RATE: '20', PLACEMENTS: '3', RTP_PORT_MIN: '38600', RTP_PORT_MAX: '38799' },
+    figures: ['bridge.max-bridged-calls', 'bridge.placeivrcall-to-invite.median'],
+  },
+};
+
+const RUN_TIMEOUT_MS = 140_000;
+
+const scripts: Record<string, string> = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts;
+const benchScripts = Object.keys(scripts)
+  .filter((name) => name.startsWith('bench:'))
+  .sort();
+
+/** Settings a caller's environment might hold that would change a smoke run's size. */
+const KNOBS = new Set([
+  ...Object.values(SMOKE).flatMap((s) => Object.keys(s.env)),
+  'PROFILE',
+  'TENANT_MAX_CONCURRENT_CALLS',
+  'TENANT_CALLS_PER_SECOND',
+  'NODE_TEST_CONTEXT',
+]);
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  timedOut: boolean;
+}
+
+/** `npm run <script>` in its own process group, so a hung run is ended with everything it started. */
+function runScript(script: string, env: Record<string, string>): Promise<Run> {
+  const childEnv: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!KNOBS.has(k)) childEnv[k] = v;
+  const started = Date.now();
+  const child = spawn('npm', ['run', '--silent', script], {
+    cwd: repoRoot,
+    env: { ...childEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString('utf8');
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString('utf8');
+  });
+  let timedOut = false;
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill('SIGINT');
+    setTimeout(() => kill('SIGKILL'), 10_000).unref();
+  }, RUN_TIMEOUT_MS);
+  return new Promise((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, timedOut });
+    });
+  });
+}
+
+function figures(stdout: string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const m of stdout.matchAll(/^figure: (\S+) = (\S+) \S+$/gm)) found.set(m[1]!, Number(m[2]));
+  return found;
+}
+
+test('every bench:* script in package.json has a smoke run here', () => {
+  const missing = benchScripts.filter((s) => !(s in SMOKE));
+  assert.deepEqual(missing, [], `add a smoke size for ${missing.join(', ')} to SMOKE in benchmarks-smoke.test.ts`);
+  const stale = Object.keys(SMOKE).filter((s) => !benchScripts.includes(s));
+  assert.deepEqual(stale, [], `SMOKE names scripts package.json no longer has: ${stale.join(', ')}`);
+});
+
+for (const script of benchScripts) {
+  test(`${script} runs at smoke size and prints its figures`, { timeout: RUN_TIMEOUT_MS + 20_000 }, async (t) => {
+    const smoke = SMOKE[script];
+    assert.ok(smoke, `no smoke size for ${script}`);
+    const settings = Object.entries(smoke.env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    const run = await runScript(script, smoke.env);
+    t.diagnostic(`${settings} npm run ${script} → exit ${run.code ?? run.signal} in ${(run.ms / 1000).toFixed(1)} s`);
+    for (const line of run.stdout.trimEnd().split('\n')) t.diagnostic(`  ${line}`);
+    for (const line of run.stderr.trimEnd().split('\n').filter(Boolean)) t.diagnostic(`  stderr: ${line}`);
+    const tail = `\n--- stdout ---\n${run.stdout.slice(-4000)}\n--- stderr ---\n${run.stderr.slice(-4000)}`;
+    assert.ok(!run.timedOut, `${script} still running after ${RUN_TIMEOUT_MS / 1000} s${tail}`);
+    assert.equal(run.code, 0, `${script} exited ${run.code ?? run.signal}${tail}`);
+    const found = figures(run.stdout);
+    assert.ok(found.size > 0, `${script} printed no figure line${tail}`);
+    for (const [name, value] of found) assert.ok(Number.isFinite(value), `${script}: figure ${name} is ${value}`);
+    const absent = smoke.figures.filter((name) => !found.has(name));
+    assert.deepEqual(absent, [], `${script} did not print ${absent.join(', ')}${tail}`);
+  });
+}
