@@ -31,9 +31,13 @@ export class RtpCapture {
 
   constructor(filter: string) {
     // -U: write each packet at once; -Z root: keep the rights to write into our private folder.
-    this.child = spawn('tcpdump', ['-i', 'lo', '-n', '-U', '-Z', 'root', '-B', '16384', '-w', this.file, filter], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    this.child = spawn(
+      'tcpdump',
+      ['-i', 'lo', '-n', '-U', '--immediate-mode', '-Z', 'root', '-B', '16384', '-w', this.file, filter],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     this.started = new Promise((resolve, reject) => {
       let err = '';
       this.child.stderr.on('data', (d: Buffer) => {
