@@ -1,0 +1,35 @@
+import { after, before } from 'node:test';
+import { SessionStore } from '@sipms/shared/data/session-store';
+import { TenantStore } from '@sipms/shared/data/tenant-store';
+import { startTable } from './dynamo-table.js';
+import { sessionRepositoryContract } from './session-repository.contract.js';
+import { tenantDirectoryContract } from './tenant-directory.contract.js';
+
+// SessionRepository and TenantDirectory: the DynamoDB stores on a real dynalite, and the kit's fakes.
+let table: Awaited<ReturnType<typeof startTable>>;
+before(async () => {
+  table = await startTable('contracts-call-data');
+});
+after(async () => {
+  await table?.close();
+});
+
+sessionRepositoryContract('SessionStore on dynalite', () => {
+  const store = new SessionStore(table.doc, table.tableName);
+  return {
+    repo: store,
+    inspect: { session: (id) => store.get(id), journal: (id) => store.readJournal(id) },
+  };
+});
+
+tenantDirectoryContract('TenantStore on dynalite', () => {
+  const store = new TenantStore(table.doc, table.tableName, 'sip.test');
+  return {
+    directory: store,
+    async seed({ name, numbers = [] }) {
+      const { tenant } = await store.create({ name });
+      for (const n of numbers) await store.claimNumber(tenant.tenantId, n);
+      return (await store.get(tenant.tenantId))!;
+    },
+  };
+});
