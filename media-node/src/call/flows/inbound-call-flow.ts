@@ -102,6 +102,8 @@ export class InboundCallFlow {
       deps.limits.release(tenant.tenantId);
       await caller.end();
       await leg?.close();
+      // Participants placed into the session may still be in it: the session ends with the last of them.
+      await session.whenEmpty();
       await session.complete(endReason);
       disown();
     }

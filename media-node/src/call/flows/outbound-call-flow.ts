@@ -63,7 +63,7 @@ export class OutboundCallFlow {
       return;
     }
     const owned = cmd.joinExisting ? deps.live.session(cmd.sessionId) : undefined;
-    if (cmd.joinExisting && !owned) {
+    if (cmd.joinExisting && (!owned || owned.isCompleted)) {
       await journalError('placeivrcall ignored: session not active on its node');
       return;
     }
@@ -91,18 +91,37 @@ export class OutboundCallFlow {
     let leg: OutboundMediaLeg | undefined;
     let endReason = 'unknown';
     try {
-      leg = await deps.media.openOutboundLeg({ legId: participant.participantId });
-      endReason = await this.call(cmd, participant, leg, Boolean(owned));
+      leg = await this.openMedia(participant);
+      endReason = leg ? await this.call(cmd, participant, leg, Boolean(owned)) : 'mediaFailed';
     } finally {
       deps.limits.release(tenant.tenantId);
       await participant.end();
       await leg?.close();
-      // A flow that created the session ends it with its only participant.
+      // A flow that created the session ends it once its last participant has left.
       if (disown) {
+        await session.whenEmpty();
         await session.complete(endReason);
         disown();
       }
       session.log.info({ participantId: participant.participantId, reason: endReason }, 'outbound participant done');
+    }
+  }
+
+  /** The media for the call; if the media engine refuses, the failure is journaled and is a callEvent. */
+  private async openMedia(participant: Participant): Promise<OutboundMediaLeg | undefined> {
+    try {
+      return await this.deps.media.openOutboundLeg({ legId: participant.participantId });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      participant.session.log.error({ err }, 'media offer failed');
+      participant.journal({ kind: 'error', event: 'media offer failed', reason });
+      const { participantId } = participant;
+      await participant.session.request('callEvent', {
+        participantId,
+        event: 'calledPartyFailed',
+        reason: `media failed: ${reason}`,
+      });
+      return undefined;
     }
   }
 

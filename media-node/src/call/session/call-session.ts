@@ -1,4 +1,4 @@
-import type { CallbackFields, CallbackName } from '@sipms/shared/contracts/callbacks';
+import { type CallbackFields, type CallbackName, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
@@ -32,6 +32,9 @@ export class CallSession {
   private readonly replyOwners = new Map<string, string>();
   /** The tail of the session's callback queue. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Participants that joined and have not ended yet; the session ends after the last one. */
+  private members = 0;
+  private readonly onEmpty: (() => void)[] = [];
 
   constructor(
     readonly tenant: TenantRecord,
@@ -55,6 +58,23 @@ export class CallSession {
 
   get isCompleted(): boolean {
     return this.completed;
+  }
+
+  /** A participant joined the session (Participant.join). */
+  addMember(): void {
+    this.members += 1;
+  }
+
+  /** A participant ended (Participant.end). */
+  removeMember(): void {
+    this.members = Math.max(0, this.members - 1);
+    if (this.members === 0) for (const resolve of this.onEmpty.splice(0)) resolve();
+  }
+
+  /** Resolves once every participant has ended: only then may the flow owning the session complete it. */
+  whenEmpty(): Promise<void> {
+    if (this.members === 0) return Promise.resolve();
+    return new Promise((resolve) => this.onEmpty.push(resolve));
   }
 
   private build<N extends CallbackName>(type: N, fields: CallbackFields<N>): CallbackRequest {
@@ -82,6 +102,11 @@ export class CallSession {
 
   /** A reply-bearing callback; resolves with the reply or the defined fallback. */
   request<N extends ReplyCallback>(type: N, fields: CallbackFields<N>, signal?: AbortSignal): Promise<CallbackResult> {
+    if (this.completed) {
+      // sessionCompleted is always a session's last callback: journaled instead, the flow gets the fallback.
+      this.journalUnsent(type, fields);
+      return Promise.resolve({ reply: FALLBACK_REPLIES[type], fallback: true, reason: 'session completed' });
+    }
     const req = this.build(type, fields);
     return this.enqueue(() => this.deps.callbacks.request(req, this.replyDeadlineMs, signal));
   }
@@ -90,11 +115,16 @@ export class CallSession {
   notify<N extends Exclude<NotifyCallback, 'sessionCompleted'>>(type: N, fields: CallbackFields<N>): Promise<void> {
     if (this.completed) {
       // sessionCompleted is always a session's last callback: anything later is journaled instead.
-      this.journal({ kind: 'error', event: `${type} after sessionCompleted not sent`, ...fields });
+      this.journalUnsent(type, fields);
       return Promise.resolve();
     }
     const req = this.build(type, fields);
     return this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs));
+  }
+
+  /** A callback not sent because the session has completed (its fields kept apart: they have an `event` too). */
+  private journalUnsent(type: CallbackName, fields: object): void {
+    this.journal({ kind: 'error', event: `${type} after sessionCompleted not sent`, callback: type, fields });
   }
 
   /** Writes a journal entry without delaying the call; a failed write is logged with its error. */

@@ -52,6 +52,7 @@ export class Participant {
       await deps.sessions.addParticipant(session.sessionId, participantId, item);
     }
     deps.usage.record(session.tenant.tenantId, { callAttempts: 1 });
+    session.addMember();
     return new Participant(session, participantId, record.direction, deps);
   }
 
@@ -86,6 +87,7 @@ export class Participant {
     if (answeredAt !== undefined)
       this.deps.usage.record(this.tenantId, { callSeconds: Math.round((Date.now() - answeredAt) / 1000) });
     await this.writeState('ended');
+    this.session.removeMember();
   }
 
   private writeState(state: 'active' | 'ended'): Promise<void> {
