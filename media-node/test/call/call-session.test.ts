@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { CallSession } from '../../src/call/session/call-session.js';
+import { Participant } from '../../src/call/session/participant.js';
+import type { CallbackPort } from '../../src/ports/callbacks.js';
+import { ConditionalCheckFailed, flowKit, reply, waitFor } from '../kit/index.js';
+
+/** CallSession (seq, ordering, replyIds, completion) and Participant (session item, usage, state). */
+
+describe('CallSession', { concurrency: true }, () => {
+  test('seq starts at 1 and increases per session, independently of other sessions', async (t) => {
+    const kit = flowKit(t);
+    const a = new CallSession(kit.tenant, kit.deps);
+    const b = new CallSession(kit.tenant, kit.deps);
+    await Promise.all([
+      a.notify('callNotify', { participantId: 'p1', event: 'ringing' }),
+      b.notify('callNotify', { participantId: 'p2', event: 'ringing' }),
+      a.request('callEvent', { participantId: 'p1', event: 'calledPartyAnswered' }),
+      b.notify('callAnswered', { participantId: 'p2' }),
+      a.notify('callAnswered', { participantId: 'p1' }),
+    ]);
+    const seqs = (s: CallSession) => kit.callbacks.calls.filter((c) => c.sessionId === s.sessionId).map((c) => c.seq);
+    assert.deepEqual(seqs(a), [1, 2, 3]);
+    assert.deepEqual(seqs(b), [1, 2]);
+    assert.ok(a.sessionId !== b.sessionId);
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('callbacks go out in order, one at a time, even when the first is slow to deliver', async (t) => {
+    const kit = flowKit(t);
+    kit.callbacks.on('callAnswered', () => reply.after(60));
+    const session = new CallSession(kit.tenant, kit.deps);
+    void session.notify('callAnswered', { participantId: 'p1' });
+    const res = await session.request('getIvrCommand', { participantId: 'p1' });
+    assert.equal(res.fallback, false);
+    const [answered, get] = kit.callbacks.calls;
+    assert.equal(answered?.type, 'callAnswered');
+    assert.equal(get?.type, 'getIvrCommand');
+    assert.ok(get!.startedAt >= answered!.finishedAt!, 'getIvrCommand waited for callAnswered to be delivered');
+    assert.ok(answered!.finishedAt! - answered!.startedAt >= 50);
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('a reply-bearing callback carries a replyId that names its participant; others carry none', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    await session.request('getIvrCommand', { participantId: 'p-a' });
+    await session.notify('callAnswered', { participantId: 'p-b' });
+    await session.request('callEvent', { participantId: 'p-a', event: 'calledPartyAnswered' });
+    await session.notify('callNotify', { participantId: 'p-a', event: 'ringing' });
+    const [get, answered, event, note] = kit.callbacks.calls;
+    const getReply = (get!.body as { replyId: string }).replyId;
+    const answeredReply = (answered!.body as { replyId: string }).replyId;
+    assert.equal(getReply, get!.eventId, 'the replyId is the event id (the reply is stored under it)');
+    assert.equal(session.participantForReply(getReply), 'p-a');
+    assert.equal(session.participantForReply(answeredReply), 'p-b');
+    assert.equal('replyId' in event!.body, false);
+    assert.equal('replyId' in note!.body, false);
+    assert.equal(session.participantForReply('e-unknown'), undefined);
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('the common fields: sessionId, seq, timestamp, and sessionReferenceId where set', async (t) => {
+    const kit = flowKit(t);
+    const withRef = new CallSession(kit.tenant, kit.deps, 'order-9', 's-fixed');
+    const without = new CallSession(kit.tenant, kit.deps);
+    await withRef.notify('callAnswered', { participantId: 'p1' });
+    await without.notify('callAnswered', { participantId: 'p1' });
+    const [a, b] = kit.callbacks.calls;
+    assert.equal(a!.sessionId, 's-fixed');
+    assert.equal(a!.body.sessionReferenceId, 'order-9');
+    assert.equal('sessionReferenceId' in b!.body, false);
+    assert.ok(!Number.isNaN(Date.parse(a!.body.timestamp)));
+    assert.equal(a!.tenantId, kit.tenant.tenantId);
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('the reply deadline covers every attempt, the backoff, the fallback URL and slack', async (t) => {
+    const kit = flowKit(t, { tenant: { callbackTimeoutMs: 2000, callbackRetries: 2 } });
+    const session = new CallSession(kit.tenant, kit.deps);
+    assert.equal(session.replyDeadlineMs, 3000 * 3 + 2000 + 2000);
+    await session.request('callEvent', { participantId: 'p1', event: 'calledPartyAnswered' });
+    assert.equal(kit.callbacks.calls[0]?.deadlineMs, 13_000);
+  });
+
+  test('complete: the session item ended, sessionCompleted once with the reason and a numeric duration', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    await kit.sessions.create({
+      sessionId: session.sessionId,
+      tenantId: kit.tenant.tenantId,
+      nodeId: kit.nodeId,
+      state: 'active',
+      createdAt: new Date().toISOString(),
+      participants: {},
+    });
+    await new Promise((r) => setTimeout(r, 120));
+    await Promise.all([session.complete('hangup'), session.complete('other')]);
+    await session.complete('again');
+    assert.equal(session.isCompleted, true);
+    const body = kit.expectCompleted('hangup', session.sessionId);
+    assert.ok(body.sessionDuration >= 0.1 && body.sessionDuration < 1, `${body.sessionDuration}`);
+    assert.equal(Math.round(body.sessionDuration * 10), body.sessionDuration * 10, 'tenths of a second');
+  });
+
+  test('nothing is sent after sessionCompleted: notify and request are journaled instead', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    await session.complete('hangup');
+    await session.notify('callNotify', { participantId: 'p1', event: 'ringing' });
+    const res = await session.request('getIvrCommand', { participantId: 'p1' });
+    const event = await session.request('callEvent', { participantId: 'p1', event: 'callingPartyDrop' });
+    assert.deepEqual(kit.callbacks.types(), ['sessionCompleted']);
+    assert.equal(res.fallback, true, 'the flow gets the defined fallback');
+    assert.deepEqual(event.reply, {});
+    const errors = kit.sessions.journalOf(session.sessionId).filter((e) => e.kind === 'error');
+    assert.deepEqual(
+      errors.map((e) => e.event),
+      [
+        'callNotify after sessionCompleted not sent',
+        'getIvrCommand after sessionCompleted not sent',
+        'callEvent after sessionCompleted not sent',
+      ],
+    );
+    assert.deepEqual(errors[0]?.fields, { participantId: 'p1', event: 'ringing' }, 'what was not sent is kept');
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('whenEmpty resolves once every participant that joined has ended', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    await session.whenEmpty();
+    const rec = { direction: 'inbound' as const, from: '', to: '', sipCallId: '' };
+    const a = await Participant.join(session, 'a', rec, kit.deps, { createSession: true });
+    const b = await Participant.join(session, 'b', rec, kit.deps, { createSession: false });
+    let empty = false;
+    const waiting = session.whenEmpty().then(() => {
+      empty = true;
+    });
+    await a.end();
+    await a.end();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(empty, false, 'b is still there (a ending twice counts once)');
+    await b.end();
+    await waiting;
+    assert.equal(empty, true);
+  });
+
+  test('a callback path that throws does not stop the queue (logged)', async (t) => {
+    const kit = flowKit(t);
+    let first = true;
+    const flaky: CallbackPort = {
+      request: (req, d, s) => kit.callbacks.request(req, d, s),
+      notify: async (req, d) => {
+        if (first) {
+          first = false;
+          throw new Error('bus down');
+        }
+        return kit.callbacks.notify(req, d);
+      },
+    };
+    const session = new CallSession(kit.tenant, { ...kit.deps, callbacks: flaky });
+    const failed = session.notify('callAnswered', { participantId: 'p1' });
+    await assert.rejects(failed, /bus down/);
+    await session.notify('callNotify', { participantId: 'p1', event: 'ringing' });
+    assert.deepEqual(kit.callbacks.types(), ['callNotify']);
+    await waitFor(() => kit.logger.find('callback queue step failed').length === 1, 'the error logged');
+  });
+
+  test('a journal write that fails is logged, never thrown', async (t) => {
+    const kit = flowKit(t);
+    kit.sessions.failNext('journal');
+    const session = new CallSession(kit.tenant, kit.deps);
+    session.journal({ kind: 'sip', event: 'x' });
+    await waitFor(() => kit.logger.find('journal write failed', 'warn').length === 1, 'the warning');
+  });
+});
+
+describe('Participant', { concurrency: true }, () => {
+  const record = { direction: 'inbound' as const, from: 'sip:a@x', to: 'sip:b@y', sipCallId: 'c1' };
+
+  test('join creates the session item with the participant in setup, and counts an attempt', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps, 'ref-1');
+    const p = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
+    const item = kit.sessions.get(session.sessionId)!;
+    assert.equal(item.state, 'active');
+    assert.equal(item.nodeId, kit.nodeId);
+    assert.equal(item.sessionReferenceId, 'ref-1');
+    assert.deepEqual(item.participants, { p1: { ...record, state: 'setup' } });
+    assert.equal(p.state, 'setup');
+    assert.equal(kit.usage.totals(kit.tenant.tenantId).callAttempts, 1);
+    // A second participant joins the same item.
+    await Participant.join(session, 'p2', { ...record, direction: 'outbound' }, kit.deps, { createSession: false });
+    assert.deepEqual(Object.keys(kit.sessions.get(session.sessionId)!.participants), ['p1', 'p2']);
+    // Creating it again is refused (the store's condition), and nothing is counted.
+    await assert.rejects(
+      Participant.join(session, 'p3', record, kit.deps, { createSession: true }),
+      (err: Error) => err instanceof ConditionalCheckFailed,
+    );
+    assert.equal(kit.usage.totals(kit.tenant.tenantId).callAttempts, 2);
+  });
+
+  test('answered: counted once, the item active, callAnswered (unless told not to)', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    const p = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
+    const q = await Participant.join(session, 'p2', record, kit.deps, { createSession: false });
+    p.answered();
+    p.answered();
+    q.answered({ notify: false, event: 'bridged' });
+    await waitFor(() => kit.sessions.get(session.sessionId)!.participants.p2?.state === 'active', 'the state write');
+    assert.equal(p.state, 'answered');
+    assert.equal(kit.sessions.get(session.sessionId)!.participants.p1?.state, 'active');
+    assert.equal(kit.usage.totals(kit.tenant.tenantId).answeredCalls, 2);
+    await waitFor(() => kit.callbacks.calls.length === 1, 'callAnswered');
+    assert.deepEqual(
+      kit.callbacks.bodies('callAnswered').map((b) => b.participantId),
+      ['p1'],
+    );
+    assert.equal(kit.sessions.journalOf(session.sessionId, 'bridged')[0]?.participantId, 'p2');
+  });
+
+  test('end before an answer: no seconds; the item ended; idempotent', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    const p = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
+    await p.end();
+    await p.end();
+    assert.equal(p.state, 'ended');
+    assert.equal(kit.sessions.get(session.sessionId)!.participants.p1?.state, 'ended');
+    assert.equal(kit.usage.records.filter((r) => 'callSeconds' in r.counters).length, 0);
+    p.answered();
+    assert.equal(p.state, 'ended', 'an ended participant cannot be answered');
+  });
+
+  test('a state write refused by the store is logged, not thrown', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    const p = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
+    kit.sessions.failNext('setParticipantState');
+    await p.end();
+    assert.equal(kit.logger.find('participant state write failed').length, 1);
+  });
+});
+
+describe('Participant seconds', () => {
+  test('end after an answer bills the whole seconds since the answer, once', async (t) => {
+    const kit = flowKit(t);
+    let now = Date.parse('2024-05-01T10:00:00Z');
+    t.mock.method(Date, 'now', () => now);
+    const session = new CallSession(kit.tenant, kit.deps);
+    const p = await Participant.join(session, 'p1', record0(), kit.deps, { createSession: true });
+    now += 5_000; // ringing does not count
+    p.answered({ notify: false });
+    now += 61_400;
+    await p.end();
+    now += 10_000;
+    await p.end();
+    assert.equal(kit.usage.totals(kit.tenant.tenantId).callSeconds, 61);
+  });
+});
+
+function record0() {
+  return { direction: 'outbound' as const, from: '', to: 'sip:c@example.com', sipCallId: '' };
+}
