@@ -1,6 +1,7 @@
 import { after, before } from 'node:test';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
+import { FakeSessionRepository, FakeTenantDirectory, tenantFixture } from '../kit/call-data.js';
 import { startTable } from './dynamo-table.js';
 import { sessionRepositoryContract } from './session-repository.contract.js';
 import { tenantDirectoryContract } from './tenant-directory.contract.js';
@@ -30,6 +31,28 @@ tenantDirectoryContract('TenantStore on dynalite', () => {
       const { tenant } = await store.create({ name });
       for (const n of numbers) await store.claimNumber(tenant.tenantId, n);
       return (await store.get(tenant.tenantId))!;
+    },
+  };
+});
+
+sessionRepositoryContract('FakeSessionRepository (test kit)', () => {
+  const repo = new FakeSessionRepository();
+  return {
+    repo,
+    inspect: { session: async (id) => repo.get(id), journal: async (id) => repo.journalOf(id) },
+  };
+});
+
+tenantDirectoryContract('FakeTenantDirectory (test kit)', () => {
+  const directory = new FakeTenantDirectory('sip.test');
+  let n = 0;
+  return {
+    directory,
+    async seed({ name, numbers = [] }) {
+      n += 1;
+      const tenant = tenantFixture({ tenantId: `tn-${n}`, name, domain: `${name.toLowerCase()}-${n}.sip.test` });
+      directory.add(tenant, numbers);
+      return tenant;
     },
   };
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { CALLBACK_NAMES } from '@sipms/shared/contracts/callbacks';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import type { BusEvent } from '@sipms/shared/events/envelope';
@@ -13,6 +14,7 @@ import { LocalEventBus } from '../../../infra/src/local/local-event-bus.js';
 import { WebhookServer } from '../../../integ-tests/src/webhook-server.js';
 import { BusCallbacks } from '../../src/callbacks/bus-callbacks.js';
 import { ReplyPoller } from '../../src/callbacks/reply-poller.js';
+import { FakeCallbacks, reply as script } from '../kit/callbacks.js';
 import { type CallbackPortUnderTest, callbackPortContract, type WebhookBehaviour } from './callback-port.contract.js';
 import { startTable } from './dynamo-table.js';
 
@@ -100,6 +102,43 @@ callbackPortContract('BusCallbacks → local bus → dispatcher → webhook', as
       await Promise.all([...hooks.values()].map((h) => h.close()));
       await bus.close();
       events.destroy();
+    },
+  } satisfies CallbackPortUnderTest;
+});
+
+callbackPortContract('FakeCallbacks (test kit)', () => {
+  const port = new FakeCallbacks();
+  const tenants = new Map<string, WebhookBehaviour>();
+  // The fake scripts the tenant per callback name; the behaviour is looked up by the request's tenant.
+  for (const type of CALLBACK_NAMES) {
+    port.on(type, (_body, req) => {
+      const webhook = tenants.get(req.tenantId);
+      switch (webhook?.kind) {
+        case 'reply':
+          return webhook.reply(type);
+        case 'slow':
+          return script.after(webhook.delayMs, webhook.reply(type));
+        case 'invalid':
+          return { action: 'no-such-action', phrases: 'not a list' };
+        default:
+          return script.fallback('callbackUrl: connect ECONNREFUSED');
+      }
+    });
+  }
+  return {
+    port,
+    async tenant(webhook) {
+      const tenantId = `tn-${tenants.size + 1}`;
+      tenants.set(tenantId, webhook);
+      return tenantId;
+    },
+    received(tenantId, sessionId) {
+      return port.calls
+        .filter((c) => c.tenantId === tenantId && c.sessionId === sessionId)
+        .map((c) => ({ type: c.type, payload: c.body }));
+    },
+    async close() {
+      port.assertNoViolations();
     },
   } satisfies CallbackPortUnderTest;
 });

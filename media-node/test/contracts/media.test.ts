@@ -10,6 +10,7 @@ import { RtpEngineController } from '../../src/media/rtpengine-controller.js';
 import { RtpEngineMedia } from '../../src/media/rtpengine-media.js';
 import { RtpEngineProcess } from '../../src/media/rtpengine-process.js';
 import { audioPort } from '../../src/media/sdp.js';
+import { FakeMedia, type FakeMediaLeg } from '../kit/media.js';
 import { type MediaCaller, type MediaPortUnderTest, mediaPortContract } from './media-port.contract.js';
 
 // MediaPort: RtpEngineMedia on a real userspace rtpengine (RTP 34980-34999, beside rtpengine-media.test.ts's
@@ -146,3 +147,36 @@ if (!skip) {
     } satisfies MediaPortUnderTest;
   });
 }
+
+mediaPortContract('FakeMedia (test kit)', () => {
+  const media = new FakeMedia();
+  const audio = { file: '/fake/prompts/contract/tone.au', durationMs: 1000 };
+  // The fake plays each file for the length the test gives it: this one is a second long.
+  media.playDurationMs = (file) => (file === audio.file ? audio.durationMs : 10);
+  return {
+    media,
+    audio,
+    async caller() {
+      return {
+        offerSdp: [
+          'v=0',
+          'o=caller 1 1 IN IP4 127.0.0.1',
+          's=-',
+          'c=IN IP4 127.0.0.1',
+          't=0 0',
+          'm=audio 40000 RTP/AVP 0 101',
+          'a=rtpmap:0 PCMU/8000',
+          'a=rtpmap:101 telephone-event/8000',
+          '',
+        ].join('\r\n'),
+        async pressDigit(leg, _answerSdp, digit) {
+          (leg as FakeMediaLeg).emitDtmf(digit);
+        },
+        close() {},
+      };
+    },
+    async kill() {
+      media.failAll('rtpengine exited');
+    },
+  } satisfies MediaPortUnderTest;
+});

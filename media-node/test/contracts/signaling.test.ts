@@ -1,6 +1,7 @@
 import type { CallDialog, InboundCall, OutboundDialog } from '../../src/ports/signaling.js';
 import { SignalingError } from '../../src/ports/signaling.js';
 import { BuiltinSignaling } from '../../src/sip/builtin/builtin-signaling.js';
+import { callOutcome, FakeSignaling } from '../kit/signaling.js';
 import {
   type CalleeBehaviour,
   type RemoteCall,
@@ -63,6 +64,34 @@ signalingPortContract('BuiltinSignaling over UDP', async () => {
     },
     async close() {
       await peer.stop();
+    },
+  } satisfies SignalingPortUnderTest;
+});
+
+signalingPortContract('FakeSignaling (test kit)', () => {
+  const signaling = new FakeSignaling();
+  return {
+    signaling,
+    callee(behaviour) {
+      signaling.script(
+        behaviour.kind === 'reject'
+          ? callOutcome.reject(behaviour.status)
+          : behaviour.kind === 'ring'
+            ? callOutcome.noAnswer({ progress: [{ status: 180 }] })
+            : callOutcome.answer({ sdp: behaviour.sdp, progress: [{ status: 180 }] }),
+      );
+      return 'sip:callee@192.0.2.20';
+    },
+    invite({ from, to, user, sdp }): RemoteCall {
+      const call = signaling.incoming({ from, to, requestUri: `sip:${user}@acme.sip.test`, sdp });
+      return {
+        final: call.finalResponse.then((r) =>
+          r.status < 300 ? { status: r.status, sdp: r.sdp! } : { status: r.status },
+        ),
+        async bye() {
+          call.dialog!.remoteBye();
+        },
+      };
     },
   } satisfies SignalingPortUnderTest;
 });
