@@ -40,7 +40,8 @@ async function runServer(): Promise<void> {
   const { BuiltinSignaling } = await import('../media-node/src/sip/builtin/builtin-signaling.js');
   const signaling = new BuiltinSignaling({ bindHost: '127.0.0.1', port: 0, transports: ['udp'] });
   await signaling.start((call) => {
-    call.answer(SDP).catch(() => {});
+    // A call the load generator abandons before the ACK is part of the load, not a benchmark failure.
+    call.answer(SDP).catch((err: unknown) => process.send?.({ type: 'answer-failed', reason: String(err) }));
   });
   process.send?.({ type: 'ready', port: signaling.local.port });
   process.on('message', (msg: { type: string }) => {
@@ -260,7 +261,7 @@ function sippProcess(args: string[], pin: boolean): { result: Promise<SippRun> }
   child.stdout?.on('data', (d: Buffer) => {
     out = (out + d.toString()).slice(-20_000);
   });
-  child.stderr?.on('data', () => {});
+  child.stderr?.resume(); // drained, not read: SIPp's screen output is not part of the figures
   const result = new Promise<SippRun>((resolve) => {
     child.once('exit', async (code) => {
       const ok = Number(/Successful call\s*\|\s*\d+\s*\|\s*(\d+)/.exec(out)?.[1] ?? 0);

@@ -41,6 +41,8 @@ describe('callback delivery', () => {
     await hook?.close();
     await fallbackHook?.close();
     await stack?.stop();
+    hook?.assertContract();
+    fallbackHook?.assertContract();
   });
 
   test('slow webhook: retry with the same event id, fallback URL, then the defined fallback — the caller hears it', async () => {

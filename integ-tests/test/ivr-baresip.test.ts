@@ -50,6 +50,7 @@ describe('IVR engine heard by a real softphone (baresip)', { skip }, () => {
     await phone?.stop();
     await hook?.close();
     await stack?.stop();
+    hook?.assertContract();
   });
 
   test('the prompt and the TTS are heard, typed digits reach dtmfParams, the echo comes back', async () => {

@@ -89,6 +89,7 @@ describe('IVR engine with SIPp callers (real rtpengine, real calls)', () => {
     const code = await stack?.stop();
     await rm(scratch, { recursive: true, force: true });
     assert.equal(code, 0, 'the stack stops cleanly');
+    hook?.assertContract();
   });
 
   async function call(steps: string[], opts: { byeTimeoutMs?: number } = {}) {

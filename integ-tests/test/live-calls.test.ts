@@ -36,6 +36,7 @@ describe('live calls and outbound IVR calls', () => {
   after(async () => {
     await hook?.close();
     await stack?.stop();
+    hook?.assertContract();
   });
 
   async function uas(name: string, values: Record<string, string | number>) {
@@ -686,5 +687,6 @@ describe('per-tenant call limits', () => {
       await hook.close();
       await stack.stop();
     }
+    hook.assertContract();
   });
 });

@@ -65,6 +65,7 @@ describe('isolation between tenants', () => {
   after(async () => {
     await hook?.close();
     await stack?.stop();
+    hook?.assertContract();
   });
 
   test("A's session is listed for A (filtered by number), never for B", async () => {
@@ -81,13 +82,21 @@ describe('isolation between tenants', () => {
 
   test("every route, tried with A's ids by B or without a valid key: not found or unauthorized, nothing changes", async () => {
     const before = await snapshot();
-    const ids = { domain: tenantA.domain, filename: 'hello', number: NUMBER_A, keyId: extraKeyId, sessionId };
+    const ids = {
+      domain: tenantA.domain,
+      filename: 'hello',
+      number: NUMBER_A,
+      keyId: extraKeyId,
+      sessionId,
+      tenantId: tenantA.tenantId,
+    };
     const unknown = {
       domain: 'nobody-000000.sip.localhost',
       filename: 'hello',
       number: '+4940777990',
       keyId: '000000000000',
       sessionId: 'sdoesnotexist',
+      tenantId: 't0000000000000000',
     };
     const fill = (routeKey: string, values: Record<string, string>) =>
       routeKey
@@ -123,6 +132,13 @@ describe('isolation between tenants', () => {
           assert.equal(res.status, 401, `${route.routeKey} without a valid key`);
           assert.equal(res.json.error.code, 'unauthorized');
         }
+      }
+      if (route.auth === 'admin') {
+        // The operator's routes: a tenant's key is no admin token, whoever's ids it names.
+        const asTenant = await b.call(method, path, body);
+        assert.equal(asTenant.status, 401, `${route.routeKey} with a tenant key`);
+        assert.equal(asTenant.json.error.code, 'unauthorized');
+        continue;
       }
       if (!route.auth || !/\{/.test(route.routeKey)) continue;
       // B with A's ids answers exactly as B with ids that exist nowhere.

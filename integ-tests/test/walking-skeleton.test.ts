@@ -41,6 +41,7 @@ describe('walking skeleton: one real SIP call through the whole stack', () => {
     await hook?.close();
     const code = await stack?.stop();
     assert.equal(code, 0, 'the stack stops cleanly on SIGINT');
+    hook?.assertContract();
   });
 
   test('IVR call: newCall → ivr → prompt + DTMF → dtmfParams → TTS goodbye → BYE → sessionCompleted', async () => {

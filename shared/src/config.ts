@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AddressPolicy } from './net/address-policy.js';
 
 /**
  * Typed configuration read once at start-up from environment variables. A bad or missing value
@@ -28,6 +29,20 @@ export const CommonEnv = {
   PROMPT_STORE: z.string().regex(/^(dir|s3):.+$/, 'dir:<path> or s3:<bucket>'),
   /** `public-https` (AWS: https only, no private addresses) or `allow-loopback` (the local deployment). */
   CALLBACK_URL_POLICY: z.enum(['public-https', 'allow-loopback']).default('public-https'),
+  /**
+   * Address ranges (comma list of CIDRs) the platform may reach on a tenant's behalf although they are
+   * not public: a LAN PBX, a trunk over a VPN. Applies to callbacks, `url` phrases and SIP alike.
+   */
+  OUTBOUND_ALLOW_CIDRS: z
+    .string()
+    .default('')
+    .superRefine((v, ctx) => {
+      try {
+        AddressPolicy.fromSettings('public-https', v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `comma list of CIDRs, e.g. 10.20.0.0/16: ${(err as Error).message}` });
+      }
+    }),
   /** Per-tenant call limits (inbound and outbound); a tenant item's `limits` attribute overrides them. */
   TENANT_MAX_CONCURRENT_CALLS: envInt(100, 1, 1_000_000),
   TENANT_CALLS_PER_SECOND: envInt(10, 1, 100_000),

@@ -9,12 +9,7 @@ import { danglingReferences, findDanglingReferences, formatDanglingReference } f
  * is rewriting, as `<file>: <reference>`. Reported as diagnostics, not failures; any other finding fails. Empty this
  * list as the restructuring lands, then delete it.
  */
-const KNOWN_CALL_CORE_DANGLING_REFERENCES: readonly string[] = [
-  'media-node/src/call/flows/outbound-call-flow.ts: SPEC',
-  'media-node/src/call/flows/routing.ts: SPEC.md',
-  'media-node/src/call/ivr/ivr-recording.ts: SPEC',
-  'media-node/src/call/session/replies.ts: SPEC.md',
-];
+const KNOWN_CALL_CORE_DANGLING_REFERENCES: readonly string[] = [];
 
 test('comments in src/, test/, bench/, scripts/ and infra/ cite only files of the repository', (t) => {
   const known = new Set(KNOWN_CALL_CORE_DANGLING_REFERENCES);

@@ -5,6 +5,7 @@ import type { TenantStore } from '@sipms/shared/data/tenant-store';
 import { activeSecrets } from '@sipms/shared/domain/tenant';
 import { messageOf } from '@sipms/shared/errors';
 import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
+import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { type CallbackUrlPolicy, checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
 import type { Logger } from '@sipms/shared/util/logger';
 import { postSignedCallback, type WebhookAttempt } from './webhook-client.js';
@@ -13,6 +14,8 @@ export interface DispatchDeps {
   tenants: Pick<TenantStore, 'get'>;
   sessions: SessionStore;
   urlPolicy: CallbackUrlPolicy;
+  /** The outbound address policy (operator-allowed ranges); by default, what `urlPolicy` implies. */
+  addresses?: AddressPolicy;
   logger: Logger;
 }
 
@@ -38,6 +41,7 @@ function validateReply(type: CallbackEnvelope['type'], expectsReply: boolean, bo
  */
 export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps): Promise<void> {
   const log = deps.logger.child({ eventId: env.id, sessionId: env.sessionId, type: env.type });
+  const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const started = Date.now();
   if (await deps.sessions.getReply(env.sessionId, env.id)) {
     log.info({}, 'duplicate delivery ignored: outcome already stored');
@@ -61,7 +65,7 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
     const url = `${target.url.replace(/\/+$/, '')}/${env.type}`;
     try {
       // Names are checked again where it matters, at connect time (guarded lookup): no DNS round trip here.
-      await checkCallbackUrl(url, deps.urlPolicy, target.label, { resolve: false });
+      await checkCallbackUrl(url, deps.urlPolicy, target.label, { resolve: false, addresses });
     } catch (err) {
       failures.push(`${target.label} refused: ${(err as Error).message}`);
       continue;
@@ -74,6 +78,7 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
       timeoutMs: tenant.callbackTimeoutMs,
       retries: target.retries,
       policy: deps.urlPolicy,
+      addresses,
       firstAttempt: attempts.length + 1,
       logger: log,
     });

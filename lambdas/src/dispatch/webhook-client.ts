@@ -1,8 +1,9 @@
+import type { AddressPolicy } from '@sipms/shared/net/address-policy';
 import type { CallbackUrlPolicy } from '@sipms/shared/net/callback-url-policy';
+import { guardedLookup } from '@sipms/shared/net/guarded-lookup';
 import { signatureHeader } from '@sipms/shared/signing';
 import type { Logger } from '@sipms/shared/util/logger';
 import { Pool } from 'undici';
-import { guardedLookup } from './guarded-lookup.js';
 
 export interface WebhookAttempt {
   url: string;
@@ -25,6 +26,8 @@ export interface PostOptions {
   /** Extra attempts after the first, for network errors, timeouts and 5xx (never 4xx). */
   retries: number;
   policy: CallbackUrlPolicy;
+  /** The outbound address policy every connection is checked against (one per process). */
+  addresses: AddressPolicy;
   /** Numbered from here, so a fallback URL's attempt continues the count. */
   firstAttempt?: number;
   backoffMs?: (retry: number) => number;
@@ -42,7 +45,7 @@ const defaultBackoff = (retry: number) => Math.min(1000, 100 * 2 ** retry) * (0.
  */
 const pools = new Map<string, Pool>();
 
-function poolFor(origin: string, policy: CallbackUrlPolicy, logger: Logger): Pool {
+function poolFor(origin: string, policy: CallbackUrlPolicy, addresses: AddressPolicy, logger: Logger): Pool {
   const key = `${policy} ${origin}`;
   let pool = pools.get(key);
   if (pool) {
@@ -62,7 +65,7 @@ function poolFor(origin: string, policy: CallbackUrlPolicy, logger: Logger): Poo
     connections: 32,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 60_000,
-    connect: { lookup: guardedLookup(policy) as never, timeout: 5000 },
+    connect: { lookup: guardedLookup(addresses) as never, timeout: 5000 },
   });
   pools.set(key, pool);
   return pool;
@@ -82,7 +85,7 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
   const attempts: WebhookAttempt[] = [];
   const backoff = opts.backoffMs ?? defaultBackoff;
   const url = new URL(opts.url);
-  const pool = poolFor(url.origin, opts.policy, opts.logger);
+  const pool = poolFor(url.origin, opts.policy, opts.addresses, opts.logger);
   let last: WebhookOutcome | undefined;
   for (let i = 0; i <= opts.retries; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, backoff(i - 1)));

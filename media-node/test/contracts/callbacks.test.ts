@@ -98,9 +98,10 @@ callbackPortContract('BusCallbacks → local bus → dispatcher → webhook', as
     },
     async close() {
       poller.close();
-      // WebhookServer.close() fails on any body that broke the callback contract's schemas.
       await Promise.all([...hooks.values()].map((h) => h.close()));
       await bus.close();
+      // Fails on any body that broke the callback contract's schemas.
+      for (const h of hooks.values()) h.assertContract();
       events.destroy();
     },
   } satisfies CallbackPortUnderTest;

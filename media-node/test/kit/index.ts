@@ -169,7 +169,7 @@ export class FlowKit {
   }
 
   /**
-   * Asserts the session's end as SPEC.md has it: exactly one sessionCompleted, the session's last callback,
+   * Asserts the session's end as the contract has it (docs/contract.md): exactly one sessionCompleted, the session's last callback,
    * with `reason` and a numeric duration; the session item ended with the same reason. Returns its body.
    */
   expectCompleted(reason: string, sessionId = this.sessionId): CallbackBody<'sessionCompleted'> {

@@ -93,12 +93,15 @@ export async function runBridge(
 ): Promise<'ivr' | 'callingPartyDrop' | 'calledPartyDrop' | 'hangup'> {
   const { caller, callee, callerDialog, calleeDialog } = input;
   const session: CallSession = caller.session;
+  // Two bridged parties run no IVR command, so there is nothing to interrupt: the journal says so.
+  const noCommand = (p: Participant) => () =>
+    p.journal({ kind: 'command', event: 'interruptIvrCommand ignored: the participant is bridged, not in IVR' });
   const unregisterCaller = deps.live.register(session.sessionId, caller.participantId, {
-    interrupt: () => {},
+    interrupt: noCommand(caller),
     hangup: () => callerDialog.hangup(),
   });
   const unregisterCallee = deps.live.register(session.sessionId, callee.participantId, {
-    interrupt: () => {},
+    interrupt: noCommand(callee),
     hangup: () => calleeDialog.hangup(),
   });
   try {

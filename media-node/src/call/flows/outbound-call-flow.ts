@@ -145,7 +145,6 @@ export class OutboundCallFlow {
         onProgress: progressReporter(participant, {
           earlyMedia: (sdp) =>
             void leg.accept(sdp).catch((err) => session.log.warn({ err }, 'early media answer failed')),
-          ringing: () => {},
         }),
       });
     } catch (err) {
@@ -164,7 +163,7 @@ export class OutboundCallFlow {
     participant.answered();
     const loopInput = { participant, dialog, leg, audio: deps.audio, live: deps.live, usage: deps.usage };
     if (joinsSession) {
-      // A participant joining a session: the tenant decides what it does first (SPEC: callEvent).
+      // A participant joining a session: the tenant decides what it does first (callEvent calledPartyAnswered).
       const res = await session.request('callEvent', { participantId, event: 'calledPartyAnswered' });
       const reply = callEventReply(res.reply);
       participant.journal({ kind: 'command', callback: 'callEvent', reply, fallback: res.fallback });

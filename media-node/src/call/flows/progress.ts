@@ -8,7 +8,7 @@ import type { Participant } from '../session/participant.js';
  */
 export function progressReporter(
   callee: Participant,
-  on: { earlyMedia(sdp: string): void; ringing(): void },
+  on: { earlyMedia(sdp: string): void; ringing?(): void },
 ): NonNullable<OutboundCallRequest['onProgress']> {
   let ringing = false;
   let early = false;
@@ -20,7 +20,7 @@ export function progressReporter(
       void callee.session.notify('callNotify', { participantId: callee.participantId, event: 'earlyMedia' });
     } else if (p.status === 180 && !ringing) {
       ringing = true;
-      on.ringing();
+      on.ringing?.();
       callee.journal({ kind: 'sip', event: 'ringing' });
       void callee.session.notify('callNotify', { participantId: callee.participantId, event: 'ringing' });
     }

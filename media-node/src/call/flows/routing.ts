@@ -4,7 +4,7 @@ import { type OutboundCallRequest, SignalingError } from '../../ports/signaling.
 
 export type UnreachedEvent = 'calledPartyBusy' | 'calledPartyNoAnswer' | 'calledPartyFailed';
 
-/** SIP final responses to callEvent: busy, no answer, or failed (SPEC.md). */
+/** SIP final responses as the callEvent the tenant gets: busy, no answer, or failed (docs/contract.md). */
 export function failureEvent(err: unknown): { event: UnreachedEvent; reason: string } {
   if (err instanceof SignalingError) {
     if (err.code === 'no-answer') return { event: 'calledPartyNoAnswer', reason: 'no answer before the timeout' };

@@ -47,7 +47,7 @@ export async function runIvrCommand(cmd: IvrCommand, ctx: IvrContext): Promise<I
       if (recording) outcome.recording = recording;
     }
     if (!ctx.signal.aborted && cmd.echo) {
-      stepDigits = () => {};
+      stepDigits = ignoreDigit;
       await echo(cmd.echo.durationSec, ctx);
       stepDigits = undefined;
     }
@@ -64,6 +64,11 @@ export async function runIvrCommand(cmd: IvrCommand, ctx: IvrContext): Promise<I
   } finally {
     unsubscribe();
   }
+}
+
+/** Digits pressed during `echo` are heard back, not collected. */
+function ignoreDigit(): void {
+  // nothing to do: the key press is part of the echoed audio
 }
 
 async function resolvePhrase(phrase: Phrase, ctx: IvrContext): Promise<string> {

@@ -4,7 +4,7 @@ import { waitOrAbort } from './wait.js';
 
 export type { RecordingResult } from './ivr-context.js';
 
-/** Continuous silence that ends a recording (SPEC's "until … silence"); Twilio's default is the same 5 s. */
+/** Continuous silence that ends a recording (a `record` ends on silence); Twilio's default is the same 5 s. */
 export const RECORD_SILENCE_MS = 5000;
 /** Below this RMS (about -40 dBFS) a packet counts as silence; no packets at all count as silence too. */
 export const RECORD_SILENCE_LEVEL = 0.01;

@@ -9,7 +9,7 @@ import { parseOrReason } from '@sipms/shared/contracts/validate';
 
 /**
  * The replies the call core acts on, parsed once here. The dispatcher validated them already; a reply
- * that still fails (or a fallback) becomes the defined fallback of SPEC.md, with the reason.
+ * that still fails (or a fallback) becomes the defined fallback (docs/callback-delivery.md), with the reason.
  */
 
 export function newCallReply(reply: unknown): { value: NewCallReply; invalid?: string } {
