@@ -6,12 +6,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
 import { secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
-import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
+import { CallSlots } from '@sipms/shared/data/call-slots';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
+import { DeadNodeSweeper } from '@sipms/shared/ops/dead-node-sweeper';
 import { packageProviding } from '@sipms/shared/system-packages';
 import type { Logger } from '@sipms/shared/util/logger';
 import { InboundCallFlow } from './call/flows/inbound-call-flow.js';
@@ -184,10 +185,11 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     } catch (err) {
       throw new StartupError((err as Error).message);
     }
+    const callSlots = new CallSlots(doc, config.TABLE_NAME);
     const limits = new CallLimits(
       config.NODE_ID,
       new FixedWindowRateLimiter(doc, config.TABLE_NAME),
-      new ActiveCallCounts(doc, config.TABLE_NAME),
+      callSlots,
       (tenant) => ({
         maxConcurrentCalls: tenant.limits?.maxConcurrentCalls ?? config.TENANT_MAX_CONCURRENT_CALLS,
         callsPerSecond: tenant.limits?.callsPerSecond ?? config.TENANT_CALLS_PER_SECOND,
@@ -231,9 +233,23 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       { nodeId: config.NODE_ID, sip: signaling.advertised, maxCalls: config.MAX_CALLS },
       () => flow.activeCalls + (outboundRef?.activeCalls ?? 0),
       logger,
+      undefined,
+      () => limits.tenantsHeld(),
     );
     await presence.start();
     stack.push(() => presence.stop());
+    // Every node also sweeps for dead ones, so their call slots come back within the heartbeat timeout.
+    const sweeper = new DeadNodeSweeper({ registry, slots: callSlots, logger: logger.child({ c: 'sweeper' }) });
+    const sweepTimer = setInterval(
+      () => {
+        sweeper
+          .sweep({ exceptNode: config.NODE_ID })
+          .catch((err) => logger.warn({ err }, 'dead-node sweep failed; the next one retries'));
+      },
+      5000 + Math.floor(Math.random() * 1000),
+    );
+    sweepTimer.unref();
+    stack.push(() => clearInterval(sweepTimer));
     const connections = new Connections(live, sessions, audio, logger);
     const outbound = new OutboundCallFlow({
       secrets,

@@ -20,6 +20,8 @@ export class NodePresence {
     private readonly activeCalls: () => number,
     private readonly logger: Logger,
     private readonly intervalMs = 5000,
+    /** Tenants this node holds call slots for (reclaimed by the sweeper if the node dies). */
+    private readonly slotTenants: () => string[] = () => [],
   ) {}
 
   async start(): Promise<void> {
@@ -41,6 +43,7 @@ export class NodePresence {
         sip: this.self.sip,
         maxCalls: this.self.maxCalls,
         activeCalls: this.activeCalls(),
+        slotTenants: this.slotTenants(),
         draining: this.draining,
         at: new Date().toISOString(),
       })

@@ -346,7 +346,7 @@ describe('inbound call flow: one node, many calls', () => {
       assert.equal(record.state, 'ended');
       for (const p of Object.values(record.participants)) assert.equal(p.state, 'ended');
     }
-    assert.equal(kit.active.countOf(kit.tenant.tenantId, kit.nodeId), 0, 'the node publishes 0 active calls');
+    assert.equal(kit.active.countOf(kit.tenant.tenantId, kit.nodeId), 0, 'the node holds no slot any more');
   });
 });
 

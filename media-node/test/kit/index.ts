@@ -17,7 +17,7 @@ import {
   tenantFixture,
 } from './call-data.js';
 import { FakeCallbacks } from './callbacks.js';
-import { FakeActiveCallStore, FakeCallRateCounter } from './limits.js';
+import { FakeCallRateCounter, FakeCallSlots } from './limits.js';
 import { RecordingLogger } from './logger.js';
 import { FakeMedia } from './media.js';
 import { FakeInboundCall, FakeSignaling, type InviteOptions } from './signaling.js';
@@ -91,7 +91,7 @@ export class FlowKit {
   readonly audio = new FakeAudioSources();
   readonly usage = new FakeUsageMeter();
   readonly rate = new FakeCallRateCounter();
-  readonly active = new FakeActiveCallStore();
+  readonly active = new FakeCallSlots();
   readonly logger = new RecordingLogger();
   readonly live = new LiveSessions();
   readonly callLimits: CallLimits;

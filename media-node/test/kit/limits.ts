@@ -1,9 +1,9 @@
 import { RateLimitedError } from '@sipms/shared/errors';
-import type { ActiveCallStore, CallRateCounter } from '../../src/call/limits/call-limits.js';
+import type { CallRateCounter, CallSlotStore } from '../../src/call/limits/call-limits.js';
 
 /**
  * Fakes of the inputs of CallLimits (media-node/src/call/limits/call-limits.ts), with the semantics of
- * FixedWindowRateLimiter and ActiveCallCounts (shared/src/data/rate-limit.ts, active-calls.ts).
+ * FixedWindowRateLimiter and CallSlots (shared/src/data/rate-limit.ts, call-slots.ts).
  */
 
 /**
@@ -46,44 +46,72 @@ export class FakeCallRateCounter implements CallRateCounter {
 }
 
 /**
- * Each node's own count per tenant (an absolute value it rewrites); `others` sums every node but one.
- * Counts older than 20 s no longer count, as in ActiveCallCounts.
+ * A tenant's concurrent-call slots with the semantics of CallSlots (shared/src/data/call-slots.ts): one
+ * total per tenant and each node's share; acquire is atomic (no await between the check and the take).
  */
-export class FakeActiveCallStore implements ActiveCallStore {
-  private readonly counts = new Map<string, { count: number; at: number }>();
-  /** When set, others() rejects with it. */
-  othersError: Error | undefined;
-  /** When set, publish() rejects with it. */
-  publishError: Error | undefined;
+export class FakeCallSlots implements CallSlotStore {
+  private readonly byNode = new Map<string, Map<string, number>>();
+  /** When set, acquire() and release() reject with it (the table cannot be reached). */
+  error: Error | undefined;
 
-  constructor(public now: () => number = () => Date.now()) {}
-
-  async publish(tenantId: string, nodeId: string, count: number): Promise<void> {
-    await Promise.resolve();
-    if (this.publishError) throw this.publishError;
-    this.counts.set(`${tenantId}|${nodeId}`, { count, at: this.now() });
+  private shares(tenantId: string): Map<string, number> {
+    let m = this.byNode.get(tenantId);
+    if (!m) {
+      m = new Map();
+      this.byNode.set(tenantId, m);
+    }
+    return m;
   }
 
-  async others(tenantId: string, exceptNode: string): Promise<number> {
+  async acquire(tenantId: string, nodeId: string, limit: number): Promise<boolean> {
     await Promise.resolve();
-    if (this.othersError) throw this.othersError;
+    if (this.error) throw this.error;
+    if (this.active(tenantId) >= limit) return false;
+    const m = this.shares(tenantId);
+    m.set(nodeId, (m.get(nodeId) ?? 0) + 1);
+    return true;
+  }
+
+  async release(tenantId: string, nodeId: string): Promise<boolean> {
+    await Promise.resolve();
+    if (this.error) throw this.error;
+    const m = this.shares(tenantId);
+    const held = m.get(nodeId) ?? 0;
+    if (held === 0) return false;
+    m.set(nodeId, held - 1);
+    return true;
+  }
+
+  async reclaim(tenantId: string, nodeId: string): Promise<number> {
+    await Promise.resolve();
+    const m = this.shares(tenantId);
+    const held = m.get(nodeId) ?? 0;
+    m.delete(nodeId);
+    return held;
+  }
+
+  async usage(tenantId: string): Promise<{ active: number; byNode: Record<string, number> }> {
+    await Promise.resolve();
+    const byNode: Record<string, number> = {};
+    for (const [node, n] of this.shares(tenantId)) if (n > 0) byNode[node] = n;
+    return { active: this.active(tenantId), byNode };
+  }
+
+  /** Slots in use by the tenant across nodes. */
+  active(tenantId: string): number {
     let total = 0;
-    for (const [key, v] of this.counts) {
-      const [t, node] = key.split('|');
-      if (t !== tenantId || node === exceptNode || this.now() - v.at > 20_000) continue;
-      total += v.count;
-    }
+    for (const n of this.shares(tenantId).values()) total += n;
     return total;
   }
 
-  /** Another node reports `count` calls of the tenant. */
-  set(tenantId: string, nodeId: string, count: number): this {
-    this.counts.set(`${tenantId}|${nodeId}`, { count, at: this.now() });
-    return this;
+  /** Slots `nodeId` holds for the tenant. */
+  countOf(tenantId: string, nodeId: string): number {
+    return this.shares(tenantId).get(nodeId) ?? 0;
   }
 
-  /** What `nodeId` last published for the tenant (0 if nothing). */
-  countOf(tenantId: string, nodeId: string): number {
-    return this.counts.get(`${tenantId}|${nodeId}`)?.count ?? 0;
+  /** Another node holds `count` slots of the tenant. */
+  set(tenantId: string, nodeId: string, count: number): this {
+    this.shares(tenantId).set(nodeId, count);
+    return this;
   }
 }

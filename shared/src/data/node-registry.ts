@@ -1,12 +1,13 @@
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { NewNodeCommand } from '../contracts/node-commands.js';
-import type { NodeHeartbeat } from '../domain/node.js';
+import { NODE_STALE_AFTER_MS, type NodeHeartbeat } from '../domain/node.js';
 import { randomId } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 import { ttlIn } from './table-design.js';
 
 const NODES_INDEX = 'NODES';
-const HEARTBEAT_TTL = 120;
+// Long enough for a sweeper to find a dead node's heartbeat (and reclaim what it held); swept ones are deleted.
+const HEARTBEAT_TTL = 86_400;
 const INBOX_TTL = 600;
 
 /**
@@ -42,8 +43,35 @@ export class NodeRegistry {
     );
   }
 
+  /**
+   * Deletes a node's heartbeat only if it is still the one seen (`at` unchanged): a node that beat
+   * again meanwhile is alive and keeps it. True when deleted.
+   */
+  async removeIfUnchanged(nodeId: string, at: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: `NODE#${nodeId}`, sk: 'HEARTBEAT' },
+          ConditionExpression: '#at = :at',
+          ExpressionAttributeNames: { '#at': 'at' },
+          ExpressionAttributeValues: { ':at': at },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
   /** Nodes whose heartbeat is fresher than `maxAgeMs`. */
-  async liveNodes(maxAgeMs = 15_000, now = Date.now()): Promise<NodeHeartbeat[]> {
+  async liveNodes(maxAgeMs = NODE_STALE_AFTER_MS, now = Date.now()): Promise<NodeHeartbeat[]> {
+    return (await this.allNodes()).filter((n) => now - Date.parse(n.at) <= maxAgeMs);
+  }
+
+  /** Every heartbeat still in the table, stale ones too (a dead node's stays until swept or expired). */
+  async allNodes(): Promise<NodeHeartbeat[]> {
     const res = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -52,9 +80,7 @@ export class NodeRegistry {
         ExpressionAttributeValues: { ':p': NODES_INDEX },
       }),
     );
-    return (res.Items ?? [])
-      .map((i) => i as unknown as NodeHeartbeat)
-      .filter((n) => now - Date.parse(n.at) <= maxAgeMs);
+    return (res.Items ?? []).map((i) => i as unknown as NodeHeartbeat);
   }
 
   /** The live, non-draining node with the most free capacity, or undefined. */

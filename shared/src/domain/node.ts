@@ -1,9 +1,14 @@
 /** What a media node reports about itself every few seconds. */
+/** A heartbeat older than this means the node is gone (it beats every 5 s). */
+export const NODE_STALE_AFTER_MS = 15_000;
+
 export interface NodeHeartbeat {
   nodeId: string;
   sip: { host: string; port: number };
   activeCalls: number;
   maxCalls: number;
   draining: boolean;
+  /** Tenants this node holds concurrent-call slots for: what to reclaim if the node dies. */
+  slotTenants?: string[];
   at: string;
 }

@@ -12,34 +12,40 @@ export interface CallRateCounter {
   hit(scope: string, subject: string, rule: { limit: number; windowSeconds: number }): Promise<unknown>;
 }
 
-export interface ActiveCallStore {
-  publish(tenantId: string, nodeId: string, count: number): Promise<void>;
-  others(tenantId: string, exceptNode: string): Promise<number>;
+/**
+ * A tenant's concurrent-call slots across all nodes, taken and given back atomically (CallSlots in
+ * shared/src/data/call-slots.ts): `acquire` is false once `limit` slots are in use anywhere.
+ */
+export interface CallSlotStore {
+  acquire(tenantId: string, nodeId: string, limit: number): Promise<boolean>;
+  /** False when this node held no slot (it was reclaimed while the node looked dead). */
+  release(tenantId: string, nodeId: string): Promise<boolean>;
 }
 
 export type LimitRefusal = { limit: 'callsPerSecond' | 'maxConcurrentCalls'; value: number; message: string };
 
 /**
  * Per-tenant call limits on this node: call attempts per second (a shared fixed window) and concurrent
- * calls (this node's own count plus every other node's fresh count). Over a limit, inbound calls get SIP
- * 503 and REST placements 429, both naming the limit. A store that cannot be reached does not stop calls.
+ * calls (one atomic counter per tenant across all nodes, so a burst on any number of nodes never passes
+ * the limit). Over a limit, inbound calls get SIP 503 and REST placements 429, both naming the limit.
+ * A store that cannot be reached does not stop calls (it is logged): the table being down is an outage
+ * of its own, not a reason to refuse every caller.
  */
 export class CallLimits {
-  private readonly local = new Map<string, number>();
-  private readonly timer: NodeJS.Timeout;
+  /** Slots this node holds per tenant, for the heartbeat (so a dead node's slots can be reclaimed). */
+  private readonly held = new Map<string, number>();
 
   constructor(
     private readonly nodeId: string,
     private readonly rate: CallRateCounter,
-    private readonly active: ActiveCallStore,
+    private readonly slots: CallSlotStore,
     private readonly limitsFor: (tenant: { tenantId: string; limits?: Partial<TenantLimits> }) => TenantLimits,
     private readonly logger: Logger,
-  ) {
-    // Keep this node's counts fresh while it has calls, so other nodes keep counting them.
-    this.timer = setInterval(() => {
-      for (const [tenantId, n] of this.local) if (n > 0) void this.publish(tenantId);
-    }, 5000);
-    this.timer.unref();
+  ) {}
+
+  /** Tenants this node holds slots for (published in its heartbeat). */
+  tenantsHeld(): string[] {
+    return [...this.held.keys()];
   }
 
   /** Takes a call slot, or says which limit refuses it. Call `release` when the call ends. */
@@ -61,41 +67,42 @@ export class CallLimits {
           message: `at most ${limits.callsPerSecond} new calls per second`,
         };
       }
-      this.logger.warn({ err }, 'call rate check failed; call allowed');
+      this.logger.warn({ err, tenantId: tenant.tenantId }, 'call rate check failed; call allowed');
     }
-    const mine = this.local.get(tenant.tenantId) ?? 0;
-    let others = 0;
+    let granted = true;
     try {
-      others = await this.active.others(tenant.tenantId, this.nodeId);
+      granted = await this.slots.acquire(tenant.tenantId, this.nodeId, limits.maxConcurrentCalls);
     } catch (err) {
-      this.logger.warn({ err }, 'active call count unavailable; call allowed');
+      this.logger.warn({ err, tenantId: tenant.tenantId }, 'call slot store unavailable; call allowed');
+      return undefined; // no slot was taken, so none is given back either
     }
-    if (mine + others >= limits.maxConcurrentCalls) {
+    if (!granted) {
       return {
         limit: 'maxConcurrentCalls',
         value: limits.maxConcurrentCalls,
         message: `at most ${limits.maxConcurrentCalls} simultaneous calls`,
       };
     }
-    this.local.set(tenant.tenantId, mine + 1);
-    void this.publish(tenant.tenantId);
+    this.held.set(tenant.tenantId, (this.held.get(tenant.tenantId) ?? 0) + 1);
     return undefined;
   }
 
+  /** Gives the slot back (in the background: a call's end never waits for it). */
   release(tenantId: string): void {
-    const n = (this.local.get(tenantId) ?? 1) - 1;
-    if (n <= 0) this.local.delete(tenantId);
-    else this.local.set(tenantId, n);
-    void this.publish(tenantId);
-  }
-
-  private async publish(tenantId: string): Promise<void> {
-    await this.active
-      .publish(tenantId, this.nodeId, this.local.get(tenantId) ?? 0)
-      .catch((err) => this.logger.warn({ err }, 'active call count not published'));
+    const n = (this.held.get(tenantId) ?? 0) - 1;
+    if (n < 0) return; // acquired while the store was unavailable: no slot to give back
+    if (n === 0) this.held.delete(tenantId);
+    else this.held.set(tenantId, n);
+    this.slots.release(tenantId, this.nodeId).then(
+      (released) => {
+        if (!released) this.logger.warn({ tenantId }, 'call slot already reclaimed (this node looked dead)');
+      },
+      (err) =>
+        this.logger.error({ err, tenantId }, 'call slot not given back; the sweeper reclaims it if the node dies'),
+    );
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.held.clear();
   }
 }

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { startDynamoDbLocal } from '../../infra/src/local/dynamodb-local.js';
+import { CallSlots } from '../src/data/call-slots.js';
+import { NodeRegistry } from '../src/data/node-registry.js';
+import { DeadNodeSweeper } from '../src/ops/dead-node-sweeper.js';
+import { createLogger } from '../src/util/logger.js';
+
+// Against the DynamoDB API (dynalite), with the table the stack creates.
+let dir: string;
+let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>>;
+let registry: NodeRegistry;
+let slots: CallSlots;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sweeper-'));
+  dynamo = await startDynamoDbLocal(dir, 'sweeper-test');
+  const doc = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    }),
+  );
+  registry = new NodeRegistry(doc, 'sweeper-test');
+  slots = new CallSlots(doc, 'sweeper-test');
+});
+after(async () => {
+  await dynamo.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("a dead node's slots are released within its heartbeat timeout; a live node's are kept", async () => {
+  const now = Date.now();
+  const beat = (nodeId: string, ageMs: number, slotTenants: string[]) =>
+    registry.heartbeat({
+      nodeId,
+      sip: { host: '127.0.0.1', port: 5060 },
+      activeCalls: 0,
+      maxCalls: 10,
+      draining: false,
+      slotTenants,
+      at: new Date(now - ageMs).toISOString(),
+    });
+  for (let i = 0; i < 3; i++) assert.equal(await slots.acquire('t1', 'dead', 3), true);
+  assert.equal(await slots.acquire('t1', 'dead', 3), false, 'the tenant is at its limit');
+  assert.equal(await slots.acquire('t2', 'alive', 3), true);
+  await beat('dead', 20_000, ['t1']);
+  await beat('alive', 1_000, ['t2']);
+  const sweeper = new DeadNodeSweeper({ registry, slots, logger: createLogger({}, 'silent') });
+  const swept = await sweeper.sweep({ now });
+  assert.deepEqual(swept, { nodes: ['dead'], slots: 3 });
+  assert.equal(await slots.acquire('t1', 'alive', 3), true, 'the slots are free again');
+  assert.equal((await slots.usage('t2')).active, 1);
+  assert.deepEqual(
+    (await registry.allNodes()).map((n) => n.nodeId),
+    ['alive'],
+  );
+  assert.deepEqual(await sweeper.sweep({ now }), { nodes: [], slots: 0 }, 'a second sweep finds nothing');
+});
