@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { SignalingPort, SipTransport } from '@sipms/media-node/ports/signaling';
 import { createSignaling, type SignalingOptions } from '@sipms/media-node/sip/create-signaling';
@@ -24,10 +24,24 @@ interface Target {
   skip?: string;
 }
 
+/**
+ * Per-source INVITE rate for both targets: well above every other test here (≤ 20 calls/s), well
+ * below the flood test's 300/s. One second's burst.
+ */
+const INVITE_RATE = { perSecond: 50, burst: 50 };
+/** TCP connections per address (built-in only: drachtio-server owns its connections). */
+const CONNECTIONS_PER_ADDRESS = 16;
+
 const targets: Target[] = [
   {
     name: 'builtin',
-    options: async () => ({ kind: 'builtin', bindHost: '127.0.0.1', port: await freeBothPort() }),
+    options: async () => ({
+      kind: 'builtin',
+      bindHost: '127.0.0.1',
+      port: await freeBothPort(),
+      inviteRateLimit: INVITE_RATE,
+      maxConnectionsPerAddress: CONNECTIONS_PER_ADDRESS,
+    }),
   },
   {
     name: 'drachtio',
@@ -35,6 +49,7 @@ const targets: Target[] = [
       kind: 'drachtio',
       address: process.env['DRACHTIO_ADDRESS'] ?? '',
       secret: process.env['DRACHTIO_SECRET'] ?? 'cymru',
+      inviteRateLimit: INVITE_RATE,
     }),
     ...(process.env['DRACHTIO_ADDRESS'] ? {} : { skip: DRACHTIO_SKIP }),
   },
@@ -77,11 +92,13 @@ for (const target of targets) {
       if (!target.skip) await app.stop();
     });
 
-    /** Registers a test, or a loudly skipped one when this target cannot run. */
-    const conformance = (name: string, fn: () => Promise<void>): void => {
+    /** Registers a test, or a loudly skipped one when this target cannot run it (`builtinOnly`: with the reason). */
+    const conformance = (name: string, fn: () => Promise<void>, builtinOnly?: string): void => {
       test(name, async (t) => {
-        if (target.skip) {
-          t.skip(target.skip);
+        const skip = target.skip ?? (builtinOnly && target.name !== 'builtin' ? builtinOnly : undefined);
+        if (skip) {
+          console.log(`SKIP ${name} (${target.name}): ${skip}`);
+          t.skip(skip);
           return;
         }
         await fn();
@@ -93,6 +110,7 @@ for (const target of targets) {
       service: string,
       transport: SipTransport,
       extra: string[] = [],
+      localAddress = '127.0.0.1',
     ): Promise<SippResult> => {
       const port = transport === 'udp' ? await freeUdpPort() : await freeTcpPort();
       return runSipp(
@@ -102,7 +120,7 @@ for (const target of targets) {
           '-s',
           service,
           '-i',
-          '127.0.0.1',
+          localAddress,
           '-p',
           String(port),
           '-t',
@@ -209,11 +227,105 @@ for (const target of targets) {
       }
       assert.ok(answers['bad Content-Length']?.includes(400), 'bad Content-Length should be answered 400');
       assert.ok(answers['CSeq method mismatch']?.includes(400), 'CSeq mismatch should be answered 400');
+      // Against drachtio these three once reached our OPTIONS handler and got 200; the adapter now checks them.
+      for (const name of ['truncated after headers', 'bad Request-URI', 'header bomb'])
+        assert.deepEqual(answers[name], [400], `${name} should be answered 400`);
+      if (target.name === 'builtin') {
+        // Only what has no readable Via goes unanswered.
+        const unanswerable = new Set(['truncated', 'missing Via', 'binary garbage']);
+        for (const [name, statuses] of Object.entries(answers))
+          if (!unanswerable.has(name)) assert.equal(statuses.length, 1, `${name}: answered once, got [${statuses}]`);
+      }
       await sendCorpusTcp(host, port);
       assertOk(await during);
       assertOk(await sipp('uac-caller-bye.xml', 'answer', 'udp', ['-m', '2']));
       assertOk(await sipp('uac-caller-bye.xml', 'answer', 'tcp', ['-m', '2']));
     });
+
+    conformance(
+      'udp: each malformed request (readable Via) → the status naming its fault; no Via → dropped',
+      async () => {
+        const [host, portText] = remote.split(':') as [string, string];
+        const port = Number(portText);
+        const exact = target.name === 'builtin';
+        for (const c of malformedTable(port)) {
+          const answers = await sendUdp(host, port, c.data);
+          if (exact) {
+            assert.deepEqual(answers, c.expect ? [c.expect] : [], c.name);
+          } else {
+            // drachtio-server answers some faults itself (its own reason phrases) and drops others.
+            for (const a of answers) assert.ok(Number(a.split(' ')[1]) >= 400, `${c.name}: unexpected ${a}`);
+            if (c.passedByDrachtio) assert.deepEqual(answers, [c.expect], c.name);
+          }
+        }
+      },
+    );
+
+    conformance(
+      'tcp: a malformed request gets its answer on the same connection; broken framing closes it',
+      async () => {
+        const [host, portText] = remote.split(':') as [string, string];
+        const port = Number(portText);
+        const table = malformedTable(port, 'TCP');
+        const missingCallId = table.find((c) => c.name === 'missing Call-ID')!;
+        const kept = await sendTcp(host, port, missingCallId.data);
+        assert.deepEqual(kept.answers, target.name === 'builtin' ? [missingCallId.expect] : kept.answers);
+        if (target.name === 'builtin') assert.equal(kept.closed, false, 'framing intact: the connection stays open');
+        const negative = table.find((c) => c.name === 'negative Content-Length')!;
+        const broken = await sendTcp(host, port, negative.data);
+        if (target.name === 'builtin') {
+          assert.deepEqual(broken.answers, [negative.expect]);
+          assert.equal(broken.closed, true, 'framing lost: the node closes the connection');
+        }
+      },
+    );
+
+    conformance(
+      'udp: an INVITE flood from one source → 503 Retry-After (or dropped); another source is served',
+      async () => {
+        const flood = sipp('uac-flood.xml', 'answer', 'udp', [
+          '-m',
+          '300',
+          '-r',
+          '300',
+          '-l',
+          '300',
+          '-timeout',
+          '40s',
+        ]);
+        await new Promise((r) => setTimeout(r, 300)); // the flood is under way
+        // From 127.0.0.2: answered (200 from the application, then BYE) while 127.0.0.1 is being refused.
+        assertOk(await sipp('uac-caller-bye.xml', 'answer', 'udp', ['-m', '2', '-r', '10'], '127.0.0.2'));
+        const run = await flood;
+        assertOk(run); // every call ended: answered, or refused with 503 and ACKed
+        const received = run.messages.split(/-{20,}/).filter((m) => /received/i.test(m));
+        const refused = received.filter((m) => /SIP\/2\.0 503 /.test(m));
+        assert.ok(refused.length > 0, 'some INVITEs were refused with 503');
+        for (const m of refused) assert.match(m, /\r?\nRetry-After: *\d+/i);
+        await new Promise((r) => setTimeout(r, 1500)); // the bucket refills before the next test
+      },
+    );
+
+    conformance(
+      `tcp: at most ${CONNECTIONS_PER_ADDRESS} connections from one address; another address is served`,
+      async () => {
+        const [host, portText] = remote.split(':') as [string, string];
+        const port = Number(portText);
+        const open: Socket[] = [];
+        try {
+          for (let i = 0; i < CONNECTIONS_PER_ADDRESS; i++) open.push(await tcpOpen(host, port, '127.0.0.1'));
+          const answered = await sendTcp(host, port, optionsRequest(port), '127.0.0.1');
+          assert.equal(answered.closed, true, 'one connection too many is closed');
+          assert.deepEqual(answered.answers, []);
+          const elsewhere = await sendTcp(host, port, optionsRequest(port), '127.0.0.2');
+          assert.match(elsewhere.answers[0] ?? '', /^SIP\/2\.0 200 /);
+        } finally {
+          for (const s of open) s.destroy();
+        }
+        await new Promise((r) => setTimeout(r, 200)); // the node sees the connections close
+      },
+      "drachtio-server owns the TCP connections; the cap is the built-in transport's",
+    );
 
     async function outboundDigest(file: string, transport: SipTransport): Promise<void> {
       const port = transport === 'udp' ? await freeUdpPort() : await freeTcpPort();
@@ -294,6 +406,156 @@ function corpus(port: number): Record<string, Buffer> {
       `${valid(['Content-Type: application/sdp', 'Contact: <<<'], 'INVITE')}\r\nContent-Length: 3\r\n\r\nv=0`,
     ),
   };
+}
+
+interface MalformedRequest {
+  name: string;
+  data: Buffer;
+  /** The status line the built-in stack answers with; undefined: dropped (no Via to route an answer). */
+  expect?: string;
+  /** drachtio-server passed this one to the application in the run against v0.9.10 (the adapter answers it). */
+  passedByDrachtio?: boolean;
+}
+
+/**
+ * Malformed requests, each with the answer RFC 3261 calls for (§8.2, §18.3, §21): with a readable
+ * Via, 400 with a reason naming the fault, or 505; without one, nothing. The Via's sent-by port (9)
+ * is not the sender's, so an answer can only arrive through rport (RFC 3581).
+ */
+function malformedTable(port: number, transport: 'UDP' | 'TCP' = 'UDP'): MalformedRequest[] {
+  let n = 0;
+  const head = (method = 'OPTIONS'): string[] => [
+    `${method} sip:answer@127.0.0.1:${port} SIP/2.0`,
+    `Via: SIP/2.0/${transport} 127.0.0.1:9;branch=z9hG4bKtable${++n}x${Math.random().toString(36).slice(2)};rport`,
+    'From: <sip:peer@127.0.0.1>;tag=table',
+    'To: <sip:answer@127.0.0.1>',
+    `Call-ID: table-${n}-${Math.random().toString(36).slice(2)}`,
+    `CSeq: 1 ${method}`,
+    'Max-Forwards: 70',
+  ];
+  const msg = (lines: string[], length = 'Content-Length: 0', body = ''): Buffer =>
+    Buffer.from(`${[...lines, length].join('\r\n')}\r\n\r\n${body}`);
+  const drop = (lines: string[], name: string) => lines.filter((l) => !l.startsWith(`${name}:`));
+  const set = (lines: string[], name: string, value: string) =>
+    lines.map((l) => (l.startsWith(`${name}:`) ? `${name}: ${value}` : l));
+  return [
+    {
+      name: 'bad SIP version',
+      data: msg(head().map((l, i) => (i === 0 ? l.replace('SIP/2.0', 'SIP/7.0') : l))),
+      expect: 'SIP/2.0 505 Version Not Supported',
+    },
+    { name: 'missing Call-ID', data: msg(drop(head(), 'Call-ID')), expect: 'SIP/2.0 400 Missing Call-ID' },
+    { name: 'non-numeric CSeq', data: msg(set(head(), 'CSeq', 'one OPTIONS')), expect: 'SIP/2.0 400 Bad CSeq' },
+    {
+      name: 'CSeq method mismatch',
+      data: msg(set(head(), 'CSeq', '1 INVITE')),
+      expect: 'SIP/2.0 400 CSeq Method Mismatch',
+    },
+    {
+      name: 'Content-Length longer than the body',
+      data: msg(head(), 'Content-Length: 9999', 'short'),
+      expect: 'SIP/2.0 400 Content-Length Mismatch',
+    },
+    {
+      name: 'negative Content-Length',
+      data: msg(head(), 'Content-Length: -5'),
+      expect: 'SIP/2.0 400 Bad Content-Length',
+    },
+    { name: 'missing From', data: msg(drop(head(), 'From')), expect: 'SIP/2.0 400 Missing From' },
+    { name: 'missing To', data: msg(drop(head(), 'To')), expect: 'SIP/2.0 400 Missing To' },
+    {
+      name: 'Via without branch',
+      data: msg(head().map((l) => (l.startsWith('Via:') ? l.replace(/;branch=[^;]+/, '') : l))),
+      expect: 'SIP/2.0 400 Missing Via Branch',
+    },
+    {
+      name: 'no empty line after the headers (truncated after headers)',
+      data: Buffer.from(`${head().join('\r\n')}\r\nContent-Length: 0`),
+      expect: 'SIP/2.0 400 Missing Empty Line',
+      passedByDrachtio: true,
+    },
+    {
+      name: 'OPTIONS sip:@@',
+      data: msg(head().map((l, i) => (i === 0 ? l.replace(/ sip:\S+ /, ' sip:@@ ') : l))),
+      expect: 'SIP/2.0 400 Bad Request-URI',
+      passedByDrachtio: true,
+    },
+    {
+      name: 'header bomb',
+      data: msg([...head(), ...Array.from({ length: 3000 }, (_, i) => `X-H${i}: v`)]),
+      expect: 'SIP/2.0 400 Too Many Headers',
+      passedByDrachtio: true,
+    },
+    { name: 'Max-Forwards 300', data: msg(set(head(), 'Max-Forwards', '300')), expect: 'SIP/2.0 400 Bad Max-Forwards' },
+    {
+      name: 'INVITE missing Call-ID',
+      data: msg(drop(head('INVITE'), 'Call-ID')),
+      expect: 'SIP/2.0 400 Missing Call-ID',
+    },
+    { name: 'missing Via', data: msg(drop(head(), 'Via')) },
+    { name: 'unreadable Via', data: msg(set(head(), 'Via', `SIP/2.0/${transport} @@;branch=z9hG4bKx`)) },
+  ];
+}
+
+/** Sends one datagram from a fresh socket; the status lines answered within 300 ms. */
+async function sendUdp(host: string, port: number, data: Buffer): Promise<string[]> {
+  const socket = createSocket('udp4');
+  const lines: string[] = [];
+  socket.on('message', (msg) => lines.push(msg.toString('latin1').split('\r\n')[0]!));
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((resolve) => socket.send(data, port, host, () => resolve()));
+  await new Promise((r) => setTimeout(r, 300));
+  socket.close();
+  return lines;
+}
+
+function tcpOpen(host: string, port: number, localAddress: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host, port, localAddress });
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Sends `data` on a new TCP connection; the status lines read within 500 ms, and whether the node closed it. */
+async function sendTcp(
+  host: string,
+  port: number,
+  data: Buffer,
+  localAddress = '127.0.0.1',
+): Promise<{ answers: string[]; closed: boolean }> {
+  const socket = await tcpOpen(host, port, localAddress);
+  let text = '';
+  let closed = false;
+  socket.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+  });
+  socket.write(data);
+  await new Promise((r) => setTimeout(r, 500));
+  socket.destroy();
+  const answers = [...text.matchAll(/(?:^|\r\n\r\n)(SIP\/2\.0 \d{3} [^\r]*)/g)].map((m) => m[1]!);
+  return { answers, closed };
+}
+
+function optionsRequest(port: number): Buffer {
+  return Buffer.from(
+    [
+      `OPTIONS sip:answer@127.0.0.1:${port} SIP/2.0`,
+      `Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKcap${Math.random().toString(36).slice(2)};rport`,
+      'From: <sip:peer@127.0.0.1>;tag=cap',
+      'To: <sip:answer@127.0.0.1>',
+      `Call-ID: cap-${Math.random().toString(36).slice(2)}`,
+      'CSeq: 1 OPTIONS',
+      'Max-Forwards: 70',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+  );
 }
 
 /** Sends each corpus message from its own socket and collects the statuses answered within 300 ms. */

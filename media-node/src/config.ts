@@ -41,6 +41,21 @@ const MediaNodeEnv = z
     SIP_TLS_KEY: z.string().min(1).optional(),
     /** Default 5061. */
     SIP_TLS_PORT: optionalPort,
+    /**
+     * New INVITEs per second one source IP may send (a token bucket; 0 turns the limit off). Over it
+     * the node answers 503 with Retry-After; a source that keeps going is dropped. A carrier sends all
+     * of its calls from few addresses: set this above its busiest second (docs/sip.md).
+     */
+    SIP_INVITE_RATE_PER_SOURCE: envInt(50, 0, 100_000),
+    /** How many INVITEs one source may send at once (the bucket's size); default twice the rate. */
+    SIP_INVITE_BURST_PER_SOURCE: z
+      .string()
+      .regex(/^\d+$/, 'a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(1_000_000))
+      .optional(),
+    /** TCP/TLS connections one IP address may hold open to the node (builtin signaling), besides the global cap. */
+    SIP_MAX_CONNECTIONS_PER_ADDRESS: envInt(64, 1, 100_000),
     /** SIGNALING=drachtio: drachtio-server's control socket (host:port) and its secret. */
     DRACHTIO_ADDRESS: z.string().optional(),
     DRACHTIO_SECRET: z.string().optional(),
@@ -92,7 +107,11 @@ const MediaNodeEnv = z
   })
   .transform((c, ctx): typeof c & DerivedSettings => {
     const sipTransports: SipTransport[] = c.SIP_TRANSPORTS ?? (wantsTls(c) ? ['udp', 'tcp', 'tls'] : ['udp', 'tcp']);
-    if (c.SIGNALING !== 'builtin' || !sipTransports.includes('tls')) return { ...c, sipTransports };
+    const rate = c.SIP_INVITE_RATE_PER_SOURCE;
+    const sipInviteRateLimit =
+      rate === 0 ? undefined : { perSecond: rate, burst: c.SIP_INVITE_BURST_PER_SOURCE ?? rate * 2 };
+    const derived = { sipTransports, ...(sipInviteRateLimit ? { sipInviteRateLimit } : {}) };
+    if (c.SIGNALING !== 'builtin' || !sipTransports.includes('tls')) return { ...c, ...derived };
     const read = (name: 'SIP_TLS_CERT' | 'SIP_TLS_KEY'): Buffer => {
       try {
         return readFileSync(c[name]!);
@@ -106,7 +125,7 @@ const MediaNodeEnv = z
       key: read('SIP_TLS_KEY'),
       ...(c.SIP_TLS_PORT === undefined ? {} : { port: c.SIP_TLS_PORT }),
     };
-    return { ...c, sipTransports, sipTls };
+    return { ...c, ...derived, sipTls };
   });
 
 /** Settings the schema derives from the environment's values. */
@@ -115,6 +134,8 @@ interface DerivedSettings {
   sipTransports: SipTransport[];
   /** SIGNALING=builtin with TLS on: the certificate and key (PEM) read once at start-up, and SIP_TLS_PORT. */
   sipTls?: { cert: Buffer; key: Buffer; port?: number };
+  /** SIP_INVITE_RATE_PER_SOURCE and its burst; absent when the rate is 0 (no limit). */
+  sipInviteRateLimit?: { perSecond: number; burst: number };
 }
 
 /** TLS is wanted when listed, or when SIP_TRANSPORTS is unset and a certificate is given. */

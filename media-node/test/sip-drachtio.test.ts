@@ -10,11 +10,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadMediaNodeConfig } from '../src/config.js';
-import type { CallDialog, DtmfFromSignaling, InboundCall, SignalingError } from '../src/ports/signaling.js';
+import type {
+  CallDialog,
+  DtmfFromSignaling,
+  InboundCall,
+  OutboundCallRequest,
+  SignalingError,
+} from '../src/ports/signaling.js';
 import { BuiltinSignaling } from '../src/sip/builtin/builtin-signaling.js';
+import { digestAuthorization, parseDigestChallenge } from '../src/sip/builtin/digest.js';
 import { createSignaling, signalingOptionsFromConfig } from '../src/sip/create-signaling.js';
 import { DrachtioSignaling } from '../src/sip/drachtio/drachtio-signaling.js';
-import { FakeDialog, FakeSipError, FakeSrf } from './helpers/sip-fake-srf.js';
+import { FakeDialog, FakeRequest, FakeResponse, FakeSipError, FakeSrf } from './helpers/sip-fake-srf.js';
+import { INJECTION, malformedCorpus } from './helpers/sip-malformed.js';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n';
 const INVITE_HEADERS = {
@@ -152,7 +160,7 @@ describe('DrachtioSignaling (fake Srf)', () => {
     await signaling.stop();
   });
 
-  test('placeCall: progress, headers, proxy and auth passed; failures mapped; ring timeout and abort cancel', async () => {
+  test('placeCall: progress, headers and proxy passed, auth not (answered by the adapter); failures mapped; ring timeout and abort cancel', async () => {
     const { srf, signaling } = await started();
     srf.uacScript = async ({ provisional, request }) => {
       provisional(183, 'Session Progress', SDP);
@@ -174,9 +182,10 @@ describe('DrachtioSignaling (fake Srf)', () => {
     const sent = srf.uacCalls[0]!;
     assert.equal(sent.uri, 'sip:+4930@trunk.example;transport=tcp');
     assert.equal(sent.opts.proxy, 'sip:203.0.113.5:5080;transport=tcp');
-    assert.deepEqual(sent.opts.auth, { username: 'u', password: 'p' });
+    assert.equal(sent.opts.auth, undefined, "drachtio-srf's MD5-only digest client is not used");
     assert.equal(sent.opts.headers?.['From'], '"Node" <sip:+4940@node.example>');
     assert.equal(sent.opts.headers?.['X-Call'], '1');
+    assert.equal(sent.opts.headers?.['Max-Forwards'], '70');
 
     srf.uacScript = async () => {
       throw new FakeSipError(486, 'Busy Here');
@@ -207,6 +216,237 @@ describe('DrachtioSignaling (fake Srf)', () => {
   });
 });
 
+describe('DrachtioSignaling: digest answered with the built-in code (MD5 and SHA-256)', () => {
+  const challenged = (
+    status: 401 | 407,
+    challenges: string[],
+    then: (second: FakeRequest) => Promise<FakeDialog>,
+  ): FakeSrf['uacScript'] => {
+    let n = 0;
+    return async ({ request }) => {
+      n += 1;
+      if (n === 1) {
+        const header = status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
+        const res = FakeResponse.final(
+          request,
+          status,
+          status === 401 ? 'Unauthorized' : 'Proxy Authentication Required',
+          challenges.map((c) => [header, c]),
+        );
+        throw new FakeSipError(status, res.reason, res);
+      }
+      return then(request);
+    };
+  };
+
+  for (const [status, algorithm] of [
+    [401, 'SHA-256'],
+    [407, 'MD5'],
+  ] as const) {
+    test(`${status} ${algorithm}: resent with CSeq+1, the same Call-ID and From tag, and a correct ${status === 401 ? 'Authorization' : 'Proxy-Authorization'}`, async () => {
+      const { srf, signaling } = await started();
+      const challenge = `Digest realm="carrier", nonce="n-${status}", qop="auth", algorithm=${algorithm}, opaque="op"`;
+      srf.uacScript = challenged(status, [challenge], async (second) => new FakeDialog(second.callId, SDP, 'answer'));
+      const dialog = await signaling.placeCall({
+        target: 'sip:+4930@trunk.example',
+        from: { uri: 'sip:+4940@node.example' },
+        sdp: SDP,
+        credentials: { username: 'tenant', password: 's3cret' },
+        maxForwards: 42,
+      });
+      assert.equal(dialog.remoteSdp, 'answer');
+      const [first, second] = srf.uacCalls.map((c) => c.request);
+      assert.ok(first && second);
+      assert.equal(second.get('call-id'), first.get('call-id'));
+      assert.equal(second.get('from'), first.get('from'));
+      assert.match(first.get('from') ?? '', /;tag=/);
+      assert.equal(second.get('cseq'), '2 INVITE');
+      assert.equal(second.get('max-forwards'), '42');
+      const auth = second.get(status === 401 ? 'authorization' : 'proxy-authorization') ?? '';
+      assert.match(auth, new RegExp(`algorithm=${algorithm}`));
+      const cnonce = /cnonce="([^"]+)"/.exec(auth)?.[1];
+      assert.ok(cnonce);
+      const expected = digestAuthorization(parseDigestChallenge(challenge)!, {
+        method: 'INVITE',
+        uri: second.uri,
+        username: 'tenant',
+        password: 's3cret',
+        nc: 1,
+        cnonce,
+      });
+      assert.equal(auth, expected);
+      await signaling.stop();
+    });
+  }
+
+  test('of several challenges (separate header lines) the SHA-256 one is answered', async () => {
+    const { srf, signaling } = await started();
+    srf.uacScript = challenged(
+      401,
+      [
+        'Digest realm="carrier", nonce="md5-nonce", qop="auth", algorithm=MD5',
+        'Digest realm="carrier", nonce="sha-nonce", qop="auth", algorithm=SHA-256',
+      ],
+      async (second) => new FakeDialog(second.callId, SDP, 'answer'),
+    );
+    await signaling.placeCall({
+      target: 'sip:b@trunk.example',
+      from: { uri: 'sip:a@node.example' },
+      sdp: SDP,
+      credentials: { username: 'u', password: 'p' },
+    });
+    const auth = srf.uacCalls[1]?.request.get('authorization') ?? '';
+    assert.match(auth, /nonce="sha-nonce"/);
+    assert.match(auth, /algorithm=SHA-256/);
+    await signaling.stop();
+  });
+
+  test('no credentials, or a second challenge that is not stale: rejected with the status', async () => {
+    const { srf, signaling } = await started();
+    const challenge = 'Digest realm="r", nonce="n", qop="auth", algorithm=SHA-256';
+    srf.uacScript = challenged(401, [challenge], async () => {
+      throw new FakeSipError(401, 'Unauthorized');
+    });
+    await assert.rejects(
+      signaling.placeCall({ target: 'sip:b@x.example', from: { uri: 'sip:a@x.example' }, sdp: SDP }),
+      (err: SignalingError) => err.code === 'rejected' && err.status === 401,
+    );
+    assert.equal(srf.uacCalls.length, 1, 'no credentials: not resent');
+    srf.uacScript = challenged(401, [challenge], async ({ uri }) => {
+      const res = FakeResponse.final(new FakeRequest({ uri, headers: {} }), 401, 'Unauthorized', [
+        ['WWW-Authenticate', challenge],
+      ]);
+      throw new FakeSipError(401, 'Unauthorized', res);
+    });
+    await assert.rejects(
+      signaling.placeCall({
+        target: 'sip:b@x.example',
+        from: { uri: 'sip:a@x.example' },
+        sdp: SDP,
+        credentials: { username: 'u', password: 'wrong' },
+      }),
+      (err: SignalingError) => err.code === 'rejected' && err.status === 401,
+    );
+    assert.equal(srf.uacCalls.length, 3, 'one retry per challenge');
+    await signaling.stop();
+  });
+});
+
+describe('DrachtioSignaling: the built-in validation on what drachtio-server passes on', () => {
+  test('truncated after headers, OPTIONS sip:@@ and the header bomb get 400 naming the fault, not 200', async () => {
+    const { srf, signaling } = await started();
+    const corpus = malformedCorpus({ port: 5060 });
+    const named = (name: string) => corpus.find((c) => c.name === name)!.data.toString('utf8');
+    for (const [name, reason] of [
+      ['no empty line after the headers', 'Missing Empty Line'],
+      ['bad Request-URI', 'Bad Request-URI'],
+      ['header bomb', 'Too Many Headers'],
+    ] as const) {
+      const delivered = srf.receiveRaw(named(name));
+      assert.ok(delivered, `${name}: drachtio-srf's parser lets it through`);
+      assert.deepEqual(delivered.res.sent, [{ status: 400, reason }], name);
+    }
+    await signaling.stop();
+  });
+
+  for (const method of ['OPTIONS', 'INVITE']) {
+    test(`${method}: every malformed request drachtio-srf hands over is answered as the built-in stack answers it`, async () => {
+      const seen: InboundCall[] = [];
+      const { srf, signaling } = await started((c) => seen.push(c));
+      for (const c of malformedCorpus({ port: 5060, method })) {
+        const delivered = srf.receiveRaw(c.data.toString('utf8'));
+        if (!delivered) continue; // drachtio-srf's own parser drops it
+        const sent = delivered.res.sent;
+        assert.equal(sent.length, 1, `${method} ${c.name}: answered once`);
+        if (c.answer) assert.deepEqual([sent[0]?.status, sent[0]?.reason], [c.answer.status, c.answer.reason], c.name);
+        else assert.ok(sent[0]!.status >= 400 && sent[0]!.reason, `${method} ${c.name}: a fault named`);
+      }
+      assert.equal(seen.length, 0, 'no malformed INVITE reaches the application');
+      const good = srf.receiveRaw(
+        malformedCorpus({ port: 5060, method })[0]!.data.toString('utf8').replace('SIP/7.0', 'SIP/2.0'),
+      );
+      if (method === 'OPTIONS') assert.equal(good?.res.sent[0]?.status, 200, 'a well-formed OPTIONS is answered 200');
+      else assert.equal(seen.length, 1, 'a well-formed INVITE reaches the application');
+      await signaling.stop();
+    });
+  }
+});
+
+describe('DrachtioSignaling: text from the call core, Max-Forwards, per-source rate', () => {
+  const invalidInput = (err: unknown): boolean => (err as SignalingError).code === 'invalid-input';
+
+  test('reject() and redirect() refuse the injection string before anything is sent; clean ones go out', async () => {
+    const calls: InboundCall[] = [];
+    const { srf, signaling } = await started((c) => calls.push(c));
+    const { res } = srf.receiveInvite({ uri: 'sip:a@node.example', headers: INVITE_HEADERS, body: SDP });
+    const call = calls[0]!;
+    assert.throws(() => call.reject(486, INJECTION), invalidInput);
+    assert.throws(() => call.reject(486, 'Busy', { 'X-Reason': INJECTION }), invalidInput);
+    assert.throws(() => call.reject(486, 'Busy', { [`X-A: b\r\n${INJECTION}`]: 'v' }), invalidInput);
+    assert.throws(() => call.reject(486, 'Busy', { 'Call-ID': 'other' }), invalidInput);
+    assert.throws(() => call.redirect([`sip:b@x.example\r\n${INJECTION}`]), invalidInput);
+    assert.throws(() => call.redirect([]), invalidInput);
+    assert.deepEqual(res.sent, [], 'nothing reached drachtio-server');
+    call.reject(486, 'Busy Here', { 'X-Reason': 'busy' });
+    assert.deepEqual(res.sent, [{ status: 486, reason: 'Busy Here', headers: { 'X-Reason': 'busy' } }]);
+    await signaling.stop();
+  });
+
+  test('placeCall() refuses the injection string in headers, From and target, and a bad maxForwards', async () => {
+    const { srf, signaling } = await started();
+    const base = { target: 'sip:b@trunk.example', from: { uri: 'sip:a@node.example' }, sdp: SDP };
+    const changes: Partial<OutboundCallRequest>[] = [
+      { headers: { 'X-Tenant': INJECTION } },
+      { headers: { Via: 'SIP/2.0/UDP evil' } },
+      { from: { uri: 'sip:a@node.example', displayName: INJECTION } },
+      { target: `sip:b@trunk.example\r\n${INJECTION}` },
+      { maxForwards: 300 },
+    ];
+    for (const change of changes) {
+      await assert.rejects(signaling.placeCall({ ...base, ...change }), invalidInput, JSON.stringify(change));
+    }
+    assert.equal(srf.uacCalls.length, 0);
+    await signaling.stop();
+  });
+
+  test('InboundCall.maxForwards as received (70 when absent); Max-Forwards 0 → 483 before the app', async () => {
+    const calls: InboundCall[] = [];
+    const { srf, signaling } = await started((c) => calls.push(c));
+    srf.receiveInvite({ uri: 'sip:a@node.example', headers: { ...INVITE_HEADERS, 'Max-Forwards': '12' } });
+    srf.receiveInvite({ uri: 'sip:a@node.example', headers: INVITE_HEADERS });
+    assert.deepEqual(
+      calls.map((c) => c.maxForwards),
+      [12, 70],
+    );
+    const { res } = srf.receiveInvite({
+      uri: 'sip:a@node.example',
+      headers: { ...INVITE_HEADERS, 'Max-Forwards': '0' },
+    });
+    assert.equal(res.sent[0]?.status, 483);
+    assert.equal(calls.length, 2);
+    await signaling.stop();
+  });
+
+  test('per-source INVITE rate: over it 503 with Retry-After; another source still reaches the app', async () => {
+    const calls: InboundCall[] = [];
+    const { srf, signaling } = await started((c) => calls.push(c), { inviteRateLimit: { perSecond: 2, burst: 2 } });
+    const flood = Array.from({ length: 5 }, () =>
+      srf.receiveInvite({ uri: 'sip:a@node.example', headers: INVITE_HEADERS, source_address: '203.0.113.66' }),
+    );
+    srf.receiveInvite({ uri: 'sip:a@node.example', headers: INVITE_HEADERS, source_address: '203.0.113.7' });
+    assert.deepEqual(
+      calls.map((c) => c.source.address),
+      ['203.0.113.66', '203.0.113.66', '203.0.113.7'],
+    );
+    const refused = flood.slice(2).map(({ res }) => res.sent[0]);
+    for (const r of refused) {
+      assert.equal(r?.status, 503);
+      assert.match(r?.headers?.['Retry-After'] ?? '', /^\d+$/);
+    }
+    await signaling.stop();
+  });
+});
+
 describe('createSignaling', () => {
   test('builds the adapter named by kind', () => {
     assert.ok(createSignaling({ kind: 'builtin', port: 0 }) instanceof BuiltinSignaling);
@@ -221,10 +461,12 @@ describe('createSignaling', () => {
     signalingOptionsFromConfig(loadMediaNodeConfig({ ...BASE_ENV, ...env }));
 
   test('configuration mapping', () => {
+    const rate = { inviteRateLimit: { perSecond: 50, burst: 100 } };
     assert.deepEqual(optionsFor({ SIGNALING: 'drachtio', DRACHTIO_ADDRESS: 'd:9022', DRACHTIO_SECRET: 'x' }), {
       kind: 'drachtio',
       address: 'd:9022',
       secret: 'x',
+      ...rate,
     });
     assert.deepEqual(
       optionsFor({
@@ -234,7 +476,7 @@ describe('createSignaling', () => {
         SIP_ADVERTISED_HOST: '203.0.113.1',
         SIP_ADVERTISED_PORT: '5080',
       }),
-      { kind: 'drachtio', address: 'd:9022', secret: 'x', advertised: { host: '203.0.113.1', port: 5080 } },
+      { kind: 'drachtio', address: 'd:9022', secret: 'x', advertised: { host: '203.0.113.1', port: 5080 }, ...rate },
     );
     assert.throws(() => optionsFor({ SIGNALING: 'drachtio' }), /DRACHTIO_ADDRESS.*DRACHTIO_SECRET/);
     assert.deepEqual(optionsFor({ SIP_PORT: '5070', SIP_TRANSPORTS: 'udp', SIP_ADVERTISED_HOST: '203.0.113.1' }), {
@@ -243,13 +485,30 @@ describe('createSignaling', () => {
       port: 5070,
       transports: ['udp'],
       advertisedHost: '203.0.113.1',
+      ...rate,
+      maxConnectionsPerAddress: 64,
     });
     assert.deepEqual(optionsFor({}), {
       kind: 'builtin',
       bindHost: '127.0.0.1',
       port: 5060,
       transports: ['udp', 'tcp'],
+      ...rate,
+      maxConnectionsPerAddress: 64,
     });
+    const limited = optionsFor({
+      SIP_INVITE_RATE_PER_SOURCE: '20',
+      SIP_INVITE_BURST_PER_SOURCE: '30',
+      SIP_MAX_CONNECTIONS_PER_ADDRESS: '8',
+    });
+    assert.deepEqual(limited.kind === 'builtin' && limited.inviteRateLimit, { perSecond: 20, burst: 30 });
+    assert.equal(limited.kind === 'builtin' && limited.maxConnectionsPerAddress, 8);
+    const off = optionsFor({ SIP_INVITE_RATE_PER_SOURCE: '0' });
+    assert.equal('inviteRateLimit' in off, false, 'rate 0: no limit');
+    assert.throws(() => optionsFor({ SIP_INVITE_RATE_PER_SOURCE: '-1' }), /SIP_INVITE_RATE_PER_SOURCE/);
+    assert.throws(() => optionsFor({ SIP_INVITE_BURST_PER_SOURCE: '0' }), /SIP_INVITE_BURST_PER_SOURCE/);
+    assert.throws(() => optionsFor({ SIP_INVITE_BURST_PER_SOURCE: 'many' }), /SIP_INVITE_BURST_PER_SOURCE/);
+    assert.throws(() => optionsFor({ SIP_MAX_CONNECTIONS_PER_ADDRESS: '0' }), /SIP_MAX_CONNECTIONS_PER_ADDRESS/);
     assert.throws(() => optionsFor({ SIP_TRANSPORTS: 'udp,tls' }), /SIP_TLS_CERT: TLS needs both/);
     assert.throws(() => optionsFor({ SIP_TRANSPORTS: 'udp,sctp' }), /SIP_TRANSPORTS/);
     assert.throws(() => optionsFor({ SIP_ADVERTISED_PORT: '70000' }), /SIP_ADVERTISED_PORT/);

@@ -3,7 +3,10 @@ import { describe, test } from 'node:test';
 import { canonicalHeaderName, Headers, type ParsedRequest, type ParsedResponse } from '../src/sip/builtin/message.js';
 import { parseMessage, SipParseError } from '../src/sip/builtin/parser.js';
 import { serializeMessage } from '../src/sip/builtin/serializer.js';
+import { StreamFramer } from '../src/sip/builtin/stream-framer.js';
 import { parseNameAddress, parseSipUri, parseVia } from '../src/sip/builtin/uri.js';
+import { SipWireError } from '../src/sip/builtin/wire-safety.js';
+import { INJECTION, malformedCorpus } from './helpers/sip-malformed.js';
 
 const CRLF = '\r\n';
 
@@ -135,27 +138,22 @@ describe('SIP message parser', () => {
     const truncated = parseRequest(Buffer.concat([invite([], SDP), Buffer.from('TRAILING-GARBAGE')]));
     assert.equal(truncated.body.toString(), SDP);
     const short = Buffer.from(invite().toString().replace(`Content-Length: ${SDP.length}`, 'Content-Length: 999'));
-    const err = expectParseError(short, /Content-Length exceeds body/);
-    assert.ok(err.request, 'a request with readable essentials can be answered');
-    expectParseError(
-      Buffer.from(
-        invite()
-          .toString()
-          .replace(/Content-Length: \d+/, 'Content-Length: -1'),
-      ),
-      /Content-Length/,
-    );
-    expectParseError(
-      Buffer.from(
-        invite()
-          .toString()
-          .replace(/Content-Length: \d+/, 'Content-Length: abc'),
-      ),
-      /Content-Length/,
-    );
+    const err = expectParseError(short, /^Content-Length Mismatch$/);
+    assert.ok(err.request, 'a request with a readable Via can be answered');
+    for (const value of ['-1', 'abc']) {
+      const bad = expectParseError(
+        Buffer.from(
+          invite()
+            .toString()
+            .replace(/Content-Length: \d+/, `Content-Length: ${value}`),
+        ),
+        /^Bad Content-Length$/,
+      );
+      assert.ok(bad.request);
+    }
   });
 
-  test('missing mandatory headers are errors with a reason', () => {
+  test('missing mandatory headers are errors naming the header; answerable unless the Via is missing', () => {
     for (const name of ['Via', 'From', 'To', 'Call-ID', 'CSeq']) {
       const data = Buffer.from(
         invite()
@@ -164,8 +162,9 @@ describe('SIP message parser', () => {
           .filter((l) => !l.startsWith(`${name}:`))
           .join(CRLF),
       );
-      const err = expectParseError(data, new RegExp(`Missing ${name}`));
-      assert.equal(err.request, undefined, 'cannot answer without the mandatory headers');
+      const err = expectParseError(data, new RegExp(`^Missing ${name}$`));
+      if (name === 'Via') assert.equal(err.request, undefined, 'no Via: no way to route an answer');
+      else assert.equal(err.request?.method, 'INVITE', `${name} missing: answerable, the Via is readable`);
     }
   });
 
@@ -180,18 +179,25 @@ describe('SIP message parser', () => {
     );
     expectParseError(
       Buffer.from(invite().toString().replace('CSeq: 314159 INVITE', 'CSeq: 314159 BYE')),
-      /CSeq method/,
+      /^CSeq Method Mismatch$/,
     );
-    expectParseError(Buffer.from(invite().toString().replace('CSeq: 314159 INVITE', 'CSeq: x INVITE')), /Invalid CSeq/);
+    expectParseError(Buffer.from(invite().toString().replace('CSeq: 314159 INVITE', 'CSeq: x INVITE')), /^Bad CSeq$/);
   });
 
   test('limits: message size, header count, line length', () => {
     const big = invite([], 'a'.repeat(70_000));
     const tooLarge = expectParseError(big, /Too Large/);
     assert.equal(tooLarge.status, 513);
+    assert.ok(tooLarge.request, 'too large, but the Via is readable: 513 can be sent');
     const manyHeaders = Array.from({ length: 130 }, (_, i) => `X-H${i}: v`);
-    expectParseError(invite(manyHeaders), /Too Many Headers/);
-    expectParseError(invite([`X-Long: ${'x'.repeat(9000)}`]), /Line Too Long/);
+    const bomb = expectParseError(invite(manyHeaders), /^Too Many Headers$/);
+    assert.deepEqual(
+      bomb.request?.headers.all().map((h) => h.name),
+      ['Via', 'To', 'From', 'Call-ID', 'CSeq'],
+      'of a request with a fault only the headers a response copies are kept',
+    );
+    expectParseError(invite([`X-Long: ${'x'.repeat(9000)}`]), /^Line Too Long$/);
+    expectParseError(invite([`X-Long: ${'é'.repeat(4100)}`]), /^Line Too Long$/); // 8,200 bytes in 4,100 characters
   });
 
   test('serializer writes canonical names and the actual Content-Length', () => {
@@ -222,6 +228,92 @@ describe('SIP message parser', () => {
     assert.equal(again.callId, req.callId);
     assert.equal(again.body.toString(), SDP);
     assert.equal(again.headers.get('Subject'), 'hi');
+  });
+});
+
+describe('malformed requests (RFC 3261 §8.2, §18.3, §21)', () => {
+  test('each fault has its status and reason phrase; answerable exactly when the top Via is readable', () => {
+    for (const method of ['OPTIONS', 'INVITE']) {
+      for (const c of malformedCorpus({ port: 5060, method })) {
+        let err: unknown;
+        try {
+          parseMessage(c.data);
+        } catch (e) {
+          err = e;
+        }
+        assert.ok(err instanceof SipParseError, `${method} ${c.name}: expected a SipParseError, got ${String(err)}`);
+        if (c.answer) {
+          assert.equal(err.reason, c.answer.reason, `${method} ${c.name}: reason`);
+          assert.equal(err.status, c.answer.status, `${method} ${c.name}: status`);
+          assert.ok(err.request, `${method} ${c.name}: the Via is readable, so it is answerable`);
+        } else {
+          const answerable = err.request !== undefined && err.request.method !== 'ACK';
+          assert.equal(answerable, false, `${method} ${c.name}: must be dropped`);
+        }
+      }
+    }
+  });
+
+  test('reason phrases are constants: nothing of the message reaches them', () => {
+    const hostile = invite()
+      .toString()
+      .replace(/^From: .*$/m, 'From: Evil\tText <<sip:a@b>;tag=1');
+    const err = expectParseError(Buffer.from(hostile), /^Bad From$/);
+    assert.match(err.detail ?? '', /./, 'the detail (for logs) says more');
+    assert.doesNotMatch(err.reason, /Evil/);
+  });
+
+  test('a datagram that ends right after the last header line lacks the empty line', () => {
+    const noEmptyLine = invite([], '')
+      .toString()
+      .replace(/\r\n\r\n$/, '\r\n');
+    expectParseError(Buffer.from(noEmptyLine), /^Missing Empty Line$/);
+  });
+});
+
+describe('serializer refuses text that could end a line', () => {
+  const request = (headers: Headers, uri = 'sip:a@b', method = 'OPTIONS') =>
+    serializeMessage({ type: 'request', method, uri, headers, body: Buffer.alloc(0) });
+  const response = (reason: string, headers = new Headers()) =>
+    serializeMessage({ type: 'response', status: 486, reason, headers, body: Buffer.alloc(0) });
+
+  test('the injection string is refused as reason phrase, header value, header name and URI', () => {
+    assert.throws(
+      () => response(INJECTION),
+      (e: unknown) => e instanceof SipWireError && e.part === 'reason phrase',
+    );
+    assert.throws(
+      () => request(new Headers().add('X-Reason', INJECTION)),
+      (e: unknown) => e instanceof SipWireError && e.part === 'header value',
+    );
+    assert.throws(
+      () => request(new Headers().add(`X-A: b\r\n${INJECTION}`, 'v')),
+      (e: unknown) => e instanceof SipWireError && e.part === 'header name',
+    );
+    assert.throws(
+      () => request(new Headers(), `sip:a@b\r\n${INJECTION}`),
+      (e: unknown) => e instanceof SipWireError && e.part === 'Request-URI',
+    );
+    assert.throws(() => request(new Headers(), 'sip:a@b', 'OPT IONS'), SipWireError);
+    for (const ch of ['\0', '\x07', '\x1b', '\x7f', '\r', '\n']) {
+      assert.throws(() => response(`a${ch}b`), SipWireError, `reason with ${JSON.stringify(ch)}`);
+      assert.throws(() => request(new Headers().add('X-A', `a${ch}b`)), SipWireError);
+    }
+  });
+
+  test('ordinary text passes: HTAB (whitespace in SIP) and UTF-8 in values and reason phrases', () => {
+    const out = response('Beschäftigt\tjetzt', new Headers().add('Subject', 'Grüße\taus Köln')).toString();
+    assert.match(out, /^SIP\/2\.0 486 Beschäftigt\tjetzt\r\nSubject: Grüße\taus Köln\r\nContent-Length: 0\r\n\r\n$/);
+  });
+
+  test('Content-Length is the body, whatever the headers say: a body cannot run into a second message', () => {
+    const headers = new Headers().add('Content-Length', '0');
+    const body = Buffer.from('v=0\r\n\r\nSIP/2.0 200 OK\r\n\r\n');
+    const out = serializeMessage({ type: 'request', method: 'INFO', uri: 'sip:a@b', headers, body });
+    const frames = new StreamFramer({ maxMessageBytes: 4096 }).push(out);
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0]?.kind, 'message');
+    assert.equal(out.toString().match(/Content-Length/g)?.length, 1);
   });
 });
 

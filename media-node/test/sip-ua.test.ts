@@ -177,7 +177,7 @@ describe('BuiltinSignaling over UDP', () => {
     const p = client.dialogParams();
     client.send(client.request('INVITE', p).replace('Content-Length: 0', 'Content-Length: 20'));
     const bad = await client.waitForResponse(400, 'INVITE', p.callId);
-    assert.equal(bad.reason, 'Content-Length exceeds body');
+    assert.equal(bad.reason, 'Content-Length Mismatch');
     const { dialog } = await establishCall();
     await hangupAnswered(dialog);
   });

@@ -67,8 +67,17 @@ export interface OutboundCallRequest {
   from: { uri: string; displayName?: string };
   /** The SDP offer (from rtpengine). */
   sdp: string;
-  /** Extra headers, e.g. `X-` headers the tenant asked for. */
+  /**
+   * Extra headers, e.g. `X-` headers the tenant asked for. Names must be tokens and values free of
+   * control characters; headers the stack writes itself (Via, From, To, Call-ID, CSeq, Contact,
+   * Max-Forwards, Route, Record-Route, Content-Length) are refused (SignalingError 'invalid-input').
+   */
   headers?: Record<string, string>;
+  /**
+   * Max-Forwards of the INVITE (RFC 3261 §8.1.1.6, §20.22), 0-255; default 70. A B2BUA leg passes the
+   * inbound call's `maxForwards - 1` so that a loop through other B2BUAs ends (§16.3 step 3).
+   */
+  maxForwards?: number;
   /** Digest credentials for 401/407 challenges (RFC 7616: MD5 and SHA-256, qop=auth). */
   credentials?: { username: string; password: string };
   /** Send to this host[:port] instead of resolving the target (an outbound trunk / proxy). */
@@ -100,6 +109,13 @@ export interface InboundCall {
   readonly source: SourceAddress;
   /** The SDP offer of the INVITE, if any (a body of type application/sdp). */
   readonly sdp: string | undefined;
+  /**
+   * The INVITE's Max-Forwards (RFC 3261 §20.22), 70 when it had none. Both adapters always set it; an
+   * INVITE arriving with 0 never gets here (the stack answers 483 Too Many Hops, §16.3). A B2BUA
+   * places its outbound leg with `maxForwards - 1`. Optional only so that other implementations of
+   * this interface (test fakes) need not set it.
+   */
+  readonly maxForwards?: number;
   /** Aborted when the caller CANCELs before a final response (the stack has answered 487). */
   readonly cancelled: AbortSignal;
   /** Sends a provisional response (180 Ringing or 183 Session Progress with early-media SDP). */
@@ -110,9 +126,17 @@ export interface InboundCall {
    * which case the stack has sent BYE, as §13.3.1.4 asks).
    */
   answer(sdp: string): Promise<CallDialog>;
-  /** Final non-2xx response. `status` 300-699. */
+  /**
+   * Final non-2xx response. `status` 300-699 (RangeError otherwise). A `reason` or header with a
+   * control character (CR, LF, …), a header name that is not a token, or a header the stack owns
+   * throws SignalingError('invalid-input') and nothing is sent: the INVITE is still unanswered.
+   */
   reject(status: number, reason?: string, headers?: Record<string, string>): void;
-  /** 302 Moved Temporarily with the given Contact(s). */
+  /**
+   * 302 Moved Temporarily with the given Contact(s): SIP/SIPS URIs or name-addrs. An empty list, or
+   * a contact that is neither or contains a control character, throws SignalingError('invalid-input')
+   * and nothing is sent.
+   */
   redirect(contacts: string[]): void;
 }
 
@@ -120,7 +144,9 @@ export interface SignalingPort {
   /**
    * Places an outbound call; resolves with the dialog on 2xx (ACK sent). Rejects with SignalingError:
    * 'rejected' (non-2xx final, `status` set, e.g. 486 busy, 503), 'no-answer' (ring timeout),
-   * 'cancelled' (signal aborted), 'transaction-timeout' (no response at all), 'transport-error'.
+   * 'cancelled' (signal aborted), 'transaction-timeout' (no response at all), 'transport-error',
+   * 'invalid-input' (before anything is sent: a target or From that is not a SIP URI, a display name
+   * or header with a control character, a header the stack owns, maxForwards outside 0-255).
    */
   placeCall(request: OutboundCallRequest): Promise<OutboundDialog>;
   /** Starts listening; resolves once the sockets are bound. Rejects with a clear error if a port is taken. */
@@ -140,6 +166,8 @@ export class SignalingError extends Error {
       | 'transaction-timeout'
       | 'transport-error'
       | 'invalid-state'
+      /** Input from the call core that cannot go on the wire (control characters, not a URI, …); nothing was sent. */
+      | 'invalid-input'
       | 'rejected'
       | 'no-answer',
     message: string,

@@ -34,12 +34,16 @@ export type SignalingConfig = Pick<
   | 'sipTls'
   | 'DRACHTIO_ADDRESS'
   | 'DRACHTIO_SECRET'
+  | 'sipInviteRateLimit'
+  | 'SIP_MAX_CONNECTIONS_PER_ADDRESS'
 >;
 
 /**
  * Configuration → options (the variables are documented in docs/sip.md and checked by config.ts).
  * Builtin: SIP_HOST, SIP_PORT, the transports (TLS with the certificate and key config.ts read),
- * SIP_ADVERTISED_HOST/PORT. Drachtio: DRACHTIO_ADDRESS, DRACHTIO_SECRET, SIP_ADVERTISED_HOST/PORT.
+ * SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE (+ burst), SIP_MAX_CONNECTIONS_PER_ADDRESS.
+ * Drachtio: DRACHTIO_ADDRESS, DRACHTIO_SECRET, SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE
+ * (drachtio-server owns the connections).
  */
 export function signalingOptionsFromConfig(
   config: SignalingConfig,
@@ -56,6 +60,7 @@ export function signalingOptionsFromConfig(
       address,
       secret,
       ...(advertisedHost && advertisedPort ? { advertised: { host: advertisedHost, port: advertisedPort } } : {}),
+      ...(config.sipInviteRateLimit ? { inviteRateLimit: config.sipInviteRateLimit } : {}),
       ...(common.logger ? { logger: common.logger } : {}),
     };
   }
@@ -67,6 +72,8 @@ export function signalingOptionsFromConfig(
     ...(config.sipTls ? { tls: config.sipTls } : {}),
     ...(advertisedHost ? { advertisedHost } : {}),
     ...(advertisedPort === undefined ? {} : { advertisedPort }),
+    ...(config.sipInviteRateLimit ? { inviteRateLimit: config.sipInviteRateLimit } : {}),
+    maxConnectionsPerAddress: config.SIP_MAX_CONNECTIONS_PER_ADDRESS,
     ...(common.logger ? { logger: common.logger } : {}),
     ...(common.productName ? { productName: common.productName } : {}),
   };

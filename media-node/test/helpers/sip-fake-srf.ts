@@ -8,15 +8,53 @@
 import { EventEmitter } from 'node:events';
 import type { SrfDialogLike, SrfLike, SrfRequestLike, SrfResponseLike } from '../../src/sip/drachtio/srf-api.js';
 
-/** drachtio-srf's SipError: an Error with `status` and `reason` (lib/sip_error.js). */
+/**
+ * drachtio-srf's SipError: an Error with `status` and `reason` (lib/sip_error.js); createUAC attaches
+ * the final response as `res` (lib/srf.js: `const error = new SipError(res.status, res.reason);
+ * error.res = res;`).
+ */
 export class FakeSipError extends Error {
   constructor(
     readonly status: number,
     readonly reason = '',
+    readonly res?: FakeResponse,
   ) {
     super(`${status} ${reason}`);
     this.name = 'SipError';
   }
+}
+
+/**
+ * The message as drachtio-srf's lazy parser sees it (lib/sip-parser/parser.js parse() with lazy=true):
+ * start line split on spaces, headers split at CRLF not followed by SP/HTAB, names lower-cased
+ * (compact forms expanded), repeated headers joined with ','. Undefined when that parser gives up
+ * (no request line, a line without ':'): drachtio-agent.js then logs "unable to parse incoming
+ * message" and the app never sees it.
+ */
+export function lazyParse(
+  raw: string,
+): { method: string; uri: string; headers: Record<string, string>; body: string } | undefined {
+  const [head = '', ...rest] = raw.split('\r\n\r\n');
+  const lines = head.split(/\r\n(?![ \t])/);
+  const m = /^([\w.!%*+`'~-]+)\s+(\S+)\s+SIP\/(\d+\.\d+)$/.exec(lines[0] ?? '');
+  if (!m) return undefined;
+  const compact: Record<string, string> = {
+    i: 'call-id',
+    f: 'from',
+    t: 'to',
+    v: 'via',
+    l: 'content-length',
+    m: 'contact',
+    c: 'content-type',
+  };
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    const h = /^(\S*?)\s*:\s*([\s\S]*)$/.exec(line);
+    if (!h) return undefined;
+    const name = compact[h[1]!.toLowerCase()] ?? h[1]!.toLowerCase();
+    headers[name] = name in headers ? `${headers[name]},${h[2]}` : h[2]!;
+  }
+  return { method: m[1]!, uri: m[2]!, headers, body: rest.join('\r\n\r\n') };
 }
 
 export class FakeRequest extends EventEmitter implements SrfRequestLike {
@@ -28,15 +66,27 @@ export class FakeRequest extends EventEmitter implements SrfRequestLike {
   source_address = '192.0.2.10';
   source_port = '5060';
   protocol = 'udp';
+  /** SipMessage#raw: the text drachtio-server forwarded (absent on requests built locally). */
+  raw?: string;
   cancelled = false;
   onCancel: () => void = () => {};
 
-  constructor(init: { uri: string; headers: Record<string, string>; body?: string }) {
+  constructor(init: {
+    uri: string;
+    headers: Record<string, string>;
+    body?: string;
+    method?: string;
+    raw?: string;
+    source_address?: string;
+  }) {
     super();
     this.uri = init.uri;
     this.headers = Object.fromEntries(Object.entries(init.headers).map(([k, v]) => [k.toLowerCase(), v]));
     this.callId = this.headers['call-id'] ?? '';
     this.body = init.body ?? '';
+    if (init.method) this.method = init.method;
+    if (init.raw !== undefined) this.raw = init.raw;
+    if (init.source_address) this.source_address = init.source_address;
   }
 
   /** SipMessage#get: header by name, case-insensitive. */
@@ -59,6 +109,8 @@ export class FakeResponse implements SrfResponseLike {
   status = 0;
   reason = '';
   body = '';
+  /** SipMessage#raw of a response from the network (set by `FakeResponse.final`). */
+  raw?: string;
   finalResponseSent = false;
   readonly sent: { status: number; reason?: string; headers?: Record<string, string>; body?: string }[] = [];
   private readonly headerValues: Record<string, string> = {};
@@ -85,6 +137,32 @@ export class FakeResponse implements SrfResponseLike {
       ...(opts?.body ? { body: opts.body } : {}),
     });
     if (status >= 200) this.finalResponseSent = true;
+  }
+
+  /**
+   * A final response from the far end to `request`, as createUAC hands it over in a SipError: Call-ID,
+   * From, CSeq copied from the request (RFC 3261 §8.2.6.2), `extra` header lines (several lines of
+   * one header allowed), and its raw text. SipMessage#get joins repeated headers with ','.
+   */
+  static final(request: FakeRequest, status: number, reason: string, extra: [string, string][] = []): FakeResponse {
+    const res = new FakeResponse();
+    res.status = status;
+    res.reason = reason;
+    const lines: [string, string][] = [
+      ['Via', 'SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bKfake'],
+      ['From', request.get('from') ?? ''],
+      ['To', `<${request.uri}>;tag=far`],
+      ['Call-ID', request.get('call-id') ?? ''],
+      ['CSeq', request.get('cseq') ?? '1 INVITE'],
+      ...extra,
+      ['Content-Length', '0'],
+    ];
+    for (const [name, value] of lines) {
+      const key = name.toLowerCase();
+      res.headerValues[key] = key in res.headerValues ? `${res.headerValues[key]},${value}` : value;
+    }
+    res.raw = `SIP/2.0 ${status} ${reason}\r\n${lines.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n`;
+    return res;
   }
 
   static provisional(status: number, reason: string, sdp?: string): FakeResponse {
@@ -221,15 +299,27 @@ export class FakeSrf extends EventEmitter implements SrfLike {
   /**
    * Srf#createUAC(uri, opts, {cbRequest, cbProvisional}): cbRequest gets the INVITE sent, cbProvisional
    * each 1xx; resolves with the Dialog on 2xx, rejects with SipError (status) otherwise, 487 after cancel.
+   * The INVITE handed to cbRequest is the one drachtio-server sent: the app's headers, with Call-ID,
+   * CSeq and From (plus a tag) filled in where the app gave none. drachtio-server takes those three from
+   * the app (only Via, Route, RSeq, Record-Route and Content-Length are its own: m_setImmutableHdrs in
+   * drachtio-server's src/drachtio.cpp), which is what drachtio-srf's digest client relies on when it
+   * resends with the same Call-ID and From and CSeq+1 (lib/digest-client.js).
    */
   createUAC(
     uri: string,
     opts: Parameters<SrfLike['createUAC']>[1],
     progress: { cbRequest?: (req: SrfRequestLike) => void; cbProvisional?: (res: SrfResponseLike) => void },
   ): Promise<FakeDialog> {
+    const given = Object.fromEntries(Object.entries(opts.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    const from = given['from'] ?? '<sip:drachtio@localhost>';
     const request = new FakeRequest({
       uri,
-      headers: { 'call-id': `uac-${this.uacCalls.length}` },
+      headers: {
+        ...given,
+        'call-id': given['call-id'] ?? `uac-${this.uacCalls.length}`,
+        from: /;\s*tag=/i.test(from) ? from : `${from};tag=fake${this.uacCalls.length}`,
+        cseq: given['cseq'] ?? '1 INVITE',
+      },
       body: opts.localSdp,
     });
     this.uacCalls.push({ uri, opts, request });
@@ -250,7 +340,13 @@ export class FakeSrf extends EventEmitter implements SrfLike {
   // ---- driving drachtio-server's side ----
 
   /** An INVITE arriving at drachtio-server, handed to the app's invite handler. */
-  receiveInvite(init: { uri: string; headers: Record<string, string>; body?: string }): {
+  receiveInvite(init: {
+    uri: string;
+    headers: Record<string, string>;
+    body?: string;
+    raw?: string;
+    source_address?: string;
+  }): {
     req: FakeRequest;
     res: FakeResponse;
   } {
@@ -258,6 +354,23 @@ export class FakeSrf extends EventEmitter implements SrfLike {
     const res = new FakeResponse();
     if (!this.inviteHandler) throw new Error('no invite handler registered');
     this.inviteHandler(req, res);
+    return { req, res };
+  }
+
+  /**
+   * A request drachtio-server let through, as text: parsed the way drachtio-srf does (lazyParse), with
+   * `raw` kept (SipMessage#raw), and dispatched like drachtio-srf's router does: INVITE to the invite
+   * handler, other methods to their `use` middleware. Undefined when drachtio-srf's parser would drop it
+   * or nothing handles the method.
+   */
+  receiveRaw(raw: string): { req: FakeRequest; res: FakeResponse } | undefined {
+    const parsed = lazyParse(raw);
+    if (!parsed) return undefined;
+    const req = new FakeRequest({ ...parsed, raw });
+    const res = new FakeResponse();
+    const handler = parsed.method === 'INVITE' ? this.inviteHandler : this.middleware.get(parsed.method.toLowerCase());
+    if (!handler) return undefined;
+    handler(req, res);
     return { req, res };
   }
 

@@ -39,13 +39,19 @@ export class SipTestClient {
   private readonly received: { message: ParsedMessage; consumed: boolean }[] = [];
   private waiters: (() => void)[] = [];
   readonly port: number;
+  /** The address this client sends from (any 127.0.0.0/8 address works on Linux loopback). */
+  readonly address: string;
+  /** Every datagram received, raw (also those that do not parse, e.g. a 400 to a request without Call-ID). */
+  readonly raw: Buffer[] = [];
 
   private constructor(
     private readonly socket: Socket,
     readonly serverPort: number,
   ) {
     this.port = socket.address().port;
+    this.address = socket.address().address;
     socket.on('message', (data) => {
+      this.raw.push(data);
       try {
         this.received.push({ message: parseMessage(data), consumed: false });
       } catch {
@@ -55,9 +61,9 @@ export class SipTestClient {
     });
   }
 
-  static async open(serverPort: number): Promise<SipTestClient> {
+  static async open(serverPort: number, bindAddress = '127.0.0.1'): Promise<SipTestClient> {
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, bindAddress, resolve));
     return new SipTestClient(socket, serverPort);
   }
 
@@ -124,13 +130,13 @@ export class SipTestClient {
     const toTag = p.toTag === undefined ? '' : `;tag=${p.toTag}`;
     const lines = [
       `${method} ${uri} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${p.branch};rport`,
+      `Via: SIP/2.0/UDP ${this.address}:${this.port};branch=${p.branch};rport`,
       'Max-Forwards: 70',
-      `From: "Test Client" <sip:alice@127.0.0.1:${this.port}>;tag=${p.fromTag}`,
+      `From: "Test Client" <sip:alice@${this.address}:${this.port}>;tag=${p.fromTag}`,
       `To: <sip:service@127.0.0.1:${this.serverPort}>${toTag}`,
       `Call-ID: ${p.callId}`,
       `CSeq: ${p.cseq} ${method === 'ACK' || method === 'CANCEL' ? (p.cseqMethod ?? method) : method}`,
-      `Contact: <sip:alice@127.0.0.1:${this.port}>`,
+      `Contact: <sip:alice@${this.address}:${this.port}>`,
       ...extra,
       `Content-Length: ${Buffer.byteLength(body)}`,
       '',

@@ -11,6 +11,7 @@ import type {
 import { type SipLogger, silentLogger } from './logger.js';
 import { DEFAULT_PARSE_LIMITS } from './parser.js';
 import type { DnsClient } from './resolver.js';
+import type { InviteRateLimit } from './source-limits.js';
 import { StreamTransport, type TlsMaterial } from './stream-transport.js';
 import { resolveTimers, type TimerSettings } from './timers.js';
 import { TransportSet } from './transport-set.js';
@@ -42,6 +43,15 @@ export interface BuiltinSignalingOptions {
   maxMessageSize?: number;
   /** TCP/TLS connections at most (accepted and opened), default 10,000. */
   maxConnections?: number;
+  /** TCP/TLS connections accepted from one IP address at once, default 64; more are closed at once. */
+  maxConnectionsPerAddress?: number;
+  /**
+   * New INVITEs (outside a dialog) per source IP: a token bucket of `burst` (default 2 × perSecond)
+   * refilled at `perSecond`. Over it: 503 with Retry-After, sent statelessly; more than `perSecond`
+   * refusals in a second: dropped. Off when absent (the media node sets it from configuration,
+   * SIP_INVITE_RATE_PER_SOURCE).
+   */
+  inviteRateLimit?: InviteRateLimit;
   /** TCP/TLS connections idle this long are closed, default 10 minutes. */
   connectionIdleTimeoutMs?: number;
   /** How long stop() waits for BYEs to be answered, default 2000 ms. */
@@ -74,6 +84,9 @@ export class BuiltinSignaling implements SignalingPort {
       maxMessageBytes,
       logger,
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+      ...(options.maxConnectionsPerAddress === undefined
+        ? {}
+        : { maxConnectionsPerAddress: options.maxConnectionsPerAddress }),
       ...(options.connectionIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.connectionIdleTimeoutMs }),
     };
     const streams: StreamTransport[] = [];
@@ -103,6 +116,7 @@ export class BuiltinSignaling implements SignalingPort {
       ...(options.productName === undefined ? {} : { productName: options.productName }),
       ...(options.dns === undefined ? {} : { dns: options.dns }),
       ...(options.inviteSafetyTimeoutMs === undefined ? {} : { inviteSafetyTimeoutMs: options.inviteSafetyTimeoutMs }),
+      ...(options.inviteRateLimit === undefined ? {} : { inviteRateLimit: options.inviteRateLimit }),
     };
     this.userAgent = new UserAgent(this.transport, this.uaOptions);
   }

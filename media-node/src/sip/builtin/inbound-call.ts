@@ -4,10 +4,30 @@ import type { CallDialog, InboundCall, NameAddr, SourceAddress } from '../../por
 import { SignalingError } from '../../ports/signaling.js';
 import { contactUri, type DialogHost, SipDialog } from './dialog.js';
 import { mediaType } from './dtmf.js';
-import type { ParsedRequest, SipResponse } from './message.js';
+import { DEFAULT_MAX_FORWARDS, type ParsedRequest, type SipResponse } from './message.js';
 import type { ResponseOptions } from './responses.js';
 import type { ServerInviteTransaction } from './transactions.js';
 import { type NameAddress, onSyntaxError, parseSipUri, type SipUri } from './uri.js';
+import { checkContact, checkExtraHeaders, checkText } from './wire-safety.js';
+
+/**
+ * The checks reject() and redirect() make before anything is sent, shared by both adapters. Throws
+ * SignalingError('invalid-input'); RangeError for a status outside 300-699.
+ */
+export function checkRejectInput(status: number, reason?: string, headers?: Record<string, string>): void {
+  if (!Number.isInteger(status) || status < 300 || status > 699) {
+    throw new RangeError(`reject() needs a status 300-699, got ${status}`);
+  }
+  checkText(reason, 'reject() reason phrase');
+  checkExtraHeaders(headers, 'reject() headers');
+}
+
+export function checkRedirectInput(contacts: string[]): void {
+  if (!Array.isArray(contacts) || contacts.length === 0) {
+    throw new SignalingError('invalid-input', 'redirect() needs at least one contact');
+  }
+  for (const contact of contacts) checkContact(contact);
+}
 
 export interface InboundCallHost extends DialogHost {
   /** Builds a response to `request` (not yet sent). */
@@ -57,6 +77,7 @@ export class PendingInboundCall implements InboundCall {
   readonly requestHost: string;
   readonly xHeaders: Record<string, string>;
   readonly sdp: string | undefined;
+  readonly maxForwards: number;
   readonly cancelled: AbortSignal;
   /** Our To tag, shared by provisional and final responses (§8.2.6.2). */
   private readonly localTag: string;
@@ -84,6 +105,8 @@ export class PendingInboundCall implements InboundCall {
     this.xHeaders = xHeadersOf(invite);
     const isSdp = invite.body.length > 0 && mediaType(invite.headers.get('content-type')) === 'application/sdp';
     this.sdp = isSdp ? invite.body.toString('utf8') : undefined;
+    const maxForwards = invite.headers.get('max-forwards'); // 0-255, checked by the parser
+    this.maxForwards = maxForwards === undefined ? DEFAULT_MAX_FORWARDS : Number(maxForwards);
     this.cancelled = this.abort.signal;
     this.localTag = localTag;
   }
@@ -161,15 +184,14 @@ export class PendingInboundCall implements InboundCall {
   }
 
   reject(status: number, reason?: string, headers?: Record<string, string>): void {
-    if (!Number.isInteger(status) || status < 300 || status > 699) {
-      throw new RangeError(`reject() needs a status 300-699, got ${status}`);
-    }
+    checkRejectInput(status, reason, headers);
     if (this.final || this.cancelled.aborted) return;
     this.final = true;
     this.send(status, { ...(reason === undefined ? {} : { reason }), headers: headers ?? {} });
   }
 
   redirect(contacts: string[]): void {
+    checkRedirectInput(contacts);
     if (this.final || this.cancelled.aborted) return;
     this.final = true;
     const values = contacts.map((c) => (c.includes('<') ? c : `<${c}>`));

@@ -311,6 +311,9 @@ export type ParsedRequest = SipRequest & MessageEssentials;
 export type ParsedResponse = SipResponse & MessageEssentials;
 export type ParsedMessage = ParsedRequest | ParsedResponse;
 
+/** Max-Forwards of requests we originate, and of an INVITE that arrived without one (§8.1.1.6). */
+export const DEFAULT_MAX_FORWARDS = 70;
+
 /** Standard reason phrases for the statuses this stack sends. */
 export const REASON_PHRASES: Readonly<Record<number, string>> = {
   100: 'Trying',

@@ -10,7 +10,7 @@ import { SignalingError } from '../../ports/signaling.js';
 import { contactUri, type DialogHost, dialogHeadersProblem, SipDialog, sdpOf } from './dialog.js';
 import { chooseChallenge, digestAuthorization } from './digest.js';
 import { newCallId, newTag } from './ids.js';
-import { Headers, type ParsedResponse, type SipRequest, type SipResponse } from './message.js';
+import { DEFAULT_MAX_FORWARDS, Headers, type ParsedResponse, type SipRequest, type SipResponse } from './message.js';
 import type { ClientInviteTransaction } from './transactions.js';
 import type { Destination } from './transport.js';
 import { formatNameAddress, parseSipUri } from './uri.js';
@@ -110,7 +110,7 @@ export class OutboundCall {
   private buildInvite(authorization: { header: string; value: string } | undefined): SipRequest {
     const { request } = this;
     const headers = new Headers();
-    headers.add('Max-Forwards', '70');
+    headers.add('Max-Forwards', String(request.maxForwards ?? DEFAULT_MAX_FORWARDS));
     headers.add('From', this.fromHeader);
     headers.add('To', `<${request.target}>`);
     headers.add('Call-ID', this.callId);
@@ -268,7 +268,8 @@ export class OutboundCall {
     this.cancelSent = true;
     const invite = this.invite;
     const headers = new Headers();
-    headers.add('Max-Forwards', '70');
+    // The CANCEL follows the INVITE's path, with the INVITE's hop limit.
+    headers.add('Max-Forwards', invite.headers.get('max-forwards') ?? String(DEFAULT_MAX_FORWARDS));
     for (const route of invite.headers.lines('route')) headers.add('Route', route);
     headers.add('From', invite.headers.get('from') ?? '');
     headers.add('To', invite.headers.get('to') ?? '');

@@ -1,11 +1,19 @@
 /**
  * Datagram → SIP message (RFC 3261 §7, §18.3). Every failure is a SipParseError; nothing else
  * escapes parseMessage, whatever the input.
+ *
+ * A malformed request is answerable when its top Via can be read (a response can then be routed,
+ * §18.2.2): the error then carries the request as far as it was read, and a reason phrase naming the
+ * fault (`Missing Call-ID`, `Bad CSeq`, `Content-Length Mismatch`, …) for a `400 <reason>`, or 505
+ * Version Not Supported, or 513 Message Too Large (§21.4.1, §21.5.6, §21.5.7). Anything else is
+ * unanswerable and is dropped by the caller. The reason phrases are constants: none carries text
+ * from the message.
  */
 
 import {
   Headers,
   type MessageEssentials,
+  normalizeHeaderName,
   type ParsedMessage,
   type ParsedRequest,
   type ParsedResponse,
@@ -31,87 +39,126 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxMessageBytes: 65535, maxHe
 
 export class SipParseError extends Error {
   /**
-   * @param reason reason phrase for a `400 <reason>` (or `status`) answer
-   * @param request set when the input was a request whose Via/From/To/Call-ID/CSeq could be read,
-   *   so the caller can answer it
+   * @param reason reason phrase for the `status` answer, naming the fault (a constant, safe to send)
+   * @param request set when the input was a request whose top Via could be read, so the caller can
+   *   answer it; it holds the request line and the headers read so far (at least Via)
+   * @param status 400, 505 or 513
+   * @param detail what exactly was wrong, for logs (may quote the parser's own messages)
    */
   constructor(
     readonly reason: string,
     readonly request?: SipRequest,
     readonly status: number = 400,
+    readonly detail?: string,
   ) {
-    super(reason);
+    super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'SipParseError';
   }
 }
 
-const METHOD_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
-const HEADER_NAME_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+const TOKEN_RE = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+/** Headers a response copies from the request (§8.2.6.2), kept when the rest of a bad request is not. */
+const RESPONSE_HEADERS = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'timestamp']);
 
-/** Parses one UDP datagram. Throws SipParseError only. */
+/** The first thing found wrong with a message whose headers could still be read. */
+interface Fault {
+  reason: string;
+  status: number;
+  detail?: string;
+}
+
+/** Parses one UDP datagram (or one framed stream message). Throws SipParseError only. */
 export function parseMessage(data: Buffer, limits: ParseLimits = DEFAULT_PARSE_LIMITS): ParsedMessage {
   try {
     return parseUnchecked(data, limits);
   } catch (err) {
     if (err instanceof SipParseError) throw err;
-    if (err instanceof SipSyntaxError) throw new SipParseError(err.message);
+    if (err instanceof SipSyntaxError) throw new SipParseError('Bad Request', undefined, 400, err.message);
     // Defensive: a bug here must not take the socket handler down.
-    throw new SipParseError('Malformed message');
+    throw new SipParseError('Bad Request', undefined, 400, 'unexpected parser failure');
   }
 }
 
 function parseUnchecked(data: Buffer, limits: ParseLimits): ParsedMessage {
-  if (data.length > limits.maxMessageBytes) throw new SipParseError('Message Too Large', undefined, 513);
   // Tolerate leading CRLFs (keep-alives, §7.5).
   let start = 0;
   while (start < data.length && (data[start] === 0x0d || data[start] === 0x0a)) start++;
-  if (start >= data.length) throw new SipParseError('Empty message');
+  if (start >= data.length) throw new SipParseError('Bad Request', undefined, 400, 'empty message');
 
-  const { headEnd, bodyStart } = findHeaderEnd(data, start);
+  // Faults found while reading the head are kept until the top Via is known: the first one is
+  // reported, and the request answered if the Via can be read. All of this is bounded by the
+  // datagram (≤ 64 KiB) or the framer's size limit.
+  let fault: Fault | undefined;
+  const note = (reason: string, status = 400, detail?: string): void => {
+    fault ??= { reason, status, ...(detail ? { detail } : {}) };
+  };
+  if (data.length > limits.maxMessageBytes) note('Message Too Large', 513);
+
+  const end = findHeaderEnd(data, start);
+  if (!end) note('Missing Empty Line'); // §7: the empty line ends the headers, body or not
+  const headEnd = end?.headEnd ?? data.length;
+  const bodyStart = end?.bodyStart ?? data.length;
   const head = data.subarray(start, headEnd).toString('utf8');
-  if (head.includes('\0')) throw new SipParseError('Invalid character in header');
+  if (head.includes('\0')) note('Invalid Character', 400, 'NUL in the head');
   const rawLines = head.split(/\r?\n/);
   for (const line of rawLines) {
-    if (Buffer.byteLength(line) > limits.maxLineBytes) throw new SipParseError('Line Too Long');
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: only long lines need counting.
+    if (line.length * 3 > limits.maxLineBytes && Buffer.byteLength(line) > limits.maxLineBytes) {
+      note('Line Too Long');
+      break;
+    }
   }
   const startLine = rawLines[0]!;
-  const headerLines = unfold(rawLines.slice(1));
-  if (headerLines.length > limits.maxHeaders) throw new SipParseError('Too Many Headers');
+  const headerLines = unfold(rawLines.slice(1), note);
+  if (headerLines.length > limits.maxHeaders) note('Too Many Headers');
 
+  // With a fault already found, only the headers a response needs are kept.
   const headers = new Headers();
   for (const line of headerLines) {
     const colon = line.indexOf(':');
-    if (colon <= 0) throw new SipParseError('Malformed header line');
+    if (colon <= 0) {
+      note('Malformed Header Line');
+      continue;
+    }
     const name = line.slice(0, colon).trim();
-    if (!HEADER_NAME_RE.test(name)) throw new SipParseError('Malformed header name');
+    if (!TOKEN_RE.test(name)) {
+      note('Bad Header Name');
+      continue;
+    }
+    if (fault && !RESPONSE_HEADERS.has(normalizeHeaderName(name))) continue;
     headers.add(name, line.slice(colon + 1));
   }
 
-  if (startLine.startsWith('SIP/')) return parseResponse(startLine, headers, data, bodyStart);
+  const isResponse = startLine.startsWith('SIP/');
+  if (fault) {
+    throw new SipParseError(
+      fault.reason,
+      isResponse ? undefined : answerable(startLine, headers),
+      fault.status,
+      fault.detail,
+    );
+  }
+  if (isResponse) return parseResponse(startLine, headers, data, bodyStart);
   return parseRequest(startLine, headers, data, bodyStart);
 }
 
 /** Locates the empty line; bare-LF line endings are accepted for robustness. */
-function findHeaderEnd(data: Buffer, start: number): { headEnd: number; bodyStart: number } {
+function findHeaderEnd(data: Buffer, start: number): { headEnd: number; bodyStart: number } | undefined {
   const crlf = data.indexOf('\r\n\r\n', start);
   const lf = data.indexOf('\n\n', start);
   if (crlf >= 0 && (lf < 0 || crlf < lf)) return { headEnd: crlf, bodyStart: crlf + 4 };
   if (lf >= 0) return { headEnd: lf, bodyStart: lf + 2 };
-  // A datagram that ends right after the last header's CRLF lacks only the empty line.
-  if (data.subarray(data.length - 2).toString('latin1') === '\r\n') {
-    return { headEnd: data.length - 2, bodyStart: data.length };
-  }
-  throw new SipParseError('Missing empty line after headers');
+  return undefined;
 }
 
 /** Joins continuation lines (leading SP/HTAB) to the previous header (§7.3.1). */
-function unfold(lines: string[]): string[] {
+function unfold(lines: string[], note: (reason: string) => void): string[] {
   const out: string[] = [];
   for (const line of lines) {
     if (line === '') continue;
     if (line.startsWith(' ') || line.startsWith('\t')) {
-      if (out.length === 0) throw new SipParseError('Continuation line without header');
-      out[out.length - 1] += ` ${line.trim()}`;
+      if (out.length === 0) note('Malformed Header Line');
+      else out[out.length - 1] += ` ${line.trim()}`;
     } else {
       out.push(line);
     }
@@ -119,101 +166,116 @@ function unfold(lines: string[]): string[] {
   return out;
 }
 
+/**
+ * The request as read so far, when it can be answered: the start line begins with a method token
+ * and the top Via parses (so the response can be routed). Undefined otherwise.
+ */
+function answerable(startLine: string, headers: Headers): SipRequest | undefined {
+  const [method, uri = ''] = startLine.split(' ');
+  if (!method || !TOKEN_RE.test(method)) return undefined;
+  const top = headers.get('via');
+  if (top === undefined) return undefined;
+  try {
+    parseVia(top);
+  } catch (err) {
+    return onSyntaxError(err, undefined);
+  }
+  return { type: 'request', method, uri, headers, body: Buffer.alloc(0) };
+}
+
 function parseRequest(startLine: string, headers: Headers, data: Buffer, bodyStart: number): ParsedRequest {
-  const parts = startLine.split(' ');
-  if (parts.length !== 3) throw new SipParseError('Malformed Request-Line');
-  const [method, uri, version] = parts as [string, string, string];
-  if (!METHOD_RE.test(method)) throw new SipParseError('Malformed Request-Line');
-  // From here on the request is answerable if its mandatory headers are present.
-  const partial: SipRequest = { type: 'request', method, uri, headers, body: Buffer.alloc(0) };
-  const answerable = hasAnswerableHeaders(headers) ? partial : undefined;
-  const fail = (reason: string, status = 400): never => {
-    throw new SipParseError(reason, answerable, status);
+  // Only a request that fails is looked at again, to see whether it can be answered.
+  const fail = (reason: string, status = 400, detail?: string): never => {
+    throw new SipParseError(reason, answerable(startLine, headers), status, detail);
   };
-  if (version.toUpperCase() !== 'SIP/2.0') fail('Version Not Supported', 505);
-  if (!/^[A-Za-z][A-Za-z0-9+\-.]*:\S+$/.test(uri)) fail('Malformed Request-URI');
+  const parts = startLine.split(' ');
+  if (parts.length !== 3) fail('Bad Request-Line');
+  const [method, uri, version] = parts as [string, string, string];
+  if (!TOKEN_RE.test(method)) fail('Bad Request-Line');
+  if (version.toUpperCase() !== 'SIP/2.0') fail('Version Not Supported', 505); // §21.5.7
+  if (!/^[A-Za-z][A-Za-z0-9+\-.]*:\S+$/.test(uri)) fail('Bad Request-URI');
   const scheme = uri.slice(0, uri.indexOf(':')).toLowerCase();
   if (scheme === 'sip' || scheme === 'sips') {
     try {
       parseSipUri(uri);
     } catch (err) {
-      fail(`Malformed Request-URI: ${errorText(err)}`);
+      fail('Bad Request-URI', 400, errorText(err));
     }
   }
   const essentials = readEssentials(headers, fail);
-  if (essentials.cseq.method !== method) fail('CSeq method does not match Request-Line');
+  // §8.1.1.7: the branch is mandatory. RFC 2543 peers (no branch) are not served.
+  if (!essentials.vias[0]!.branch) fail('Missing Via Branch');
+  if (essentials.cseq.method !== method) fail('CSeq Method Mismatch');
   const body = readBody(headers, data, bodyStart, fail);
   const maxForwards = headers.get('max-forwards');
-  if (maxForwards !== undefined && !/^\d{1,3}$/.test(maxForwards)) fail('Invalid Max-Forwards');
-  return { ...partial, body, ...essentials };
+  if (maxForwards !== undefined && !isMaxForwards(maxForwards)) fail('Bad Max-Forwards');
+  return { type: 'request', method, uri, headers, body, ...essentials };
+}
+
+/** §20.22: an integer 0-255. */
+function isMaxForwards(text: string): boolean {
+  return /^\d{1,3}$/.test(text) && Number(text) <= 255;
 }
 
 function parseResponse(startLine: string, headers: Headers, data: Buffer, bodyStart: number): ParsedResponse {
   const m = /^SIP\/2\.0 ([1-6]\d\d) ?(.*)$/i.exec(startLine);
-  if (!m) throw new SipParseError('Malformed Status-Line');
-  const fail = (reason: string): never => {
-    throw new SipParseError(reason);
+  const fail = (reason: string, _status?: number, detail?: string): never => {
+    throw new SipParseError(reason, undefined, 400, detail);
   };
+  if (!m) fail('Bad Status-Line');
   const essentials = readEssentials(headers, fail);
   const body = readBody(headers, data, bodyStart, fail);
-  return { type: 'response', status: Number(m[1]), reason: m[2] ?? '', headers, body, ...essentials };
+  return { type: 'response', status: Number(m![1]), reason: m![2] ?? '', headers, body, ...essentials };
 }
 
-function hasAnswerableHeaders(headers: Headers): boolean {
-  if (!['via', 'from', 'to', 'call-id', 'cseq'].every((h) => headers.has(h))) return false;
-  try {
-    parseVia(headers.get('via')!);
-    return true;
-  } catch (err) {
-    return onSyntaxError(err, false);
-  }
-}
+type Fail = (reason: string, status?: number, detail?: string) => never;
 
-function readEssentials(headers: Headers, fail: (reason: string) => never): MessageEssentials {
-  for (const name of ['Via', 'From', 'To', 'Call-ID', 'CSeq']) {
-    if (!headers.has(name)) fail(`Missing ${name} header`);
-  }
-  for (const name of ['From', 'To', 'Call-ID', 'CSeq']) {
-    if (headers.lines(name).length > 1) fail(`Duplicate ${name} header`);
-  }
-  const callId = headers.get('call-id')!;
-  if (callId === '' || /\s/.test(callId)) fail('Invalid Call-ID');
-  const cseqMatch = /^(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(headers.get('cseq')!);
-  if (!cseqMatch) fail('Invalid CSeq');
-  const seq = Number(cseqMatch![1]);
-  if (seq > 2 ** 31 - 1) fail('Invalid CSeq'); // §8.1.1.5: less than 2**31
-  const from = parseAddressHeader(headers, 'From', fail);
-  const to = parseAddressHeader(headers, 'To', fail);
+/** The mandatory headers (§8.1.1), in the order a response needs them: Via first. */
+function readEssentials(headers: Headers, fail: Fail): MessageEssentials {
   const vias: Via[] = [];
   for (const value of headers.getAll('via')) {
     try {
       vias.push(parseVia(value));
     } catch (err) {
-      fail(`Invalid Via: ${errorText(err)}`);
+      fail('Bad Via', 400, errorText(err));
     }
   }
-  if (vias.length === 0) fail('Missing Via header');
+  if (vias.length === 0) fail('Missing Via');
+  for (const name of ['Call-ID', 'CSeq', 'From', 'To']) {
+    const lines = headers.lines(name);
+    if (lines.length === 0) fail(`Missing ${name}`);
+    if (lines.length > 1) fail(`Duplicate ${name}`);
+  }
+  const callId = headers.get('call-id')!;
+  if (callId === '' || /\s/.test(callId)) fail('Bad Call-ID');
+  const cseqMatch = /^(\d{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)$/.exec(headers.get('cseq')!);
+  if (!cseqMatch) fail('Bad CSeq');
+  const seq = Number(cseqMatch![1]);
+  if (seq > 2 ** 31 - 1) fail('Bad CSeq', 400, 'sequence number not below 2**31'); // §8.1.1.5
+  const from = parseAddressHeader(headers, 'From', fail);
+  const to = parseAddressHeader(headers, 'To', fail);
   return { callId, cseq: { seq, method: cseqMatch![2]! }, from, to, vias };
 }
 
-function parseAddressHeader(headers: Headers, name: string, fail: (reason: string) => never): NameAddress {
+function parseAddressHeader(headers: Headers, name: string, fail: Fail): NameAddress {
   try {
     return parseNameAddress(headers.get(name)!);
   } catch (err) {
-    return fail(`Invalid ${name}: ${errorText(err)}`);
+    return fail(`Bad ${name}`, 400, errorText(err));
   }
 }
 
 /** Content-Length framing (§18.3): shorter body → error; longer → truncated; absent → rest (UDP). */
-function readBody(headers: Headers, data: Buffer, bodyStart: number, fail: (reason: string) => never): Buffer {
+function readBody(headers: Headers, data: Buffer, bodyStart: number, fail: Fail): Buffer {
   const available = data.subarray(bodyStart);
   const lengths = headers.lines('content-length');
   if (lengths.length === 0) return Buffer.from(available);
   if (lengths.length > 1 && new Set(lengths).size > 1) fail('Conflicting Content-Length');
   const text = lengths[0]!;
-  if (!/^\d{1,10}$/.test(text)) fail('Invalid Content-Length');
+  if (!/^\d{1,10}$/.test(text)) fail('Bad Content-Length');
   const length = Number(text);
-  if (length > available.length) fail('Content-Length exceeds body');
+  if (length > available.length)
+    fail('Content-Length Mismatch', 400, `Content-Length ${length}, body ${available.length} bytes`);
   return Buffer.from(available.subarray(0, length));
 }
 

@@ -1,5 +1,6 @@
 /** Building responses (§8.2.6) and routing them back (§18.2.2, RFC 3581). */
 
+import { createHash } from 'node:crypto';
 import type { SourceAddress } from '../../ports/signaling.js';
 import {
   Headers,
@@ -10,7 +11,7 @@ import {
   splitListValue,
 } from './message.js';
 import type { Destination } from './transport.js';
-import { formatVia, isIpAddress, type Via } from './uri.js';
+import { formatVia, isIpAddress, parseVia, type Via } from './uri.js';
 
 const DEFAULT_SIP_PORT = 5060;
 
@@ -19,7 +20,17 @@ const DEFAULT_SIP_PORT = 5060;
  * with the source port (RFC 3581 §4). Rewrites the top Via of `request.headers` accordingly.
  */
 export function stampTopVia(request: ParsedRequest, source: SourceAddress): void {
-  const top = request.vias[0]!;
+  stampVia(request.headers, request.vias[0]!, source);
+}
+
+/** stampTopVia for a request known only as far as its headers (a malformed one being answered). */
+export function stampTopViaHeader(headers: Headers, source: SourceAddress): Via {
+  const top = parseVia(headers.get('via')!);
+  stampVia(headers, top, source);
+  return top;
+}
+
+function stampVia(headers: Headers, top: Via, source: SourceAddress): void {
   let changed = false;
   if (normalizeIp(top.host) !== normalizeIp(source.address)) {
     top.received = source.address;
@@ -31,7 +42,7 @@ export function stampTopVia(request: ParsedRequest, source: SourceAddress): void
     top.params.set('rport', String(source.port));
     changed = true;
   }
-  if (changed) replaceTopVia(request.headers, top);
+  if (changed) replaceTopVia(headers, top);
 }
 
 function normalizeIp(host: string): string {
@@ -71,10 +82,13 @@ export interface ResponseOptions {
 export function buildResponse(request: SipRequest, status: number, options: ResponseOptions = {}): SipResponse {
   const headers = new Headers();
   headers.copyFrom(request.headers, 'Via', 'From');
-  const to = request.headers.get('to') ?? '';
-  const afterUri = to.slice(to.lastIndexOf('>') + 1);
-  const needsTag = status > 100 && options.toTag !== undefined && !/;\s*tag\s*=/i.test(afterUri);
-  headers.add('To', needsTag ? `${to};tag=${options.toTag}` : to);
+  // A request being answered for its faults may lack To, Call-ID or CSeq: the response then lacks them too.
+  const to = request.headers.get('to');
+  if (to !== undefined) {
+    const afterUri = to.slice(to.lastIndexOf('>') + 1);
+    const needsTag = status > 100 && options.toTag !== undefined && !/;\s*tag\s*=/i.test(afterUri);
+    headers.add('To', needsTag ? `${to};tag=${options.toTag}` : to);
+  }
   headers.copyFrom(request.headers, 'Call-ID', 'CSeq');
   if (status === 100) headers.copyFrom(request.headers, 'Timestamp'); // §8.2.6.1
   for (const [name, value] of Object.entries(options.headers ?? {})) {
@@ -83,4 +97,15 @@ export function buildResponse(request: SipRequest, status: number, options: Resp
   const body = options.body === undefined ? Buffer.alloc(0) : Buffer.from(options.body);
   if (body.length > 0) headers.set('Content-Type', options.contentType ?? 'application/sdp');
   return { type: 'response', status, reason: options.reason ?? reasonPhrase(status), headers, body };
+}
+
+/**
+ * The To tag of a response sent without a transaction (§8.2.7: "generated ... in a manner that will
+ * generate the same tag for the same request consistently"): a retransmitted request gets the same
+ * tag again. Derived from the top Via branch, From tag, Call-ID and CSeq as received.
+ */
+export function statelessToTag(request: SipRequest): string {
+  const h = request.headers;
+  const key = [h.get('via'), h.get('from'), h.get('call-id'), h.get('cseq')].join('\n');
+  return createHash('sha1').update(key).digest('hex').slice(0, 16);
 }

@@ -51,7 +51,7 @@ export class StreamFramer {
     const match = /\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)/i.exec(`\r\n${head}`);
     if (!match) return this.broken('Missing Content-Length', headEnd + 4);
     const text = match[1]!.trim();
-    if (!/^\d{1,10}$/.test(text)) return this.broken('Invalid Content-Length', headEnd + 4);
+    if (!/^\d{1,10}$/.test(text)) return this.broken('Bad Content-Length', headEnd + 4);
     const total = headEnd + 4 + Number(text);
     if (total > this.limits.maxMessageBytes) return this.broken('Message Too Large', headEnd + 4);
     if (this.buffer.length < total) return undefined;

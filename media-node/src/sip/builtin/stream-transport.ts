@@ -2,7 +2,10 @@
  * TCP and TLS transports (RFC 3261 §18, RFC 3261 §26.2 for TLS). Connections are kept in a table
  * keyed by the peer's address and port and reused in both directions: responses go back on the
  * connection the request came in on (§18.2.2), and requests to a peer we already have a
- * connection with use it. Limits: connection count, bytes per message (framing), idle time.
+ * connection with use it. Limits: connection count (in all, and accepted per peer address), bytes
+ * per message (framing), idle time. A connection to a carrier is shared by every tenant's calls
+ * through it: each message is serialized into one Buffer, framed by its own Content-Length
+ * (serializer.ts) and written with one write, so nothing written can run into the next message.
  */
 
 import { createServer, isIP, connect as netConnect, type Server, type Socket } from 'node:net';
@@ -11,6 +14,7 @@ import type { SourceAddress } from '../../ports/signaling.js';
 import type { SipLogger } from './logger.js';
 import type { SipMessage } from './message.js';
 import { serializeMessage } from './serializer.js';
+import { LogThrottle } from './source-limits.js';
 import { StreamFramer } from './stream-framer.js';
 import type { Destination, MessageHandler, Transport } from './transport.js';
 import { formatHostPort } from './uri.js';
@@ -33,6 +37,8 @@ export interface StreamTransportOptions {
   maxMessageBytes: number;
   /** Accepted and opened connections together; default 10,000. */
   maxConnections?: number;
+  /** Connections accepted from one IP address at once; more are closed at once. Default 64. */
+  maxConnectionsPerAddress?: number;
   /** A connection with no traffic for this long is closed; default 10 minutes. */
   idleTimeoutMs?: number;
   /** How long an outbound connect may take; default 5 s. */
@@ -59,6 +65,10 @@ export class StreamTransport implements Transport {
   private bound = { address: '', port: 0 };
   private readonly connections = new Map<string, Connection>();
   private readonly maxConnections: number;
+  private readonly maxPerAddress: number;
+  /** Accepted connections per peer IP (opened ones are ours and not counted). */
+  private readonly acceptedPerAddress = new Map<string, number>();
+  private readonly refusalLog = new LogThrottle();
   private readonly idleTimeoutMs: number;
   private readonly connectTimeoutMs: number;
 
@@ -66,6 +76,7 @@ export class StreamTransport implements Transport {
     this.protocol = options.protocol;
     if (options.protocol === 'tls' && !options.tls) throw new Error('TLS transport needs a certificate and key');
     this.maxConnections = options.maxConnections ?? 10_000;
+    this.maxPerAddress = options.maxConnectionsPerAddress ?? 64;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   }
@@ -89,6 +100,7 @@ export class StreamTransport implements Transport {
   listen(port = this.options.port): Promise<void> {
     const { bindHost, tls } = this.options;
     const onSocket = (socket: Socket): void => {
+      if (socket.destroyed) return; // refused by the per-address cap
       this.adopt(socket, key(socket.remoteAddress, socket.remotePort));
     };
     const server =
@@ -96,6 +108,8 @@ export class StreamTransport implements Transport {
         ? createTlsServer({ cert: tls.cert, key: tls.key }, onSocket)
         : createServer(onSocket);
     server.maxConnections = this.maxConnections;
+    // Runs before anything else sees the connection (and before a TLS handshake is spent on it).
+    server.prependListener('connection', (socket: Socket) => this.admit(socket));
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         const where = formatHostPort(bindHost, port);
@@ -117,6 +131,34 @@ export class StreamTransport implements Transport {
         resolve();
       });
     });
+  }
+
+  /** The per-address cap on accepted connections: counts the socket, or closes it when its address is at the cap. */
+  private admit(socket: Socket): void {
+    const address = stripMapped(socket.remoteAddress ?? '');
+    const count = this.acceptedPerAddress.get(address) ?? 0;
+    if (count >= this.maxPerAddress) {
+      const { log, suppressed } = this.refusalLog.hit(address);
+      if (log) {
+        this.options.logger.warn(
+          { peer: address, protocol: this.protocol, limit: this.maxPerAddress, refusedSinceLastLog: suppressed },
+          'SIP connection refused: too many connections from this address',
+        );
+      }
+      socket.destroy();
+      return;
+    }
+    this.acceptedPerAddress.set(address, count + 1);
+    socket.once('close', () => {
+      const left = (this.acceptedPerAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.acceptedPerAddress.delete(address);
+      else this.acceptedPerAddress.set(address, left);
+    });
+  }
+
+  /** Accepted connections from `address` now open (for tests and metrics). */
+  acceptedFrom(address: string): number {
+    return this.acceptedPerAddress.get(address) ?? 0;
   }
 
   /** Wires a socket (accepted or opened) into the connection table and the framer. */
@@ -155,7 +197,13 @@ export class StreamTransport implements Transport {
   }
 
   send(message: SipMessage, dest: Destination): Promise<void> {
-    return this.sendBuffer(serializeMessage(message), dest);
+    let data: Buffer;
+    try {
+      data = serializeMessage(message); // a SipWireError here: nothing is written
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.sendBuffer(data, dest);
   }
 
   sendBuffer(data: Buffer, dest: Destination): Promise<void> {

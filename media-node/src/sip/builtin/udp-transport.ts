@@ -61,7 +61,13 @@ export class UdpTransport implements Transport {
   }
 
   send(message: SipMessage, dest: Destination): Promise<void> {
-    return this.sendBuffer(serializeMessage(message), dest);
+    let data: Buffer;
+    try {
+      data = serializeMessage(message); // a SipWireError here: nothing is written
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.sendBuffer(data, dest);
   }
 
   sendBuffer(data: Buffer, dest: Destination): Promise<void> {

@@ -26,9 +26,17 @@ import {
 import { OutboundCall, type OutboundHost } from './outbound-call.js';
 import { type ParseLimits, parseMessage, SipParseError } from './parser.js';
 import { type DnsClient, resolveSipUri, systemDns } from './resolver.js';
-import { buildResponse, type ResponseOptions, responseDestination, stampTopVia } from './responses.js';
+import {
+  buildResponse,
+  type ResponseOptions,
+  responseDestination,
+  stampTopVia,
+  stampTopViaHeader,
+  statelessToTag,
+} from './responses.js';
 import { RetiredTransactions } from './retired-transactions.js';
 import { serializeMessage } from './serializer.js';
+import { type InviteRateLimit, InviteRateLimiter, LogThrottle } from './source-limits.js';
 import type { BrokenStreamHandler } from './stream-transport.js';
 import type { TimerSettings } from './timers.js';
 import {
@@ -40,7 +48,8 @@ import {
   serverTransactionKey,
 } from './transactions.js';
 import type { Destination, Transport } from './transport.js';
-import { formatHostPort, parseVia } from './uri.js';
+import { formatHostPort } from './uri.js';
+import { checkExtraHeaders, checkMaxForwards, checkSipUri, checkText, hasControl } from './wire-safety.js';
 
 export const SUPPORTED_METHODS = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO'] as const;
 /** Methods we know but do not implement: 405 with Allow (§8.2.1); anything else is 501. */
@@ -87,6 +96,8 @@ export interface UserAgentOptions {
   lookupHost?: (host: string, family: 4 | 6 | undefined) => Promise<string>;
   /** An INVITE without a final response this long after it arrived gets 500 (default 180 s, Timer C's floor). */
   inviteSafetyTimeoutMs?: number;
+  /** New INVITEs per source IP (token bucket): over it 503 + Retry-After, far over dropped. Off when absent. */
+  inviteRateLimit?: InviteRateLimit;
 }
 
 type ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction;
@@ -106,6 +117,10 @@ export class UserAgent implements InboundCallHost, OutboundHost {
   private readonly dialogs = new Map<string, SipDialog>();
   private onInvite: ((call: InboundCall) => void) | undefined;
   private accepting = false;
+  private readonly inviteLimiter: InviteRateLimiter | undefined;
+  /** One warning per source and interval for dropped garbage and rate-limited INVITEs, not one per packet. */
+  private readonly malformedLog = new LogThrottle();
+  private readonly rateLog = new LogThrottle();
 
   constructor(
     private readonly transport: Transport & TransportCapabilities,
@@ -116,6 +131,7 @@ export class UserAgent implements InboundCallHost, OutboundHost {
     this.limits = options.limits;
     const base = options.dns ?? systemDns();
     this.dns = options.lookupHost ? { ...base, lookup: options.lookupHost } : base;
+    this.inviteLimiter = options.inviteRateLimit ? new InviteRateLimiter(options.inviteRateLimit) : undefined;
     transport.onMessage = (data, source) => this.receive(data, source);
     transport.onBroken = (head, source, reason) => this.handleBrokenStream(head, source, reason);
   }
@@ -135,6 +151,11 @@ export class UserAgent implements InboundCallHost, OutboundHost {
   /** Open dialogs (for tests and the benchmark). */
   get dialogCount(): number {
     return this.dialogs.size;
+  }
+
+  /** Server transactions held, live and retired (for tests: stateless answers leave none). */
+  get serverTransactionCount(): number {
+    return this.serverTransactions.size + this.retired.size;
   }
 
   start(onInvite: (call: InboundCall) => void): void {
@@ -159,27 +180,88 @@ export class UserAgent implements InboundCallHost, OutboundHost {
     }
   }
 
+  /**
+   * A malformed message (parser.ts). A request whose top Via could be read gets `400 <fault>` (or
+   * 505/513) sent statelessly (§8.2.7): no transaction is created, nothing is kept, a retransmission
+   * is answered again the same way (same To tag). Responses, ACKs and anything without a readable Via
+   * are dropped (§18.3: a bad response is discarded), logged once per source and interval.
+   */
   private handleParseError(err: unknown, source: SourceAddress): void {
-    const reason = err instanceof SipParseError ? err.reason : 'Malformed message';
-    this.logger.warn({ source, reason }, 'malformed SIP message');
-    if (!(err instanceof SipParseError) || !err.request || err.request.method === 'ACK') return;
-    const top = parseVia(err.request.headers.get('via')!);
-    const response = buildResponse(err.request, err.status, { reason: sanitizeReason(reason) });
-    this.sendRaw(response, responseDestination(top, source));
+    const parseError = err instanceof SipParseError ? err : undefined;
+    const reason = parseError?.reason ?? 'Bad Request';
+    const request = parseError?.request;
+    if (!request || request.method === 'ACK') {
+      const { log, suppressed } = this.malformedLog.hit(source.address);
+      if (log) {
+        this.logger.warn(
+          { source, reason, detail: parseError?.detail, suppressedSinceLastLog: suppressed },
+          'malformed SIP message dropped (no readable Via, a response, or an ACK)',
+        );
+      }
+      return;
+    }
+    this.logger.debug(
+      { source, reason, detail: parseError.detail, method: request.method },
+      'malformed SIP request answered',
+    );
+    try {
+      const top = stampTopViaHeader(request.headers, source);
+      const response = buildResponse(request, parseError.status, { reason, toTag: statelessToTag(request) });
+      if (this.options.productName) response.headers.add('Server', this.options.productName);
+      this.sendRaw(response, responseDestination(top, source));
+    } catch (failure) {
+      // parser.ts guarantees a readable top Via; anything else is a bug, reported but survived.
+      this.logger.warn({ err: failure, source, reason }, 'could not answer a malformed SIP request');
+    }
   }
 
   /** A stream whose framing broke: answer 400 if the head is a readable request; the transport then closes it. */
   private handleBrokenStream(head: Buffer, source: SourceAddress, reason: string): void {
     this.logger.warn({ source, reason }, 'SIP stream framing broken; closing the connection');
     if (head.length === 0) return;
+    let message: ParsedRequest | ParsedResponse;
     try {
-      const message = parseMessage(head, this.limits);
-      if (message.type !== 'request' || message.method === 'ACK') return;
-      stampTopVia(message, source);
-      this.sendRaw(buildResponse(message, 400, { reason }), responseDestination(message.vias[0]!, source));
+      message = parseMessage(head, this.limits);
     } catch (err) {
       this.handleParseError(err, source);
+      return;
     }
+    if (message.type !== 'request' || message.method === 'ACK') return;
+    stampTopVia(message, source);
+    const response = buildResponse(message, 400, { reason, toTag: statelessToTag(message) });
+    this.sendRaw(response, responseDestination(message.vias[0]!, source));
+  }
+
+  /**
+   * The per-source INVITE rate (source-limits.ts): true to go on; otherwise 503 with Retry-After was
+   * sent statelessly, or nothing when the source is far over its rate.
+   */
+  private admitInvite(request: ParsedRequest, source: SourceAddress, dest: Destination): boolean {
+    if (!this.inviteLimiter) return true;
+    const verdict = this.inviteLimiter.take(source.address);
+    if (verdict.kind === 'accept') return true;
+    const { log, suppressed } = this.rateLog.hit(source.address);
+    if (log) {
+      this.logger.warn(
+        {
+          source: source.address,
+          perSecond: this.inviteLimiter.perSecond,
+          burst: this.inviteLimiter.burst,
+          verdict: verdict.kind,
+          limitedSinceLastLog: suppressed,
+        },
+        'INVITE rate per source exceeded: answering 503 Retry-After, dropping when far over',
+      );
+    }
+    if (verdict.kind === 'refuse') {
+      // Stateless (§8.2.7): a flood must not leave a transaction per INVITE behind.
+      const response = this.buildResponse(request, 503, {
+        toTag: statelessToTag(request),
+        headers: { 'Retry-After': String(verdict.retryAfterS) },
+      });
+      this.sendRaw(response, dest);
+    }
+    return false;
   }
 
   // ---- outbound ----
@@ -250,7 +332,15 @@ export class UserAgent implements InboundCallHost, OutboundHost {
   /** §18.1.1: large requests leave UDP for TCP when TCP is enabled. */
   chooseTransport(request: SipRequest, dest: Destination): Destination {
     if ((dest.transport ?? 'udp') !== 'udp' || !this.supportsTransport('tcp')) return dest;
-    if (serializeMessage(request).length + 120 <= UDP_SIZE_LIMIT) return dest;
+    let size: number;
+    try {
+      size = serializeMessage(request).length;
+    } catch (err) {
+      // Refused text: the send itself fails with this SipWireError, and the call with it.
+      this.logger.debug({ err }, 'request refused by the serializer');
+      return dest;
+    }
+    if (size + 120 <= UDP_SIZE_LIMIT) return dest;
     return { ...dest, transport: 'tcp' };
   }
 
@@ -333,6 +423,11 @@ export class UserAgent implements InboundCallHost, OutboundHost {
 
   placeCall(request: OutboundCallRequest): Promise<OutboundDialog> {
     if (!this.accepting) return Promise.reject(new SignalingError('invalid-state', 'the SIP stack is not running'));
+    try {
+      checkOutboundRequest(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const call = new OutboundCall(this, request);
     this.outboundCalls.add(call);
     const result = call.run();
@@ -387,6 +482,8 @@ export class UserAgent implements InboundCallHost, OutboundHost {
       if (retired.response) this.sendBytes(retired.response, retired.dest);
       return;
     }
+    // A new INVITE outside a dialog (not a retransmission, which matched above) counts against its source.
+    if (request.method === 'INVITE' && request.to.tag === undefined && !this.admitInvite(request, source, dest)) return;
     const transaction = this.createServerTransaction(key, request, dest);
     const respond = (status: number, options?: ResponseOptions): SipResponse => {
       const response = this.buildResponse(request, status, { toTag: newTag(), ...options });
@@ -470,7 +567,15 @@ export class UserAgent implements InboundCallHost, OutboundHost {
       },
       onAckTimeout: () => this.logger.info({ callId }, 'no ACK for a final non-2xx response (timer H)'),
       retire: (response: SipResponse | undefined, ttlMs: number) => {
-        this.retired.add(key, { dest, ...(response ? { response: serializeMessage(response) } : {}) }, ttlMs);
+        let bytes: Buffer | undefined;
+        try {
+          bytes = response ? serializeMessage(response) : undefined;
+        } catch (err) {
+          // Refused by the serializer: its send failed too; there is nothing to resend.
+          this.logger.debug({ err, callId }, 'response refused by the serializer; not kept for retransmissions');
+          bytes = undefined;
+        }
+        this.retired.add(key, { dest, ...(bytes ? { response: bytes } : {}) }, ttlMs);
       },
     };
     const transaction =
@@ -570,7 +675,7 @@ export function ackForNon2xx(invite: SipRequest, response: ParsedResponse): SipR
   const headers = new Headers();
   const topVia = invite.headers.get('via');
   if (topVia !== undefined) headers.add('Via', topVia);
-  headers.add('Max-Forwards', '70');
+  headers.add('Max-Forwards', invite.headers.get('max-forwards') ?? '70');
   for (const route of invite.headers.lines('route')) headers.add('Route', route);
   headers.add('From', invite.headers.get('from') ?? '');
   headers.add('To', response.headers.get('to') ?? '');
@@ -579,7 +684,21 @@ export function ackForNon2xx(invite: SipRequest, response: ParsedResponse): SipR
   return { type: 'request', method: 'ACK', uri: invite.uri, headers, body: Buffer.alloc(0) };
 }
 
-/** Reason phrases must stay on one line of printable text. */
-function sanitizeReason(reason: string): string {
-  return reason.replace(/[^\x20-\x7e]/g, ' ').slice(0, 120);
+/**
+ * What placeCall takes from the call core, checked before anything is built or sent (wire-safety.ts):
+ * SIP URIs for target and From, no control characters in the display name, the credentials' user
+ * name or the outbound proxy, extra headers that are tokens with clean values and not the stack's own,
+ * Max-Forwards 0-255. Throws SignalingError('invalid-input').
+ */
+export function checkOutboundRequest(request: OutboundCallRequest): void {
+  checkSipUri(request.target, 'target');
+  checkSipUri(request.from.uri, 'From URI');
+  checkText(request.from.displayName, 'From display name');
+  checkExtraHeaders(request.headers, 'placeCall headers');
+  checkMaxForwards(request.maxForwards);
+  checkText(request.credentials?.username, 'credentials user name');
+  const proxy = request.outboundProxy;
+  if (proxy !== undefined && (hasControl(proxy) || /\s/.test(proxy))) {
+    throw new SignalingError('invalid-input', 'outboundProxy contains whitespace or a control character');
+  }
 }

@@ -19,10 +19,16 @@ import type {
   SourceAddress,
 } from '../../ports/signaling.js';
 import { SignalingError } from '../../ports/signaling.js';
+import { chooseChallenge, digestAuthorization } from '../builtin/digest.js';
 import { mediaType, parseDtmfInfo } from '../builtin/dtmf.js';
-import { toNameAddr } from '../builtin/inbound-call.js';
+import { checkRedirectInput, checkRejectInput, toNameAddr } from '../builtin/inbound-call.js';
 import { type SipLogger, silentLogger } from '../builtin/logger.js';
+import { DEFAULT_MAX_FORWARDS } from '../builtin/message.js';
+import { parseMessage, SipParseError } from '../builtin/parser.js';
+import { type InviteRateLimit, InviteRateLimiter, LogThrottle } from '../builtin/source-limits.js';
 import { parseNameAddress, parseSipUri, SipSyntaxError } from '../builtin/uri.js';
+import { checkOutboundRequest } from '../builtin/user-agent.js';
+import { assertWireHeader, assertWireReason, assertWireRequestLine, SipWireError } from '../builtin/wire-safety.js';
 import type { SrfDialogLike, SrfLike, SrfRequestLike, SrfResponseLike } from './srf-api.js';
 
 export interface DrachtioSignalingOptions {
@@ -42,6 +48,11 @@ export interface DrachtioSignalingOptions {
   ackTimeoutMs?: number;
   /** Ring timeout when a placeCall request sets none, default 180 s. */
   defaultRingTimeoutMs?: number;
+  /**
+   * New INVITEs per source IP, as the built-in stack has it (over it: 503 with Retry-After). Off when
+   * absent. drachtio-server owns the connections, so there is no per-address connection cap here.
+   */
+  inviteRateLimit?: InviteRateLimit;
   logger?: SipLogger;
   /** An Srf instance (tests pass a fake); by default a new drachtio-srf Srf. */
   srf?: SrfLike;
@@ -49,6 +60,38 @@ export interface DrachtioSignalingOptions {
 
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO';
 const ACCEPT = 'application/sdp, application/dtmf-relay, application/dtmf';
+/** Digest attempts per call, as the built-in stack: one per challenge, one more only for a stale nonce. */
+const MAX_AUTH_ATTEMPTS = 2;
+
+type SendOptions = { headers?: Record<string, string>; body?: string };
+
+/**
+ * The one way the adapter answers a request (drachtio-srf's Response#send): status, reason phrase and
+ * headers are checked as the built-in serializer checks them (sip/builtin/wire-safety.ts) and a
+ * SipWireError is thrown before anything reaches drachtio-server. Bodies are framed by drachtio-server.
+ */
+function sendChecked(res: SrfResponseLike, status: number, reason: string | undefined, opts: SendOptions = {}): void {
+  if (reason !== undefined) assertWireReason(reason);
+  for (const [name, value] of Object.entries(opts.headers ?? {})) assertWireHeader(name, value);
+  if (reason === undefined) res.send(status, opts);
+  else res.send(status, reason, opts);
+}
+
+/**
+ * The built-in parser's validation on the message drachtio-server handed over (`req.raw`): the same
+ * faults the built-in stack answers (parser.ts) are found here, whatever drachtio-server let through.
+ * Undefined when the message is well-formed, or when there is no raw text to check.
+ */
+export function rawMessageFault(req: SrfRequestLike): SipParseError | undefined {
+  const raw = req.raw;
+  if (typeof raw !== 'string' || raw === '') return undefined;
+  try {
+    parseMessage(Buffer.from(raw, 'utf8'));
+    return undefined;
+  } catch (err) {
+    return err instanceof SipParseError ? err : new SipParseError('Bad Request', undefined, 400, String(err));
+  }
+}
 
 async function loadSrf(): Promise<SrfLike> {
   const { default: Srf } = await import('drachtio-srf');
@@ -66,11 +109,15 @@ export class DrachtioSignaling implements SignalingPort {
   private readonly logger: SipLogger;
   private readonly dialogs = new Set<DrachtioDialog>();
   private accepting = false;
+  private readonly inviteLimiter: InviteRateLimiter | undefined;
+  private readonly rateLog = new LogThrottle();
+  private readonly malformedLog = new LogThrottle();
 
   constructor(private readonly options: DrachtioSignalingOptions) {
     this.advertisedAddress = { ...(options.advertised ?? { host: '', port: 0 }) };
     this.logger = options.logger ?? silentLogger;
     this.srf = options.srf;
+    this.inviteLimiter = options.inviteRateLimit ? new InviteRateLimiter(options.inviteRateLimit) : undefined;
   }
 
   get advertised(): { host: string; port: number } {
@@ -108,10 +155,20 @@ export class DrachtioSignaling implements SignalingPort {
       );
     });
     // srf.use(method, fn) is the documented middleware hook per SIP method; OPTIONS outside a dialog.
-    srf.use('options', (_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: ACCEPT } }));
+    srf.use('options', (req, res) => {
+      if (this.answeredAsMalformed(req, res)) return;
+      res.send(200, { headers: { Allow: ALLOW, Accept: ACCEPT } });
+    });
     srf.invite((req, res) => {
+      if (this.answeredAsMalformed(req, res)) return;
       if (!this.accepting) {
         res.send(503);
+        return;
+      }
+      if (!this.admitInvite(req, res)) return;
+      const maxForwards = req.get('max-forwards');
+      if (maxForwards !== undefined && Number(maxForwards) === 0) {
+        res.send(483); // §16.3: no hop left to forward this call on
         return;
       }
       let call: DrachtioInboundCall;
@@ -132,14 +189,62 @@ export class DrachtioSignaling implements SignalingPort {
     this.accepting = true;
   }
 
+  /**
+   * A request drachtio-server passed on although the built-in parser finds it malformed: answered
+   * `<status> <fault>` (400 naming the fault, 505, 513), as the built-in stack would. True if answered.
+   */
+  private answeredAsMalformed(req: SrfRequestLike, res: SrfResponseLike): boolean {
+    const fault = rawMessageFault(req);
+    if (!fault) return false;
+    const source = `${req.source_address}:${req.source_port}`;
+    const { log, suppressed } = this.malformedLog.hit(req.source_address);
+    if (log) {
+      this.logger.warn(
+        { source, method: req.method, reason: fault.reason, detail: fault.detail, suppressedSinceLastLog: suppressed },
+        'malformed SIP request from drachtio-server answered',
+      );
+    }
+    sendChecked(res, fault.status, fault.reason);
+    return true;
+  }
+
+  /** The per-source INVITE rate (sip/builtin/source-limits.ts): false when answered 503 with Retry-After. */
+  private admitInvite(req: SrfRequestLike, res: SrfResponseLike): boolean {
+    if (!this.inviteLimiter) return true;
+    const verdict = this.inviteLimiter.take(req.source_address);
+    if (verdict.kind === 'accept') return true;
+    const { log, suppressed } = this.rateLog.hit(req.source_address);
+    if (log) {
+      this.logger.warn(
+        {
+          source: req.source_address,
+          perSecond: this.inviteLimiter.perSecond,
+          burst: this.inviteLimiter.burst,
+          limitedSinceLastLog: suppressed,
+        },
+        'INVITE rate per source exceeded: answering 503 Retry-After',
+      );
+    }
+    // drachtio-server holds the transaction whatever we do, so even a flood is answered (never 'drop').
+    const retryAfterS = verdict.kind === 'refuse' ? verdict.retryAfterS : 1;
+    sendChecked(res, 503, undefined, { headers: { 'Retry-After': String(retryAfterS) } });
+    return false;
+  }
+
   placeCall(request: OutboundCallRequest): Promise<OutboundDialog> {
     const srf = this.srf;
     if (!srf || !this.accepting)
       return Promise.reject(new SignalingError('invalid-state', 'drachtio signaling is not running'));
+    try {
+      checkOutboundRequest(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<OutboundDialog>((resolve, reject) => {
       let inviteSent: SrfRequestLike | undefined;
       let settled = false;
       let cancelWanted = false;
+      let authAttempts = 0;
       const finish = (error: SignalingError | undefined, dialog?: DrachtioDialog): void => {
         if (settled) return;
         settled = true;
@@ -165,50 +270,82 @@ export class DrachtioSignaling implements SignalingPort {
         return;
       }
       request.signal?.addEventListener('abort', onAbort, { once: true });
-      const headers: Record<string, string> = { ...(request.headers ?? {}) };
-      headers.From = request.from.displayName
+      const baseHeaders: Record<string, string> = {
+        ...(request.headers ?? {}),
+        'Max-Forwards': String(request.maxForwards ?? DEFAULT_MAX_FORWARDS),
+      };
+      baseHeaders.From = request.from.displayName
         ? `"${request.from.displayName.replace(/["\\]/g, '\\$&')}" <${request.from.uri}>`
         : `<${request.from.uri}>`;
       const target = withTransport(request.target, request.transport);
-      srf
-        .createUAC(
-          target,
-          {
-            localSdp: request.sdp,
-            headers,
-            // createUAC opts.proxy: "send the request through an outbound proxy, specified as full sip uri or address[:port]".
-            ...(request.outboundProxy
-              ? { proxy: withTransport(`sip:${request.outboundProxy.replace(/^sips?:/i, '')}`, request.transport) }
-              : {}),
-            // createUAC opts.auth: "sip credentials to use if challenged" (drachtio-srf answers 401/407).
-            ...(request.credentials ? { auth: request.credentials } : {}),
-          },
-          {
-            cbRequest: (req) => {
-              inviteSent = req;
-              if (cancelWanted) req.cancel();
+      // createUAC opts.proxy: "send the request through an outbound proxy, specified as full sip uri or address[:port]".
+      const proxy = request.outboundProxy
+        ? withTransport(`sip:${request.outboundProxy.replace(/^sips?:/i, '')}`, request.transport)
+        : undefined;
+
+      /** One INVITE; `extra` are the headers of a retry that answers a challenge (Call-ID, CSeq, From, credentials). */
+      const attempt = (extra: Record<string, string>): void => {
+        const headers = { ...baseHeaders, ...extra };
+        try {
+          assertWireRequestLine('INVITE', target);
+          for (const [name, value] of Object.entries(headers)) assertWireHeader(name, value);
+        } catch (err) {
+          finish(
+            new SignalingError('invalid-input', `INVITE not sent: ${(err as Error).message}`, undefined, {
+              cause: err,
+            }),
+          );
+          return;
+        }
+        inviteSent = undefined;
+        srf
+          .createUAC(
+            target,
+            { localSdp: request.sdp, headers, ...(proxy ? { proxy } : {}) },
+            {
+              cbRequest: (req) => {
+                inviteSent = req;
+                if (cancelWanted) req.cancel();
+              },
+              cbProvisional: (res) => {
+                if (settled) return;
+                const sdp = res.body && mediaType(res.get('content-type')) === 'application/sdp' ? res.body : undefined;
+                try {
+                  request.onProgress?.({
+                    status: res.status,
+                    reason: res.reason,
+                    ...(sdp === undefined ? {} : { sdp }),
+                  });
+                } catch (err) {
+                  this.logger.error({ err }, 'onProgress listener threw');
+                }
+              },
             },
-            cbProvisional: (res) => {
-              if (settled) return;
-              const sdp = res.body && mediaType(res.get('content-type')) === 'application/sdp' ? res.body : undefined;
-              try {
-                request.onProgress?.({ status: res.status, reason: res.reason, ...(sdp === undefined ? {} : { sdp }) });
-              } catch (err) {
-                this.logger.error({ err }, 'onProgress listener threw');
+          )
+          .then(
+            (srfDialog) => {
+              const dialog = this.track(this.wrapDialog(srfDialog));
+              dialog.markConfirmed();
+              if (settled)
+                void dialog.hangup(); // answered after we gave up: end it
+              else finish(undefined, dialog);
+            },
+            (err: unknown) => {
+              if (settled || cancelWanted) {
+                finish(toSignalingError(err, 'INVITE'));
+                return;
               }
+              const retry = digestRetry(err, request, inviteSent, target, authAttempts);
+              if (retry) {
+                authAttempts += 1;
+                attempt(retry);
+                return;
+              }
+              finish(toSignalingError(err, 'INVITE'));
             },
-          },
-        )
-        .then(
-          (srfDialog) => {
-            const dialog = this.track(this.wrapDialog(srfDialog));
-            dialog.markConfirmed();
-            if (settled)
-              void dialog.hangup(); // answered after we gave up: end it
-            else finish(undefined, dialog);
-          },
-          (err: unknown) => finish(toSignalingError(err, 'INVITE')),
-        );
+          );
+      };
+      attempt({});
     });
   }
 
@@ -255,6 +392,7 @@ class DrachtioInboundCall implements InboundCall {
   readonly xHeaders: Record<string, string>;
   readonly source: SourceAddress;
   readonly sdp: string | undefined;
+  readonly maxForwards: number;
   readonly cancelled: AbortSignal;
   private readonly abort = new AbortController();
   private final = false;
@@ -287,6 +425,10 @@ class DrachtioInboundCall implements InboundCall {
       transport: toTransport(req.protocol),
     };
     this.sdp = req.body && mediaType(req.get('content-type')) === 'application/sdp' ? req.body : undefined;
+    // 0-255 when the raw message was checked (rawMessageFault); anything unreadable counts as absent.
+    const maxForwards = Number(req.get('max-forwards') ?? DEFAULT_MAX_FORWARDS);
+    this.maxForwards =
+      Number.isInteger(maxForwards) && maxForwards >= 0 && maxForwards <= 255 ? maxForwards : DEFAULT_MAX_FORWARDS;
     this.cancelled = this.abort.signal;
     // lib/srf.js: the INVITE request emits 'cancel' when the caller CANCELs; like createB2BUA we answer 487.
     req.on('cancel', () => {
@@ -320,19 +462,18 @@ class DrachtioInboundCall implements InboundCall {
   }
 
   reject(status: number, reason?: string, headers?: Record<string, string>): void {
-    if (!Number.isInteger(status) || status < 300 || status > 699) {
-      throw new RangeError(`reject() needs a status 300-699, got ${status}`);
-    }
+    checkRejectInput(status, reason, headers); // SignalingError('invalid-input') before anything is sent
     if (this.final) return;
     this.final = true;
-    if (reason === undefined) this.res.send(status, { headers: headers ?? {} });
-    else this.res.send(status, reason, { headers: headers ?? {} });
+    sendChecked(this.res, status, reason, { headers: headers ?? {} });
   }
 
   redirect(contacts: string[]): void {
+    checkRedirectInput(contacts);
     if (this.final) return;
     this.final = true;
-    this.res.send(302, { headers: { Contact: contacts.map((c) => (c.includes('<') ? c : `<${c}>`)).join(', ') } });
+    const contact = contacts.map((c) => (c.includes('<') ? c : `<${c}>`)).join(', ');
+    sendChecked(this.res, 302, undefined, { headers: { Contact: contact } });
   }
 }
 
@@ -470,9 +611,73 @@ export class DrachtioDialog implements OutboundDialog {
   }
 }
 
+/**
+ * A 401/407 to our INVITE, answered with the built-in digest code (sip/builtin/digest.ts: MD5 and
+ * SHA-256, qop=auth) instead of drachtio-srf's MD5-only client: the headers of the retry, which
+ * keeps the Call-ID and From (with its tag) of the INVITE that was challenged and raises its CSeq by
+ * one (RFC 3261 §22.2, §8.1.3.5), as drachtio-srf's own digest client does (lib/digest-client.js).
+ * drachtio-server takes Call-ID, CSeq and From from the application's headers (only Via, Route,
+ * RSeq, Record-Route and Content-Length are its own). Undefined when the challenge is not answered
+ * (no credentials, no usable challenge, or attempts used up) and the call fails with the status.
+ */
+function digestRetry(
+  err: unknown,
+  request: OutboundCallRequest,
+  sent: SrfRequestLike | undefined,
+  target: string,
+  attempts: number,
+): Record<string, string> | undefined {
+  const status = (err as { status?: unknown } | undefined)?.status;
+  if (status !== 401 && status !== 407) return undefined;
+  const res = (err as { res?: SrfResponseLike }).res;
+  const credentials = request.credentials;
+  if (!res || !credentials) return undefined;
+  const proxy = status === 407;
+  const challenge = chooseChallenge(challengeHeaders(res, proxy ? 'proxy-authenticate' : 'www-authenticate'));
+  if (!challenge) return undefined;
+  if (attempts >= MAX_AUTH_ATTEMPTS || (attempts > 0 && !challenge.stale)) return undefined;
+  const callId = sent?.get('call-id') ?? res.get('call-id');
+  const from = sent?.get('from') ?? res.get('from');
+  const seq = Number.parseInt(sent?.get('cseq') ?? res.get('cseq') ?? '', 10);
+  if (!callId || !from || !Number.isInteger(seq)) return undefined;
+  const value = digestAuthorization(challenge, {
+    method: 'INVITE',
+    uri: sent?.uri ?? target,
+    username: credentials.username,
+    password: credentials.password,
+    nc: 1,
+  });
+  return {
+    'Call-ID': callId,
+    CSeq: `${seq + 1} INVITE`,
+    From: from,
+    [proxy ? 'Proxy-Authorization' : 'Authorization']: value,
+  };
+}
+
+/**
+ * The challenge header lines of a response, one per challenge. From the raw message when drachtio-srf
+ * has it (each line separately); otherwise from SipMessage#get, which joins several lines with ','
+ * (lib/sip-parser/parser.js), split again before each `Digest` scheme.
+ */
+function challengeHeaders(res: SrfResponseLike, name: string): string[] {
+  if (typeof res.raw === 'string' && res.raw !== '') {
+    try {
+      return parseMessage(Buffer.from(res.raw, 'utf8')).headers.getAll(name);
+    } catch (err) {
+      // A response our parser refuses: fall back to drachtio-srf's reading of it.
+      if (!(err instanceof SipParseError)) throw err;
+    }
+  }
+  const joined = res.get(name);
+  return joined ? joined.split(/,\s*(?=Digest\s)/i) : [];
+}
+
 /** drachtio-srf rejects with SipError (`status`, `reason`) for SIP outcomes; anything else is transport. */
 function toSignalingError(err: unknown, what: string): SignalingError {
   if (err instanceof SignalingError) return err;
+  if (err instanceof SipWireError)
+    return new SignalingError('invalid-input', `${what}: ${err.message}`, undefined, { cause: err });
   const status =
     typeof (err as { status?: unknown })?.status === 'number' ? (err as { status: number }).status : undefined;
   if (status === 487) return new SignalingError('cancelled', `${what}: request terminated (487)`, 487);

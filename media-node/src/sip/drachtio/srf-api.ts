@@ -6,10 +6,19 @@
  */
 
 export interface SrfMessageLike {
-  /** Header value by name, case-insensitive (SipMessage#get). */
+  /**
+   * Header value by name, case-insensitive (SipMessage#get). Several lines of one header come joined
+   * with ',' (lib/sip-parser/parser.js parse(), lazy mode).
+   */
   get(name: string): string | undefined;
   has(name: string): boolean;
   body: string;
+  /**
+   * The message as drachtio-server forwarded it (SipMessage#raw: lib/sip-parser/message.js keeps the
+   * string it parsed; Request and Response delegate `raw` to it; the type definitions declare it).
+   * drachtio-server builds it from the header lines as received. Absent on messages built locally.
+   */
+  raw?: string;
 }
 
 export interface SrfRequestLike extends SrfMessageLike {
@@ -56,6 +65,12 @@ export interface SrfLike {
     res: SrfResponseLike,
     opts: { localSdp: string; headers?: Record<string, string> },
   ): Promise<SrfDialogLike>;
+  /**
+   * Rejects with a SipError (`status`, `reason`) for a non-2xx final response; the SipError carries
+   * the response as `res` (lib/srf.js createUAC: `error.res = res`), which is how 401/407 challenges
+   * are read. The adapter answers challenges itself (it never passes `auth`): drachtio-srf 5.0.29's
+   * digest client (lib/digest-client.js) always answers with MD5.
+   */
   createUAC(
     uri: string,
     opts: {
