@@ -165,18 +165,33 @@ describe('rtpengine controller, media legs and supervision (real rtpengine)', { 
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function openCall() {
+  async function openCall(sipCallId?: string) {
     const caller = await udp();
-    const callId = `test-${++call}@example`;
+    const n = ++call;
     const leg = await media.openLeg({
-      callId,
-      callerTag: `caller-${call}`,
-      ivrTag: `ivr-${call}`,
+      callId: sipCallId ?? `test-${n}@example`,
+      callerTag: `caller-${n}`,
+      ivrTag: `ivr-${n}`,
       offerSdp: callerSdp(caller.address().port),
     });
     const answer = await leg.connectIvr();
-    return { caller, leg, callId, rtpPort: portOf(answer), rx: counter(caller) };
+    // rtpengine's call is the node's leg, not the SIP Call-ID.
+    return { caller, leg, callId: `in-ivr-${n}`, rtpPort: portOf(answer), rx: counter(caller) };
   }
+
+  test('two dialogs with one SIP Call-ID get media of their own; hanging one up leaves the other', async () => {
+    const a = await openCall('same-call-id@attacker');
+    const b = await openCall('same-call-id@attacker');
+    assert.notEqual(a.rtpPort, b.rtpPort);
+    await a.leg.close();
+    const q = await control.query({ 'call-id': b.callId });
+    assert.equal(q.result, 'ok', "the other dialog's media is still there");
+    const { durationMs } = await b.leg.play(prompt);
+    assert.ok(durationMs > 0);
+    await b.leg.close();
+    a.caller.close();
+    b.caller.close();
+  });
 
   test('ping answers pong; an error reply is a typed rejection', async () => {
     assert.equal(await control.ping(), true);

@@ -3,7 +3,7 @@ import type { Logger } from '@sipms/shared/util/logger';
 import type { DtmfFromMedia, MediaLeg, MediaPort, OutboundMediaLeg } from '../ports/media.js';
 import type { DtmfLogListener } from './dtmf-log-listener.js';
 import { decodeG711, parseRtp, rmsLevel } from './pcap.js';
-import { PcapRecordings } from './pcap-recordings.js';
+import { DEFAULT_RECORDING_MAX_BYTES, PcapRecordings } from './pcap-recordings.js';
 import type { RtpEngineController } from './rtpengine-controller.js';
 import { audioPort, sinkAnswer, sinkOffer, telephoneEventPt } from './sdp.js';
 
@@ -30,7 +30,11 @@ export class RtpEngineMedia implements MediaPort {
     private readonly control: RtpEngineController,
     private readonly dtmf: DtmfLogListener,
     private readonly logger: Logger,
-    private readonly options: { recordingDir?: string } = {},
+    private readonly options: {
+      recordingDir?: string;
+      /** RECORDING_MAX_BYTES: the largest WAV a recording makes (default: an hour at 8 kHz 16-bit). */
+      recordingMaxBytes?: number;
+    } = {},
   ) {}
 
   async start(sinkHost: string): Promise<void> {
@@ -45,13 +49,16 @@ export class RtpEngineMedia implements MediaPort {
   }
 
   async openLeg(input: { callId: string; callerTag: string; ivrTag: string; offerSdp: string }): Promise<MediaLeg> {
+    // rtpengine's call is keyed per dialog by the node's own leg id, never by the SIP Call-ID alone: two
+    // dialogs with one Call-ID (a caller's choice) must not share media or delete each other's.
+    const ids = { callId: `in-${input.ivrTag}`, callerTag: input.callerTag || 'caller', ivrTag: input.ivrTag };
     const res = await this.control.offer({
-      'call-id': input.callId,
-      'from-tag': input.callerTag,
+      'call-id': ids.callId,
+      'from-tag': ids.callerTag,
       sdp: input.offerSdp,
       ...COMMON_FLAGS,
     });
-    return this.track(input, res.sdp);
+    return this.track(ids, res.sdp);
   }
 
   /**
@@ -80,6 +87,7 @@ export class RtpEngineMedia implements MediaPort {
       offerTowardsPeer,
       sink: this.sinkAddress,
       recordings: recordingDir ? new PcapRecordings(recordingDir, ids.callId) : undefined,
+      recordingMaxBytes: this.options.recordingMaxBytes ?? DEFAULT_RECORDING_MAX_BYTES,
       tap: (port, fn) => {
         if (fn) this.audioTaps.set(port, fn);
         else this.audioTaps.delete(port);
@@ -107,6 +115,9 @@ export class RtpEngineMedia implements MediaPort {
   }
 }
 
+/** Slack on a recording's wall-clock length (capture times and the clock are read at slightly different moments). */
+const RECORDING_CLOCK_MARGIN_MS = 250;
+
 /** A packet the sink received, and a way to send one back to where it came from. */
 type SinkTap = (packet: Buffer, reply: (packet: Buffer) => void) => void;
 
@@ -117,6 +128,7 @@ interface LegDeps {
   offerTowardsPeer: string;
   sink: { host: string; port: number };
   recordings: PcapRecordings | undefined;
+  recordingMaxBytes: number;
   /** Routes the sink's packets from rtpengine's `port` to `fn` (undefined removes the route). */
   tap(port: number, fn: SinkTap | undefined): void;
   logger: Logger;
@@ -281,16 +293,26 @@ class RtpEngineLeg implements OutboundMediaLeg {
     if (!this.d.recordings) throw new Error('recording is not configured (no recording directory)');
     if (this.recording) throw new Error('a recording is already running on this call');
     const before = await this.d.recordings.existing();
+    // Taken before the command: the wall-clock window brackets everything rtpengine records.
+    const startedAt = Date.now();
     await this.d.control.startRecording({ 'call-id': this.d.ids.callId });
     this.d.recordings.expectNewFile(before);
-    this.recording = { startedAt: Date.now() };
+    this.recording = { startedAt };
   }
 
+  /**
+   * The recording as a WAV file and its length, bounded by the wall-clock time it ran (plus a small
+   * margin) and RECORDING_MAX_BYTES, not by RTP timestamps: billing follows `durationMs`.
+   */
   async stopRecording(): Promise<{ file: string; durationMs: number }> {
     if (!this.recording || !this.d.recordings) throw new Error('no recording is running on this call');
+    const { startedAt } = this.recording;
     this.recording = undefined;
     await this.d.control.stopRecording({ 'call-id': this.d.ids.callId });
-    return this.d.recordings.finish(this.callerFacingPort);
+    return this.d.recordings.finish(this.callerFacingPort, {
+      maxDurationMs: Date.now() - startedAt + RECORDING_CLOCK_MARGIN_MS,
+      maxBytes: this.d.recordingMaxBytes,
+    });
   }
 
   onCallerAudio(listener: (level: number) => void): () => void {
