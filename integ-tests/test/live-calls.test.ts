@@ -31,6 +31,8 @@ describe('live calls and outbound IVR calls', () => {
     ({ domain } = await api.signup('Live Calls'));
     assert.equal((await api.call('PATCH', '/v1/tenant', { callbackUrl: hook.url })).status, 200);
     assert.equal((await api.call('PUT', '/v1/numbers/live')).status, 201);
+    // The caller id the placed calls present must be one of the tenant's own numbers.
+    assert.equal((await api.call('PUT', '/v1/numbers/+4930999')).status, 201);
   });
 
   after(async () => {

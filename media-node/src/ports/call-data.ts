@@ -5,6 +5,8 @@ import type { TenantRecord } from '@sipms/shared/domain/tenant';
 export interface TenantDirectory {
   resolveInbound(host: string, user: string): Promise<TenantRecord | undefined>;
   get(tenantId: string): Promise<TenantRecord | undefined>;
+  /** Which tenant has claimed `number`, if any (a caller id must be one of the tenant's own numbers). */
+  numberOwner(number: string): Promise<string | undefined>;
 }
 
 export interface SessionRepository {

@@ -381,6 +381,7 @@ function bridge(
   outcome: OutboundScript = callOutcome.answer(),
 ) {
   const kit = flowKit(t);
+  kit.tenants.claim('+4930999', kit.tenant.tenantId); // the tenant's own number, a valid caller id
   kit.callbacks.queue('newCall', action);
   kit.signaling.script(outcome);
   const call = kit.invite();
@@ -396,6 +397,41 @@ function parties(kit: FlowKit): { callerId: string; calleeId: string } {
 }
 
 describe('B2BUA callee', { concurrency: true }, () => {
+  test('Max-Forwards is carried and decremented across the B2BUA', async (t) => {
+    const kit = flowKit(t);
+    kit.callbacks.queue('newCall', CALL_BOB);
+    kit.signaling.script(callOutcome.answer());
+    kit.invite({ maxForwards: 7 });
+    await kit.callbacks.waitFor('callAnswered', { count: 2 });
+    assert.equal(kit.signaling.placed[0]!.request.maxForwards, 6);
+  });
+
+  test("a caller id that is not the tenant's (another customer's number, a foreign domain) is refused: 480, journaled", async (t) => {
+    for (const callerId of ['+4930111222', 'sip:ceo@bank.example.com']) {
+      const kit = flowKit(t);
+      kit.tenants.claim('+4930111222', 'another-tenant');
+      kit.callbacks.queue('newCall', { ...CALL_BOB, callerId });
+      const call = kit.invite();
+      await finish(kit);
+      assert.equal(call.final?.status, 480, callerId);
+      assert.equal(kit.signaling.placed.length, 0, 'nothing was placed');
+      const entry = kit.sessions.journalOf(kit.sessionId).find((e) => e.field === 'callerId');
+      assert.match(String(entry?.reason), /callerId/);
+    }
+  });
+
+  test("the tenant's domain, its own numbers and the forwarded caller are valid caller ids", async (t) => {
+    for (const callerId of ['sip:sales@DOMAIN', '+4930999', 'sip:alice@192.0.2.10', 'support']) {
+      const kit = flowKit(t);
+      kit.tenants.claim('+4930999', kit.tenant.tenantId);
+      kit.callbacks.queue('newCall', { ...CALL_BOB, callerId: callerId.replace('DOMAIN', kit.tenant.domain) });
+      kit.signaling.script(callOutcome.answer());
+      kit.invite();
+      await kit.callbacks.waitFor('callAnswered', { count: 2 });
+      assert.equal(kit.signaling.placed.length, 1, callerId);
+    }
+  });
+
   test('answered: the callee gets the offer, the caller the answer to the callee SDP; both get callAnswered', async (t) => {
     const { kit, call } = bridge(t, {
       ...CALL_BOB,

@@ -67,13 +67,25 @@ describe('outbound IVR call', { concurrency: true }, () => {
 
   test('the caller id: a number becomes a user of the tenant domain, a SIP URI is used as given', async (t) => {
     const kit = flowKit(t);
+    kit.tenants.claim('+4930555', kit.tenant.tenantId);
     kit.outbound.place(placement(kit, { callerId: '+4930555' }));
     kit.outbound.place(
-      placement(kit, { sessionId: 's-out-2', participantId: 'p-out-2', callerId: 'sip:desk@acme.example' }),
+      placement(kit, { sessionId: 's-out-2', participantId: 'p-out-2', callerId: `sip:desk@${kit.tenant.domain}` }),
     );
     await finish(kit);
     const froms = kit.signaling.placed.map((a) => a.request.from.uri).sort();
-    assert.deepEqual(froms, [`sip:%2B4930555@${kit.tenant.domain}`, 'sip:desk@acme.example'].sort());
+    assert.deepEqual(froms, [`sip:%2B4930555@${kit.tenant.domain}`, `sip:desk@${kit.tenant.domain}`].sort());
+  });
+
+  test("a caller id that is not the tenant's is refused: nothing placed, callEvent calledPartyFailed, journaled", async (t) => {
+    const kit = flowKit(t);
+    kit.tenants.claim('+4930555', 'someone-else');
+    kit.outbound.place(placement(kit, { callerId: '+4930555' }));
+    await finish(kit);
+    assert.equal(kit.signaling.placed.length, 0);
+    assert.deepEqual(kit.callbacks.events(), ['callEvent:calledPartyFailed', 'sessionCompleted']);
+    const entry = kit.sessions.journalOf('s-out-1').find((e) => e.field === 'callerId');
+    assert.match(String(entry?.reason), /not one of the tenant's numbers/);
   });
 
   test('busy: callEvent calledPartyBusy, then sessionCompleted; no callAnswered', async (t) => {

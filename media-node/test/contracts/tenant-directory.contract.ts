@@ -65,6 +65,13 @@ export function tenantDirectoryContract(
       assert.equal((await subject.directory.resolveInbound('198.51.100.1', claimed))?.tenantId, byNumber.tenantId);
     });
 
+    test('numberOwner names the tenant that claimed a number, and no one for an unclaimed one', async () => {
+      const claimed = number();
+      const owner = await subject.seed({ name: 'Owner', numbers: [claimed] });
+      assert.equal(await subject.directory.numberOwner(claimed), owner.tenantId);
+      assert.equal(await subject.directory.numberOwner(number()), undefined);
+    });
+
     test('unknown domain and unclaimed number resolve to undefined', async () => {
       const other = await subject.seed({ name: 'Other', numbers: [number()] });
       const sipDomain = other.domain.slice(other.domain.indexOf('.') + 1);

@@ -176,6 +176,11 @@ export class FakeTenantDirectory implements TenantDirectory {
     return this;
   }
 
+  async numberOwner(number: string): Promise<string | undefined> {
+    this.lookups.push(`numberOwner ${number}`);
+    return this.numbers.get(number);
+  }
+
   async resolveInbound(host: string, user: string): Promise<TenantRecord | undefined> {
     this.lookups.push(`resolveInbound ${host} ${user}`);
     const h = host.toLowerCase();

@@ -164,6 +164,8 @@ export interface InviteOptions {
   source?: Partial<SourceAddress>;
   /** The SDP offer; `null` for an INVITE without a body. */
   sdp?: string | null;
+  /** The INVITE's Max-Forwards (default 70, as the stacks report a missing one). */
+  maxForwards?: number;
   /**
    * What happens after our 200 OK: 'auto' (the ACK comes, default), 'timeout' (it never does: the stack
    * sends BYE and answer() rejects with 'ack-timeout'), 'manual' (the test calls ack() / ackTimeout()).
@@ -183,6 +185,7 @@ export class FakeInboundCall implements InboundCall {
   readonly source: SourceAddress;
   readonly sdp: string | undefined;
   readonly cancelled: AbortSignal;
+  readonly maxForwards: number;
   /** Every response the flow sent, in order (1xx and the final one). */
   readonly responses: SentResponse[] = [];
   /** The dialog, once the flow answered. */
@@ -212,6 +215,7 @@ export class FakeInboundCall implements InboundCall {
     this.source = { address: '192.0.2.10', port: 5060, transport: 'udp', ...options.source };
     this.sdp = options.sdp === null ? undefined : (options.sdp ?? FAKE_OFFER_SDP);
     this.cancelled = this.abort.signal;
+    this.maxForwards = options.maxForwards ?? 70;
     this.ackMode = options.ack ?? 'auto';
     this.finalResponse = new Promise((resolve) => {
       this.resolveFinal = resolve;

@@ -49,6 +49,8 @@ export async function callCallee(
       sdp: leg.offerTowardsPeer,
       ...(action.headers ? { headers: action.headers } : {}),
       ringTimeoutMs: (action.timeoutSec ?? 60) * 1000,
+      // Carried and decremented across the B2BUA, so a loop through us (or other B2BUAs) ends.
+      maxForwards: Math.max(0, (call.maxForwards ?? 70) - 1),
       signal: call.cancelled,
       onProgress: progressReporter(callee, {
         // Early media (ringback, announcements) passes through to the caller before the answer.

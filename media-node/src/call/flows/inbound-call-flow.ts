@@ -8,7 +8,7 @@ import { Participant } from '../session/participant.js';
 import { callEventReply, newCallReply } from '../session/replies.js';
 import { callCallee, runBridge } from './callee-bridge.js';
 import type { FlowDeps } from './flow-deps.js';
-import { callerStatusFor } from './routing.js';
+import { callerIdRefusal, callerStatusFor } from './routing.js';
 
 /**
  * The inbound call flow (docs/ivr.md, docs/callback-delivery.md): tenant lookup, session, media offer,
@@ -171,6 +171,21 @@ export class InboundCallFlow {
         call.redirect([action.contact]);
         return 'redirected';
       case 'call': {
+        const refusal = action.callerId
+          ? await callerIdRefusal(action.callerId, session.tenant, (n) => this.deps.tenants.numberOwner(n), call.from)
+          : undefined;
+        if (refusal) {
+          // An invalid reply: journaled with the field, then newCall's defined fallback (reject 480).
+          caller.journal({
+            kind: 'error',
+            event: 'invalid reply',
+            callback: 'newCall',
+            field: 'callerId',
+            reason: refusal,
+          });
+          call.reject(480);
+          return 'invalidReply';
+        }
         const outcome = await callCallee({ caller, call, leg, action }, this.deps);
         if (outcome.kind === 'caller-gone') return 'callingPartyCancel';
         if (outcome.kind === 'unreached') {

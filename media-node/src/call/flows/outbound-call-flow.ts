@@ -10,7 +10,7 @@ import { Participant } from '../session/participant.js';
 import { callEventReply } from '../session/replies.js';
 import type { FlowDeps } from './flow-deps.js';
 import { progressReporter } from './progress.js';
-import { failureEvent, fromFor, routeFor } from './routing.js';
+import { callerIdRefusal, failureEvent, fromFor, routeFor } from './routing.js';
 
 export interface OutboundFlowDeps extends FlowDeps {
   connections: Pick<Connections, 'connect'>;
@@ -134,6 +134,14 @@ export class OutboundCallFlow {
   ): Promise<string> {
     const { deps } = this;
     const { session, participantId } = participant;
+    const refusal = cmd.callerId
+      ? await callerIdRefusal(cmd.callerId, session.tenant, (n) => deps.tenants.numberOwner(n))
+      : undefined;
+    if (refusal) {
+      participant.journal({ kind: 'error', event: 'placeivrcall refused', field: 'callerId', reason: refusal });
+      await session.request('callEvent', { participantId, event: 'calledPartyFailed', reason: refusal });
+      return 'calledPartyFailed';
+    }
     participant.journal({ kind: 'sip', event: 'invite sent', destination: cmd.destination });
     let dialog: OutboundDialog;
     try {

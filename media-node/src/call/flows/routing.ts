@@ -67,3 +67,30 @@ export function fromFor(
   if (fallback) return { uri: fallback.uri, ...(fallback.displayName ? { displayName: fallback.displayName } : {}) };
   return { uri: `sip:ivr@${tenant.domain}` };
 }
+
+/**
+ * Why a caller id may not be presented, or undefined when it may: it must be one of the tenant's
+ * claimed numbers, a user of the tenant's own domain, or the caller of the session being forwarded.
+ * Anything else would let a tenant present another customer's number to a carrier.
+ */
+export async function callerIdRefusal(
+  callerId: string,
+  tenant: TenantRecord,
+  numberOwner: (number: string) => Promise<string | undefined>,
+  forwardedCaller?: { uri: string; user: string },
+): Promise<string | undefined> {
+  if (forwardedCaller && (callerId === forwardedCaller.uri || callerId === forwardedCaller.user)) return undefined;
+  const sip = /^sips?:(?:([^@;?]*)@)?([^;?:>]+)/i.exec(callerId);
+  if (sip) {
+    const [, user = '', host = ''] = sip;
+    if (host.toLowerCase() === tenant.domain.toLowerCase()) return undefined;
+    if (user && (await numberOwner(decodeURIComponent(user))) === tenant.tenantId) return undefined;
+    return `callerId ${callerId}: not the tenant's domain or one of its numbers`;
+  }
+  if (/^\+?[0-9*#]+$/.test(callerId)) {
+    if ((await numberOwner(callerId)) === tenant.tenantId) return undefined;
+    return `callerId ${callerId}: not one of the tenant's numbers`;
+  }
+  // A plain user name is presented as a user of the tenant's own domain.
+  return undefined;
+}
