@@ -457,8 +457,24 @@ describe('createSignaling', () => {
 
   // The options come from the media node's configuration, parsed once (config.ts checks the values).
   const BASE_ENV = { TABLE_NAME: 'sipms', PROMPT_STORE: 'dir:/tmp/p', CACHE_DIR: '/tmp/c', RUN_DIR: '/tmp/r' };
-  const optionsFor = (env: Record<string, string>) =>
-    signalingOptionsFromConfig(loadMediaNodeConfig({ ...BASE_ENV, ...env }));
+  /** The options without the address-policy function (checked on its own below). */
+  const optionsFor = (env: Record<string, string>) => {
+    const options = signalingOptionsFromConfig(loadMediaNodeConfig({ ...BASE_ENV, ...env }));
+    if (options.kind === 'drachtio') return options;
+    const { destinationPolicy: _policy, ...rest } = options;
+    return rest;
+  };
+
+  test('the built-in stack gets the outbound address policy of the configuration', () => {
+    const options = signalingOptionsFromConfig(
+      loadMediaNodeConfig({ ...BASE_ENV, CALLBACK_URL_POLICY: 'public-https', OUTBOUND_ALLOW_CIDRS: '10.9.0.0/16' }),
+    );
+    assert.equal(options.kind, 'builtin');
+    const policy = options.kind === 'builtin' ? options.destinationPolicy : undefined;
+    assert.match(policy?.('169.254.169.254') ?? '', /link-local/);
+    assert.equal(policy?.('10.9.1.1'), undefined, 'an operator-allowed range');
+    assert.equal(policy?.('8.8.8.8'), undefined);
+  });
 
   test('configuration mapping', () => {
     const rate = { inviteRateLimit: { perSecond: 50, burst: 100 } };

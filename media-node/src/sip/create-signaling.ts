@@ -4,6 +4,7 @@
  * `signalingOptionsFromConfig` builds them from the media node's parsed configuration.
  */
 
+import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import type { MediaNodeConfig } from '../config.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import { BuiltinSignaling, type BuiltinSignalingOptions } from './builtin/builtin-signaling.js';
@@ -36,6 +37,8 @@ export type SignalingConfig = Pick<
   | 'DRACHTIO_SECRET'
   | 'sipInviteRateLimit'
   | 'SIP_MAX_CONNECTIONS_PER_ADDRESS'
+  | 'CALLBACK_URL_POLICY'
+  | 'OUTBOUND_ALLOW_CIDRS'
 >;
 
 /**
@@ -74,7 +77,17 @@ export function signalingOptionsFromConfig(
     ...(advertisedPort === undefined ? {} : { advertisedPort }),
     ...(config.sipInviteRateLimit ? { inviteRateLimit: config.sipInviteRateLimit } : {}),
     maxConnectionsPerAddress: config.SIP_MAX_CONNECTIONS_PER_ADDRESS,
+    // The one outbound address policy of the deployment (shared/src/net/address-policy.ts).
+    destinationPolicy: destinationPolicyOf(config),
     ...(common.logger ? { logger: common.logger } : {}),
     ...(common.productName ? { productName: common.productName } : {}),
   };
+}
+
+/** Where this node may send SIP on a tenant's behalf: public addresses, plus what the operator allowed. */
+export function destinationPolicyOf(
+  config: Pick<SignalingConfig, 'CALLBACK_URL_POLICY' | 'OUTBOUND_ALLOW_CIDRS'>,
+): (address: string) => string | undefined {
+  const policy = AddressPolicy.fromSettings(config.CALLBACK_URL_POLICY, config.OUTBOUND_ALLOW_CIDRS);
+  return (address) => policy.refusal(address);
 }

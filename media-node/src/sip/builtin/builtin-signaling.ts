@@ -30,6 +30,8 @@ export interface BuiltinSignalingOptions {
     /** Default 5061; 0 picks a free port. */
     port?: number;
   };
+  /** The outbound address policy for requests this stack originates (see UserAgentOptions). */
+  destinationPolicy?: (address: string) => string | undefined;
   /** Host put in Via and Contact. Default: bindHost (the first external IPv4 when bindHost is a wildcard). */
   advertisedHost?: string;
   /** Port put in Via and Contact for UDP and TCP. Default: the bound port. */
@@ -117,6 +119,7 @@ export class BuiltinSignaling implements SignalingPort {
       ...(options.dns === undefined ? {} : { dns: options.dns }),
       ...(options.inviteSafetyTimeoutMs === undefined ? {} : { inviteSafetyTimeoutMs: options.inviteSafetyTimeoutMs }),
       ...(options.inviteRateLimit === undefined ? {} : { inviteRateLimit: options.inviteRateLimit }),
+      ...(options.destinationPolicy ? { destinationPolicy: options.destinationPolicy } : {}),
     };
     this.userAgent = new UserAgent(this.transport, this.uaOptions);
   }

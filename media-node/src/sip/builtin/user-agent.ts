@@ -98,6 +98,12 @@ export interface UserAgentOptions {
   inviteSafetyTimeoutMs?: number;
   /** New INVITEs per source IP (token bucket): over it 503 + Retry-After, far over dropped. Off when absent. */
   inviteRateLimit?: InviteRateLimit;
+  /**
+   * The outbound address policy for every request this stack originates (a call it places, in-dialog
+   * requests to a remote target): why an address may not be sent to, or undefined when it may. Checked
+   * on the address each RFC 3263 resolution actually yields, so DNS cannot point past it.
+   */
+  destinationPolicy?: (address: string) => string | undefined;
 }
 
 type ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction;
@@ -315,6 +321,8 @@ export class UserAgent implements InboundCallHost, OutboundHost {
       if (!this.supportsTransport(dest.transport ?? 'udp')) {
         throw new Error(`transport ${dest.transport} is not enabled here`);
       }
+      const refusal = this.options.destinationPolicy?.(dest.address);
+      if (refusal) throw new Error(`destination not allowed by the outbound address policy: ${refusal}`);
       return dest;
     } catch (err) {
       throw new SignalingError('transport-error', `cannot route to ${uriText}: ${(err as Error).message}`, undefined, {
