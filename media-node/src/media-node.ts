@@ -37,7 +37,7 @@ import { NodePresence } from './node/node-presence.js';
 import { missingPrograms, missingProgramsMessage, requiredPrograms } from './node/required-programs.js';
 import type { SignalingPort } from './ports/signaling.js';
 import type { SipLogger } from './sip/builtin/logger.js';
-import { createSignaling, signalingOptionsFromConfig } from './sip/create-signaling.js';
+import { createSignaling, destinationPolicyOf, signalingOptionsFromConfig } from './sip/create-signaling.js';
 
 export interface RunningMediaNode {
   nodeId: string;
@@ -212,6 +212,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       live,
       signaling,
       logger,
+      destinationPolicy: destinationPolicyOf(config),
     });
 
     try {
@@ -265,6 +266,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       audio,
       live,
       logger,
+      destinationPolicy: destinationPolicyOf(config),
     });
     outboundRef = outbound;
     const commands = new LiveCommands(live, sessions, outbound, connections, logger);

@@ -10,6 +10,7 @@ import { MediaBuckets } from './constructs/media-buckets.js';
 import { MediaNodeFleet } from './constructs/media-node-fleet.js';
 import { Operations } from './constructs/operations.js';
 import { grantSynthesizeSpeech } from './constructs/polly-access.js';
+import { grantSealedCallbackFields } from './constructs/sealed-fields-access.js';
 import type { ServiceFunction } from './constructs/service-function.js';
 import type { DeploymentConfig } from './deployment-config.js';
 
@@ -49,7 +50,8 @@ export class SipMediaserverStack extends Stack {
     });
     this.bus = new CallbackBus(this, 'Events', { stage: c.stage, archiveRetention: Duration.days(7) });
 
-    // Seals tenants' trunk passwords: the tenants API encrypts, media nodes decrypt, nothing else can.
+    // Seals tenants' trunk passwords (the tenants API encrypts, media nodes decrypt) and the callback
+    // fields tenants mark sensitive (media nodes encrypt, the dispatcher decrypts); nothing else can.
     this.secretsKey = new kms.Key(this, 'TenantSecretsKey', {
       description: 'SIP Mediaserver: tenant secrets (outbound trunk passwords)',
       enableKeyRotation: true,
@@ -118,6 +120,7 @@ export class SipMediaserverStack extends Stack {
     this.buckets.grantRecordings(node, 'readWrite');
     grantSynthesizeSpeech(node);
     this.secretsKey.grantDecrypt(node);
+    grantSealedCallbackFields(this.secretsKey, { seal: node, open: this.dispatcher.function.fn });
 
     this.operations = new Operations(this, 'Operations', {
       stage: c.stage,

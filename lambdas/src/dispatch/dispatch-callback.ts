@@ -1,12 +1,16 @@
 import { CALLBACK_REPLIES, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
+import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import type { SessionStore } from '@sipms/shared/data/session-store';
 import type { TenantStore } from '@sipms/shared/data/tenant-store';
-import { activeSecrets } from '@sipms/shared/domain/tenant';
+import { activeSecrets, type TenantRecord } from '@sipms/shared/domain/tenant';
 import { messageOf } from '@sipms/shared/errors';
+import { deliveryWorstCaseMs } from '@sipms/shared/events/delivery-budget';
 import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
+import { openSealedFields, redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { type CallbackUrlPolicy, checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
+import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import { postSignedCallback, type WebhookAttempt } from './webhook-client.js';
 
@@ -16,6 +20,8 @@ export interface DispatchDeps {
   urlPolicy: CallbackUrlPolicy;
   /** The outbound address policy (operator-allowed ranges); by default, what `urlPolicy` implies. */
   addresses?: AddressPolicy;
+  /** Opens the fields the node sealed (`dtmf.sensitive`); without it such a callback gets the defined fallback. */
+  secrets?: Pick<SecretBox, 'open'> | undefined;
   logger: Logger;
 }
 
@@ -35,23 +41,63 @@ function validateReply(type: CallbackEnvelope['type'], expectsReply: boolean, bo
   return r.ok ? { ok: true, reply: r.value } : { ok: false, reason: `reply fails the schema: ${r.reason}` };
 }
 
+/** What one delivery did: delivered (an outcome stored, or found stored by a concurrent one), or nothing. */
+export type DispatchResult =
+  | { status: 'delivered'; outcome: 'reply' | 'fallback' }
+  /** A duplicate: another delivery holds a live claim on the event, or its outcome is already stored. */
+  | { status: 'duplicate'; reason: 'claim-held' | 'outcome-stored' };
+
 /**
  * Delivers one callback: signed POST to callbackUrl with retries, then fallbackUrl once, then the
  * defined fallback. The validated reply (or the fallback and why) is stored once on the session.
+ *
+ * At-least-once buses deliver an event twice now and then, sometimes at the same moment: the event is
+ * claimed first (a conditional write with a lease as long as this delivery can take), so only the holder
+ * calls the webhook. A holder that fails before storing the outcome gives the claim back; one that dies
+ * leaves it to run out, after which a redelivery takes it over.
  */
-export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps): Promise<void> {
+export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps): Promise<DispatchResult> {
   const log = deps.logger.child({ eventId: env.id, sessionId: env.sessionId, type: env.type });
-  const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const started = Date.now();
-  if (await deps.sessions.getReply(env.sessionId, env.id)) {
-    log.info({}, 'duplicate delivery ignored: outcome already stored');
-    return;
-  }
   const tenant = await deps.tenants.get(env.tenantId);
-  const rawBody = JSON.stringify(env.payload);
+  const holder = randomId('d', 12);
+  const leaseMs = deliveryWorstCaseMs(tenant?.callbackTimeoutMs ?? 0, tenant?.callbackRetries ?? 0);
+  if (!(await deps.sessions.claimDelivery(env.sessionId, env.id, { holder, leaseMs }))) {
+    log.info({}, 'duplicate delivery ignored: another delivery holds a live claim on this event');
+    return { status: 'duplicate', reason: 'claim-held' };
+  }
+  try {
+    // Checked after claiming: a claim taken once an earlier holder's lease ran out finds its outcome here.
+    if (await deps.sessions.getReply(env.sessionId, env.id)) {
+      log.info({}, 'duplicate delivery ignored: outcome already stored');
+      return { status: 'duplicate', reason: 'outcome-stored' };
+    }
+    return await deliver(env, tenant, deps, log, started);
+  } catch (err) {
+    // No outcome stored: the claim goes back at once, so the bus's redelivery need not wait for the lease.
+    await deps.sessions
+      .releaseDelivery(env.sessionId, env.id, holder)
+      .catch((releaseErr) =>
+        log.warn({ err: releaseErr }, 'delivery claim not given back; a redelivery waits for its lease to run out'),
+      );
+    throw err;
+  }
+}
+
+async function deliver(
+  env: CallbackEnvelope,
+  tenant: TenantRecord | undefined,
+  deps: DispatchDeps,
+  log: Logger,
+  started: number,
+): Promise<DispatchResult> {
+  const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const attempts: WebhookAttempt[] = [];
   const failures: string[] = [];
   let accepted: { reply: unknown; status: number; url: string } | undefined;
+  const sealedPaths = Object.keys(env.sealed ?? {}) as SensitivePath[];
+  // The journal keeps the payload as the bus carried it: sealed fields read "***" there.
+  const journaledRequest = redactPayload(env.payload, sealedPaths);
 
   const targets = [
     { url: tenant?.callbackUrl, retries: tenant?.callbackRetries ?? 0, label: 'callbackUrl' },
@@ -60,8 +106,20 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
   if (!tenant) failures.push('tenant not found');
   else if (!tenant.callbackUrl) failures.push('no callbackUrl configured');
 
+  // The body the tenant receives: sealed fields opened just before signing, and kept in no log or record.
+  let rawBody: string | undefined;
+  if (tenant?.callbackUrl || tenant?.fallbackUrl) {
+    try {
+      const ids = { tenantId: env.tenantId, eventId: env.id };
+      rawBody = JSON.stringify(await openSealedFields(env.payload, env.sealed, deps.secrets, ids));
+    } catch (err) {
+      log.error({ err, sealed: sealedPaths }, 'sealed callback fields cannot be opened; nothing is sent');
+      failures.push(`sealed fields cannot be opened: ${messageOf(err)}`);
+    }
+  }
+
   for (const target of targets) {
-    if (!tenant || !target.url || accepted) continue;
+    if (!tenant || !target.url || accepted || rawBody === undefined) continue;
     const url = `${target.url.replace(/\/+$/, '')}/${env.type}`;
     try {
       // Names are checked again where it matters, at connect time (guarded lookup): no DNS round trip here.
@@ -109,11 +167,13 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
       callback: env.type,
       eventId: env.id,
       seq: env.seq,
-      request: env.payload,
+      request: journaledRequest,
+      ...(sealedPaths.length > 0 ? { redacted: sealedPaths } : {}),
       ...(accepted ? { reply: accepted.reply, httpStatus: accepted.status } : { fallback: true, reason }),
       attempts,
       latencyMs: Date.now() - started,
     })
     .catch((err) => log.warn({ err }, 'journal write failed'));
   if (reason) log.warn({ reason, attempts: attempts.length }, 'callback failed; defined fallback used');
+  return { status: 'delivered', outcome: accepted ? 'reply' : 'fallback' };
 }

@@ -1,3 +1,4 @@
+import { MAX_BACKOFF_MS } from '@sipms/shared/events/delivery-budget';
 import type { AddressPolicy } from '@sipms/shared/net/address-policy';
 import type { CallbackUrlPolicy } from '@sipms/shared/net/callback-url-policy';
 import { guardedLookup } from '@sipms/shared/net/guarded-lookup';
@@ -37,7 +38,7 @@ export interface PostOptions {
 const MAX_REPLY_BYTES = 256 * 1024;
 const MAX_POOLS = 256;
 
-const defaultBackoff = (retry: number) => Math.min(1000, 100 * 2 ** retry) * (0.5 + Math.random() / 2);
+const defaultBackoff = (retry: number) => Math.min(MAX_BACKOFF_MS, 100 * 2 ** retry) * (0.5 + Math.random() / 2);
 
 /**
  * Keep-alive connection pools, one per tenant origin (and URL policy), reused across invocations of a

@@ -8,6 +8,14 @@ import { TenantCache } from '../dispatch/tenant-cache.js';
 let tenantCache: TenantCache | undefined;
 let addresses: AddressPolicy | undefined;
 
+/**
+ * An event this old that finds a live claim is not a concurrent duplicate: it is the platform's retry
+ * after a delivery failed (Lambda retries a failed asynchronous invocation after one minute, then two).
+ * Its holder may have died with a lease longer than that minute; failing this invocation gets the
+ * event one more retry, two minutes later, when the longest lease has run out (docs/callback-delivery.md).
+ */
+export const RETRY_AGE_MS = 30_000;
+
 /** EventBridge target of the `callbacks-to-dispatcher` rule. */
 export async function handler(event: BusEvent): Promise<void> {
   const cp = controlPlane();
@@ -19,11 +27,17 @@ export async function handler(event: BusEvent): Promise<void> {
     cp.logger.error({ eventId: event.id, reason: parsed.reason }, 'malformed callback event dropped');
     return;
   }
-  await dispatchCallback(parsed.value, {
+  const env = parsed.value;
+  const result = await dispatchCallback(env, {
     tenants: tenantCache,
     sessions: cp.sessions,
     urlPolicy: cp.config.CALLBACK_URL_POLICY,
     addresses,
+    secrets: cp.secrets,
     logger: cp.logger,
   });
+  const age = Date.now() - Date.parse(env.time);
+  if (result.status === 'duplicate' && result.reason === 'claim-held' && age >= RETRY_AGE_MS) {
+    throw new Error(`callback ${env.id} is claimed by a delivery that may have died; retry once its lease runs out`);
+  }
 }

@@ -1,6 +1,8 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
+import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import { CALLBACK_DETAIL_TYPE, type CallbackEnvelope, EVENT_SOURCE } from '@sipms/shared/events/envelope';
+import { type SealedFields, sealSensitiveFields, sensitivePathsIn } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { CallbackPort, CallbackRequest, CallbackResult } from '../ports/callbacks.js';
 import type { ReplyPoller } from './reply-poller.js';
@@ -8,7 +10,9 @@ import type { ReplyPoller } from './reply-poller.js';
 /**
  * The callback path of the design: PutEvents to the bus (EventBridge, or the local endpoint speaking its
  * API), a rule routes to the dispatcher, which stores the outcome on the session (the validated reply, or
- * the defined fallback and why); the node's reply poller picks it up.
+ * the defined fallback and why); the node's reply poller picks it up. Fields a request marks sensitive
+ * are sealed with `secrets` before they leave the node (the bus and its archive hold ciphertext and "***";
+ * the dispatcher opens them to POST); without a box such a callback is not sent at all.
  */
 export class BusCallbacks implements CallbackPort {
   constructor(
@@ -17,9 +21,22 @@ export class BusCallbacks implements CallbackPort {
     private readonly poller: ReplyPoller,
     private readonly nodeId: string,
     private readonly logger: Logger,
+    private readonly secrets?: Pick<SecretBox, 'seal'>,
   ) {}
 
+  /** The payload as the bus may carry it: sensitive fields sealed, "***" in their place. */
+  private async sealed(req: CallbackRequest): Promise<{ payload: CallbackEnvelope['payload']; sealed?: SealedFields }> {
+    const payload = req.payload as CallbackEnvelope['payload'];
+    const paths = sensitivePathsIn(payload, req.sensitive);
+    if (paths.length === 0) return { payload };
+    if (!this.secrets) {
+      throw new Error('sensitive fields cannot be sealed: no secrets key (SECRETS_KEY or SECRETS_KMS_KEY_ID)');
+    }
+    return sealSensitiveFields(payload, paths, this.secrets, { tenantId: req.tenantId, eventId: req.eventId });
+  }
+
   private async publish(req: CallbackRequest, expectsReply: boolean): Promise<void> {
+    const { payload, sealed } = await this.sealed(req);
     const envelope: CallbackEnvelope = {
       id: req.eventId,
       tenantId: req.tenantId,
@@ -29,7 +46,8 @@ export class BusCallbacks implements CallbackPort {
       time: new Date().toISOString(),
       nodeId: this.nodeId,
       expectsReply,
-      payload: req.payload,
+      payload,
+      ...(sealed ? { sealed } : {}),
     };
     const res = await this.events.send(
       new PutEventsCommand({

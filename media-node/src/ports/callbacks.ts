@@ -1,4 +1,5 @@
 import type { AnyCallbackBody, CallbackName } from '@sipms/shared/contracts/callbacks';
+import type { SensitivePath } from '@sipms/shared/events/sensitive-fields';
 
 /** One callback as the call flow hands it over: the envelope fields and the body the tenant receives. */
 export interface CallbackRequest {
@@ -9,6 +10,11 @@ export interface CallbackRequest {
   type: CallbackName;
   /** The body of the callback `type` (docs/contract.md), as the contract's schema types it. */
   payload: AnyCallbackBody;
+  /**
+   * Fields of `payload` the tenant marked sensitive (`dtmf.sensitive`): they reach the tenant, but the
+   * port keeps them out of the clear everywhere else (the bus carries them sealed, journals show "***").
+   */
+  sensitive?: readonly SensitivePath[];
 }
 
 export interface CallbackResult {

@@ -397,6 +397,20 @@ function parties(kit: FlowKit): { callerId: string; calleeId: string } {
 }
 
 describe('B2BUA callee', { concurrency: true }, () => {
+  test('a callee whose SDP points the media at a forbidden address is hung up: calledPartyFailed, the caller 502', async (t) => {
+    const kit = flowKit(t, { destinationPolicy: (a) => (a.startsWith('169.254.') ? 'link-local' : undefined) });
+    kit.callbacks.queue('newCall', CALL_BOB);
+    kit.signaling.script(callOutcome.answer({ sdp: FAKE_CALLEE_SDP.replaceAll('192.0.2.20', '169.254.169.254') }));
+    const call = kit.invite();
+    await finish(kit);
+    assert.equal(call.final?.status, 502);
+    assert.equal(kit.signaling.placed[0]!.dialog?.byeSent, true, 'the callee got BYE');
+    const event = kit.callbacks.bodies('callEvent')[0];
+    assert.equal(event?.event, 'calledPartyFailed');
+    assert.match(String(event?.reason), /media address not allowed: link-local/);
+    assert.equal(kit.media.legs[0]!.ops.filter((o) => o.op === 'connectPeer').length, 0, 'no media towards it');
+  });
+
   test('Max-Forwards is carried and decremented across the B2BUA', async (t) => {
     const kit = flowKit(t);
     kit.callbacks.queue('newCall', CALL_BOB);

@@ -77,6 +77,16 @@ describe('outbound IVR call', { concurrency: true }, () => {
     assert.deepEqual(froms, [`sip:%2B4930555@${kit.tenant.domain}`, `sip:desk@${kit.tenant.domain}`].sort());
   });
 
+  test('a called party whose SDP points the media at a forbidden address is hung up: calledPartyFailed', async (t) => {
+    const kit = flowKit(t, { destinationPolicy: (a) => (a.startsWith('10.') ? 'private' : undefined) });
+    kit.signaling.script(callOutcome.answer({ sdp: FAKE_CALLEE_SDP.replaceAll('192.0.2.20', '10.0.0.8') }));
+    kit.outbound.place(placement(kit));
+    await finish(kit);
+    assert.equal(kit.signaling.placed[0]!.dialog?.byeSent, true);
+    assert.deepEqual(kit.callbacks.events(), ['callEvent:calledPartyFailed', 'sessionCompleted']);
+    assert.match(String(kit.callbacks.bodies('callEvent')[0]?.reason), /media address not allowed: private/);
+  });
+
   test("a caller id that is not the tenant's is refused: nothing placed, callEvent calledPartyFailed, journaled", async (t) => {
     const kit = flowKit(t);
     kit.tenants.claim('+4930555', 'someone-else');

@@ -73,6 +73,8 @@ export interface FlowKitOptions {
   callbackMaxDeadlineMs?: number;
   /** How long each played file lasts (ms); default 10. */
   playDurationMs?: number;
+  /** The outbound address policy for called parties' media (default: none, not checked). */
+  destinationPolicy?: (address: string) => string | undefined;
 }
 
 /**
@@ -130,6 +132,7 @@ export class FlowKit {
       usage: this.usage,
       secrets: undefined,
       logger: this.logger,
+      ...(options.destinationPolicy ? { destinationPolicy: options.destinationPolicy } : {}),
     };
     this.connections = new Connections(this.live, this.sessions, this.audio, this.logger);
     this.inbound = new InboundCallFlow(this.deps);

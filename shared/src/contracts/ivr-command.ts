@@ -42,6 +42,12 @@ export const DtmfCollect = z.object({
   terminationKey: dtmfKey.optional(),
   firstDigitTimeoutMs: z.number().int().min(100).max(120_000).default(5000),
   interDigitTimeoutMs: z.number().int().min(100).max(60_000).default(3000),
+  sensitive: z
+    .boolean()
+    .optional()
+    .describe(
+      'true: the digits reach the tenant in dtmfParams but are "***" in the journal, the logs and the event archive (a PIN, a card number)',
+    ),
 });
 export type DtmfCollect = z.infer<typeof DtmfCollect>;
 

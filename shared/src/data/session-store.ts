@@ -1,6 +1,7 @@
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -133,6 +134,60 @@ export class SessionStore {
           TableName: this.tableName,
           Item: { ...keys.reply(sessionId, record.eventId), ...record, expiresAt: ttlIn(REPLY_TTL) },
           ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Claims the delivery of one event before its webhook is called: one conditional write that succeeds
+   * when nobody holds the claim or the holder's lease has run out (`claimExpiresAt < now`: a holder that
+   * died), so two concurrent deliveries never both POST. `false`: a live claim is held by another delivery.
+   */
+  async claimDelivery(
+    sessionId: string,
+    eventId: string,
+    claim: { holder: string; leaseMs: number },
+    now = Date.now(),
+  ): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...keys.deliveryClaim(sessionId, eventId),
+            holder: claim.holder,
+            claimedAt: new Date(now).toISOString(),
+            claimExpiresAt: now + claim.leaseMs,
+            expiresAt: ttlIn(REPLY_TTL, now),
+          },
+          ConditionExpression: 'attribute_not_exists(pk) OR claimExpiresAt < :now',
+          ExpressionAttributeValues: { ':now': now },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Gives a claim back at once (its holder failed before storing an outcome), so a redelivery need not
+   * wait for the lease. Only the holder's own claim is removed; `false` when it was not (or no longer) held.
+   */
+  async releaseDelivery(sessionId: string, eventId: string, holder: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.deliveryClaim(sessionId, eventId),
+          ConditionExpression: 'holder = :h',
+          ExpressionAttributeValues: { ':h': holder },
         }),
       );
       return true;

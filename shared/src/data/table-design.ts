@@ -23,6 +23,8 @@ export const keys = {
   session: (sessionId: string) => ({ pk: `SESSION#${sessionId}`, sk: 'META' }),
   tenantSessionsIndex: (tenantId: string) => `TENANT#${tenantId}#SESSIONS`,
   reply: (sessionId: string, eventId: string) => ({ pk: `SESSION#${sessionId}`, sk: `REPLY#${eventId}` }),
+  /** The dispatcher's claim on delivering one event (a lease), beside the reply item it leads to. */
+  deliveryClaim: (sessionId: string, eventId: string) => ({ pk: `SESSION#${sessionId}`, sk: `CLAIM#${eventId}` }),
   journal: (sessionId: string, at: string, unique: string) => ({
     pk: `SESSION#${sessionId}`,
     sk: `JOURNAL#${at}#${unique}`,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CallbackName } from '../contracts/callbacks.js';
+import { SealedFields } from './sensitive-fields.js';
 
 /**
  * The event envelope: what the media node puts on the bus (`Detail` of a PutEvents entry) and the
@@ -20,8 +21,13 @@ export const CallbackEnvelope = z.object({
   /** The node that owns the session and waits for the reply. */
   nodeId: z.string().min(1),
   expectsReply: z.boolean(),
-  /** The callback body exactly as the tenant receives it. */
+  /**
+   * The callback body as the tenant receives it, except for the fields in `sealed`: those read "***"
+   * here, so the bus, its archive and the journal never hold them in the clear.
+   */
   payload: z.record(z.string(), z.unknown()),
+  /** Sensitive fields (`dtmf.sensitive`) by path in `payload`, sealed; the dispatcher opens them to POST. */
+  sealed: SealedFields.optional(),
 });
 export type CallbackEnvelope = z.infer<typeof CallbackEnvelope>;
 

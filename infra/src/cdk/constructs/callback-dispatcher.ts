@@ -1,3 +1,4 @@
+import { deliveryWorstCaseMs } from '@sipms/shared/events/delivery-budget';
 import { Duration } from 'aws-cdk-lib';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -7,19 +8,14 @@ import { ServiceFunction } from './service-function.js';
 /** The contract's upper bounds (shared/src/contracts/rest.ts: callbackTimeoutMs ≤ 15000, callbackRetries ≤ 5). */
 export const MAX_CALLBACK_TIMEOUT_MS = 15_000;
 export const MAX_CALLBACK_RETRIES = 5;
-/** webhook-client.ts backs off at most 1 s between attempts. */
-const MAX_BACKOFF_MS = 1_000;
-/** Reading the tenant, writing the reply and journal items, cold start. */
-const OVERHEAD_MS = 15_000;
 
 /**
- * The longest one delivery can take: every attempt at the callback URL times out, then the
- * fallback URL's single attempt does too.
+ * The longest one delivery can take (every attempt at the callback URL times out, then the fallback URL's
+ * single attempt does too), rounded up to 10 s. A delivery's claim lasts at most as long
+ * (shared/src/events/delivery-budget.ts), so a dispatcher killed by this timeout leaves a claim that has run out.
  */
 export function dispatcherTimeout(): Duration {
-  const attempts = MAX_CALLBACK_RETRIES + 1;
-  const worst =
-    MAX_CALLBACK_TIMEOUT_MS * attempts + MAX_BACKOFF_MS * MAX_CALLBACK_RETRIES + MAX_CALLBACK_TIMEOUT_MS + OVERHEAD_MS;
+  const worst = deliveryWorstCaseMs(MAX_CALLBACK_TIMEOUT_MS, MAX_CALLBACK_RETRIES);
   return Duration.seconds(Math.ceil(worst / 10_000) * 10);
 }
 
@@ -49,9 +45,11 @@ export class CallbackDispatcher extends Construct {
       memorySize: 512,
     });
     this.function.fn.configureAsyncInvoke({
-      // The event id makes redelivery harmless (the reply item is written once), but a late reply
-      // helps no caller: one retry, then the dead-letter queue.
-      retryAttempts: 1,
+      // The event id makes redelivery harmless (the delivery is claimed and the reply item written once),
+      // and a late reply helps no caller, but a dispatcher that died holding a claim must get its event
+      // back: Lambda retries after one minute, then two more, past the longest claim (dispatcher.ts
+      // fails the first retry while the claim lives); then the dead-letter queue.
+      retryAttempts: 2,
       maxEventAge: Duration.minutes(5),
       onFailure: new SqsDestination(props.deadLetterQueue),
     });

@@ -7,6 +7,7 @@ import { callEventReply } from '../session/replies.js';
 import type { FlowDeps } from './flow-deps.js';
 import { progressReporter } from './progress.js';
 import { failureEvent, fromFor, routeFor, type UnreachedEvent } from './routing.js';
+import { sdpRefusal } from './sdp-addresses.js';
 
 export interface CallAction {
   destination: string;
@@ -15,7 +16,10 @@ export interface CallAction {
   headers?: Record<string, string> | undefined;
 }
 
-export type BridgeDeps = Pick<FlowDeps, 'signaling' | 'sessions' | 'live' | 'usage' | 'secrets' | 'nodeId'>;
+export type BridgeDeps = Pick<
+  FlowDeps,
+  'signaling' | 'sessions' | 'live' | 'usage' | 'secrets' | 'nodeId' | 'destinationPolicy'
+>;
 
 export type CalleeOutcome =
   | { kind: 'answered'; callerDialog: CallDialog; callee: OutboundDialog; calleeParticipant: Participant }
@@ -54,11 +58,14 @@ export async function callCallee(
       signal: call.cancelled,
       onProgress: progressReporter(callee, {
         // Early media (ringback, announcements) passes through to the caller before the answer.
-        earlyMedia: (sdp) =>
+        earlyMedia: (sdp) => {
+          const refused = sdpRefusal(sdp, deps.destinationPolicy);
+          if (refused) return callee.journal({ kind: 'error', event: 'early media refused', reason: refused });
           void leg
             .connectPeer(sdp)
             .then((answer) => call.progress(183, answer))
-            .catch((err) => session.log.warn({ err }, 'early media could not be connected')),
+            .catch((err) => session.log.warn({ err }, 'early media could not be connected'));
+        },
         ringing: () => call.progress(180),
       }),
     });
@@ -70,6 +77,13 @@ export async function callCallee(
     return { kind: 'unreached', event, reason, calleeId: callee.participantId };
   }
 
+  const refused = sdpRefusal(dialog.remoteSdp, deps.destinationPolicy);
+  if (refused) {
+    callee.journal({ kind: 'error', event: 'callee media refused', reason: refused });
+    await dialog.hangup();
+    await callee.end();
+    return { kind: 'unreached', event: 'calledPartyFailed', reason: refused, calleeId: callee.participantId };
+  }
   let callerDialog: CallDialog;
   try {
     callerDialog = await call.answer(await leg.connectPeer(dialog.remoteSdp));

@@ -21,4 +21,6 @@ export interface FlowDeps {
   usage: UsageMeter;
   secrets: SecretBox | undefined;
   logger: Logger;
+  /** The outbound address policy, for the media addresses of called parties' SDP (none: not checked). */
+  destinationPolicy?: (address: string) => string | undefined;
 }

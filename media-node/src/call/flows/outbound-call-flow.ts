@@ -11,6 +11,7 @@ import { callEventReply } from '../session/replies.js';
 import type { FlowDeps } from './flow-deps.js';
 import { progressReporter } from './progress.js';
 import { callerIdRefusal, failureEvent, fromFor, routeFor } from './routing.js';
+import { sdpRefusal } from './sdp-addresses.js';
 
 export interface OutboundFlowDeps extends FlowDeps {
   connections: Pick<Connections, 'connect'>;
@@ -151,8 +152,11 @@ export class OutboundCallFlow {
         sdp: leg.offerTowardsPeer,
         ringTimeoutMs: cmd.timeoutSec * 1000,
         onProgress: progressReporter(participant, {
-          earlyMedia: (sdp) =>
-            void leg.accept(sdp).catch((err) => session.log.warn({ err }, 'early media answer failed')),
+          earlyMedia: (sdp) => {
+            const refused = sdpRefusal(sdp, deps.destinationPolicy);
+            if (refused) return participant.journal({ kind: 'error', event: 'early media refused', reason: refused });
+            void leg.accept(sdp).catch((err) => session.log.warn({ err }, 'early media answer failed'));
+          },
         }),
       });
     } catch (err) {
@@ -166,6 +170,13 @@ export class OutboundCallFlow {
         fallback: res.fallback,
       });
       return event;
+    }
+    const refused = sdpRefusal(dialog.remoteSdp, deps.destinationPolicy);
+    if (refused) {
+      participant.journal({ kind: 'error', event: 'callee media refused', reason: refused });
+      await dialog.hangup();
+      await session.request('callEvent', { participantId, event: 'calledPartyFailed', reason: refused });
+      return 'calledPartyFailed';
     }
     await leg.accept(dialog.remoteSdp);
     participant.answered();

@@ -1,5 +1,6 @@
 import type { CallbackFields } from '@sipms/shared/contracts/callbacks';
 import type { IvrCommand } from '@sipms/shared/contracts/ivr-command';
+import type { SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, UsageMeter } from '../../ports/call-data.js';
 import type { MediaLeg } from '../../ports/media.js';
@@ -115,6 +116,8 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   }
 
   let extras: Omit<CallbackFields<'getIvrCommand'>, 'participantId'> = {};
+  // The digits of a command with `dtmf.sensitive`: the tenant gets them, journals and the bus do not.
+  let sensitive: SensitivePath[] | undefined;
   try {
     while (!ended.signal.aborted) {
       if (held) {
@@ -123,7 +126,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         if (ended.signal.aborted) break;
         extras = {};
       }
-      const res = await session.request('getIvrCommand', { participantId, ...extras }, ended.signal);
+      const res = await session.request('getIvrCommand', { participantId, ...extras }, ended.signal, sensitive);
       if (held) continue; // connected while the tenant was answering: that command is not run
       current = new AbortController();
       const commandSignal = AbortSignal.any([ended.signal, current.signal]);
@@ -178,6 +181,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         ...(outcome.dtmfParams ? { dtmfParams: outcome.dtmfParams } : {}),
         ...(outcome.recording ? { recording: outcome.recording } : {}),
       };
+      sensitive = outcome.dtmfParams && command.dtmf?.sensitive ? ['dtmfParams.digits'] : undefined;
     }
   } finally {
     stopMediaDtmf();

@@ -1,5 +1,6 @@
 import { type CallbackFields, type CallbackName, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
+import { redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { SessionRepository } from '../../ports/call-data.js';
@@ -77,7 +78,11 @@ export class CallSession {
     return new Promise((resolve) => this.onEmpty.push(resolve));
   }
 
-  private build<N extends CallbackName>(type: N, fields: CallbackFields<N>): CallbackRequest {
+  private build<N extends CallbackName>(
+    type: N,
+    fields: CallbackFields<N>,
+    sensitive?: readonly SensitivePath[],
+  ): CallbackRequest {
     const eventId = randomId('e');
     const seq = ++this.seq;
     // A reply-bearing callback's replyId is its event id: the key the reply is stored under.
@@ -91,7 +96,8 @@ export class CallSession {
       ...(replyId ? { replyId } : {}),
       ...fields,
     } as CallbackRequest['payload'];
-    return { eventId, tenantId: this.tenant.tenantId, sessionId: this.sessionId, seq, type, payload };
+    const req = { eventId, tenantId: this.tenant.tenantId, sessionId: this.sessionId, seq, type, payload };
+    return sensitive?.length ? { ...req, sensitive } : req;
   }
 
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
@@ -100,14 +106,22 @@ export class CallSession {
     return next;
   }
 
-  /** A reply-bearing callback; resolves with the reply or the defined fallback. */
-  request<N extends ReplyCallback>(type: N, fields: CallbackFields<N>, signal?: AbortSignal): Promise<CallbackResult> {
+  /**
+   * A reply-bearing callback; resolves with the reply or the defined fallback. `sensitive` names fields the
+   * tenant marked sensitive (`dtmf.sensitive`): only the tenant sees them, journals show "***".
+   */
+  request<N extends ReplyCallback>(
+    type: N,
+    fields: CallbackFields<N>,
+    signal?: AbortSignal,
+    sensitive?: readonly SensitivePath[],
+  ): Promise<CallbackResult> {
     if (this.completed) {
       // sessionCompleted is always a session's last callback: journaled instead, the flow gets the fallback.
-      this.journalUnsent(type, fields);
+      this.journalUnsent(type, redactPayload(fields, sensitive));
       return Promise.resolve({ reply: FALLBACK_REPLIES[type], fallback: true, reason: 'session completed' });
     }
-    const req = this.build(type, fields);
+    const req = this.build(type, fields, sensitive);
     return this.enqueue(() => this.deps.callbacks.request(req, this.replyDeadlineMs, signal));
   }
 
