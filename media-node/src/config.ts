@@ -75,6 +75,11 @@ const MediaNodeEnv = z
     DTMF_LOG_PORT: envInt(0, 0, 65535),
     /** Where rtpengine writes recordings (pcap); default <RUN_DIR>/recordings for a managed rtpengine. */
     RECORDING_DIR: z.string().optional(),
+    /**
+     * The largest WAV one recording makes (bytes, header included); default an hour at 8 kHz 16-bit
+     * (57,600,044). A recording is also never longer than the wall-clock time it ran.
+     */
+    RECORDING_MAX_BYTES: envInt(44 + 3600 * 8000 * 2, 44 + 16_000, 2 ** 32 - 1),
     /** `true`: this process runs and supervises rtpengine; `false`: one is already running at RTPENGINE_NG_PORT. */
     RTPENGINE_MANAGED: z.enum(['true', 'false']).default('true'),
     EVENT_BUS_NAME: z.string().min(1).default('default'),
@@ -89,6 +94,13 @@ const MediaNodeEnv = z
       .transform((v) => v.split(',').map(Number))
       .optional(),
     CACHE_DIR: z.string().min(1),
+    /**
+     * The byte budget of the node's cached audio under CACHE_DIR (converted prompts, speech, URL audio,
+     * silence, tones), least recently used first; default 2 GiB.
+     */
+    AUDIO_CACHE_MAX_BYTES: envInt(2 * 1024 ** 3, 1024 ** 2, Number.MAX_SAFE_INTEGER),
+    /** The part of AUDIO_CACHE_MAX_BYTES (0 to 1) past which a tenant's cached audio is evicted first. */
+    AUDIO_CACHE_TENANT_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
     /** Set on AWS media nodes (the ASG's termination hook): the node drains before it is removed. */
     ASG_LIFECYCLE_HOOK_NAME: z.string().min(1).optional(),
     /** Upper bound on draining (waiting for calls to end) before termination or shutdown. */

@@ -12,6 +12,7 @@ import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
+import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { DeadNodeSweeper } from '@sipms/shared/ops/dead-node-sweeper';
 import { packageProviding } from '@sipms/shared/system-packages';
 import type { Logger } from '@sipms/shared/util/logger';
@@ -107,12 +108,10 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     const dtmfAddress = await dtmf.start('127.0.0.1', config.DTMF_LOG_PORT);
     stack.push(() => dtmf.close());
 
-    const media = new RtpEngineMedia(
-      control,
-      dtmf,
-      logger,
-      config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {},
-    );
+    const media = new RtpEngineMedia(control, dtmf, logger, {
+      ...(config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {}),
+      recordingMaxBytes: config.RECORDING_MAX_BYTES,
+    });
     await media.start(rtpHost);
     stack.push(() => media.close());
 
@@ -173,7 +172,12 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       }),
       cacheDir: config.CACHE_DIR,
       ...(config.TTS_ENGINE === 'polly' ? { speech: new PollySpeech(new PollyClient({ maxAttempts: 3 })) } : {}),
+      addresses: AddressPolicy.fromSettings(config.CALLBACK_URL_POLICY, config.OUTBOUND_ALLOW_CIDRS),
+      cacheMaxBytes: config.AUDIO_CACHE_MAX_BYTES,
+      cacheTenantShare: config.AUDIO_CACHE_TENANT_SHARE,
+      logger: logger.child({ c: 'audio' }),
     });
+    stack.push(() => audio.close());
     let signaling: SignalingPort;
     try {
       signaling = createSignaling(

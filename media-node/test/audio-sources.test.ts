@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import { auDurationMs } from '../src/media/au.js';
 import { FileAudioSources, silentWav, toneWav } from '../src/media/audio-sources.js';
@@ -13,6 +14,8 @@ import { FileAudioSources, silentWav, toneWav } from '../src/media/audio-sources
 // ffmpeg and espeak-ng are runtime packages (system-packages.json; `npm test` installs them): no test skips
 // without them, as the product does not run without them.
 const noPrompts = {} as PromptStore;
+/** The single-machine deployment's policy: the test servers listen on loopback. */
+const addresses = AddressPolicy.fromSettings('allow-loopback');
 
 describe('URL phrases: fetched with limits, cached by URL and validator, converted by ffmpeg', () => {
   let server: Server;
@@ -59,19 +62,19 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
   });
 
   const audio = () =>
-    new FileAudioSources({ prompts: noPrompts, cacheDir: dir, urlMaxBytes: 2000_000, urlTimeoutMs: 500 });
+    new FileAudioSources({ prompts: noPrompts, cacheDir: dir, urlMaxBytes: 2000_000, urlTimeoutMs: 500, addresses });
 
   test('ETag: revalidated with If-None-Match; 304 keeps the cached file; a new version replaces it', async () => {
     const a = audio();
-    const first = await a.url(`${base}/etag.wav`);
-    const second = await a.url(`${base}/etag.wav`);
+    const first = await a.url('t1', `${base}/etag.wav`);
+    const second = await a.url('t1', `${base}/etag.wav`);
     assert.equal(second, first);
     const etagHits = hits.filter((h) => h.path === '/etag.wav');
     assert.equal(etagHits.length, 2);
     assert.equal(etagHits[1]!.inm, '"v1"');
     etag = '"v2"';
     etagBody = toneWav(600, 440);
-    const third = await a.url(`${base}/etag.wav`);
+    const third = await a.url('t1', `${base}/etag.wav`);
     assert.notEqual(third, first);
     const au = await readFile(third);
     assert.equal(au.readUInt32BE(16), 8000);
@@ -81,20 +84,20 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
 
   test('Last-Modified: revalidated with If-Modified-Since', async () => {
     const a = audio();
-    const first = await a.url(`${base}/lastmod.wav`);
-    assert.equal(await a.url(`${base}/lastmod.wav`), first);
+    const first = await a.url('t1', `${base}/lastmod.wav`);
+    assert.equal(await a.url('t1', `${base}/lastmod.wav`), first);
     assert.equal(hits.filter((h) => h.path === '/lastmod.wav').at(-1)!.ims, 'Tue, 01 Dec 2026 10:00:00 GMT');
   });
 
   test('Cache-Control max-age: fresh entries are used without a request', async () => {
     const a = audio();
-    await a.url(`${base}/fresh.wav`);
-    await a.url(`${base}/fresh.wav`);
+    await a.url('t1', `${base}/fresh.wav`);
+    await a.url('t1', `${base}/fresh.wav`);
     assert.equal(hits.filter((h) => h.path === '/fresh.wav').length, 1);
   });
 
   test('any format ffmpeg reads (mp3) becomes 8 kHz µ-law AU', async () => {
-    const au = await readFile(await audio().url(`${base}/song.mp3`));
+    const au = await readFile(await audio().url('t1', `${base}/song.mp3`));
     assert.equal(au.toString('ascii', 0, 4), '.snd');
     assert.equal(au.readUInt32BE(16), 8000);
     assert.ok(auDurationMs(au) > 450, 'about 0.5 s of audio');
@@ -102,11 +105,11 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
 
   test('failures reject with a reason: 404, not audio, too large, too slow', async () => {
     const a = audio();
-    await assert.rejects(a.url(`${base}/missing.wav`), /HTTP 404/);
-    await assert.rejects(a.url(`${base}/page.html`), /not playable audio/);
-    const small = new FileAudioSources({ prompts: noPrompts, cacheDir: dir, urlMaxBytes: 1000 });
-    await assert.rejects(small.url(`${base}/big.wav`), /larger than 1000 bytes/);
-    await assert.rejects(a.url(`${base}/slow.wav`), /timed out/);
+    await assert.rejects(a.url('t1', `${base}/missing.wav`), /HTTP 404/);
+    await assert.rejects(a.url('t1', `${base}/page.html`), /not playable audio/);
+    const small = new FileAudioSources({ prompts: noPrompts, cacheDir: dir, urlMaxBytes: 1000, addresses });
+    await assert.rejects(small.url('t1', `${base}/big.wav`), /larger than 1000 bytes/);
+    await assert.rejects(a.url('t1', `${base}/slow.wav`), /timed out/);
   });
 
   test('without ffmpeg nothing is played as it is: the audio is refused, naming the package', async () => {
@@ -114,10 +117,11 @@ describe('URL phrases: fetched with limits, cached by URL and validator, convert
       prompts: { localPath: async () => join(dir, 'prompt.wav') } as unknown as PromptStore,
       cacheDir: join(dir, 'no-ffmpeg'),
       ffmpegBinary: join(dir, 'no-such-ffmpeg'),
+      addresses,
     });
     await writeFile(join(dir, 'prompt.wav'), toneWav(200, 440));
     const refused = /no-such-ffmpeg not found: ffmpeg is required to play audio \(Debian package ffmpeg\)/;
-    await assert.rejects(noFfmpeg.url(`${base}/tone.wav`), refused);
+    await assert.rejects(noFfmpeg.url('t1', `${base}/tone.wav`), refused);
     await assert.rejects(noFfmpeg.prompt('t1', 'welcome'), refused);
   });
 });
@@ -127,19 +131,19 @@ test('tts: espeak-ng audio is cached by a hash of its parameters', async () => {
   try {
     const a = new FileAudioSources({ prompts: noPrompts, cacheDir: dir });
     const t0 = performance.now();
-    const first = await a.speech({ text: 'Welcome to the test', language: 'en-GB' });
+    const first = await a.speech('t1', { text: 'Welcome to the test', language: 'en-GB' });
     const cold = performance.now() - t0;
     const t1 = performance.now();
-    assert.equal(await a.speech({ text: 'Welcome to the test', language: 'en-GB' }), first);
+    assert.equal(await a.speech('t1', { text: 'Welcome to the test', language: 'en-GB' }), first);
     const warm = performance.now() - t1;
-    assert.notEqual(await a.speech({ text: 'Welcome to the test', language: 'de-DE' }), first);
+    assert.notEqual(await a.speech('t1', { text: 'Welcome to the test', language: 'de-DE' }), first);
     const au = await readFile(first);
     assert.equal(au.toString('ascii', 0, 4), '.snd');
     assert.equal(au.readUInt32BE(8), au.length - au.readUInt32BE(4), 'the data size is the real size');
     assert.ok(auDurationMs(au) > 800, `speech of ${auDurationMs(au)} ms`);
     console.log(`# espeak-ng: first ${cold.toFixed(0)} ms, cached ${warm.toFixed(1)} ms`);
     await assert.rejects(
-      new FileAudioSources({ prompts: noPrompts, cacheDir: dir }).speech({ text: 'x', voice: 'zz-nonexistent' }),
+      new FileAudioSources({ prompts: noPrompts, cacheDir: dir }).speech('t1', { text: 'x', voice: 'zz-nonexistent' }),
     );
   } finally {
     await rm(dir, { recursive: true, force: true });

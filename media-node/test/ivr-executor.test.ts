@@ -54,7 +54,7 @@ function context(leg: MediaLeg, overrides: Partial<AudioSources> = {}) {
   const digits = new Set<(d: string) => void>();
   const audio: AudioSources = {
     prompt: async (_t, name) => (name === 'missing' ? undefined : `/prompts/${name}`),
-    speech: async ({ text }) => `/tts/${text}`,
+    speech: async (_t, { text }) => `/tts/${text}`,
     silence: async (ms) => `/silence/${ms}`,
     tone: async () => '/tone',
     url: async () => {

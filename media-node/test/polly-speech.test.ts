@@ -39,7 +39,7 @@ test('awstts: PCM at 8 kHz is requested and wrapped into a WAV; the second reque
   polly.on(SynthesizeSpeechCommand).callsFake(() => ({ AudioStream: streamOf(pcm), ContentType: 'audio/pcm' }));
   const { audio } = await sources();
   const req = { text: 'Hello caller', voice: 'Joanna', language: 'en-US', engine: 'neural' };
-  const path = await audio.speech(req);
+  const path = await audio.speech('t1', req);
   const input = polly.commandCalls(SynthesizeSpeechCommand)[0]!.args[0].input;
   assert.deepEqual(input, {
     Text: 'Hello caller',
@@ -54,7 +54,7 @@ test('awstts: PCM at 8 kHz is requested and wrapped into a WAV; the second reque
   const au = await readFile(path);
   assert.equal(au.toString('ascii', 0, 4), '.snd');
   assert.equal(auDurationMs(au), 100);
-  assert.equal(await audio.speech(req), path, 'same parameters, same cached file');
+  assert.equal(await audio.speech('t1', req), path, 'same parameters, same cached file');
   assert.equal(polly.commandCalls(SynthesizeSpeechCommand).length, 1, 'Polly is not asked twice');
 });
 
@@ -62,9 +62,9 @@ test('every parameter is part of the cache key; mp3 is kept as an .mp3 file', as
   const mp3 = execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=f=500:d=0.3', '-f', 'mp3', '-']);
   polly.on(SynthesizeSpeechCommand).callsFake(() => ({ AudioStream: streamOf(mp3) }));
   const { audio } = await sources();
-  const a = await audio.speech({ text: 'Hi', voice: 'Joanna', outputFormat: 'mp3' });
-  const b = await audio.speech({ text: 'Hi', voice: 'Matthew', outputFormat: 'mp3' });
-  const c = await audio.speech({ text: 'Hi', voice: 'Joanna', outputFormat: 'mp3', engine: 'neural' });
+  const a = await audio.speech('t1', { text: 'Hi', voice: 'Joanna', outputFormat: 'mp3' });
+  const b = await audio.speech('t1', { text: 'Hi', voice: 'Matthew', outputFormat: 'mp3' });
+  const c = await audio.speech('t1', { text: 'Hi', voice: 'Joanna', outputFormat: 'mp3', engine: 'neural' });
   assert.ok(a.endsWith('.au'), 'the mp3 was converted for playing');
   assert.equal(new Set([a, b, c]).size, 3);
   assert.equal(polly.commandCalls(SynthesizeSpeechCommand)[0]!.args[0].input.SampleRate, '22050');
@@ -73,7 +73,7 @@ test('every parameter is part of the cache key; mp3 is kept as an .mp3 file', as
 test('a voice is chosen from LanguageCode when none is given; SSML is passed as SSML', async () => {
   polly.on(SynthesizeSpeechCommand).callsFake(() => ({ AudioStream: streamOf(Buffer.alloc(320)) }));
   const { audio } = await sources();
-  await audio.speech({ text: '<speak>Hallo</speak>', language: 'de-DE', ssml: true });
+  await audio.speech('t1', { text: '<speak>Hallo</speak>', language: 'de-DE', ssml: true });
   const input = polly.commandCalls(SynthesizeSpeechCommand)[0]!.args[0].input;
   assert.equal(input.VoiceId, 'Vicki');
   assert.equal(input.TextType, 'ssml');
@@ -83,9 +83,9 @@ test('a Polly error rejects with the service error named (the IVR turns it into 
   const err = Object.assign(new Error('Voice Bogus is not available'), { name: 'InvalidParameterValueException' });
   polly.on(SynthesizeSpeechCommand).rejects(err);
   const { audio } = await sources();
-  await assert.rejects(audio.speech({ text: 'x', voice: 'Bogus' }), /Polly SynthesizeSpeech failed: .*Bogus/);
+  await assert.rejects(audio.speech('t1', { text: 'x', voice: 'Bogus' }), /Polly SynthesizeSpeech failed: .*Bogus/);
   // Nothing was cached: the next try asks again.
-  await assert.rejects(audio.speech({ text: 'x', voice: 'Bogus' }));
+  await assert.rejects(audio.speech('t1', { text: 'x', voice: 'Bogus' }));
   assert.equal(polly.commandCalls(SynthesizeSpeechCommand).length, 2);
 });
 

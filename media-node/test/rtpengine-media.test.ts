@@ -293,6 +293,30 @@ describe('rtpengine controller, media legs and supervision (real rtpengine)', { 
     caller.close();
   });
 
+  test('record: RTP timestamps 0 and 28,790,000 make a recording as long as the wall clock, not an hour', async () => {
+    const { caller, leg, rtpPort } = await openCall();
+    await sendAudio(caller, rtpPort, 5);
+    await leg.startRecording();
+    for (const [i, ts] of [0, 28_790_000].entries()) {
+      const p = Buffer.alloc(12 + 160, 0x10);
+      p[0] = 0x80;
+      p.writeUInt16BE(100 + i, 2);
+      p.writeUInt32BE(ts, 4);
+      p.writeUInt32BE(0x1234, 8);
+      caller.send(p, rtpPort, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    const { file, durationMs } = await leg.stopRecording();
+    assert.ok(durationMs <= 1000, `recorded ${durationMs} ms (billed as recording seconds)`);
+    const wav = await readFile(file);
+    assert.ok(wav.length <= 44 + 16_000, `a WAV of ${wav.length} bytes`);
+    assert.ok(Date.now() - started < 2000);
+    await leg.close();
+    caller.close();
+  });
+
   test('caller audio levels arrive through the IVR sink: tone is loud, silence is quiet', async () => {
     const { caller, leg, rtpPort } = await openCall();
     const levels: number[] = [];

@@ -1,13 +1,21 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { AddressPolicy } from '@sipms/shared/net/address-policy';
+import { guardedLookup } from '@sipms/shared/net/guarded-lookup';
 import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import { packageProviding } from '@sipms/shared/system-packages';
-import { ifNotFound, isNotFound } from '@sipms/shared/util/fs-errors';
+import { isNotFound } from '@sipms/shared/util/fs-errors';
+import type { Logger } from '@sipms/shared/util/logger';
+import { Agent, type Dispatcher, request } from 'undici';
 import type { AudioSources, SpeechRequest } from '../ports/call-data.js';
 import { ulawAu } from './au.js';
+import { AudioCache, DEFAULT_AUDIO_CACHE_MAX_BYTES, DEFAULT_AUDIO_CACHE_TENANT_SHARE } from './audio-cache.js';
 import { pcmToWav } from './pcap.js';
 import { EspeakSpeech, type SpeechSynthesizer } from './speech-synthesizer.js';
 import { mixWavs } from './wav-mix.js';
@@ -18,6 +26,19 @@ const run = promisify(execFile);
 
 /** The ffmpeg the audio sources run unless told otherwise; required (the start-up check looks for it). */
 export const DEFAULT_FFMPEG_BINARY = 'ffmpeg';
+
+/** What a `url` phrase refused by the address policy is skipped with (never the address or a status). */
+export const ADDRESS_NOT_ALLOWED = 'address not allowed by the outbound address policy';
+
+/** Redirects a `url` phrase follows at most, each hop checked like the first URL. */
+export const MAX_URL_REDIRECTS = 3;
+
+/** The cache's folders, one per kind of audio, each with one folder per owner. */
+const KINDS = ['tts', 'silence', 'tone', 'url', 'play'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** The owner of generated audio (silence, tones): the node, not a tenant. */
+const NODE_OWNER = 'node';
 
 export interface AudioSourceOptions {
   prompts: PromptStore;
@@ -30,90 +51,172 @@ export interface AudioSourceOptions {
   urlTimeoutMs?: number;
   /** Freshness for a URL response with neither validators nor Cache-Control (seconds). */
   urlDefaultMaxAgeSec?: number;
+  /**
+   * Where `url` phrases may connect (CALLBACK_URL_POLICY, OUTBOUND_ALLOW_CIDRS), checked for every
+   * redirect hop and at connect time. Default: public addresses only.
+   */
+  addresses?: AddressPolicy;
+  /** AUDIO_CACHE_MAX_BYTES: the budget of every kind of cached audio together (default 2 GiB). */
+  cacheMaxBytes?: number;
+  /** AUDIO_CACHE_TENANT_SHARE: the part of the budget past which a tenant's entries go first (default 0.25). */
+  cacheTenantShare?: number;
+  /** How long a file handed out stays pinned beyond its own length (default 30 s). */
+  cachePinMarginMs?: number;
+  /** Audio longer than this is cut when converted (seconds; default 3600), which bounds every file. */
+  maxAudioSeconds?: number;
   now?: () => number;
+  logger?: Logger;
 }
 
-/** What we remember about a fetched URL: the cached file and how to revalidate it (RFC 9111). */
+/** What we remember about a fetched URL (the `.json` beside its file): how to revalidate it (RFC 9111). */
 interface UrlCacheEntry {
   url: string;
-  file: string;
   etag?: string;
   lastModified?: string;
   freshUntil: number;
 }
 
+/** A failed `url` fetch; `useCached`: a cached copy may be played instead (network errors, 5xx). */
+class UrlFetchError extends Error {
+  constructor(
+    message: string,
+    readonly useCached: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
 /**
- * Audio for the IVR, as files rtpengine can play (it transcodes anything ffmpeg reads). Generated audio is
- * cached under a hash of its parameters, so the second caller hears it without waiting, and concurrent
- * requests for the same audio share one synthesis or download.
+ * Audio for the IVR, as 8 kHz µ-law AU files rtpengine plays (see au.ts). Converted prompts, speech and
+ * URL audio are cached per tenant under a hash of their parameters, and silence and tones per length
+ * bucket, all within one byte budget (AudioCache: least recently used first, a tenant over its share
+ * first); concurrent requests for the same audio share one synthesis or download.
  */
 export class FileAudioSources implements AudioSources {
   private readonly inFlight = new Map<string, Promise<string>>();
   private readonly ready: Promise<void>;
   private readonly speechEngine: SpeechSynthesizer;
   private readonly now: () => number;
+  private readonly cache: AudioCache;
+  private readonly addresses: AddressPolicy;
+  private readonly agent: Agent;
+  /** The current file of each fetched URL, by `<owner>/<url key>`. */
+  private readonly urlFiles = new Map<string, string>();
+  private readonly ownerDirs = new Set<string>();
 
   constructor(private readonly opts: AudioSourceOptions) {
     this.speechEngine = opts.speech ?? new EspeakSpeech();
     this.now = opts.now ?? Date.now;
-    this.ready = Promise.all(
-      ['tts', 'silence', 'tone', 'url', 'play'].map((d) => mkdir(join(opts.cacheDir, d), { recursive: true })),
-    ).then(() => undefined);
+    this.addresses = opts.addresses ?? new AddressPolicy();
+    const timeout = opts.urlTimeoutMs ?? 5000;
+    this.agent = new Agent({
+      // Every connection resolves through the policy, so a name re-pointed later is refused too.
+      connect: { lookup: guardedLookup(this.addresses) as never, timeout },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
+    this.cache = new AudioCache({
+      maxBytes: opts.cacheMaxBytes ?? DEFAULT_AUDIO_CACHE_MAX_BYTES,
+      tenantShare: opts.cacheTenantShare ?? DEFAULT_AUDIO_CACHE_TENANT_SHARE,
+      ...(opts.cachePinMarginMs === undefined ? {} : { pinMarginMs: opts.cachePinMarginMs }),
+      now: this.now,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
+    this.ready = this.init();
+  }
+
+  private async init(): Promise<void> {
+    await Promise.all(KINDS.map((d) => mkdir(join(this.opts.cacheDir, d), { recursive: true })));
+    const indexed = await this.cache.load(this.opts.cacheDir, KINDS);
+    // URL files are named <key>-<version>.au: the most recently used version of a key is the current one.
+    const urlDir = join(this.opts.cacheDir, 'url');
+    const stale: string[] = [];
+    for (const path of indexed) {
+      const m = /^([^/]+)\/([0-9a-f]{40})-[0-9a-f]{16}\.au$/.exec(path.slice(urlDir.length + 1));
+      if (!path.startsWith(`${urlDir}/`) || !m) continue;
+      const id = `${m[1]}/${m[2]}`;
+      const previous = this.urlFiles.get(id);
+      if (previous) stale.push(previous);
+      this.urlFiles.set(id, path);
+    }
+    for (const path of stale) await this.cache.remove(path);
+  }
+
+  /** Bytes of cached audio on this node (files and their metadata), for metrics. */
+  get cachedBytes(): number {
+    return this.cache.bytes;
+  }
+
+  /** Bytes of cached audio a tenant owns (speech, URL audio, converted prompts). */
+  cachedBytesOf(tenantId: string): number {
+    return this.cache.bytesOf(ownerOf(tenantId));
+  }
+
+  /** Number of cached files (silence and tones included). */
+  get cachedEntries(): number {
+    return this.cache.entryCount;
+  }
+
+  /** Closes the connections `url` phrases keep open. */
+  async close(): Promise<void> {
+    await this.agent.close();
   }
 
   async prompt(tenantId: string, fileName: string): Promise<string | undefined> {
     const path = await this.opts.prompts.localPath(tenantId, fileName);
-    return path ? this.playable(path) : undefined;
+    return path ? this.playable(tenantId, path) : undefined;
   }
 
   /**
    * The file as 8 kHz µ-law AU (see au.ts: rtpengine paces it evenly), converted once and cached by the
-   * source's path, size and modification time.
+   * source's path, size and modification time. An AU prompt is played as it is, from the prompt store.
    */
-  private async playable(source: string): Promise<string> {
+  private async playable(tenantId: string, source: string): Promise<string> {
     if (source.endsWith('.au')) return source;
+    await this.ready;
     const s = await stat(source);
     const key = hash(['play', source, String(s.size), String(s.mtimeMs)]);
-    const path = join(this.opts.cacheDir, 'play', `${key}.au`);
-    if (await exists(path)) return path;
-    return this.once(`play/${key}`, async () => {
-      await writeAtomically(path, await this.transcode(await readFile(source)));
-      return path;
-    });
+    return this.cached('play', ownerOf(tenantId), `${key}.au`, (path) => this.transcode(source, path));
   }
 
-  async speech(input: SpeechRequest): Promise<string> {
-    return this.playable(await this.synthesized(input));
-  }
-
-  private async synthesized(input: SpeechRequest): Promise<string> {
+  async speech(tenantId: string, input: SpeechRequest): Promise<string> {
+    await this.ready;
     const engine = this.speechEngine;
     const key = hash(engine.cacheKey(input));
-    await this.ready;
-    // The extension depends on what the engine returns; a marker file records it for the next lookup.
-    const marker = join(this.opts.cacheDir, 'tts', `${key}.ext`);
-    const ext = await readFile(marker, 'utf8').catch(ifNotFound(undefined));
-    if (ext) {
-      const path = join(this.opts.cacheDir, 'tts', `${key}.${ext}`);
-      if (await exists(path)) return path;
-    }
-    return this.once(`tts/${key}`, async () => {
+    return this.cached('tts', ownerOf(tenantId), `${key}.au`, async (path) => {
       const out = await engine.synthesize(input);
-      const path = join(this.opts.cacheDir, 'tts', `${key}.${out.extension}`);
-      await writeAtomically(path, out.audio);
-      await writeFile(marker, out.extension);
-      return path;
+      // The extension tells ffmpeg what it reads; the synthesized file is only an input.
+      const synthesized = `${path}.${randomSuffix()}.in.${out.extension}`;
+      await writeFile(synthesized, out.audio);
+      try {
+        await this.transcode(synthesized, path);
+      } finally {
+        await rm(synthesized, { force: true });
+      }
     });
   }
 
-  silence(durationMs: number): Promise<string> {
-    const ms = Math.max(20, Math.min(60_000, Math.round(durationMs)));
-    return this.cachedFile('silence', `${ms}ms.au`, () => ulawAu(new Int16Array(Math.round(ms * 8))));
+  /**
+   * Silence of about the requested length: one file per length bucket (20 ms steps below 1 s, 100 ms to
+   * 10 s, 1 s to 60 s), so any number of distinct lengths makes at most ~190 small files.
+   */
+  async silence(durationMs: number): Promise<string> {
+    await this.ready;
+    const ms = lengthBucketMs(durationMs, 60_000);
+    return this.cached('silence', NODE_OWNER, `${ms}ms.au`, (path) =>
+      writeAtomically(path, ulawAu(new Int16Array(Math.round(ms * 8)))),
+    );
   }
 
-  tone(hz: number, durationMs: number): Promise<string> {
-    const ms = Math.max(20, Math.min(10_000, Math.round(durationMs)));
-    return this.cachedFile('tone', `${Math.round(hz)}hz-${ms}ms.au`, () => ulawAu(tonePcm(ms, hz)));
+  /** A tone of about the requested length (the same buckets as silence, up to 10 s) and pitch (whole Hz). */
+  async tone(hz: number, durationMs: number): Promise<string> {
+    await this.ready;
+    const ms = lengthBucketMs(durationMs, 10_000);
+    const pitch = Math.max(20, Math.min(4000, Math.round(hz)));
+    return this.cached('tone', NODE_OWNER, `${pitch}hz-${ms}ms.au`, (path) =>
+      writeAtomically(path, ulawAu(tonePcm(ms, pitch))),
+    );
   }
 
   /** Stores the recording, then removes `wavFile` (it belongs to us once handed over). */
@@ -132,75 +235,128 @@ export class FileAudioSources implements AudioSources {
   }
 
   /**
-   * A URL's audio: fresh cache entries are used as they are; stale ones are revalidated with
-   * If-None-Match / If-Modified-Since (304 keeps the file). Network errors and 5xx fall back to a cached
-   * copy; 4xx means the audio is gone. A new body is checked and converted by ffmpeg to 8 kHz µ-law AU.
+   * A URL's audio, fetched under the outbound address policy: fresh cache entries are used as they are;
+   * stale ones are revalidated with If-None-Match / If-Modified-Since (304 keeps the file). Network
+   * errors and 5xx fall back to a cached copy; 4xx means the audio is gone. A new body is streamed to
+   * disk within the size limit and converted by ffmpeg to 8 kHz µ-law AU. Each tenant has its own copy.
    */
-  async url(url: string): Promise<string> {
+  async url(tenantId: string, url: string): Promise<string> {
     await this.ready;
+    const owner = ownerOf(tenantId);
     const key = hash(['url', url]);
-    const metaPath = join(this.opts.cacheDir, 'url', `${key}.json`);
-    const cached = await readJson<UrlCacheEntry>(metaPath);
-    // Only AU files count: an older cache may hold bytes that were never converted.
-    const usable =
-      cached && cached.url === url && cached.file.endsWith('.au') && (await exists(cached.file)) ? cached : undefined;
-    if (usable && this.now() < usable.freshUntil) return usable.file;
-    return this.once(`url/${key}`, () => this.fetchUrl(url, key, metaPath, usable));
+    const id = `${owner}/${key}`;
+    const file = this.urlFiles.get(id);
+    if (file && !this.cache.has(file)) this.urlFiles.delete(id); // evicted
+    // Marked used (and pinned) first: a revalidation may keep playing it.
+    const meta = file && this.cache.use(file) ? await readJson<UrlCacheEntry>(`${file}.json`) : undefined;
+    const cached = file && meta?.url === url ? { file, meta } : undefined;
+    if (cached && this.now() < cached.meta.freshUntil && this.cache.use(cached.file)) return cached.file;
+    return this.once(`url/${id}`, () => this.fetchUrl(url, owner, key, cached));
   }
 
-  private async fetchUrl(url: string, key: string, metaPath: string, cached: UrlCacheEntry | undefined) {
+  private async fetchUrl(
+    url: string,
+    owner: string,
+    key: string,
+    cached: { file: string; meta: UrlCacheEntry } | undefined,
+  ): Promise<string> {
     const max = this.opts.urlMaxBytes ?? 10_000_000;
+    const dir = await this.ownerDir('url', owner);
     const headers: Record<string, string> = { accept: 'audio/*, */*;q=0.5' };
-    if (cached?.etag) headers['if-none-match'] = cached.etag;
-    if (cached?.lastModified) headers['if-modified-since'] = cached.lastModified;
-    let res: Response;
-    let body: Buffer;
+    if (cached?.meta.etag) headers['if-none-match'] = cached.meta.etag;
+    if (cached?.meta.lastModified) headers['if-modified-since'] = cached.meta.lastModified;
+    const body = join(dir, `.in-${process.pid}-${randomSuffix()}`);
+    let res: Dispatcher.ResponseData;
+    let version = '';
+    let evicted = false;
     try {
-      res = await fetch(url, {
-        headers,
-        signal: AbortSignal.timeout(this.opts.urlTimeoutMs ?? 5000),
-        redirect: 'follow',
-      });
-      if (res.status === 304 && cached) {
-        await res.body?.cancel();
-        await writeJson(metaPath, { ...cached, freshUntil: this.freshUntil(res.headers, cached) });
-        return cached.file;
+      const signal = AbortSignal.timeout(this.opts.urlTimeoutMs ?? 5000);
+      res = await this.get(url, headers, signal);
+      if (res.statusCode === 304 && cached) {
+        await res.body.dump();
+        if (this.cache.use(cached.file)) {
+          await this.updateMeta(cached.file, { ...cached.meta, freshUntil: this.freshUntil(res.headers, cached.meta) });
+          return cached.file;
+        }
+        evicted = true; // while it was revalidated: fetched again in full below
+      } else {
+        if (res.statusCode < 200 || res.statusCode > 299) {
+          await res.body.dump();
+          throw new UrlFetchError(`HTTP ${res.statusCode}`, res.statusCode >= 500);
+        }
+        const declared = Number(header(res.headers, 'content-length') ?? 0);
+        if (declared > max) {
+          await res.body.dump();
+          throw new UrlFetchError(`larger than ${max} bytes`, false);
+        }
+        version = await saveLimited(res.body, body, max, signal);
       }
-      if (!res.ok) {
-        await res.body?.cancel();
-        if (res.status >= 500 && cached) return cached.file;
-        throw new Error(`HTTP ${res.status}`);
-      }
-      const declared = Number(res.headers.get('content-length') ?? 0);
-      if (declared > max) {
-        await res.body?.cancel();
-        throw new Error(`larger than ${max} bytes`);
-      }
-      body = await readLimited(res, max);
     } catch (err) {
-      const message = (err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message;
-      if (cached && !/^HTTP 4|larger than/.test(message)) return cached.file;
-      throw new Error(`fetching ${url} failed: ${message}`);
+      await rm(body, { force: true });
+      const failure = asFetchError(err);
+      if (failure.message === ADDRESS_NOT_ALLOWED) {
+        this.opts.logger?.info({ err, url }, 'url phrase refused by the outbound address policy');
+      }
+      if (cached && failure.useCached && this.cache.use(cached.file)) return cached.file;
+      throw new Error(`fetching ${url} failed: ${failure.message}`, { cause: err });
     }
-    const version = createHash('sha256').update(body).digest('hex').slice(0, 16);
-    const file = join(this.opts.cacheDir, 'url', `${key}-${version}.au`);
-    if (!(await exists(file))) await writeAtomically(file, await this.transcode(body));
-    const entry: UrlCacheEntry = {
+    if (evicted) return this.fetchUrl(url, owner, key, undefined);
+    const file = join(dir, `${key}-${version}.au`);
+    try {
+      if (!this.cache.has(file)) await this.transcode(body, file);
+    } finally {
+      await rm(body, { force: true });
+    }
+    const etag = header(res.headers, 'etag');
+    const lastModified = header(res.headers, 'last-modified');
+    const meta: UrlCacheEntry = {
       url,
-      file,
-      ...(res.headers.get('etag') ? { etag: res.headers.get('etag')! } : {}),
-      ...(res.headers.get('last-modified') ? { lastModified: res.headers.get('last-modified')! } : {}),
+      ...(etag ? { etag } : {}),
+      ...(lastModified ? { lastModified } : {}),
       freshUntil: 0,
     };
-    entry.freshUntil = this.freshUntil(res.headers, entry);
-    await writeJson(metaPath, entry);
+    meta.freshUntil = this.freshUntil(res.headers, meta);
+    await writeAtomically(`${file}.json`, Buffer.from(JSON.stringify(meta)));
+    await this.cache.add(file, owner, { sidecar: true });
+    this.urlFiles.set(`${owner}/${key}`, file);
     // A playing call keeps its open file; removing the old version only frees the name.
-    if (cached && cached.file !== file) await rm(cached.file, { force: true });
+    if (cached && cached.file !== file) await this.cache.remove(cached.file);
     return file;
   }
 
-  private freshUntil(headers: Headers, entry: Pick<UrlCacheEntry, 'etag' | 'lastModified'>): number {
-    const cc = (headers.get('cache-control') ?? '').toLowerCase();
+  /**
+   * GET under the address policy: only http(s); an IP-literal host is checked here (it is connected
+   * to without a lookup), a name by the guarded lookup at connect time; redirects are followed by
+   * hand, at most MAX_URL_REDIRECTS, each hop checked the same way.
+   */
+  private async get(url: string, headers: Record<string, string>, signal: AbortSignal) {
+    let target = new URL(url);
+    for (let hop = 0; ; hop++) {
+      if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+        throw new UrlFetchError('only http and https URLs are fetched', false);
+      }
+      const host = target.hostname.replace(/^\[|\]$/g, '');
+      if (isIP(host) && !this.addresses.allows(host)) throw new UrlFetchError(ADDRESS_NOT_ALLOWED, false);
+      const res = await request(target, { dispatcher: this.agent, method: 'GET', headers, signal });
+      const location = header(res.headers, 'location');
+      if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location) return res;
+      await res.body.dump();
+      if (hop >= MAX_URL_REDIRECTS) throw new UrlFetchError(`more than ${MAX_URL_REDIRECTS} redirects`, false);
+      try {
+        target = new URL(location, target);
+      } catch (err) {
+        throw new UrlFetchError('redirected to an invalid URL', false, { cause: err });
+      }
+    }
+  }
+
+  private async updateMeta(file: string, meta: UrlCacheEntry): Promise<void> {
+    await writeAtomically(`${file}.json`, Buffer.from(JSON.stringify(meta)));
+    this.cache.use(file);
+  }
+
+  private freshUntil(headers: Dispatcher.ResponseData['headers'], entry: Pick<UrlCacheEntry, 'etag' | 'lastModified'>) {
+    const cc = (header(headers, 'cache-control') ?? '').toLowerCase();
     if (/no-cache|no-store/.test(cc)) return 0;
     const maxAge = /max-age=(\d+)/.exec(cc);
     if (maxAge) return this.now() + Number(maxAge[1]) * 1000;
@@ -210,63 +366,58 @@ export class FileAudioSources implements AudioSources {
   }
 
   /**
-   * Any format ffmpeg reads, as 8 kHz µ-law AU; a body ffmpeg cannot read is not audio. There is no
-   * fallback without ffmpeg: rtpengine plays other files with audible gaps, so a missing ffmpeg rejects.
+   * Any format ffmpeg reads, as 8 kHz µ-law AU written by ffmpeg straight to `out` (nothing is held in
+   * memory), cut at maxAudioSeconds; a file ffmpeg cannot read is not audio. There is no fallback
+   * without ffmpeg: rtpengine plays other files with audible gaps, so a missing ffmpeg rejects.
    */
-  private async transcode(body: Buffer): Promise<Buffer> {
+  private async transcode(source: string, out: string): Promise<void> {
     const ffmpeg = this.opts.ffmpegBinary ?? DEFAULT_FFMPEG_BINARY;
-    const tmp = join(this.opts.cacheDir, 'url', `.in-${process.pid}-${randomSuffix()}`);
-    await writeFile(tmp, body);
+    const tmp = `${out}.${process.pid}.${randomSuffix()}.tmp`;
+    const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', source];
+    args.push('-t', String(this.opts.maxAudioSeconds ?? 3600));
+    args.push('-ac', '1', '-ar', '8000', '-c:a', 'pcm_mulaw', '-f', 'au', '-y', tmp);
     try {
-      const { stdout } = await run(
-        ffmpeg,
-        [
-          '-nostdin',
-          '-hide_banner',
-          '-loglevel',
-          'error',
-          '-i',
-          tmp,
-          '-ac',
-          '1',
-          '-ar',
-          '8000',
-          '-c:a',
-          'pcm_mulaw',
-          '-f',
-          'au',
-          '-',
-        ],
-        { encoding: 'buffer', timeout: 20_000, maxBuffer: 256 * 1024 * 1024 },
-      );
-      if (stdout.length <= 24) throw new Error('no audio in it');
-      // ffmpeg cannot seek back in a pipe: set the data size it left "unknown".
-      stdout.writeUInt32BE(stdout.length - stdout.readUInt32BE(4), 8);
-      return stdout;
+      await run(ffmpeg, args, { timeout: 20_000, maxBuffer: 1024 * 1024 });
+      await fixAuDataSize(tmp);
+      await rename(tmp, out);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      await rm(tmp, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (err as { path?: string }).path === ffmpeg) {
         throw new Error(
           `${ffmpeg} not found: ffmpeg is required to play audio (Debian package ${packageProviding('ffmpeg')})`,
         );
       }
-      const stderr = String((err as { stderr?: Buffer }).stderr ?? '')
+      if (err instanceof NoAudioError) throw new Error('not playable audio (no audio in it)', { cause: err });
+      const stderr = String((err as { stderr?: string }).stderr ?? '')
         .trim()
         .split('\n')
         .pop();
-      throw new Error(`not playable audio (${stderr || (err as Error).message})`);
-    } finally {
-      await rm(tmp, { force: true });
+      throw new Error(`not playable audio (${stderr || (err as Error).message})`, { cause: err });
     }
   }
 
-  private async cachedFile(kind: string, name: string, produce: () => Buffer): Promise<string> {
-    await this.ready;
-    const path = join(this.opts.cacheDir, kind, name);
-    if (await exists(path)) return path;
-    return this.once(`${kind}/${name}`, async () => {
-      await writeAtomically(path, produce());
+  /**
+   * The cached file `<kind>/<owner>/<name>`: used (and pinned) when cached, otherwise made once by
+   * `produce` (which writes the path) and added to the cache.
+   */
+  private async cached(kind: Kind, owner: string, name: string, produce: (path: string) => Promise<void>) {
+    const path = join(this.opts.cacheDir, kind, owner, name);
+    if (this.cache.use(path)) return path;
+    return this.once(`${kind}/${owner}/${name}`, async () => {
+      await this.ownerDir(kind, owner);
+      await produce(path);
+      await this.cache.add(path, owner);
       return path;
     });
+  }
+
+  private async ownerDir(kind: Kind, owner: string): Promise<string> {
+    const dir = join(this.opts.cacheDir, kind, owner);
+    if (!this.ownerDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.ownerDirs.add(dir);
+    }
+    return dir;
   }
 
   /** Concurrent requests for the same audio share one producer. */
@@ -280,16 +431,83 @@ export class FileAudioSources implements AudioSources {
   }
 }
 
-async function readLimited(res: Response, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  if (!res.body) return Buffer.alloc(0);
-  for await (const chunk of res.body) {
-    size += chunk.byteLength;
-    if (size > max) throw new Error(`larger than ${max} bytes`);
-    chunks.push(Buffer.from(chunk));
+/** The cache folder of a tenant: a hash, as tenant ids are not file names. */
+function ownerOf(tenantId: string): string {
+  return `t${hash(['tenant', tenantId]).slice(0, 24)}`;
+}
+
+/** A length rounded to its bucket: 20 ms steps below 1 s, 100 ms below 10 s, 1 s above; 20 ms to `max`. */
+export function lengthBucketMs(durationMs: number, max: number): number {
+  const ms = Math.max(20, Math.min(max, Number.isFinite(durationMs) ? durationMs : 20));
+  const step = ms < 1000 ? 20 : ms < 10_000 ? 100 : 1000;
+  return Math.max(20, Math.min(max, Math.round(ms / step) * step));
+}
+
+function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The error a failed fetch is reported with: the policy's refusal, a timeout, or what happened. */
+function asFetchError(err: unknown): UrlFetchError {
+  if (err instanceof UrlFetchError) return err;
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; name?: string } };
+  if (e.code === 'EADDRNOTALLOWED' || e.cause?.code === 'EADDRNOTALLOWED') {
+    return new UrlFetchError(ADDRESS_NOT_ALLOWED, false);
   }
-  return Buffer.concat(chunks);
+  const timeouts = ['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'];
+  const timedOut =
+    e.name === 'TimeoutError' ||
+    timeouts.includes(e.code ?? '') ||
+    (e.name === 'AbortError' && e.cause?.name === 'TimeoutError');
+  if (timedOut) return new UrlFetchError('timed out', true);
+  return new UrlFetchError(e.code ?? e.cause?.code ?? e.message ?? String(err), true);
+}
+
+/** Streams a body to `path`, failing past `max` bytes; returns a hash of the body (its version). */
+async function saveLimited(
+  body: AsyncIterable<Uint8Array>,
+  path: string,
+  max: number,
+  signal: AbortSignal,
+): Promise<string> {
+  const digest = createHash('sha256');
+  let size = 0;
+  await pipeline(
+    body,
+    async function* (chunks: AsyncIterable<Uint8Array>) {
+      for await (const chunk of chunks) {
+        size += chunk.byteLength;
+        if (size > max) throw new UrlFetchError(`larger than ${max} bytes`, false);
+        digest.update(chunk);
+        yield chunk;
+      }
+    },
+    createWriteStream(path),
+    { signal },
+  );
+  return digest.digest('hex').slice(0, 16);
+}
+
+class NoAudioError extends Error {}
+
+/** ffmpeg leaves the data size "unknown" when it cannot seek back: set it from the file's size. */
+async function fixAuDataSize(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const head = Buffer.alloc(12);
+    const { bytesRead } = await fh.read(head, 0, 12, 0);
+    const { size } = await fh.stat();
+    const offset = bytesRead === 12 ? head.readUInt32BE(4) : 0;
+    if (bytesRead < 12 || head.toString('ascii', 0, 4) !== '.snd' || size <= offset) throw new NoAudioError();
+    if (head.readUInt32BE(8) !== size - offset) {
+      const fixed = Buffer.alloc(4);
+      fixed.writeUInt32BE(size - offset);
+      await fh.write(fixed, 0, 4, 8);
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 async function writeAtomically(path: string, bytes: Buffer): Promise<void> {
@@ -307,14 +525,6 @@ async function readJson<T>(path: string): Promise<T | undefined> {
     if (isNotFound(err) || err instanceof SyntaxError) return undefined;
     throw err;
   }
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeAtomically(path, Buffer.from(JSON.stringify(value)));
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(ifNotFound(undefined)))?.isFile() ?? false;
 }
 
 function randomSuffix(): string {

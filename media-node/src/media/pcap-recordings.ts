@@ -1,7 +1,18 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ifNotFound } from '@sipms/shared/util/fs-errors';
-import { parseRtp, pcmToWav, readPcapUdp, rtpToPcm } from './pcap.js';
+import { parseRtp, pcapUdpFile, pcmToWav, RtpTimeline } from './pcap.js';
+
+/** The longest recording (the IVR's maxDurationSec, 3600 s) as 8 kHz 16-bit WAV: RECORDING_MAX_BYTES' default. */
+export const DEFAULT_RECORDING_MAX_BYTES = 44 + 3600 * 8000 * 2;
+
+/** What bounds a recording's audio besides its RTP timestamps. */
+export interface RecordingLimits {
+  /** How long the recording ran by the wall clock (plus a margin): the WAV is never longer. */
+  maxDurationMs?: number;
+  /** The WAV file's largest size (header included); default DEFAULT_RECORDING_MAX_BYTES. */
+  maxBytes?: number;
+}
 
 /**
  * The recordings rtpengine writes for one call with `--recording-method=pcap`: every `start recording`
@@ -51,19 +62,26 @@ export class PcapRecordings {
     this.current = { before };
   }
 
-  /** After `stop recording`: the caller's audio (RTP sent to `callerFacingPort`) as an 8 kHz WAV file. */
-  async finish(callerFacingPort: number): Promise<{ file: string; durationMs: number }> {
+  /**
+   * After `stop recording`: the caller's audio (RTP sent to `callerFacingPort`) as an 8 kHz WAV file, no
+   * longer than the wall-clock time the recording ran nor larger than the byte cap, whatever the RTP
+   * timestamps say; `durationMs` is the WAV's length. The capture is read a chunk at a time.
+   */
+  async finish(callerFacingPort: number, limits: RecordingLimits = {}): Promise<{ file: string; durationMs: number }> {
     const before = this.current?.before ?? new Set<string>();
     this.current = undefined;
     const name = (await this.pcaps()).find((n) => !before.has(n));
     if (!name) throw new Error('rtpengine wrote no recording file');
     const pcapPath = join(this.pcapDir, name);
-    const datagrams = readPcapUdp(await readFile(pcapPath));
-    const rtp = datagrams
-      .filter((d) => d.dstPort === callerFacingPort)
-      .map((d) => parseRtp(d.payload))
-      .filter((p) => p !== undefined);
-    const pcm = rtpToPcm(rtp);
+    const byBytes = Math.floor(((limits.maxBytes ?? DEFAULT_RECORDING_MAX_BYTES) - 44) / 2);
+    const byClock = limits.maxDurationMs === undefined ? byBytes : Math.ceil(limits.maxDurationMs * 8);
+    const timeline = new RtpTimeline(Math.max(0, Math.min(byBytes, byClock)));
+    for await (const d of pcapUdpFile(pcapPath)) {
+      if (d.dstPort !== callerFacingPort) continue;
+      const rtp = parseRtp(d.payload);
+      if (rtp) timeline.add(rtp, d.t);
+    }
+    const pcm = timeline.pcm();
     const outDir = join(this.dir, 'wav');
     await mkdir(outDir, { recursive: true });
     const file = join(outDir, `${name.slice(0, -'.pcap'.length)}.wav`);

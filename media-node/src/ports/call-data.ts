@@ -34,14 +34,17 @@ export interface SpeechRequest {
 export interface AudioSources {
   /** A tenant prompt file, or undefined if there is none by that name. */
   prompt(tenantId: string, fileName: string): Promise<string | undefined>;
-  /** Synthesized speech (cached by a hash of its parameters). Rejects on failure. */
-  speech(input: SpeechRequest): Promise<string>;
+  /** Synthesized speech for a tenant (cached per tenant by a hash of its parameters). Rejects on failure. */
+  speech(tenantId: string, input: SpeechRequest): Promise<string>;
   /** A file of silence of the given length. */
   silence(durationMs: number): Promise<string>;
   /** A sine tone (the recording beep). */
   tone(hz: number, durationMs: number): Promise<string>;
-  /** Audio fetched from a URL (size and time limited, cached by URL and validator). Rejects on failure. */
-  url(url: string): Promise<string>;
+  /**
+   * Audio a tenant's `url` phrase fetches (the outbound address policy, size and time limited; cached per
+   * tenant by URL and validator). Rejects on failure, with a reason that names no internal detail.
+   */
+  url(tenantId: string, url: string): Promise<string>;
   /** Stores a recorded WAV file as a prompt file of the tenant (playable as `{format:"file"}` afterwards). */
   saveRecording(tenantId: string, fileName: string, wavFile: string): Promise<void>;
   /**

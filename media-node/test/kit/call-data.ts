@@ -224,7 +224,7 @@ export class FakeAudioSources implements AudioSources {
     return this.prompts.has(`${tenantId}/${fileName}`) ? `/fake/prompts/${tenantId}/${fileName}.au` : undefined;
   }
 
-  async speech(input: SpeechRequest): Promise<string> {
+  async speech(_tenantId: string, input: SpeechRequest): Promise<string> {
     this.speechRequests.push(input);
     if (this.speechError) throw new Error(this.speechError);
     return `/fake/tts/${input.text}.au`;
@@ -238,7 +238,7 @@ export class FakeAudioSources implements AudioSources {
     return `/fake/tone/${hz}-${durationMs}.au`;
   }
 
-  async url(url: string): Promise<string> {
+  async url(_tenantId: string, url: string): Promise<string> {
     if (this.failingUrls.has(url)) throw new Error(`GET ${url}: HTTP 404`);
     return `/fake/url/${encodeURIComponent(url)}.au`;
   }

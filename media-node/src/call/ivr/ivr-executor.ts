@@ -79,10 +79,10 @@ async function resolvePhrase(phrase: Phrase, ctx: IvrContext): Promise<string> {
       return path;
     }
     case 'tts':
-      return ctx.audio.speech({ text: phrase.text, voice: phrase.voice, language: phrase.language });
+      return ctx.audio.speech(ctx.tenantId, { text: phrase.text, voice: phrase.voice, language: phrase.language });
     case 'awstts': {
       const p = phrase.awsTTSParameters;
-      return ctx.audio.speech({
+      return ctx.audio.speech(ctx.tenantId, {
         text: p.Text,
         voice: p.VoiceId,
         language: p.LanguageCode,
@@ -94,7 +94,7 @@ async function resolvePhrase(phrase: Phrase, ctx: IvrContext): Promise<string> {
     case 'silence':
       return ctx.audio.silence(phrase.durationMs);
     case 'url':
-      return ctx.audio.url(phrase.url);
+      return ctx.audio.url(ctx.tenantId, phrase.url);
   }
 }
 
