@@ -158,12 +158,15 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     const poller = new ReplyPoller(sessions, logger, undefined, config.REPLY_POLL_SCHEDULE_MS);
     stack.push(() => poller.close());
     const live = new LiveSessions();
+    // Opens trunk passwords, and seals callback fields tenants mark sensitive (`dtmf.sensitive`).
+    const secrets = secretBoxFromEnv(config, () => new KMSClient({ maxAttempts: 3 }));
     const callbacks = new BusCallbacks(
       createEventBridgeClient(),
       config.EVENT_BUS_NAME,
       poller,
       config.NODE_ID,
       logger,
+      secrets,
     );
     const audio = new FileAudioSources({
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
@@ -202,7 +205,6 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     stack.push(() => limits.close());
     const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger);
-    const secrets = secretBoxFromEnv(config, () => new KMSClient({ maxAttempts: 3 }));
     const flow = new InboundCallFlow({
       secrets,
       usage,
