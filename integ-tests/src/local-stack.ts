@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ export interface LocalStack {
   /** Every media node's SIP port (the first is sipPort). */
   sipPorts: number[];
   dataDir: string;
+  /** The operator's admin token: ADMIN_TOKEN when the test set it, else the one the stack made (its ready line says where). */
+  adminToken: string;
   /** Everything the stack wrote to stderr (JSON log lines), for diagnosing a failure. */
   logs: string[];
   process: ChildProcess;
@@ -79,12 +81,15 @@ export async function startLocalStack(opts: {
   });
   const api = /API (\S+)/.exec(ready)![1]!;
   const sipPorts = [...ready.matchAll(/sip:[^:\s]+:(\d+)/g)].map((m) => Number(m[1]));
+  const tokenFile = /\| admin token (\/\S+)/.exec(ready)?.[1];
+  const adminToken = tokenFile ? (await readFile(tokenFile, 'utf8')).trim() : (opts.env?.ADMIN_TOKEN ?? '');
   return {
     apiUrl: api,
     sipHost: '127.0.0.1',
     sipPort,
     sipPorts,
     dataDir,
+    adminToken,
     logs,
     process: child,
     async stop() {

@@ -66,13 +66,16 @@ interface Case {
 describe('the published contract', () => {
   let stack: LocalStack;
   let api: ApiClient;
-  let tenant: { domain: string };
+  /** The operator, for the admin routes (a tenant key is 401 there). */
+  let admin: ApiClient;
+  let tenant: { domain: string; tenantId: string };
   /** Valid values for every path parameter, so only the field under test is wrong. */
   let valid: Record<string, string>;
 
   before(async () => {
     stack = await startLocalStack({ rtpPortMin: 37200, rtpPortMax: 37299 });
     api = new ApiClient(stack.apiUrl);
+    admin = new ApiClient(stack.apiUrl, stack.adminToken);
     tenant = await api.signup('Contract Co');
     valid = {
       domain: tenant.domain,
@@ -80,6 +83,7 @@ describe('the published contract', () => {
       number: '+4940888001',
       keyId: '000000000000',
       sessionId: 'sunknown',
+      tenantId: tenant.tenantId,
       from: '2030-01-01',
       to: '2030-01-02',
     };
@@ -187,7 +191,8 @@ describe('the published contract', () => {
         path.replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(c.params[p]!)) +
         (Object.keys(c.query).length ? `?${new URLSearchParams(c.query)}` : '');
       const body = c.routeKey.startsWith('PUT /mediaservice') ? toneWav(20) : c.body;
-      const res = await api.call(method, url, body);
+      const client = ROUTES.find((r) => r.routeKey === c.routeKey)!.auth === 'admin' ? admin : api;
+      const res = await client.call(method, url, body);
       const label = `${c.routeKey}: ${c.what} → ${res.status} ${JSON.stringify(res.json)}`;
       assert.equal(res.status, 400, label);
       assert.equal(res.json.error.code, 'validation_failed', label);
@@ -196,9 +201,11 @@ describe('the published contract', () => {
     // Bodies that are not JSON at all.
     for (const route of ROUTES.filter((r) => r.body && !('kind' in r.body) && r.auth)) {
       const { method, path } = methodAndPath(route.routeKey);
-      const res = await fetch(stack.apiUrl + path, {
+      const url = path.replace(/\{(\w+)\}/g, (_, p: string) => encodeURIComponent(valid[p]!));
+      const bearer = route.auth === 'admin' ? admin.apiKey : api.apiKey;
+      const res = await fetch(stack.apiUrl + url, {
         method,
-        headers: { authorization: `Bearer ${api.apiKey}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
         body: '{"unterminated',
       });
       assert.equal(res.status, 400, route.routeKey);
@@ -207,5 +214,8 @@ describe('the published contract', () => {
     // Nothing the invalid requests carried was applied.
     assert.equal((await api.call('GET', '/v1/tenant')).json.callbackTimeoutMs, 5000);
     assert.deepEqual((await api.call('GET', '/v1/api-keys')).json.apiKeys.length, 1);
+    assert.equal((await admin.call('GET', '/v1/admin/settings')).json.signup, 'open');
+    const me = (await admin.call('GET', `/v1/admin/tenants/${tenant.tenantId}`)).json;
+    assert.deepEqual([me.state, me.limits.maxNumbers], ['active', null]);
   });
 });

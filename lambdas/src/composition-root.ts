@@ -2,22 +2,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient } from '@sipms/shared/aws/clients';
 import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
 import { type SecretBox, secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
+import { DeploymentSettingsStore } from '@sipms/shared/data/deployment-settings';
 import { IdempotencyStore } from '@sipms/shared/data/idempotency-store';
+import { InvitationStore } from '@sipms/shared/data/invitation-store';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionQueries } from '@sipms/shared/data/session-queries';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
+import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
+import { checkDestination, parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
+import { effectiveLimits, type LimitDefaults } from '@sipms/shared/domain/tenant';
 import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import { createLogger, type Logger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
+import { type AdminTokenSource, fixedHash, SecretTokenSource, verifyAdminToken } from './admin/admin-token.js';
 import type { ApiDeps } from './http/api-handler.js';
+import { tenantSuspendedError } from './http/tenant-suspended.js';
 import { LiveCallService } from './live-calls/live-call-service.js';
 
 /** Everything a control-plane handler needs, built once per cold start from the environment. */
@@ -33,8 +41,27 @@ export interface ControlPlane {
   /** Seals tenants' trunk passwords; undefined when no key is configured. */
   secrets: SecretBox | undefined;
   idempotency: IdempotencyStore;
+  /** The signup mode the operator set (admin API). */
+  settings: DeploymentSettingsStore;
+  invitations: InvitationStore;
+  /** The deployment's per-tenant defaults (TENANT_MAX_CONCURRENT_CALLS, TENANT_CALLS_PER_SECOND, TENANT_MAX_NUMBERS). */
+  limitDefaults: LimitDefaults;
   logger: Logger;
 }
+
+/** A setting parsed by one of the domain's parsers: a bad value fails start-up naming the setting's entry. */
+const parsedSetting = <T>(parse: (spec: string) => T) =>
+  z
+    .string()
+    .default('')
+    .transform((spec, ctx) => {
+      try {
+        return parse(spec);
+      } catch (err) {
+        ctx.issues.push({ code: 'custom', message: (err as Error).message, input: spec });
+        return z.NEVER;
+      }
+    });
 
 const ControlPlaneEnv = z.object({
   ...CommonEnv,
@@ -43,6 +70,19 @@ const ControlPlaneEnv = z.object({
   SIGNUP_LIMIT_PER_HOUR: envInt(10, 1, 1_000_000),
   /** Where an S3 prompt store caches files for local playback (Lambda: only /tmp is writable). */
   PROMPT_CACHE_DIR: z.string().default(join(tmpdir(), 'sipms-prompt-cache')),
+  /** Numbers tenants may claim: `*`, `+4930*`, `1000-1999`, exact numbers (number-policy.ts). Unset: none. */
+  CLAIMABLE_NUMBERS: parsedSetting(parseClaimableNumbers),
+  /** Where tenants' calls may go: `*`, number prefixes, SIP domains (outbound-policy.ts). Unset: nowhere. */
+  OUTBOUND_DESTINATIONS: parsedSetting(parseOutboundDestinations),
+  /** Numbers one tenant may hold unless the operator set its own maxNumbers. */
+  TENANT_MAX_NUMBERS: envInt(100, 0, 1_000_000),
+  /** The local deployment: the SHA-256 of the admin token (never the token itself). */
+  ADMIN_TOKEN_SHA256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'the hex SHA-256 of the admin token')
+    .optional(),
+  /** AWS: the Secrets Manager secret holding the admin token (only the admin Lambda gets this and may read it). */
+  ADMIN_TOKEN_SECRET_ARN: z.string().startsWith('arn:').optional(),
 });
 
 let instance: ControlPlane | undefined;
@@ -55,22 +95,32 @@ export function controlPlane(): ControlPlane {
     const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN);
     const rateLimiter = new FixedWindowRateLimiter(doc, config.TABLE_NAME);
     const logger = createLogger({ service: 'control-plane' });
+    const limitDefaults: LimitDefaults = {
+      maxConcurrentCalls: config.TENANT_MAX_CONCURRENT_CALLS,
+      callsPerSecond: config.TENANT_CALLS_PER_SECOND,
+      maxNumbers: config.TENANT_MAX_NUMBERS,
+    };
     instance = {
       config,
       secrets: secretBoxFromEnv(process.env, () => new KMSClient({ maxAttempts: 3 })),
       liveCalls: new LiveCallService(sessions, new NodeRegistry(doc, config.TABLE_NAME), {
         rate: rateLimiter,
         active: new ActiveCallCounts(doc, config.TABLE_NAME),
-        limitsFor: async (tenantId) => {
-          const tenant = (await tenants.get(tenantId)) as
-            | { limits?: { maxConcurrentCalls?: number; callsPerSecond?: number } }
-            | undefined;
+        policyFor: async (tenantId) => {
+          const tenant = await tenants.get(tenantId);
+          const limits = effectiveLimits(tenant?.limits, limitDefaults);
           return {
-            maxConcurrentCalls: tenant?.limits?.maxConcurrentCalls ?? config.TENANT_MAX_CONCURRENT_CALLS,
-            callsPerSecond: tenant?.limits?.callsPerSecond ?? config.TENANT_CALLS_PER_SECOND,
+            suspended: tenant?.state === 'suspended' ? { reason: tenant.suspendedReason } : undefined,
+            maxConcurrentCalls: limits.maxConcurrentCalls,
+            callsPerSecond: limits.callsPerSecond,
+            checkDestination: (destination) =>
+              checkDestination(destination, config.OUTBOUND_DESTINATIONS, limits.outboundDestinations),
           };
         },
       }),
+      settings: new DeploymentSettingsStore(doc, config.TABLE_NAME),
+      invitations: new InvitationStore(doc, config.TABLE_NAME),
+      limitDefaults,
       idempotency: new IdempotencyStore(doc, config.TABLE_NAME, logger),
       tenants,
       sessions,
@@ -87,11 +137,47 @@ export function controlPlane(): ControlPlane {
   return instance;
 }
 
-/** Dependencies for createApiHandler. No cache in front of authenticate: a revoked key fails at once. */
+/**
+ * Dependencies for createApiHandler. No cache in front of authenticate: a revoked key fails at once, and
+ * so does a suspended tenant's (403 tenant_suspended; one more consistent read of the tenant's state).
+ */
 export function apiDeps(): ApiDeps {
   const cp = controlPlane();
   return {
-    authenticate: (key: string) => cp.tenants.authenticate(key),
+    authenticate: async (key: string) => {
+      const principal = await cp.tenants.authenticate(key);
+      if (!principal) return undefined;
+      const suspended = await cp.tenants.suspension(principal.tenantId);
+      if (suspended) throw tenantSuspendedError(suspended.reason);
+      return principal;
+    },
+    idempotency: cp.idempotency,
+    logger: cp.logger,
+  };
+}
+
+let adminTokens: AdminTokenSource | undefined;
+
+/** Where the admin token's hash comes from: the secret on AWS, the configured hash locally, else none. */
+function adminTokenSource(config: ControlPlane['config']): AdminTokenSource {
+  if (config.ADMIN_TOKEN_SECRET_ARN) {
+    const client = new SecretsManagerClient({ maxAttempts: 3 });
+    return new SecretTokenSource(
+      async (secretId) => (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString,
+      config.ADMIN_TOKEN_SECRET_ARN,
+    );
+  }
+  return fixedHash(config.ADMIN_TOKEN_SHA256);
+}
+
+/** Dependencies of the admin routes: the admin token, never a tenant key. */
+export function adminApiDeps(): ApiDeps {
+  const cp = controlPlane();
+  adminTokens ??= adminTokenSource(cp.config);
+  const tokens = adminTokens;
+  return {
+    authenticate: async () => undefined,
+    authenticateAdmin: (token: string) => verifyAdminToken(tokens, token),
     idempotency: cp.idempotency,
     logger: cp.logger,
   };

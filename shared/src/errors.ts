@@ -8,9 +8,23 @@ export const ERROR_STATUS = {
   validation_failed: 400,
   unauthorized: 401,
   forbidden: 403,
+  /** The caller's tenant is suspended by the operator; `reason` says why when the operator gave one. */
+  tenant_suspended: 403,
+  /** Signup is closed on this deployment. */
+  signup_closed: 403,
+  /** Signup needs an invitation code on this deployment. */
+  invitation_required: 403,
+  /** The invitation code is unknown, used or expired. */
+  invitation_invalid: 403,
+  /** The operator's outbound allow-list does not include the destination; `destination` names it. */
+  destination_not_allowed: 403,
+  /** The operator's claimable-number patterns do not include the number; `number` names it. */
+  number_not_claimable: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  /** A per-tenant count limit (e.g. maxNumbers) is reached; `limit` says it. */
+  limit_exceeded: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

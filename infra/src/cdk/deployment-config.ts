@@ -1,3 +1,6 @@
+import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
+import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
+
 /**
  * The deployment's settings, read once from CDK context (`cdk deploy -c key=value`, cdk.json or
  * `new App({ context })`) and validated: a bad value stops synthesis with the key's name.
@@ -39,6 +42,15 @@ export interface DeploymentConfig {
   sshCidr: string | undefined;
   nodeVersion: string;
   drachtioImage: string;
+  /**
+   * Where tenants' calls may go (OUTBOUND_DESTINATIONS, docs/security.md): `*`, number prefixes, SIP domains.
+   * Empty (the default): nowhere, until the operator allows destinations.
+   */
+  outboundDestinations: string;
+  /** Numbers tenants may claim (CLAIMABLE_NUMBERS): `*`, `+4930*`, `1000-1999`, numbers. Empty (the default): none. */
+  claimableNumbers: string;
+  /** Numbers one tenant may hold unless the admin API sets its own maxNumbers (TENANT_MAX_NUMBERS). */
+  tenantMaxNumbers: number;
 }
 
 export class ConfigError extends Error {
@@ -90,6 +102,21 @@ function bool(ctx: Context, key: string, def: boolean): boolean {
 }
 
 const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
+
+/** An allow-list (comma-separated), checked by the parser the API and the media nodes use. */
+function allowList(ctx: Context, key: string, parse: (spec: string) => unknown): string {
+  const v = optional(ctx, key) ?? '';
+  try {
+    parse(v);
+  } catch (err) {
+    throw new ConfigError(`context "${key}": ${(err as Error).message}`, { cause: err });
+  }
+  return v
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .join(',');
+}
 
 export function readDeploymentConfig(ctx: Context): DeploymentConfig {
   const stage = str(ctx, 'stage', 'dev');
@@ -145,5 +172,8 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
     sshCidr,
     nodeVersion,
     drachtioImage: str(ctx, 'drachtioImage', 'drachtio/drachtio-server:latest'),
+    outboundDestinations: allowList(ctx, 'outboundDestinations', parseOutboundDestinations),
+    claimableNumbers: allowList(ctx, 'claimableNumbers', parseClaimableNumbers),
+    tenantMaxNumbers: int(ctx, 'tenantMaxNumbers', 100, 0, 1_000_000),
   };
 }

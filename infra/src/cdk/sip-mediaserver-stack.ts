@@ -1,6 +1,7 @@
 import type { RouteGroup } from '@sipms/shared/api/routes';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { CallTable } from './constructs/call-table.js';
 import { CallbackBus } from './constructs/callback-bus.js';
@@ -31,6 +32,8 @@ export function debianAmiParameter(arch: 'arm64' | 'amd64'): string {
 export class SipMediaserverStack extends Stack {
   readonly table: CallTable;
   readonly secretsKey: kms.Key;
+  /** The operator's admin API token: only the admin Lambda may read it. */
+  readonly adminToken: secretsmanager.Secret;
   readonly buckets: MediaBuckets;
   readonly bus: CallbackBus;
   readonly api: ControlPlaneApi;
@@ -58,7 +61,16 @@ export class SipMediaserverStack extends Stack {
       removalPolicy: c.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
 
-    // What every deployable reads (shared/src/config.ts CommonEnv).
+    // The operator's admin API token (docs/security.md): generated here, read only by the admin Lambda,
+    // fetched by the operator with the command in the AdminTokenCommand output.
+    this.adminToken = new secretsmanager.Secret(this, 'AdminToken', {
+      description: 'SIP Mediaserver: admin API token (Authorization: Bearer <token> on /v1/admin/...)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      removalPolicy: c.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+
+    // What every deployable reads (shared/src/config.ts CommonEnv), and where tenants' calls may go
+    // (the API for placeivrcall, the media nodes for newCall replies: docs/security.md).
     const common = {
       SECRETS_KMS_KEY_ID: this.secretsKey.keyArn,
       TABLE_NAME: this.table.tableName,
@@ -66,6 +78,7 @@ export class SipMediaserverStack extends Stack {
       PROMPT_STORE: `s3:${this.buckets.prompts.bucketName}`,
       CALLBACK_URL_POLICY: 'public-https',
       LOG_LEVEL: 'info',
+      OUTBOUND_DESTINATIONS: c.outboundDestinations,
     };
 
     this.dispatcher = new CallbackDispatcher(this, 'Dispatch', {
@@ -78,7 +91,11 @@ export class SipMediaserverStack extends Stack {
 
     this.api = new ControlPlaneApi(this, 'ControlPlane', {
       stage: c.stage,
-      environment: common,
+      environment: {
+        ...common,
+        CLAIMABLE_NUMBERS: c.claimableNumbers,
+        TENANT_MAX_NUMBERS: String(c.tenantMaxNumbers),
+      },
       logRetentionDays: c.logRetentionDays,
       grant: (group, fn) => this.grantRouteGroup(group, fn),
     });
@@ -146,6 +163,14 @@ export class SipMediaserverStack extends Stack {
       value: `aws ec2 describe-instances --region ${this.region} --filters Name=tag:aws:autoscaling:groupName,Values=${group} Name=instance-state-name,Values=running --query "Reservations[].Instances[].PublicIpAddress" --output text`,
     });
     new CfnOutput(this, 'DashboardName', { value: `sip-mediaserver-${c.stage}` });
+    new CfnOutput(this, 'AdminTokenSecretArn', {
+      value: this.adminToken.secretArn,
+      description: 'The admin API token (Authorization: Bearer <token> on /v1/admin/...)',
+    });
+    new CfnOutput(this, 'AdminTokenCommand', {
+      description: 'Prints the admin API token',
+      value: `aws secretsmanager get-secret-value --region ${this.region} --secret-id ${this.adminToken.secretArn} --query SecretString --output text`,
+    });
   }
 
   /**
@@ -167,6 +192,12 @@ export class SipMediaserverStack extends Stack {
       case 'tenants':
         this.table.grantReadWrite(fn.fn);
         this.secretsKey.grantEncrypt(fn.fn);
+        return;
+      case 'admin':
+        // The only reader of the admin token; it keeps only the token's hash in memory.
+        this.table.grantReadWrite(fn.fn);
+        this.adminToken.grantRead(fn.fn);
+        fn.fn.addEnvironment('ADMIN_TOKEN_SECRET_ARN', this.adminToken.secretArn);
         return;
       default:
         this.table.grantReadWrite(fn.fn);

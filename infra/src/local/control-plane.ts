@@ -5,6 +5,7 @@ import { ROUTE_GROUPS, ROUTES, type RouteGroup } from '@sipms/shared/api/routes'
 import type { BusEvent } from '@sipms/shared/events/envelope';
 import { RULES } from '@sipms/shared/events/rules';
 import { isNotFound } from '@sipms/shared/util/fs-errors';
+import { randomSecret, sha256Hex } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import { startDynamoDbLocal } from './dynamodb-local.js';
 import { type ApiLambda, LambdaHttpAdapter } from './lambda-http-adapter.js';
@@ -17,6 +18,11 @@ export interface LocalControlPlaneOptions {
   apiHost: string;
   apiPort: number;
   callbackUrlPolicy: 'allow-loopback' | 'public-https';
+  /** The operator's admin token (setting ADMIN_TOKEN); when absent, one is made once in DATA_DIR/run/admin-token. */
+  adminToken?: string | undefined;
+  /** Numbers tenants may claim (CLAIMABLE_NUMBERS) and where their calls may go (OUTBOUND_DESTINATIONS). */
+  claimableNumbers: string;
+  outboundDestinations: string;
   logger: Logger;
 }
 
@@ -26,6 +32,8 @@ export interface LocalControlPlane {
   busEndpoint: string;
   /** The environment a media node needs to reach this control plane. */
   env: Record<string, string>;
+  /** Where the admin token is (mode 0600), or undefined when it came from the ADMIN_TOKEN setting. */
+  adminTokenFile: string | undefined;
   close(): Promise<void>;
 }
 
@@ -36,7 +44,9 @@ export interface LocalControlPlane {
  */
 export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Promise<LocalControlPlane> {
   const dynamo = await startDynamoDbLocal(resolve(opts.dataDir, 'dynamodb'), opts.tableName);
-  const secretsKey = await localSecretsKey(resolve(opts.dataDir, 'run', 'secrets.key'));
+  const secretsKey = await localSecret(resolve(opts.dataDir, 'run', 'secrets.key'), () =>
+    randomBytes(32).toString('base64'),
+  );
   const env: Record<string, string> = {
     AWS_REGION: 'local',
     AWS_ACCESS_KEY_ID: 'local',
@@ -48,8 +58,16 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     CALLBACK_URL_POLICY: opts.callbackUrlPolicy,
     // Seals tenants' trunk passwords; kept beside the data so they can be opened after a restart.
     SECRETS_KEY: secretsKey,
+    // The operator's allow-lists (docs/security.md): the API applies both, media nodes the destinations.
+    CLAIMABLE_NUMBERS: opts.claimableNumbers,
+    OUTBOUND_DESTINATIONS: opts.outboundDestinations,
   };
   Object.assign(process.env, env);
+  // The admin routes get only the token's hash, and only in this process: never the media nodes' environment.
+  const adminTokenFile = opts.adminToken ? undefined : resolve(opts.dataDir, 'run', 'admin-token');
+  const adminToken = opts.adminToken ?? (await localSecret(adminTokenFile!, () => `msa_${randomSecret(32)}`));
+  process.env.ADMIN_TOKEN_SHA256 = sha256Hex(adminToken);
+  delete process.env.ADMIN_TOKEN;
 
   const { handler: dispatcher } = (await import('@sipms/lambdas/handlers/dispatcher')) as {
     handler: (e: BusEvent) => Promise<void>;
@@ -71,6 +89,7 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     dynamoEndpoint: dynamo.endpoint,
     busEndpoint,
     env,
+    adminTokenFile,
     async close() {
       await api.close();
       await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 2000))]);
@@ -79,14 +98,17 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   };
 }
 
-/** The local deployment's secrets key (32 random bytes, base64), made on first start, readable only by its owner. */
-async function localSecretsKey(path: string): Promise<string> {
+/**
+ * A secret of the local deployment kept in a file (the secrets key, the admin token), made on first start
+ * and readable only by its owner.
+ */
+async function localSecret(path: string, make: () => string): Promise<string> {
   try {
     return (await readFile(path, 'utf8')).trim();
   } catch (err) {
     if (!isNotFound(err)) throw err;
     await mkdir(dirname(path), { recursive: true });
-    const key = randomBytes(32).toString('base64');
+    const key = make();
     // 'wx': when another process made the key first, EEXIST, and its key is the one to read.
     await writeFile(path, key, { mode: 0o600, flag: 'wx' }).catch((writeErr: unknown) => {
       if ((writeErr as { code?: unknown }).code !== 'EEXIST') throw writeErr;

@@ -4,9 +4,25 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envInt, loadConfig } from '@sipms/shared/config';
+import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
+import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { createLogger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
 import { startLocalControlPlane } from './control-plane.js';
+
+/** An allow-list setting, checked at start-up by the parser the API uses, which names a bad entry. */
+const allowList = (parse: (spec: string) => unknown) =>
+  z
+    .string()
+    .default('*')
+    .transform((spec, ctx) => {
+      try {
+        parse(spec);
+      } catch (err) {
+        ctx.issues.push({ code: 'custom', message: (err as Error).message, input: spec });
+      }
+      return spec;
+    });
 
 /**
  * The single-machine deployment (`npm start`): dynalite, the local PutEvents endpoint routing by the shared
@@ -29,6 +45,12 @@ const LocalEnv = z
     CALLBACK_URL_POLICY: z.enum(['allow-loopback', 'public-https']).default('allow-loopback'),
     /** Media nodes to run against this control plane (each with its own SIP port and rtpengine). */
     MEDIA_NODES: envInt(1, 1, 8),
+    /** The operator's admin token; unset: one is made once in DATA_DIR/run/admin-token (mode 0600). */
+    ADMIN_TOKEN: z.string().min(24, 'at least 24 characters').optional(),
+    /** Numbers tenants may claim (docs/security.md): on one machine, any by default. */
+    CLAIMABLE_NUMBERS: allowList(parseClaimableNumbers),
+    /** Where tenants' calls may go (docs/security.md): on one machine, anywhere by default. */
+    OUTBOUND_DESTINATIONS: allowList(parseOutboundDestinations),
   })
   .passthrough();
 
@@ -81,6 +103,9 @@ async function main(): Promise<void> {
     apiHost: config.API_HOST,
     apiPort: config.API_PORT,
     callbackUrlPolicy: config.CALLBACK_URL_POLICY,
+    adminToken: config.ADMIN_TOKEN,
+    claimableNumbers: config.CLAIMABLE_NUMBERS,
+    outboundDestinations: config.OUTBOUND_DESTINATIONS,
     logger: log,
   });
 
@@ -113,10 +138,12 @@ async function main(): Promise<void> {
   // Several media nodes share one control plane, as an Auto Scaling group's nodes do: node i listens on
   // SIP_PORT + i, takes the i-th slice of the RTP range and rtpengine control port RTPENGINE_NG_PORT + i.
   const slice = Math.floor((config.RTP_PORT_MAX - config.RTP_PORT_MIN + 1) / config.MEDIA_NODES);
+  // Media nodes never get anything of the admin token.
+  const { ADMIN_TOKEN_SHA256: _adminHash, ADMIN_TOKEN: _adminToken, ...nodeEnvironment } = process.env;
   try {
     for (let i = 0; i < config.MEDIA_NODES; i++) {
       const node = await startMediaNode({
-        ...process.env,
+        ...nodeEnvironment,
         ...controlPlane.env,
         NODE_ID: `${process.env.NODE_ID ?? 'local'}-${i + 1}`,
         SIP_HOST: config.SIP_HOST,
@@ -149,7 +176,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   const sip = nodes.map((n) => `sip:${n.sip.host}:${n.sip.port} (${n.transports.join(', ')})`).join(', ');
-  process.stdout.write(`SIP Mediaserver ready: API ${controlPlane.apiUrl} | SIP ${sip} | data ${dataDir}\n`);
+  const admin = controlPlane.adminTokenFile ?? 'from ADMIN_TOKEN';
+  process.stdout.write(
+    `SIP Mediaserver ready: API ${controlPlane.apiUrl} | SIP ${sip} | data ${dataDir} | admin token ${admin}\n`,
+  );
 }
 
 main().catch((err) => {

@@ -1,7 +1,8 @@
 import { tenancyRoutes as r } from '@sipms/shared/api/tenancy-routes';
 import { clientKey } from '@sipms/shared/data/rate-limit';
-import { tenantView } from '@sipms/shared/domain/tenant';
-import { ValidationError } from '@sipms/shared/errors';
+import { isClaimable } from '@sipms/shared/domain/number-policy';
+import { effectiveLimits, tenantView } from '@sipms/shared/domain/tenant';
+import { AppError, ValidationError } from '@sipms/shared/errors';
 import { checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
 import { apiDeps, controlPlane } from '../composition-root.js';
 import { createApiHandler, implement } from '../http/api-handler.js';
@@ -12,14 +13,31 @@ export const handler = createApiHandler(
   [
     implement(r.signup, async (req, { body }) => {
       const cp = controlPlane();
+      // The operator's signup mode (admin API), read for every signup so a change applies at once.
+      const { signup } = await cp.settings.get();
+      if (signup === 'closed') {
+        throw new AppError('signup_closed', 'signup is closed on this deployment: ask its operator for an account');
+      }
       if (body.callbackUrl) await checkCallbackUrl(body.callbackUrl, cp.config.CALLBACK_URL_POLICY);
-      // Counted after validation: a malformed request creates nothing, so it does not use up the limit.
+      // Counted after validation: a malformed request creates nothing, so it does not use up the limit. Counted
+      // before an invitation code is tried, so codes cannot be guessed faster than the limit allows.
       await cp.rateLimiter.hit('signup', clientKey(req.sourceIp), {
         limit: cp.config.SIGNUP_LIMIT_PER_HOUR,
         windowSeconds: 3600,
       });
-      const { tenant, apiKey } = await cp.tenants.create(body);
-      req.log.info({ tenantId: tenant.tenantId, source: clientKey(req.sourceIp) }, 'tenant signed up');
+      if (signup === 'invitation') {
+        if (!body.invitationCode) {
+          throw new AppError(
+            'invitation_required',
+            'signup on this deployment needs an invitation code (invitationCode) from its operator',
+          );
+        }
+        if (!(await cp.invitations.redeem(body.invitationCode))) {
+          throw new AppError('invitation_invalid', 'the invitation code is unknown, already used or expired');
+        }
+      }
+      const { tenant, apiKey } = await cp.tenants.create({ name: body.name, callbackUrl: body.callbackUrl });
+      req.log.info({ tenantId: tenant.tenantId, source: clientKey(req.sourceIp), signup }, 'tenant signed up');
       return {
         status: 201,
         json: {
@@ -68,7 +86,15 @@ export const handler = createApiHandler(
     })),
 
     implement(r.claimNumber, async (req, { params: { number } }) => {
-      const { created } = await controlPlane().tenants.claimNumber(req.tenantId, number);
+      const cp = controlPlane();
+      if (!isClaimable(number, cp.config.CLAIMABLE_NUMBERS)) {
+        throw new AppError('number_not_claimable', `number ${number} is not claimable on this deployment`, {
+          details: { number },
+        });
+      }
+      const tenant = await cp.tenants.require(req.tenantId);
+      const { maxNumbers } = effectiveLimits(tenant.limits, cp.limitDefaults);
+      const { created } = await cp.tenants.claimNumber(req.tenantId, number, maxNumbers);
       return { status: created ? 201 : 200, json: { number, success: true } };
     }),
 

@@ -28,6 +28,8 @@ export interface ApiRequest {
   tenantId: string;
   /** The API key the request was authenticated with (authenticated routes). */
   keyId: string;
+  /** True on admin routes, once the admin token was verified. */
+  admin: boolean;
   /** A logger whose every line carries the request id and route. */
   log: Logger;
   /** The body parsed as JSON; a 400 if it is not JSON. */
@@ -57,13 +59,19 @@ export function implement<const R extends RouteDefinition>(
 }
 
 export interface ApiDeps {
+  /** A tenant API key's principal, or undefined; throws (e.g. 403 tenant_suspended) to refuse a valid key. */
   authenticate(apiKey: string): Promise<Principal | undefined>;
+  /** Admin routes only: true for the deployment's admin token. Without it every admin route answers 401. */
+  authenticateAdmin?(token: string): Promise<boolean>;
   /** Makes authenticated POSTs with an `Idempotency-Key` header run once (every POST: docs/contract.md). */
   idempotency?: Pick<IdempotencyStore, 'run'>;
   logger: Logger;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+/** The idempotency scope of admin requests (tenant ids start with "t", so the two never meet). */
+const ADMIN_SCOPE = '@admin';
 
 /** Parses the inputs a route declares; a failure names the field (path and query names are top-level). */
 function parseInputs(route: RouteDefinition, req: ApiRequest): RouteInput<RouteDefinition> {
@@ -115,7 +123,7 @@ export function createApiHandler(
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const requestId = event.requestContext?.requestId ?? 'unknown';
     const started = Date.now();
-    const { authenticate, idempotency, logger } = await deps();
+    const { authenticate, authenticateAdmin, idempotency, logger } = await deps();
     const log = logger.child({ requestId, routeKey: event.routeKey });
     let status = 500;
     let code: string | undefined;
@@ -126,9 +134,14 @@ export function createApiHandler(
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
       let keyId = '';
-      if (bound.route.auth) {
-        const m = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '');
-        const principal = m ? await authenticate(m[1]!) : undefined;
+      let admin = false;
+      const bearer = BEARER.exec(headers.authorization ?? '')?.[1];
+      if (bound.route.auth === 'admin') {
+        // The admin token only: a tenant key (or anything else) is 401 here, as the admin token is on tenant routes.
+        admin = Boolean(bearer && authenticateAdmin && (await authenticateAdmin(bearer)));
+        if (!admin) throw new UnauthorizedError('missing or invalid admin token');
+      } else if (bound.route.auth) {
+        const principal = bearer ? await authenticate(bearer) : undefined;
         if (!principal) throw new UnauthorizedError();
         ({ tenantId, keyId } = principal);
       }
@@ -153,7 +166,8 @@ export function createApiHandler(
         sourceIp: event.requestContext?.http?.sourceIp ?? '',
         tenantId,
         keyId,
-        log: tenantId ? log.child({ tenantId }) : log,
+        admin,
+        log: tenantId ? log.child({ tenantId }) : admin ? log.child({ admin: true }) : log,
         json() {
           if (body.length === 0) return {};
           try {
@@ -167,13 +181,14 @@ export function createApiHandler(
         checkResponse(bound.route, await bound.run(req, parseInputs(bound.route, req)), req.log);
       const idempotencyKey = headers['idempotency-key'];
       let result: ApiResult;
-      if (idempotencyKey !== undefined && idempotency && tenantId && event.routeKey.startsWith('POST ')) {
+      const scope = tenantId || (admin ? ADMIN_SCOPE : '');
+      if (idempotencyKey !== undefined && idempotency && scope && event.routeKey.startsWith('POST ')) {
         if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
           throw new ValidationError('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
         }
         // Same key, same request: the stored first result; the fingerprint tells a reused key apart.
         const fingerprint = sha256Hex(`${event.routeKey}\n${JSON.stringify(path)}\n${body.toString('base64')}`);
-        const stored = await idempotency.run(tenantId, event.routeKey, idempotencyKey, fingerprint, async () => {
+        const stored = await idempotency.run(scope, event.routeKey, idempotencyKey, fingerprint, async () => {
           const r = await execute();
           return { status: r.status, body: r.json ?? null };
         });

@@ -3,9 +3,11 @@ import type { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import type { NodeRegistry } from '@sipms/shared/data/node-registry';
 import type { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import type { SessionStore } from '@sipms/shared/data/session-store';
+import type { DestinationCheck } from '@sipms/shared/domain/outbound-policy';
 import type { SessionRecord } from '@sipms/shared/domain/session';
 import { AppError, ConflictError, NotFoundError, ValidationError } from '@sipms/shared/errors';
 import { randomId } from '@sipms/shared/util/ids';
+import { tenantSuspendedError } from '../http/tenant-suspended.js';
 
 /**
  * Live-call control as the API sees it: validate against the session item (owner tenant, participant
@@ -15,7 +17,17 @@ import { randomId } from '@sipms/shared/util/ids';
 export interface CallLimitChecks {
   rate: Pick<FixedWindowRateLimiter, 'hit'>;
   active: Pick<ActiveCallCounts, 'others'>;
-  limitsFor(tenantId: string): Promise<{ maxConcurrentCalls: number; callsPerSecond: number }>;
+  /** What applies to the tenant's new calls now, from one read of the tenant. */
+  policyFor(tenantId: string): Promise<CallPolicy>;
+}
+
+/** A tenant's standing for new calls: suspension, call limits, and where its calls may go. */
+export interface CallPolicy {
+  suspended: { reason: string | undefined } | undefined;
+  maxConcurrentCalls: number;
+  callsPerSecond: number;
+  /** The operator's outbound allow-lists (shared/src/domain/outbound-policy.ts) applied to a destination. */
+  checkDestination(destination: string): DestinationCheck;
 }
 
 export class LiveCallService {
@@ -25,9 +37,18 @@ export class LiveCallService {
     private readonly limits: CallLimitChecks,
   ) {}
 
-  /** Call attempts per second and concurrent calls: 429 with the limit, before any node is asked. */
-  private async checkLimits(tenantId: string): Promise<void> {
-    const limits = await this.limits.limitsFor(tenantId);
+  /**
+   * Before any node is asked: a suspended tenant places nothing (403), a destination outside the operator's
+   * allow-lists is refused (403 destination_not_allowed, naming it), then call attempts per second and
+   * concurrent calls (429 with the limit).
+   */
+  private async admit(tenantId: string, destination: string): Promise<void> {
+    const limits = await this.limits.policyFor(tenantId);
+    if (limits.suspended) throw tenantSuspendedError(limits.suspended.reason);
+    const verdict = limits.checkDestination(destination);
+    if (!verdict.ok) {
+      throw new AppError('destination_not_allowed', verdict.reason, { details: { destination } });
+    }
     await this.limits.rate.hit('calls', tenantId, { limit: limits.callsPerSecond, windowSeconds: 1 });
     const active = await this.limits.active.others(tenantId, '');
     if (active >= limits.maxConcurrentCalls) {
@@ -56,7 +77,7 @@ export class LiveCallService {
     tenantId: string,
     req: PlaceIvrCallRequest,
   ): Promise<{ sessionId: string; participantId: string }> {
-    await this.checkLimits(tenantId);
+    await this.admit(tenantId, req.destination);
     let nodeId: string;
     let sessionId: string;
     if (req.sessionId) {

@@ -31,12 +31,13 @@ export const liveCallRoutes = {
     operationId: 'placeIvrCall',
     summary: 'Call a SIP URI or number and run IVR with it (optionally joining an existing session)',
     description:
-      'Progress and answer arrive as callNotify/callAnswered, then getIvrCommand as for inbound calls; busy, no answer and failure as callEvent.',
+      'Progress and answer arrive as callNotify/callAnswered, then getIvrCommand as for inbound calls; busy, no answer and failure as callEvent. ' +
+      "The destination must be allowed by the operator's outbound allow-list and the tenant's own (403 destination_not_allowed).",
     tags: ['live calls'],
     params,
     body: PlaceIvrCallRequest,
     responses: { 200: { description: 'the call is being placed', schema: PlaceIvrCallResponse } },
-    errors: ['not_found', 'conflict', 'unavailable', 'rate_limited'],
+    errors: ['not_found', 'conflict', 'unavailable', 'rate_limited', 'destination_not_allowed'],
     example: { destination: 'sip:agent@pbx.example.com', callerId: '+4930123456', timeoutSec: 30 },
   }),
   hangupParticipant: defineRoute({

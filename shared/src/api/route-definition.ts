@@ -11,7 +11,13 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type RouteKey = `${HttpMethod} /${string}`;
 
 /** One Lambda per group; lambdas/src/handlers/<group>.ts exports its `handler`. */
-export type RouteGroup = 'tenants' | 'api-keys' | 'media' | 'calls' | 'sessions' | 'usage' | 'openapi';
+export type RouteGroup = 'tenants' | 'api-keys' | 'media' | 'calls' | 'sessions' | 'usage' | 'openapi' | 'admin';
+
+/**
+ * Who may call a route: `true` a tenant (`Authorization: Bearer <apiKey>`), `'admin'` the operator
+ * (`Authorization: Bearer <admin token>`, never a tenant key), `false` anyone.
+ */
+export type RouteAuth = boolean | 'admin';
 
 /** A body that is not JSON (audio): handed to the handler as bytes. */
 export interface RawBody {
@@ -33,8 +39,8 @@ export interface RawResponse {
 export interface RouteDefinition {
   routeKey: RouteKey;
   group: RouteGroup;
-  /** false only for signup and the OpenAPI document. */
-  auth: boolean;
+  /** false only for signup and the OpenAPI document; 'admin' for the operator's routes under /v1/admin. */
+  auth: RouteAuth;
   operationId: string;
   summary: string;
   description?: string;

@@ -1,10 +1,11 @@
+import { ADMIN_ROUTES } from './admin-routes.js';
 import { LIVE_CALL_ROUTES } from './live-call-routes.js';
 import { MEDIA_ROUTES } from './media-routes.js';
 import type { RouteDefinition, RouteGroup } from './route-definition.js';
 import { SESSION_ROUTES } from './session-routes.js';
 import { TENANCY_ROUTES } from './tenancy-routes.js';
 
-export type { RouteDefinition, RouteGroup } from './route-definition.js';
+export type { RouteAuth, RouteDefinition, RouteGroup } from './route-definition.js';
 
 /**
  * The HTTP API's routes, defined once: the CDK stack creates one API Gateway route per entry,
@@ -16,6 +17,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   ...MEDIA_ROUTES,
   ...LIVE_CALL_ROUTES,
   ...SESSION_ROUTES,
+  ...ADMIN_ROUTES,
 ];
 
 export const ROUTE_GROUPS: readonly RouteGroup[] = [...new Set(ROUTES.map((r) => r.group))];

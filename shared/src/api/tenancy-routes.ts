@@ -28,14 +28,15 @@ export const tenancyRoutes = {
     summary: 'Sign up a tenant',
     description:
       'No authentication; limited per source address (SIGNUP_LIMIT_PER_HOUR, default 10). The API key and ' +
-      'the signing secret are shown only in this response.',
+      'the signing secret are shown only in this response. The operator may close signup (403 signup_closed) ' +
+      'or admit tenants by invitation only (invitationCode; 403 invitation_required / invitation_invalid).',
     tags: ['tenant'],
     body: SignupRequest,
     example: { name: 'Acme', callbackUrl: 'https://app.example.com/hooks' },
     responses: {
       201: { description: 'the new tenant, with its only copy of the key and secret', schema: SignupResponse },
     },
-    errors: ['rate_limited'],
+    errors: ['rate_limited', 'signup_closed', 'invitation_required', 'invitation_invalid'],
   }),
   getTenant: defineRoute({
     routeKey: 'GET /v1/tenant',
@@ -88,14 +89,17 @@ export const tenancyRoutes = {
     auth: true,
     operationId: 'claimNumber',
     summary: 'Claim a number (E.164 or SIP user part)',
-    description: 'A number has one owner: 201 when claimed now, 200 when already yours, 409 when another holds it.',
+    description:
+      'A number has one owner: 201 when claimed now, 200 when already yours, 409 when another holds it. Only ' +
+      "numbers the operator made claimable (403 number_not_claimable), and at most the tenant's maxNumbers " +
+      '(409 limit_exceeded, with the limit).',
     tags: ['numbers'],
     params: z.object({ number: NumberParam }),
     responses: {
       201: { description: 'claimed', schema: NumberClaimed },
       200: { description: 'already yours', schema: NumberClaimed },
     },
-    errors: ['conflict'],
+    errors: ['conflict', 'number_not_claimable', 'limit_exceeded'],
   }),
   releaseNumber: defineRoute({
     routeKey: 'DELETE /v1/numbers/{number}',

@@ -23,7 +23,13 @@ export const ErrorResponse = z
       message: z.string().describe('for humans; never contains internals'),
       requestId: z.string().optional().describe('the x-request-id of this response'),
       field: z.string().optional().describe('validation_failed: the offending field (dotted path)'),
-      limit: z.number().optional().describe('rate_limited, payload_too_large, conflict: the limit that applies'),
+      limit: z
+        .number()
+        .optional()
+        .describe('rate_limited, payload_too_large, conflict, limit_exceeded: the limit that applies'),
+      reason: z.string().optional().describe("tenant_suspended: the operator's reason, when given"),
+      destination: z.string().optional().describe('destination_not_allowed: the refused destination'),
+      number: z.string().optional().describe('number_not_claimable: the refused number'),
       windowSeconds: z.number().optional(),
       retryAfterSeconds: z.number().optional(),
     }),
@@ -47,6 +53,12 @@ export const SignupRequest = z
   .object({
     name: name('the tenant name; the SIP domain is derived from it'),
     callbackUrl: CallbackUrl.optional().describe('where callbacks go: POST <callbackUrl>/<name>'),
+    invitationCode: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('required while the operator admits new tenants by invitation only; single use'),
   })
   .meta({ id: 'SignupRequest' });
 export type SignupRequest = z.infer<typeof SignupRequest>;

@@ -4,11 +4,13 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { TenantLimitsInput } from '../contracts/admin.js';
 import type { ApiKeyView } from '../contracts/rest.js';
-import type { Principal, SigningSecret, TenantRecord } from '../domain/tenant.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import type { Principal, SigningSecret, TenantLimits, TenantRecord } from '../domain/tenant.js';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { randomId, randomSecret, sha256Hex } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 import { queryAll } from './query-all.js';
@@ -25,6 +27,23 @@ export const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** The API-key listing index of a tenant (the key item itself is found by key id). */
 const tenantApiKeysIndex = (tenantId: string) => `TENANT#${tenantId}#APIKEYS`;
+/** Every tenant on gsi1, by creation time (the admin API's tenant list). */
+const TENANTS_INDEX = 'TENANTS';
+const tenantsIndexSort = (createdAt: string, tenantId: string) => `${createdAt}#${tenantId}`;
+/** DynamoDB numbers must be finite: "no limit" is the largest safe integer. */
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/** A tenant item without its table keys. */
+function record(item: Record<string, unknown>): TenantRecord {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
+  return rest as unknown as TenantRecord;
+}
+
+/** Where an inbound call's Request-URI leads: a tenant that takes calls, or one the operator suspended. */
+export interface InboundTarget {
+  tenant: TenantRecord;
+  suspended: boolean;
+}
 
 const PATCHABLE = new Set([
   'callbackUrl',
@@ -67,6 +86,7 @@ export class TenantStore {
       signingSecrets: [{ secret: `whsec_${randomSecret()}`, createdAt: now }],
       secretsVersion: 1,
       apiKeyCount: 1,
+      numberCount: 0,
     };
     // The domain item is written first and conditionally: it is the uniqueness guard.
     await this.doc.send(
@@ -76,7 +96,17 @@ export class TenantStore {
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
-    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { ...keys.tenant(tenantId), ...tenant } }));
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...keys.tenant(tenantId),
+          ...tenant,
+          gsi1pk: TENANTS_INDEX,
+          gsi1sk: tenantsIndexSort(now, tenantId),
+        },
+      }),
+    );
     const { apiKey } = await this.putApiKey(tenantId, 'default');
     return { tenant, apiKey };
   }
@@ -278,9 +308,7 @@ export class TenantStore {
     const res = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: keys.tenant(tenantId), ConsistentRead: true }),
     );
-    if (!res.Item) return undefined;
-    const { pk: _pk, sk: _sk, ...rest } = res.Item;
-    return rest as TenantRecord;
+    return res.Item ? record(res.Item) : undefined;
   }
 
   async require(tenantId: string): Promise<TenantRecord> {
@@ -314,16 +342,196 @@ export class TenantStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const { pk: _pk, sk: _sk, ...rest } = res.Attributes ?? {};
-      return rest as TenantRecord;
+      return record(res.Attributes ?? {});
     } catch (err) {
       if (isConditionFailure(err)) throw new NotFoundError('tenant');
       throw err;
     }
   }
 
-  /** Claims a number for a tenant; idempotent for its owner, 409 when another tenant holds it. */
-  async claimNumber(tenantId: string, number: string): Promise<{ created: boolean }> {
+  /**
+   * Every tenant, newest first, a page at a time (the admin API). The cursor carries only the last
+   * index sort key. Tenants created before the index existed are not listed (docs/table-design.md).
+   */
+  async listTenants(opts: { limit: number; cursor?: string | undefined }): Promise<{
+    tenants: TenantRecord[];
+    nextCursor?: string;
+  }> {
+    let start: Record<string, string> | undefined;
+    if (opts.cursor) {
+      const gsi1sk = Buffer.from(opts.cursor, 'base64url').toString('utf8');
+      const m = /^\d{4}-\d{2}-\d{2}T[0-9:.]+Z#(t[0-9a-z]{16})$/.exec(gsi1sk);
+      if (!m) throw new ValidationError('cursor', 'not a cursor this API returned');
+      start = { gsi1pk: TENANTS_INDEX, gsi1sk, ...keys.tenant(m[1]!) };
+    }
+    const res = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': TENANTS_INDEX },
+        ScanIndexForward: false,
+        Limit: opts.limit,
+        ExclusiveStartKey: start,
+      }),
+    );
+    const items = res.Items ?? [];
+    const last = items.at(-1);
+    return {
+      tenants: items.map(record),
+      ...(res.LastEvaluatedKey && last
+        ? { nextCursor: Buffer.from(String(last.gsi1sk), 'utf8').toString('base64url') }
+        : {}),
+    };
+  }
+
+  /**
+   * Suspends (`{reason?}`) or resumes (`null`) a tenant. Suspension is read on every authenticated
+   * request and every inbound call, so it takes effect at once. Idempotent; the first suspension time is kept.
+   */
+  async setSuspended(tenantId: string, suspension: { reason?: string | undefined } | null): Promise<TenantRecord> {
+    const values: Record<string, unknown> = { ':state': suspension ? 'suspended' : 'active' };
+    let expression = 'SET #state = :state REMOVE suspendedAt, suspendedReason';
+    if (suspension) {
+      values[':now'] = new Date().toISOString();
+      expression = 'SET #state = :state, suspendedAt = if_not_exists(suspendedAt, :now)';
+      if (suspension.reason) values[':reason'] = suspension.reason;
+      expression += suspension.reason ? ', suspendedReason = :reason' : ' REMOVE suspendedReason';
+    }
+    try {
+      const res = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.tenant(tenantId),
+          UpdateExpression: expression,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return record(res.Attributes ?? {});
+    } catch (err) {
+      if (isConditionFailure(err)) throw new NotFoundError('tenant');
+      throw err;
+    }
+  }
+
+  /** The operator's suspension of a tenant, or undefined while it is active (a consistent read). */
+  async suspension(tenantId: string): Promise<{ reason: string | undefined } | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.tenant(tenantId),
+        ConsistentRead: true,
+        ProjectionExpression: '#state, suspendedReason',
+        ExpressionAttributeNames: { '#state': 'state' },
+      }),
+    );
+    if (res.Item?.state !== 'suspended') return undefined;
+    return { reason: res.Item.suspendedReason as string | undefined };
+  }
+
+  /**
+   * Merges the operator's limits into the tenant's: an absent field is kept, null removes it (back to the
+   * deployment default). Guarded by `limitsVersion`, so concurrent changes cannot lose one another.
+   */
+  async setLimits(tenantId: string, patch: TenantLimitsInput): Promise<TenantRecord> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const tenant = await this.require(tenantId);
+      const merged: Record<string, unknown> = { ...(tenant.limits ?? {}) };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null) delete merged[k];
+        else if (v !== undefined) merged[k] = v;
+      }
+      const version = tenant.limitsVersion;
+      try {
+        const res = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.tenant(tenantId),
+            UpdateExpression: 'SET limits = :l, limitsVersion = :next',
+            ConditionExpression:
+              version === undefined
+                ? 'attribute_exists(pk) AND attribute_not_exists(limitsVersion)'
+                : 'limitsVersion = :v',
+            ExpressionAttributeValues: {
+              ':l': merged as TenantLimits,
+              ':next': (version ?? 0) + 1,
+              ...(version === undefined ? {} : { ':v': version }),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return record(res.Attributes ?? {});
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
+    throw new ConflictError("the tenant's limits were changed concurrently; try again");
+  }
+
+  /** Counts a tenant's numbers into `numberCount` once, for tenants created before the count existed. */
+  private async initNumberCount(tenantId: string): Promise<void> {
+    const held = await this.listNumbers(tenantId);
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.tenant(tenantId),
+          UpdateExpression: 'SET numberCount = :n',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(numberCount)',
+          ExpressionAttributeValues: { ':n': held.length },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err; // counted concurrently: that count stands
+    }
+  }
+
+  /** Adds `delta` to the tenant's number count; +1 only while the count is below `max`. */
+  private async adjustNumberCount(tenantId: string, delta: 1 | -1, max = NO_LIMIT): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.tenant(tenantId),
+          UpdateExpression: 'ADD numberCount :d',
+          ConditionExpression: delta > 0 ? 'numberCount < :max' : 'numberCount > :zero',
+          ExpressionAttributeValues: delta > 0 ? { ':d': 1, ':max': max } : { ':d': -1, ':zero': 0 },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Takes one of the tenant's number slots (below `max`), counting its numbers first if it never has. */
+  private async takeNumberSlot(tenantId: string, max: number): Promise<boolean> {
+    if (await this.adjustNumberCount(tenantId, 1, max)) return true;
+    const tenant = await this.require(tenantId);
+    if (tenant.numberCount !== undefined) return false;
+    await this.initNumberCount(tenantId);
+    return this.adjustNumberCount(tenantId, 1, max);
+  }
+
+  /**
+   * Claims a number for a tenant; idempotent for its owner, 409 when another tenant holds it, 409
+   * limit_exceeded when the tenant already holds `maxNumbers`. A slot of the tenant's count is taken
+   * first (a conditional ADD) and given back when the number is not won, so concurrent claims can
+   * neither exceed the cap nor claim one number twice.
+   */
+  async claimNumber(tenantId: string, number: string, maxNumbers = NO_LIMIT): Promise<{ created: boolean }> {
+    if (!(await this.takeNumberSlot(tenantId, Math.min(maxNumbers, NO_LIMIT)))) {
+      const owner = await this.numberOwner(number);
+      if (owner === tenantId) return { created: false };
+      if (owner) throw new ConflictError(`number ${number} is claimed by another tenant`);
+      throw new AppError('limit_exceeded', `a tenant holds at most ${maxNumbers} numbers; release one first`, {
+        details: { limit: maxNumbers },
+      });
+    }
     try {
       await this.doc.send(
         new PutCommand({
@@ -341,6 +549,10 @@ export class TenantStore {
       );
       return { created: true };
     } catch (err) {
+      // Not won (or not written): the slot goes back before anything else is decided.
+      await this.adjustNumberCount(tenantId, -1).catch((countErr) => {
+        throw new AggregateError([err, countErr], 'number not claimed, and its slot could not be given back');
+      });
       if (!isConditionFailure(err)) throw err;
       const owner = await this.numberOwner(number);
       if (owner === tenantId) return { created: false };
@@ -362,6 +574,7 @@ export class TenantStore {
       if (isConditionFailure(err)) throw new NotFoundError('number');
       throw err;
     }
+    await this.adjustNumberCount(tenantId, -1);
   }
 
   async listNumbers(tenantId: string): Promise<{ number: string; claimedAt: string }[]> {
@@ -384,12 +597,27 @@ export class TenantStore {
     return res.Item?.tenantId as string | undefined;
   }
 
-  /** Inbound SIP routing (docs/contract.md): the Request-URI host is a tenant domain, or its user part a claimed number. */
-  async resolveInbound(host: string, user: string): Promise<TenantRecord | undefined> {
+  /**
+   * Where an inbound call's Request-URI leads (docs/contract.md): the host is a tenant domain, or the user
+   * part a claimed number; undefined when neither. Tells a suspended tenant apart from an unknown target
+   * at no extra cost (the tenant item is read either way).
+   */
+  async inboundTarget(host: string, user: string): Promise<InboundTarget | undefined> {
     const h = host.toLowerCase();
     let tenantId: string | undefined;
     if (h.endsWith(`.${this.sipDomain.toLowerCase()}`)) tenantId = await this.domainOwner(h);
     if (!tenantId && user) tenantId = await this.numberOwner(user);
-    return tenantId ? this.get(tenantId) : undefined;
+    const tenant = tenantId ? await this.get(tenantId) : undefined;
+    if (!tenant) return undefined;
+    return { tenant, suspended: tenant.state === 'suspended' };
+  }
+
+  /**
+   * Inbound SIP routing for the media node: the tenant a call is for, or undefined, so the node answers
+   * 404 with no callback and no state. A suspended tenant is undefined too (docs/security.md).
+   */
+  async resolveInbound(host: string, user: string): Promise<TenantRecord | undefined> {
+    const target = await this.inboundTarget(host, user);
+    return target && !target.suspended ? target.tenant : undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type { TenantView } from '../contracts/rest.js';
+import type { OutboundDestinations } from './outbound-policy.js';
 
 /** A tenant as the platform keeps it, and the pure rules about it. */
 
@@ -18,13 +19,65 @@ export interface StoredTrunk {
   passwordSealed?: string;
 }
 
+/**
+ * What the operator set for one tenant (admin API); an absent field falls back to the deployment's
+ * default. The media node reads maxConcurrentCalls and callsPerSecond from here for every call.
+ */
+export interface TenantLimits {
+  maxConcurrentCalls?: number;
+  callsPerSecond?: number;
+  /** Longest call in seconds; no bound when absent. */
+  maxCallDurationSec?: number;
+  /** Numbers the tenant may hold at once. */
+  maxNumbers?: number;
+  /** Narrows the deployment's outbound allow-list (outbound-policy.ts); the deployment's alone when absent. */
+  outboundDestinations?: OutboundDestinations;
+}
+
+/** The deployment's defaults for TenantLimits (settings TENANT_MAX_CONCURRENT_CALLS, …). */
+export interface LimitDefaults {
+  maxConcurrentCalls: number;
+  callsPerSecond: number;
+  maxNumbers: number;
+}
+
+export interface EffectiveLimits extends LimitDefaults {
+  maxCallDurationSec: number | null;
+  /** The tenant's own list, or null: the deployment's list alone applies. */
+  outboundDestinations: OutboundDestinations | null;
+}
+
+/** The limits that apply to a tenant: its own where the operator set them, else the deployment's. */
+export function effectiveLimits(limits: TenantLimits | undefined, defaults: LimitDefaults): EffectiveLimits {
+  return {
+    maxConcurrentCalls: limits?.maxConcurrentCalls ?? defaults.maxConcurrentCalls,
+    callsPerSecond: limits?.callsPerSecond ?? defaults.callsPerSecond,
+    maxNumbers: limits?.maxNumbers ?? defaults.maxNumbers,
+    maxCallDurationSec: limits?.maxCallDurationSec ?? null,
+    outboundDestinations: limits?.outboundDestinations ?? null,
+  };
+}
+
 export interface TenantRecord extends Omit<TenantView, 'outboundTrunk'> {
   signingSecrets: SigningSecret[];
+  /** Absent means active. A suspended tenant's keys get 403 and its numbers and domain take no calls. */
+  state?: 'active' | 'suspended';
+  suspendedAt?: string;
+  suspendedReason?: string;
+  limits?: TenantLimits;
+  /** Bumped by every change of `limits`: the optimistic-concurrency guard of the merge. */
+  limitsVersion?: number;
+  /** Claimed numbers; guards maxNumbers with conditional `ADD`s, like apiKeyCount. */
+  numberCount?: number;
   outboundTrunk?: StoredTrunk | null;
   /** Bumped by every rotation: the optimistic-concurrency guard of `signingSecrets`. */
   secretsVersion?: number;
   /** Active API keys; guards the per-tenant limit and "never revoke the last key" without transactions. */
   apiKeyCount?: number;
+}
+
+export function isSuspended(t: Pick<TenantRecord, 'state'>): boolean {
+  return t.state === 'suspended';
 }
 
 /** Who a valid API key belongs to. */

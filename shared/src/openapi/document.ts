@@ -96,6 +96,8 @@ function errorResponses(route: RouteDefinition, errorRef: Json): Json {
   if (route.body && !isRawBody(route.body)) codes.add('bad_request');
   if (route.body && isRawBody(route.body)) codes.add('bad_request');
   if (route.auth) codes.add('unauthorized');
+  // Any tenant route answers 403 tenant_suspended while the operator has suspended the caller's tenant.
+  if (route.auth === true) codes.add('tenant_suspended');
   codes.add('internal');
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
@@ -116,7 +118,7 @@ function operation(route: RouteDefinition, input: Components, output: Components
     summary: route.summary,
     ...(route.description ? { description: route.description } : {}),
     tags: [...route.tags],
-    security: route.auth ? [{ apiKey: [] }] : [],
+    security: route.auth === 'admin' ? [{ adminToken: [] }] : route.auth ? [{ apiKey: [] }] : [],
   };
   const params = parameters(route);
   if (params.length) op.parameters = params;
@@ -243,19 +245,26 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[] = ROUTES
       version: '1.0.0',
       description:
         'Control plane of the SIP Mediaserver: tenancy, numbers, API keys, prompt files, the session journal ' +
-        'and usage; the callbacks it sends (webhooks). Generated from shared/src/contracts; see docs/api.md.',
+        "and usage; the operator's admin API; the callbacks it sends (webhooks). Generated from " +
+        'shared/src/contracts; see docs/api.md.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: 'http://127.0.0.1:8080', description: 'the local deployment (npm start)' }],
-    tags: ['tenant', 'numbers', 'api keys', 'prompts', 'sessions', 'usage', 'contract', 'callbacks'].map((name) => ({
-      name,
-    })),
+    tags: ['tenant', 'numbers', 'api keys', 'prompts', 'sessions', 'usage', 'contract', 'callbacks', 'admin'].map(
+      (name) => ({ name }),
+    ),
     paths: sortedPaths,
     webhooks,
     components: {
       schemas,
       securitySchemes: {
         apiKey: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <apiKey> (msk_…)' },
+        adminToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            "Authorization: Bearer <admin token>: the operator's token (the ADMIN_TOKEN setting or DATA_DIR/run/admin-token locally, the AdminTokenSecretArn secret on AWS); never a tenant key",
+        },
       },
       headers: {
         RequestId: { description: 'the request id; also in every log line', schema: { type: 'string' } },
