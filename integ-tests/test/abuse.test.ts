@@ -43,19 +43,25 @@ describe('abuse: one tenant cannot hurt another', () => {
   let bystander: { run: Promise<SippResult>; capture: RtpCapture; started: number };
   /** What tenant A's webhook answers to newCall (each attack sets it). */
   let newCallReply: (cb: ReceivedCallback) => unknown = () => ({ action: 'ivr' });
+  /** What tenant A's webhook answers to getIvrCommand: by default, hold for a moment, then hang up. */
+  const holdThenHangUp = { phrases: [{ format: 'silence', durationMs: 4000 }], hangup: true };
+  let ivrReply: (cb: ReceivedCallback) => unknown = () => holdThenHangUp;
 
   before(async () => {
     stack = await startLocalStack({
       rtpPortMin: RTP.min,
       rtpPortMax: RTP.max,
       mediaNodes: 2,
-      env: { TENANT_MAX_CONCURRENT_CALLS: String(LIMIT), TENANT_CALLS_PER_SECOND: '1000' },
+      env: {
+        TENANT_MAX_CONCURRENT_CALLS: String(LIMIT),
+        TENANT_CALLS_PER_SECOND: '1000',
+        // The operator allows German numbers and one SIP domain: anything else is toll fraud waiting to happen.
+        OUTBOUND_DESTINATIONS: '+49,example.com',
+      },
     });
     hookA = new WebhookServer((cb) => {
       if (cb.name === 'newCall') return { body: newCallReply(cb) };
-      // Admitted calls of the burst hold for a moment, then end.
-      if (cb.name === 'getIvrCommand')
-        return { body: { phrases: [{ format: 'silence', durationMs: 4000 }], hangup: true } };
+      if (cb.name === 'getIvrCommand') return { body: ivrReply(cb) };
       return undefined;
     });
     hookB = new WebhookServer((cb) => {
@@ -214,6 +220,74 @@ describe('abuse: one tenant cannot hurt another', () => {
       // The admitted calls end; their slots come back.
       await hookA.waitFor('sessionCompleted', () => hookA.named('sessionCompleted').length >= LIMIT, 20_000);
     }
+  });
+
+  test('prototype keys as ids (constructor, __proto__, toString) are unknown participants and connections: 404', async () => {
+    const { sessionId } = (hookA.named('newCall')[0] ?? (await hookA.waitFor('newCall'))).body as { sessionId: string };
+    const domain = (await a.call('GET', '/v1/tenant')).json.domain as string;
+    for (const id of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const hang = await a.call('POST', `/mediaservice/${domain}/hangupparticipant`, { sessionId, participantId: id });
+      assert.equal(hang.status, 404, `participant ${id}: ${JSON.stringify(hang.json)}`);
+      const split = await a.call('POST', `/mediaservice/${domain}/splitconnection`, { sessionId, connectionId: id });
+      assert.equal(split.status, 404, `connection ${id}: ${JSON.stringify(split.json)}`);
+    }
+  });
+
+  test('toll fraud: a destination outside the operator allow-list is refused (REST 403, newCall reply 480 journaled)', async () => {
+    const domain = (await a.call('GET', '/v1/tenant')).json.domain as string;
+    const placed = await a.call('POST', `/mediaservice/${domain}/placeivrcall`, { destination: '+19005550100' });
+    assert.equal(placed.status, 403);
+    assert.equal(placed.json.error.code, 'destination_not_allowed');
+    hookA.received.length = 0;
+    newCallReply = () => ({ action: 'call', destination: 'sip:premium@carrier.example.net' });
+    const run = await inviteA(480);
+    assert.equal(run.code, 0, run.errors);
+    const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
+    const entry = (await journalOf(sessionId)).find((e) => e.field === 'destination');
+    assert.match(String(entry?.reason), /not allowed/);
+    newCallReply = () => ({ action: 'ivr' });
+  });
+
+  test('SSRF through a url phrase: internal addresses are skipped, the reason names the policy only', async () => {
+    hookA.received.length = 0;
+    let asked = 0;
+    ivrReply = () =>
+      asked++ === 0
+        ? {
+            phrases: [
+              { format: 'url', url: 'http://169.254.169.254/latest/meta-data/iam' },
+              { format: 'url', url: 'http://[::ffff:a9fe:a9fe]/x.wav' },
+            ],
+          }
+        : { phrases: [], hangup: true };
+    // The caller is answered, both phrases are skipped, then the service hangs up.
+    const run = await runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      NUMBER_A,
+      '-m',
+      '1',
+      '-mp',
+      String(await freeUdpPort()),
+      '-timeout',
+      '20s',
+      `${stack.sipHost}:${stack.sipPorts[0]}`,
+    ]);
+    assert.equal(run.code, 0, run.errors);
+    const { sessionId } = (await hookA.waitFor('newCall', (c) => c.body.to !== undefined)).body as {
+      sessionId: string;
+    };
+    await hookA.waitFor('sessionCompleted', (c) => c.body.sessionId === sessionId);
+    const failures = hookA
+      .named('callNotify')
+      .filter((c) => c.body.sessionId === sessionId && c.body.event === 'ivrFailed');
+    assert.equal(failures.length, 2, JSON.stringify(hookA.named('callNotify').map((c) => c.body)));
+    for (const f of failures) {
+      assert.match(String(f.body.reason), /address not allowed by the outbound address policy/);
+      assert.doesNotMatch(String(f.body.reason), /HTTP \d|status/i, 'no status of an internal service');
+    }
+    ivrReply = () => holdThenHangUp;
   });
 
   test('SSRF through the callback URL: private, metadata and IPv4-mapped forms are refused with 400', async () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
+import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { randomId } from '@sipms/shared/util/ids';
 import { z } from 'zod';
 
@@ -23,6 +24,21 @@ const MediaNodeEnv = z
       .min(1)
       .default(`${hostname()}-${randomId('', 6)}`),
     SIGNALING: z.enum(['builtin', 'drachtio']).default('builtin'),
+    /**
+     * Where tenants' calls may go (docs/security.md): `*`, number prefixes, SIP domains. Unset: nowhere
+     * (the single-machine deployment passes its own default, `*`).
+     */
+    OUTBOUND_DESTINATIONS: z
+      .string()
+      .default('')
+      .transform((spec, ctx) => {
+        try {
+          return parseOutboundDestinations(spec);
+        } catch (err) {
+          ctx.issues.push({ code: 'custom', message: (err as Error).message, input: spec });
+          return z.NEVER;
+        }
+      }),
     SIP_HOST: z.string().min(1).default('127.0.0.1'),
     SIP_PORT: envInt(5060, 1, 65535),
     /** The address put in Via/Contact and SDP when the node is behind NAT (EC2 public IP). */

@@ -12,6 +12,8 @@ import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
+import { checkDestination } from '@sipms/shared/domain/outbound-policy';
+import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { DeadNodeSweeper } from '@sipms/shared/ops/dead-node-sweeper';
 import { packageProviding } from '@sipms/shared/system-packages';
@@ -193,6 +195,11 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       throw new StartupError((err as Error).message);
     }
     const callSlots = new CallSlots(doc, config.TABLE_NAME);
+    // The operator's allow-lists of where tenants' calls may go (the API applies the same to placeivrcall).
+    const destinationAllowed = (destination: string, tenant: TenantRecord) => {
+      const verdict = checkDestination(destination, config.OUTBOUND_DESTINATIONS, tenant.limits?.outboundDestinations);
+      return verdict.ok ? undefined : verdict.reason;
+    };
     const limits = new CallLimits(
       config.NODE_ID,
       new FixedWindowRateLimiter(doc, config.TABLE_NAME),
@@ -219,6 +226,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       signaling,
       logger,
       destinationPolicy: destinationPolicyOf(config),
+      destinationAllowed,
     });
 
     try {
@@ -273,6 +281,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       live,
       logger,
       destinationPolicy: destinationPolicyOf(config),
+      destinationAllowed,
     });
     outboundRef = outbound;
     const commands = new LiveCommands(live, sessions, outbound, connections, logger);

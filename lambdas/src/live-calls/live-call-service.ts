@@ -67,7 +67,8 @@ export class LiveCallService {
   }
 
   private activeParticipant(session: SessionRecord, participantId: string): void {
-    const p = session.participants[participantId];
+    // Own keys only: an id like `constructor` must not find Object.prototype's.
+    const p = ownEntry(session.participants, participantId);
     if (!p) throw new NotFoundError('participant');
     if (p.state === 'ended' || session.state === 'ended')
       throw new ConflictError(`participant ${participantId} has already left`);
@@ -147,7 +148,7 @@ export class LiveCallService {
   /** /splitconnection: an unknown connection is 404, one already split 409. */
   async split(tenantId: string, body: { sessionId: string; connectionId: string }): Promise<void> {
     const session = await this.ownSession(tenantId, body.sessionId);
-    const connection = session.connections?.[body.connectionId];
+    const connection = ownEntry(session.connections, body.connectionId);
     if (!connection) throw new NotFoundError('connection');
     if (connection.state !== 'connected') throw new ConflictError(`connection ${body.connectionId} is already split`);
     await this.registry.send(session.nodeId, {
@@ -175,7 +176,7 @@ export class LiveCallService {
       });
       return;
     }
-    const connection = session.connections?.[body.connectionId];
+    const connection = ownEntry(session.connections, body.connectionId);
     if (!connection) throw new NotFoundError('connection');
     if (connection.state !== 'connected') throw new ConflictError(`connection ${body.connectionId} is split`);
     await this.registry.send(session.nodeId, {
@@ -184,4 +185,9 @@ export class LiveCallService {
       payload: { sessionId: session.sessionId, connectionId: body.connectionId },
     });
   }
+}
+
+/** A record's own entry (never an inherited one such as `constructor` or `__proto__`). */
+function ownEntry<T>(record: Record<string, T> | undefined, key: string): T | undefined {
+  return record && Object.hasOwn(record, key) ? record[key] : undefined;
 }

@@ -411,6 +411,19 @@ describe('B2BUA callee', { concurrency: true }, () => {
     assert.equal(kit.media.legs[0]!.ops.filter((o) => o.op === 'connectPeer').length, 0, 'no media towards it');
   });
 
+  test('a destination outside the operator allow-lists is refused: 480, nothing placed, journaled', async (t) => {
+    const kit = flowKit(t, {
+      destinationAllowed: (d) => (d.includes('premium') ? `calls to ${d} are not allowed` : undefined),
+    });
+    kit.callbacks.queue('newCall', { action: 'call', destination: 'sip:premium@carrier.example' });
+    const call = kit.invite();
+    await finish(kit);
+    assert.equal(call.final?.status, 480);
+    assert.equal(kit.signaling.placed.length, 0);
+    const entry = kit.sessions.journalOf(kit.sessionId).find((e) => e.field === 'destination');
+    assert.match(String(entry?.reason), /not allowed/);
+  });
+
   test('Max-Forwards is carried and decremented across the B2BUA', async (t) => {
     const kit = flowKit(t);
     kit.callbacks.queue('newCall', CALL_BOB);

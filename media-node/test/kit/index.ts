@@ -75,6 +75,8 @@ export interface FlowKitOptions {
   playDurationMs?: number;
   /** The outbound address policy for called parties' media (default: none, not checked). */
   destinationPolicy?: (address: string) => string | undefined;
+  /** The operator's allow-lists of destinations (default: none, anything). */
+  destinationAllowed?: FlowDeps['destinationAllowed'];
 }
 
 /**
@@ -133,6 +135,7 @@ export class FlowKit {
       secrets: undefined,
       logger: this.logger,
       ...(options.destinationPolicy ? { destinationPolicy: options.destinationPolicy } : {}),
+      ...(options.destinationAllowed ? { destinationAllowed: options.destinationAllowed } : {}),
     };
     this.connections = new Connections(this.live, this.sessions, this.audio, this.logger);
     this.inbound = new InboundCallFlow(this.deps);

@@ -1,4 +1,5 @@
 import type { SecretBox } from '@sipms/shared/crypto/secret-box';
+import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../../ports/call-data.js';
 import type { CallbackPort } from '../../ports/callbacks.js';
@@ -23,4 +24,9 @@ export interface FlowDeps {
   logger: Logger;
   /** The outbound address policy, for the media addresses of called parties' SDP (none: not checked). */
   destinationPolicy?: (address: string) => string | undefined;
+  /**
+   * The operator's allow-lists of where a tenant's calls may go (deployment and tenant): why a call to
+   * `destination` may not be placed, or undefined when it may (none: anything).
+   */
+  destinationAllowed?: (destination: string, tenant: TenantRecord) => string | undefined;
 }

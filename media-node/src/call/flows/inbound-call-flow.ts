@@ -171,16 +171,19 @@ export class InboundCallFlow {
         call.redirect([action.contact]);
         return 'redirected';
       case 'call': {
-        const refusal = action.callerId
-          ? await callerIdRefusal(action.callerId, session.tenant, (n) => this.deps.tenants.numberOwner(n), call.from)
-          : undefined;
+        const notAllowed = this.deps.destinationAllowed?.(action.destination, session.tenant);
+        const refusal =
+          notAllowed ??
+          (action.callerId
+            ? await callerIdRefusal(action.callerId, session.tenant, (n) => this.deps.tenants.numberOwner(n), call.from)
+            : undefined);
         if (refusal) {
-          // An invalid reply: journaled with the field, then newCall's defined fallback (reject 480).
+          // A reply the node may not carry out: journaled with the field, then newCall's defined fallback (480).
           caller.journal({
             kind: 'error',
             event: 'invalid reply',
             callback: 'newCall',
-            field: 'callerId',
+            field: notAllowed ? 'destination' : 'callerId',
             reason: refusal,
           });
           call.reject(480);

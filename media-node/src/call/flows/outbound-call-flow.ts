@@ -135,11 +135,19 @@ export class OutboundCallFlow {
   ): Promise<string> {
     const { deps } = this;
     const { session, participantId } = participant;
-    const refusal = cmd.callerId
-      ? await callerIdRefusal(cmd.callerId, session.tenant, (n) => deps.tenants.numberOwner(n))
-      : undefined;
+    const notAllowed = deps.destinationAllowed?.(cmd.destination, session.tenant);
+    const refusal =
+      notAllowed ??
+      (cmd.callerId
+        ? await callerIdRefusal(cmd.callerId, session.tenant, (n) => deps.tenants.numberOwner(n))
+        : undefined);
     if (refusal) {
-      participant.journal({ kind: 'error', event: 'placeivrcall refused', field: 'callerId', reason: refusal });
+      participant.journal({
+        kind: 'error',
+        event: 'placeivrcall refused',
+        field: notAllowed ? 'destination' : 'callerId',
+        reason: refusal,
+      });
       await session.request('callEvent', { participantId, event: 'calledPartyFailed', reason: refusal });
       return 'calledPartyFailed';
     }
