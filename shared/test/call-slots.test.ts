@@ -1,33 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { startDynamoDbLocal } from '../../infra/src/local/dynamodb-local.js';
 import { CallSlots } from '../src/data/call-slots.js';
+import { startTable } from './helpers/dynamo-table.js';
 
-// Against the DynamoDB API (dynalite), with the table the stack creates.
-let dir: string;
-let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>>;
+// Against the DynamoDB API (dynalite in its own process), with the table the stack creates.
+let table: Awaited<ReturnType<typeof startTable>>;
 let slots: CallSlots;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'slots-'));
-  dynamo = await startDynamoDbLocal(dir, 'slots-test');
-  const doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: dynamo.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-    }),
-  );
+  table = await startTable('slots-test');
+  const doc = table.doc;
   slots = new CallSlots(doc, 'slots-test');
 });
 after(async () => {
-  await dynamo.close();
-  await rm(dir, { recursive: true, force: true });
+  await table.close();
 });
 
 test('50 concurrent acquisitions from two nodes against a limit of 5 admit exactly 5', async () => {

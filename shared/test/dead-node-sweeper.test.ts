@@ -1,38 +1,24 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { startDynamoDbLocal } from '../../infra/src/local/dynamodb-local.js';
 import { CallSlots } from '../src/data/call-slots.js';
 import { NodeRegistry } from '../src/data/node-registry.js';
 import { DeadNodeSweeper } from '../src/ops/dead-node-sweeper.js';
 import { createLogger } from '../src/util/logger.js';
+import { startTable } from './helpers/dynamo-table.js';
 
-// Against the DynamoDB API (dynalite), with the table the stack creates.
-let dir: string;
-let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>>;
+// Against the DynamoDB API (dynalite in its own process), with the table the stack creates.
+let table: Awaited<ReturnType<typeof startTable>>;
 let registry: NodeRegistry;
 let slots: CallSlots;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'sweeper-'));
-  dynamo = await startDynamoDbLocal(dir, 'sweeper-test');
-  const doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: dynamo.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-    }),
-  );
+  table = await startTable('sweeper-test');
+  const doc = table.doc;
   registry = new NodeRegistry(doc, 'sweeper-test');
   slots = new CallSlots(doc, 'sweeper-test');
 });
 after(async () => {
-  await dynamo.close();
-  await rm(dir, { recursive: true, force: true });
+  await table.close();
 });
 
 test("a dead node's slots are released within its heartbeat timeout; a live node's are kept", async () => {

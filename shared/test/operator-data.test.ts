@@ -1,37 +1,27 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DeploymentSettingsStore } from '../src/data/deployment-settings.js';
 import { InvitationStore } from '../src/data/invitation-store.js';
-import { createTableInput, keys } from '../src/data/table-design.js';
+import { keys } from '../src/data/table-design.js';
 import { TenantStore } from '../src/data/tenant-store.js';
+import { startTable } from './helpers/dynamo-table.js';
 
-// The operator's data against dynalite (the DynamoDB API the local deployment runs), in process: the
+// The operator's data against dynalite (the DynamoDB API the local deployment runs, in its own process): the
 // number cap under concurrency, suspension as inbound routing sees it, limits, the tenant list, signup
 // settings and invitations.
 const TABLE = 'operator-data-test';
-let server: ReturnType<typeof dynalite>;
+let table: Awaited<ReturnType<typeof startTable>>;
 let doc: DynamoDBDocumentClient;
 let tenants: TenantStore;
 
 before(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await client.send(new CreateTableCommand(createTableInput(TABLE)));
-  doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  table = await startTable('operator-data-test');
+  doc = table.doc;
   tenants = new TenantStore(doc, TABLE, 'sip.test');
 });
 after(async () => {
-  doc.destroy();
-  await new Promise((r) => server.close(r));
+  await table.close();
 });
 
 describe('the number cap', () => {

@@ -1,37 +1,26 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import dynalite from 'dynalite';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { clientKey, FixedWindowRateLimiter } from '../src/data/rate-limit.js';
 import { SessionQueries, uriUser } from '../src/data/session-queries.js';
-import { createTableInput } from '../src/data/table-design.js';
 import { LAST_USED_RESOLUTION_MS, MAX_API_KEYS, TenantStore } from '../src/data/tenant-store.js';
 import { activeSecrets } from '../src/domain/tenant.js';
 import { RateLimitedError } from '../src/errors.js';
+import { startTable } from './helpers/dynamo-table.js';
 
-// The data layer against dynalite (the DynamoDB API the local deployment runs), in process.
+// The data layer against dynalite (the DynamoDB API the local deployment runs, in its own process).
 const TABLE = 'tenant-data-test';
-let server: ReturnType<typeof dynalite>;
+let table: Awaited<ReturnType<typeof startTable>>;
 let doc: DynamoDBDocumentClient;
 let tenants: TenantStore;
 
 before(async () => {
-  server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await client.send(new CreateTableCommand(createTableInput(TABLE)));
-  doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  table = await startTable('tenant-data-test');
+  doc = table.doc;
   tenants = new TenantStore(doc, TABLE, 'sip.test');
 });
 after(async () => {
-  doc.destroy();
-  await new Promise((r) => server.close(r));
+  await table.close();
 });
 
 describe('API keys', () => {

@@ -1,8 +1,8 @@
 import { after, before } from 'node:test';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
+import { startTable } from '../../../shared/test/helpers/dynamo-table.js';
 import { FakeSessionRepository, FakeTenantDirectory, tenantFixture } from '../kit/call-data.js';
-import { startTable } from './dynamo-table.js';
 import { sessionRepositoryContract } from './session-repository.contract.js';
 import { tenantDirectoryContract } from './tenant-directory.contract.js';
 

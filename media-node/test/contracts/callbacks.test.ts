@@ -12,11 +12,11 @@ import { RULES } from '@sipms/shared/events/rules';
 import { createLogger } from '@sipms/shared/util/logger';
 import { LocalEventBus } from '../../../infra/src/local/local-event-bus.js';
 import { WebhookServer } from '../../../integ-tests/src/webhook-server.js';
+import { startTable } from '../../../shared/test/helpers/dynamo-table.js';
 import { BusCallbacks } from '../../src/callbacks/bus-callbacks.js';
 import { ReplyPoller } from '../../src/callbacks/reply-poller.js';
 import { FakeCallbacks, reply as script } from '../kit/callbacks.js';
 import { type CallbackPortUnderTest, callbackPortContract, type WebhookBehaviour } from './callback-port.contract.js';
-import { startTable } from './dynamo-table.js';
 
 // CallbackPort: the node's BusCallbacks + ReplyPoller → the local PutEvents endpoint (the shared rules) → the
 // deployed dispatcher handler → tenants' real HTTP webhooks, outcomes stored in dynalite; and the kit's fake.

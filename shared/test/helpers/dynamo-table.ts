@@ -6,7 +6,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startDynamoDbLocal } from '../../../infra/src/local/dynamodb-local.js';
 
 /**
- * The real DynamoDB API for contract runs: dynalite as the local deployment starts it (its own process,
+ * The real DynamoDB API for tests: dynalite as the local deployment starts it (its own process,
  * the table created from shared/src/data/table-design.ts), and a document client configured as the
  * stores expect it.
  */
@@ -16,7 +16,7 @@ export async function startTable(tableName: string): Promise<{
   endpoint: string;
   close(): Promise<void>;
 }> {
-  const dir = await mkdtemp(join(tmpdir(), 'contracts-dynamo-'));
+  const dir = await mkdtemp(join(tmpdir(), 'test-dynamo-'));
   const dynamo = await startDynamoDbLocal(dir, tableName);
   const client = new DynamoDBClient({
     endpoint: dynamo.endpoint,
