@@ -290,6 +290,34 @@ describe('abuse: one tenant cannot hurt another', () => {
     ivrReply = () => holdThenHangUp;
   });
 
+  test('a webhook answering getIvrCommand with an empty body gets one callback, not a hot loop (no action until a live command)', async () => {
+    hookA.received.length = 0;
+    ivrReply = () => '';
+    const caller = runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      NUMBER_A,
+      '-m',
+      '1',
+      '-mp',
+      String(await freeUdpPort()),
+      '-timeout',
+      '20s',
+      `${stack.sipHost}:${stack.sipPorts[0]}`,
+    ]);
+    const first = await hookA.waitFor('getIvrCommand');
+    const { sessionId, participantId } = first.body as { sessionId: string; participantId: string };
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(hookA.named('getIvrCommand').filter((c) => c.body.sessionId === sessionId).length, 1);
+    const domain = (await a.call('GET', '/v1/tenant')).json.domain as string;
+    const hang = await a.call('POST', `/mediaservice/${domain}/hangupparticipant`, { sessionId, participantId });
+    assert.equal(hang.status, 200);
+    assert.equal((await caller).code, 0);
+    await hookA.waitFor('sessionCompleted', (c) => c.body.sessionId === sessionId);
+    ivrReply = () => holdThenHangUp;
+  });
+
   test('SSRF through the callback URL: private, metadata and IPv4-mapped forms are refused with 400', async () => {
     for (const url of [
       'http://[::ffff:a9fe:a9fe]/hook',

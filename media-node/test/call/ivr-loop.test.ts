@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { DtmfMerger } from '../../src/call/ivr/dtmf-merger.js';
-import { runIvrLoop } from '../../src/call/ivr/ivr-loop.js';
+import { LoopGuard, runIvrLoop } from '../../src/call/ivr/ivr-loop.js';
 import { CallSession } from '../../src/call/session/call-session.js';
 import { Participant } from '../../src/call/session/participant.js';
 import { FAKE_OFFER_SDP, FakeDialog, type FakeMediaLeg, flowKit, reply, waitFor } from '../kit/index.js';
@@ -354,17 +354,42 @@ describe('IVR loop', { concurrency: true }, () => {
     assert.equal(kit.callbacks.ofType('callEvent').length, 0);
   });
 
-  test('a getIvrCommand reply of {} means no action: no further getIvrCommand until a live command', {
-    todo: 'SPEC "Safety settings": not implemented; the loop asks again at once',
-  }, async (t) => {
-    const { kit, loop, dialog, gets } = await inIvr(t);
+  test('a getIvrCommand reply of {} means no action: no further getIvrCommand until a live command', async (t) => {
+    const { kit, loop, dialog, gets, control, session } = await inIvr(t);
     kit.callbacks.on('getIvrCommand', () => ({}));
     await kit.callbacks.waitFor('getIvrCommand');
-    await new Promise((r) => setTimeout(r, 20));
-    const asked = gets().length;
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(gets().length, 1, 'the participant waits in silence: no hot loop');
+    assert.ok(
+      kit.sessions.journalOf(session.sessionId).some((e) => e.event === 'no action: waiting for a live command'),
+    );
+    control()!.interrupt();
+    await waitFor(() => gets().length === 2, 'the next getIvrCommand after the interrupt');
     dialog.remoteBye();
     await loop;
-    assert.equal(asked, 1);
+  });
+
+  test('loop guard: commands that take no time, more than 10 within 10 s, end the call with reason ivrLoop', async (t) => {
+    const { kit, loop, dialog, gets, session } = await inIvr(t);
+    kit.callbacks.on('getIvrCommand', () => ({ phrases: [{ format: 'silence', durationMs: 1 }] }));
+    assert.equal(await loop, 'ivrLoop');
+    assert.equal(gets().length, 11);
+    assert.equal(dialog.byeSent, true);
+    const entry = kit.sessions.journalOf(session.sessionId).find((e) => e.event === 'ivrLoop');
+    assert.match(String(entry?.reason), /more than 10 getIvrCommand callbacks within 10 s/);
+  });
+});
+
+describe('LoopGuard', () => {
+  test('a turn with a second of media resets it; old short turns leave the window', () => {
+    let now = 0;
+    const guard = new LoopGuard(() => now);
+    for (let i = 0; i < 10; i++) assert.equal(guard.turn(5), false);
+    assert.equal(guard.turn(1500), false, 'real media: the count starts again');
+    for (let i = 0; i < 10; i++) assert.equal(guard.turn(5), false);
+    now += 10_001;
+    for (let i = 0; i < 10; i++) assert.equal(guard.turn(5), false);
+    assert.equal(guard.turn(5), true);
   });
 });
 

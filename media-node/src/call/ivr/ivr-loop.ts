@@ -37,6 +37,48 @@ function ttsCharacters(command: IvrCommand): number {
   return n;
 }
 
+/** A command that plays, collects, records and ends nothing: what `{}` parses to. */
+function doesNothing(command: IvrCommand): boolean {
+  return (
+    command.phrases.length === 0 &&
+    !command.dtmf &&
+    !command.record &&
+    !command.echo &&
+    !command.hangup &&
+    !(command as { stream?: unknown }).stream &&
+    !(command as { conference?: unknown }).conference
+  );
+}
+
+export const LOOP_GUARD = { turns: 10, windowMs: 10_000, shortTurnMs: 1000 };
+const LOOP_GUARD_REASON = `more than ${LOOP_GUARD.turns} getIvrCommand callbacks within ${LOOP_GUARD.windowMs / 1000} s, each followed by less than ${LOOP_GUARD.shortTurnMs / 1000} s of media`;
+
+/**
+ * The loop guard: more than 10 getIvrCommand turns within 10 s, each taking less than 1 s (a 1 ms silence,
+ * a missing file, an empty phrase list), end the call with reason `ivrLoop`, so a webhook cannot make the
+ * platform spin without bound. A turn of real media resets it.
+ */
+export class LoopGuard {
+  private short: number[] = [];
+
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    private readonly limits = LOOP_GUARD,
+  ) {}
+
+  /** Records one turn and its media time; true when the call must end. */
+  turn(mediaMs: number): boolean {
+    if (mediaMs >= this.limits.shortTurnMs) {
+      this.short = [];
+      return false;
+    }
+    const at = this.now();
+    this.short = this.short.filter((t) => at - t < this.limits.windowMs);
+    this.short.push(at);
+    return this.short.length > this.limits.turns;
+  }
+}
+
 /** How the participant's part of the session ended, as sessionCompleted reports it. */
 export const END_REASON: Record<DialogEndReason, string> = {
   'remote-bye': 'callingPartyDrop',
@@ -118,6 +160,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   let extras: Omit<CallbackFields<'getIvrCommand'>, 'participantId'> = {};
   // The digits of a command with `dtmf.sensitive`: the tenant gets them, journals and the bus do not.
   let sensitive: SensitivePath[] | undefined;
+  const loopGuard = new LoopGuard();
   try {
     while (!ended.signal.aborted) {
       if (held) {
@@ -140,8 +183,23 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         reason: res.reason ?? parsed.invalid,
         command,
       });
+      if (!res.fallback && doesNothing(command)) {
+        // `{}` (or an empty body): no action. The participant waits in silence, with no further
+        // getIvrCommand, until a live command (interrupt, connect, hang-up) changes its state.
+        journal({ kind: 'command', event: 'no action: waiting for a live command' });
+        await new Promise<void>((resolve) => {
+          if (commandSignal.aborted) return resolve();
+          commandSignal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        if (held) continue;
+        if (ended.signal.aborted) break;
+        journal({ kind: 'command', event: 'interrupted' });
+        extras = {};
+        continue;
+      }
       const chars = ttsCharacters(command);
       if (chars) input.usage.record(session.tenant.tenantId, { ttsCharacters: chars });
+      const turnStarted = performance.now();
       const outcome = await runIvrCommand(command, {
         tenantId: session.tenant.tenantId,
         leg,
@@ -173,6 +231,12 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
       if (outcome.hangup) {
         await dialog.hangup();
         return 'hangup';
+      }
+      if (loopGuard.turn(performance.now() - turnStarted)) {
+        log.warn({}, 'IVR loop: the tenant keeps answering with commands that take no time; hanging up');
+        journal({ kind: 'error', event: 'ivrLoop', reason: LOOP_GUARD_REASON });
+        await dialog.hangup();
+        return 'ivrLoop';
       }
       if (outcome.recording) {
         input.usage.record(session.tenant.tenantId, { recordingSeconds: outcome.recording.durationMs / 1000 });
