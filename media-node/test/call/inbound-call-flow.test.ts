@@ -32,6 +32,26 @@ describe('inbound call flow', { concurrency: true }, () => {
     assert.equal(kit.media.legs.length, 0);
   });
 
+  test('maxCallDurationSec: a caller that never hangs up is hung up at that age, sessionCompleted maxDuration', async (t) => {
+    const kit = flowKit(t, { tenant: { maxCallDurationSec: 0.05 } });
+    kit.callbacks.queue('newCall', { action: 'ivr' });
+    kit.callbacks.on('getIvrCommand', () => ({ phrases: [{ format: 'silence', durationMs: 60_000 }] }));
+    const call = kit.invite();
+    await finish(kit);
+    assert.equal(call.dialog?.byeSent, true, 'the node sent BYE');
+    kit.expectCompleted('maxDuration');
+    assert.ok(kit.sessions.journalOf(kit.sessionId).some((e) => e.event === 'maximum call duration reached'));
+  });
+
+  test('the operator limit bounds the tenant setting: the stricter wins', async (t) => {
+    const kit = flowKit(t, { tenant: { maxCallDurationSec: 3600, limits: { maxCallDurationSec: 0.05 } } });
+    kit.callbacks.queue('newCall', { action: 'ivr' });
+    kit.callbacks.on('getIvrCommand', () => ({ phrases: [{ format: 'silence', durationMs: 60_000 }] }));
+    kit.invite();
+    await finish(kit);
+    kit.expectCompleted('maxDuration');
+  });
+
   test('a number the tenant claimed reaches it on any host', async (t) => {
     const kit = flowKit(t);
     kit.tenants.claim('+4930123456', kit.tenant.tenantId);

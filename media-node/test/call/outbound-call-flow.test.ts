@@ -98,6 +98,15 @@ describe('outbound IVR call', { concurrency: true }, () => {
     assert.match(String(entry?.reason), /not one of the tenant's numbers/);
   });
 
+  test('maxCallDurationSec: the called party is hung up at that age, sessionCompleted maxDuration', async (t) => {
+    const kit = flowKit(t, { tenant: { maxCallDurationSec: 0.05 } });
+    kit.callbacks.on('getIvrCommand', () => ({ phrases: [{ format: 'silence', durationMs: 60_000 }] }));
+    kit.outbound.place(placement(kit));
+    await finish(kit);
+    assert.equal(kit.signaling.placed[0]!.dialog?.byeSent, true);
+    kit.expectCompleted('maxDuration', 's-out-1');
+  });
+
   test('busy: callEvent calledPartyBusy, then sessionCompleted; no callAnswered', async (t) => {
     const kit = flowKit(t);
     kit.signaling.script(callOutcome.busy());

@@ -112,6 +112,7 @@ export const TenantView = z
     callbackTimeoutMs: z.number().int(),
     callbackRetries: z.number().int(),
     codecs: z.array(z.string()),
+    maxCallDurationSec: z.number().int().describe('each participant\'s call ends at this age (reason maxDuration)'),
     outboundTrunk: OutboundTrunkView.nullable().optional(),
     createdAt: z.string(),
     updatedAt: z.string().optional(),
@@ -126,6 +127,13 @@ export const TenantPatch = z
     callbackTimeoutMs: z.number().int().min(100).max(15_000).optional().describe('per attempt; default 5000'),
     callbackRetries: z.number().int().min(0).max(5).optional().describe('retries after the first attempt; default 2'),
     codecs: z.array(z.enum(CODECS)).min(1).max(4).optional().describe('offered in this order'),
+    maxCallDurationSec: z
+      .number()
+      .int()
+      .min(10)
+      .max(86_400)
+      .optional()
+      .describe('each participant\'s call ends at this age with reason maxDuration; default 14400'),
     outboundTrunk: OutboundTrunkInput.nullable()
       .optional()
       .describe('calls to numbers (not SIP URIs) go through it; null removes it'),

@@ -51,6 +51,7 @@ const PATCHABLE = new Set([
   'callbackTimeoutMs',
   'callbackRetries',
   'codecs',
+  'maxCallDurationSec',
   'outboundTrunk',
 ]);
 

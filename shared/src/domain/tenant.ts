@@ -58,7 +58,12 @@ export function effectiveLimits(limits: TenantLimits | undefined, defaults: Limi
   };
 }
 
-export interface TenantRecord extends Omit<TenantView, 'outboundTrunk'> {
+/** A participant's call ends at this age unless the tenant set its own (SPEC: 10 s to 24 h). */
+export const DEFAULT_MAX_CALL_DURATION_SEC = 14_400;
+
+export interface TenantRecord extends Omit<TenantView, 'outboundTrunk' | 'maxCallDurationSec'> {
+  /** The tenant's own setting; absent: DEFAULT_MAX_CALL_DURATION_SEC. */
+  maxCallDurationSec?: number;
   signingSecrets: SigningSecret[];
   /** Absent means active. A suspended tenant's keys get 403 and its numbers and domain take no calls. */
   state?: 'active' | 'suspended';
@@ -97,6 +102,7 @@ export function tenantView(t: TenantRecord): TenantView {
     callbackTimeoutMs: t.callbackTimeoutMs,
     callbackRetries: t.callbackRetries,
     codecs: t.codecs,
+    maxCallDurationSec: t.maxCallDurationSec ?? DEFAULT_MAX_CALL_DURATION_SEC,
     outboundTrunk: t.outboundTrunk
       ? {
           host: t.outboundTrunk.host,
@@ -114,4 +120,14 @@ export function tenantView(t: TenantRecord): TenantView {
 /** Secrets a callback must be signed with now: the current one and any rotated one not yet expired. */
 export function activeSecrets(t: TenantRecord, now = Date.now()): string[] {
   return t.signingSecrets.filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now).map((s) => s.secret);
+}
+
+/**
+ * How long one participant's call may last: the tenant's setting, bounded by the operator's limit for
+ * the tenant when one is set (the stricter wins).
+ */
+export function maxCallDurationMs(t: Pick<TenantRecord, 'maxCallDurationSec' | 'limits'>): number {
+  const own = t.maxCallDurationSec ?? DEFAULT_MAX_CALL_DURATION_SEC;
+  const operator = t.limits?.maxCallDurationSec;
+  return (operator === undefined ? own : Math.min(own, operator)) * 1000;
 }

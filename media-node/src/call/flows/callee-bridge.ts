@@ -136,7 +136,11 @@ export async function runBridge(
       return 'hangup';
     }
     await callee.end();
-    const res = await session.request('callEvent', { participantId: callee.participantId, event: 'calledPartyDrop' });
+    const res = await session.request('callEvent', {
+      participantId: callee.participantId,
+      event: 'calledPartyDrop',
+      ...(callee.reachedMaxDuration ? { reason: 'maxDuration' } : {}),
+    });
     const reply = callEventReply(res.reply);
     caller.journal({ kind: 'command', callback: 'callEvent', reply, fallback: res.fallback });
     if (reply.action === 'ivr') return 'ivr';

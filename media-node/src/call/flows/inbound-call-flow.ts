@@ -1,3 +1,4 @@
+import { maxCallDurationMs } from '@sipms/shared/domain/tenant';
 import { randomId } from '@sipms/shared/util/ids';
 import type { MediaLeg } from '../../ports/media.js';
 import type { CallDialog, InboundCall } from '../../ports/signaling.js';
@@ -98,6 +99,7 @@ export class InboundCallFlow {
         return;
       }
       endReason = await this.run(call, caller, leg);
+      if (caller.reachedMaxDuration) endReason = 'maxDuration';
     } finally {
       deps.limits.release(tenant.tenantId);
       await caller.end();
@@ -205,6 +207,9 @@ export class InboundCallFlow {
           }
           return this.answerIntoIvr(call, caller, leg); // the tenant sends the caller to IVR instead
         }
+        const maxMs = maxCallDurationMs(session.tenant);
+        caller.limitDuration(maxMs, () => outcome.callerDialog.hangup());
+        outcome.calleeParticipant.limitDuration(maxMs, () => outcome.callee.hangup());
         const bridged = await runBridge(
           {
             caller,
@@ -234,6 +239,7 @@ export class InboundCallFlow {
       return call.cancelled.aborted ? 'callingPartyCancel' : 'answerFailed';
     }
     caller.answered();
+    caller.limitDuration(maxCallDurationMs(caller.session.tenant), () => dialog.hangup());
     return this.ivr(caller, dialog, leg);
   }
 

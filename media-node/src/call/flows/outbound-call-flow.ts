@@ -1,4 +1,5 @@
 import type { PlaceIvrCallPayload } from '@sipms/shared/contracts/node-commands';
+import { maxCallDurationMs } from '@sipms/shared/domain/tenant';
 import { randomId } from '@sipms/shared/util/ids';
 import type { OutboundMediaLeg } from '../../ports/media.js';
 import type { OutboundDialog } from '../../ports/signaling.js';
@@ -94,6 +95,7 @@ export class OutboundCallFlow {
     try {
       leg = await this.openMedia(participant);
       endReason = leg ? await this.call(cmd, participant, leg, Boolean(owned)) : 'mediaFailed';
+      if (participant.reachedMaxDuration) endReason = 'maxDuration';
     } finally {
       deps.limits.release(tenant.tenantId);
       await participant.end();
@@ -188,6 +190,7 @@ export class OutboundCallFlow {
     }
     await leg.accept(dialog.remoteSdp);
     participant.answered();
+    participant.limitDuration(maxCallDurationMs(session.tenant), () => dialog.hangup());
     const loopInput = { participant, dialog, leg, audio: deps.audio, live: deps.live, usage: deps.usage };
     if (joinsSession) {
       // A participant joining a session: the tenant decides what it does first (callEvent calledPartyAnswered).

@@ -18,6 +18,8 @@ export interface ParticipantDeps {
 export class Participant {
   private stateNow: ParticipantState = 'setup';
   private answeredAt: number | undefined;
+  private durationTimer: NodeJS.Timeout | undefined;
+  private reachedMax = false;
 
   private constructor(
     readonly session: CallSession,
@@ -79,8 +81,28 @@ export class Participant {
     if (options.notify !== false) void this.session.notify('callAnswered', { participantId: this.participantId });
   }
 
+  /**
+   * Ends the participant's call (through `hangup`) once it is `maxMs` old, counted from now (its answer):
+   * the tenant's maxCallDurationSec, so a caller that never hangs up cannot hold a slot for ever.
+   */
+  limitDuration(maxMs: number, hangup: () => Promise<void>): void {
+    clearTimeout(this.durationTimer);
+    this.durationTimer = setTimeout(() => {
+      this.reachedMax = true;
+      this.journal({ kind: 'sip', event: 'maximum call duration reached', maxMs });
+      hangup().catch((err) => this.session.log.warn({ err }, 'hang-up at the maximum duration failed'));
+    }, maxMs);
+    this.durationTimer.unref();
+  }
+
+  /** True once the participant's call was ended for reaching its maximum duration. */
+  get reachedMaxDuration(): boolean {
+    return this.reachedMax;
+  }
+
   /** The participant has left: billed seconds from the answer, the item marked ended. Idempotent. */
   async end(): Promise<void> {
+    clearTimeout(this.durationTimer);
     if (this.stateNow === 'ended') return;
     const answeredAt = this.answeredAt;
     this.stateNow = 'ended';
