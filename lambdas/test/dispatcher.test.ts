@@ -151,7 +151,9 @@ describe('callback dispatcher', () => {
     fallbackHook.responder = () => ({ body: { action: 'teleport' } });
     const ra = await sessions.getReply(a.sessionId, a.id);
     assert.equal(ra?.outcome, 'fallback');
-    assert.match(ra?.reason ?? '', /reply is not valid JSON/);
+    assert.match(ra?.reason ?? '', /attempt 1 answered 200: reply is not valid JSON: .*position 1/);
+    const [journaled] = await sessions.readJournal(a.sessionId);
+    assert.match(String(journaled!.ranInstead), /rejected with 480/, 'the journal says what ran instead');
 
     primary.responder = () => ({ body: { phrases: [{ format: 'file' }] } });
     fallbackHook.responder = () => ({ status: 503 });

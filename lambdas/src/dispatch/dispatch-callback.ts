@@ -25,6 +25,13 @@ export interface DispatchDeps {
   logger: Logger;
 }
 
+/** What the node does when a callback has no valid reply (docs/callback-delivery.md), for the journal. */
+const FALLBACK_DESCRIPTIONS: Partial<Record<CallbackEnvelope['type'], string>> = {
+  newCall: 'the defined fallback: the call is rejected with 480',
+  getIvrCommand: 'the defined fallback: an apology in TTS, then hang-up',
+  callEvent: 'the defined fallback: default handling ({})',
+};
+
 type Validated = { ok: true; reply: unknown } | { ok: false; reason: string };
 
 function validateReply(type: CallbackEnvelope['type'], expectsReply: boolean, body: string): Validated {
@@ -147,7 +154,10 @@ async function deliver(
     }
     const validated = validateReply(env.type, env.expectsReply, outcome.body);
     if (validated.ok) accepted = { reply: validated.reply, status: outcome.status, url };
-    else failures.push(`${target.label}: ${validated.reason}`);
+    else
+      failures.push(
+        `${target.label}: attempt ${attempts.at(-1)?.attempt ?? '?'} answered ${outcome.status}: ${validated.reason}`,
+      );
   }
 
   const reason = accepted ? undefined : failures.join('; ');
@@ -169,7 +179,9 @@ async function deliver(
       seq: env.seq,
       request: journaledRequest,
       ...(sealedPaths.length > 0 ? { redacted: sealedPaths } : {}),
-      ...(accepted ? { reply: accepted.reply, httpStatus: accepted.status } : { fallback: true, reason }),
+      ...(accepted
+        ? { reply: accepted.reply, httpStatus: accepted.status }
+        : { fallback: true, reason, ranInstead: FALLBACK_DESCRIPTIONS[env.type] ?? 'nothing (a reply is not used)' }),
       attempts,
       latencyMs: Date.now() - started,
     })
