@@ -112,7 +112,7 @@ export const TenantView = z
     callbackTimeoutMs: z.number().int(),
     callbackRetries: z.number().int(),
     codecs: z.array(z.string()),
-    maxCallDurationSec: z.number().int().describe('each participant\'s call ends at this age (reason maxDuration)'),
+    maxCallDurationSec: z.number().int().describe("each participant's call ends at this age (reason maxDuration)"),
     outboundTrunk: OutboundTrunkView.nullable().optional(),
     createdAt: z.string(),
     updatedAt: z.string().optional(),
@@ -133,7 +133,7 @@ export const TenantPatch = z
       .min(10)
       .max(86_400)
       .optional()
-      .describe('each participant\'s call ends at this age with reason maxDuration; default 14400'),
+      .describe("each participant's call ends at this age with reason maxDuration; default 14400"),
     outboundTrunk: OutboundTrunkInput.nullable()
       .optional()
       .describe('calls to numbers (not SIP URIs) go through it; null removes it'),
