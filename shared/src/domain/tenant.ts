@@ -58,7 +58,7 @@ export function effectiveLimits(limits: TenantLimits | undefined, defaults: Limi
   };
 }
 
-/** A participant's call ends at this age unless the tenant set its own (SPEC: 10 s to 24 h). */
+/** A participant's call ends at this age unless the tenant set its own (a tenant may set 10 s to 24 h). */
 export const DEFAULT_MAX_CALL_DURATION_SEC = 14_400;
 
 export interface TenantRecord extends Omit<TenantView, 'outboundTrunk' | 'maxCallDurationSec'> {
