@@ -143,6 +143,24 @@ describe('abuse: one tenant cannot hurt another', () => {
     ]);
   }
 
+  /** One caller of A's number that is answered and waits for the service's BYE. */
+  async function answeredCallerA(): Promise<SippResult> {
+    const mediaPort = await freeUdpPort();
+    return runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      NUMBER_A,
+      '-m',
+      '1',
+      '-mp',
+      String(mediaPort),
+      '-timeout',
+      '20s',
+      `${stack.sipHost}:${stack.sipPorts[0]}`,
+    ]);
+  }
+
   async function journalOf(sessionId: string): Promise<Record<string, unknown>[]> {
     const res = await a.call('GET', `/v1/sessions/${sessionId}`);
     assert.equal(res.status, 200);
@@ -261,19 +279,7 @@ describe('abuse: one tenant cannot hurt another', () => {
           }
         : { phrases: [], hangup: true };
     // The caller is answered, both phrases are skipped, then the service hangs up.
-    const run = await runSipp([
-      '-sf',
-      scenario('uac-until-bye.xml'),
-      '-s',
-      NUMBER_A,
-      '-m',
-      '1',
-      '-mp',
-      String(await freeUdpPort()),
-      '-timeout',
-      '20s',
-      `${stack.sipHost}:${stack.sipPorts[0]}`,
-    ]);
+    const run = await answeredCallerA();
     assert.equal(run.code, 0, run.errors);
     const { sessionId } = (await hookA.waitFor('newCall', (c) => c.body.to !== undefined)).body as {
       sessionId: string;
@@ -293,19 +299,7 @@ describe('abuse: one tenant cannot hurt another', () => {
   test('a webhook answering getIvrCommand with an empty body gets one callback, not a hot loop (no action until a live command)', async () => {
     hookA.received.length = 0;
     ivrReply = () => '';
-    const caller = runSipp([
-      '-sf',
-      scenario('uac-until-bye.xml'),
-      '-s',
-      NUMBER_A,
-      '-m',
-      '1',
-      '-mp',
-      String(await freeUdpPort()),
-      '-timeout',
-      '20s',
-      `${stack.sipHost}:${stack.sipPorts[0]}`,
-    ]);
+    const caller = answeredCallerA();
     const first = await hookA.waitFor('getIvrCommand');
     const { sessionId, participantId } = first.body as { sessionId: string; participantId: string };
     await new Promise((r) => setTimeout(r, 3000));
