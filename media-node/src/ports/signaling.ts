@@ -27,6 +27,11 @@ export type DialogEndReason =
   | 'local-bye' // we sent BYE (hangup())
   | 'ack-timeout' // our 2xx was never ACKed (RFC 3261 §13.3.1.4): we sent BYE
   | 'transport-error' // the peer became unreachable
+  /**
+   * RFC 4028 session timer: the peer, as refresher, sent no refresh (re-INVITE or UPDATE) in time, or
+   * our refresh was answered 408/481 or not at all; we sent BYE
+   */
+  | 'session-expired'
   | 'shutdown'; // the node is stopping
 
 export interface DtmfFromSignaling {

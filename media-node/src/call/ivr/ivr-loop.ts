@@ -85,6 +85,7 @@ export const END_REASON: Record<DialogEndReason, string> = {
   'local-bye': 'hangup',
   'ack-timeout': 'ackTimeout',
   'transport-error': 'transportError',
+  'session-expired': 'sessionExpired',
   shutdown: 'nodeShutdown',
 };
 
