@@ -12,17 +12,32 @@ try {
   const node = await startMediaNode(config, logger.child({ nodeId: config.NODE_ID }));
   logger.info({ sip: node.sip, nodeId: node.nodeId }, 'media node ready');
   process.send?.({ type: 'ready', sip: node.sip, transports: node.transports, nodeId: node.nodeId });
+  // SIGTERM (systemd, the local supervisor, an operator) drains: new INVITEs get 503 with Retry-After and
+  // the calls up may finish for DRAIN_TIMEOUT_MS; then the rest get BYE. SIGINT (Ctrl-C) or a second
+  // signal skips the wait. The node's own failure (rtpengine gone for good) exits non-zero.
+  const skipDrain = new AbortController();
   let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
+  const shutdown = async (why: string, drainMs: number, exitCode: number) => {
+    if (stopping) {
+      skipDrain.abort();
+      return;
+    }
     stopping = true;
-    logger.info({ signal, activeCalls: node.flow.activeCalls }, 'media node stopping');
+    if (drainMs > 0) {
+      logger.info({ signal: why, activeCalls: node.flow.activeCalls, drainMs }, 'media node draining');
+      await node.drain(drainMs, skipDrain.signal);
+    }
+    logger.info({ signal: why, activeCalls: node.flow.activeCalls }, 'media node stopping');
     await node.stop();
-    process.exit(0);
+    process.exit(exitCode);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('disconnect', () => void shutdown('parent gone'));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0, 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', config.DRAIN_TIMEOUT_MS, 0));
+  process.on('disconnect', () => void shutdown('parent gone', 0, 0));
+  void node.fatal.then((reason) => {
+    logger.error({ reason }, 'media node cannot carry calls; leaving the registry and exiting');
+    void shutdown(reason, 0, 1);
+  });
 } catch (err) {
   const message =
     err instanceof StartupError || (err as Error).message?.startsWith('invalid configuration')

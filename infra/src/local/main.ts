@@ -1,4 +1,3 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -9,6 +8,7 @@ import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy'
 import { createLogger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
 import { startLocalControlPlane } from './control-plane.js';
+import { type NodeAddress, NodeSupervisor } from './node-supervisor.js';
 
 /** An allow-list setting, checked at start-up by the parser the API uses, which names a bad entry. */
 const allowList = (parse: (spec: string) => unknown) =>
@@ -51,11 +51,14 @@ const LocalEnv = z
     CLAIMABLE_NUMBERS: allowList(parseClaimableNumbers),
     /** Where tenants' calls may go (docs/security.md): on one machine, anywhere by default. */
     OUTBOUND_DESTINATIONS: allowList(parseOutboundDestinations),
+    /** How long a media node lets its calls finish after SIGTERM (the node reads the same setting). */
+    DRAIN_TIMEOUT_MS: envInt(600_000, 0, 7_200_000),
   })
   .passthrough();
 
 const log = createLogger({ service: 'local-stack' });
 const here = fileURLToPath(new URL('.', import.meta.url));
+const mediaNodeEntry = resolve(here, '../../../media-node/src/main.ts');
 
 async function assertTcpPortFree(host: string, port: number, variable: string): Promise<void> {
   if (port === 0) return;
@@ -71,23 +74,6 @@ async function assertTcpPortFree(host: string, port: number, variable: string): 
       ),
     );
     probe.listen(port, host, () => probe.close(() => ok()));
-  });
-}
-
-function startMediaNode(
-  env: NodeJS.ProcessEnv,
-): Promise<{ child: ChildProcess; sip: { host: string; port: number }; transports: string[] }> {
-  const entry = resolve(here, '../../../media-node/src/main.ts');
-  const child = fork(entry, [], { env, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((ok, fail) => {
-    child.once(
-      'message',
-      (msg: { type: string; sip?: { host: string; port: number }; transports?: string[]; message?: string }) => {
-        if (msg.type === 'ready' && msg.sip) ok({ child, sip: msg.sip, transports: msg.transports ?? ['udp'] });
-        else fail(new Error(msg.message ?? 'media node failed to start'));
-      },
-    );
-    child.once('exit', (code) => fail(new Error(`media node exited during start-up (code ${code})`)));
   });
 }
 
@@ -116,21 +102,15 @@ async function main(): Promise<void> {
     JSON.stringify({ apiUrl: controlPlane.apiUrl, tableName: config.TABLE_NAME, env: controlPlane.env }, null, 2),
   );
 
-  const nodes: Awaited<ReturnType<typeof startMediaNode>>[] = [];
+  const nodes: NodeSupervisor[] = [];
+  const addresses: NodeAddress[] = [];
   let stopping = false;
-  const shutdown = async (code: number) => {
+  // SIGINT ends the calls at once; SIGTERM lets each node drain first (bounded by DRAIN_TIMEOUT_MS).
+  const shutdown = async (code: number, signal: 'SIGINT' | 'SIGTERM' = 'SIGINT') => {
     if (stopping) return;
     stopping = true;
-    await Promise.all(
-      nodes.map(async (node) => {
-        if (node.child.exitCode !== null) return;
-        const gone = new Promise((r) => node.child.once('exit', r));
-        node.child.kill('SIGTERM');
-        const timer = setTimeout(() => node.child.kill('SIGKILL'), 5000);
-        await gone;
-        clearTimeout(timer);
-      }),
-    );
+    const boundMs = signal === 'SIGTERM' ? config.DRAIN_TIMEOUT_MS + 15_000 : 15_000;
+    await Promise.all(nodes.map((node) => node.stop(signal, boundMs)));
     await controlPlane.close();
     process.exit(code);
   };
@@ -142,25 +122,30 @@ async function main(): Promise<void> {
   const { ADMIN_TOKEN_SHA256: _adminHash, ADMIN_TOKEN: _adminToken, ...nodeEnvironment } = process.env;
   try {
     for (let i = 0; i < config.MEDIA_NODES; i++) {
-      const node = await startMediaNode({
-        ...nodeEnvironment,
-        ...controlPlane.env,
-        NODE_ID: `${process.env.NODE_ID ?? 'local'}-${i + 1}`,
-        SIP_HOST: config.SIP_HOST,
-        SIP_PORT: String(config.SIP_PORT + i),
-        RTP_PORT_MIN: String(config.RTP_PORT_MIN + i * slice),
-        RTP_PORT_MAX: String(config.RTP_PORT_MIN + (i + 1) * slice - 1),
-        RTPENGINE_NG_PORT: String(config.RTPENGINE_NG_PORT + i),
-        EVENT_BUS_NAME: 'default',
-        CACHE_DIR: resolve(dataDir, 'cache'),
-        RUN_DIR: resolve(dataDir, 'run', `node-${i + 1}`),
-      });
+      const node = new NodeSupervisor(
+        mediaNodeEntry,
+        {
+          ...nodeEnvironment,
+          ...controlPlane.env,
+          NODE_ID: `${process.env.NODE_ID ?? 'local'}-${i + 1}`,
+          SIP_HOST: config.SIP_HOST,
+          SIP_PORT: String(config.SIP_PORT + i),
+          RTP_PORT_MIN: String(config.RTP_PORT_MIN + i * slice),
+          RTP_PORT_MAX: String(config.RTP_PORT_MIN + (i + 1) * slice - 1),
+          RTPENGINE_NG_PORT: String(config.RTPENGINE_NG_PORT + i),
+          EVENT_BUS_NAME: 'default',
+          CACHE_DIR: resolve(dataDir, 'cache'),
+          RUN_DIR: resolve(dataDir, 'run', `node-${i + 1}`),
+        },
+        String(i + 1),
+        log,
+        (reason) => {
+          log.error({}, `${reason}; stopping`);
+          void shutdown(1);
+        },
+      );
       nodes.push(node);
-      node.child.once('exit', (code) => {
-        if (stopping) return;
-        log.error({ code, node: i + 1 }, 'media node exited; stopping');
-        void shutdown(1);
-      });
+      addresses.push(await node.start());
     }
   } catch (err) {
     log.error({}, (err as Error).message);
@@ -168,14 +153,14 @@ async function main(): Promise<void> {
     return;
   }
 
-  const onSignal = (signal: string) => {
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
     log.info({ signal }, 'stopping');
-    void shutdown(0);
+    void shutdown(0, signal);
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const sip = nodes.map((n) => `sip:${n.sip.host}:${n.sip.port} (${n.transports.join(', ')})`).join(', ');
+  const sip = addresses.map((n) => `sip:${n.sip.host}:${n.sip.port} (${n.transports.join(', ')})`).join(', ');
   const admin = controlPlane.adminTokenFile ?? 'from ADMIN_TOKEN';
   process.stdout.write(
     `SIP Mediaserver ready: API ${controlPlane.apiUrl} | SIP ${sip} | data ${dataDir} | admin token ${admin}\n`,

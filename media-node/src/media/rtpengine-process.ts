@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { RtpEngineController } from './rtpengine-controller.js';
@@ -27,7 +27,12 @@ export interface RtpEngineProcessOptions {
  * Runs and supervises a local userspace rtpengine: ready when it answers `ping`, restarted when it exits
  * (listeners of 'exit' fail the calls it carried), stopped with SIGTERM then SIGKILL.
  */
-export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]; ready: [] }> {
+export class RtpEngineProcess extends EventEmitter<{
+  exit: [code: number | null];
+  ready: [];
+  /** It kept exiting or could not be started again: the node cannot carry calls any more. */
+  'gave-up': [reason: string];
+}> {
   private child: ChildProcess | undefined;
   private stopping = false;
   private restarts: number[] = [];
@@ -77,7 +82,9 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
   }
 
   private async spawnOnce(): Promise<void> {
-    const child = spawn(this.opts.binary, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a Ctrl-C meant for `npm start` reaches the node, which stops rtpengine after
+    // its calls, instead of rtpengine dying first under live calls.
+    const child = spawn(this.opts.binary, this.args(), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     // A binary that cannot be run (ENOENT, EACCES) emits 'error' and no 'exit': fail at once, not after the ping wait.
@@ -125,18 +132,26 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
 
   private async onExit(code: number | null): Promise<void> {
     if (this.stopping) return;
-    this.logger.error({ code, output: this.recentOutput.slice(-5) }, 'rtpengine exited; restarting');
+    this.logger.error({ code, output: this.recentOutput.slice(-5) }, 'rtpengine exited under the node; restarting');
     this.emit('exit', code);
     const now = Date.now();
     this.restarts = this.restarts.filter((t) => now - t < 60_000);
     this.restarts.push(now);
     if (this.restarts.length > 5) {
-      this.logger.error({}, 'rtpengine keeps exiting (more than 5 times a minute); giving up');
+      this.giveUp('rtpengine keeps exiting (more than 5 times a minute)');
       return;
     }
     await new Promise((r) => setTimeout(r, 200 * this.restarts.length));
     if (this.stopping) return;
-    await this.spawnOnce().catch((err) => this.logger.error({ err }, 'rtpengine restart failed'));
+    await this.spawnOnce().catch((err) => {
+      this.logger.error({ err }, 'rtpengine restart failed');
+      this.giveUp(`rtpengine could not be restarted: ${(err as Error).message}`);
+    });
+  }
+
+  private giveUp(reason: string): void {
+    this.logger.error({ output: this.recentOutput.slice(-5) }, `${reason}; giving up`);
+    this.emit('gave-up', reason);
   }
 
   get pid(): number | undefined {
@@ -152,5 +167,36 @@ export class RtpEngineProcess extends EventEmitter<{ exit: [code: number | null]
     const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
     await gone;
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Stops the rtpengine a previous process of this node left behind (the node was killed, so it could not
+ * stop it): found by the pid file in `runDir`, and only if that process is an rtpengine on `ngPort`.
+ */
+export async function stopOrphanedRtpengine(runDir: string, ngPort: number, logger: Logger): Promise<void> {
+  const pidFile = join(runDir, 'rtpengine.pid');
+  const pid = Number.parseInt(await readIfThere(pidFile), 10);
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const args = (await readIfThere(`/proc/${pid}/cmdline`)).split('\0');
+  if (!args[0]?.endsWith('rtpengine') || !args.some((a) => a.startsWith('--listen-ng=') && a.endsWith(`:${ngPort}`))) {
+    await rm(pidFile, { force: true });
+    return;
+  }
+  logger.warn({ pid }, 'stopping the rtpengine a killed node process left running');
+  process.kill(pid, 'SIGKILL');
+  // A killed process's cmdline reads empty (zombie) or is gone.
+  for (let i = 0; i < 100 && (await readIfThere(`/proc/${pid}/cmdline`)) !== ''; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await rm(pidFile, { force: true });
+}
+/** A file's text, or '' when it does not exist (no pid file, or no such process). */
+async function readIfThere(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return '';
+    throw err;
   }
 }

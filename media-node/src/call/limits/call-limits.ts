@@ -34,6 +34,8 @@ export type LimitRefusal = { limit: 'callsPerSecond' | 'maxConcurrentCalls'; val
 export class CallLimits {
   /** Slots this node holds per tenant, for the heartbeat (so a dead node's slots can be reclaimed). */
   private readonly held = new Map<string, number>();
+  /** Slot releases still being written, so a stopping node gives every slot back before it exits. */
+  private readonly releasing = new Set<Promise<void>>();
 
   constructor(
     private readonly nodeId: string,
@@ -93,16 +95,19 @@ export class CallLimits {
     if (n < 0) return; // acquired while the store was unavailable: no slot to give back
     if (n === 0) this.held.delete(tenantId);
     else this.held.set(tenantId, n);
-    this.slots.release(tenantId, this.nodeId).then(
+    const write = this.slots.release(tenantId, this.nodeId).then(
       (released) => {
         if (!released) this.logger.warn({ tenantId }, 'call slot already reclaimed (this node looked dead)');
       },
       (err) =>
         this.logger.error({ err, tenantId }, 'call slot not given back; the sweeper reclaims it if the node dies'),
     );
+    this.releasing.add(write);
+    void write.finally(() => this.releasing.delete(write));
   }
 
-  close(): void {
-    this.held.clear();
+  /** Waits for the slot releases in flight (the calls have ended by now). */
+  async close(): Promise<void> {
+    await Promise.all(this.releasing);
   }
 }
