@@ -40,12 +40,12 @@ test("a dead node's slots are released within its heartbeat timeout; a live node
   await beat('alive', 1_000, ['t2']);
   const sweeper = new DeadNodeSweeper({ registry, slots, logger: createLogger({}, 'silent') });
   const swept = await sweeper.sweep({ now });
-  assert.deepEqual(swept, { nodes: ['dead'], slots: 3 });
+  assert.deepEqual(swept, { nodes: ['dead'], slots: 3, sessions: 0 });
   assert.equal(await slots.acquire('t1', 'alive', 3), true, 'the slots are free again');
   assert.equal((await slots.usage('t2')).active, 1);
   assert.deepEqual(
     (await registry.allNodes()).map((n) => n.nodeId),
     ['alive'],
   );
-  assert.deepEqual(await sweeper.sweep({ now }), { nodes: [], slots: 0 }, 'a second sweep finds nothing');
+  assert.deepEqual(await sweeper.sweep({ now }), { nodes: [], slots: 0, sessions: 0 }, 'a second sweep finds nothing');
 });

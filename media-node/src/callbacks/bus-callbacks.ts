@@ -1,7 +1,8 @@
-import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { SecretBox } from '@sipms/shared/crypto/secret-box';
-import { CALLBACK_DETAIL_TYPE, type CallbackEnvelope, EVENT_SOURCE } from '@sipms/shared/events/envelope';
+import { type CallbackPublisher, EventBridgeCallbackPublisher } from '@sipms/shared/events/callback-publisher';
+import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { type SealedFields, sealSensitiveFields, sensitivePathsIn } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { CallbackPort, CallbackRequest, CallbackResult } from '../ports/callbacks.js';
@@ -15,14 +16,18 @@ import type { ReplyPoller } from './reply-poller.js';
  * the dispatcher opens them to POST); without a box such a callback is not sent at all.
  */
 export class BusCallbacks implements CallbackPort {
+  private readonly bus: CallbackPublisher;
+
   constructor(
-    private readonly events: EventBridgeClient,
-    private readonly busName: string,
+    events: EventBridgeClient,
+    busName: string,
     private readonly poller: ReplyPoller,
     private readonly nodeId: string,
     private readonly logger: Logger,
     private readonly secrets?: Pick<SecretBox, 'seal'>,
-  ) {}
+  ) {
+    this.bus = new EventBridgeCallbackPublisher(events, busName);
+  }
 
   /** The payload as the bus may carry it: sensitive fields sealed, "***" in their place. */
   private async sealed(req: CallbackRequest): Promise<{ payload: CallbackEnvelope['payload']; sealed?: SealedFields }> {
@@ -49,22 +54,7 @@ export class BusCallbacks implements CallbackPort {
       payload,
       ...(sealed ? { sealed } : {}),
     };
-    const res = await this.events.send(
-      new PutEventsCommand({
-        Entries: [
-          {
-            EventBusName: this.busName,
-            Source: EVENT_SOURCE,
-            DetailType: CALLBACK_DETAIL_TYPE,
-            Detail: JSON.stringify(envelope),
-          },
-        ],
-      }),
-    );
-    if (res.FailedEntryCount) {
-      const entry = res.Entries?.[0];
-      throw new Error(`PutEvents refused the event: ${entry?.ErrorCode ?? ''} ${entry?.ErrorMessage ?? ''}`.trim());
-    }
+    await this.bus.publish(envelope);
   }
 
   async notify(req: CallbackRequest, deadlineMs: number): Promise<void> {

@@ -14,7 +14,11 @@ export interface SessionRepository {
   addParticipant(sessionId: string, participantId: string, participant: ParticipantRecord): Promise<void>;
   setParticipantState(sessionId: string, participantId: string, state: 'setup' | 'active' | 'ended'): Promise<void>;
   setConnection(sessionId: string, connectionId: string, connection: ConnectionRecord): Promise<void>;
-  end(sessionId: string, reason: string): Promise<void>;
+  /**
+   * Ends the session; `false` when it had already ended (a sweeper presumed this node dead and completed it
+   * with `nodeFailed`): then it must not be reported again.
+   */
+  end(sessionId: string, reason: string): Promise<boolean>;
   journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void>;
 }
 

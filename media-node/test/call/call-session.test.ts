@@ -103,6 +103,28 @@ describe('CallSession', { concurrency: true }, () => {
     assert.equal(Math.round(body.sessionDuration * 10), body.sessionDuration * 10, 'tenths of a second');
   });
 
+  test('complete of a session a dead-node sweeper completed meanwhile (nodeFailed): not reported again', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    await kit.sessions.create({
+      sessionId: session.sessionId,
+      tenantId: kit.tenant.tenantId,
+      nodeId: kit.nodeId,
+      state: 'active',
+      createdAt: new Date().toISOString(),
+      participants: {},
+    });
+    assert.equal(await kit.sessions.end(session.sessionId, 'nodeFailed'), true, 'the sweeper');
+    await session.complete('callingPartyDrop');
+    assert.equal(session.isCompleted, true);
+    assert.deepEqual(kit.callbacks.types(), []);
+    const errors = kit.sessions.journalOf(session.sessionId).filter((e) => e.kind === 'error');
+    assert.deepEqual(
+      errors.map((e) => e.event),
+      ['sessionCompleted not sent: the session was already completed'],
+    );
+  });
+
   test('nothing is sent after sessionCompleted: notify and request are journaled instead', async (t) => {
     const kit = flowKit(t);
     const session = new CallSession(kit.tenant, kit.deps);

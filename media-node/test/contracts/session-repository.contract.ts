@@ -109,10 +109,16 @@ export function sessionRepositoryContract(
       await subject.repo.setParticipantState(session.sessionId, 'p2', 'active');
       await subject.repo.setParticipantState(session.sessionId, 'p1', 'ended');
       const stored = await subject.inspect.session(session.sessionId);
-      assert.deepEqual(stored?.participants, {
-        p1: { ...session.participants.p1, state: 'ended' },
-        p2: { ...second, state: 'active' },
-      });
+      // `active` also records the answer time: what a sweeper bills from if the node dies.
+      const { answeredAt, ...p2 } = stored?.participants.p2 ?? {};
+      assert.ok(typeof answeredAt === 'string' && Math.abs(Date.now() - Date.parse(answeredAt)) < 5000, answeredAt);
+      assert.deepEqual(
+        { ...stored?.participants, p2 },
+        {
+          p1: { ...session.participants.p1, state: 'ended' },
+          p2: { ...second, state: 'active' },
+        },
+      );
     });
 
     test('setParticipantState of a participant the session does not have fails', async () => {
@@ -152,6 +158,14 @@ export function sessionRepositoryContract(
       assert.deepEqual(rest, { ...session, state: 'ended', endReason: 'caller hung up' });
       assert.equal(typeof endedAt, 'string');
       assert.ok(Date.parse(endedAt!) >= before - 1000 && Date.parse(endedAt!) <= Date.now() + 1000, endedAt);
+    });
+
+    test('end of a session that has ended already is refused: false, nothing changes', async () => {
+      const session = newSession();
+      await subject.repo.create(session);
+      assert.equal(await subject.repo.end(session.sessionId, 'nodeFailed'), true);
+      assert.equal(await subject.repo.end(session.sessionId, 'hangup'), false);
+      assert.equal((await subject.inspect.session(session.sessionId))?.endReason, 'nodeFailed');
     });
 
     test('end of a session that does not exist fails', async () => {

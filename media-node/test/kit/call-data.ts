@@ -72,6 +72,7 @@ export class FakeSessionRepository implements SessionRepository {
     const p = this.sessions.get(sessionId)?.participants[participantId];
     if (!p) throw new ConditionalCheckFailed('no such participant');
     p.state = state;
+    if (state === 'active') p.answeredAt ??= new Date().toISOString();
   }
 
   async setConnection(sessionId: string, connectionId: string, connection: ConnectionRecord): Promise<void> {
@@ -82,13 +83,15 @@ export class FakeSessionRepository implements SessionRepository {
     s.connections[connectionId] = structuredClone(connection);
   }
 
-  async end(sessionId: string, reason: string): Promise<void> {
+  async end(sessionId: string, reason: string): Promise<boolean> {
     await this.enter('end', sessionId);
     const s = this.sessions.get(sessionId);
     if (!s) throw new ConditionalCheckFailed('no such session');
+    if (s.state === 'ended') return false;
     s.state = 'ended';
     s.endedAt = new Date().toISOString();
     s.endReason = reason;
+    return true;
   }
 
   async journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void> {

@@ -44,7 +44,17 @@ function decodeCursor(cursor: string, tenantId: string): Record<string, string> 
 }
 
 function summary(item: Record<string, unknown>): SessionSummary {
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, tenantId: _t, nodeId: _n, ...rest } = item;
+  const {
+    pk: _pk,
+    sk: _sk,
+    gsi1pk: _g1,
+    gsi1sk: _g2,
+    expiresAt: _e,
+    tenantId: _t,
+    nodeId: _n,
+    nodeFailure: _f,
+    ...rest
+  } = item;
   return rest as SessionSummary;
 }
 

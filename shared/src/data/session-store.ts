@@ -7,12 +7,14 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type {
-  ConnectionRecord,
-  JournalEntry,
-  ParticipantRecord,
-  ReplyRecord,
-  SessionRecord,
+import {
+  type ConnectionRecord,
+  type JournalEntry,
+  NODE_FAILED,
+  type NodeFailureRecord,
+  type ParticipantRecord,
+  type ReplyRecord,
+  type SessionRecord,
 } from '../domain/session.js';
 import { randomId } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
@@ -24,7 +26,8 @@ const REPLY_TTL = DAY_SECONDS;
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...rest } = item;
+  // nodeFailure is the dead-node sweeper's bookkeeping (node-failure.ts), not part of the session as shown.
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, nodeFailure: _f, ...rest } = item;
   return rest as T;
 }
 
@@ -35,7 +38,24 @@ export class SessionStore {
     private readonly tableName: string,
   ) {}
 
+  /**
+   * Writes the session item, and first the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`): the
+   * marker is there before the session can be active and goes only after it ended, so a sweeper finds every
+   * active session of a node that died (docs/table-design.md).
+   */
   async create(session: SessionRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...keys.nodeSession(session.nodeId, session.sessionId),
+          sessionId: session.sessionId,
+          tenantId: session.tenantId,
+          createdAt: session.createdAt,
+          expiresAt: ttlIn(SESSION_TTL),
+        },
+      }),
+    );
     await this.doc.send(
       new PutCommand({
         TableName: this.tableName,
@@ -56,15 +76,128 @@ export class SessionStore {
     return strip<SessionRecord>(res.Item);
   }
 
-  async end(sessionId: string, reason: string): Promise<void> {
+  /** The session item as stored (consistent read), sweeper bookkeeping included. */
+  async getStored(sessionId: string): Promise<(SessionRecord & { nodeFailure?: NodeFailureRecord }) | undefined> {
+    const res = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.session(sessionId), ConsistentRead: true }),
+    );
+    if (!res.Item) return undefined;
+    const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, ...rest } = res.Item;
+    return rest as SessionRecord & { nodeFailure?: NodeFailureRecord };
+  }
+
+  /**
+   * Ends an active session once. `false` when it had already ended — its node was presumed dead and a
+   * sweeper completed it (`nodeFailed`): the caller must not report it again. Rejects for a missing session.
+   */
+  async end(sessionId: string, reason: string): Promise<boolean> {
+    let nodeId: unknown;
+    try {
+      const res = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(sessionId),
+          UpdateExpression: 'SET #s = :ended, endedAt = :at, endReason = :r',
+          ConditionExpression: 'attribute_exists(pk) AND #s <> :ended',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: { ':ended': 'ended', ':at': new Date().toISOString(), ':r': reason },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      nodeId = res.Attributes?.nodeId;
+    } catch (err) {
+      if (isConditionFailure(err) && (await this.getStored(sessionId))?.state === 'ended') return false;
+      throw err;
+    }
+    if (typeof nodeId === 'string') await this.forgetOnNode(nodeId, sessionId);
+    return true;
+  }
+
+  /** The ids of the sessions whose node marker is still there (consistent): active, or not yet cleaned up. */
+  async markedOnNode(nodeId: string): Promise<string[]> {
+    const items = await queryAll(this.doc, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :p AND begins_with(sk, :s)',
+      ExpressionAttributeValues: { ':p': keys.nodeSession(nodeId, '').pk, ':s': keys.nodeSession(nodeId, '').sk },
+      ConsistentRead: true,
+    });
+    return items.map((item) => String(item.sessionId));
+  }
+
+  /** Removes the node's marker of a session that has ended. */
+  async forgetOnNode(nodeId: string, sessionId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: keys.nodeSession(nodeId, sessionId) }));
+  }
+
+  /**
+   * Completes an active session of `nodeId` with reason `nodeFailed`, keeping the `sessionCompleted` event to
+   * publish: one conditional write, so of two sweepers (or a sweeper and the node itself) exactly one wins.
+   * `false` when the session is not active on that node any more.
+   */
+  async claimNodeFailure(
+    sessionId: string,
+    nodeId: string,
+    completion: { endedAt: string; envelope: unknown; now?: number },
+  ): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(sessionId),
+          UpdateExpression: 'SET #s = :ended, endedAt = :at, endReason = :r, nodeFailure = :f',
+          ConditionExpression: '#s = :active AND nodeId = :node',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: {
+            ':ended': 'ended',
+            ':active': 'active',
+            ':node': nodeId,
+            ':at': completion.endedAt,
+            ':r': NODE_FAILED,
+            ':f': {
+              envelope: completion.envelope,
+              claimedAt: new Date(completion.now ?? Date.now()).toISOString(),
+            } satisfies NodeFailureRecord,
+          },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Takes over a `nodeFailed` completion whose sweeper died before publishing its event (the claim seen is
+   * unchanged and nothing was published): the taker publishes the same event again. `false`: someone else did.
+   */
+  async retakeNodeFailure(sessionId: string, seenClaimedAt: string, now = Date.now()): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.session(sessionId),
+          UpdateExpression: 'SET nodeFailure.claimedAt = :now',
+          ConditionExpression: 'nodeFailure.claimedAt = :seen AND attribute_not_exists(nodeFailure.publishedAt)',
+          ExpressionAttributeValues: { ':seen': seenClaimedAt, ':now': new Date(now).toISOString() },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The `nodeFailed` completion's event is on the bus. */
+  async nodeFailurePublished(sessionId: string, at = new Date().toISOString()): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.session(sessionId),
-        UpdateExpression: 'SET #s = :ended, endedAt = :at, endReason = :r',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':ended': 'ended', ':at': new Date().toISOString(), ':r': reason },
+        UpdateExpression: 'SET nodeFailure.publishedAt = :at',
+        ConditionExpression: 'attribute_exists(nodeFailure)',
+        ExpressionAttributeValues: { ':at': at },
       }),
     );
   }
@@ -105,20 +238,26 @@ export class SessionStore {
     );
   }
 
-  /** Records a participant's state, so the API can answer 409 for one that already left. */
+  /**
+   * Records a participant's state, so the API can answer 409 for one that already left; `active` also
+   * records when the leg was answered (what a sweeper bills from if the node dies: node-failure.ts).
+   */
   async setParticipantState(
     sessionId: string,
     participantId: string,
     state: NonNullable<ParticipantRecord['state']>,
   ): Promise<void> {
+    const answered = state === 'active';
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.session(sessionId),
-        UpdateExpression: 'SET participants.#p.#s = :s',
+        UpdateExpression: answered
+          ? 'SET participants.#p.#s = :s, participants.#p.answeredAt = if_not_exists(participants.#p.answeredAt, :at)'
+          : 'SET participants.#p.#s = :s',
         ConditionExpression: 'attribute_exists(participants.#p)',
         ExpressionAttributeNames: { '#p': participantId, '#s': 'state' },
-        ExpressionAttributeValues: { ':s': state },
+        ExpressionAttributeValues: { ':s': state, ...(answered ? { ':at': new Date().toISOString() } : {}) },
       }),
     );
   }

@@ -22,6 +22,11 @@ export const keys = {
   prompt: (tenantId: string, name: string) => ({ pk: `TENANT#${tenantId}`, sk: `PROMPT#${name}` }),
   session: (sessionId: string) => ({ pk: `SESSION#${sessionId}`, sk: 'META' }),
   tenantSessionsIndex: (tenantId: string) => `TENANT#${tenantId}#SESSIONS`,
+  /**
+   * A session the node holds while it is active (written before the session item, deleted after it ended):
+   * how the dead-node sweeper finds a node's open sessions with one consistent Query, no scan, no index.
+   */
+  nodeSession: (nodeId: string, sessionId: string) => ({ pk: `NODE#${nodeId}`, sk: `SESSION#${sessionId}` }),
   reply: (sessionId: string, eventId: string) => ({ pk: `SESSION#${sessionId}`, sk: `REPLY#${eventId}` }),
   /** The dispatcher's claim on delivering one event (a lease), beside the reply item it leads to. */
   deliveryClaim: (sessionId: string, eventId: string) => ({ pk: `SESSION#${sessionId}`, sk: `CLAIM#${eventId}` }),

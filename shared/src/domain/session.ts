@@ -12,6 +12,8 @@ export interface SessionRecord {
   participants: Record<string, ParticipantRecord>;
   /** /connect connections, by connectionId. */
   connections?: Record<string, ConnectionRecord>;
+  /** Set when the owning node died and a sweeper completed the session (endReason `nodeFailed`). */
+  nodeFailure?: NodeFailureRecord;
 }
 
 export interface ConnectionRecord {
@@ -26,6 +28,22 @@ export interface ParticipantRecord {
   sipCallId: string;
   /** Absent on items written before states were recorded; treated as active. */
   state?: 'setup' | 'active' | 'ended';
+  /** When the leg was answered (written with state `active`): what a node that died is billed from. */
+  answeredAt?: string;
+}
+
+/** The end reason of a session whose media node died (crashed, killed, cut off) while it was active. */
+export const NODE_FAILED = 'nodeFailed';
+
+/**
+ * How a session of a node that died was completed (docs/table-design.md, "A node that died"): the
+ * `sessionCompleted` event as published (re-published with the same id if its sweeper died before it
+ * was sent), when it was claimed, and when it was published.
+ */
+export interface NodeFailureRecord {
+  envelope: unknown;
+  claimedAt: string;
+  publishedAt?: string;
 }
 
 /** A stored callback outcome: the validated reply, or the defined fallback and why. */

@@ -155,9 +155,16 @@ export class CallSession {
   async complete(reason: string): Promise<void> {
     if (this.completed) return;
     this.completed = true;
-    await this.deps.sessions
-      .end(this.sessionId, reason)
-      .catch((err) => this.log.warn({ err }, 'session end write failed'));
+    const ended = await this.deps.sessions.end(this.sessionId, reason).catch((err) => {
+      this.log.warn({ err }, 'session end write failed');
+      return undefined;
+    });
+    if (ended === false) {
+      // A sweeper presumed this node dead and completed the session (`nodeFailed`): reported once, then.
+      this.journal({ kind: 'error', event: 'sessionCompleted not sent: the session was already completed', reason });
+      this.log.warn({ reason }, 'session already completed by a dead-node sweeper; not reported again');
+      return;
+    }
     const req = this.build('sessionCompleted', {
       sessionDuration: Math.round((Date.now() - this.startedAt) / 100) / 10,
       reason,
