@@ -15,9 +15,7 @@ import { UsageStore } from '@sipms/shared/data/usage-store';
 import { checkDestination } from '@sipms/shared/domain/outbound-policy';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
-import { EventBridgeCallbackPublisher } from '@sipms/shared/events/callback-publisher';
 import { DeadNodeSweeper } from '@sipms/shared/ops/dead-node-sweeper';
-import { NodeFailure } from '@sipms/shared/ops/node-failure';
 import { packageProviding } from '@sipms/shared/system-packages';
 import type { Logger } from '@sipms/shared/util/logger';
 import { InboundCallFlow } from './call/flows/inbound-call-flow.js';
@@ -36,7 +34,7 @@ import { DtmfLogListener } from './media/dtmf-log-listener.js';
 import { PollySpeech } from './media/polly-speech.js';
 import { RtpEngineController } from './media/rtpengine-controller.js';
 import { RtpEngineMedia } from './media/rtpengine-media.js';
-import { RtpEngineProcess } from './media/rtpengine-process.js';
+import { RtpEngineProcess, stopOrphanedRtpengine } from './media/rtpengine-process.js';
 import { InboxLoop } from './node/inbox-loop.js';
 import { NodePresence } from './node/node-presence.js';
 import { missingPrograms, missingProgramsMessage, requiredPrograms } from './node/required-programs.js';
@@ -52,8 +50,17 @@ export interface RunningMediaNode {
   flow: InboundCallFlow;
   /** Stop taking calls, wait (bounded) for the calls in progress to end. */
   drain(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Ends the calls still up (BYE, reason nodeShutdown), waits (bounded) until their sessions have
+   * completed and their call slots are given back, then stops every part of the node.
+   */
   stop(): Promise<void>;
+  /** Resolves with a reason when the node can no longer carry calls (its process must then exit non-zero). */
+  readonly fatal: Promise<string>;
 }
+
+/** How long stop() waits for the calls it hung up to complete their sessions. */
+const END_CALLS_BOUND_MS = 10_000;
 
 /** A clear start-up error that names the setting to change. */
 export class StartupError extends Error {
@@ -89,10 +96,26 @@ async function assertUdpPortFree(host: string, port: number, variable: string): 
 export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: Logger): Promise<RunningMediaNode> {
   const rtpHost = config.RTP_HOST ?? config.SIP_HOST;
   const stack: (() => Promise<void> | void)[] = [];
-  const stop = async () => {
+  // Set once the call flows exist: stop() ends their calls before anything they use goes away.
+  let endCalls: (() => Promise<void>) | undefined;
+  let stopped: Promise<void> | undefined;
+  const unwind = async () => {
     for (const fn of stack.reverse())
       await Promise.resolve(fn()).catch((err) => logger.warn({ err }, 'stop step failed'));
   };
+  const stop = () => {
+    stopped ??= (async () => {
+      await endCalls?.().catch((err) => logger.warn({ err }, 'ending calls at stop failed'));
+      await unwind();
+    })();
+    return stopped;
+  };
+  let declareFatal: (reason: string) => void = () => {
+    // replaced below, before anything can fail
+  };
+  const fatal = new Promise<string>((resolve) => {
+    declareFatal = resolve;
+  });
 
   try {
     // Every program this configuration runs must be there now: none is optional once calls arrive.
@@ -120,6 +143,8 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     stack.push(() => media.close());
 
     if (config.RTPENGINE_MANAGED === 'true') {
+      // An rtpengine left running by a node process that was killed holds the ports this one needs.
+      await stopOrphanedRtpengine(config.RUN_DIR, config.RTPENGINE_NG_PORT, logger.child({ c: 'rtpengine' }));
       await assertUdpPortFree('127.0.0.1', config.RTPENGINE_NG_PORT, 'RTPENGINE_NG_PORT');
       const rtpengine = new RtpEngineProcess(
         {
@@ -139,6 +164,9 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
         logger.child({ c: 'rtpengine' }),
       );
       rtpengine.on('exit', () => media.failAll('rtpengine exited'));
+      // Without rtpengine no call can be carried: leave the registry and exit, so the supervisor
+      // (systemd on EC2, `npm start` locally) starts the node afresh instead of it answering INVITEs that fail.
+      rtpengine.on('gave-up', (why) => declareFatal(why));
       try {
         await rtpengine.start();
       } catch (err) {
@@ -231,19 +259,6 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       destinationAllowed,
     });
 
-    // Dead nodes' sessions end with nodeFailed (shared/src/ops/node-failure.ts); first those this node's previous
-    // process (a restart: same NODE_ID) left active, before this one takes a call or registers.
-    const bus = new EventBridgeCallbackPublisher(createEventBridgeClient(), config.EVENT_BUS_NAME);
-    const nodeFailure = NodeFailure.create({ doc, tableName: config.TABLE_NAME, events: bus, logger });
-    const registry = new NodeRegistry(doc, config.TABLE_NAME);
-    const sweeper = new DeadNodeSweeper({
-      registry,
-      slots: callSlots,
-      sessions: nodeFailure,
-      logger: logger.child({ c: 'sweeper' }),
-    });
-    await sweeper.recoverPrevious(config.NODE_ID);
-
     try {
       await signaling.start((call) => flow.accept(call));
     } catch (err) {
@@ -255,8 +270,17 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       );
     }
     stack.push(() => signaling.stop());
-
     let outboundRef: OutboundCallFlow | undefined;
+    endCalls = async () => {
+      flow.stopAccepting();
+      // BYE to every dialog (reason nodeShutdown); the flows then complete their sessions.
+      await signaling.stop();
+      await settleWithin(Promise.all([flow.drained(), outboundRef?.drained()]), END_CALLS_BOUND_MS);
+      await limits.close();
+      await usage.flush();
+    };
+
+    const registry = new NodeRegistry(doc, config.TABLE_NAME);
     const presence = new NodePresence(
       registry,
       { nodeId: config.NODE_ID, sip: signaling.advertised, maxCalls: config.MAX_CALLS },
@@ -267,7 +291,8 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     await presence.start();
     stack.push(() => presence.stop());
-    // Every node also sweeps for dead ones: their call slots come back and their sessions end (nodeFailed).
+    // Every node also sweeps for dead ones, so their call slots come back within the heartbeat timeout.
+    const sweeper = new DeadNodeSweeper({ registry, slots: callSlots, logger: logger.child({ c: 'sweeper' }) });
     const sweepTimer = setInterval(
       () => {
         sweeper
@@ -322,9 +347,16 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       stack.push(() => stopWatching());
     }
     const transports = config.SIGNALING === 'drachtio' ? ['drachtio'] : [...config.sipTransports];
-    return { nodeId: config.NODE_ID, sip: signaling.advertised, transports, flow, drain, stop };
+    return { nodeId: config.NODE_ID, sip: signaling.advertised, transports, flow, drain, stop, fatal };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** Waits for `work`, but no longer than `ms`. */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
