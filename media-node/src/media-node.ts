@@ -14,8 +14,10 @@ import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
 import { checkDestination } from '@sipms/shared/domain/outbound-policy';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
+import { EventBridgeCallbackPublisher } from '@sipms/shared/events/callback-publisher';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { DeadNodeSweeper } from '@sipms/shared/ops/dead-node-sweeper';
+import { NodeFailure } from '@sipms/shared/ops/node-failure';
 import { packageProviding } from '@sipms/shared/system-packages';
 import type { Logger } from '@sipms/shared/util/logger';
 import { InboundCallFlow } from './call/flows/inbound-call-flow.js';
@@ -138,6 +140,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     const media = new RtpEngineMedia(control, dtmf, logger, {
       ...(config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {}),
       recordingMaxBytes: config.RECORDING_MAX_BYTES,
+      mediaTimeoutMs: config.MEDIA_TIMEOUT_SEC * 1000,
     });
     await media.start(rtpHost);
     stack.push(() => media.close());
@@ -156,6 +159,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
           portMin: config.RTP_PORT_MIN,
           portMax: config.RTP_PORT_MAX,
           dtmfLogDest: dtmfAddress,
+          mediaTimeoutSec: config.MEDIA_TIMEOUT_SEC,
           runDir: config.RUN_DIR,
           table: config.RTPENGINE_TABLE,
           ...(config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {}),
@@ -259,6 +263,19 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       destinationAllowed,
     });
 
+    // Dead nodes' sessions end with nodeFailed (shared/src/ops/node-failure.ts); first those this node's previous
+    // process (a restart: same NODE_ID) left active, before this one takes a call or registers.
+    const bus = new EventBridgeCallbackPublisher(createEventBridgeClient(), config.EVENT_BUS_NAME);
+    const nodeFailure = NodeFailure.create({ doc, tableName: config.TABLE_NAME, events: bus, logger });
+    const registry = new NodeRegistry(doc, config.TABLE_NAME);
+    const sweeper = new DeadNodeSweeper({
+      registry,
+      slots: callSlots,
+      sessions: nodeFailure,
+      logger: logger.child({ c: 'sweeper' }),
+    });
+    await sweeper.recoverPrevious(config.NODE_ID);
+
     try {
       await signaling.start((call) => flow.accept(call));
     } catch (err) {
@@ -280,7 +297,6 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       await usage.flush();
     };
 
-    const registry = new NodeRegistry(doc, config.TABLE_NAME);
     const presence = new NodePresence(
       registry,
       { nodeId: config.NODE_ID, sip: signaling.advertised, maxCalls: config.MAX_CALLS },
@@ -291,8 +307,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     await presence.start();
     stack.push(() => presence.stop());
-    // Every node also sweeps for dead ones, so their call slots come back within the heartbeat timeout.
-    const sweeper = new DeadNodeSweeper({ registry, slots: callSlots, logger: logger.child({ c: 'sweeper' }) });
+    // Every node also sweeps for dead ones: their call slots come back and their sessions end (nodeFailed).
     const sweepTimer = setInterval(
       () => {
         sweeper
