@@ -1,0 +1,304 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { ApiClient } from '../src/api-client.js';
+import { type LocalStack, startLocalStack } from '../src/local-stack.js';
+import { freeUdpPort } from '../src/ports.js';
+import { renderScenario, runSipp, type SippResult } from '../src/sipp.js';
+import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
+
+// Fault injection (docs/operations.md): the real single-machine deployment, real SIPp callers and a real
+// webhook, while a media node or its rtpengine is killed, the node is told to stop, or the webhook
+// misbehaves. Every case ends with the same three checks: each session has exactly one sessionCompleted
+// (with the reason the fault explains), usage counts the answered calls, and the next call is served.
+
+const RTP = { min: 32000, max: 32399 };
+const NUMBER = '+4940777001';
+const DRAIN_MS = 4000;
+
+/** Pids of `parent`'s child processes (from /proc). */
+async function childrenOf(parent: number): Promise<{ pid: number; cmdline: string }[]> {
+  const out: { pid: number; cmdline: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== parent) continue;
+      out.push({
+        pid: Number(entry),
+        cmdline: (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' '),
+      });
+    } catch (err) {
+      // The process ended between readdir and read: not one of ours any more.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ESRCH')
+        throw err;
+    }
+  }
+  return out;
+}
+
+describe('fault injection: every call ends once, usage holds, the next call is served', () => {
+  let stack: LocalStack;
+  let hook: WebhookServer;
+  let api: ApiClient;
+  /** What the webhook answers to getIvrCommand; by default `{}`: the caller waits in silence. */
+  let ivrReply: (cb: ReceivedCallback) => { status?: number; body?: unknown; delayMs?: number } = () => ({ body: {} });
+
+  before(async () => {
+    stack = await startLocalStack({
+      rtpPortMin: RTP.min,
+      rtpPortMax: RTP.max,
+      env: {
+        DRAIN_TIMEOUT_MS: String(DRAIN_MS),
+        TENANT_MAX_CONCURRENT_CALLS: '100',
+        TENANT_CALLS_PER_SECOND: '1000',
+      },
+    });
+    hook = new WebhookServer((cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand') return ivrReply(cb);
+      return undefined;
+    });
+    await hook.start();
+    api = new ApiClient(stack.apiUrl);
+    await api.signup('Faults');
+    // A short callback timeout keeps the "webhook hangs" case short; no retries, so one attempt hangs once.
+    const patched = await api.call('PATCH', '/v1/tenant', {
+      callbackUrl: hook.url,
+      callbackTimeoutMs: 1000,
+      callbackRetries: 0,
+    });
+    assert.equal(patched.status, 200, JSON.stringify(patched.json));
+    assert.equal((await api.call('PUT', `/v1/numbers/${encodeURIComponent(NUMBER)}`)).status, 201);
+  });
+
+  beforeEach(() => {
+    ivrReply = () => ({ body: {} });
+  });
+
+  after(async () => {
+    await hook?.close();
+    await stack?.stop();
+    hook?.assertContract();
+  });
+
+  /** One caller that is answered and waits up to `waitSec` for the service's BYE. */
+  async function caller(waitSec = 20): Promise<SippResult> {
+    const xml = await renderScenario('uac-wait-bye.xml', { waitMs: waitSec * 1000 });
+    return runSipp(
+      [
+        '-sf',
+        xml,
+        '-s',
+        NUMBER,
+        '-m',
+        '1',
+        '-mp',
+        String(await freeUdpPort()),
+        '-timeout',
+        `${waitSec + 10}s`,
+        `${stack.sipHost}:${stack.sipPort}`,
+      ],
+      { timeoutMs: (waitSec + 20) * 1000 },
+    );
+  }
+
+  /** Sessions whose newCall arrived after `since` (the webhook's clock). */
+  function sessionsSince(since: number): string[] {
+    return hook.received
+      .filter((cb) => cb.name === 'newCall' && cb.at >= since)
+      .map((cb) => (cb.body as { sessionId: string }).sessionId);
+  }
+
+  /** Exactly one sessionCompleted per session, each with a reason `expect` accepts; returns them. */
+  async function completedOnce(
+    sessions: string[],
+    expect: (reason: string) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<Map<string, { reason: string; sessionDuration: number }>> {
+    const deadline = Date.now() + timeoutMs;
+    const done = () => sessions.every((id) => completions(id).length > 0);
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    // A second sessionCompleted would arrive right after the first: give it the chance to show.
+    await new Promise((r) => setTimeout(r, 1000));
+    const out = new Map<string, { reason: string; sessionDuration: number }>();
+    for (const id of sessions) {
+      const list = completions(id);
+      assert.equal(list.length, 1, `session ${id}: ${list.length} sessionCompleted (${JSON.stringify(list)})`);
+      const body = list[0]! as { reason: string; sessionDuration: number };
+      assert.ok(expect(body.reason), `session ${id}: unexpected reason ${body.reason}`);
+      out.set(id, body);
+    }
+    return out;
+  }
+
+  function completions(sessionId: string): unknown[] {
+    return hook.received
+      .filter((cb) => cb.name === 'sessionCompleted' && (cb.body as { sessionId?: string }).sessionId === sessionId)
+      .map((cb) => cb.body);
+  }
+
+  async function usageTotals(): Promise<{ answeredCalls: number; callSeconds: number }> {
+    const day = new Date().toISOString().slice(0, 10);
+    const res = await api.call('GET', `/v1/usage?from=${day}&to=${day}`);
+    assert.equal(res.status, 200);
+    return res.json.totals as { answeredCalls: number; callSeconds: number };
+  }
+
+  /**
+   * Usage grew by `answered` calls, by no more call seconds than the sessions lasted, and by at least
+   * `minSecondsEach` per call (what the test knows each call was answered for).
+   */
+  async function assertUsage(
+    before: { answeredCalls: number; callSeconds: number },
+    answered: number,
+    completed: Map<string, { sessionDuration: number }>,
+    minSecondsEach: number,
+  ): Promise<void> {
+    const total = [...completed.values()].reduce((s, c) => s + c.sessionDuration, 0);
+    const deadline = Date.now() + 10_000;
+    let now = await usageTotals();
+    while (now.answeredCalls < before.answeredCalls + answered && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 300));
+      now = await usageTotals();
+    }
+    assert.equal(now.answeredCalls - before.answeredCalls, answered, 'answered calls in usage');
+    const seconds = now.callSeconds - before.callSeconds;
+    assert.ok(seconds <= total + answered, `call seconds ${seconds} > the sessions' ${total}`);
+    assert.ok(seconds >= answered * minSecondsEach, `call seconds ${seconds} < ${answered} × ${minSecondsEach}`);
+  }
+
+  /** The next caller is answered and hung up by the service: the deployment serves calls again. */
+  async function nextCallServed(withinMs = 30_000): Promise<void> {
+    ivrReply = () => ({ body: { phrases: [{ format: 'silence', durationMs: 300 }], hangup: true } });
+    const deadline = Date.now() + withinMs;
+    let last: SippResult | undefined;
+    while (Date.now() < deadline) {
+      last = await caller(8);
+      if (last.code === 0) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.fail(`no call served within ${withinMs} ms: ${last?.errors}`);
+  }
+
+  async function mediaNodePid(): Promise<number> {
+    const node = (await childrenOf(stack.process.pid!)).find((c) => c.cmdline.includes('media-node/src/main.ts'));
+    assert.ok(node, 'the media node process');
+    return node.pid;
+  }
+
+  async function rtpenginePid(): Promise<number> {
+    return Number((await readFile(join(stack.dataDir, 'run', 'node-1', 'rtpengine.pid'), 'utf8')).trim());
+  }
+
+  test('kill -9 of the media node mid-call: restarted, its call ends with nodeFailed, the next call is served', async () => {
+    const since = Date.now();
+    const usage0 = await usageTotals();
+    const calls = [caller(12), caller(12)];
+    await hook.waitFor('getIvrCommand', (cb) => cb.at >= since);
+    while (hook.received.filter((cb) => cb.name === 'getIvrCommand' && cb.at >= since).length < 2)
+      await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500)); // answered a moment: there is call time to bill
+    const killed = await mediaNodePid();
+    process.kill(killed, 'SIGKILL');
+    const sessions = sessionsSince(since);
+    assert.equal(sessions.length, 2);
+    const completed = await completedOnce(sessions, (r) => r === 'nodeFailed');
+    await assertUsage(usage0, 2, completed, 0); // billed up to the node's last heartbeat
+    assert.notEqual(await mediaNodePid(), killed, 'a new media node process');
+    await nextCallServed();
+    await Promise.all(calls); // they never got a BYE from the dead node: their results do not matter
+  });
+
+  test('kill -9 of rtpengine during IVR: the call ends with mediaFailed, rtpengine is restarted, the next call is served', async () => {
+    const since = Date.now();
+    const usage0 = await usageTotals();
+    const call = caller(20);
+    await hook.waitFor('getIvrCommand', (cb) => cb.at >= since);
+    await new Promise((r) => setTimeout(r, 1000));
+    const killed = await rtpenginePid();
+    process.kill(killed, 'SIGKILL');
+    const run = await call;
+    assert.equal(run.code, 0, `the caller gets a BYE: ${run.errors}`);
+    const sessions = sessionsSince(since);
+    const completed = await completedOnce(sessions, (r) => r === 'mediaFailed');
+    await assertUsage(usage0, 1, completed, 1);
+    await nextCallServed();
+    assert.notEqual(await rtpenginePid(), killed, 'a new rtpengine');
+  });
+
+  test('SIGTERM during 20 calls: new INVITEs get 503 with Retry-After, the 20 end with nodeShutdown after the drain time, the node comes back', async () => {
+    const since = Date.now();
+    const usage0 = await usageTotals();
+    const calls = Array.from({ length: 20 }, () => caller(25));
+    while (hook.received.filter((cb) => cb.name === 'getIvrCommand' && cb.at >= since).length < 20)
+      await new Promise((r) => setTimeout(r, 100));
+    const pid = await mediaNodePid();
+    const termAt = Date.now();
+    process.kill(pid, 'SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    const refused = await runSipp([
+      '-sf',
+      await renderScenario('uac-expect-status.xml', { status: 503 }),
+      '-s',
+      NUMBER,
+      '-m',
+      '1',
+      '-timeout',
+      '10s',
+      `${stack.sipHost}:${stack.sipPort}`,
+    ]);
+    assert.equal(refused.code, 0, `503 while draining: ${refused.errors}`);
+    assert.match(refused.messages, /^Retry-After:\s*\d+/im);
+    const runs = await Promise.all(calls);
+    const byeAfterMs = Date.now() - termAt;
+    for (const run of runs) assert.equal(run.code, 0, `each caller gets a BYE: ${run.errors}`);
+    assert.ok(byeAfterMs >= DRAIN_MS - 500, `calls were ended after ${byeAfterMs} ms, before the drain time`);
+    const answered = sessionsSince(since).filter((id) =>
+      hook.received.some((cb) => cb.name === 'getIvrCommand' && (cb.body as { sessionId: string }).sessionId === id),
+    );
+    assert.equal(answered.length, 20);
+    const completed = await completedOnce(answered, (r) => r === 'nodeShutdown');
+    await assertUsage(usage0, 20, completed, DRAIN_MS / 1000 - 1);
+    await nextCallServed();
+  });
+
+  for (const [name, reply] of [
+    ['answers with an empty body', () => ({ status: 200, body: '' })],
+    ['hangs (no answer within the callback timeout)', () => ({ delayMs: 5000, body: {} })],
+    ['answers with 1 MB', () => ({ body: { phrases: [{ format: 'text', text: 'x'.repeat(1024 * 1024) }] } })],
+  ] as const) {
+    test(`webhook ${name}: the call stays sound and ends when the caller hangs up`, async () => {
+      ivrReply = reply;
+      const since = Date.now();
+      const usage0 = await usageTotals();
+      const run = await runSipp(
+        [
+          '-sf',
+          await renderScenario('uac-hangup-after.xml', { holdMs: 3000 }),
+          '-s',
+          NUMBER,
+          '-m',
+          '1',
+          '-mp',
+          String(await freeUdpPort()),
+          '-timeout',
+          '20s',
+          `${stack.sipHost}:${stack.sipPort}`,
+        ],
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(run.code, 0, run.errors);
+      const sessions = sessionsSince(since);
+      assert.equal(sessions.length, 1);
+      // No hot loop: a reply that does nothing, or none, is not asked again and again.
+      const asked = hook.received.filter((cb) => cb.name === 'getIvrCommand' && cb.at >= since).length;
+      assert.ok(asked >= 1 && asked <= 3, `${asked} getIvrCommand callbacks in 3 s`);
+      const completed = await completedOnce(sessions, (r) => r === 'callingPartyDrop');
+      await assertUsage(usage0, 1, completed, 2);
+      await nextCallServed();
+    });
+  }
+});
