@@ -342,6 +342,42 @@ describe('live commands', { concurrency: true }, () => {
     await finish(kit);
   });
 
+  test('a recording by replyId still running when the caller hangs up: stored, recordingReady, then sessionCompleted', async (t) => {
+    const kit = flowKit(t);
+    kit.callbacks.on('getIvrCommand', () => STAY);
+    const call = kit.invite();
+    const { body } = await kit.callbacks.waitFor('getIvrCommand');
+    const leg = kit.media.legs[0]!;
+    await kit.commands.execute(
+      kit.command({ kind: 'startRecording', payload: { sessionId: kit.sessionId, replyId: body.replyId } }),
+    );
+    call.dialog!.remoteBye();
+    await finish(kit);
+    const [saved] = kit.audio.saved;
+    assert.deepEqual(saved?.files, [leg.recordings[0]!.file], 'the recording is stored, not thrown away');
+    const names = kit.callbacks.events(kit.sessionId);
+    assert.ok(names.includes('callNotify:recordingReady'), names.join(' '));
+    assert.equal(names.at(-1), 'sessionCompleted', names.join(' '));
+    assert.equal(kit.sessions.journalOf(kit.sessionId, 'recording stored')[0]?.fileName, saved!.fileName);
+  });
+
+  test('a connection recording still running when a party hangs up: the mix is stored before the session completes', async (t) => {
+    const kit = flowKit(t);
+    const p = await twoInIvr(kit);
+    await connect(kit, p.sessionId, p.callerId, 'p-join');
+    await kit.commands.execute(
+      kit.command({ kind: 'startRecording', payload: { sessionId: p.sessionId, connectionId: 'c-1' } }),
+    );
+    p.call.dialog!.remoteBye();
+    await finish(kit);
+    const [saved] = kit.audio.saved;
+    assert.equal(saved?.mixed, true);
+    assert.equal(saved?.files.length, 2, 'both parties in the mix');
+    const names = kit.callbacks.events(kit.sessionId);
+    assert.ok(names.includes('callNotify:recordingReady'), names.join(' '));
+    assert.equal(names.at(-1), 'sessionCompleted', names.join(' '));
+  });
+
   test('recording by an unknown replyId, or stopping one never started: journaled as ignored', async (t) => {
     const kit = flowKit(t);
     kit.callbacks.on('getIvrCommand', () => STAY);

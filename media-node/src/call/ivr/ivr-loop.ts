@@ -250,6 +250,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
     }
   } finally {
     stopMediaDtmf();
+    await input.live.leave(session.sessionId, participantId);
     unregister();
   }
   const reason = endedBy ?? (await dialog.ended);

@@ -9,7 +9,9 @@ interface Connection {
   sessionId: string;
   parties: [string, string];
   directions: Record<string, 'inbound' | 'outbound'>;
-  recording?: { startedAt: number };
+  recording?: { startedAt: number; forget: (() => void)[] };
+  /** The recording being stopped and stored (a hang-up and a stop may ask at once: one store). */
+  storing?: Promise<void>;
 }
 
 type Connectable = NonNullable<ParticipantControl['connectable']>;
@@ -31,7 +33,7 @@ export class Connections {
     private readonly logger: Logger,
   ) {}
 
-  private readonly solo = new Map<string, { participantId: string; startedAt: number }>();
+  private readonly solo = new Map<string, { participantId: string; startedAt: number; forget: () => void }>();
 
   /** /startrecording by replyId: records the participant the getIvrCommand with that replyId was for. */
   async startParticipantRecording(sessionId: string, replyId: string): Promise<void> {
@@ -42,13 +44,16 @@ export class Connections {
       return;
     }
     await leg.startRecording();
-    this.solo.set(replyId, { participantId, startedAt: Date.now() });
+    // A hang-up before /stoprecording stores what was recorded (docs/api.md): the leg is still open then.
+    const forget = this.live.onLeave(sessionId, participantId, () => this.stopParticipantRecording(sessionId, replyId));
+    this.solo.set(replyId, { participantId, startedAt: Date.now(), forget });
     this.journal(sessionId, { event: 'recording started', replyId, participantId });
   }
 
   async stopParticipantRecording(sessionId: string, replyId: string): Promise<void> {
     const rec = this.solo.get(replyId);
     this.solo.delete(replyId);
+    rec?.forget();
     const session = this.live.session(sessionId);
     const leg = rec ? this.party(sessionId, rec.participantId)?.leg : undefined;
     if (!rec || !leg || !session) {
@@ -86,7 +91,9 @@ export class Connections {
       return;
     }
     for (const id of c.parties) await this.party(sessionId, id)?.leg.startRecording();
-    c.recording = { startedAt: Date.now() };
+    // Either party hanging up stores the mix while both legs are still open.
+    const forget = c.parties.map((id) => this.live.onLeave(sessionId, id, () => this.finishRecording(c)));
+    c.recording = { startedAt: Date.now(), forget };
     this.journal(sessionId, { event: 'recording started', connectionId });
   }
 
@@ -103,9 +110,15 @@ export class Connections {
     await this.finishRecording(c);
   }
 
-  private async finishRecording(c: Connection): Promise<void> {
-    if (!c.recording) return;
+  private finishRecording(c: Connection): Promise<void> {
+    if (!c.recording) return c.storing ?? Promise.resolve();
+    for (const forget of c.recording.forget) forget();
     c.recording = undefined;
+    c.storing = this.storeRecording(c);
+    return c.storing;
+  }
+
+  private async storeRecording(c: Connection): Promise<void> {
     const session = this.live.session(c.sessionId);
     try {
       const parts = [];

@@ -10,6 +10,7 @@ export type { ParticipantControl } from '../session/participant-control.js';
 export class LiveSessions implements ParticipantRegistry {
   private readonly sessions = new Map<string, Map<string, ParticipantControl>>();
   private readonly owners = new Map<string, CallSession>();
+  private readonly leaving = new Map<string, Set<() => Promise<void>>>();
 
   /** The session object (its seq counter and callback queue) while its owner flow runs on this node. */
   own(session: CallSession): () => void {
@@ -36,6 +37,29 @@ export class LiveSessions implements ParticipantRegistry {
       p.delete(participantId);
       if (p.size === 0) this.sessions.delete(sessionId);
     };
+  }
+
+  /** Work to do when the participant leaves, while its media is still open; returns the remover. */
+  onLeave(sessionId: string, participantId: string, work: () => Promise<void>): () => void {
+    const key = `${sessionId}\u0000${participantId}`;
+    let set = this.leaving.get(key);
+    if (!set) {
+      set = new Set();
+      this.leaving.set(key, set);
+    }
+    set.add(work);
+    return () => {
+      set.delete(work);
+      if (set.size === 0 && this.leaving.get(key) === set) this.leaving.delete(key);
+    };
+  }
+
+  async leave(sessionId: string, participantId: string): Promise<void> {
+    const key = `${sessionId}\u0000${participantId}`;
+    const work = this.leaving.get(key);
+    this.leaving.delete(key);
+    // Each piece of work reports its own failure (journal, recordingFailed): none may stop the others.
+    await Promise.allSettled([...(work ?? [])].map((w) => w()));
   }
 
   participant(sessionId: string, participantId: string): ParticipantControl | undefined {

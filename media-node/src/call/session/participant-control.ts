@@ -23,4 +23,9 @@ export interface ParticipantControl {
 export interface ParticipantRegistry {
   /** Returns the function that unregisters. */
   register(sessionId: string, participantId: string, control: ParticipantControl): () => void;
+  /**
+   * The participant is leaving and its media is still open: runs what live commands attached to that
+   * moment (a recording still running is stored, not lost with the media). Never rejects.
+   */
+  leave(sessionId: string, participantId: string): Promise<void>;
 }
