@@ -72,6 +72,17 @@ const MediaNodeEnv = z
       .optional(),
     /** TCP/TLS connections one IP address may hold open to the node (builtin signaling), besides the global cap. */
     SIP_MAX_CONNECTIONS_PER_ADDRESS: envInt(64, 1, 100_000),
+    /**
+     * RFC 4028 session timers (builtin signaling, docs/sip.md): the session interval in seconds the node
+     * asks for and applies to every call, so that a peer that vanishes without BYE loses its call
+     * within it. Default 1800.
+     */
+    SESSION_EXPIRES_SEC: envInt(1800, 2, 86_400),
+    /**
+     * The smallest session interval accepted; a shorter Session-Expires gets 422 with this Min-SE.
+     * Default 90, the RFC's floor; values below 90 are for tests only (down to 2 s).
+     */
+    SESSION_MIN_SE_SEC: envInt(90, 2, 86_400),
     /** SIGNALING=drachtio: drachtio-server's control socket (host:port) and its secret. */
     DRACHTIO_ADDRESS: z.string().optional(),
     DRACHTIO_SECRET: z.string().optional(),
@@ -126,6 +137,9 @@ const MediaNodeEnv = z
   .superRefine((c, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     if (c.RTP_PORT_MIN >= c.RTP_PORT_MAX) issue('RTP_PORT_MIN', 'RTP_PORT_MIN must be below RTP_PORT_MAX');
+    if (c.SESSION_MIN_SE_SEC > c.SESSION_EXPIRES_SEC) {
+      issue('SESSION_MIN_SE_SEC', 'SESSION_MIN_SE_SEC must not exceed SESSION_EXPIRES_SEC');
+    }
     if (c.SIGNALING === 'drachtio') {
       if (!c.DRACHTIO_ADDRESS) issue('DRACHTIO_ADDRESS', 'DRACHTIO_ADDRESS is required when SIGNALING=drachtio');
       if (!c.DRACHTIO_SECRET) issue('DRACHTIO_SECRET', 'DRACHTIO_SECRET is required when SIGNALING=drachtio');

@@ -503,6 +503,8 @@ describe('createSignaling', () => {
       advertisedHost: '203.0.113.1',
       ...rate,
       maxConnectionsPerAddress: 64,
+      sessionExpiresSec: 1800,
+      sessionMinSeSec: 90,
     });
     assert.deepEqual(optionsFor({}), {
       kind: 'builtin',
@@ -511,6 +513,8 @@ describe('createSignaling', () => {
       transports: ['udp', 'tcp'],
       ...rate,
       maxConnectionsPerAddress: 64,
+      sessionExpiresSec: 1800,
+      sessionMinSeSec: 90,
     });
     const limited = optionsFor({
       SIP_INVITE_RATE_PER_SOURCE: '20',
@@ -519,6 +523,10 @@ describe('createSignaling', () => {
     });
     assert.deepEqual(limited.kind === 'builtin' && limited.inviteRateLimit, { perSecond: 20, burst: 30 });
     assert.equal(limited.kind === 'builtin' && limited.maxConnectionsPerAddress, 8);
+    const timers = optionsFor({ SESSION_EXPIRES_SEC: '4', SESSION_MIN_SE_SEC: '2' });
+    assert.deepEqual(timers.kind === 'builtin' && [timers.sessionExpiresSec, timers.sessionMinSeSec], [4, 2]);
+    assert.throws(() => optionsFor({ SESSION_EXPIRES_SEC: '1' }), /SESSION_EXPIRES_SEC/);
+    assert.throws(() => optionsFor({ SESSION_EXPIRES_SEC: '60' }), /SESSION_MIN_SE_SEC must not exceed/);
     const off = optionsFor({ SIP_INVITE_RATE_PER_SOURCE: '0' });
     assert.equal('inviteRateLimit' in off, false, 'rate 0: no limit');
     assert.throws(() => optionsFor({ SIP_INVITE_RATE_PER_SOURCE: '-1' }), /SIP_INVITE_RATE_PER_SOURCE/);

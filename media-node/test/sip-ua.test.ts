@@ -136,7 +136,8 @@ describe('BuiltinSignaling over UDP', () => {
     client.send(client.request('OPTIONS', p));
     const ok = await client.waitForResponse(200, 'OPTIONS', p.callId);
     assert.equal(ok.headers.get('allow'), 'INVITE');
-    assert.deepEqual(ok.headers.getAll('allow'), ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO']);
+    assert.deepEqual(ok.headers.getAll('allow'), ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'UPDATE']);
+    assert.deepEqual(ok.headers.getAll('supported'), ['timer']);
     assert.match(ok.headers.lines('accept')[0]!, /application\/dtmf-relay/);
   });
 
@@ -168,7 +169,7 @@ describe('BuiltinSignaling over UDP', () => {
     client.send(client.request('INVITE', p, ['Require: 100rel, timer']));
     const bad = await client.waitForResponse(420, 'INVITE', p.callId);
     client.send(client.request('ACK', { ...p, toTag: bad.to.tag! }));
-    assert.equal(bad.headers.lines('unsupported')[0], '100rel, timer');
+    assert.equal(bad.headers.lines('unsupported')[0], '100rel', 'timer is supported (RFC 4028)');
   });
 
   test('garbage is survived and answered with 400 when possible; the next call works', async () => {

@@ -37,6 +37,8 @@ export type SignalingConfig = Pick<
   | 'DRACHTIO_SECRET'
   | 'sipInviteRateLimit'
   | 'SIP_MAX_CONNECTIONS_PER_ADDRESS'
+  | 'SESSION_EXPIRES_SEC'
+  | 'SESSION_MIN_SE_SEC'
   | 'CALLBACK_URL_POLICY'
   | 'OUTBOUND_ALLOW_CIDRS'
 >;
@@ -44,8 +46,8 @@ export type SignalingConfig = Pick<
 /**
  * Configuration → options (the variables are documented in docs/sip.md and checked by config.ts).
  * Builtin: SIP_HOST, SIP_PORT, the transports (TLS with the certificate and key config.ts read),
- * SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE (+ burst), SIP_MAX_CONNECTIONS_PER_ADDRESS.
- * Drachtio: DRACHTIO_ADDRESS, DRACHTIO_SECRET, SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE
+ * SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE (+ burst), SIP_MAX_CONNECTIONS_PER_ADDRESS,
+ * SESSION_EXPIRES_SEC and SESSION_MIN_SE_SEC (RFC 4028 session timers). Drachtio: DRACHTIO_ADDRESS, DRACHTIO_SECRET, SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE
  * (drachtio-server owns the connections).
  */
 export function signalingOptionsFromConfig(
@@ -77,6 +79,8 @@ export function signalingOptionsFromConfig(
     ...(advertisedPort === undefined ? {} : { advertisedPort }),
     ...(config.sipInviteRateLimit ? { inviteRateLimit: config.sipInviteRateLimit } : {}),
     maxConnectionsPerAddress: config.SIP_MAX_CONNECTIONS_PER_ADDRESS,
+    sessionExpiresSec: config.SESSION_EXPIRES_SEC,
+    sessionMinSeSec: config.SESSION_MIN_SE_SEC,
     // The one outbound address policy of the deployment (shared/src/net/address-policy.ts).
     destinationPolicy: destinationPolicyOf(config),
     ...(common.logger ? { logger: common.logger } : {}),

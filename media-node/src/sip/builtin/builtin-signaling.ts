@@ -11,6 +11,7 @@ import type {
 import { type SipLogger, silentLogger } from './logger.js';
 import { DEFAULT_PARSE_LIMITS } from './parser.js';
 import type { DnsClient } from './resolver.js';
+import { DEFAULT_SESSION_TIMER } from './session-timer.js';
 import type { InviteRateLimit } from './source-limits.js';
 import { StreamTransport, type TlsMaterial } from './stream-transport.js';
 import { resolveTimers, type TimerSettings } from './timers.js';
@@ -60,6 +61,13 @@ export interface BuiltinSignalingOptions {
   shutdownTimeoutMs?: number;
   /** An INVITE the application leaves unanswered this long gets 500, default 180 s. */
   inviteSafetyTimeoutMs?: number;
+  /**
+   * RFC 4028 session timers (docs/sip.md): the session interval we ask for and apply, default 1800 s
+   * (SESSION_EXPIRES_SEC), and the smallest we accept, default 90 s, the RFC's floor
+   * (SESSION_MIN_SE_SEC); a shorter Session-Expires gets 422. Values below 90 s are for tests.
+   */
+  sessionExpiresSec?: number;
+  sessionMinSeSec?: number;
   /** Server / User-Agent header value; omitted by default. */
   productName?: string;
   /** DNS client for RFC 3263 resolution (tests inject one). */
@@ -120,6 +128,10 @@ export class BuiltinSignaling implements SignalingPort {
       ...(options.inviteSafetyTimeoutMs === undefined ? {} : { inviteSafetyTimeoutMs: options.inviteSafetyTimeoutMs }),
       ...(options.inviteRateLimit === undefined ? {} : { inviteRateLimit: options.inviteRateLimit }),
       ...(options.destinationPolicy ? { destinationPolicy: options.destinationPolicy } : {}),
+      sessionTimer: {
+        expiresSec: options.sessionExpiresSec ?? DEFAULT_SESSION_TIMER.expiresSec,
+        minSeSec: options.sessionMinSeSec ?? DEFAULT_SESSION_TIMER.minSeSec,
+      },
     };
     this.userAgent = new UserAgent(this.transport, this.uaOptions);
   }

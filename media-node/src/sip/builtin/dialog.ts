@@ -2,7 +2,8 @@
  * SIP dialogs (RFC 3261 §12), UAS and UAC alike: state, in-dialog request handling (§12.2.2),
  * requests we send inside the dialog (§12.2.1.1) including re-INVITEs (§14) with glare (§14.1-14.2),
  * the 2xx retransmission until ACK on the UAS side (§13.3.1.4) and the ACK for 2xx on the UAC side
- * (§13.2.2.4).
+ * (§13.2.2.4); UPDATE (RFC 3311) and the session timer (RFC 4028 §10: refresh at half the interval
+ * when we refresh, BYE before expiry when the peer fails to).
  */
 
 import type { CallDialog, DialogEndReason, DtmfFromSignaling, SipTransport } from '../../ports/signaling.js';
@@ -11,6 +12,18 @@ import { mediaType, parseDtmfInfo } from './dtmf.js';
 import type { SipLogger } from './logger.js';
 import { Headers, type ParsedRequest, type ParsedResponse, type SipRequest, type SipResponse } from './message.js';
 import type { ResponseOptions } from './responses.js';
+import {
+  allowsMethod,
+  expiryDelayMs,
+  negotiateAsUas,
+  parseMinSe,
+  refreshDelayMs,
+  requestTimerHeaders,
+  type SessionTimerSettings,
+  type SessionTimerState,
+  stateFromResponse,
+  supportsTimer,
+} from './session-timer.js';
 import { TimerGroup, type TimerSettings } from './timers.js';
 import type { Destination } from './transport.js';
 import { onSyntaxError, parseNameAddress } from './uri.js';
@@ -30,6 +43,8 @@ export interface DialogHost {
   readonly logger: SipLogger;
   /** Capability headers for OPTIONS answers. */
   readonly capabilityHeaders: Record<string, string>;
+  /** RFC 4028 settings: the interval we want and the minimum we accept. */
+  readonly sessionTimer: SessionTimerSettings;
   /** Sends a message directly on the transport (2xx retransmissions, ACK for 2xx). */
   sendRaw(message: SipRequest | SipResponse, dest: Destination): void;
   /** Sends a non-INVITE request via a new client transaction; the UA adds the Via. */
@@ -126,6 +141,15 @@ export class SipDialog implements CallDialog {
   private readonly dtmfListeners: ((dtmf: DtmfFromSignaling) => void)[] = [];
   private reofferListener: ((sdp: string) => Promise<string>) | undefined;
   private resolveEnded!: (reason: DialogEndReason) => void;
+  /** RFC 4028: the session timer in force (undefined: none), its one pending timeout and deadline. */
+  private session: SessionTimerState | undefined;
+  private readonly sessionTimers = new TimerGroup();
+  private sessionHandle: NodeJS.Timeout | undefined;
+  /** When the session expires without a refresh (ms since the epoch). */
+  private sessionDeadline = 0;
+  private refreshInProgress = false;
+  /** Whether refreshes may use UPDATE: the peer's Allow listed it (RFC 4028 §7.4 prefers UPDATE). */
+  private peerAllowsUpdate = false;
 
   constructor(
     private readonly host: DialogHost,
@@ -251,6 +275,9 @@ export class SipDialog implements CallDialog {
       case 'INVITE':
         this.handleReInvite(ctx);
         return;
+      case 'UPDATE':
+        this.handleUpdate(ctx);
+        return;
       default:
         ctx.respond(405, { headers: { Allow: this.host.capabilityHeaders['Allow'] ?? '' } });
     }
@@ -281,6 +308,8 @@ export class SipDialog implements CallDialog {
       ctx.respond(500, { headers: { 'Retry-After': String(Math.floor(Math.random() * 10)) } });
       return;
     }
+    const timer = this.negotiateRefresh(ctx);
+    if (!timer) return;
     const newTarget = contactUri(request);
     if (newTarget) this.remoteTarget = newTarget; // target refresh (§12.2.2)
     this.remoteInviteInProgress = true;
@@ -295,8 +324,9 @@ export class SipDialog implements CallDialog {
           const response = ctx.respond(200, {
             body: sdp,
             contentType: 'application/sdp',
-            headers: { Contact: this.localContact },
+            headers: { Contact: this.localContact, ...timer.headers },
           });
+          this.setSessionTimer(timer.state); // a 2xx to a re-INVITE refreshes the session (RFC 4028 §10)
           return this.retransmitUntilAck(request.cseq.seq, response, ctx.dest).then((acked) => {
             if (!acked && this.state !== 'terminated') void this.terminateWithBye('ack-timeout');
           });
@@ -310,6 +340,76 @@ export class SipDialog implements CallDialog {
       .finally(() => {
         this.remoteInviteInProgress = false;
       });
+  }
+
+  /**
+   * RFC 3311 UPDATE inside the dialog. Without SDP it is a session refresh (RFC 4028 §10); with SDP
+   * an offer, answered through `onReoffer` like a re-INVITE's. §5.2 glare: 491 while our own offer
+   * (re-INVITE) is pending, 500 with Retry-After while the peer's is unanswered.
+   */
+  private handleUpdate(ctx: InDialogRequest): void {
+    const { request } = ctx;
+    const offer = sdpOf(request);
+    if (offer !== undefined && this.localInvitePending) {
+      ctx.respond(491);
+      return;
+    }
+    if (offer !== undefined && this.remoteInviteInProgress) {
+      ctx.respond(500, { headers: { 'Retry-After': String(Math.floor(Math.random() * 10)) } });
+      return;
+    }
+    const timer = this.negotiateRefresh(ctx);
+    if (!timer) return;
+    const newTarget = contactUri(request);
+    if (newTarget) this.remoteTarget = newTarget; // UPDATE is a target refresh request (RFC 3311 §5.2)
+    const headers = { Contact: this.localContact, ...timer.headers };
+    if (offer === undefined) {
+      ctx.respond(200, { headers });
+      this.setSessionTimer(timer.state);
+      return;
+    }
+    this.remoteInviteInProgress = true;
+    const answer = this.reofferListener ? this.reofferListener(offer) : undefined;
+    Promise.resolve(answer ?? this.localSdp)
+      .then(
+        (sdp) => {
+          if (this.state === 'terminated') return;
+          this.localSdp = sdp;
+          this.remoteSdp = offer;
+          ctx.respond(200, { body: sdp, contentType: 'application/sdp', headers });
+          this.setSessionTimer(timer.state);
+        },
+        (err: unknown) => {
+          this.host.logger.warn({ err, callId: this.callId }, 'UPDATE offer rejected by listener');
+          ctx.respond(488);
+        },
+      )
+      .catch((err: unknown) => this.host.logger.error({ err, callId: this.callId }, 'UPDATE handling failed'))
+      .finally(() => {
+        this.remoteInviteInProgress = false;
+      });
+  }
+
+  /**
+   * RFC 4028 §9 for a re-INVITE or UPDATE the peer sent: the timer its 2xx sets and the headers
+   * saying so, or undefined after answering 422 (interval below our minimum) or 400.
+   */
+  private negotiateRefresh(
+    ctx: InDialogRequest,
+  ): { state: SessionTimerState; headers: Record<string, string> } | undefined {
+    const { request } = ctx;
+    const allowed = allowsMethod(request, 'UPDATE');
+    if (allowed !== undefined) this.peerAllowsUpdate = allowed;
+    const decision = negotiateAsUas(request, this.host.sessionTimer);
+    if (decision.kind === 'too-small') {
+      ctx.respond(422, { headers: { 'Min-SE': String(decision.minSeSec) } });
+      return undefined;
+    }
+    if (decision.kind === 'invalid') {
+      ctx.respond(400, { reason: decision.reason });
+      return undefined;
+    }
+    return decision;
   }
 
   /** §13.3.1.4: resend the 2xx at T1, 2*T1, ... capped at T2, for up to 64*T1. */
@@ -343,6 +443,21 @@ export class SipDialog implements CallDialog {
    * of ours or the peer's still in progress is glare: rejected at once with 491, as the peer would.
    */
   async reinvite(sdp: string): Promise<string> {
+    const response = await this.sendReinvite(sdp);
+    if (response.status >= 300) {
+      // §12.2.1.2: 481 and 408 mean the dialog is gone.
+      if (response.status === 481 || response.status === 408) this.end('transport-error');
+      throw new SignalingError('rejected', `re-INVITE answered ${response.status} ${response.reason}`, response.status);
+    }
+    return this.remoteSdp;
+  }
+
+  /**
+   * The re-INVITE itself, for the application and for session refreshes: carries the session
+   * timer's headers (RFC 4028 §7.4); a 2xx updates the target, the SDP and the session timer.
+   * Resolves with the final response, whatever its status.
+   */
+  private async sendReinvite(sdp: string): Promise<ParsedResponse> {
     if (this.state !== 'confirmed') {
       throw new SignalingError('invalid-state', `cannot re-INVITE a dialog that is ${this.state}`);
     }
@@ -353,28 +468,177 @@ export class SipDialog implements CallDialog {
     try {
       const request = this.buildRequest('INVITE');
       request.headers.add('Contact', this.localContact);
+      this.addTimerHeaders(request);
       request.headers.add('Content-Type', 'application/sdp');
       request.body = Buffer.from(sdp);
+      const sent = this.session;
       const { response } = await this.host.sendInvite(request, this.target(), (r, dest) => {
         if (r.status >= 200 && r.status < 300) this.acknowledge2xx(r, dest);
       });
-      if (response.status >= 300) {
-        // §12.2.1.2: 481 and 408 mean the dialog is gone.
-        if (response.status === 481 || response.status === 408) this.end('transport-error');
-        throw new SignalingError(
-          'rejected',
-          `re-INVITE answered ${response.status} ${response.reason}`,
-          response.status,
-        );
+      if (response.status < 300) {
+        const target = contactUri(response);
+        if (target) this.remoteTarget = target;
+        this.localSdp = sdp;
+        this.remoteSdp = sdpOf(response) ?? '';
+        this.adoptRefreshResponse(response, sent);
       }
-      const target = contactUri(response);
-      if (target) this.remoteTarget = target;
-      this.localSdp = sdp;
-      this.remoteSdp = sdpOf(response) ?? '';
-      return this.remoteSdp;
+      return response;
     } finally {
       this.localInvitePending = false;
     }
+  }
+
+  private addTimerHeaders(request: SipRequest): void {
+    request.headers.add('Allow', this.host.capabilityHeaders['Allow'] ?? '');
+    for (const [name, value] of Object.entries(requestTimerHeaders(this.session, this.host.sessionTimer))) {
+      request.headers.add(name, value);
+    }
+  }
+
+  /**
+   * RFC 4028 §7.4: a 2xx to our re-INVITE or UPDATE. Its Session-Expires sets the timer. Without
+   * one, a peer that supports timers has turned them off; one that does not keeps the timer we
+   * apply ourselves as the refresher (§9), so that a peer that vanishes is still found.
+   */
+  private adoptRefreshResponse(response: ParsedResponse | SipResponse, sent: SessionTimerState | undefined): void {
+    const allowed = allowsMethod(response, 'UPDATE');
+    if (allowed !== undefined) this.peerAllowsUpdate = allowed;
+    const minSeSec = sent?.minSeSec ?? this.host.sessionTimer.minSeSec;
+    const next = stateFromResponse(response, minSeSec) ?? (supportsTimer(response) ? undefined : sent);
+    this.setSessionTimer(next);
+  }
+
+  /** The session timer in force (tests and logs). */
+  get sessionTimer(): Readonly<SessionTimerState> | undefined {
+    return this.session;
+  }
+
+  /** Whether refreshes go by UPDATE. */
+  setPeerAllowsUpdate(allowed: boolean): void {
+    this.peerAllowsUpdate = allowed;
+  }
+
+  /**
+   * (Re)starts the session timer (RFC 4028 §10) after the initial 2xx or a refresh: as the refresher
+   * we refresh at half the interval; otherwise we send BYE when no refresh came by the expiry minus
+   * min(32 s, a third of the interval). Undefined stops it.
+   */
+  setSessionTimer(state: SessionTimerState | undefined): void {
+    this.sessionTimers.cancel(this.sessionHandle);
+    this.sessionHandle = undefined;
+    this.session = state;
+    if (!state || this.state === 'terminated') return;
+    this.sessionDeadline = Date.now() + expiryDelayMs(state.intervalSec);
+    if (state.refresher === 'local') {
+      this.sessionHandle = this.sessionTimers.after(refreshDelayMs(state.intervalSec), () => {
+        void this.refreshSession();
+      });
+    } else {
+      this.sessionHandle = this.sessionTimers.after(expiryDelayMs(state.intervalSec), () => this.sessionExpired());
+    }
+  }
+
+  private sessionExpired(): void {
+    if (this.state === 'terminated') return;
+    this.host.logger.info(
+      { callId: this.callId, intervalSec: this.session?.intervalSec, refresher: this.session?.refresher },
+      'session expired without a refresh (RFC 4028 §10); sending BYE',
+    );
+    void this.terminateWithBye('session-expired');
+  }
+
+  /** Tries a refresh again soon, unless the session has expired meanwhile. */
+  private retryRefreshSoon(): void {
+    const left = this.sessionDeadline - Date.now();
+    if (left <= 0 || !this.session) {
+      this.sessionExpired();
+      return;
+    }
+    const delay = Math.min(left, Math.max(100, (this.session.intervalSec * 1000) / 8));
+    this.sessionTimers.cancel(this.sessionHandle);
+    this.sessionHandle = this.sessionTimers.after(delay, () => {
+      void this.refreshSession();
+    });
+  }
+
+  /**
+   * We are the refresher (RFC 4028 §10): UPDATE without SDP when the peer allows it, else a re-INVITE
+   * with the current SDP. 408, 481 or no answer at all: BYE, the dialog ends with 'session-expired'.
+   * 422: once more with the larger Min-SE (§7.4). Glare (an offer in progress): again shortly, the
+   * other transaction refreshing the session if it succeeds.
+   */
+  private async refreshSession(retried422 = false): Promise<void> {
+    const sent = this.session;
+    if (!sent || this.state === 'terminated' || this.refreshInProgress) return;
+    if (this.state !== 'confirmed' || this.localInvitePending || this.remoteInviteInProgress) {
+      this.retryRefreshSoon();
+      return;
+    }
+    const useUpdate = this.peerAllowsUpdate;
+    this.refreshInProgress = true;
+    let response: ParsedResponse | SipResponse;
+    try {
+      if (useUpdate) {
+        const request = this.buildRequest('UPDATE');
+        request.headers.add('Contact', this.localContact);
+        this.addTimerHeaders(request);
+        response = await this.host.sendRequest(request, this.target());
+        if (response.status < 300) this.adoptRefreshResponse(response, sent);
+      } else {
+        response = await this.sendReinvite(this.localSdp);
+      }
+    } catch (err) {
+      if (err instanceof SignalingError && err.status === 491) {
+        this.retryRefreshSoon(); // an INVITE started meanwhile (§14.1)
+        return;
+      }
+      this.host.logger.info({ err, callId: this.callId }, 'session refresh not answered (RFC 4028 §10); sending BYE');
+      void this.terminateWithBye('session-expired');
+      return;
+    } finally {
+      this.refreshInProgress = false;
+    }
+    // The dialog may have ended while the refresh was out (TypeScript narrowed the state before the await).
+    if ((this.state as DialogState) === 'terminated' || response.status < 300) return;
+    this.onRefreshRefused(response, sent, useUpdate, retried422);
+  }
+
+  private onRefreshRefused(
+    response: SipResponse,
+    sent: SessionTimerState,
+    usedUpdate: boolean,
+    retried422: boolean,
+  ): void {
+    const { status } = response;
+    const log = { callId: this.callId, status, method: usedUpdate ? 'UPDATE' : 'INVITE' };
+    if (status === 408 || status === 481) {
+      this.host.logger.info(log, 'session refresh answered 408/481: the dialog is gone; sending BYE');
+      void this.terminateWithBye('session-expired');
+      return;
+    }
+    if (status === 422 && !retried422) {
+      const minSe = parseMinSe(response);
+      const floor = typeof minSe === 'number' ? minSe : sent.minSeSec;
+      this.session = {
+        ...sent,
+        intervalSec: Math.max(sent.intervalSec, floor),
+        minSeSec: Math.max(sent.minSeSec, floor),
+      };
+      void this.refreshSession(true);
+      return;
+    }
+    if (status === 491) {
+      this.retryRefreshSoon();
+      return;
+    }
+    if (usedUpdate && (status === 405 || status === 501)) {
+      this.peerAllowsUpdate = false; // its Allow said otherwise; re-INVITE it is
+      void this.refreshSession(retried422);
+      return;
+    }
+    // The peer answered, so the dialog is alive; the next refresh comes after another half interval.
+    this.host.logger.info(log, 'session refresh refused; the dialog stays up');
+    this.setSessionTimer(this.session);
   }
 
   async hangup(): Promise<void> {
@@ -444,6 +708,7 @@ export class SipDialog implements CallDialog {
     if (this.state === 'terminated') return;
     this.state = 'terminated';
     this.pendingAck?.finish(false);
+    this.sessionTimers.clear();
     this.host.forgetDialog(this);
     this.resolveEnded(reason);
   }

@@ -6,6 +6,7 @@ import { contactUri, type DialogHost, SipDialog } from './dialog.js';
 import { mediaType } from './dtmf.js';
 import { DEFAULT_MAX_FORWARDS, type ParsedRequest, type SipResponse } from './message.js';
 import type { ResponseOptions } from './responses.js';
+import { allowsMethod, type SessionTimerState } from './session-timer.js';
 import type { ServerInviteTransaction } from './transactions.js';
 import { type NameAddress, onSyntaxError, parseSipUri, type SipUri } from './uri.js';
 import { checkContact, checkExtraHeaders, checkText } from './wire-safety.js';
@@ -93,6 +94,8 @@ export class PendingInboundCall implements InboundCall {
     localTag: string,
     /** Called once a final response is out: the UA stops tracking the call (CANCEL no longer applies). */
     private readonly onFinal: () => void = () => undefined,
+    /** RFC 4028 §9: the session timer our 2xx sets and the headers that say so (negotiated by the UA). */
+    private readonly sessionTimer?: { state: SessionTimerState; headers: Record<string, string> },
   ) {
     this.callId = invite.callId;
     this.from = toNameAddr(invite.from);
@@ -172,7 +175,18 @@ export class PendingInboundCall implements InboundCall {
       state: 'awaiting-ack',
     });
     this.host.registerDialog(dialog);
-    const response = this.send(200, { body: sdp, contentType: 'application/sdp', headers: { Contact: contact } });
+    dialog.setPeerAllowsUpdate(allowsMethod(invite, 'UPDATE') ?? false);
+    const response = this.send(200, {
+      body: sdp,
+      contentType: 'application/sdp',
+      headers: {
+        Contact: contact,
+        Allow: this.host.capabilityHeaders['Allow'] ?? '',
+        ...(this.sessionTimer?.headers ?? {}),
+      },
+    });
+    // RFC 4028 §10: the session interval runs from the 2xx.
+    if (this.sessionTimer) dialog.setSessionTimer(this.sessionTimer.state);
     return new Promise<CallDialog>((resolve, reject) => {
       dialog.awaitInitialAck(response, this.transaction.dest).then((outcome) => {
         if (outcome === 'acked') resolve(dialog);

@@ -2,7 +2,9 @@
  * One outbound call (UAC, RFC 3261 §13.2): the INVITE with digest retries (§22.2, RFC 7616),
  * provisional responses and early dialogs (§12.1.2, §13.2.2.1), the dialog on 2xx with its ACK
  * (§13.2.2.4), CANCEL on ring timeout or abort (§9.1), and forked or late 2xx responses, which
- * are ACKed and ended with BYE since the call already has its outcome.
+ * are ACKed and ended with BYE since the call already has its outcome. RFC 4028: the INVITE offers
+ * a session timer (Supported: timer, Session-Expires without a refresher, Min-SE), a 422 is retried
+ * once with its larger Min-SE (§7.2), and the 2xx's refresher is followed (§7.4).
  */
 
 import type { OutboundCallRequest, OutboundDialog, SipTransport } from '../../ports/signaling.js';
@@ -11,6 +13,7 @@ import { contactUri, type DialogHost, dialogHeadersProblem, SipDialog, sdpOf } f
 import { chooseChallenge, digestAuthorization } from './digest.js';
 import { newCallId, newTag } from './ids.js';
 import { DEFAULT_MAX_FORWARDS, Headers, type ParsedResponse, type SipRequest, type SipResponse } from './message.js';
+import { allowsMethod, parseMinSe, requestTimerHeaders, stateFromResponse } from './session-timer.js';
 import type { ClientInviteTransaction } from './transactions.js';
 import type { Destination } from './transport.js';
 import { formatNameAddress, parseSipUri } from './uri.js';
@@ -47,6 +50,10 @@ export class OutboundCall {
   private invite!: SipRequest;
   private transaction: ClientInviteTransaction | undefined;
   private authAttempts = 0;
+  /** RFC 4028: what the INVITE asks for; raised once by a 422 (§7.2). */
+  private sessionExpiresSec: number;
+  private minSeSec: number;
+  private retried422 = false;
   private provisionalSeen = false;
   private cancelWanted = false;
   private cancelSent = false;
@@ -64,6 +71,8 @@ export class OutboundCall {
     private readonly request: OutboundCallRequest,
   ) {
     this.callId = newCallId(host.advertised.host);
+    this.sessionExpiresSec = host.sessionTimer.expiresSec;
+    this.minSeSec = host.sessionTimer.minSeSec;
     const from = request.from;
     this.fromHeader = `${formatNameAddress({ uri: from.uri, ...(from.displayName ? { displayName: from.displayName } : {}) })};tag=${this.fromTag}`;
   }
@@ -117,6 +126,8 @@ export class OutboundCall {
     headers.add('CSeq', `${this.cseq} INVITE`);
     headers.add('Contact', this.host.contactFor(this.dest.transport ?? 'udp'));
     headers.add('Allow', this.host.capabilityHeaders['Allow'] ?? '');
+    const timer = requestTimerHeaders(undefined, { expiresSec: this.sessionExpiresSec, minSeSec: this.minSeSec });
+    for (const [name, value] of Object.entries(timer)) headers.add(name, value);
     if (authorization) headers.add(authorization.header, authorization.value);
     for (const [name, value] of Object.entries(request.headers ?? {})) headers.add(name, value);
     headers.add('Content-Type', 'application/sdp');
@@ -191,6 +202,9 @@ export class OutboundCall {
       return;
     }
     this.accepted = dialog;
+    // RFC 4028 §7.4: the 2xx names the interval and the refresher; without Session-Expires, no timer.
+    dialog.setPeerAllowsUpdate(allowsMethod(response, 'UPDATE') ?? false);
+    dialog.setSessionTimer(stateFromResponse(response, this.minSeSec));
     // Early dialogs of other forks end with the 2xx (§13.2.2.4 leaves them to time out; nothing uses them).
     for (const [otherTag, other] of this.dialogs)
       if (otherTag !== tag && other.state === 'early') other.end('local-bye');
@@ -199,6 +213,7 @@ export class OutboundCall {
 
   private onFailureResponse(response: ParsedResponse): void {
     if ((response.status === 401 || response.status === 407) && this.retryWithCredentials(response)) return;
+    if (response.status === 422 && this.retryWithLargerInterval(response)) return;
     for (const dialog of this.dialogs.values()) if (dialog.state === 'early') dialog.end('remote-bye');
     this.settle(
       new SignalingError('rejected', `INVITE answered ${response.status} ${response.reason}`, response.status),
@@ -223,6 +238,27 @@ export class OutboundCall {
       nc: 1,
     });
     this.sendInvite({ header: proxy ? 'Proxy-Authorization' : 'Authorization', value });
+    return true;
+  }
+
+  /**
+   * RFC 4028 §7.2: a 422 names the smallest interval the UAS (or a proxy) accepts in Min-SE; the
+   * INVITE is sent again once (same Call-ID and From tag, CSeq + 1) with that Min-SE and a
+   * Session-Expires no smaller. A fresh digest challenge may follow, so the count starts again.
+   */
+  private retryWithLargerInterval(response: ParsedResponse): boolean {
+    if (this.retried422 || this.settled || this.cancelWanted) return false;
+    const minSe = parseMinSe(response);
+    if (typeof minSe !== 'number' || minSe < this.minSeSec) return false;
+    this.retried422 = true;
+    this.minSeSec = minSe;
+    this.sessionExpiresSec = Math.max(this.sessionExpiresSec, minSe);
+    this.host.logger.info({ callId: this.callId, minSe }, 'INVITE answered 422; retrying with the larger Min-SE');
+    for (const dialog of this.dialogs.values()) if (dialog.state === 'early') dialog.end('remote-bye');
+    this.dialogs.clear();
+    this.authAttempts = 0;
+    this.cseq += 1;
+    this.sendInvite(undefined);
     return true;
   }
 

@@ -36,6 +36,12 @@ import {
 } from './responses.js';
 import { RetiredTransactions } from './retired-transactions.js';
 import { serializeMessage } from './serializer.js';
+import {
+  checkSessionTimerSettings,
+  DEFAULT_SESSION_TIMER,
+  negotiateAsUas,
+  type SessionTimerSettings,
+} from './session-timer.js';
 import { type InviteRateLimit, InviteRateLimiter, LogThrottle } from './source-limits.js';
 import type { BrokenStreamHandler } from './stream-transport.js';
 import type { TimerSettings } from './timers.js';
@@ -51,20 +57,13 @@ import type { Destination, Transport } from './transport.js';
 import { formatHostPort } from './uri.js';
 import { checkExtraHeaders, checkMaxForwards, checkSipUri, checkText, hasControl } from './wire-safety.js';
 
-export const SUPPORTED_METHODS = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO'] as const;
+export const SUPPORTED_METHODS = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'UPDATE'] as const;
 /** Methods we know but do not implement: 405 with Allow (§8.2.1); anything else is 501. */
-const KNOWN_UNSUPPORTED_METHODS = new Set([
-  'REGISTER',
-  'SUBSCRIBE',
-  'NOTIFY',
-  'MESSAGE',
-  'PUBLISH',
-  'REFER',
-  'UPDATE',
-  'PRACK',
-]);
+const KNOWN_UNSUPPORTED_METHODS = new Set(['REGISTER', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'PUBLISH', 'REFER', 'PRACK']);
 const ALLOW = SUPPORTED_METHODS.join(', ');
 const ACCEPT = 'application/sdp, application/dtmf-relay, application/dtmf';
+/** Option tags we implement: RFC 4028 session timers. A Require of anything else gets 420 (§8.2.2.3). */
+const SUPPORTED_OPTION_TAGS = new Set(['timer']);
 /**
  * §18.1.1: a request within 200 bytes of the path MTU, or larger than 1300 bytes when the MTU is
  * unknown, goes over a congestion-controlled transport. We do not know the MTU.
@@ -104,6 +103,8 @@ export interface UserAgentOptions {
    * on the address each RFC 3263 resolution actually yields, so DNS cannot point past it.
    */
   destinationPolicy?: (address: string) => string | undefined;
+  /** RFC 4028 session timers: the interval we want and the minimum we accept (default 1800 s / 90 s). */
+  sessionTimer?: SessionTimerSettings;
 }
 
 type ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction;
@@ -112,7 +113,8 @@ type ClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction;
 export class UserAgent implements InboundCallHost, OutboundHost {
   readonly timers: TimerSettings;
   readonly logger: SipLogger;
-  readonly capabilityHeaders = { Allow: ALLOW, Accept: ACCEPT };
+  readonly capabilityHeaders = { Allow: ALLOW, Accept: ACCEPT, Supported: 'timer' };
+  readonly sessionTimer: SessionTimerSettings;
   private readonly limits: ParseLimits;
   private readonly dns: DnsClient;
   private readonly serverTransactions = new Map<string, ServerTransaction>();
@@ -135,6 +137,8 @@ export class UserAgent implements InboundCallHost, OutboundHost {
     this.timers = options.timers;
     this.logger = options.logger;
     this.limits = options.limits;
+    this.sessionTimer = options.sessionTimer ?? DEFAULT_SESSION_TIMER;
+    checkSessionTimerSettings(this.sessionTimer);
     const base = options.dns ?? systemDns();
     this.dns = options.lookupHost ? { ...base, lookup: options.lookupHost } : base;
     this.inviteLimiter = options.inviteRateLimit ? new InviteRateLimiter(options.inviteRateLimit) : undefined;
@@ -555,9 +559,11 @@ export class UserAgent implements InboundCallHost, OutboundHost {
       respond(400, { reason: dialogProblem });
       return false;
     }
-    const required = request.headers.getAll('require');
-    if (required.length > 0) {
-      respond(420, { headers: { Unsupported: required.join(', ') } });
+    const unsupported = request.headers
+      .getAll('require')
+      .filter((tag) => !SUPPORTED_OPTION_TAGS.has(tag.toLowerCase()));
+    if (unsupported.length > 0) {
+      respond(420, { headers: { Unsupported: unsupported.join(', ') } });
       return false;
     }
     return true;
@@ -631,9 +637,26 @@ export class UserAgent implements InboundCallHost, OutboundHost {
       transaction.respond(this.buildResponse(request, 503, { toTag: newTag() }));
       return;
     }
+    // RFC 4028 §9: an interval below our minimum is refused before the application sees the call.
+    const timer = negotiateAsUas(request, this.sessionTimer);
+    if (timer.kind === 'too-small') {
+      const headers = { 'Min-SE': String(timer.minSeSec) };
+      transaction.respond(this.buildResponse(request, 422, { toTag: newTag(), headers }));
+      return;
+    }
+    if (timer.kind === 'invalid') {
+      transaction.respond(this.buildResponse(request, 400, { toTag: newTag(), reason: timer.reason }));
+      return;
+    }
     transaction.respond(this.buildResponse(request, 100)); // at once, §17.2.1
-    const call = new PendingInboundCall(this, request, source, transaction, newTag(), () =>
-      this.pendingCalls.delete(key),
+    const call = new PendingInboundCall(
+      this,
+      request,
+      source,
+      transaction,
+      newTag(),
+      () => this.pendingCalls.delete(key),
+      timer,
     );
     this.pendingCalls.set(key, call);
     call.armSafetyTimer(this.inviteSafetyTimeoutMs);
