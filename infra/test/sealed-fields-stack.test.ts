@@ -60,7 +60,9 @@ describe('sealed callback fields in the stack', () => {
   test("a claim outlives no dispatcher, and a dead holder's event gets retries past the longest claim", () => {
     const longestClaimSec = deliveryWorstCaseMs(15_000, 5) / 1000;
     assert.ok(dispatcher[1].Timeout >= longestClaimSec, `timeout ${dispatcher[1].Timeout} s ≥ ${longestClaimSec} s`);
-    const [, invoke] = resourcesOfType(t, 'AWS::Lambda::EventInvokeConfig')[0]!;
+    const [, invoke] = resourcesOfType(t, 'AWS::Lambda::EventInvokeConfig').find(([, c]) =>
+      referencedIds(c.FunctionName).has(dispatcher[0]),
+    )!;
     // Lambda retries a failed asynchronous invocation after 1 min, then after 2 more: 3 min > the longest claim.
     assert.equal(invoke.MaximumRetryAttempts, 2);
     assert.ok(60 + 120 > longestClaimSec);

@@ -172,7 +172,7 @@ describe('events', () => {
 describe('control plane', () => {
   test('every Lambda is nodejs22.x on arm64 with a retained-for-a-while log group', () => {
     const fns = resourcesOfType(t, 'AWS::Lambda::Function');
-    assert.equal(fns.length, ROUTE_GROUPS.length + 1, 'one per route group plus the dispatcher');
+    assert.equal(fns.length, ROUTE_GROUPS.length + 2, 'one per route group, the dispatcher and the node sweeper');
     const logGroups = new Map(resourcesOfType(t, 'AWS::Logs::LogGroup'));
     for (const [id, fn] of fns) {
       assert.equal(fn.Runtime, 'nodejs22.x', id);
@@ -221,8 +221,57 @@ describe('control plane', () => {
     assert.ok(dispatcher[1].Timeout >= 15 * 6 + 15, `timeout ${dispatcher[1].Timeout}`);
     assert.ok(dispatcher[1].Timeout <= 900);
     assert.equal(dispatcher[1].ReservedConcurrentExecutions, undefined, 'no reserved concurrency (documented)');
-    const [, invokeConfig] = one('AWS::Lambda::EventInvokeConfig');
+    const [, invokeConfig] = resourcesOfType(t, 'AWS::Lambda::EventInvokeConfig').find(([, c]) =>
+      referencedIds(c.FunctionName).has(dispatcher[0]),
+    )!;
     assert.ok(invokeConfig.DestinationConfig.OnFailure.Destination);
+  });
+
+  test('the node sweeper: every minute by EventBridge Scheduler; table read/write and PutEvents on the bus only', () => {
+    const [fnId, fn] = resourcesOfType(t, 'AWS::Lambda::Function').find(([, f]) =>
+      /dead media nodes/.test(f.Description),
+    )!;
+    assert.match(JSON.stringify(fn.Environment.Variables.EVENT_BUS_NAME), /Bus/);
+    assert.ok(fn.Timeout < 60, 'a run ends before the next one starts');
+    const [, schedule] = one('AWS::Scheduler::Schedule');
+    assert.equal(schedule.ScheduleExpression, 'rate(1 minute)');
+    assert.equal(schedule.State, 'ENABLED');
+    assert.ok(referencedIds(schedule.Target.Arn).has(fnId));
+    assert.equal(schedule.Target.RetryPolicy.MaximumRetryAttempts, 0, 'the next run is the retry');
+    // The scheduler's role may invoke the sweeper and nothing else.
+    const schedulerRole = [...referencedIds(schedule.Target.RoleArn)][0]!;
+    const policies = resourcesOfType(t, 'AWS::IAM::Policy');
+    const statementsOf = (roleId: string) =>
+      policies
+        .filter(([, p]) => referencedIds(p.Roles).has(roleId))
+        .flatMap(([, p]) => p.PolicyDocument.Statement as Cfn[]);
+    const invoke = statementsOf(schedulerRole);
+    assert.ok(invoke.length > 0);
+    for (const st of invoke) {
+      assert.deepEqual([st.Action].flat(), ['lambda:InvokeFunction']);
+      assert.deepEqual(referencedIds(st.Resource), new Set([fnId]));
+    }
+    // The sweeper's own grants: the table's item-level actions and events:PutEvents on the bus; nothing else.
+    const [tableId] = one('AWS::DynamoDB::Table');
+    const [busId] = one('AWS::Events::EventBus');
+    const mine = statementsOf([...referencedIds(fn.Role)][0]!);
+    const actions = new Set(mine.flatMap((st) => [st.Action].flat() as string[]));
+    assert.deepEqual([...actions].sort(), [
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'events:PutEvents',
+    ]);
+    for (const st of mine) {
+      const on = referencedIds(st.Resource);
+      if ([st.Action].flat().includes('events:PutEvents')) assert.deepEqual(on, new Set([busId]));
+      else assert.deepEqual(on, new Set([tableId]));
+    }
   });
 });
 
@@ -293,7 +342,7 @@ describe('bundles (local esbuild, no Docker)', () => {
           return false;
         }
       });
-    assert.equal(bundles.length, ROUTE_GROUPS.length + 1);
+    assert.equal(bundles.length, ROUTE_GROUPS.length + 2, 'route groups, the dispatcher and the node sweeper');
     for (const file of bundles) {
       const bytes = statSync(file).size;
       console.log(`lambda bundle ${file.split('/').at(-2)!.slice(0, 14)}: ${(bytes / 1024).toFixed(0)} KiB`);

@@ -9,6 +9,7 @@ import { CallbackDispatcher } from './constructs/callback-dispatcher.js';
 import { ControlPlaneApi } from './constructs/control-plane-api.js';
 import { MediaBuckets } from './constructs/media-buckets.js';
 import { MediaNodeFleet } from './constructs/media-node-fleet.js';
+import { NodeSweeper } from './constructs/node-sweeper.js';
 import { Operations } from './constructs/operations.js';
 import { grantSynthesizeSpeech } from './constructs/polly-access.js';
 import { grantSealedCallbackFields } from './constructs/sealed-fields-access.js';
@@ -39,6 +40,7 @@ export class SipMediaserverStack extends Stack {
   readonly api: ControlPlaneApi;
   readonly dispatcher: CallbackDispatcher;
   readonly fleet: MediaNodeFleet;
+  readonly sweeper: NodeSweeper;
   readonly operations: Operations;
 
   constructor(scope: Construct, id: string, props: SipMediaserverStackProps) {
@@ -138,6 +140,15 @@ export class SipMediaserverStack extends Stack {
     grantSynthesizeSpeech(node);
     this.secretsKey.grantDecrypt(node);
     grantSealedCallbackFields(this.secretsKey, { seal: node, open: this.dispatcher.function.fn });
+
+    // The media nodes sweep for dead ones; this covers the case where none is left (docs/deploy.md). It reads
+    // heartbeats and session markers, writes slots, sessions, usage and journal, and publishes sessionCompleted.
+    this.sweeper = new NodeSweeper(this, 'NodeSweep', {
+      environment: { ...common, EVENT_BUS_NAME: this.bus.eventBusName },
+      logRetentionDays: c.logRetentionDays,
+    });
+    this.table.grantReadWrite(this.sweeper.function.fn);
+    this.bus.grantPublish(this.sweeper.function.fn);
 
     this.operations = new Operations(this, 'Operations', {
       stage: c.stage,

@@ -11,6 +11,9 @@ import { startDynamoDbLocal } from './dynamodb-local.js';
 import { type ApiLambda, LambdaHttpAdapter } from './lambda-http-adapter.js';
 import { LocalEventBus } from './local-event-bus.js';
 
+/** How often the control plane sweeps for dead media nodes (their heartbeat is stale after 15 s). */
+const SWEEP_EVERY_MS = 15_000;
+
 export interface LocalControlPlaneOptions {
   dataDir: string;
   tableName: string;
@@ -77,6 +80,17 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   env.AWS_ENDPOINT_URL_EVENTBRIDGE = busEndpoint;
   process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = busEndpoint;
 
+  // The media nodes sweep for dead ones; this covers the case where every local node is dead, as the
+  // scheduled function does on AWS (docs/deploy.md): the same handler, on a timer.
+  process.env.EVENT_BUS_NAME ??= 'default';
+  const { handler: sweep } = (await import('@sipms/lambdas/handlers/node-sweeper')) as {
+    handler: () => Promise<unknown>;
+  };
+  const sweepTimer = setInterval(() => {
+    sweep().catch((err) => opts.logger.warn({ err }, 'dead-node sweep failed; the next one retries'));
+  }, SWEEP_EVERY_MS);
+  sweepTimer.unref();
+
   const handlers = {} as Record<RouteGroup, ApiLambda>;
   for (const group of ROUTE_GROUPS) {
     handlers[group] = ((await import(`@sipms/lambdas/handlers/${group}`)) as { handler: ApiLambda }).handler;
@@ -91,6 +105,7 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     env,
     adminTokenFile,
     async close() {
+      clearInterval(sweepTimer);
       await api.close();
       await Promise.race([bus.close(), new Promise((r) => setTimeout(r, 2000))]);
       await dynamo.close();
