@@ -167,6 +167,19 @@ describe('IVR loop', { concurrency: true }, () => {
     assert.equal(await loop, 'callingPartyDrop');
   });
 
+  test('interrupt while the getIvrCommand reply is pending: that reply is not run, the next getIvrCommand follows', async (t) => {
+    const { kit, leg, loop, gets, control, dialog } = await inIvr(t);
+    let n = 0;
+    kit.callbacks.on('getIvrCommand', () => (++n === 1 ? reply.after(300, { phrases: [LONG] }) : { phrases: [LONG] }));
+    await waitFor(() => gets().length === 1 && control() !== undefined, 'the first getIvrCommand in flight');
+    control()!.interrupt();
+    await waitFor(() => gets().length === 2, 'the next getIvrCommand after the interrupted reply');
+    await waitFor(() => leg.played.length === 1, 'the second reply runs');
+    assert.equal(kit.sessions.journalOf(kit.sessionId, 'interrupted').length, 1);
+    dialog.remoteBye();
+    assert.equal(await loop, 'callingPartyDrop');
+  });
+
   test('remote BYE: callEvent callingPartyDrop for a caller; the loop ends and unregisters', async (t) => {
     const { kit, leg, loop, dialog, control, session } = await inIvr(t);
     kit.callbacks.on('getIvrCommand', () => ({ phrases: [LONG] }));

@@ -50,7 +50,9 @@ describe('outbound IVR call', { concurrency: true }, () => {
     kit.expectCompleted('hangup', 's-out-1');
     const record = kit.sessions.get('s-out-1')!;
     assert.equal(record.sessionReferenceId, 'order-17');
-    assert.deepEqual(record.participants['p-out-1'], {
+    const { answeredAt, ...stored } = record.participants['p-out-1']!;
+    assert.match(String(answeredAt), /^\d{4}-\d\d-\d\dT/, 'the answer time is stored (billing after a node failure)');
+    assert.deepEqual(stored, {
       direction: 'outbound',
       from: '',
       to: 'sip:carol@example.com',

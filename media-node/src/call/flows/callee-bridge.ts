@@ -6,7 +6,7 @@ import { Participant } from '../session/participant.js';
 import { callEventReply } from '../session/replies.js';
 import type { FlowDeps } from './flow-deps.js';
 import { progressReporter } from './progress.js';
-import { failureEvent, fromFor, routeFor, type UnreachedEvent } from './routing.js';
+import { answerFailureReason, failureEvent, fromFor, routeFor, type UnreachedEvent } from './routing.js';
 import { sdpRefusal } from './sdp-addresses.js';
 
 export interface CallAction {
@@ -24,7 +24,7 @@ export type BridgeDeps = Pick<
 export type CalleeOutcome =
   | { kind: 'answered'; callerDialog: CallDialog; callee: OutboundDialog; calleeParticipant: Participant }
   | { kind: 'unreached'; event: UnreachedEvent; reason: string; calleeId: string }
-  | { kind: 'caller-gone' };
+  | { kind: 'caller-gone'; reason: 'callingPartyCancel' | 'ackTimeout' | 'answerFailed' };
 
 /**
  * The newCall reply `{action:"call"}`: a B2BUA leg to the destination with rtpengine relaying between the
@@ -71,7 +71,7 @@ export async function callCallee(
     });
   } catch (err) {
     await callee.end();
-    if (call.cancelled.aborted) return { kind: 'caller-gone' };
+    if (call.cancelled.aborted) return { kind: 'caller-gone', reason: 'callingPartyCancel' };
     const { event, reason } = failureEvent(err);
     callee.journal({ kind: 'sip', event: 'callee unreached', callEvent: event, reason });
     return { kind: 'unreached', event, reason, calleeId: callee.participantId };
@@ -91,7 +91,7 @@ export async function callCallee(
     caller.journal({ kind: 'sip', event: 'answer failed', reason: err instanceof Error ? err.message : String(err) });
     await dialog.hangup();
     await callee.end();
-    return { kind: 'caller-gone' };
+    return { kind: 'caller-gone', reason: answerFailureReason(err, call.cancelled.aborted) };
   }
   caller.answered({ event: 'bridged' });
   callee.answered();

@@ -9,7 +9,7 @@ import { Participant } from '../session/participant.js';
 import { callEventReply, newCallReply } from '../session/replies.js';
 import { callCallee, runBridge } from './callee-bridge.js';
 import type { FlowDeps } from './flow-deps.js';
-import { callerIdRefusal, callerStatusFor } from './routing.js';
+import { answerFailureReason, callerIdRefusal, callerStatusFor } from './routing.js';
 
 /**
  * The inbound call flow (docs/ivr.md, docs/callback-delivery.md): tenant lookup, session, media offer,
@@ -192,7 +192,7 @@ export class InboundCallFlow {
           return 'invalidReply';
         }
         const outcome = await callCallee({ caller, call, leg, action }, this.deps);
-        if (outcome.kind === 'caller-gone') return 'callingPartyCancel';
+        if (outcome.kind === 'caller-gone') return outcome.reason;
         if (outcome.kind === 'unreached') {
           const res = await session.request('callEvent', {
             participantId: outcome.calleeId,
@@ -236,7 +236,7 @@ export class InboundCallFlow {
       dialog = await call.answer(answerSdp);
     } catch (err) {
       caller.journal({ kind: 'sip', event: 'answer failed', reason: err instanceof Error ? err.message : String(err) });
-      return call.cancelled.aborted ? 'callingPartyCancel' : 'answerFailed';
+      return answerFailureReason(err, call.cancelled.aborted);
     }
     caller.answered();
     caller.limitDuration(maxCallDurationMs(caller.session.tenant), () => dialog.hangup());

@@ -18,6 +18,19 @@ export function failureEvent(err: unknown): { event: UnreachedEvent; reason: str
   return { event: 'calledPartyFailed', reason: err instanceof Error ? err.message : String(err) };
 }
 
+/**
+ * The session's end reason when the caller could not be answered: it cancelled first, or our 200 OK was
+ * never ACKed (RFC 3261 §13.3.1.4: the stack has sent BYE), or the stack refused for another reason.
+ */
+export function answerFailureReason(
+  err: unknown,
+  cancelled: boolean,
+): 'callingPartyCancel' | 'ackTimeout' | 'answerFailed' {
+  if (cancelled || (err instanceof SignalingError && err.code === 'cancelled')) return 'callingPartyCancel';
+  if (err instanceof SignalingError && err.code === 'ack-timeout') return 'ackTimeout';
+  return 'answerFailed';
+}
+
 /** The SIP status a caller gets when its callee was not reached and the tenant said `{}`. */
 const CALLER_STATUS: Record<UnreachedEvent, number> = {
   calledPartyBusy: 486,

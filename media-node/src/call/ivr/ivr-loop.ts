@@ -170,11 +170,18 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         if (ended.signal.aborted) break;
         extras = {};
       }
+      // Made before asking: an interrupt while the tenant is answering applies to the command it answers.
+      current = new AbortController();
       const res = await session.request('getIvrCommand', { participantId, ...extras }, ended.signal, sensitive);
       if (held) continue; // connected while the tenant was answering: that command is not run
-      current = new AbortController();
       const commandSignal = AbortSignal.any([ended.signal, current.signal]);
       if (ended.signal.aborted) break;
+      if (current.signal.aborted) {
+        // Interrupted through the REST API before the reply came: it is not run; the next getIvrCommand follows.
+        journal({ kind: 'command', event: 'interrupted', callback: 'getIvrCommand', reason: 'before the reply ran' });
+        extras = {};
+        continue;
+      }
       const parsed = ivrCommandReply(res.reply);
       const command: IvrCommand = parsed.value;
       journal({
