@@ -107,6 +107,11 @@ const MediaNodeEnv = z
      * (57,600,044). A recording is also never longer than the wall-clock time it ran.
      */
     RECORDING_MAX_BYTES: envInt(44 + 3600 * 8000 * 2, 44 + 16_000, 2 ** 32 - 1),
+    /**
+     * A call whose caller sends no RTP or RTCP for this long (seconds) ends with reason `mediaTimeout`, in
+     * IVR and bridged; a caller on hold (SDP sendonly or inactive) is exempt (docs/ivr.md).
+     */
+    MEDIA_TIMEOUT_SEC: envInt(60, 1, 86_400),
     /** `true`: this process runs and supervises rtpengine; `false`: one is already running at RTPENGINE_NG_PORT. */
     RTPENGINE_MANAGED: z.enum(['true', 'false']).default('true'),
     EVENT_BUS_NAME: z.string().min(1).default('default'),

@@ -140,6 +140,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     const media = new RtpEngineMedia(control, dtmf, logger, {
       ...(config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {}),
       recordingMaxBytes: config.RECORDING_MAX_BYTES,
+      mediaTimeoutMs: config.MEDIA_TIMEOUT_SEC * 1000,
     });
     await media.start(rtpHost);
     stack.push(() => media.close());
@@ -158,6 +159,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
           portMin: config.RTP_PORT_MIN,
           portMax: config.RTP_PORT_MAX,
           dtmfLogDest: dtmfAddress,
+          mediaTimeoutSec: config.MEDIA_TIMEOUT_SEC,
           runDir: config.RUN_DIR,
           table: config.RTPENGINE_TABLE,
           ...(config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {}),

@@ -35,7 +35,7 @@ function fakeLeg() {
     },
     startEcho: async () => void log.push('echo start'),
     stopEcho: async () => void log.push('echo stop'),
-    onFailure: () => {},
+    onFailure: () => () => {},
     close: async () => {},
   } satisfies MediaLeg;
   return {

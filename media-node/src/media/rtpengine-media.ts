@@ -1,11 +1,16 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { DtmfFromMedia, MediaLeg, MediaPort, OutboundMediaLeg } from '../ports/media.js';
+import type { NgReply } from 'rtpengine-client';
+import type { DtmfFromMedia, MediaFailureKind, MediaLeg, MediaPort, OutboundMediaLeg } from '../ports/media.js';
 import type { DtmfLogListener } from './dtmf-log-listener.js';
 import { decodeG711, parseRtp, rmsLevel } from './pcap.js';
 import { DEFAULT_RECORDING_MAX_BYTES, PcapRecordings } from './pcap-recordings.js';
-import type { RtpEngineController } from './rtpengine-controller.js';
-import { audioPort, sinkAnswer, sinkOffer, telephoneEventPt } from './sdp.js';
+import { Rfc4733Decoder } from './rfc4733.js';
+import { type RtpEngineController, RtpEngineError } from './rtpengine-controller.js';
+import { audioPort, onHold, sinkAnswer, sinkOffer, telephoneEventPt } from './sdp.js';
+
+/** MEDIA_TIMEOUT_SEC's default, in ms. */
+export const DEFAULT_MEDIA_TIMEOUT_MS = 60_000;
 
 const COMMON_FLAGS = {
   replace: ['origin', 'session-connection'],
@@ -16,8 +21,8 @@ const COMMON_FLAGS = {
 
 /**
  * The MediaPort on rtpengine. The IVR side of every leg is answered with an SDP that points at one UDP
- * sink socket of this node, which discards what it receives: rtpengine plays prompts and reports DTMF,
- * the node never handles RTP itself.
+ * sink socket of this node: rtpengine plays prompts; the sink reads the caller's RFC 4733 digits and
+ * audio levels from what it receives (and reflects it for echo).
  */
 export class RtpEngineMedia implements MediaPort {
   private sink: Socket | undefined;
@@ -34,6 +39,10 @@ export class RtpEngineMedia implements MediaPort {
       recordingDir?: string;
       /** RECORDING_MAX_BYTES: the largest WAV a recording makes (default: an hour at 8 kHz 16-bit). */
       recordingMaxBytes?: number;
+      /** MEDIA_TIMEOUT_SEC in ms: no RTP/RTCP from the caller for this long ends the call (default 60 s). */
+      mediaTimeoutMs?: number;
+      /** How often an open leg checks for the timeout; default a quarter of it, 250 ms to 5 s. */
+      mediaCheckIntervalMs?: number;
     } = {},
   ) {}
 
@@ -58,7 +67,7 @@ export class RtpEngineMedia implements MediaPort {
       sdp: input.offerSdp,
       ...COMMON_FLAGS,
     });
-    return this.track(ids, res.sdp);
+    return this.track(ids, res.sdp, undefined, input.offerSdp);
   }
 
   /**
@@ -78,8 +87,9 @@ export class RtpEngineMedia implements MediaPort {
     return this.track(ids, res.sdp, offer);
   }
 
-  private track(ids: LegDeps['ids'], offerTowardsPeer: string, sinkOffer?: string): RtpEngineLeg {
+  private track(ids: LegDeps['ids'], offerTowardsPeer: string, sinkOffer?: string, callerSdp?: string): RtpEngineLeg {
     const recordingDir = this.options.recordingDir ?? this.control.recordingDir;
+    const mediaTimeoutMs = this.options.mediaTimeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS;
     const leg = new RtpEngineLeg({
       control: this.control,
       dtmf: this.dtmf,
@@ -88,6 +98,10 @@ export class RtpEngineMedia implements MediaPort {
       sink: this.sinkAddress,
       recordings: recordingDir ? new PcapRecordings(recordingDir, ids.callId) : undefined,
       recordingMaxBytes: this.options.recordingMaxBytes ?? DEFAULT_RECORDING_MAX_BYTES,
+      mediaTimeoutMs,
+      mediaCheckIntervalMs:
+        this.options.mediaCheckIntervalMs ?? Math.min(5000, Math.max(250, Math.floor(mediaTimeoutMs / 4))),
+      callerSdp: callerSdp ?? '',
       tap: (port, fn) => {
         if (fn) this.audioTaps.set(port, fn);
         else this.audioTaps.delete(port);
@@ -135,12 +149,30 @@ interface LegDeps {
   onClosed(leg: RtpEngineLeg): void;
   /** Outbound legs: the IVR side's own offer (the node called out). */
   sinkOffer?: string;
+  mediaTimeoutMs: number;
+  mediaCheckIntervalMs: number;
+  /** The caller's SDP (inbound: its offer; outbound: set by accept), for its direction (hold). */
+  callerSdp: string;
 }
 
 class RtpEngineLeg implements OutboundMediaLeg {
   private closed = false;
-  private readonly failureListeners: ((reason: string) => void)[] = [];
+  private failureReported = false;
+  private readonly failureListeners = new Set<(reason: string, kind: MediaFailureKind) => void>();
   private readonly audioListeners = new Set<(level: number) => void>();
+  private readonly dtmfListeners = new Set<(dtmf: DtmfFromMedia) => void>();
+  /** rtpengine's DTMF log, used only while the IVR side is not the node's sink (bridged). */
+  private unsubscribeDtmfLog: (() => void) | undefined;
+  private readonly decoder = new Rfc4733Decoder();
+  private decoderTimer: NodeJS.Timeout | undefined;
+  /** The IVR side is the node's sink: the caller's packets (and digits) arrive there. */
+  private atSink = false;
+  /** The caller's current SDP (offer or re-offer; the callee's answer on outbound legs). */
+  private callerSdp: string;
+  /** Date.now() of the caller's last packet seen, or of the last signalling that (re)set the media. */
+  private lastActivity = Date.now();
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private checking = false;
   /** The sink's SDP answer in force (re-sent to switch echo on and off). */
   private ivrAnswer: string | undefined;
   /** rtpengine's port facing the caller (the caller's RTP arrives there; recordings are filtered by it). */
@@ -153,6 +185,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
 
   constructor(private readonly d: LegDeps) {
     this.sinkFacingPort = audioPort(d.offerTowardsPeer) ?? 0;
+    this.callerSdp = d.callerSdp;
   }
 
   get offerTowardsPeer(): string {
@@ -174,7 +207,14 @@ class RtpEngineLeg implements OutboundMediaLeg {
     this.ivrAnswer = answer;
     this.eventPt = telephoneEventPt(answer);
     this.callerFacingPort = audioPort(res.sdp) ?? this.callerFacingPort;
+    this.mediaSet(true);
     return res.sdp;
+  }
+
+  /** The media was (re)negotiated: where the caller's packets go now; the timeout counts from here. */
+  private mediaSet(atSink: boolean): void {
+    this.atSink = atSink;
+    this.lastActivity = Date.now();
   }
 
   /**
@@ -194,7 +234,9 @@ class RtpEngineLeg implements OutboundMediaLeg {
     this.eventPt = telephoneEventPt(this.d.sinkOffer);
     this.callerFacingPort = audioPort(this.d.offerTowardsPeer) ?? 0;
     this.calleeAnswer = answerSdp;
+    this.callerSdp = answerSdp;
     this.sinkSideSdp = res.sdp;
+    this.mediaSet(true);
     this.retap(audioPort(res.sdp) ?? this.sinkFacingPort);
   }
 
@@ -230,6 +272,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
       });
       this.sinkSideSdp = res.sdp;
       this.ivrAnswer = otherSinkSide ? undefined : this.d.sinkOffer;
+      this.mediaSet(!otherSinkSide);
       this.retap(audioPort(res.sdp) ?? this.sinkFacingPort);
       return;
     }
@@ -249,6 +292,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
     this.ivrAnswer = undefined;
     this.echoing = false;
     this.callerFacingPort = audioPort(res.sdp) ?? this.callerFacingPort;
+    this.mediaSet(false);
     this.retap(this.sinkFacingPort);
     return res.sdp;
   }
@@ -270,13 +314,47 @@ class RtpEngineLeg implements OutboundMediaLeg {
     });
   }
 
+  /**
+   * Digits come from the sink's own RFC 4733 decoder while the IVR side is the sink (see rfc4733.ts for
+   * why not from rtpengine's log), and from rtpengine's DTMF log (the caller's tag only) while it is not.
+   * Digits the node sends towards the caller never reach the sink and are logged under another tag.
+   */
   onDtmf(listener: (dtmf: DtmfFromMedia) => void): () => void {
-    return this.d.dtmf.subscribe(this.d.ids.callId, this.d.ids.callerTag, (e) =>
-      listener({ digit: e.digit, durationMs: e.durationMs, via: 'rfc4733' }),
-    );
+    this.dtmfListeners.add(listener);
+    this.unsubscribeDtmfLog ??= this.d.dtmf.subscribe(this.d.ids.callId, this.d.ids.callerTag, (e) => {
+      if (!this.atSink) this.emitDigit({ digit: e.digit, durationMs: e.durationMs, via: 'rfc4733' });
+    });
+    this.retap(this.sinkFacingPort);
+    return () => {
+      this.dtmfListeners.delete(listener);
+      if (this.dtmfListeners.size === 0) {
+        this.unsubscribeDtmfLog?.();
+        this.unsubscribeDtmfLog = undefined;
+      }
+    };
+  }
+
+  private emitDigit(dtmf: DtmfFromMedia): void {
+    for (const l of [...this.dtmfListeners]) l(dtmf);
+  }
+
+  private onEventPacket(rtp: { ssrc: number; timestamp: number; payload: Buffer }): void {
+    for (const e of this.decoder.push(rtp, Date.now())) this.emitDigit({ ...e, via: 'rfc4733' });
+    clearTimeout(this.decoderTimer);
+    this.decoderTimer = undefined;
+    if (this.decoder.pending) {
+      // An event whose end packets never come is reported once it has been quiet.
+      this.decoderTimer = setTimeout(() => {
+        this.decoderTimer = undefined;
+        for (const e of this.decoder.flush(Date.now())) this.emitDigit({ ...e, via: 'rfc4733' });
+      }, 1100);
+      this.decoderTimer.unref();
+    }
   }
 
   async reoffer(sdp: string): Promise<string> {
+    this.callerSdp = sdp;
+    this.decoder.reset();
     const towardsSink = await this.d.control.offer({
       ...this.callerKeys,
       'to-tag': this.d.ids.ivrTag,
@@ -324,19 +402,27 @@ class RtpEngineLeg implements OutboundMediaLeg {
     };
   }
 
-  /** Listens at the sink for this leg's packets only while someone needs them (levels or echo). */
+  /**
+   * Listens at the sink for this leg's packets while it is open: they show the caller is sending (media
+   * timeout) and carry its digits, levels and echo.
+   */
   private retap(port: number): void {
     this.d.tap(this.sinkFacingPort, undefined);
     this.sinkFacingPort = port;
-    if (!this.closed && (this.audioListeners.size > 0 || this.echoing)) {
+    if (!this.closed) {
       this.d.tap(port, (packet, reply) => this.onSinkPacket(packet, reply));
     }
   }
 
   private onSinkPacket(packet: Buffer, reply: (packet: Buffer) => void): void {
+    this.lastActivity = Date.now();
     const rtp = parseRtp(packet);
-    // RTCP (its packet types read as PT 72-76) and telephone-event are not audio.
-    if (!rtp || (rtp.payloadType >= 72 && rtp.payloadType <= 76) || rtp.payloadType === this.eventPt) return;
+    // RTCP (its packet types read as PT 72-76) is not audio.
+    if (!rtp || (rtp.payloadType >= 72 && rtp.payloadType <= 76)) return;
+    if (rtp.payloadType === this.eventPt) {
+      if (this.dtmfListeners.size > 0) this.onEventPacket(rtp);
+      return;
+    }
     if (this.echoing) reply(packet);
     if (this.audioListeners.size === 0) return;
     const samples = decodeG711(rtp.payloadType, rtp.payload);
@@ -360,8 +446,13 @@ class RtpEngineLeg implements OutboundMediaLeg {
     this.retap(this.sinkFacingPort);
   }
 
-  onFailure(listener: (reason: string) => void): void {
-    this.failureListeners.push(listener);
+  onFailure(listener: (reason: string, kind: MediaFailureKind) => void): () => void {
+    this.failureListeners.add(listener);
+    this.watchTimeout();
+    return () => {
+      this.failureListeners.delete(listener);
+      this.watchTimeout();
+    };
   }
 
   fail(reason: string): void {
@@ -369,12 +460,70 @@ class RtpEngineLeg implements OutboundMediaLeg {
     this.closed = true;
     this.release();
     void this.cleanupRecordings();
-    for (const l of this.failureListeners) l(reason);
+    this.reportFailure(reason, 'mediaFailed');
+  }
+
+  private reportFailure(reason: string, kind: MediaFailureKind): void {
+    if (this.failureReported) return;
+    this.failureReported = true;
+    this.watchTimeout();
+    for (const l of [...this.failureListeners]) l(reason, kind);
+  }
+
+  /** The timeout check runs while the leg is open, someone listens and nothing has been reported. */
+  private watchTimeout(): void {
+    const wanted = !this.closed && !this.failureReported && this.failureListeners.size > 0;
+    if (wanted && !this.timeoutTimer) {
+      this.timeoutTimer = setInterval(() => void this.checkTimeout(), this.d.mediaCheckIntervalMs);
+      this.timeoutTimer.unref();
+    } else if (!wanted && this.timeoutTimer) {
+      clearInterval(this.timeoutTimer);
+      this.timeoutTimer = undefined;
+    }
+  }
+
+  /**
+   * The sink sees the caller's packets while in IVR; otherwise (bridged, or nothing at the sink) rtpengine's
+   * `query` tells the last packet of the caller's streams (RTP and RTCP; whole seconds, rtpengine's clock).
+   */
+  private async checkTimeout(): Promise<void> {
+    if (this.checking || this.closed || this.failureReported) return;
+    if (onHold(this.callerSdp)) {
+      this.lastActivity = Date.now(); // on hold: session timers watch the call, not this
+      return;
+    }
+    if (Date.now() - this.lastActivity < this.d.mediaTimeoutMs) return;
+    this.checking = true;
+    try {
+      const reply = await this.d.control.query({ 'call-id': this.d.ids.callId });
+      const last = lastPacketMs(reply, this.d.ids.callerTag);
+      if (last !== undefined) this.lastActivity = Math.max(this.lastActivity, last);
+    } catch (err) {
+      if (err instanceof RtpEngineError && /unknown call/i.test(err.reason)) {
+        // rtpengine dropped the call itself (its own --timeout: no media): the media is gone.
+        this.reportFailure(`rtpengine ended the media: ${err.reason}`, 'mediaTimeout');
+        return;
+      }
+      // rtpengine gone or restarting: its exit fails the leg; a query that failed is tried again.
+      this.d.logger.warn({ err, callId: this.d.ids.callId }, 'media timeout check: rtpengine query failed');
+      return;
+    } finally {
+      this.checking = false;
+    }
+    if (this.closed || this.failureReported || onHold(this.callerSdp)) return;
+    const idle = Date.now() - this.lastActivity;
+    if (idle < this.d.mediaTimeoutMs) return;
+    this.reportFailure(`no RTP or RTCP from the caller for ${Math.round(idle / 1000)} s`, 'mediaTimeout');
   }
 
   private release(): void {
     this.d.tap(this.sinkFacingPort, undefined);
     this.audioListeners.clear();
+    this.dtmfListeners.clear();
+    this.unsubscribeDtmfLog?.();
+    this.unsubscribeDtmfLog = undefined;
+    clearTimeout(this.decoderTimer);
+    this.watchTimeout();
     this.d.onClosed(this);
   }
 
@@ -392,4 +541,20 @@ class RtpEngineLeg implements OutboundMediaLeg {
     // After delete: rtpengine has closed any recording file still open.
     await this.cleanupRecordings();
   }
+}
+
+/**
+ * The latest "last packet" (Unix seconds) of the party `tag`'s streams in an rtpengine `query` reply, as
+ * ms (the end of that second). rtpengine sets it to the stream's creation time before any packet.
+ */
+export function lastPacketMs(reply: NgReply, tag: string): number | undefined {
+  const tags = reply.tags as Record<string, { medias?: { streams?: { 'last packet'?: unknown }[] }[] }> | undefined;
+  let last: number | undefined;
+  for (const media of tags?.[tag]?.medias ?? []) {
+    for (const stream of media.streams ?? []) {
+      const t = Number(stream['last packet']);
+      if (Number.isFinite(t) && t > 0) last = Math.max(last ?? 0, t * 1000 + 999);
+    }
+  }
+  return last;
 }

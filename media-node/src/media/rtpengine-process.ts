@@ -15,6 +15,8 @@ export interface RtpEngineProcessOptions {
   portMin: number;
   portMax: number;
   dtmfLogDest: { host: string; port: number };
+  /** MEDIA_TIMEOUT_SEC: the node ends silent calls itself; rtpengine's own timeout is set later than it. */
+  mediaTimeoutSec?: number;
   runDir: string;
   /** Where `start recording` writes pcap files (default `<runDir>/recordings`). */
   recordingDir?: string;
@@ -63,6 +65,9 @@ export class RtpEngineProcess extends EventEmitter<{
       `--port-max=${o.portMax}`,
       `--dtmf-log-dest=${o.dtmfLogDest.host}:${o.dtmfLogDest.port}`,
       '--delete-delay=0', // we delete explicitly at hang-up; keeping ports 30 s exhausts small ranges
+      // rtpengine drops a call without media after --timeout (default 60 s) and tells no one: keep that
+      // after the node's own media timeout, which hangs up and reports mediaTimeout.
+      `--timeout=${Math.max(60, (o.mediaTimeoutSec ?? 60) + 30)}`,
       '--endpoint-learning=heuristic', // prefer the SDP address, still learn NATed sources
       // Recording: pcap files that the node converts (the `proc` method needs the kernel module).
       `--recording-dir=${this.recordingDir}`,

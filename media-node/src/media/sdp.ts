@@ -89,3 +89,21 @@ export function sinkOffer(host: string, port: number, sessionVersion = Date.now(
     'a=sendrecv',
   ].join('\r\n')}\r\n`;
 }
+
+/**
+ * The party of this SDP sends no media on purpose: its first audio stream (or, without a direction of its
+ * own, the session) is `sendonly` or `inactive` (RFC 4566 §6; RFC 3264 §8.4 hold), or its connection
+ * address is 0.0.0.0 (the RFC 2543 form of hold).
+ */
+export function onHold(sdp: string): boolean {
+  const lines = sdp.split(/\r?\n/).map((l) => l.trim());
+  const m = lines.findIndex((l) => l.startsWith('m=audio '));
+  if (m < 0) return false;
+  const next = lines.findIndex((l, i) => i > m && l.startsWith('m='));
+  const media = lines.slice(m + 1, next < 0 ? undefined : next);
+  const session = lines.slice(0, m);
+  const direction = (part: string[]) => part.find((l) => /^a=(sendrecv|sendonly|recvonly|inactive)$/.test(l))?.slice(2);
+  const dir = direction(media) ?? direction(session) ?? 'sendrecv';
+  const conn = media.find((l) => l.startsWith('c=')) ?? session.find((l) => l.startsWith('c='));
+  return dir === 'sendonly' || dir === 'inactive' || /^c=IN IP4 0\.0\.0\.0$/.test(conn ?? '');
+}

@@ -6,6 +6,9 @@ export interface DtmfFromMedia {
   via: 'rfc4733';
 }
 
+/** How a leg's media was lost (the session's end reason names it). */
+export type MediaFailureKind = 'mediaFailed' | 'mediaTimeout';
+
 export interface MediaLeg {
   /** rtpengine's rewrite of the caller's offer, towards whoever answers it (the IVR sink or a callee). */
   readonly offerTowardsPeer: string;
@@ -28,7 +31,10 @@ export interface MediaLeg {
   play(file: string): Promise<{ durationMs: number }>;
   /** Stops any playback to the caller (barge-in). */
   stopPlayback(): Promise<void>;
-  /** RFC 4733 digits the caller sends; returns an unsubscribe function. */
+  /**
+   * RFC 4733 digits the caller sends, each once; digits the node itself sends towards the caller never
+   * count. Returns an unsubscribe function.
+   */
   onDtmf(listener: (dtmf: DtmfFromMedia) => void): () => void;
   /** A re-INVITE's offer from the caller; returns the SDP answer. */
   reoffer(sdp: string): Promise<string>;
@@ -47,8 +53,13 @@ export interface MediaLeg {
   /** Loops the caller's audio back to the caller until stopEcho. */
   startEcho(): Promise<void>;
   stopEcho(): Promise<void>;
-  /** Fires if the media engine carrying this leg failed (e.g. rtpengine died). */
-  onFailure(listener: (reason: string) => void): void;
+  /**
+   * Fires once if this leg's media is lost: `mediaFailed` when the media engine carrying it failed (e.g.
+   * rtpengine died; the leg is closed), `mediaTimeout` when the caller has sent no RTP or RTCP for
+   * MEDIA_TIMEOUT_SEC while not on hold (the leg stays open until close()). A timeout is only reported
+   * while someone listens. Returns an unsubscribe function.
+   */
+  onFailure(listener: (reason: string, kind: MediaFailureKind) => void): () => void;
   /** Releases the media (rtpengine delete). Idempotent. */
   close(): Promise<void>;
 }

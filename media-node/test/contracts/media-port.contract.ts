@@ -151,12 +151,21 @@ export function mediaPortContract(name: string, make: () => MediaPortUnderTest |
       const closedBefore = await openAnswered();
       await closedBefore.leg.close();
       const reasons: string[] = [];
+      const kinds: string[] = [];
       const both = Promise.all([
         new Promise<string>((r) => a.leg.onFailure(r)),
         new Promise<string>((r) => a.leg.onFailure(r)),
-        new Promise<string>((r) => b.leg.onFailure(r)),
+        new Promise<string>((r) =>
+          b.leg.onFailure((reason, kind) => {
+            kinds.push(kind);
+            r(reason);
+          }),
+        ),
       ]);
       closedBefore.leg.onFailure((r) => reasons.push(`closed leg: ${r}`));
+      // A listener that unsubscribed hears nothing.
+      const unsubscribe = a.leg.onFailure((r) => reasons.push(`unsubscribed: ${r}`));
+      unsubscribe();
       await subject.kill();
       const got = await Promise.race([
         both,
@@ -164,6 +173,7 @@ export function mediaPortContract(name: string, make: () => MediaPortUnderTest |
       ]);
       for (const reason of got) assert.ok(typeof reason === 'string' && reason.length > 0);
       assert.deepEqual(reasons, []);
+      assert.deepEqual(kinds, ['mediaFailed'], 'an engine that dies is a media failure, not a timeout');
       // A failed leg may still be closed (the call flow does so on its way out).
       await a.leg.close();
       await b.leg.close();

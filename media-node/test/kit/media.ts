@@ -1,11 +1,13 @@
-import type { DtmfFromMedia, MediaLeg, MediaPort, OutboundMediaLeg } from '../../src/ports/media.js';
+import type { DtmfFromMedia, MediaFailureKind, MediaLeg, MediaPort, OutboundMediaLeg } from '../../src/ports/media.js';
 
 /**
  * Fake media plane for call-flow tests. Each leg records what the flow asked of it (`ops`, `played`),
  * lets the test emit RFC 4733 digits, caller audio levels and a media failure, and plays each file for a
  * duration the test controls. Semantics follow RtpEngineMedia (media-node/src/media/rtpengine-media.ts):
  * one recording at a time, echo only while the IVR answers the leg, close() idempotent, a failed leg is
- * closed and its failure listeners fire once.
+ * closed and its failure listeners fire once; a media timeout (`timeout()`) reaches the listeners
+ * registered at that moment, once, only while someone listens and the caller is not on hold, and leaves
+ * the leg open until close().
  */
 
 let nextPort = 30_000;
@@ -51,6 +53,10 @@ export class FakeMediaLeg implements OutboundMediaLeg {
   connectedTo: 'ivr' | 'peer' | string | undefined;
   closed = false;
   failed: string | undefined;
+  /** The caller's SDP direction says hold (sendonly/inactive): no media timeout. */
+  onHold = false;
+  /** Set once a media timeout was reported. */
+  timedOut: string | undefined;
   echoing = false;
   recording: { startedAt: number } | undefined;
   /** How long each file plays; default the media port's. */
@@ -63,7 +69,8 @@ export class FakeMediaLeg implements OutboundMediaLeg {
   recordingDurationMs: number | undefined;
   private readonly dtmfListeners = new Set<(dtmf: DtmfFromMedia) => void>();
   private readonly audioListeners = new Set<(level: number) => void>();
-  private readonly failureListeners: ((reason: string) => void)[] = [];
+  private readonly failureListeners = new Set<(reason: string, kind: MediaFailureKind) => void>();
+  private failureReported = false;
   private ivrAnswered = false;
   private recordingCount = 0;
 
@@ -146,6 +153,7 @@ export class FakeMediaLeg implements OutboundMediaLeg {
   async reoffer(sdp: string): Promise<string> {
     this.record('reoffer', sdp);
     this.alive('reoffer');
+    this.onHold = /^a=(sendonly|inactive)\s*$/m.test(sdp);
     this.connectedTo = 'ivr';
     this.ivrAnswered = true;
     return this.reofferAnswerSdp;
@@ -191,8 +199,13 @@ export class FakeMediaLeg implements OutboundMediaLeg {
     this.echoing = false;
   }
 
-  onFailure(listener: (reason: string) => void): void {
-    this.failureListeners.push(listener);
+  onFailure(listener: (reason: string, kind: MediaFailureKind) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
+  }
+
+  get failureSubscribers(): number {
+    return this.failureListeners.size;
   }
 
   async close(): Promise<void> {
@@ -200,6 +213,7 @@ export class FakeMediaLeg implements OutboundMediaLeg {
     if (this.closed) return;
     this.closed = true;
     this.audioListeners.clear();
+    this.dtmfListeners.clear();
   }
 
   // ---- the test's side ----
@@ -221,7 +235,23 @@ export class FakeMediaLeg implements OutboundMediaLeg {
     this.closed = true;
     this.failed = reason;
     this.audioListeners.clear();
-    for (const l of this.failureListeners) l(reason);
+    this.dtmfListeners.clear();
+    if (this.failureReported) return;
+    this.failureReported = true;
+    for (const l of [...this.failureListeners]) l(reason, 'mediaFailed');
+  }
+
+  /**
+   * MEDIA_TIMEOUT_SEC passed with no RTP/RTCP from the caller. Like the real leg: nothing happens on hold,
+   * after close, without a listener (the real leg only checks while someone listens) or after a failure
+   * was reported. Returns whether it was reported.
+   */
+  timeout(reason = 'no RTP or RTCP from the caller for 60 s'): boolean {
+    if (this.closed || this.onHold || this.failureReported || this.failureListeners.size === 0) return false;
+    this.failureReported = true;
+    this.timedOut = reason;
+    for (const l of [...this.failureListeners]) l(reason, 'mediaTimeout');
+    return true;
   }
 
   get dtmfSubscribers(): number {

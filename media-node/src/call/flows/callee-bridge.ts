@@ -1,5 +1,5 @@
 import { randomId } from '@sipms/shared/util/ids';
-import type { MediaLeg } from '../../ports/media.js';
+import type { MediaFailureKind, MediaLeg } from '../../ports/media.js';
 import type { CallDialog, InboundCall, OutboundDialog } from '../../ports/signaling.js';
 import type { CallSession } from '../session/call-session.js';
 import { Participant } from '../session/participant.js';
@@ -101,13 +101,22 @@ export async function callCallee(
 /**
  * Two parties talking: ends when either hangs up. The tenant's callEvent reply decides what follows a
  * callee's hang-up: `{}`/drop ends the session, `ivr` sends the caller back to IVR. A caller's hang-up
- * ends the session. Returns 'ivr' when the caller goes back to IVR, else the end reason.
+ * ends the session. The media failing (rtpengine died) or timing out (the caller silent for
+ * MEDIA_TIMEOUT_SEC) hangs up both and ends the session like the IVR does (docs/ivr.md). Returns 'ivr'
+ * when the caller goes back to IVR, else the end reason.
  */
 export async function runBridge(
-  input: { caller: Participant; callee: Participant; callerDialog: CallDialog; calleeDialog: OutboundDialog },
+  input: {
+    caller: Participant;
+    callee: Participant;
+    callerDialog: CallDialog;
+    calleeDialog: OutboundDialog;
+    /** The caller's media leg, which carries both parties. */
+    leg: MediaLeg;
+  },
   deps: Pick<BridgeDeps, 'live'>,
-): Promise<'ivr' | 'callingPartyDrop' | 'calledPartyDrop' | 'hangup'> {
-  const { caller, callee, callerDialog, calleeDialog } = input;
+): Promise<'ivr' | 'callingPartyDrop' | 'calledPartyDrop' | 'hangup' | MediaFailureKind> {
+  const { caller, callee, callerDialog, calleeDialog, leg } = input;
   const session: CallSession = caller.session;
   // Two bridged parties run no IVR command, so there is nothing to interrupt: the journal says so.
   const noCommand = (p: Participant) => () =>
@@ -120,11 +129,16 @@ export async function runBridge(
     interrupt: noCommand(callee),
     hangup: () => calleeDialog.hangup(),
   });
+  let mediaLost!: (loss: { who: 'media'; kind: MediaFailureKind; reason: string }) => void;
+  const lost = new Promise<{ who: 'media'; kind: MediaFailureKind; reason: string }>((r) => (mediaLost = r));
+  const unsubscribeMedia = leg.onFailure((reason, kind) => mediaLost({ who: 'media', kind, reason }));
   try {
     const first = await Promise.race([
       callerDialog.ended.then((reason) => ({ who: 'caller' as const, reason })),
       calleeDialog.ended.then((reason) => ({ who: 'callee' as const, reason })),
+      lost,
     ]);
+    if (first.who === 'media') return await endOnMediaLoss(first, input);
     caller.journal({ kind: 'sip', event: `${first.who} ended`, reason: first.reason });
     if (first.who === 'caller') {
       await calleeDialog.hangup();
@@ -147,8 +161,28 @@ export async function runBridge(
     await callerDialog.hangup();
     return first.reason === 'remote-bye' ? 'calledPartyDrop' : 'hangup';
   } finally {
+    unsubscribeMedia();
     await callee.end();
     unregisterCaller();
     unregisterCallee();
   }
+}
+
+/** The bridge's media is gone: both parties get a BYE, the tenant callNotify and callEvent ivrFailed. */
+async function endOnMediaLoss(
+  loss: { kind: MediaFailureKind; reason: string },
+  input: { caller: Participant; callee: Participant; callerDialog: CallDialog; calleeDialog: OutboundDialog },
+): Promise<MediaFailureKind> {
+  const { caller, callee, callerDialog, calleeDialog } = input;
+  const { session } = caller;
+  const what = loss.kind === 'mediaTimeout' ? 'media timeout' : 'media failed';
+  caller.journal({ kind: 'error', event: what, reason: loss.reason });
+  const hangup = (dialog: CallDialog, who: string) =>
+    dialog.hangup().catch((err) => session.log.warn({ err, who }, `hang-up after ${what} failed`));
+  await Promise.all([hangup(callerDialog, 'caller'), hangup(calleeDialog, 'callee')]);
+  await callee.end();
+  const { participantId } = caller;
+  void session.notify('callNotify', { participantId, event: loss.kind, reason: loss.reason });
+  void session.request('callEvent', { participantId, event: 'ivrFailed', reason: `${what}: ${loss.reason}` });
+  return loss.kind;
 }

@@ -216,6 +216,7 @@ export class InboundCallFlow {
             callee: outcome.calleeParticipant,
             callerDialog: outcome.callerDialog,
             calleeDialog: outcome.callee,
+            leg,
           },
           this.deps,
         );

@@ -3,7 +3,7 @@ import type { IvrCommand } from '@sipms/shared/contracts/ivr-command';
 import type { SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, UsageMeter } from '../../ports/call-data.js';
-import type { MediaLeg } from '../../ports/media.js';
+import type { MediaFailureKind, MediaLeg } from '../../ports/media.js';
 import type { CallDialog, DialogEndReason } from '../../ports/signaling.js';
 import type { Participant } from '../session/participant.js';
 import type { ParticipantRegistry } from '../session/participant-control.js';
@@ -106,14 +106,15 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
     endedBy = reason;
     ended.abort();
   });
-  let mediaFailed = false;
-  leg.onFailure((reason) => {
-    // The media is gone (rtpengine died): end the call at once, then tell the tenant.
-    mediaFailed = true;
-    journal({ kind: 'error', event: 'media failed', reason });
-    void dialog.hangup().catch((err) => log.warn({ err }, 'hang-up after media failure failed'));
-    void session.notify('callNotify', { participantId, event: 'mediaFailed', reason });
-    void session.request('callEvent', { participantId, event: 'ivrFailed', reason: `media failed: ${reason}` });
+  let mediaFailed: MediaFailureKind | undefined;
+  leg.onFailure((reason, kind) => {
+    // The media is gone (rtpengine died) or the caller went silent: end the call at once, tell the tenant.
+    mediaFailed = kind;
+    const what = kind === 'mediaTimeout' ? 'media timeout' : 'media failed';
+    journal({ kind: 'error', event: what, reason });
+    void dialog.hangup().catch((err) => log.warn({ err }, `hang-up after ${what} failed`));
+    void session.notify('callNotify', { participantId, event: kind, reason });
+    void session.request('callEvent', { participantId, event: 'ivrFailed', reason: `${what}: ${reason}` });
   });
 
   const digitListeners = new Set<(d: string) => void>();
@@ -262,7 +263,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   }
   const reason = endedBy ?? (await dialog.ended);
   journal({ kind: 'sip', event: 'ended', reason });
-  if (mediaFailed) return 'mediaFailed';
+  if (mediaFailed) return mediaFailed;
   // A connected participant's hang-up is reported by the connection (it decides for the other party).
   if (reason === 'remote-bye' && held) return dropEvent;
   if (reason === 'remote-bye') {
