@@ -30,7 +30,12 @@ export async function startDynamoDbLocal(
   });
   const args = ['--host', '127.0.0.1', '--port', String(freePort), '--path', dataDir];
   args.push('--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0');
-  const child = spawn(process.execPath, ['-e', boot, '--', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C for `npm start` reaches the stack, which stops the media nodes (they
+  // still write their sessions' end) and only then this.
+  const child = spawn(process.execPath, ['-e', boot, '--', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`dynalite did not start: ${output}`)), 10_000);
