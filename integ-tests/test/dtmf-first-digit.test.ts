@@ -138,6 +138,11 @@ describe('DTMF: the first RFC 4733 key press counts; a silent caller times out (
     const completed = await hook.waitFor('sessionCompleted', (c) => c.body.sessionId === sessionId, 20_000);
     const ofSession = (name: string): ReceivedCallback[] =>
       hook.named(name).filter((c) => c.body.sessionId === sessionId);
+    // Every call ends exactly once, with sessionCompleted as its last callback.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(ofSession('sessionCompleted').length, 1, 'one sessionCompleted');
+    const last = hook.received.filter((c) => c.body.sessionId === sessionId).at(-1);
+    assert.equal(last?.name, 'sessionCompleted', 'sessionCompleted is the last callback');
     const logs = () => stack.logs.slice(-15).join('\n');
     return { sipp, ofSession, completed, logs };
   }

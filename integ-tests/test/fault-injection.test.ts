@@ -45,6 +45,8 @@ describe('fault injection: every call ends once, usage holds, the next call is s
   let api: ApiClient;
   /** What the webhook answers to getIvrCommand; by default `{}`: the caller waits in silence. */
   let ivrReply: (cb: ReceivedCallback) => { status?: number; body?: unknown; delayMs?: number } = () => ({ body: {} });
+  /** What the webhook answers to newCall; by default the IVR. */
+  let newCallReply: () => unknown = () => ({ action: 'ivr' });
 
   before(async () => {
     stack = await startLocalStack({
@@ -57,7 +59,7 @@ describe('fault injection: every call ends once, usage holds, the next call is s
       },
     });
     hook = new WebhookServer((cb) => {
-      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'newCall') return { body: newCallReply() };
       if (cb.name === 'getIvrCommand') return ivrReply(cb);
       return undefined;
     });
@@ -76,6 +78,7 @@ describe('fault injection: every call ends once, usage holds, the next call is s
 
   beforeEach(() => {
     ivrReply = () => ({ body: {} });
+    newCallReply = () => ({ action: 'ivr' });
   });
 
   after(async () => {
@@ -227,6 +230,45 @@ describe('fault injection: every call ends once, usage holds, the next call is s
     await assertUsage(usage0, 1, completed, 1);
     await nextCallServed();
     assert.notEqual(await rtpenginePid(), killed, 'a new rtpengine');
+  });
+
+  test('kill -9 of rtpengine during a bridge: caller and callee get BYE, mediaFailed, the next call is served', async () => {
+    const calleePort = await freeUdpPort();
+    const callee = runSipp([
+      '-sf',
+      await renderScenario('uas-bridge.xml', {}),
+      '-p',
+      String(calleePort),
+      '-i',
+      '127.0.0.1',
+      '-mp',
+      String(await freeUdpPort()),
+      '-m',
+      '1',
+      '-timeout',
+      '30s',
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    newCallReply = () => ({ action: 'call', destination: `sip:agent@127.0.0.1:${calleePort}` });
+    const since = Date.now();
+    const usage0 = await usageTotals();
+    const call = caller(20);
+    await hook.waitFor('callAnswered', (cb) => cb.at >= since);
+    await new Promise((r) => setTimeout(r, 1000));
+    process.kill(await rtpenginePid(), 'SIGKILL');
+    const [callerRun, calleeRun] = await Promise.all([call, callee]);
+    assert.equal(callerRun.code, 0, `the caller gets a BYE: ${callerRun.errors}`);
+    assert.equal(calleeRun.code, 0, `the callee gets a BYE: ${calleeRun.errors}`);
+    const sessions = sessionsSince(since);
+    const completed = await completedOnce(sessions, (r) => r === 'mediaFailed');
+    const notified = hook.received.some(
+      (cb) => cb.name === 'callNotify' && cb.at >= since && (cb.body as { event?: string }).event === 'mediaFailed',
+    );
+    assert.ok(notified, 'callNotify mediaFailed');
+    // Both legs were answered: the caller and the callee are billed, each for its own time.
+    await assertUsage(usage0, 2, completed, 0.5);
+    newCallReply = () => ({ action: 'ivr' });
+    await nextCallServed();
   });
 
   test('SIGTERM during 20 calls: new INVITEs get 503 with Retry-After, the 20 end with nodeShutdown after the drain time, the node comes back', async () => {
