@@ -271,6 +271,41 @@ describe('fault injection: every call ends once, usage holds, the next call is s
     await nextCallServed();
   });
 
+  test('rtpengine that keeps dying: the node gives up, leaves the registry, exits 1 and is started afresh', async () => {
+    const node = await mediaNodePid();
+    // More than 5 exits within a minute: each time wait for the restarted rtpengine, then kill it again.
+    let last = 0;
+    for (let i = 0; i < 6; i++) {
+      const deadline = Date.now() + 10_000;
+      let pid = await rtpenginePid().catch(() => 0);
+      while ((pid === last || pid === 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        pid = await rtpenginePid().catch(() => 0);
+      }
+      assert.ok(pid !== last && pid !== 0, `rtpengine restarted (round ${i + 1})`);
+      last = pid;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (err) {
+        // Already gone between reading its pid file and the kill: the next round waits for the next one.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (await mediaNodePid().catch(() => node)) === node)
+      await new Promise((r) => setTimeout(r, 200));
+    assert.notEqual(await mediaNodePid(), node, 'the node exited and was started again');
+    assert.ok(
+      stack.logs.some((l) => /giving up/.test(l)) && stack.logs.some((l) => /cannot carry calls/.test(l)),
+      'the node says why it left',
+    );
+    assert.ok(
+      stack.logs.some((l) => /media node exited; restarting it/.test(l) && /"code":1/.test(l)),
+      'it exited with status 1',
+    );
+    await nextCallServed();
+  });
+
   test('SIGTERM during 20 calls: new INVITEs get 503 with Retry-After, the 20 end with nodeShutdown after the drain time, the node comes back', async () => {
     const since = Date.now();
     const usage0 = await usageTotals();
