@@ -12,7 +12,7 @@ import { repoRoot } from '../src/local-stack.js';
 // A new `bench:*` script without an entry below fails the first test.
 //
 // Smoke sizes are above the default tenant limits (10 calls/s) where the full run is, so a benchmark that
-// stops lifting them fails. RTP ports 38000-38799 are used by no other test.
+// stops lifting them fails. RTP ports 38000-38899 are used by no other test.
 
 interface Smoke {
   env: Record<string, string>;
@@ -54,6 +54,25 @@ const SMOKE: Record<string, Smoke> = {
     // 12 bridged calls at 20/s: more than the default 10 new calls per second.
     env: { STEPS: '12', RATE: '20', PLACEMENTS: '3', RTP_PORT_MIN: '38600', RTP_PORT_MAX: '38799' },
     figures: ['bridge.max-bridged-calls', 'bridge.placeivrcall-to-invite.median'],
+  },
+  'bench:full-call': {
+    // 24 whole calls at 12/s (more than the default 10 new calls per second), held 1 s: 24 calls fit the ports.
+    env: {
+      RATES: '12',
+      SECONDS: '2',
+      HOLD_MS: '1000',
+      IDLE_SECONDS: '2',
+      RTP_PORT_MIN: '38800',
+      RTP_PORT_MAX: '38899',
+    },
+    figures: [
+      'full-call.r12.achieved',
+      'full-call.r12.invite-200.p99',
+      'full-call.r12.failed',
+      'full-call.r12.cpu-ms-per-call.media',
+      'full-call.r12.cpu-ms-per-call.dynamodb',
+      'full-call.r12.dynamodb-requests-per-call',
+    ],
   },
 };
 
