@@ -119,6 +119,8 @@ const MediaNodeEnv = z
     MAX_CALLS: envInt(200, 1, 100_000),
     /** How often the node reads its inbox of REST commands: the latency/cost trade-off of live-call control. */
     INBOX_POLL_MS: envInt(100, 10, 10_000),
+    /** Journal entries of all calls written together every this many ms (one BatchWriteItem instead of one PutItem each). */
+    JOURNAL_BATCH_MS: envInt(50, 1, 1000),
     /** Delays (ms) between reads of a callback's reply: the latency/cost setting of the callback path. */
     REPLY_POLL_SCHEDULE_MS: z
       .string()

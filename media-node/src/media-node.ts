@@ -126,7 +126,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
 
     const doc = createDocumentClient();
     const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN);
-    const sessions = new SessionStore(doc, config.TABLE_NAME);
+    const sessions = new SessionStore(doc, config.TABLE_NAME, { journalBatchMs: config.JOURNAL_BATCH_MS });
 
     const control = new RtpEngineController(
       { host: '127.0.0.1', port: config.RTPENGINE_NG_PORT },
@@ -295,6 +295,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       await settleWithin(Promise.all([flow.drained(), outboundRef?.drained()]), END_CALLS_BOUND_MS);
       await limits.close();
       await usage.flush();
+      await sessions.flushJournal();
     };
 
     const presence = new NodePresence(

@@ -69,13 +69,14 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
   const tenant = await deps.tenants.get(env.tenantId);
   const holder = randomId('d', 12);
   const leaseMs = deliveryWorstCaseMs(tenant?.callbackTimeoutMs ?? 0, tenant?.callbackRetries ?? 0);
-  if (!(await deps.sessions.claimDelivery(env.sessionId, env.id, { holder, leaseMs }))) {
+  const claim = await deps.sessions.claimDelivery(env.sessionId, env.id, { holder, leaseMs });
+  if (!claim) {
     log.info({}, 'duplicate delivery ignored: another delivery holds a live claim on this event');
     return { status: 'duplicate', reason: 'claim-held' };
   }
   try {
-    // Checked after claiming: a claim taken once an earlier holder's lease ran out finds its outcome here.
-    if (await deps.sessions.getReply(env.sessionId, env.id)) {
+    // A claim taken over once an earlier holder's lease ran out may find that holder's outcome here.
+    if (claim.takenOver && (await deps.sessions.getReply(env.sessionId, env.id))) {
       log.info({}, 'duplicate delivery ignored: outcome already stored');
       return { status: 'duplicate', reason: 'outcome-stored' };
     }

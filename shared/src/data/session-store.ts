@@ -18,6 +18,7 @@ import {
 } from '../domain/session.js';
 import { randomId } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
+import { JournalBatcher } from './journal-batcher.js';
 import { queryAll } from './query-all.js';
 import { DAY_SECONDS, keys, ttlIn } from './table-design.js';
 
@@ -33,10 +34,24 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
 
 /** Sessions, their callback replies and their journal. */
 export class SessionStore {
+  private readonly batcher: JournalBatcher | undefined;
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+    /**
+     * Journal entries written together every this many ms (a media node: many calls at once); unset, each
+     * entry is its own PutItem (a Lambda invocation writes one or two and then ends).
+     */
+    options: { journalBatchMs?: number } = {},
+  ) {
+    if (options.journalBatchMs) this.batcher = new JournalBatcher(doc, tableName, options.journalBatchMs);
+  }
+
+  /** Writes the journal entries still queued (a stopping node). */
+  async flushJournal(): Promise<void> {
+    await this.batcher?.flush();
+  }
 
   /**
    * Writes the session item, and first the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`): the
@@ -286,15 +301,17 @@ export class SessionStore {
    * Claims the delivery of one event before its webhook is called: one conditional write that succeeds
    * when nobody holds the claim or the holder's lease has run out (`claimExpiresAt < now`: a holder that
    * died), so two concurrent deliveries never both POST. `false`: a live claim is held by another delivery.
+   * `takenOver`: the claim was an earlier holder's, which may have stored the outcome before it died; a
+   * first claim needs no such check (only a claim holder stores an outcome), which saves a read per callback.
    */
   async claimDelivery(
     sessionId: string,
     eventId: string,
     claim: { holder: string; leaseMs: number },
     now = Date.now(),
-  ): Promise<boolean> {
+  ): Promise<false | { takenOver: boolean }> {
     try {
-      await this.doc.send(
+      const res = await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
@@ -306,9 +323,10 @@ export class SessionStore {
           },
           ConditionExpression: 'attribute_not_exists(pk) OR claimExpiresAt < :now',
           ExpressionAttributeValues: { ':now': now },
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return true;
+      return { takenOver: res.Attributes !== undefined };
     } catch (err) {
       if (isConditionFailure(err)) return false;
       throw err;
@@ -367,12 +385,9 @@ export class SessionStore {
 
   async journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void> {
     const at = entry.at ?? new Date().toISOString();
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...keys.journal(sessionId, at, randomId('', 6)), ...entry, at, expiresAt: ttlIn(SESSION_TTL) },
-      }),
-    );
+    const item = { ...keys.journal(sessionId, at, randomId('', 6)), ...entry, at, expiresAt: ttlIn(SESSION_TTL) };
+    if (this.batcher) return this.batcher.write(item);
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item }));
   }
 
   async readJournal(sessionId: string): Promise<JournalEntry[]> {

@@ -1,0 +1,73 @@
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/** DynamoDB's limit of items per BatchWriteItem. */
+const BATCH_MAX = 25;
+/** Rounds for the items DynamoDB leaves unprocessed (throttling), with a growing pause between them. */
+const MAX_ROUNDS = 6;
+
+type Item = Record<string, unknown>;
+
+interface Pending {
+  item: Item;
+  done: (err?: Error) => void;
+}
+
+/**
+ * Journal items of many sessions written together: every `delayMs` (or at 25 items), one BatchWriteItem
+ * instead of one PutItem per entry. A busy media node writes a handful of entries per call, so this is most
+ * of its table requests (docs/table-design.md). Each write's promise settles when its item is stored;
+ * `flush` writes what is queued now (a stopping node calls it).
+ */
+export class JournalBatcher {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly delayMs: number,
+  ) {}
+
+  write(item: Item): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, done: (err) => (err ? reject(err) : resolve()) });
+      if (this.queue.length >= BATCH_MAX) this.send();
+      else this.timer ??= setTimeout(() => this.send(), this.delayMs);
+    });
+  }
+
+  async flush(): Promise<void> {
+    while (this.queue.length > 0) this.send();
+    await Promise.all(this.inFlight);
+  }
+
+  private send(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue.splice(0, BATCH_MAX);
+    if (this.queue.length > 0) this.timer = setTimeout(() => this.send(), this.delayMs);
+    if (batch.length === 0) return;
+    const run = this.store(batch).then(
+      () => {
+        for (const p of batch) p.done();
+      },
+      (err: Error) => {
+        for (const p of batch) p.done(err);
+      },
+    );
+    this.inFlight.add(run);
+    void run.finally(() => this.inFlight.delete(run));
+  }
+
+  private async store(batch: Pending[]): Promise<void> {
+    let requests = batch.map((p) => ({ PutRequest: { Item: p.item } }));
+    for (let round = 0; requests.length > 0; round++) {
+      if (round === MAX_ROUNDS)
+        throw new Error(`${requests.length} journal entries not stored: the table keeps throttling`);
+      if (round > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** round));
+      const res = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
+      requests = (res.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+    }
+  }
+}
