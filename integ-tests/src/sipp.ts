@@ -54,3 +54,30 @@ export async function renderScenario(name: string, values: Record<string, string
   await writeFile(out, xml);
   return out;
 }
+
+/**
+ * A SIPp UAS on a free loopback port that answers `calls` INVITEs with `scenarioFile` (default the
+ * bridge callee); `run` settles when SIPp exits. Resolves once SIPp has had a moment to bind its port.
+ */
+export async function startSippCallee(
+  opts: { scenarioFile?: string; calls?: number; timeoutSec?: number; mediaPort?: number } = {},
+): Promise<{ port: number; uri: (user?: string) => string; run: Promise<SippResult> }> {
+  const { freeUdpPort } = await import('./ports.js');
+  const port = await freeUdpPort();
+  const run = runSipp([
+    '-sf',
+    opts.scenarioFile ?? (await renderScenario('uas-bridge.xml', {})),
+    '-p',
+    String(port),
+    '-i',
+    '127.0.0.1',
+    '-mp',
+    String(opts.mediaPort ?? (await freeUdpPort())),
+    '-m',
+    String(opts.calls ?? 1),
+    '-timeout',
+    `${opts.timeoutSec ?? 30}s`,
+  ]);
+  await new Promise((r) => setTimeout(r, 300));
+  return { port, uri: (user = 'agent') => `sip:${user}@127.0.0.1:${port}`, run };
+}

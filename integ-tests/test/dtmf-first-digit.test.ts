@@ -8,7 +8,7 @@ import { toneWav } from '../src/audio.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
 import { RtpStream, rtpPcap } from '../src/rtp-pcap.js';
-import { renderScenario, runSipp, scenario } from '../src/sipp.js';
+import { runSipp, scenario, startSippCallee } from '../src/sipp.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 
 // RFC 4733 key presses that are the caller's first RTP (no audio before them), SSRC changes, a re-INVITE
@@ -295,32 +295,17 @@ describe('DTMF: the first RFC 4733 key press counts; a silent caller times out (
   });
 
   test('bridged to a callee, a caller that goes silent without BYE: both hung up, mediaTimeout', async () => {
-    const calleePort = await freeUdpPort();
-    const calleeRun = runSipp([
-      '-sf',
-      await renderScenario('uas-bridge.xml', {}),
-      '-p',
-      String(calleePort),
-      '-i',
-      '127.0.0.1',
-      '-mp',
-      String(await freeUdpPort()),
-      '-m',
-      '1',
-      '-timeout',
-      '40s',
-    ]);
-    await new Promise((r) => setTimeout(r, 300));
+    const callee = await startSippCallee({ timeoutSec: 40 });
     hook.responder = (cb) => {
-      if (cb.name === 'newCall') return { body: { action: 'call', destination: `sip:agent@127.0.0.1:${calleePort}` } };
+      if (cb.name === 'newCall') return { body: { action: 'call', destination: callee.uri() } };
       return undefined;
     };
     const t0 = Date.now();
     const { sipp, ofSession, completed, logs } = await call([], { byeTimeoutMs: 20_000 });
     const took = (Date.now() - t0) / 1000;
-    const callee = await calleeRun;
+    const calleeResult = await callee.run;
     assert.equal(sipp.code, 0, `the caller did not get its BYE:\n${sipp.errors}\n${logs()}`);
-    assert.equal(callee.code, 0, `the callee did not get its BYE:\n${callee.errors}\n${logs()}`);
+    assert.equal(calleeResult.code, 0, `the callee did not get its BYE:\n${calleeResult.errors}\n${logs()}`);
     assert.equal(completed.body.reason, 'mediaTimeout');
     assert.ok(took < MEDIA_TIMEOUT_SEC + 8, `BYE after ${took} s`);
     assert.ok(ofSession('callNotify').some((c) => c.body.event === 'mediaTimeout'));

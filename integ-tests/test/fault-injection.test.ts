@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
-import { renderScenario, runSipp, type SippResult } from '../src/sipp.js';
+import { renderScenario, runSipp, type SippResult, startSippCallee } from '../src/sipp.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 
 // Fault injection (docs/operations.md): the real single-machine deployment, real SIPp callers and a real
@@ -233,30 +233,15 @@ describe('fault injection: every call ends once, usage holds, the next call is s
   });
 
   test('kill -9 of rtpengine during a bridge: caller and callee get BYE, mediaFailed, the next call is served', async () => {
-    const calleePort = await freeUdpPort();
-    const callee = runSipp([
-      '-sf',
-      await renderScenario('uas-bridge.xml', {}),
-      '-p',
-      String(calleePort),
-      '-i',
-      '127.0.0.1',
-      '-mp',
-      String(await freeUdpPort()),
-      '-m',
-      '1',
-      '-timeout',
-      '30s',
-    ]);
-    await new Promise((r) => setTimeout(r, 300));
-    newCallReply = () => ({ action: 'call', destination: `sip:agent@127.0.0.1:${calleePort}` });
+    const callee = await startSippCallee();
+    newCallReply = () => ({ action: 'call', destination: callee.uri() });
     const since = Date.now();
     const usage0 = await usageTotals();
     const call = caller(20);
     await hook.waitFor('callAnswered', (cb) => cb.at >= since);
     await new Promise((r) => setTimeout(r, 1000));
     process.kill(await rtpenginePid(), 'SIGKILL');
-    const [callerRun, calleeRun] = await Promise.all([call, callee]);
+    const [callerRun, calleeRun] = await Promise.all([call, callee.run]);
     assert.equal(callerRun.code, 0, `the caller gets a BYE: ${callerRun.errors}`);
     assert.equal(calleeRun.code, 0, `the callee gets a BYE: ${calleeRun.errors}`);
     const sessions = sessionsSince(since);
