@@ -16,8 +16,9 @@
  *   IDLE_SECONDS=10                 an idle baseline before the steps (CPU and DynamoDB per second); 0 skips it
  *   GRACE_MS=15000                  how long after SIPp ends a step's sessionCompleted callbacks may take
  *   KEEP_GOING=1                    run every step even after one with failed calls (still exits 1)
- *   RTP_PORT_MIN=44000 RTP_PORT_MAX=47499   rtpengine's ports, 4 per call: by default 1.25 × max(RATES) ×
- *                                   (HOLD_MS + 5 s) calls; at least max(RATES) × (HOLD_MS + 1 s)
+ *   RTP_PORT_MIN=44000 RTP_PORT_MAX=52499   rtpengine's ports, 4 per call: by default 1.25 × max(RATES) ×
+ *                                   (HOLD_MS + 15 s) calls (an overloaded node holds a call's ports well after
+ *                                   SIPp's BYE); at least max(RATES) × (HOLD_MS + 1 s)
  * SIPp keeps at most RATE × (HOLD_MS + 5 s) calls open (-l), and at most 80 % of what the ports hold: when
  * set-up slows down under load, SIPp places fewer calls per second rather than the node running out of ports.
  * Limits: the stack is started with room for max(RATES) calls/s: the tenant limits (common.ts tenantLimits),
@@ -78,7 +79,7 @@ const upAtOnce = (rate: number) => Math.ceil(rate * (HOLD_MS / 1000 + 1));
  */
 const openAtMost = (rate: number) => Math.min(Math.ceil(rate * (HOLD_MS / 1000 + 5)), Math.floor(0.8 * RTP_ROOM));
 const RTP = envRtpRange(
-  { min: 44000, max: Math.min(65535, 44000 + 4 * Math.ceil(1.25 * MAX_RATE * (HOLD_MS / 1000 + 5)) - 1) },
+  { min: 44000, max: Math.min(65535, 44000 + 4 * Math.ceil(1.25 * MAX_RATE * (HOLD_MS / 1000 + 15)) - 1) },
   upAtOnce(MAX_RATE),
 );
 const RTP_ROOM = Math.floor((RTP.max - RTP.min + 1) / 4);

@@ -12,6 +12,7 @@ import { parseRtp } from '../src/media/pcap.js';
 import { RtpEngineController, RtpEngineError } from '../src/media/rtpengine-controller.js';
 import { RtpEngineMedia } from '../src/media/rtpengine-media.js';
 import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
+import { MediaCapacityError } from '../src/ports/media.js';
 
 // A real userspace rtpengine (the issue's RTP range 34000-34999; this file uses 34900-34979).
 const PORT_MIN = 34900;
@@ -191,6 +192,27 @@ describe('rtpengine controller, media legs and supervision (real rtpengine)', { 
     await b.leg.close();
     a.caller.close();
     b.caller.close();
+  });
+
+  test('every port taken: openLeg rejects with MediaCapacityError (the flow answers 503, not 488)', async () => {
+    const open: Awaited<ReturnType<typeof openCall>>[] = [];
+    let refused: unknown;
+    // Each call holds 4 ports; the range holds fewer than 60 calls.
+    for (let i = 0; i < 60 && !refused; i++) {
+      try {
+        open.push(await openCall());
+      } catch (err) {
+        refused = err;
+      }
+    }
+    assert.ok(refused instanceof MediaCapacityError, `refused with ${String(refused)}`);
+    for (const c of open) {
+      await c.leg.close();
+      c.caller.close();
+    }
+    const again = await openCall();
+    await again.leg.close();
+    again.caller.close();
   });
 
   test('ping answers pong; an error reply is a typed rejection', async () => {

@@ -1,7 +1,14 @@
 import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { NgReply } from 'rtpengine-client';
-import type { DtmfFromMedia, MediaFailureKind, MediaLeg, MediaPort, OutboundMediaLeg } from '../ports/media.js';
+import {
+  type DtmfFromMedia,
+  MediaCapacityError,
+  type MediaFailureKind,
+  type MediaLeg,
+  type MediaPort,
+  type OutboundMediaLeg,
+} from '../ports/media.js';
 import type { DtmfLogListener } from './dtmf-log-listener.js';
 import { decodeG711, parseRtp, rmsLevel } from './pcap.js';
 import { DEFAULT_RECORDING_MAX_BYTES, PcapRecordings } from './pcap-recordings.js';
@@ -61,12 +68,14 @@ export class RtpEngineMedia implements MediaPort {
     // rtpengine's call is keyed per dialog by the node's own leg id, never by the SIP Call-ID alone: two
     // dialogs with one Call-ID (a caller's choice) must not share media or delete each other's.
     const ids = { callId: `in-${input.ivrTag}`, callerTag: input.callerTag || 'caller', ivrTag: input.ivrTag };
-    const res = await this.control.offer({
-      'call-id': ids.callId,
-      'from-tag': ids.callerTag,
-      sdp: input.offerSdp,
-      ...COMMON_FLAGS,
-    });
+    const res = await capacityChecked(
+      this.control.offer({
+        'call-id': ids.callId,
+        'from-tag': ids.callerTag,
+        sdp: input.offerSdp,
+        ...COMMON_FLAGS,
+      }),
+    );
     return this.track(ids, res.sdp, undefined, input.offerSdp);
   }
 
@@ -557,4 +566,16 @@ export function lastPacketMs(reply: NgReply, tag: string): number | undefined {
     }
   }
   return last;
+}
+
+/** rtpengine's "Ran out of ports" as the port's capacity error; anything else as it came. */
+async function capacityChecked<T>(command: Promise<T>): Promise<T> {
+  try {
+    return await command;
+  } catch (err) {
+    if (/ran out of ports/i.test(String((err as Error).message))) {
+      throw new MediaCapacityError(`no free media ports: ${(err as Error).message}`, { cause: err });
+    }
+    throw err;
+  }
 }

@@ -1,5 +1,13 @@
 /** The call flow's port to the media plane (rtpengine on the node). */
 
+/**
+ * The media engine has no room for another call (no free ports): a capacity limit of this node, not a
+ * problem of the caller's offer, so the caller gets 503 with Retry-After instead of 488.
+ */
+export class MediaCapacityError extends Error {
+  override name = 'MediaCapacityError';
+}
+
 export interface DtmfFromMedia {
   digit: string;
   durationMs: number;

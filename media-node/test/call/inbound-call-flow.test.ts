@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
+import { MediaCapacityError } from '../../src/ports/media.js';
 import {
   callOutcome,
   FAKE_CALLEE_SDP,
@@ -110,15 +111,26 @@ describe('inbound call flow', { concurrency: true }, () => {
 
   test('the media offer failing: 488, sessionCompleted mediaFailed, no newCall, the reason journaled', async (t) => {
     const kit = flowKit(t);
-    kit.media.failNextOpen('rtpengine: no ports left');
+    kit.media.failNextOpen('rtpengine: codec negotiation failed');
     const call = kit.invite();
     assert.equal((await call.finalResponse).status, 488);
     await finish(kit);
     assert.deepEqual(kit.callbacks.types(), ['sessionCompleted']);
     kit.expectCompleted('mediaFailed');
     const [entry] = kit.sessions.journalOf(kit.sessionId, 'media offer failed');
-    assert.equal(entry?.reason, 'rtpengine: no ports left');
+    assert.equal(entry?.reason, 'rtpengine: codec negotiation failed');
     assert.deepEqual(kit.usage.totals(kit.tenant.tenantId).answeredCalls, 0);
+  });
+
+  test('no media capacity on the node: 503 with Retry-After (not 488: the offer is fine), mediaFailed', async (t) => {
+    const kit = flowKit(t);
+    kit.media.failNextOpen(new MediaCapacityError('no free media ports: Ran out of ports'));
+    const call = kit.invite();
+    const refused = await call.finalResponse;
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers?.['Retry-After'], '1');
+    await finish(kit);
+    kit.expectCompleted('mediaFailed');
   });
 
   test('newCall ivr: answered with the IVR answer, callAnswered, then getIvrCommand; hangup:true sends BYE', async (t) => {

@@ -1,6 +1,6 @@
 import { maxCallDurationMs } from '@sipms/shared/domain/tenant';
 import { randomId } from '@sipms/shared/util/ids';
-import type { MediaLeg } from '../../ports/media.js';
+import { MediaCapacityError, type MediaLeg } from '../../ports/media.js';
 import type { CallDialog, InboundCall } from '../../ports/signaling.js';
 import { runIvrLoop } from '../ivr/ivr-loop.js';
 import { CallSession } from '../session/call-session.js';
@@ -126,7 +126,10 @@ export class InboundCallFlow {
         event: 'media offer failed',
         reason: err instanceof Error ? err.message : String(err),
       });
-      call.reject(488, 'Not Acceptable Here');
+      if (err instanceof MediaCapacityError) {
+        // This node is full, the offer is fine: the caller (or its proxy) may try again or elsewhere.
+        call.reject(503, 'Service Unavailable (no media capacity)', { 'Retry-After': '1' });
+      } else call.reject(488, 'Not Acceptable Here');
       return undefined;
     }
   }
