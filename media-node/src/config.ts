@@ -121,6 +121,8 @@ const MediaNodeEnv = z
     INBOX_POLL_MS: envInt(100, 10, 10_000),
     /** Journal entries of all calls written together every this many ms (one BatchWriteItem instead of one PutItem each). */
     JOURNAL_BATCH_MS: envInt(50, 1, 1000),
+    /** How long the node keeps a found inbound route (number or domain → tenant); a released number may route that long. */
+    ROUTING_CACHE_MS: envInt(2000, 0, 60_000),
     /** Delays (ms) between reads of a callback's reply: the latency/cost setting of the callback path. */
     REPLY_POLL_SCHEDULE_MS: z
       .string()

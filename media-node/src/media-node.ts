@@ -125,7 +125,9 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     if (missing.length > 0) throw new StartupError(missingProgramsMessage(missing));
 
     const doc = createDocumentClient();
-    const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN);
+    const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN, {
+      routingCacheMs: config.ROUTING_CACHE_MS,
+    });
     const sessions = new SessionStore(doc, config.TABLE_NAME, { journalBatchMs: config.JOURNAL_BATCH_MS });
 
     const control = new RtpEngineController(

@@ -1,11 +1,13 @@
 import { parseOrReason } from '@sipms/shared/contracts/validate';
+import { TtlCache } from '@sipms/shared/data/ttl-cache';
+import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { type BusEvent, CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { controlPlane } from '../composition-root.js';
 import { dispatchCallback } from '../dispatch/dispatch-callback.js';
-import { TenantCache } from '../dispatch/tenant-cache.js';
 
-let tenantCache: TenantCache | undefined;
+/** The tenant for every callback: a changed URL or a rotated secret applies within 2 s (the previous secret stays valid 24 h). */
+let tenantCache: TtlCache<TenantRecord | undefined> | undefined;
 let addresses: AddressPolicy | undefined;
 
 /**
@@ -19,7 +21,7 @@ export const RETRY_AGE_MS = 30_000;
 /** EventBridge target of the `callbacks-to-dispatcher` rule. */
 export async function handler(event: BusEvent): Promise<void> {
   const cp = controlPlane();
-  tenantCache ??= new TenantCache((id) => cp.tenants.get(id));
+  tenantCache ??= new TtlCache((id) => cp.tenants.get(id));
   addresses ??= AddressPolicy.fromSettings(cp.config.CALLBACK_URL_POLICY, cp.config.OUTBOUND_ALLOW_CIDRS);
   const parsed = parseOrReason(CallbackEnvelope, event.detail);
   if (!parsed.ok) {

@@ -8,7 +8,7 @@ const MAX_ROUNDS = 6;
 type Item = Record<string, unknown>;
 
 interface Pending {
-  item: Item;
+  request: { PutRequest: { Item: Item } } | { DeleteRequest: { Key: Item } };
   done: (err?: Error) => void;
 }
 
@@ -30,8 +30,17 @@ export class JournalBatcher {
   ) {}
 
   write(item: Item): Promise<void> {
+    return this.enqueue({ PutRequest: { Item: item } });
+  }
+
+  /** A deletion that may wait for the next batch (a session's node marker once the session ended). */
+  remove(key: Item): Promise<void> {
+    return this.enqueue({ DeleteRequest: { Key: key } });
+  }
+
+  private enqueue(request: Pending['request']): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ item, done: (err) => (err ? reject(err) : resolve()) });
+      this.queue.push({ request, done: (err) => (err ? reject(err) : resolve()) });
       if (this.queue.length >= BATCH_MAX) this.send();
       else this.timer ??= setTimeout(() => this.send(), this.delayMs);
     });
@@ -61,7 +70,7 @@ export class JournalBatcher {
   }
 
   private async store(batch: Pending[]): Promise<void> {
-    let requests = batch.map((p) => ({ PutRequest: { Item: p.item } }));
+    let requests = batch.map((p) => p.request);
     for (let round = 0; requests.length > 0; round++) {
       if (round === MAX_ROUNDS)
         throw new Error(`${requests.length} journal entries not stored: the table keeps throttling`);

@@ -15,6 +15,7 @@ import { randomId, randomSecret, sha256Hex } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 import { queryAll } from './query-all.js';
 import { keys } from './table-design.js';
+import { TtlCache } from './ttl-cache.js';
 
 export const TENANT_DEFAULTS = { callbackTimeoutMs: 5000, callbackRetries: 2, codecs: ['PCMU', 'PCMA'] };
 
@@ -57,11 +58,27 @@ const PATCHABLE = new Set([
 
 /** Tenants, their API keys, signing secrets, domains and numbers. */
 export class TenantStore {
+  private readonly routes: TtlCache<string | undefined> | undefined;
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly sipDomain: string,
-  ) {}
+    /** Keep found inbound routes (domain or number → tenant) this long: the media node's hot path. */
+    options: { routingCacheMs?: number } = {},
+  ) {
+    if (options.routingCacheMs) {
+      this.routes = new TtlCache(
+        (key) => {
+          const [kind, value = ''] = key.split('\u0000');
+          return kind === 'domain' ? this.domainOwner(value) : this.numberOwner(value);
+        },
+        options.routingCacheMs,
+        10_000,
+        (owner) => owner !== undefined,
+      );
+    }
+  }
 
   async create(input: {
     name: string;
@@ -588,6 +605,16 @@ export class TenantStore {
     return items.map((item) => ({ number: item.number as string, claimedAt: item.claimedAt as string }));
   }
 
+  /**
+   * The owner of a domain or number an INVITE names; with `routingCacheMs` (the media node), found owners
+   * are kept that long: a released number may still route to its old tenant for that time, a newly claimed
+   * one routes at once. The tenant item itself is read for every call (suspension and limits apply at once).
+   */
+  private routeOwner(kind: 'domain' | 'number', key: string): Promise<string | undefined> {
+    if (!this.routes) return kind === 'domain' ? this.domainOwner(key) : this.numberOwner(key);
+    return this.routes.get(`${kind}\u0000${key}`);
+  }
+
   async numberOwner(number: string): Promise<string | undefined> {
     const res = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.number(number) }));
     return res.Item?.tenantId as string | undefined;
@@ -606,8 +633,8 @@ export class TenantStore {
   async inboundTarget(host: string, user: string): Promise<InboundTarget | undefined> {
     const h = host.toLowerCase();
     let tenantId: string | undefined;
-    if (h.endsWith(`.${this.sipDomain.toLowerCase()}`)) tenantId = await this.domainOwner(h);
-    if (!tenantId && user) tenantId = await this.numberOwner(user);
+    if (h.endsWith(`.${this.sipDomain.toLowerCase()}`)) tenantId = await this.routeOwner('domain', h);
+    if (!tenantId && user) tenantId = await this.routeOwner('number', user);
     const tenant = tenantId ? await this.get(tenantId) : undefined;
     if (!tenant) return undefined;
     return { tenant, suspended: tenant.state === 'suspended' };
