@@ -76,9 +76,11 @@ describe('fault injection: every call ends once, usage holds, the next call is s
     assert.equal((await api.call('PUT', `/v1/numbers/${encodeURIComponent(NUMBER)}`)).status, 201);
   });
 
-  beforeEach(() => {
+  beforeEach(async () => {
     ivrReply = () => ({ body: {} });
     newCallReply = () => ({ action: 'ivr' });
+    // The node writes usage once a second: the previous test's calls are counted before this one's start.
+    await new Promise((r) => setTimeout(r, 1500));
   });
 
   after(async () => {
@@ -258,16 +260,17 @@ describe('fault injection: every call ends once, usage holds, the next call is s
 
   test('rtpengine that keeps dying: the node gives up, leaves the registry, exits 1 and is started afresh', async () => {
     const node = await mediaNodePid();
-    // More than 5 exits within a minute: each time wait for the restarted rtpengine, then kill it again.
+    // More than 5 exits within a minute (earlier tests' kills count too): each time wait for the restarted
+    // rtpengine and kill it again, until the node gives up and is replaced.
     let last = 0;
-    for (let i = 0; i < 6; i++) {
-      const deadline = Date.now() + 10_000;
+    for (let round = 1; round <= 8 && (await mediaNodePid().catch(() => node)) === node; round++) {
+      const deadline = Date.now() + 5000;
       let pid = await rtpenginePid().catch(() => 0);
       while ((pid === last || pid === 0) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));
         pid = await rtpenginePid().catch(() => 0);
       }
-      assert.ok(pid !== last && pid !== 0, `rtpengine restarted (round ${i + 1})`);
+      if (pid === last || pid === 0) break; // no new rtpengine: the node has given up
       last = pid;
       try {
         process.kill(pid, 'SIGKILL');

@@ -127,7 +127,9 @@ describe('walking skeleton: one real SIP call through the whole stack', () => {
     // The node writes usage summed per tenant once a second (docs/table-design.md): it shows within that.
     const today = new Date().toISOString().slice(0, 10);
     let usage = await api.call('GET', `/v1/usage?from=${today}&to=${today}`);
-    for (let i = 0; i < 30 && usage.json.totals?.answeredCalls !== 1; i++) {
+    const written = (t: { answeredCalls?: number; callSeconds?: number; ttsCharacters?: number } | undefined) =>
+      t?.answeredCalls === 1 && (t.callSeconds ?? 0) >= 2 && t.ttsCharacters === 'Goodbye'.length;
+    for (let i = 0; i < 30 && !written(usage.json.totals); i++) {
       await new Promise((r) => setTimeout(r, 100));
       usage = await api.call('GET', `/v1/usage?from=${today}&to=${today}`);
     }

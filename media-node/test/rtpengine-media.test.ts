@@ -169,12 +169,17 @@ describe('rtpengine controller, media legs and supervision (real rtpengine)', { 
   async function openCall(sipCallId?: string) {
     const caller = await udp();
     const n = ++call;
-    const leg = await media.openLeg({
-      callId: sipCallId ?? `test-${n}@example`,
-      callerTag: `caller-${n}`,
-      ivrTag: `ivr-${n}`,
-      offerSdp: callerSdp(caller.address().port),
-    });
+    const leg = await media
+      .openLeg({
+        callId: sipCallId ?? `test-${n}@example`,
+        callerTag: `caller-${n}`,
+        ivrTag: `ivr-${n}`,
+        offerSdp: callerSdp(caller.address().port),
+      })
+      .catch((err: unknown) => {
+        caller.close(); // a refused call must not keep its socket (and the test process) alive
+        throw err;
+      });
     const answer = await leg.connectIvr();
     // rtpengine's call is the node's leg, not the SIP Call-ID.
     return { caller, leg, callId: `in-ivr-${n}`, rtpPort: portOf(answer), rx: counter(caller) };
