@@ -41,13 +41,14 @@
  * full-call.idle.cpu-ms-per-s.<group> (ms) and full-call.idle.dynamodb-requests-per-s.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { SIGNATURE_HEADER, verifySignature } from '@sipms/shared/signing';
 import { ApiClient } from '../integ-tests/src/api-client.js';
 import { startLocalStack } from '../integ-tests/src/local-stack.js';
+import { allProcesses, type ProcStat, readCmdline } from '../integ-tests/src/processes.js';
 import { renderScenario, runSipp } from '../integ-tests/src/sipp.js';
 import { type ReceivedCallback, WebhookServer } from '../integ-tests/src/webhook-server.js';
 import {
@@ -110,55 +111,6 @@ function clockTicksPerSecond(): number {
 }
 const CLK_TCK = clockTicksPerSecond();
 
-interface ProcStat {
-  pid: number;
-  ppid: number;
-  comm: string;
-  /** Start time since boot (ticks): with the pid, tells a process from a later one with the same pid. */
-  start: number;
-  /** utime + stime (ticks). */
-  ticks: number;
-  /** cutime + cstime: children this process has waited for (ticks). */
-  childTicks: number;
-}
-
-/** /proc/<pid>/stat, or undefined when the process is gone. */
-function readStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return undefined; // exited between the listing and the read
-    throw err;
-  }
-  // comm is in parentheses and may hold spaces: the fields after the last ')' start with field 3 (state).
-  const close = text.lastIndexOf(')');
-  const f = text
-    .slice(close + 2)
-    .trim()
-    .split(' ');
-  const n = (field: number) => Number(f[field - 3]);
-  return {
-    pid,
-    ppid: n(4),
-    comm: text.slice(text.indexOf('(') + 1, close),
-    start: n(22),
-    ticks: n(14) + n(15),
-    childTicks: n(16) + n(17),
-  };
-}
-
-function readCmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return ''; // exited: classified by its parent
-    throw err;
-  }
-}
-
 interface Sampled {
   group: Group;
   ticks: number;
@@ -174,10 +126,7 @@ interface Sampled {
 function sampleTree(stackPid: number): Map<string, Sampled> {
   const all = new Map<number, ProcStat>();
   const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = readStat(Number(name));
-    if (!st) continue;
+  for (const st of allProcesses()) {
     all.set(st.pid, st);
     children.set(st.ppid, [...(children.get(st.ppid) ?? []), st.pid]);
   }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
+import { childrenOf } from '../src/processes.js';
 import { renderScenario, runSipp, type SippResult, startSippCallee } from '../src/sipp.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 
@@ -16,28 +17,6 @@ import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 const RTP = { min: 32000, max: 32399 };
 const NUMBER = '+4940777001';
 const DRAIN_MS = 4000;
-
-/** Pids of `parent`'s child processes (from /proc). */
-async function childrenOf(parent: number): Promise<{ pid: number; cmdline: string }[]> {
-  const out: { pid: number; cmdline: string }[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== parent) continue;
-      out.push({
-        pid: Number(entry),
-        cmdline: (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' '),
-      });
-    } catch (err) {
-      // The process ended between readdir and read: not one of ours any more.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ESRCH')
-        throw err;
-    }
-  }
-  return out;
-}
 
 describe('fault injection: every call ends once, usage holds, the next call is served', () => {
   let stack: LocalStack;
@@ -189,7 +168,7 @@ describe('fault injection: every call ends once, usage holds, the next call is s
   }
 
   async function mediaNodePid(): Promise<number> {
-    const node = (await childrenOf(stack.process.pid!)).find((c) => c.cmdline.includes('media-node/src/main.ts'));
+    const node = childrenOf(stack.process.pid!).find((c) => c.cmdline.includes('media-node/src/main.ts'));
     assert.ok(node, 'the media node process');
     return node.pid;
   }

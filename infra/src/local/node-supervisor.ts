@@ -8,6 +8,8 @@ export interface NodeAddress {
 
 /** Waits between restarts of a node that keeps failing; the last one repeats. */
 const RESTART_DELAYS_MS = [500, 1000, 2000, 5000, 10_000];
+const restartDelay = (attempt: number): number =>
+  RESTART_DELAYS_MS[Math.min(attempt, RESTART_DELAYS_MS.length - 1)] as number;
 /** A node up this long has recovered: the next failure starts the delays again. */
 const HEALTHY_AFTER_MS = 60_000;
 /** Start-ups in a row that fail before the supervisor gives up (a setting or port problem, not a crash). */
@@ -65,7 +67,7 @@ export class NodeSupervisor {
   private onExit(code: number | null, signal: NodeJS.Signals | null, upMs: number): void {
     if (this.stopping) return;
     if (upMs >= HEALTHY_AFTER_MS) this.crashes = 0;
-    const delay = RESTART_DELAYS_MS[Math.min(this.crashes, RESTART_DELAYS_MS.length - 1)]!;
+    const delay = restartDelay(this.crashes);
     this.crashes++;
     this.logger.error({ node: this.label, code, signal, restartInMs: delay }, 'media node exited; restarting it');
     setTimeout(() => void this.restart(), delay);
@@ -84,7 +86,7 @@ export class NodeSupervisor {
         return;
       }
       this.logger.error({ node: this.label, err }, 'media node restart failed; trying again');
-      setTimeout(() => void this.restart(), RESTART_DELAYS_MS[Math.min(this.failedStarts, 4)]);
+      setTimeout(() => void this.restart(), restartDelay(this.failedStarts));
     }
   }
 
