@@ -167,6 +167,14 @@ describe('fault injection: every call ends once, usage holds, the next call is s
     assert.fail(`no call served within ${withinMs} ms: ${last?.errors}`);
   }
 
+  /** Waits (bounded) until `count` callers since `since` are in IVR; fails with what the stack said if not. */
+  async function inIvr(since: number, count: number): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    const inIvrNow = () => hook.received.filter((cb) => cb.name === 'getIvrCommand' && cb.at >= since).length;
+    while (inIvrNow() < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(inIvrNow(), count, `callers in IVR; the stack said:\n${stack.logs.slice(-10).join('\n')}`);
+  }
+
   async function mediaNodePid(): Promise<number> {
     const node = childrenOf(stack.process.pid!).find((c) => c.cmdline.includes('media-node/src/main.ts'));
     assert.ok(node, 'the media node process');
@@ -182,8 +190,7 @@ describe('fault injection: every call ends once, usage holds, the next call is s
     const usage0 = await usageTotals();
     const calls = [caller(12), caller(12)];
     await hook.waitFor('getIvrCommand', (cb) => cb.at >= since);
-    while (hook.received.filter((cb) => cb.name === 'getIvrCommand' && cb.at >= since).length < 2)
-      await new Promise((r) => setTimeout(r, 100));
+    await inIvr(since, 2);
     await new Promise((r) => setTimeout(r, 1500)); // answered a moment: there is call time to bill
     const killed = await mediaNodePid();
     process.kill(killed, 'SIGKILL');
@@ -277,8 +284,7 @@ describe('fault injection: every call ends once, usage holds, the next call is s
     const since = Date.now();
     const usage0 = await usageTotals();
     const calls = Array.from({ length: 20 }, () => caller(25));
-    while (hook.received.filter((cb) => cb.name === 'getIvrCommand' && cb.at >= since).length < 20)
-      await new Promise((r) => setTimeout(r, 100));
+    await inIvr(since, 20);
     const pid = await mediaNodePid();
     const termAt = Date.now();
     process.kill(pid, 'SIGTERM');
