@@ -142,7 +142,7 @@ function sampleTree(stackPid: number): Map<string, Sampled> {
     else {
       const cmd = readCmdline(pid);
       if (/dynalite/.test(cmd)) group = 'dynamodb';
-      else if (/media-node\/(src|dist)\/main\.[jt]s/.test(cmd)) group = 'media';
+      else if (/media-node\/main\.mjs|media-node\/src\/main\.ts/.test(cmd)) group = 'media';
     }
     out.set(`${pid}:${st.start}`, { group, ticks: st.ticks, childTicks: st.childTicks, comm: st.comm });
     for (const child of children.get(pid) ?? []) visit(child, group);

@@ -1,5 +1,6 @@
-// `npm start`: set up what is missing, then run the whole service on this machine.
+// `npm start`: set up what is missing, build the service's JavaScript, then run the whole service on this machine.
 
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { preflight, RUNTIME_PACKAGES, root } from './preflight.mjs';
@@ -7,6 +8,14 @@ import { preflight, RUNTIME_PACKAGES, root } from './preflight.mjs';
 preflight(RUNTIME_PACKAGES);
 // The SDK's notice that releases after January 2027 need Node 22: versions are pinned in the lockfile (see README).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const { register } = await import('tsx/esm/api');
-register();
-await import(pathToFileURL(join(root, 'infra/src/local/main.ts')).href);
+// esbuild bundles (infra/src/local/build-bundles.ts), built by a child so no TypeScript loader stays in this process.
+const built = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'infra/src/local/build-bundles.ts')], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (built.status !== 0) {
+  process.stderr.write(`the service's bundles could not be built (exit ${built.status ?? built.signal})\n`);
+  process.exit(1);
+}
+process.setSourceMapsEnabled(true);
+await import(pathToFileURL(join(root, '.build/local/main.mjs')).href);

@@ -247,10 +247,13 @@ describe('live calls and outbound IVR calls', () => {
       `127.0.0.1:${stack.sipPorts[0]}`,
     ]);
     const calleeRun = await callee.run;
-    const done = await hook.waitFor('sessionCompleted');
     await Promise.all([atCaller.stop(), atCallee.stop()]);
-    assert.equal(caller.code, 0, `caller: ${caller.errors}\n${stack.logs.slice(-10).join('\n')}`);
-    assert.equal(calleeRun.code, 0, `callee: ${calleeRun.errors}`);
+    // The SIP side first: if a leg failed, its messages and the stack's log say why (not a missing callback).
+    const said = () =>
+      `\ncallbacks: ${hook.received.map((c) => c.name).join(', ')}\n${stack.logs.slice(-10).join('\n')}`;
+    assert.equal(caller.code, 0, `caller: ${caller.errors}${said()}`);
+    assert.equal(calleeRun.code, 0, `callee: ${calleeRun.errors}\n${calleeRun.messages.slice(-3000)}${said()}`);
+    const done = await hook.waitFor('sessionCompleted');
     // Each side streamed ~4.5 s of SIPp's A-law sample (30 ms packets) before the caller hung up.
     const fromCallee = atCaller.packets().length;
     const fromCaller = atCallee.packets().length;

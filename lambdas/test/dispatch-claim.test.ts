@@ -181,7 +181,7 @@ describe('dispatcher: claimed delivery and sealed fields', () => {
       hook.responder = () => ({ body: { action: 'ivr' } });
       const env = envelope('newCall');
       const failing = Object.create(sessions) as SessionStore;
-      failing.putReply = async () => {
+      failing.storeOutcome = async () => {
         throw new Error('table unavailable');
       };
       await assert.rejects(dispatchCallback(env, deps({ sessions: failing })), /table unavailable/);

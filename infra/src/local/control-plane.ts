@@ -41,6 +41,21 @@ export interface LocalControlPlane {
 }
 
 /**
+ * The API's Lambda handlers, imported once the environment above is set (they read it when loaded). Named
+ * one by one so the esbuild bundle `npm start` runs contains each of them.
+ */
+const API_HANDLERS: Record<RouteGroup, () => Promise<{ handler: ApiLambda }>> = {
+  admin: () => import('@sipms/lambdas/handlers/admin'),
+  'api-keys': () => import('@sipms/lambdas/handlers/api-keys'),
+  calls: () => import('@sipms/lambdas/handlers/calls'),
+  media: () => import('@sipms/lambdas/handlers/media'),
+  openapi: () => import('@sipms/lambdas/handlers/openapi'),
+  sessions: () => import('@sipms/lambdas/handlers/sessions'),
+  tenants: () => import('@sipms/lambdas/handlers/tenants'),
+  usage: () => import('@sipms/lambdas/handlers/usage'),
+};
+
+/**
  * The control plane on one machine: dynalite, the local PutEvents endpoint routing by the shared rules to
  * the dispatcher handler, and every API route group's handler behind the local API Gateway adapter. The
  * handlers are the deployed ones; they find their endpoints in the same variables a Lambda gets.
@@ -92,9 +107,7 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   sweepTimer.unref();
 
   const handlers = {} as Record<RouteGroup, ApiLambda>;
-  for (const group of ROUTE_GROUPS) {
-    handlers[group] = ((await import(`@sipms/lambdas/handlers/${group}`)) as { handler: ApiLambda }).handler;
-  }
+  for (const group of ROUTE_GROUPS) handlers[group] = (await API_HANDLERS[group]()).handler;
   const api = new LambdaHttpAdapter(ROUTES, handlers, opts.logger.child({ c: 'api' }));
   await api.start(opts.apiHost, opts.apiPort);
 

@@ -58,7 +58,10 @@ const LocalEnv = z
 
 const log = createLogger({ service: 'local-stack' });
 const here = fileURLToPath(new URL('.', import.meta.url));
-const mediaNodeEntry = resolve(here, '../../../media-node/src/main.ts');
+// Bundled (`npm start`): the media node's bundle beside this one; from source (tests of this file): its main.ts.
+const mediaNodeEntry = import.meta.url.endsWith('.mjs')
+  ? resolve(here, '../media-node/main.mjs')
+  : resolve(here, '../../../media-node/src/main.ts');
 
 async function assertTcpPortFree(host: string, port: number, variable: string): Promise<void> {
   if (port === 0) return;

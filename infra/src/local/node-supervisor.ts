@@ -44,7 +44,8 @@ export class NodeSupervisor {
   private spawn(): Promise<NodeAddress> {
     const child = fork(this.entry, [], {
       env: this.env,
-      execArgv: ['--import', 'tsx'],
+      // The bundle runs as plain JavaScript; a TypeScript entry (a test of the supervisor) needs tsx.
+      execArgv: this.entry.endsWith('.ts') ? ['--import', 'tsx'] : ['--enable-source-maps'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;

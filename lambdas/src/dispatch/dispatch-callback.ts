@@ -162,18 +162,18 @@ async function deliver(
   }
 
   const reason = accepted ? undefined : failures.join('; ');
-  // Stored for every callback, once: the node waits on it (for the reply, or to keep seq order).
   const fallback = FALLBACK_REPLIES[env.type as keyof typeof FALLBACK_REPLIES] ?? {};
-  const stored = await deps.sessions.putReply(env.sessionId, {
-    eventId: env.id,
-    outcome: accepted ? 'reply' : 'fallback',
-    reply: accepted ? accepted.reply : fallback,
-    ...(reason ? { reason } : {}),
-    at: new Date().toISOString(),
-  });
-  if (!stored) log.info({}, 'a concurrent delivery stored the outcome first; this one is not used');
-  await deps.sessions
-    .journal(env.sessionId, {
+  // One request: the outcome (the node waits on it, for the reply or to keep seq order) and its journal entry.
+  await deps.sessions.storeOutcome(
+    env.sessionId,
+    {
+      eventId: env.id,
+      outcome: accepted ? 'reply' : 'fallback',
+      reply: accepted ? accepted.reply : fallback,
+      ...(reason ? { reason } : {}),
+      at: new Date().toISOString(),
+    },
+    {
       kind: 'callback',
       callback: env.type,
       eventId: env.id,
@@ -185,8 +185,8 @@ async function deliver(
         : { fallback: true, reason, ranInstead: FALLBACK_DESCRIPTIONS[env.type] ?? 'nothing (a reply is not used)' }),
       attempts,
       latencyMs: Date.now() - started,
-    })
-    .catch((err) => log.warn({ err }, 'journal write failed'));
+    },
+  );
   if (reason) log.warn({ reason, attempts: attempts.length }, 'callback failed; defined fallback used');
   return { status: 'delivered', outcome: accepted ? 'reply' : 'fallback' };
 }

@@ -1,14 +1,10 @@
-import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-
-/** DynamoDB's limit of items per BatchWriteItem. */
-const BATCH_MAX = 25;
-/** Rounds for the items DynamoDB leaves unprocessed (throttling), with a growing pause between them. */
-const MAX_ROUNDS = 6;
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BATCH_WRITE_MAX as BATCH_MAX, batchWrite, type WriteRequest } from './batch-write.js';
 
 type Item = Record<string, unknown>;
 
 interface Pending {
-  request: { PutRequest: { Item: Item } } | { DeleteRequest: { Key: Item } };
+  request: WriteRequest;
   done: (err?: Error) => void;
 }
 
@@ -57,7 +53,11 @@ export class JournalBatcher {
     const batch = this.queue.splice(0, BATCH_MAX);
     if (this.queue.length > 0) this.timer = setTimeout(() => this.send(), this.delayMs);
     if (batch.length === 0) return;
-    const run = this.store(batch).then(
+    const run = batchWrite(
+      this.doc,
+      this.tableName,
+      batch.map((p) => p.request),
+    ).then(
       () => {
         for (const p of batch) p.done();
       },
@@ -67,16 +67,5 @@ export class JournalBatcher {
     );
     this.inFlight.add(run);
     void run.finally(() => this.inFlight.delete(run));
-  }
-
-  private async store(batch: Pending[]): Promise<void> {
-    let requests = batch.map((p) => p.request);
-    for (let round = 0; requests.length > 0; round++) {
-      if (round === MAX_ROUNDS)
-        throw new Error(`${requests.length} journal entries not stored: the table keeps throttling`);
-      if (round > 0) await new Promise((r) => setTimeout(r, 25 * 2 ** round));
-      const res = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
-      requests = (res.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
-    }
   }
 }

@@ -17,6 +17,7 @@ import {
   type SessionRecord,
 } from '../domain/session.js';
 import { randomId } from '../util/ids.js';
+import { batchWrite } from './batch-write.js';
 import { isConditionFailure } from './condition-failure.js';
 import { JournalBatcher } from './journal-batcher.js';
 import { queryAll } from './query-all.js';
@@ -54,36 +55,36 @@ export class SessionStore {
   }
 
   /**
-   * Writes the session item, and first the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`): the
-   * marker is there before the session can be active and goes only after it ended, so a sweeper finds every
+   * Writes the session item and the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`) in one batch,
+   * before the call is answered: the marker is there before the session can be active and goes only after it ended, so a sweeper finds every
    * active session of a node that died (docs/table-design.md).
    */
   async create(session: SessionRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.nodeSession(session.nodeId, session.sessionId),
-          sessionId: session.sessionId,
-          tenantId: session.tenantId,
-          createdAt: session.createdAt,
-          expiresAt: ttlIn(SESSION_TTL),
+    // One request for both. Unconditional: the id is the node's own random one, so no item can be there.
+    await batchWrite(this.doc, this.tableName, [
+      {
+        PutRequest: {
+          Item: {
+            ...keys.nodeSession(session.nodeId, session.sessionId),
+            sessionId: session.sessionId,
+            tenantId: session.tenantId,
+            createdAt: session.createdAt,
+            expiresAt: ttlIn(SESSION_TTL),
+          },
         },
-      }),
-    );
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.session(session.sessionId),
-          ...session,
-          gsi1pk: keys.tenantSessionsIndex(session.tenantId),
-          gsi1sk: `${session.createdAt}#${session.sessionId}`,
-          expiresAt: ttlIn(SESSION_TTL),
+      },
+      {
+        PutRequest: {
+          Item: {
+            ...keys.session(session.sessionId),
+            ...session,
+            gsi1pk: keys.tenantSessionsIndex(session.tenantId),
+            gsi1sk: `${session.createdAt}#${session.sessionId}`,
+            expiresAt: ttlIn(SESSION_TTL),
+          },
         },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
+      },
+    ]);
   }
 
   async get(sessionId: string): Promise<SessionRecord | undefined> {
@@ -302,6 +303,23 @@ export class SessionStore {
   }
 
   /**
+   * Stores a callback's outcome and its journal entry in one request. Only the holder of the event's
+   * delivery claim stores an outcome, and a holder that takes an expired claim over reads the outcome
+   * first (dispatch-callback.ts), so no condition is needed; the node reads an event's reply once, so
+   * even a holder that outlived its lease cannot make a command run twice.
+   */
+  async storeOutcome(
+    sessionId: string,
+    record: ReplyRecord,
+    entry: Omit<JournalEntry, 'at'> & { at?: string },
+  ): Promise<void> {
+    await batchWrite(this.doc, this.tableName, [
+      { PutRequest: { Item: { ...keys.reply(sessionId, record.eventId), ...record, expiresAt: ttlIn(REPLY_TTL) } } },
+      { PutRequest: { Item: this.journalItem(sessionId, entry) } },
+    ]);
+  }
+
+  /**
    * Claims the delivery of one event before its webhook is called: one conditional write that succeeds
    * when nobody holds the claim or the holder's lease has run out (`claimExpiresAt < now`: a holder that
    * died), so two concurrent deliveries never both POST. `false`: a live claim is held by another delivery.
@@ -387,9 +405,13 @@ export class SessionStore {
     return out;
   }
 
-  async journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void> {
+  private journalItem(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Record<string, unknown> {
     const at = entry.at ?? new Date().toISOString();
-    const item = { ...keys.journal(sessionId, at, randomId('', 6)), ...entry, at, expiresAt: ttlIn(SESSION_TTL) };
+    return { ...keys.journal(sessionId, at, randomId('', 6)), ...entry, at, expiresAt: ttlIn(SESSION_TTL) };
+  }
+
+  async journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void> {
+    const item = this.journalItem(sessionId, entry);
     if (this.batcher) return this.batcher.write(item);
     await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item }));
   }
