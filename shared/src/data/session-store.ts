@@ -55,36 +55,37 @@ export class SessionStore {
   }
 
   /**
-   * Writes the session item and the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`) in one batch,
-   * before the call is answered: the marker is there before the session can be active and goes only after it ended, so a sweeper finds every
-   * active session of a node that died (docs/table-design.md).
+   * Writes the session item, and first the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`): the
+   * marker is there before the session can be active, so a sweeper finds every active session of a node
+   * that died (docs/table-design.md). Two requests: the session item's write is conditional (an id is
+   * never taken twice), which a batch cannot be.
    */
   async create(session: SessionRecord): Promise<void> {
-    // One request for both. Unconditional: the id is the node's own random one, so no item can be there.
-    await batchWrite(this.doc, this.tableName, [
-      {
-        PutRequest: {
-          Item: {
-            ...keys.nodeSession(session.nodeId, session.sessionId),
-            sessionId: session.sessionId,
-            tenantId: session.tenantId,
-            createdAt: session.createdAt,
-            expiresAt: ttlIn(SESSION_TTL),
-          },
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...keys.nodeSession(session.nodeId, session.sessionId),
+          sessionId: session.sessionId,
+          tenantId: session.tenantId,
+          createdAt: session.createdAt,
+          expiresAt: ttlIn(SESSION_TTL),
         },
-      },
-      {
-        PutRequest: {
-          Item: {
-            ...keys.session(session.sessionId),
-            ...session,
-            gsi1pk: keys.tenantSessionsIndex(session.tenantId),
-            gsi1sk: `${session.createdAt}#${session.sessionId}`,
-            expiresAt: ttlIn(SESSION_TTL),
-          },
+      }),
+    );
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...keys.session(session.sessionId),
+          ...session,
+          gsi1pk: keys.tenantSessionsIndex(session.tenantId),
+          gsi1sk: `${session.createdAt}#${session.sessionId}`,
+          expiresAt: ttlIn(SESSION_TTL),
         },
-      },
-    ]);
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
   }
 
   async get(sessionId: string): Promise<SessionRecord | undefined> {
