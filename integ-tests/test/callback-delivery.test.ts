@@ -154,6 +154,66 @@ describe('callback delivery', () => {
     }
   });
 
+  test("one trace per call: every callback carries a W3C traceparent of the call's trace, shown in the journal", async () => {
+    hook.received.length = 0;
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name === 'getIvrCommand')
+        return { body: { phrases: [{ format: 'silence', durationMs: 200 }], hangup: true } };
+      return undefined;
+    };
+    const sipp = await runSipp([
+      '-sf',
+      scenario('uac-until-bye.xml'),
+      '-s',
+      'delivery',
+      '-m',
+      '2',
+      '-r',
+      '2',
+      '-timeout',
+      '30s',
+      `${stack.sipHost}:${stack.sipPort}`,
+    ]);
+    assert.equal(sipp.code, 0, `SIPp: ${sipp.errors}`);
+    await hook.waitFor(
+      'sessionCompleted',
+      (cb) => hook.received.filter((c) => c.name === 'sessionCompleted').length >= 2,
+    );
+    const traceOf = new Map<string, Set<string>>();
+    const spans = new Set<string>();
+    for (const cb of hook.received) {
+      const header = cb.headers.traceparent;
+      assert.match(String(header), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, `${cb.name} traceparent`);
+      const [, traceId, spanId] = String(header).split('-');
+      const set = traceOf.get(cb.body.sessionId as string) ?? new Set();
+      set.add(traceId!);
+      traceOf.set(cb.body.sessionId as string, set);
+      spans.add(spanId!);
+    }
+    assert.equal(traceOf.size, 2);
+    for (const [sessionId, ids] of traceOf)
+      assert.equal(ids.size, 1, `session ${sessionId}: one trace, got ${[...ids]}`);
+    const [a, b] = [...traceOf.values()].map((ids) => [...ids][0]);
+    assert.notEqual(a, b, 'each call its own trace');
+    assert.equal(spans.size, hook.received.length, 'each delivery its own span');
+    for (const [sessionId, ids] of traceOf) {
+      const traceId = [...ids][0];
+      const res = await api.call('GET', `/v1/sessions/${sessionId}`);
+      assert.equal(res.status, 200);
+      const journal = res.json.journal as { kind: string; traceId?: string; traceparent?: string }[];
+      const callbacks = journal.filter((e) => e.kind === 'callback');
+      assert.ok(callbacks.length >= 4, `callback entries: ${callbacks.length}`);
+      for (const e of callbacks) assert.equal(e.traceId, traceId, 'journaled callback shows the trace id');
+      const sent = hook.received.filter((cb) => cb.body.sessionId === sessionId).map((cb) => cb.headers.traceparent);
+      for (const e of callbacks) assert.ok(sent.includes(e.traceparent), 'the journal names the traceparent sent');
+      assert.ok(
+        journal.some((e) => e.kind === 'sip' && e.traceId === traceId),
+        "the node's own entries carry the trace id too",
+      );
+    }
+  });
+
   test('a rotated signing secret: callbacks carry both signatures; the old and the new secret verify', async () => {
     const rotated = await api.call('POST', '/v1/tenant/signing-secrets');
     assert.equal(rotated.status, 201, JSON.stringify(rotated.json));

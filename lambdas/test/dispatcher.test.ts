@@ -101,6 +101,21 @@ describe('callback dispatcher', () => {
     assert.equal(typeof journal[0]!.latencyMs, 'number');
   });
 
+  test("trace context: the POST carries a child span of the event's trace, the journal names it", async () => {
+    const env = { ...envelope('callAnswered'), traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
+    await dispatchCallback(env, deps());
+    const header = String(primary.received[0]!.headers.traceparent);
+    assert.match(header, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    assert.notEqual(header, env.traceparent, 'the delivery is a span of its own');
+    const [entry] = await sessions.readJournal(env.sessionId);
+    assert.equal(entry!.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+    assert.equal(entry!.traceparent, header);
+    // An event without one (or with a malformed one) starts a trace of its own.
+    primary.received.length = 0;
+    await dispatchCallback({ ...envelope('callAnswered'), traceparent: undefined }, deps());
+    assert.match(String(primary.received[0]!.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
   test('500 then 200: retried with the same event id and the next attempt number', async () => {
     let n = 0;
     primary.responder = () => (++n === 1 ? { status: 500 } : { body: { phrases: [] } });

@@ -10,6 +10,7 @@ import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { openSealedFields, redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { type CallbackUrlPolicy, checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
+import { formatTraceparent, newSpan, parseTraceparent } from '@sipms/shared/observability/trace-context';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import { postSignedCallback, type WebhookAttempt } from './webhook-client.js';
@@ -106,6 +107,9 @@ async function deliver(
   const sealedPaths = Object.keys(env.sealed ?? {}) as SensitivePath[];
   // The journal keeps the payload as the bus carried it: sealed fields read "***" there.
   const journaledRequest = redactPayload(env.payload, sealedPaths);
+  // This delivery is a span of the call's trace (a new trace for an event that carried none).
+  const span = newSpan(parseTraceparent(env.traceparent)?.traceId);
+  const traceparent = formatTraceparent(span);
 
   const targets = [
     { url: tenant?.callbackUrl, retries: tenant?.callbackRetries ?? 0, label: 'callbackUrl' },
@@ -139,6 +143,7 @@ async function deliver(
     const outcome = await postSignedCallback({
       url,
       eventId: env.id,
+      traceparent,
       rawBody,
       secrets: activeSecrets(tenant),
       timeoutMs: tenant.callbackTimeoutMs,
@@ -178,6 +183,8 @@ async function deliver(
       callback: env.type,
       eventId: env.id,
       seq: env.seq,
+      traceId: span.traceId,
+      traceparent,
       request: journaledRequest,
       ...(sealedPaths.length > 0 ? { redacted: sealedPaths } : {}),
       ...(accepted

@@ -21,6 +21,8 @@ export type WebhookOutcome =
 export interface PostOptions {
   url: string;
   eventId: string;
+  /** W3C `traceparent` sent with every attempt (the delivery's span in the call's trace). */
+  traceparent?: string;
   rawBody: string;
   secrets: readonly string[];
   timeoutMs: number;
@@ -101,6 +103,7 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
           'user-agent': 'sip-mediaserver/0.1',
           'x-mediaserver-event-id': opts.eventId,
           'x-mediaserver-attempt': String(attempt),
+          ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
           'x-mediaserver-signature': signatureHeader(opts.secrets, opts.rawBody, Math.floor(Date.now() / 1000)),
         },
         body: opts.rawBody,

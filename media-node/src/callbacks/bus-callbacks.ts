@@ -53,6 +53,7 @@ export class BusCallbacks implements CallbackPort {
       expectsReply,
       payload,
       ...(sealed ? { sealed } : {}),
+      ...(req.traceparent ? { traceparent: req.traceparent } : {}),
     };
     await this.bus.publish(envelope);
   }

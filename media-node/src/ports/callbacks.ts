@@ -15,6 +15,8 @@ export interface CallbackRequest {
    * port keeps them out of the clear everywhere else (the bus carries them sealed, journals show "***").
    */
   sensitive?: readonly SensitivePath[];
+  /** W3C `traceparent` of this callback: the call's trace, a span of its own. */
+  traceparent?: string;
 }
 
 export interface CallbackResult {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CallbackName } from '../contracts/callbacks.js';
+import { TRACEPARENT_PATTERN } from '../observability/trace-context.js';
 import { SealedFields } from './sensitive-fields.js';
 
 /**
@@ -28,6 +29,8 @@ export const CallbackEnvelope = z.object({
   payload: z.record(z.string(), z.unknown()),
   /** Sensitive fields (`dtmf.sensitive`) by path in `payload`, sealed; the dispatcher opens them to POST. */
   sealed: SealedFields.optional(),
+  /** W3C trace context of this callback (one trace per call); the webhook receives a child of it. */
+  traceparent: z.string().regex(TRACEPARENT_PATTERN).optional(),
 });
 export type CallbackEnvelope = z.infer<typeof CallbackEnvelope>;
 

@@ -1,6 +1,7 @@
 import { type CallbackFields, type CallbackName, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
+import { formatTraceparent, newSpanId, newTraceId } from '@sipms/shared/observability/trace-context';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { SessionRepository } from '../../ports/call-data.js';
@@ -25,6 +26,8 @@ export interface SessionDeps {
  */
 export class CallSession {
   readonly sessionId: string;
+  /** The call's W3C trace id: on every callback (traceparent), log line and journal entry of the session. */
+  readonly traceId: string;
   readonly startedAt = Date.now();
   readonly log: Logger;
   private seq = 0;
@@ -44,7 +47,8 @@ export class CallSession {
     sessionId?: string,
   ) {
     this.sessionId = sessionId ?? randomId('s');
-    this.log = deps.logger.child({ sessionId: this.sessionId, tenantId: tenant.tenantId });
+    this.traceId = newTraceId();
+    this.log = deps.logger.child({ sessionId: this.sessionId, tenantId: tenant.tenantId, traceId: this.traceId });
   }
 
   participantForReply(replyId: string): string | undefined {
@@ -96,7 +100,9 @@ export class CallSession {
       ...(replyId ? { replyId } : {}),
       ...fields,
     } as CallbackRequest['payload'];
-    const req = { eventId, tenantId: this.tenant.tenantId, sessionId: this.sessionId, seq, type, payload };
+    // Each callback is a span of the call's trace; the dispatcher's POST is its child (traceparent header).
+    const traceparent = formatTraceparent({ traceId: this.traceId, spanId: newSpanId() });
+    const req = { eventId, tenantId: this.tenant.tenantId, sessionId: this.sessionId, seq, type, payload, traceparent };
     return sensitive?.length ? { ...req, sensitive } : req;
   }
 
@@ -144,7 +150,7 @@ export class CallSession {
   /** Writes a journal entry without delaying the call; a failed write is logged with its error. */
   journal(entry: JournalInput): void {
     this.deps.sessions
-      .journal(this.sessionId, entry)
+      .journal(this.sessionId, { ...entry, traceId: this.traceId })
       .catch((err) => this.log.warn({ err, entry: entry.event }, 'journal write failed'));
   }
 
