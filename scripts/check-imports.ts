@@ -283,6 +283,7 @@ export const CALL_CORE_FORBIDDEN_FILES: Record<string, string> = {
   'media-node/src/callbacks/': 'callback delivery belongs behind ports/callbacks.ts',
   'media-node/src/node/': 'node presence and inbox are composition-level adapters',
   'media-node/src/lifecycle/': 'the Auto Scaling lifecycle is a composition-level adapter',
+  'media-node/src/observability/': 'metrics and capture adapters belong behind ports/metrics.ts',
   'shared/src/data/': 'DynamoDB stores belong behind ports/call-data.ts (domain types are in @sipms/shared/domain/*)',
   'shared/src/aws/': 'AWS clients belong to adapters',
   'shared/src/adapters/': 'adapters are wired by the composition root',
@@ -294,6 +295,7 @@ export const CALL_CORE_FORBIDDEN_PACKAGES: { match: (specifier: string) => boole
   { match: (s) => s === 'drachtio-srf' || s.startsWith('drachtio-srf/'), why: 'SIP stack' },
   { match: (s) => s === 'rtpengine-client' || s.startsWith('rtpengine-client/'), why: 'rtpengine control protocol' },
   { match: (s) => s === 'undici' || s.startsWith('undici/'), why: 'HTTP client' },
+  { match: (s) => s === 'prom-client' || s.startsWith('prom-client/'), why: 'metrics library (use ports/metrics.ts)' },
   {
     match: (s) => ['dgram', 'net', 'fs', 'fs/promises', 'child_process'].includes(s.replace(/^node:/, '')),
     why: 'network, file system or process I/O',

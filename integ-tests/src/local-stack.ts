@@ -13,6 +13,8 @@ export interface LocalStack {
   sipPort: number;
   /** Every media node's SIP port (the first is sipPort). */
   sipPorts: number[];
+  /** Every media node's `GET /metrics` URL, in node order (from the ready line; empty with METRICS_PORT=0). */
+  metricsUrls: string[];
   dataDir: string;
   /** The operator's admin token: ADMIN_TOKEN when the test set it, else the one the stack made (its ready line says where). */
   adminToken: string;
@@ -38,6 +40,8 @@ export async function startLocalStack(opts: {
   const apiPort = await freeTcpPort();
   const sipPort = await freeUdpPort();
   const ngPort = await freeUdpPort();
+  // Node i serves /metrics on METRICS_PORT + i; a free port, not the default 9464 a developer's `npm start` may hold.
+  const metricsPort = await freeTcpPort();
   const child = spawn(process.execPath, [join(repoRoot, 'scripts/start.mjs')], {
     cwd: repoRoot,
     env: {
@@ -49,6 +53,7 @@ export async function startLocalStack(opts: {
       RTP_PORT_MIN: String(opts.rtpPortMin),
       RTP_PORT_MAX: String(opts.rtpPortMax),
       RTPENGINE_NG_PORT: String(ngPort),
+      METRICS_PORT: String(metricsPort),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       MEDIA_NODES: String(opts.mediaNodes ?? 1),
       ...opts.env,
@@ -82,12 +87,15 @@ export async function startLocalStack(opts: {
   const api = /API (\S+)/.exec(ready)![1]!;
   const sipPorts = [...ready.matchAll(/sip:[^:\s]+:(\d+)/g)].map((m) => Number(m[1]));
   const tokenFile = /\| admin token (\/\S+)/.exec(ready)?.[1];
+  // The last field: `| metrics <url>, <url>, …` (absent when the nodes' METRICS_PORT is 0).
+  const metricsUrls = /\| metrics (.+)$/.exec(ready.trim())?.[1]?.split(/,\s*/) ?? [];
   const adminToken = tokenFile ? (await readFile(tokenFile, 'utf8')).trim() : (opts.env?.ADMIN_TOKEN ?? '');
   return {
     apiUrl: api,
     sipHost: '127.0.0.1',
     sipPort,
     sipPorts,
+    metricsUrls,
     dataDir,
     adminToken,
     logs,

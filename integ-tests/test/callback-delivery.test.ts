@@ -178,7 +178,7 @@ describe('callback delivery', () => {
     assert.equal(sipp.code, 0, `SIPp: ${sipp.errors}`);
     await hook.waitFor(
       'sessionCompleted',
-      (cb) => hook.received.filter((c) => c.name === 'sessionCompleted').length >= 2,
+      () => hook.received.filter((c) => c.name === 'sessionCompleted').length >= 2,
     );
     const traceOf = new Map<string, Set<string>>();
     const spans = new Set<string>();
@@ -207,6 +207,28 @@ describe('callback delivery', () => {
       for (const e of callbacks) assert.equal(e.traceId, traceId, 'journaled callback shows the trace id');
       const sent = hook.received.filter((cb) => cb.body.sessionId === sessionId).map((cb) => cb.headers.traceparent);
       for (const e of callbacks) assert.ok(sent.includes(e.traceparent), 'the journal names the traceparent sent');
+      // The caller's SIP messages, as one entry: a ladder of the call.
+      const ladder = journal.find((e) => e.kind === 'sip' && (e as { event?: string }).event === 'messages') as
+        | { callId: string; messages: { direction: string; firstLine: string; headers: Record<string, string> }[] }
+        | undefined;
+      assert.ok(ladder, `a sip messages entry: ${JSON.stringify(journal.map((e) => e.kind))}`);
+      // A request by its method, a response by its status.
+      const lines = ladder.messages.map(
+        (m) =>
+          `${m.direction} ${m.firstLine
+            .split(' ')
+            .slice(0, m.firstLine.startsWith('SIP/') ? 2 : 1)
+            .join(' ')}`,
+      );
+      const inOrder = ['in INVITE', 'out SIP/2.0 100', 'out SIP/2.0 200', 'in ACK', 'out BYE', 'in SIP/2.0 200'];
+      let at = -1;
+      for (const step of inOrder) {
+        const found = lines.indexOf(step, at + 1);
+        assert.ok(found > at, `${step} after the previous step in ${JSON.stringify(lines)}`);
+        at = found;
+      }
+      assert.match(ladder.messages[0]!.headers.CSeq ?? '', /^1 INVITE$/);
+      assert.ok(ladder.messages[0]!.headers.From?.includes('tag='), 'the From tag is kept');
       assert.ok(
         journal.some((e) => e.kind === 'sip' && e.traceId === traceId),
         "the node's own entries carry the trace id too",

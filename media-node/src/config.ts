@@ -4,6 +4,8 @@ import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
 import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { randomId } from '@sipms/shared/util/ids';
 import { z } from 'zod';
+import { parseHostPort } from './observability/hep.js';
+import { isWildcardHost } from './observability/metrics-server.js';
 
 const SIP_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
 export type SipTransport = (typeof SIP_TRANSPORTS)[number];
@@ -83,6 +85,26 @@ const MediaNodeEnv = z
      * Default 90, the RFC's floor; values below 90 are for tests only (down to 2 s).
      */
     SESSION_MIN_SE_SEC: envInt(90, 2, 86_400),
+    /**
+     * HEP v3 capture (builtin signaling, docs/operations.md): a copy of every SIP message sent and received
+     * goes to this Homer collector, host:port over UDP (heplify-server's HEPAddr). Unset: no capture.
+     */
+    HEP_ADDRESS: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (!v) return undefined;
+        try {
+          return parseHostPort(v);
+        } catch (err) {
+          ctx.issues.push({ code: 'custom', message: (err as Error).message, input: v });
+          return z.NEVER;
+        }
+      }),
+    /** The HEP capture agent id this node's packets carry. */
+    HEP_CAPTURE_ID: envInt(2001, 0, 0xffff_ffff),
+    /** Sent in every HEP packet as its auth key, for a collector that checks one. */
+    HEP_PASSWORD: z.string().min(1).optional(),
     /** SIGNALING=drachtio: drachtio-server's control socket (host:port) and its secret. */
     DRACHTIO_ADDRESS: z.string().optional(),
     DRACHTIO_SECRET: z.string().optional(),
@@ -145,17 +167,30 @@ const MediaNodeEnv = z
     ASG_LIFECYCLE_HOOK_NAME: z.string().min(1).optional(),
     /** Upper bound on draining (waiting for calls to end) before termination or shutdown. */
     DRAIN_TIMEOUT_MS: envInt(600_000, 0, 7_200_000),
+    /**
+     * Prometheus `GET /metrics` (docs/operations.md, "Metrics"): the address it listens on, for loopback or the
+     * VPC only (no authentication). A wildcard (0.0.0.0, ::) is refused unless METRICS_PUBLIC=true.
+     */
+    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    /** Its TCP port; 0 turns the endpoint off. */
+    METRICS_PORT: envInt(9464, 0, 65535),
+    /** `true`: METRICS_HOST may be a wildcard (every interface); only behind a firewall or security group. */
+    METRICS_PUBLIC: z.enum(['true', 'false']).default('false'),
     RUN_DIR: z.string().min(1),
   })
   .superRefine((c, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     if (c.RTP_PORT_MIN >= c.RTP_PORT_MAX) issue('RTP_PORT_MIN', 'RTP_PORT_MIN must be below RTP_PORT_MAX');
+    if (c.METRICS_PORT !== 0 && c.METRICS_PUBLIC !== 'true' && isWildcardHost(c.METRICS_HOST)) {
+      issue('METRICS_HOST', METRICS_ON_EVERY_INTERFACE);
+    }
     if (c.SESSION_MIN_SE_SEC > c.SESSION_EXPIRES_SEC) {
       issue('SESSION_MIN_SE_SEC', 'SESSION_MIN_SE_SEC must not exceed SESSION_EXPIRES_SEC');
     }
     if (c.SIGNALING === 'drachtio') {
       if (!c.DRACHTIO_ADDRESS) issue('DRACHTIO_ADDRESS', 'DRACHTIO_ADDRESS is required when SIGNALING=drachtio');
       if (!c.DRACHTIO_SECRET) issue('DRACHTIO_SECRET', 'DRACHTIO_SECRET is required when SIGNALING=drachtio');
+      if (c.HEP_ADDRESS) issue('HEP_ADDRESS', HEP_WITH_DRACHTIO);
     } else if (wantsTls(c) && !(c.SIP_TLS_CERT && c.SIP_TLS_KEY)) {
       issue(c.SIP_TLS_CERT ? 'SIP_TLS_KEY' : 'SIP_TLS_CERT', 'TLS needs both SIP_TLS_CERT and SIP_TLS_KEY');
     }
@@ -182,6 +217,17 @@ const MediaNodeEnv = z
     };
     return { ...c, ...derived, sipTls };
   });
+
+/** drachtio-server owns the SIP sockets with SIGNALING=drachtio, so it is the one that can capture. */
+const HEP_WITH_DRACHTIO =
+  'HEP_ADDRESS works with SIGNALING=builtin only: with drachtio, drachtio-server sends HEP itself; configure it there ' +
+  '(drachtio --homer host:port --homer-id <id>, <capture-server> under <sip> in drachtio.conf.xml, ' +
+  'or DRACHTIO_HOMER_ADDRESS / DRACHTIO_HOMER_PORT / DRACHTIO_HOMER_ID) and unset HEP_ADDRESS';
+
+/** /metrics has no authentication: it is for loopback or the VPC, never the internet. */
+const METRICS_ON_EVERY_INTERFACE =
+  'METRICS_HOST is a wildcard: /metrics would listen on every interface without authentication; set METRICS_HOST ' +
+  'to 127.0.0.1 or the private address scrapers reach, or METRICS_PUBLIC=true behind a firewall, or METRICS_PORT=0';
 
 /** Settings the schema derives from the environment's values. */
 interface DerivedSettings {

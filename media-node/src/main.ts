@@ -10,8 +10,14 @@ const logger = createLogger({ service: 'media-node' });
 try {
   const config = loadMediaNodeConfig();
   const node = await startMediaNode(config, logger.child({ nodeId: config.NODE_ID }));
-  logger.info({ sip: node.sip, nodeId: node.nodeId }, 'media node ready');
-  process.send?.({ type: 'ready', sip: node.sip, transports: node.transports, nodeId: node.nodeId });
+  logger.info({ sip: node.sip, nodeId: node.nodeId, metrics: node.metrics?.url }, 'media node ready');
+  process.send?.({
+    type: 'ready',
+    sip: node.sip,
+    transports: node.transports,
+    nodeId: node.nodeId,
+    ...(node.metrics ? { metrics: node.metrics.url } : {}),
+  });
   // SIGTERM (systemd, the local supervisor, an operator) drains: new INVITEs get 503 with Retry-After and
   // the calls up may finish for DRAIN_TIMEOUT_MS; then the rest get BYE. SIGINT (Ctrl-C) or a second
   // signal skips the wait. The node's own failure (rtpengine gone for good) exits non-zero.

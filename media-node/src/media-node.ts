@@ -40,8 +40,14 @@ import { RtpEngineProcess, stopOrphanedRtpengine } from './media/rtpengine-proce
 import { InboxLoop } from './node/inbox-loop.js';
 import { NodePresence } from './node/node-presence.js';
 import { missingPrograms, missingProgramsMessage, requiredPrograms } from './node/required-programs.js';
+import { openHepSender } from './observability/hep.js';
+import { CountedSignaling, TimedCallbacks } from './observability/instrumented-ports.js';
+import { startMetricsServer } from './observability/metrics-server.js';
+import { PrometheusMetrics } from './observability/prometheus-metrics.js';
+import { SipLadder } from './observability/sip-ladder.js';
 import type { SignalingPort } from './ports/signaling.js';
 import type { SipLogger } from './sip/builtin/logger.js';
+import type { CaptureHook } from './sip/builtin/transport.js';
 import { createSignaling, destinationPolicyOf, signalingOptionsFromConfig } from './sip/create-signaling.js';
 
 export interface RunningMediaNode {
@@ -49,6 +55,8 @@ export interface RunningMediaNode {
   sip: { host: string; port: number };
   /** The SIP transports listening on that address. */
   transports: string[];
+  /** Where `GET /metrics` listens (METRICS_HOST, METRICS_PORT); absent with METRICS_PORT=0. */
+  metrics?: { host: string; port: number; url: string };
   flow: InboundCallFlow;
   /** Stop taking calls, wait (bounded) for the calls in progress to end. */
   drain(timeoutMs: number, signal?: AbortSignal): Promise<void>;
@@ -123,6 +131,17 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     // Every program this configuration runs must be there now: none is optional once calls arrive.
     const missing = await missingPrograms(requiredPrograms(config));
     if (missing.length > 0) throw new StartupError(missingProgramsMessage(missing));
+    // Prometheus /metrics, bound first: a taken METRICS_PORT stops start-up before anything else runs.
+    const metrics = new PrometheusMetrics({ logger: logger.child({ c: 'metrics' }) });
+    const metricsServer =
+      config.METRICS_PORT === 0
+        ? undefined
+        : await startMetricsServer({ host: config.METRICS_HOST, port: config.METRICS_PORT, metrics, logger }).catch(
+            (err: unknown) => {
+              throw new StartupError((err as Error).message);
+            },
+          );
+    if (metricsServer) stack.push(() => metricsServer.close());
 
     const doc = createDocumentClient();
     const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN, {
@@ -198,13 +217,9 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     const live = new LiveSessions();
     // Opens trunk passwords, and seals callback fields tenants mark sensitive (`dtmf.sensitive`).
     const secrets = secretBoxFromEnv(config, () => new KMSClient({ maxAttempts: 3 }));
-    const callbacks = new BusCallbacks(
-      createEventBridgeClient(),
-      config.EVENT_BUS_NAME,
-      poller,
-      config.NODE_ID,
-      logger,
-      secrets,
+    const callbacks = new TimedCallbacks(
+      new BusCallbacks(createEventBridgeClient(), config.EVENT_BUS_NAME, poller, config.NODE_ID, logger, secrets),
+      metrics,
     );
     const audio = new FileAudioSources({
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
@@ -219,17 +234,39 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger: logger.child({ c: 'audio' }),
     });
     stack.push(() => audio.close());
+    // SIP capture to Homer (HEP_ADDRESS): opened before the SIP stack and closed after it, so no message is missed.
+    const hep = await openHepSender(config, logger.child({ c: 'hep' })).catch((err: unknown) => {
+      throw new StartupError((err as Error).message);
+    });
+    if (hep) stack.push(() => hep.close());
+    // Each call's SIP messages for its journal (a ladder per leg); bounded, and swept of calls nobody claimed.
+    const ladder = config.SIGNALING === 'builtin' ? new SipLadder() : undefined;
+    const ladderSweep = setInterval(() => ladder?.sweep(), 30_000);
+    ladderSweep.unref();
+    stack.push(() => clearInterval(ladderSweep));
+    const taps: CaptureHook[] = [];
+    if (hep) taps.push(hep.capture);
+    if (ladder) taps.push((m) => ladder.record(m));
+    const capture: CaptureHook | undefined =
+      taps.length === 0
+        ? undefined
+        : (m) => {
+            for (const tap of taps) tap(m);
+          };
     let signaling: SignalingPort;
     try {
       signaling = createSignaling(
         signalingOptionsFromConfig(config, {
           logger: sipLogger(logger.child({ c: 'sip' })),
           productName: 'sip-mediaserver',
+          ...(capture ? { capture } : {}),
         }),
       );
     } catch (err) {
       throw new StartupError((err as Error).message);
     }
+    // Final SIP responses to INVITEs, counted at the port whichever stack carries them.
+    signaling = new CountedSignaling(signaling, metrics);
     const callSlots = new CallSlots(doc, config.TABLE_NAME);
     // The operator's allow-lists of where tenants' calls may go (the API applies the same to placeivrcall).
     const destinationAllowed = (destination: string, tenant: TenantRecord) => {
@@ -249,6 +286,8 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     stack.push(() => limits.close());
     const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger);
     const flow = new InboundCallFlow({
+      metrics,
+      sipMessages: ladder,
       secrets,
       usage,
       limits,
@@ -323,6 +362,8 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     stack.push(() => clearInterval(sweepTimer));
     const connections = new Connections(live, sessions, audio, logger);
     const outbound = new OutboundCallFlow({
+      metrics,
+      sipMessages: ladder,
       secrets,
       usage,
       connections,
@@ -340,6 +381,12 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       destinationAllowed,
     });
     outboundRef = outbound;
+    // The gauges read these at scrape time.
+    metrics.readFrom({
+      activeCalls: () => flow.activeCalls + outbound.activeCalls,
+      rtpengine: () => control.status(),
+      audioCacheBytes: () => audio.cachedBytes,
+    });
     const commands = new LiveCommands(live, sessions, outbound, connections, logger);
     const inbox = new InboxLoop(registry, config.NODE_ID, (c) => commands.execute(c), logger, config.INBOX_POLL_MS);
     inbox.start();
@@ -365,7 +412,18 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       stack.push(() => stopWatching());
     }
     const transports = config.SIGNALING === 'drachtio' ? ['drachtio'] : [...config.sipTransports];
-    return { nodeId: config.NODE_ID, sip: signaling.advertised, transports, flow, drain, stop, fatal };
+    return {
+      nodeId: config.NODE_ID,
+      sip: signaling.advertised,
+      transports,
+      ...(metricsServer
+        ? { metrics: { host: metricsServer.host, port: metricsServer.port, url: metricsServer.url } }
+        : {}),
+      flow,
+      drain,
+      stop,
+      fatal,
+    };
   } catch (err) {
     await stop();
     throw err;

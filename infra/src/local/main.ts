@@ -40,6 +40,8 @@ const LocalEnv = z
     RTP_PORT_MIN: envInt(30000, 1024, 65535),
     RTP_PORT_MAX: envInt(30999, 1024, 65535),
     RTPENGINE_NG_PORT: envInt(22222, 1, 65535),
+    /** Each media node's Prometheus /metrics: node i listens on METRICS_PORT + i (METRICS_HOST); 0 turns it off. */
+    METRICS_PORT: envInt(9464, 0, 65535),
     TABLE_NAME: z.string().default('sip-mediaserver'),
     /** The local deployment is where a developer's webhook runs: loopback callback URLs are allowed. */
     CALLBACK_URL_POLICY: z.enum(['allow-loopback', 'public-https']).default('allow-loopback'),
@@ -98,12 +100,24 @@ async function main(): Promise<void> {
     logger: log,
   });
 
-  // Where this control plane listens, for tools and extra media nodes that join this deployment.
+  // Where this control plane listens, for tools and extra media nodes that join this deployment; once the media
+  // nodes are up, their addresses too (`mediaNodes`: SIP, transports, /metrics URL).
   await mkdir(resolve(dataDir, 'run'), { recursive: true });
-  await writeFile(
-    resolve(dataDir, 'run', 'control-plane.json'),
-    JSON.stringify({ apiUrl: controlPlane.apiUrl, tableName: config.TABLE_NAME, env: controlPlane.env }, null, 2),
-  );
+  const writeRunInfo = (mediaNodes?: NodeAddress[]) =>
+    writeFile(
+      resolve(dataDir, 'run', 'control-plane.json'),
+      JSON.stringify(
+        {
+          apiUrl: controlPlane.apiUrl,
+          tableName: config.TABLE_NAME,
+          env: controlPlane.env,
+          ...(mediaNodes ? { mediaNodes } : {}),
+        },
+        null,
+        2,
+      ),
+    );
+  await writeRunInfo();
 
   const nodes: NodeSupervisor[] = [];
   const addresses: NodeAddress[] = [];
@@ -119,7 +133,8 @@ async function main(): Promise<void> {
   };
 
   // Several media nodes share one control plane, as an Auto Scaling group's nodes do: node i listens on
-  // SIP_PORT + i, takes the i-th slice of the RTP range and rtpengine control port RTPENGINE_NG_PORT + i.
+  // SIP_PORT + i, takes the i-th slice of the RTP range and rtpengine control port RTPENGINE_NG_PORT + i,
+  // and serves /metrics on METRICS_PORT + i.
   const slice = Math.floor((config.RTP_PORT_MAX - config.RTP_PORT_MIN + 1) / config.MEDIA_NODES);
   // Media nodes never get anything of the admin token.
   const { ADMIN_TOKEN_SHA256: _adminHash, ADMIN_TOKEN: _adminToken, ...nodeEnvironment } = process.env;
@@ -136,6 +151,7 @@ async function main(): Promise<void> {
           RTP_PORT_MIN: String(config.RTP_PORT_MIN + i * slice),
           RTP_PORT_MAX: String(config.RTP_PORT_MIN + (i + 1) * slice - 1),
           RTPENGINE_NG_PORT: String(config.RTPENGINE_NG_PORT + i),
+          METRICS_PORT: String(config.METRICS_PORT === 0 ? 0 : config.METRICS_PORT + i),
           EVENT_BUS_NAME: 'default',
           CACHE_DIR: resolve(dataDir, 'cache'),
           RUN_DIR: resolve(dataDir, 'run', `node-${i + 1}`),
@@ -163,10 +179,14 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
+  await writeRunInfo(addresses);
   const sip = addresses.map((n) => `sip:${n.sip.host}:${n.sip.port} (${n.transports.join(', ')})`).join(', ');
   const admin = controlPlane.adminTokenFile ?? 'from ADMIN_TOKEN';
+  const metricsUrls = addresses.flatMap((n) => (n.metrics ? [n.metrics] : []));
+  // Appended last, so that readers of the line's earlier fields keep working.
+  const metrics = metricsUrls.length > 0 ? ` | metrics ${metricsUrls.join(', ')}` : '';
   process.stdout.write(
-    `SIP Mediaserver ready: API ${controlPlane.apiUrl} | SIP ${sip} | data ${dataDir} | admin token ${admin}\n`,
+    `SIP Mediaserver ready: API ${controlPlane.apiUrl} | SIP ${sip} | data ${dataDir} | admin token ${admin}${metrics}\n`,
   );
 }
 

@@ -4,6 +4,8 @@ import type { Logger } from '@sipms/shared/util/logger';
 export interface NodeAddress {
   sip: { host: string; port: number };
   transports: string[];
+  /** The node's `GET /metrics` URL; absent when its METRICS_PORT is 0. */
+  metrics?: string;
 }
 
 /** Waits between restarts of a node that keeps failing; the last one repeats. */
@@ -55,7 +57,7 @@ export class NodeSupervisor {
       child.once('message', (msg: { type: string; message?: string } & Partial<NodeAddress>) => {
         if (msg.type === 'ready' && msg.sip) {
           ready = true;
-          ok({ sip: msg.sip, transports: msg.transports ?? ['udp'] });
+          ok({ sip: msg.sip, transports: msg.transports ?? ['udp'], ...(msg.metrics ? { metrics: msg.metrics } : {}) });
         } else fail(new Error(msg.message ?? 'media node failed to start'));
       });
       child.once('exit', (code, signal) => {

@@ -38,7 +38,8 @@ type Command =
   | 'stopMedia'
   | 'playDTMF'
   | 'startRecording'
-  | 'stopRecording';
+  | 'stopRecording'
+  | 'statistics';
 
 /**
  * Typed control of one rtpengine over the ng protocol (UDP). Wraps rtpengine-client so that every
@@ -81,6 +82,28 @@ export class RtpEngineController {
   async ping(): Promise<boolean> {
     const reply = await this.send('ping');
     return reply.result === 'pong';
+  }
+
+  /**
+   * For the node's metrics: whether rtpengine answers, and its RTP ports in use summed over its interfaces
+   * (`statistics` → `statistics.interfaces[].ports.used`; absent when this rtpengine does not report them).
+   * Never rejects.
+   */
+  async status(): Promise<{ up: boolean; portsInUse?: number }> {
+    let stats: NgReply;
+    try {
+      stats = await this.send('statistics');
+    } catch (err) {
+      this.logger.debug({ err }, 'rtpengine statistics failed; pinging instead');
+      return { up: await this.ping().catch((pingErr: unknown) => this.pingFailed(pingErr)) };
+    }
+    const portsInUse = portsUsed(stats);
+    return portsInUse === undefined ? { up: true } : { up: true, portsInUse };
+  }
+
+  private pingFailed(err: unknown): false {
+    this.logger.debug({ err }, 'rtpengine ping failed');
+    return false;
   }
 
   async offer(params: SdpParams): Promise<{ sdp: string }> {
@@ -145,4 +168,19 @@ export class RtpEngineController {
       this.logger.debug({ err }, 'rtpengine client socket already closed');
     }
   }
+}
+
+/**
+ * The RTP ports in use over every interface of a `statistics` reply (rtpengine 10.5:
+ * `statistics.interfaces[].ports.used`), if it reports any.
+ */
+export function portsUsed(stats: NgReply): number | undefined {
+  const interfaces = (stats as { statistics?: { interfaces?: unknown } }).statistics?.interfaces;
+  if (!Array.isArray(interfaces)) return undefined;
+  let used: number | undefined;
+  for (const i of interfaces) {
+    const n = (i as { ports?: { used?: unknown } } | null)?.ports?.used;
+    if (typeof n === 'number' && Number.isFinite(n)) used = (used ?? 0) + n;
+  }
+  return used;
 }

@@ -52,7 +52,12 @@ export type SignalingConfig = Pick<
  */
 export function signalingOptionsFromConfig(
   config: SignalingConfig,
-  common: { logger?: BuiltinSignalingOptions['logger']; productName?: string } = {},
+  common: {
+    logger?: BuiltinSignalingOptions['logger'];
+    productName?: string;
+    /** HEP capture (builtin only: config.ts refuses HEP_ADDRESS with drachtio, whose server captures itself). */
+    capture?: BuiltinSignalingOptions['capture'];
+  } = {},
 ): SignalingOptions {
   const advertisedHost = config.SIP_ADVERTISED_HOST;
   const advertisedPort = config.SIP_ADVERTISED_PORT;
@@ -85,6 +90,7 @@ export function signalingOptionsFromConfig(
     destinationPolicy: destinationPolicyOf(config),
     ...(common.logger ? { logger: common.logger } : {}),
     ...(common.productName ? { productName: common.productName } : {}),
+    ...(common.capture ? { capture: common.capture } : {}),
   };
 }
 

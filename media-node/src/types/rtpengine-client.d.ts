@@ -16,6 +16,7 @@ declare module 'rtpengine-client' {
     playDTMF(dest: Dest, params: NgParams): Promise<NgReply>;
     startRecording(dest: Dest, params: NgParams): Promise<NgReply>;
     stopRecording(dest: Dest, params: NgParams): Promise<NgReply>;
+    statistics(dest: Dest, params: NgParams): Promise<NgReply>;
     close(): void;
     socket: import('node:dgram').Socket;
   }

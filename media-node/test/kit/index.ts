@@ -20,6 +20,7 @@ import { FakeCallbacks } from './callbacks.js';
 import { FakeCallRateCounter, FakeCallSlots } from './limits.js';
 import { RecordingLogger } from './logger.js';
 import { FakeMedia } from './media.js';
+import { RecordingMetrics } from './metrics.js';
 import { FakeInboundCall, FakeSignaling, type InviteOptions } from './signaling.js';
 
 export * from './call-data.js';
@@ -27,6 +28,7 @@ export * from './callbacks.js';
 export * from './limits.js';
 export * from './logger.js';
 export * from './media.js';
+export * from './metrics.js';
 export * from './signaling.js';
 export * from './wait.js';
 
@@ -98,6 +100,8 @@ export class FlowKit {
   readonly active = new FakeCallSlots();
   readonly logger = new RecordingLogger();
   readonly live = new LiveSessions();
+  /** What the call core reported through the metrics port. */
+  readonly metrics = new RecordingMetrics();
   readonly callLimits: CallLimits;
   readonly limits: TrackedLimits;
   readonly deps: FlowDeps;
@@ -134,6 +138,7 @@ export class FlowKit {
       usage: this.usage,
       secrets: undefined,
       logger: this.logger,
+      metrics: this.metrics,
       ...(options.destinationPolicy ? { destinationPolicy: options.destinationPolicy } : {}),
       ...(options.destinationAllowed ? { destinationAllowed: options.destinationAllowed } : {}),
     };

@@ -77,6 +77,7 @@ export async function callCallee(
     return { kind: 'unreached', event, reason, calleeId: callee.participantId };
   }
 
+  callee.traceSip(dialog.callId);
   const refused = sdpRefusal(dialog.remoteSdp, deps.destinationPolicy);
   if (refused) {
     callee.journal({ kind: 'error', event: 'callee media refused', reason: refused });

@@ -4,7 +4,9 @@ import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../../ports/call-data.js';
 import type { CallbackPort } from '../../ports/callbacks.js';
 import type { MediaPort } from '../../ports/media.js';
+import type { CallMetrics } from '../../ports/metrics.js';
 import type { SignalingPort } from '../../ports/signaling.js';
+import type { SipMessageLog } from '../../ports/sip-messages.js';
 import type { CallLimits } from '../limits/call-limits.js';
 import type { LiveSessions } from '../live/live-sessions.js';
 
@@ -22,6 +24,10 @@ export interface FlowDeps {
   usage: UsageMeter;
   secrets: SecretBox | undefined;
   logger: Logger;
+  /** Calls started and ended, DTMF → next prompt (none: NO_METRICS). */
+  metrics?: CallMetrics;
+  /** Each leg's SIP messages, journaled as its ladder when it ends (none: drachtio, which captures on its own). */
+  sipMessages?: SipMessageLog | undefined;
   /** The outbound address policy, for the media addresses of called parties' SDP (none: not checked). */
   destinationPolicy?: (address: string) => string | undefined;
   /**

@@ -1,6 +1,7 @@
 import { maxCallDurationMs } from '@sipms/shared/domain/tenant';
 import { randomId } from '@sipms/shared/util/ids';
 import { MediaCapacityError, type MediaLeg } from '../../ports/media.js';
+import { NO_METRICS } from '../../ports/metrics.js';
 import type { CallDialog, InboundCall } from '../../ports/signaling.js';
 import { runIvrLoop } from '../ivr/ivr-loop.js';
 import { CallSession } from '../session/call-session.js';
@@ -90,6 +91,8 @@ export class InboundCallFlow {
     }
     caller.journal({ kind: 'sip', event: 'invite', from: call.from.uri, to: call.to.uri, source: call.source });
     const disown = deps.live.own(session);
+    const metrics = deps.metrics ?? NO_METRICS;
+    metrics.callStarted('inbound');
     let leg: MediaLeg | undefined;
     let endReason = 'unknown';
     try {
@@ -101,6 +104,7 @@ export class InboundCallFlow {
       endReason = await this.run(call, caller, leg);
       if (caller.reachedMaxDuration) endReason = 'maxDuration';
     } finally {
+      metrics.callEnded(endReason);
       deps.limits.release(tenant.tenantId);
       await caller.end();
       await leg?.close();
@@ -249,6 +253,14 @@ export class InboundCallFlow {
 
   private ivr(participant: Participant, dialog: CallDialog, leg: MediaLeg): Promise<string> {
     const { deps } = this;
-    return runIvrLoop({ participant, dialog, leg, audio: deps.audio, live: deps.live, usage: deps.usage });
+    return runIvrLoop({
+      participant,
+      dialog,
+      leg,
+      audio: deps.audio,
+      live: deps.live,
+      usage: deps.usage,
+      metrics: deps.metrics,
+    });
   }
 }

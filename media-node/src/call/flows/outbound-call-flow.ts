@@ -2,6 +2,7 @@ import type { PlaceIvrCallPayload } from '@sipms/shared/contracts/node-commands'
 import { maxCallDurationMs } from '@sipms/shared/domain/tenant';
 import { randomId } from '@sipms/shared/util/ids';
 import type { OutboundMediaLeg } from '../../ports/media.js';
+import { NO_METRICS } from '../../ports/metrics.js';
 import type { OutboundDialog } from '../../ports/signaling.js';
 import { runIvrLoop } from '../ivr/ivr-loop.js';
 import type { Connections } from '../live/connections.js';
@@ -90,6 +91,8 @@ export class OutboundCallFlow {
       throw err;
     }
     const disown = owned ? undefined : deps.live.own(session);
+    const metrics = deps.metrics ?? NO_METRICS;
+    metrics.callStarted('outbound');
     let leg: OutboundMediaLeg | undefined;
     let endReason = 'unknown';
     try {
@@ -97,6 +100,7 @@ export class OutboundCallFlow {
       endReason = leg ? await this.call(cmd, participant, leg, Boolean(owned)) : 'mediaFailed';
       if (participant.reachedMaxDuration) endReason = 'maxDuration';
     } finally {
+      metrics.callEnded(endReason);
       deps.limits.release(tenant.tenantId);
       await participant.end();
       await leg?.close();
@@ -191,7 +195,15 @@ export class OutboundCallFlow {
     await leg.accept(dialog.remoteSdp);
     participant.answered();
     participant.limitDuration(maxCallDurationMs(session.tenant), () => dialog.hangup());
-    const loopInput = { participant, dialog, leg, audio: deps.audio, live: deps.live, usage: deps.usage };
+    const loopInput = {
+      participant,
+      dialog,
+      leg,
+      audio: deps.audio,
+      live: deps.live,
+      usage: deps.usage,
+      metrics: deps.metrics,
+    };
     if (joinsSession) {
       // A participant joining a session: the tenant decides what it does first (callEvent calledPartyAnswered).
       const res = await session.request('callEvent', { participantId, event: 'calledPartyAnswered' });

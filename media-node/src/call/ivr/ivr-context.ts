@@ -21,5 +21,7 @@ export interface IvrContext {
   notify(event: string, details: { reason?: string; recording?: RecordingResult }): void;
   /** Aborted when the caller hangs up or the command is interrupted. */
   signal: AbortSignal;
+  /** A phrase has started playing (rtpengine took it): the caller hears the command's prompt from now. */
+  onPromptStarted?(): void;
   logger: Logger;
 }

@@ -114,6 +114,7 @@ async function playPhrase(phrase: Phrase, ctx: IvrContext, signal: AbortSignal):
     ctx.ivrFailed(`${phrase.format} phrase skipped: ${(err as Error).message}`, phrase);
     return;
   }
+  ctx.onPromptStarted?.();
   await waitOrAbort(durationMs, signal);
 }
 

@@ -4,6 +4,7 @@ import type { SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, UsageMeter } from '../../ports/call-data.js';
 import type { MediaFailureKind, MediaLeg } from '../../ports/media.js';
+import { type CallMetrics, NO_METRICS } from '../../ports/metrics.js';
 import type { CallDialog, DialogEndReason } from '../../ports/signaling.js';
 import type { Participant } from '../session/participant.js';
 import type { ParticipantRegistry } from '../session/participant-control.js';
@@ -20,6 +21,8 @@ export interface IvrLoopInput {
   usage: UsageMeter;
   /** Start out of IVR (about to be connected to another participant): no getIvrCommand until resumed. */
   startHeld?: boolean;
+  /** DTMF → next prompt is measured here (none: NO_METRICS). */
+  metrics?: CallMetrics | undefined;
 }
 
 /** The callEvent sent when a participant hangs up: the caller of an inbound call, or a called party. */
@@ -163,6 +166,9 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   // The digits of a command with `dtmf.sensitive`: the tenant gets them, journals and the bus do not.
   let sensitive: SensitivePath[] | undefined;
   const loopGuard = new LoopGuard();
+  const metrics = input.metrics ?? NO_METRICS;
+  // When a key ended the last digit collection (performance.now()); the next command's first prompt is timed from it.
+  let keyAt: number | undefined;
   try {
     while (!ended.signal.aborted) {
       if (held) {
@@ -170,7 +176,11 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         await Promise.race([held.done, dialog.ended]);
         if (ended.signal.aborted) break;
         extras = {};
+        keyAt = undefined;
       }
+      // Only the command this turn asks for is timed from the key: a turn that runs none drops it.
+      let promptAfterKey = keyAt;
+      keyAt = undefined;
       // Made before asking: an interrupt while the tenant is answering applies to the command it answers.
       current = new AbortController();
       const res = await session.request('getIvrCommand', { participantId, ...extras }, ended.signal, sensitive);
@@ -228,6 +238,11 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         },
         signal: commandSignal,
         logger: log,
+        onPromptStarted: () => {
+          if (promptAfterKey === undefined) return;
+          metrics.dtmfToNextPrompt((performance.now() - promptAfterKey) / 1000);
+          promptAfterKey = undefined;
+        },
       });
       if (held) continue;
       if (current.signal.aborted && !ended.signal.aborted) {
@@ -255,6 +270,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         ...(outcome.recording ? { recording: outcome.recording } : {}),
       };
       sensitive = outcome.dtmfParams && command.dtmf?.sensitive ? ['dtmfParams.digits'] : undefined;
+      if (outcome.dtmfParams && outcome.dtmfParams.reason !== 'timeout') keyAt = performance.now();
     }
   } finally {
     stopMediaDtmf();

@@ -1,5 +1,6 @@
 import type { ParticipantRecord } from '@sipms/shared/domain/session';
 import type { SessionRepository, UsageMeter } from '../../ports/call-data.js';
+import type { SipMessageLog } from '../../ports/sip-messages.js';
 import type { CallSession } from './call-session.js';
 import type { JournalInput } from './journal.js';
 
@@ -8,6 +9,8 @@ export type ParticipantState = 'setup' | 'answered' | 'ended';
 export interface ParticipantDeps {
   sessions: SessionRepository;
   usage: UsageMeter;
+  /** The SIP messages of each Call-ID (built-in stack): journaled as the leg's ladder when it ends. */
+  sipMessages?: SipMessageLog | undefined;
 }
 
 /**
@@ -26,7 +29,14 @@ export class Participant {
     readonly participantId: string,
     readonly direction: 'inbound' | 'outbound',
     private readonly deps: ParticipantDeps,
+    /** The leg's SIP Call-ID once known (an outbound leg's when its INVITE goes out: `traceSip`). */
+    private sipCallId: string,
   ) {}
+
+  /** Names the leg's SIP Call-ID (an outbound leg learns it once its dialog exists). */
+  traceSip(callId: string): void {
+    this.sipCallId ||= callId;
+  }
 
   /**
    * Creates the session item with this participant as its first party (`createSession`), or adds the
@@ -55,7 +65,7 @@ export class Participant {
     }
     deps.usage.record(session.tenant.tenantId, { callAttempts: 1 });
     session.addMember();
-    return new Participant(session, participantId, record.direction, deps);
+    return new Participant(session, participantId, record.direction, deps, record.sipCallId);
   }
 
   get state(): ParticipantState {
@@ -108,8 +118,22 @@ export class Participant {
     this.stateNow = 'ended';
     if (answeredAt !== undefined)
       this.deps.usage.record(this.tenantId, { callSeconds: Math.round((Date.now() - answeredAt) / 1000) });
+    this.journalSipMessages();
     await this.writeState('ended');
     this.session.removeMember();
+  }
+
+  /** The leg's SIP messages as one journal entry: what a ladder of the call is drawn from. */
+  private journalSipMessages(): void {
+    const taken = this.sipCallId ? this.deps.sipMessages?.take(this.sipCallId) : undefined;
+    if (!taken || taken.messages.length === 0) return;
+    this.journal({
+      kind: 'sip',
+      event: 'messages',
+      callId: this.sipCallId,
+      messages: taken.messages,
+      ...(taken.omitted > 0 ? { omitted: taken.omitted } : {}),
+    });
   }
 
   private writeState(state: 'active' | 'ended'): Promise<void> {

@@ -15,6 +15,7 @@ import { DEFAULT_SESSION_TIMER } from './session-timer.js';
 import type { InviteRateLimit } from './source-limits.js';
 import { StreamTransport, type TlsMaterial } from './stream-transport.js';
 import { resolveTimers, type TimerSettings } from './timers.js';
+import type { CaptureHook } from './transport.js';
 import { TransportSet } from './transport-set.js';
 import { UdpTransport } from './udp-transport.js';
 import { UserAgent, type UserAgentOptions } from './user-agent.js';
@@ -72,6 +73,8 @@ export interface BuiltinSignalingOptions {
   productName?: string;
   /** DNS client for RFC 3263 resolution (tests inject one). */
   dns?: DnsClient;
+  /** Sees every SIP message sent and received on every transport (the media node's HEP capture). */
+  capture?: CaptureHook;
 }
 
 export class BuiltinSignaling implements SignalingPort {
@@ -109,6 +112,7 @@ export class BuiltinSignaling implements SignalingPort {
       );
     }
     this.transport = new TransportSet(new UdpTransport(bindHost, port, logger), streams);
+    if (options.capture) this.transport.onCapture = options.capture;
     this.advertisedAddress = {
       host: options.advertisedHost ?? defaultAdvertisedHost(bindHost),
       port: options.advertisedPort ?? port,

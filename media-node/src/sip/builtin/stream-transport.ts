@@ -16,7 +16,7 @@ import type { SipMessage } from './message.js';
 import { serializeMessage } from './serializer.js';
 import { LogThrottle } from './source-limits.js';
 import { StreamFramer } from './stream-framer.js';
-import type { Destination, MessageHandler, Transport } from './transport.js';
+import type { CapturedMessage, CaptureHook, Destination, MessageHandler, Transport } from './transport.js';
 import { formatHostPort } from './uri.js';
 
 export interface TlsMaterial {
@@ -61,6 +61,7 @@ export class StreamTransport implements Transport {
   // Replaced by the UA core before listen().
   onMessage: MessageHandler = () => undefined;
   onBroken: BrokenStreamHandler = () => undefined;
+  onCapture: CaptureHook | undefined;
   private server: Server | undefined;
   private bound = { address: '', port: 0 };
   private readonly connections = new Map<string, Connection>();
@@ -175,8 +176,10 @@ export class StreamTransport implements Transport {
     socket.setTimeout(this.idleTimeoutMs, () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
       for (const frame of framer.push(chunk)) {
-        if (frame.kind === 'message') this.onMessage(frame.data, source);
-        else if (frame.kind === 'keepalive')
+        if (frame.kind === 'message') {
+          this.onCapture?.(this.captured('in', socket, frame.data));
+          this.onMessage(frame.data, source);
+        } else if (frame.kind === 'keepalive')
           socket.write('\r\n'); // RFC 5626 §4.4.1 pong
         else {
           this.onBroken(frame.data, source, frame.reason);
@@ -222,9 +225,22 @@ export class StreamTransport implements Transport {
             reject(new Error(`connection to ${formatHostPort(dest.address, dest.port)} is closed`));
             return;
           }
+          this.onCapture?.(this.captured('out', open.socket, data));
           open.socket.write(data, (err) => (err ? reject(err) : resolve()));
         }),
     );
+  }
+
+  /** A message on `socket` for the capture tap: the connection's own addresses (an opened one's port is ephemeral). */
+  private captured(direction: 'in' | 'out', socket: Socket, bytes: Buffer): CapturedMessage {
+    return {
+      direction,
+      transport: this.protocol,
+      local: { address: stripMapped(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
+      remote: { address: stripMapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 },
+      bytes,
+      at: Date.now(),
+    };
   }
 
   private open(dest: Destination, connKey: string): Connection {

@@ -6,7 +6,7 @@
 import type { SipTransport } from '../../ports/signaling.js';
 import type { SipMessage } from './message.js';
 import type { BrokenStreamHandler, StreamTransport } from './stream-transport.js';
-import type { Destination, MessageHandler, Transport } from './transport.js';
+import type { CaptureHook, Destination, MessageHandler, Transport } from './transport.js';
 import type { UdpTransport } from './udp-transport.js';
 
 export class TransportSet implements Transport {
@@ -40,6 +40,14 @@ export class TransportSet implements Transport {
 
   get onBroken(): BrokenStreamHandler {
     return this.brokenHandler;
+  }
+
+  get onCapture(): CaptureHook | undefined {
+    return this.udp.onCapture;
+  }
+
+  set onCapture(hook: CaptureHook | undefined) {
+    for (const t of this.byProtocol.values()) t.onCapture = hook;
   }
 
   get local(): { address: string; port: number } {

@@ -18,10 +18,27 @@ export interface Destination {
 
 export type MessageHandler = (data: Buffer, source: SourceAddress) => void;
 
+/** One SIP message as it crossed the wire, with the addresses of both ends (for HEP capture). */
+export interface CapturedMessage {
+  direction: 'in' | 'out';
+  transport: SipTransport;
+  local: { address: string; port: number };
+  remote: { address: string; port: number };
+  /** The message's bytes as sent or received (TLS: the cleartext). Must not be modified. */
+  bytes: Buffer;
+  /** Wall-clock time, epoch milliseconds. */
+  at: number;
+}
+
+/** Sees every message in and out, retransmissions included; must return at once and never throw. */
+export type CaptureHook = (message: CapturedMessage) => void;
+
 export interface Transport {
   readonly protocol: SipTransport;
   /** Receives every inbound datagram / framed message. Set before listen(). */
   onMessage: MessageHandler;
+  /** Optional capture tap (HEP); unset, it costs one check per message. */
+  onCapture?: CaptureHook | undefined;
   /** Binds; rejects with an Error naming the address if it is taken. */
   listen(): Promise<void>;
   send(message: SipMessage, dest: Destination): Promise<void>;

@@ -5,12 +5,13 @@ import { isIPv6 } from 'node:net';
 import type { SipLogger } from './logger.js';
 import type { SipMessage } from './message.js';
 import { serializeMessage } from './serializer.js';
-import type { Destination, MessageHandler, Transport } from './transport.js';
+import type { CaptureHook, Destination, MessageHandler, Transport } from './transport.js';
 import { formatHostPort } from './uri.js';
 
 export class UdpTransport implements Transport {
   readonly protocol = 'udp' as const;
   onMessage: MessageHandler = () => undefined; // replaced by the UA core before listen()
+  onCapture: CaptureHook | undefined;
   private socket: Socket | undefined;
   private bound = { address: '', port: 0 };
 
@@ -52,6 +53,15 @@ export class UdpTransport implements Transport {
         const addr = socket.address();
         this.bound = { address: addr.address, port: addr.port };
         socket.on('message', (data, rinfo) => {
+          // Captured before it is handled, so a capture shows a request before the responses it causes.
+          this.onCapture?.({
+            direction: 'in',
+            transport: 'udp',
+            local: this.bound,
+            remote: { address: rinfo.address, port: rinfo.port },
+            bytes: data,
+            at: Date.now(),
+          });
           this.onMessage(data, { address: rinfo.address, port: rinfo.port, transport: 'udp' });
         });
         this.socket = socket;
@@ -73,6 +83,14 @@ export class UdpTransport implements Transport {
   sendBuffer(data: Buffer, dest: Destination): Promise<void> {
     const socket = this.socket;
     if (!socket) return Promise.reject(new Error('UDP transport is not listening'));
+    this.onCapture?.({
+      direction: 'out',
+      transport: 'udp',
+      local: this.bound,
+      remote: { address: dest.address, port: dest.port },
+      bytes: data,
+      at: Date.now(),
+    });
     return new Promise((resolve, reject) => {
       socket.send(data, dest.port, dest.address, (err) => (err ? reject(err) : resolve()));
     });
