@@ -9,6 +9,7 @@ import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
 import { RtpStream, rtpPcap } from '../src/rtp-pcap.js';
 import { runSipp, scenario, startSippCallee } from '../src/sipp.js';
+import { assertUsageGrew, usageTotals } from '../src/usage.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 
 // RFC 4733 key presses that are the caller's first RTP (no audio before them), SSRC changes, a re-INVITE
@@ -183,9 +184,11 @@ describe('DTMF: the first RFC 4733 key press counts; a silent caller times out (
       .key('*', 1.2)
       .key('0', 1.6)
       .key('#', 2.0);
-    const { sipp, ofSession, logs } = await call([pause(300), play(await pcapOf(s))]);
+    const usage0 = await usageTotals(api);
+    const { sipp, ofSession, completed, logs } = await call([pause(300), play(await pcapOf(s))]);
     assert.equal(sipp.code, 0, `SIPp failed:\n${sipp.errors}\n${logs()}`);
     assert.deepEqual(collected(ofSession)[0], { digits: '988*0', terminationKey: '#', reason: 'terminationKey' });
+    await assertUsageGrew(api, usage0, 1, [completed.body.sessionDuration as number], 1);
   });
 
   test('a single key meant as barge-in stops the prompt and is the digit', async () => {
@@ -266,11 +269,14 @@ describe('DTMF: the first RFC 4733 key press counts; a silent caller times out (
       if (cb.name === 'getIvrCommand') return { body: {} }; // no action: wait in silence
       return undefined;
     };
+    const usage0 = await usageTotals(api);
     const t0 = Date.now();
     const { sipp, ofSession, completed, logs } = await call([], { byeTimeoutMs: 15_000 });
     const took = (Date.now() - t0) / 1000;
     assert.equal(sipp.code, 0, `SIPp did not get its BYE:\n${sipp.errors}\n${logs()}`);
     assert.equal(completed.body.reason, 'mediaTimeout');
+    // Billed for the time it was connected, no more: the media timeout ended the call.
+    await assertUsageGrew(api, usage0, 1, [completed.body.sessionDuration as number], MEDIA_TIMEOUT_SEC - 1);
     assert.ok(took >= MEDIA_TIMEOUT_SEC && took < MEDIA_TIMEOUT_SEC + 6, `BYE after ${took} s`);
     const notify = ofSession('callNotify').find((c) => c.body.event === 'mediaTimeout');
     assert.ok(notify, `callNotify mediaTimeout; got ${JSON.stringify(ofSession('callNotify').map((c) => c.body))}`);

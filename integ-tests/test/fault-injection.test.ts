@@ -7,6 +7,7 @@ import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeUdpPort } from '../src/ports.js';
 import { childrenOf } from '../src/processes.js';
 import { renderScenario, runSipp, type SippResult, startSippCallee } from '../src/sipp.js';
+import { assertUsageGrew, type UsageTotals, usageTotals as usageTotalsOf } from '../src/usage.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 
 // Fault injection (docs/operations.md): the real single-machine deployment, real SIPp callers and a real
@@ -121,34 +122,16 @@ describe('fault injection: every call ends once, usage holds, the next call is s
       .map((cb) => cb.body);
   }
 
-  async function usageTotals(): Promise<{ answeredCalls: number; callSeconds: number }> {
-    const day = new Date().toISOString().slice(0, 10);
-    const res = await api.call('GET', `/v1/usage?from=${day}&to=${day}`);
-    assert.equal(res.status, 200);
-    return res.json.totals as { answeredCalls: number; callSeconds: number };
-  }
+  const usageTotals = () => usageTotalsOf(api);
 
-  /**
-   * Usage grew by `answered` calls, by no more call seconds than the sessions lasted, and by at least
-   * `minSecondsEach` per call (what the test knows each call was answered for).
-   */
   async function assertUsage(
-    before: { answeredCalls: number; callSeconds: number },
+    before: UsageTotals,
     answered: number,
     completed: Map<string, { sessionDuration: number }>,
     minSecondsEach: number,
   ): Promise<void> {
-    const total = [...completed.values()].reduce((s, c) => s + c.sessionDuration, 0);
-    const deadline = Date.now() + 10_000;
-    let now = await usageTotals();
-    while (now.answeredCalls < before.answeredCalls + answered && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 300));
-      now = await usageTotals();
-    }
-    assert.equal(now.answeredCalls - before.answeredCalls, answered, 'answered calls in usage');
-    const seconds = now.callSeconds - before.callSeconds;
-    assert.ok(seconds <= total + answered, `call seconds ${seconds} > the sessions' ${total}`);
-    assert.ok(seconds >= answered * minSecondsEach, `call seconds ${seconds} < ${answered} × ${minSecondsEach}`);
+    const seconds = [...completed.values()].map((c) => c.sessionDuration);
+    await assertUsageGrew(api, before, answered, seconds, minSecondsEach);
   }
 
   /** The next caller is answered and hung up by the service: the deployment serves calls again. */
