@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import { DIMENSION, METRIC, METRICS_NAMESPACE } from '@sipms/lambdas/observability/metric-names';
 import { ROUTE_GROUPS, ROUTES } from '@sipms/shared/api/routes';
 import { createTableInput, TABLE_KEYS } from '@sipms/shared/data/table-design';
 import { EVENT_SOURCE } from '@sipms/shared/events/envelope';
@@ -187,6 +188,19 @@ describe('control plane', () => {
     }
   });
 
+  test('Powertools settings on every Lambda: service name, metrics namespace, log level as LOG_LEVEL', () => {
+    const fns = resourcesOfType(t, 'AWS::Lambda::Function');
+    for (const [id, fn] of fns) {
+      const vars = fn.Environment.Variables;
+      const sweeper = /dead media nodes/.test(fn.Description);
+      assert.equal(vars.POWERTOOLS_SERVICE_NAME, sweeper ? 'node-sweeper' : 'control-plane', id);
+      assert.equal(vars.POWERTOOLS_METRICS_NAMESPACE, METRICS_NAMESPACE, id);
+      assert.equal(vars.POWERTOOLS_METRICS_DISABLED, undefined, `${id}: metrics are written on AWS`);
+      assert.equal(fn.LoggingConfig.LogFormat, 'JSON', id);
+      assert.equal(fn.LoggingConfig.ApplicationLogLevel, String(vars.LOG_LEVEL).toUpperCase(), id);
+    }
+  });
+
   test('the HTTP API has exactly the shared routes, each group behind its own Lambda', () => {
     const routes = resourcesOfType(t, 'AWS::ApiGatewayV2::Route');
     assert.deepEqual(routes.map(([, r]) => r.RouteKey).sort(), ROUTES.map((r) => r.routeKey).sort());
@@ -318,7 +332,38 @@ describe('media nodes', () => {
       );
     }
     for (const [, a] of alarms) assert.ok(a.AlarmActions?.length === 1, 'alarms notify the topic');
-    one('AWS::CloudWatch::Dashboard');
+    const [, dashboard] = one('AWS::CloudWatch::Dashboard');
+    // The body is a Fn::Join of JSON text and references: rendered with placeholders, it parses.
+    const body = JSON.parse(
+      (dashboard.DashboardBody['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'REF')).join(''),
+    ) as { widgets: { properties: { title?: string; metrics?: unknown[][] } }[] };
+    const widget = (title: RegExp) => {
+      const w = body.widgets.find((x) => title.test(x.properties.title ?? ''));
+      assert.ok(w, `a widget titled ${title}`);
+      return w.properties.metrics!.map((m) => m.filter((x) => typeof x === 'string').join(' '));
+    };
+    const outcomes = widget(/^Callbacks by outcome/);
+    for (const o of ['reply', 'fallback', 'duplicate']) {
+      assert.ok(
+        outcomes.some(
+          (m) => m.startsWith(`${METRICS_NAMESPACE} ${METRIC.callbacks}`) && m.includes(`${DIMENSION.outcome} ${o}`),
+        ),
+        `callbacks with outcome ${o}: ${outcomes.join(' | ')}`,
+      );
+    }
+    const latency = JSON.stringify(body.widgets.find((x) => /delivery latency/.test(x.properties.title ?? '')));
+    assert.match(latency, new RegExp(`"${METRIC.callbackLatency}"`));
+    assert.match(latency, /"stat":"p50"/);
+    assert.match(latency, /"stat":"p99"/);
+    assert.ok(widget(/Webhook attempts/).every((m) => m.includes(METRIC.webhookAttempts)));
+    const api = widget(/API 5xx by route group/);
+    for (const g of ROUTE_GROUPS) {
+      assert.ok(
+        api.some((m) => m.includes(`${DIMENSION.routeGroup} ${g}`) && m.includes(`${DIMENSION.statusClass} 5xx`)),
+        `5xx of route group ${g}`,
+      );
+    }
+    assert.ok(api.every((m) => m.includes(METRIC.apiRequests) && !/tenantId|sessionId/.test(m)));
     for (const o of ['ApiUrl', 'SipDomain', 'PromptsBucketName', 'RecordingsBucketName', 'MediaNodeAddressesCommand']) {
       assert.ok(t.Outputs?.[o], `output ${o}`);
     }

@@ -21,12 +21,16 @@ import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
 import { checkDestination, parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { effectiveLimits, type LimitDefaults } from '@sipms/shared/domain/tenant';
 import type { PromptStore } from '@sipms/shared/ports/prompt-store';
-import { createLogger, type Logger } from '@sipms/shared/util/logger';
+import type { Logger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
 import { type AdminTokenSource, fixedHash, SecretTokenSource, verifyAdminToken } from './admin/admin-token.js';
 import type { ApiDeps } from './http/api-handler.js';
 import { tenantSuspendedError } from './http/tenant-suspended.js';
 import { LiveCallService } from './live-calls/live-call-service.js';
+import { SERVICE } from './observability/metric-names.js';
+import type { ControlPlaneMetrics } from './observability/metrics.js';
+import { createPowertoolsLogger } from './observability/powertools-logger.js';
+import { createPowertoolsMetrics } from './observability/powertools-metrics.js';
 
 /** Everything a control-plane handler needs, built once per cold start from the environment. */
 export interface ControlPlane {
@@ -47,6 +51,8 @@ export interface ControlPlane {
   /** The deployment's per-tenant defaults (TENANT_MAX_CONCURRENT_CALLS, TENANT_CALLS_PER_SECOND, TENANT_MAX_NUMBERS). */
   limitDefaults: LimitDefaults;
   logger: Logger;
+  /** CloudWatch metrics (EMF); each handler flushes them at the end of its invocation. */
+  metrics: ControlPlaneMetrics;
 }
 
 /** A setting parsed by one of the domain's parsers: a bad value fails start-up naming the setting's entry. */
@@ -94,7 +100,7 @@ export function controlPlane(): ControlPlane {
     const sessions = new SessionStore(doc, config.TABLE_NAME);
     const tenants = new TenantStore(doc, config.TABLE_NAME, config.SIP_DOMAIN);
     const rateLimiter = new FixedWindowRateLimiter(doc, config.TABLE_NAME);
-    const logger = createLogger({ service: 'control-plane' });
+    const logger = createPowertoolsLogger({ service: SERVICE.controlPlane });
     const limitDefaults: LimitDefaults = {
       maxConcurrentCalls: config.TENANT_MAX_CONCURRENT_CALLS,
       callsPerSecond: config.TENANT_CALLS_PER_SECOND,
@@ -132,6 +138,7 @@ export function controlPlane(): ControlPlane {
         cacheDir: config.PROMPT_CACHE_DIR,
       }),
       logger,
+      metrics: createPowertoolsMetrics({ service: SERVICE.controlPlane, logger }),
     };
   }
   return instance;
@@ -153,6 +160,7 @@ export function apiDeps(): ApiDeps {
     },
     idempotency: cp.idempotency,
     logger: cp.logger,
+    metrics: cp.metrics,
   };
 }
 
@@ -180,5 +188,6 @@ export function adminApiDeps(): ApiDeps {
     authenticateAdmin: (token: string) => verifyAdminToken(tokens, token),
     idempotency: cp.idempotency,
     logger: cp.logger,
+    metrics: cp.metrics,
   };
 }

@@ -286,6 +286,8 @@ describe('dispatcher: claimed delivery and sealed fields', () => {
         CALLBACK_URL_POLICY: 'allow-loopback',
         SECRETS_KEY: secretsKey,
         LOG_LEVEL: 'silent',
+        // The handler's CloudWatch metrics (EMF on stdout) would land in the test output; powertools-metrics.test.ts checks them.
+        POWERTOOLS_METRICS_DISABLED: 'true',
       });
       ({ handler } = await import('../src/handlers/dispatcher.js'));
     });

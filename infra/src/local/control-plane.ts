@@ -79,6 +79,8 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     // The operator's allow-lists (docs/security.md): the API applies both, media nodes the destinations.
     CLAIMABLE_NUMBERS: opts.claimableNumbers,
     OUTBOUND_DESTINATIONS: opts.outboundDestinations,
+    // The Lambdas' CloudWatch metrics (EMF on stdout) are for AWS: here the same code runs and writes none.
+    POWERTOOLS_METRICS_DISABLED: 'true',
   };
   Object.assign(process.env, env);
   // The admin routes get only the token's hash, and only in this process: never the media nodes' environment.

@@ -10,9 +10,15 @@ import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { openSealedFields, redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { type CallbackUrlPolicy, checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
-import { formatTraceparent, newSpan, parseTraceparent } from '@sipms/shared/observability/trace-context';
+import {
+  formatTraceparent,
+  newSpan,
+  parseTraceparent,
+  type TraceContext,
+} from '@sipms/shared/observability/trace-context';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
+import { type CallbackMetric, type CallbackMetrics, NO_METRICS } from '../observability/metrics.js';
 import { postSignedCallback, type WebhookAttempt } from './webhook-client.js';
 
 export interface DispatchDeps {
@@ -24,6 +30,8 @@ export interface DispatchDeps {
   /** Opens the fields the node sealed (`dtmf.sensitive`); without it such a callback gets the defined fallback. */
   secrets?: Pick<SecretBox, 'open'> | undefined;
   logger: Logger;
+  /** Counts each handled callback by outcome (docs/operations.md); none by default. */
+  metrics?: CallbackMetrics;
 }
 
 /** What the node does when a callback has no valid reply (docs/callback-delivery.md), for the journal. */
@@ -65,7 +73,23 @@ export type DispatchResult =
  * leaves it to run out, after which a redelivery takes it over.
  */
 export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps): Promise<DispatchResult> {
-  const log = deps.logger.child({ eventId: env.id, sessionId: env.sessionId, type: env.type });
+  // This delivery is a span of the call's trace (a new trace for an event that carried none).
+  const span = newSpan(parseTraceparent(env.traceparent)?.traceId);
+  const log = deps.logger.child({
+    eventId: env.id,
+    sessionId: env.sessionId,
+    tenantId: env.tenantId,
+    traceId: span.traceId,
+    type: env.type,
+  });
+  const count = (m: Pick<CallbackMetric, 'outcome' | 'latencyMs' | 'webhookAttempts'>) =>
+    (deps.metrics ?? NO_METRICS).callback({
+      ...m,
+      callbackType: env.type,
+      tenantId: env.tenantId,
+      sessionId: env.sessionId,
+      eventId: env.id,
+    });
   const started = Date.now();
   const tenant = await deps.tenants.get(env.tenantId);
   const holder = randomId('d', 12);
@@ -73,15 +97,19 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
   const claim = await deps.sessions.claimDelivery(env.sessionId, env.id, { holder, leaseMs });
   if (!claim) {
     log.info({}, 'duplicate delivery ignored: another delivery holds a live claim on this event');
+    count({ outcome: 'duplicate' });
     return { status: 'duplicate', reason: 'claim-held' };
   }
   try {
     // A claim taken over once an earlier holder's lease ran out may find that holder's outcome here.
     if (claim.takenOver && (await deps.sessions.getReply(env.sessionId, env.id))) {
       log.info({}, 'duplicate delivery ignored: outcome already stored');
+      count({ outcome: 'duplicate' });
       return { status: 'duplicate', reason: 'outcome-stored' };
     }
-    return await deliver(env, tenant, deps, log, started);
+    const result = await deliver(env, tenant, deps, log, started, span);
+    count({ outcome: result.outcome, latencyMs: result.latencyMs, webhookAttempts: result.webhookAttempts });
+    return { status: 'delivered', outcome: result.outcome };
   } catch (err) {
     // No outcome stored: the claim goes back at once, so the bus's redelivery need not wait for the lease.
     await deps.sessions
@@ -99,7 +127,8 @@ async function deliver(
   deps: DispatchDeps,
   log: Logger,
   started: number,
-): Promise<DispatchResult> {
+  span: TraceContext,
+): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
   const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const attempts: WebhookAttempt[] = [];
   const failures: string[] = [];
@@ -107,8 +136,6 @@ async function deliver(
   const sealedPaths = Object.keys(env.sealed ?? {}) as SensitivePath[];
   // The journal keeps the payload as the bus carried it: sealed fields read "***" there.
   const journaledRequest = redactPayload(env.payload, sealedPaths);
-  // This delivery is a span of the call's trace (a new trace for an event that carried none).
-  const span = newSpan(parseTraceparent(env.traceparent)?.traceId);
   const traceparent = formatTraceparent(span);
 
   const targets = [
@@ -168,6 +195,7 @@ async function deliver(
 
   const reason = accepted ? undefined : failures.join('; ');
   const fallback = FALLBACK_REPLIES[env.type as keyof typeof FALLBACK_REPLIES] ?? {};
+  const latencyMs = Date.now() - started;
   // One request: the outcome (the node waits on it, for the reply or to keep seq order) and its journal entry.
   await deps.sessions.storeOutcome(
     env.sessionId,
@@ -191,9 +219,9 @@ async function deliver(
         ? { reply: accepted.reply, httpStatus: accepted.status }
         : { fallback: true, reason, ranInstead: FALLBACK_DESCRIPTIONS[env.type] ?? 'nothing (a reply is not used)' }),
       attempts,
-      latencyMs: Date.now() - started,
+      latencyMs,
     },
   );
   if (reason) log.warn({ reason, attempts: attempts.length }, 'callback failed; defined fallback used');
-  return { status: 'delivered', outcome: accepted ? 'reply' : 'fallback' };
+  return { outcome: accepted ? 'reply' : 'fallback', latencyMs, webhookAttempts: attempts.length };
 }

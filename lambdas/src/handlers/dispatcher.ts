@@ -3,8 +3,10 @@ import { TtlCache } from '@sipms/shared/data/ttl-cache';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { type BusEvent, CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
+import type { Context } from 'aws-lambda';
 import { controlPlane } from '../composition-root.js';
 import { dispatchCallback } from '../dispatch/dispatch-callback.js';
+import { withLambdaContext } from '../observability/invocation-context.js';
 
 /** The tenant for every callback: a changed URL or a rotated secret applies within 2 s (the previous secret stays valid 24 h). */
 let tenantCache: TtlCache<TenantRecord | undefined> | undefined;
@@ -18,9 +20,21 @@ let addresses: AddressPolicy | undefined;
  */
 export const RETRY_AGE_MS = 30_000;
 
-/** EventBridge target of the `callbacks-to-dispatcher` rule. */
-export async function handler(event: BusEvent): Promise<void> {
+/**
+ * EventBridge target of the `callbacks-to-dispatcher` rule. Every log line of the invocation carries its
+ * awsRequestId (when Lambda gives a context; the local bus does not); those of the delivery also the event's
+ * eventId, sessionId, tenantId and traceId. The invocation's metrics are flushed when it ends, thrown or not.
+ */
+export async function handler(event: BusEvent, context?: Context): Promise<void> {
   const cp = controlPlane();
+  try {
+    await withLambdaContext(context, () => dispatch(event, cp));
+  } finally {
+    cp.metrics.flush();
+  }
+}
+
+async function dispatch(event: BusEvent, cp: ReturnType<typeof controlPlane>): Promise<void> {
   tenantCache ??= new TtlCache((id) => cp.tenants.get(id));
   addresses ??= AddressPolicy.fromSettings(cp.config.CALLBACK_URL_POLICY, cp.config.OUTBOUND_ALLOW_CIDRS);
   const parsed = parseOrReason(CallbackEnvelope, event.detail);
@@ -37,6 +51,7 @@ export async function handler(event: BusEvent): Promise<void> {
     addresses,
     secrets: cp.secrets,
     logger: cp.logger,
+    metrics: cp.metrics,
   });
   const age = Date.now() - Date.parse(env.time);
   if (result.status === 'duplicate' && result.reason === 'claim-held' && age >= RETRY_AGE_MS) {

@@ -5,8 +5,11 @@ import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { EventBridgeCallbackPublisher } from '@sipms/shared/events/callback-publisher';
 import { DeadNodeSweeper, type SweepResult } from '@sipms/shared/ops/dead-node-sweeper';
 import { NodeFailure } from '@sipms/shared/ops/node-failure';
-import { createLogger } from '@sipms/shared/util/logger';
+import type { Context } from 'aws-lambda';
 import { z } from 'zod';
+import { withLambdaContext } from '../observability/invocation-context.js';
+import { SERVICE } from '../observability/metric-names.js';
+import { createPowertoolsLogger } from '../observability/powertools-logger.js';
 
 const SweeperEnv = z.object({
   TABLE_NAME: z.string().min(3),
@@ -20,7 +23,7 @@ let sweeper: DeadNodeSweeper | undefined;
 function build(): DeadNodeSweeper {
   const config = loadConfig(SweeperEnv);
   const doc = createDocumentClient();
-  const logger = createLogger({ service: 'node-sweeper' });
+  const logger = createPowertoolsLogger({ service: SERVICE.nodeSweeper });
   return new DeadNodeSweeper({
     registry: new NodeRegistry(doc, config.TABLE_NAME),
     slots: new CallSlots(doc, config.TABLE_NAME),
@@ -39,7 +42,8 @@ function build(): DeadNodeSweeper {
  * their active sessions completed with `nodeFailed` — for when no live node is left to do it. The local
  * control plane runs the same handler on a timer. A failed sweep throws; the next one retries.
  */
-export async function handler(): Promise<SweepResult> {
+export async function handler(_event?: unknown, context?: Context): Promise<SweepResult> {
   sweeper ??= build();
-  return sweeper.sweep();
+  const s = sweeper;
+  return withLambdaContext(context, () => s.sweep());
 }

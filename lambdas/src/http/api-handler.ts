@@ -12,7 +12,9 @@ import type { Principal } from '@sipms/shared/domain/tenant';
 import { AppError, errorBody, UnauthorizedError, ValidationError } from '@sipms/shared/errors';
 import { sha256Hex } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { withLambdaContext } from '../observability/invocation-context.js';
+import type { ApiMetrics } from '../observability/metrics.js';
 
 export interface ApiRequest {
   routeKey: string;
@@ -66,6 +68,8 @@ export interface ApiDeps {
   /** Makes authenticated POSTs with an `Idempotency-Key` header run once (every POST: docs/contract.md). */
   idempotency?: Pick<IdempotencyStore, 'run'>;
   logger: Logger;
+  /** Counts each request by route group and status class, flushed as the request ends; none by default. */
+  metrics?: ApiMetrics & { flush(): void };
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -120,10 +124,14 @@ export function createApiHandler(
     );
   }
 
-  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  // Every log line of the invocation carries Lambda's awsRequestId (next to API Gateway's requestId).
+  return (event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> =>
+    withLambdaContext(context, () => handle(event));
+
+  async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
     const requestId = event.requestContext?.requestId ?? 'unknown';
     const started = Date.now();
-    const { authenticate, authenticateAdmin, idempotency, logger } = await deps();
+    const { authenticate, authenticateAdmin, idempotency, logger, metrics } = await deps();
     const log = logger.child({ requestId, routeKey: event.routeKey });
     let status = 500;
     let code: string | undefined;
@@ -209,8 +217,10 @@ export function createApiHandler(
         { status, ...(code ? { code } : {}), ...(tenantId ? { tenantId } : {}), ms: Date.now() - started },
         'request',
       );
+      metrics?.apiRequest({ routeGroup: group, status, requestId });
+      metrics?.flush();
     }
-  };
+  }
 }
 
 function toResponse(result: ApiResult, requestId: string): APIGatewayProxyStructuredResultV2 {

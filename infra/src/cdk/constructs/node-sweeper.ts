@@ -1,3 +1,4 @@
+import { SERVICE } from '@sipms/lambdas/observability/metric-names';
 import { Duration } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -28,6 +29,7 @@ export class NodeSweeper extends Construct {
       logRetentionDays: props.logRetentionDays,
       timeout: Duration.seconds(50),
       memorySize: 256,
+      serviceName: SERVICE.nodeSweeper,
     });
     this.function.fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(1) });
     this.schedule = new scheduler.Schedule(this, 'EveryMinute', {

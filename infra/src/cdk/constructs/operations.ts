@@ -1,3 +1,11 @@
+import {
+  CALLBACK_OUTCOMES,
+  DIMENSION,
+  METRIC,
+  METRICS_NAMESPACE,
+  SERVICE,
+} from '@sipms/lambdas/observability/metric-names';
+import { ROUTE_GROUPS } from '@sipms/shared/api/routes';
 import { Duration } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -142,6 +150,50 @@ export class Operations extends Construct {
         ],
         right: [dlqDepth],
         width: 8,
+      }),
+    );
+    // The Lambdas' own metrics (Powertools, embedded metric format: docs/operations.md), in the dimension sets
+    // they are written with: outcome, and status class (with or without the route group).
+    const own = (metricName: string, dims: Record<string, string>, statistic: string, label: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: SERVICE.controlPlane, ...dims },
+        period: Duration.minutes(5),
+        statistic,
+        label,
+      });
+    const delivered = CALLBACK_OUTCOMES.filter((o) => o !== 'duplicate');
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Callbacks by outcome',
+        left: CALLBACK_OUTCOMES.map((o) => own(METRIC.callbacks, { [DIMENSION.outcome]: o }, 'Sum', o)),
+        stacked: true,
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Callback delivery latency (p50 / p99)',
+        left: delivered.flatMap((o) =>
+          ['p50', 'p99'].map((p) => own(METRIC.callbackLatency, { [DIMENSION.outcome]: o }, p, `${o} ${p}`)),
+        ),
+        leftYAxis: { label: 'ms', showUnits: false },
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Webhook attempts per delivered callback',
+        left: delivered.map((o) => own(METRIC.webhookAttempts, { [DIMENSION.outcome]: o }, 'Average', `${o} avg`)),
+        right: delivered.map((o) => own(METRIC.webhookAttempts, { [DIMENSION.outcome]: o }, 'Maximum', `${o} max`)),
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'API 5xx by route group; all requests by status class (right)',
+        left: ROUTE_GROUPS.map((g) =>
+          own(METRIC.apiRequests, { [DIMENSION.routeGroup]: g, [DIMENSION.statusClass]: '5xx' }, 'Sum', g),
+        ),
+        right: (['2xx', '4xx', '5xx'] as const).map((c) =>
+          own(METRIC.apiRequests, { [DIMENSION.statusClass]: c }, 'Sum', `all ${c}`),
+        ),
+        width: 6,
       }),
     );
     this.dashboard.addWidgets(

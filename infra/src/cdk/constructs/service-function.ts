@@ -1,3 +1,4 @@
+import { METRICS_NAMESPACE, SERVICE } from '@sipms/lambdas/observability/metric-names';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -22,12 +23,34 @@ export interface ServiceFunctionProps {
   logRetentionDays: number;
   timeout?: Duration;
   memorySize?: number;
+  /** POWERTOOLS_SERVICE_NAME: the `service` of its log lines and metrics (default `control-plane`). */
+  serviceName?: string;
+}
+
+/**
+ * Lambda's own log-level filter (advanced logging controls, which Powertools follows on AWS) set from LOG_LEVEL,
+ * so the level an operator sets is the one both apply.
+ */
+export function applicationLogLevel(logLevel: string | undefined): lambda.ApplicationLogLevel {
+  switch (logLevel?.toLowerCase()) {
+    case 'debug':
+      return lambda.ApplicationLogLevel.DEBUG;
+    case 'warn':
+      return lambda.ApplicationLogLevel.WARN;
+    case 'error':
+      return lambda.ApplicationLogLevel.ERROR;
+    case 'silent':
+      return lambda.ApplicationLogLevel.FATAL;
+    default:
+      return lambda.ApplicationLogLevel.INFO;
+  }
 }
 
 /**
  * The project's Lambda defaults in one place: nodejs22.x on arm64, bundled by the local esbuild
  * (never Docker) as a minified ESM file without the AWS SDK, and a log group with retention owned
- * by the stack (so it goes away with it and never keeps logs forever).
+ * by the stack (so it goes away with it and never keeps logs forever). Powertools for AWS Lambda (the
+ * Lambdas' logger and metrics) gets its service name and the metrics namespace (docs/operations.md).
  */
 export class ServiceFunction extends Construct {
   readonly fn: nodejs.NodejsFunction;
@@ -47,9 +70,15 @@ export class ServiceFunction extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? SERVICE.controlPlane,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        ...props.environment,
+      },
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: applicationLogLevel(props.environment.LOG_LEVEL),
       projectRoot: REPO_ROOT,
       depsLockFilePath: LOCK_FILE,
       bundling: {
