@@ -317,6 +317,23 @@ function onCallback(cb: ReceivedCallback): { status?: number; body?: unknown } |
 
 const FLOW = ['newCall', 'callAnswered', 'getIvrCommand', 'sessionCompleted'];
 
+/** Series of the media node's /metrics worth printing beside the step's figures. */
+const SCRAPED =
+  /^sipms_(active_calls|calls_(started|ended)_total|callback_round_trip_seconds_(count|sum)|rtp_ports_in_use)\b|^nodejs_eventloop_lag_p99_seconds\b/;
+
+/** GET /metrics once, `delayMs` from now; the lines SCRAPED matches (or why there are none). */
+async function scrapeAfter(url: string | undefined, delayMs: number): Promise<string[]> {
+  if (!url) return ['no metrics URL (METRICS_PORT=0)'];
+  await new Promise((r) => setTimeout(r, delayMs));
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    return text.split('\n').filter((l) => SCRAPED.test(l));
+  } catch (err) {
+    return [`scrape failed: ${(err as Error).message}`];
+  }
+}
+
 function stepSessions(step: number): Session[] {
   return [...sessions.values()].filter((s) => s.step === step);
 }
@@ -439,6 +456,8 @@ try {
     const before = sampleTree(stack.process.pid!);
     const logMark = stack.logs.length;
     const t0 = Date.now();
+    // The node's own view half-way through the step (GET /metrics), to set beside SIPp's and /proc's.
+    const scrape = scrapeAfter(stack.metricsUrls[0], (SECONDS * 1000) / 2);
     const res = await runSipp(
       [
         '-sf',
@@ -514,6 +533,7 @@ try {
     );
 
     for (const [msg, n] of logSummary(stack.logs.slice(logMark))) console.log(`  stack log: ${n} × ${msg}`);
+    for (const line of await scrape) console.log(`  /metrics mid-step: ${line}`);
 
     const refused = limitRefusals(res.messages);
     let ok = run.check(refused.size === 0, `${rate}/s: calls refused by a tenant limit: ${describeRefusals(refused)}`);

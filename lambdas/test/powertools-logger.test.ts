@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { defineRoute } from '@sipms/shared/api/route-definition';
 import { createLogger } from '@sipms/shared/util/logger';
-import { withLambdaContext } from '../src/observability/invocation-context.js';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { z } from 'zod';
+import { createApiHandler, implement } from '../src/http/api-handler.js';
 import { createPowertoolsLogger, levelFromEnv } from '../src/observability/powertools-logger.js';
 
 /** A Powertools-backed logger whose lines land in an array, parsed. */
@@ -100,26 +103,41 @@ test('levels: below the level nothing is written; LOG_LEVEL in either case; sile
   assert.equal(levelFromEnv({}), 'info');
 });
 
-test('inside a Lambda invocation every line carries awsRequestId; overlapping invocations keep their own', async () => {
+test("an API handler's lines carry the invocation's awsRequestId; overlapping invocations keep their own", async () => {
   const { log, lines } = capture();
-  const child = log.child({ c: 'dispatcher' });
-  await Promise.all([
-    withLambdaContext({ awsRequestId: 'req-1' }, async () => {
-      await new Promise((r) => setTimeout(r, 5));
-      child.info({}, 'one');
-    }),
-    withLambdaContext({ awsRequestId: 'req-2' }, async () => {
-      child.info({}, 'two');
-    }),
-  ]);
-  log.info({}, 'outside');
-  const by = Object.fromEntries(lines.map((l) => [l.msg, l.awsRequestId]));
-  assert.deepEqual(by, { one: 'req-1', two: 'req-2', outside: undefined });
-  // Without a context (the local event bus calls the dispatcher so): the function runs, no awsRequestId.
-  assert.equal(
-    withLambdaContext(undefined, () => 42),
-    42,
+  const route = defineRoute({
+    routeKey: 'GET /v1/usage',
+    group: 'usage',
+    auth: false,
+    operationId: 'x',
+    summary: 'x',
+    tags: [],
+    responses: { 200: { description: 'x', schema: z.object({}) } },
+    errors: [],
+  });
+  const handler = createApiHandler(
+    'usage',
+    [
+      implement(route, async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('boom');
+      }),
+    ],
+    () => ({ authenticate: async () => undefined, logger: log }),
   );
+  const event = { routeKey: 'GET /v1/usage', headers: {}, requestContext: { requestId: 'gw' } };
+  const results = await Promise.all([
+    handler(event as unknown as APIGatewayProxyEventV2, { awsRequestId: 'req-1' } as never),
+    handler(event as unknown as APIGatewayProxyEventV2, { awsRequestId: 'req-2' } as never),
+    handler(event as unknown as APIGatewayProxyEventV2),
+  ]);
+  assert.deepEqual(
+    results.map((r) => r.statusCode),
+    [500, 500, 500],
+  );
+  const failed = lines.filter((l) => l.msg === 'request failed');
+  assert.deepEqual(failed.map((l) => l.awsRequestId).sort(), ['req-1', 'req-2', undefined].sort());
+  assert.ok(failed.every((l) => (l.err as { stack?: string }).stack?.includes('boom')));
 });
 
 test('outside Lambda: a default service name, POWERTOOLS_SERVICE_NAME when set', () => {

@@ -6,7 +6,6 @@ import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import type { Context } from 'aws-lambda';
 import { controlPlane } from '../composition-root.js';
 import { dispatchCallback } from '../dispatch/dispatch-callback.js';
-import { withLambdaContext } from '../observability/invocation-context.js';
 
 /** The tenant for every callback: a changed URL or a rotated secret applies within 2 s (the previous secret stays valid 24 h). */
 let tenantCache: TtlCache<TenantRecord | undefined> | undefined;
@@ -28,19 +27,24 @@ export const RETRY_AGE_MS = 30_000;
 export async function handler(event: BusEvent, context?: Context): Promise<void> {
   const cp = controlPlane();
   try {
-    await withLambdaContext(context, () => dispatch(event, cp));
+    await dispatch(event, cp, context?.awsRequestId);
   } finally {
     cp.metrics.flush();
   }
 }
 
-async function dispatch(event: BusEvent, cp: ReturnType<typeof controlPlane>): Promise<void> {
+async function dispatch(
+  event: BusEvent,
+  cp: ReturnType<typeof controlPlane>,
+  awsRequestId: string | undefined,
+): Promise<void> {
+  const logger = awsRequestId ? cp.logger.child({ awsRequestId }) : cp.logger;
   tenantCache ??= new TtlCache((id) => cp.tenants.get(id));
   addresses ??= AddressPolicy.fromSettings(cp.config.CALLBACK_URL_POLICY, cp.config.OUTBOUND_ALLOW_CIDRS);
   const parsed = parseOrReason(CallbackEnvelope, event.detail);
   if (!parsed.ok) {
     // Retrying cannot fix a malformed event; log it for the operator and let it go.
-    cp.logger.error({ eventId: event.id, reason: parsed.reason }, 'malformed callback event dropped');
+    logger.error({ eventId: event.id, reason: parsed.reason }, 'malformed callback event dropped');
     return;
   }
   const env = parsed.value;
@@ -50,7 +54,7 @@ async function dispatch(event: BusEvent, cp: ReturnType<typeof controlPlane>): P
     urlPolicy: cp.config.CALLBACK_URL_POLICY,
     addresses,
     secrets: cp.secrets,
-    logger: cp.logger,
+    logger,
     metrics: cp.metrics,
   });
   const age = Date.now() - Date.parse(env.time);

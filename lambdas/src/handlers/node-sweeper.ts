@@ -7,7 +7,6 @@ import { DeadNodeSweeper, type SweepResult } from '@sipms/shared/ops/dead-node-s
 import { NodeFailure } from '@sipms/shared/ops/node-failure';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { withLambdaContext } from '../observability/invocation-context.js';
 import { SERVICE } from '../observability/metric-names.js';
 import { createPowertoolsLogger } from '../observability/powertools-logger.js';
 
@@ -42,8 +41,7 @@ function build(): DeadNodeSweeper {
  * their active sessions completed with `nodeFailed` — for when no live node is left to do it. The local
  * control plane runs the same handler on a timer. A failed sweep throws; the next one retries.
  */
-export async function handler(_event?: unknown, context?: Context): Promise<SweepResult> {
+export async function handler(_event?: unknown, _context?: Context): Promise<SweepResult> {
   sweeper ??= build();
-  const s = sweeper;
-  return withLambdaContext(context, () => s.sweep());
+  return sweeper.sweep();
 }

@@ -13,7 +13,6 @@ import { AppError, errorBody, UnauthorizedError, ValidationError } from '@sipms/
 import { sha256Hex } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { withLambdaContext } from '../observability/invocation-context.js';
 import type { ApiMetrics } from '../observability/metrics.js';
 
 export interface ApiRequest {
@@ -124,15 +123,16 @@ export function createApiHandler(
     );
   }
 
-  // Every log line of the invocation carries Lambda's awsRequestId (next to API Gateway's requestId).
-  return (event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> =>
-    withLambdaContext(context, () => handle(event));
+  return handle;
 
-  async function handle(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  async function handle(event: APIGatewayProxyEventV2, context?: Context): Promise<APIGatewayProxyStructuredResultV2> {
     const requestId = event.requestContext?.requestId ?? 'unknown';
     const started = Date.now();
     const { authenticate, authenticateAdmin, idempotency, logger, metrics } = await deps();
-    const log = logger.child({ requestId, routeKey: event.routeKey });
+    // The handler's lines carry Lambda's awsRequestId next to API Gateway's requestId. Passed down, not kept
+    // in AsyncLocalStorage: its promise hooks would tax every request of a process (the local one runs all).
+    const awsRequestId = context?.awsRequestId;
+    const log = logger.child({ requestId, routeKey: event.routeKey, ...(awsRequestId ? { awsRequestId } : {}) });
     let status = 500;
     let code: string | undefined;
     let tenantId = '';

@@ -1,7 +1,6 @@
 import { LogFormatter, LogItem, Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { LogAttributes, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
 import { type Logger, type LogLevel, serializeError } from '@sipms/shared/util/logger';
-import { invocationFields } from './invocation-context.js';
 
 /**
  * The Lambdas' Logger on Powertools for AWS Lambda (Logger), writing the media node's line shape so one query
@@ -13,7 +12,7 @@ import { invocationFields } from './invocation-context.js';
  *   message               msg
  *   service               service (POWERTOOLS_SERVICE_NAME, else the name the code gives)
  *   (extra keys)          the fields as given; errors (any field) as serializeError: name, message, stack, cause…
- *   function_request_id   awsRequestId (inside withLambdaContext)
+ *   function_request_id   awsRequestId (handlers add it to their lines' fields)
  *
  * Powertools decides the level (LOG_LEVEL / POWERTOOLS_LOG_LEVEL, or Lambda's advanced logging controls, which win
  * on AWS), formats and serializes; every line goes to stderr as the media node's do: the local deployment's stdout
@@ -108,7 +107,7 @@ function adapter(pt: PowertoolsLogger, base: Record<string, unknown>): Logger {
     (fields: Record<string, unknown>, msg: string): void => {
       // Powertools filters too; checking first spares serializing the fields of a line nobody reads.
       if (ORDER.indexOf(pt.getLevelName()) > ORDER.indexOf(PT_LEVEL[method])) return;
-      pt[method](msg, { [FIELDS]: { ...base, ...invocationFields(), ...serialize(fields) } });
+      pt[method](msg, { [FIELDS]: { ...base, ...serialize(fields) } });
     };
   return {
     debug: log('debug'),
