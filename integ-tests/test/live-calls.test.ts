@@ -95,6 +95,14 @@ describe('live calls and outbound IVR calls', () => {
     assert.deepEqual(second.body.dtmfParams, { digits: '5', terminationKey: '', reason: 'maxDigits' });
     assert.equal(second.body.participantId, participantId);
     assert.equal(completed.body.reason, 'hangup');
+    // The placed leg's SIP messages are journaled as its ladder, seen from our side: INVITE out … BYE out.
+    const session = await api.call('GET', `/v1/sessions/${sessionId}`);
+    const ladder = (
+      session.json.journal as { kind: string; event?: string; messages?: { direction: string; firstLine: string }[] }[]
+    ).find((e) => e.kind === 'sip' && e.event === 'messages');
+    const lines = ladder?.messages?.map((m) => `${m.direction} ${m.firstLine.split(' ')[0]}`) ?? [];
+    assert.equal(lines[0], 'out INVITE', JSON.stringify(lines));
+    assert.ok(lines.includes('out ACK') && lines.includes('out BYE'), JSON.stringify(lines));
   });
 
   test('busy, failed and unanswered called parties are callEvents; an empty reply ends the session', async () => {

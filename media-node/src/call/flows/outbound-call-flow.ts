@@ -185,6 +185,7 @@ export class OutboundCallFlow {
       });
       return event;
     }
+    participant.traceSip(dialog.callId);
     const refused = sdpRefusal(dialog.remoteSdp, deps.destinationPolicy);
     if (refused) {
       participant.journal({ kind: 'error', event: 'callee media refused', reason: refused });
