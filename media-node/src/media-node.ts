@@ -40,7 +40,7 @@ import { RtpEngineProcess, stopOrphanedRtpengine } from './media/rtpengine-proce
 import { InboxLoop } from './node/inbox-loop.js';
 import { NodePresence } from './node/node-presence.js';
 import { missingPrograms, missingProgramsMessage, requiredPrograms } from './node/required-programs.js';
-import { openHepSender } from './observability/hep.js';
+import { type HepSender, openHepSender } from './observability/hep.js';
 import { CountedSignaling, TimedCallbacks } from './observability/instrumented-ports.js';
 import { startMetricsServer } from './observability/metrics-server.js';
 import { PrometheusMetrics } from './observability/prometheus-metrics.js';
@@ -234,18 +234,18 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger: logger.child({ c: 'audio' }),
     });
     stack.push(() => audio.close());
-    // SIP capture to Homer (HEP_ADDRESS): opened before the SIP stack and closed after it, so no message is missed.
-    const hep = await openHepSender(config, logger.child({ c: 'hep' })).catch((err: unknown) => {
-      throw new StartupError((err as Error).message);
-    });
-    if (hep) stack.push(() => hep.close());
+    // SIP capture to Homer (HEP_ADDRESS). Its socket is opened once the SIP stack listens (before that no
+    // message exists, and its ephemeral port can then never be SIP_PORT); it is closed after the stack, so the
+    // BYEs of a shutdown are captured.
+    let hep: HepSender | undefined;
+    stack.push(async () => hep?.close());
     // Each call's SIP messages for its journal (a ladder per leg); bounded, and swept of calls nobody claimed.
     const ladder = config.SIGNALING === 'builtin' ? new SipLadder() : undefined;
     const ladderSweep = setInterval(() => ladder?.sweep(), 30_000);
     ladderSweep.unref();
     stack.push(() => clearInterval(ladderSweep));
     const taps: CaptureHook[] = [];
-    if (hep) taps.push(hep.capture);
+    if (config.HEP_ADDRESS) taps.push((m) => hep?.capture(m));
     if (ladder) taps.push((m) => ladder.record(m));
     const capture: CaptureHook | undefined =
       taps.length === 0
@@ -328,6 +328,9 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       );
     }
     stack.push(() => signaling.stop());
+    hep = await openHepSender(config, logger.child({ c: 'hep' })).catch((err: unknown) => {
+      throw new StartupError((err as Error).message);
+    });
     let outboundRef: OutboundCallFlow | undefined;
     endCalls = async () => {
       flow.stopAccepting();

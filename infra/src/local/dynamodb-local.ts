@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { type AddressInfo, createServer } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createTableInput } from '@sipms/shared/data/table-design';
 
@@ -16,23 +15,19 @@ export async function startDynamoDbLocal(
   await mkdir(dataDir, { recursive: true });
   // Its own process: LevelDB and request handling get a core of their own instead of sharing the event
   // loop with the dispatcher and the API handlers.
-  const cli = createRequire(import.meta.url).resolve('dynalite/cli.js');
+  const dynalite = createRequire(import.meta.url).resolve('dynalite');
+  const options = { path: dataDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 };
+  // dynalite's own API, listening on port 0: the kernel picks a free port and it is taken at once. (Its CLI
+  // reads port 0 as "4567", and a port probed free beforehand can be taken by then, e.g. by the API's.)
   // The child exits when its stdin closes, i.e. when this process is gone, even after a SIGKILL.
-  const boot = `process.stdin.on('end',()=>process.exit(0));process.stdin.resume();process.argv.splice(1,0,'dynalite');require(${JSON.stringify(cli)})`;
-  // dynalite's CLI treats port 0 as "default 4567": pick a free port here instead.
-  const freePort = await new Promise<number>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-  const args = ['--host', '127.0.0.1', '--port', String(freePort), '--path', dataDir];
-  args.push('--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0');
+  const boot = [
+    "process.stdin.on('end',()=>process.exit(0));process.stdin.resume();",
+    `const s=require(${JSON.stringify(dynalite)})(${JSON.stringify(options)});`,
+    "s.listen(0,'127.0.0.1',()=>console.log('Dynalite listening at: http://127.0.0.1:'+s.address().port));",
+  ].join('');
   // Its own process group: a Ctrl-C for `npm start` reaches the stack, which stops the media nodes (they
   // still write their sessions' end) and only then this.
-  const child = spawn(process.execPath, ['-e', boot, '--', ...args], {
+  const child = spawn(process.execPath, ['-e', boot], {
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   });
