@@ -1,20 +1,54 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
-/** A TCP port that was free a moment ago. */
-export async function freeTcpPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
+/**
+ * Ports handed out for tests are taken below Linux's ephemeral range (32768–60999 by default), from
+ * 10000–29999: the kernel never gives those to a socket bound to port 0 or to an outgoing connection, so a
+ * port found free here cannot be taken by such a socket (the stack's own, SIPp's, dynalite's) before the
+ * process it is meant for binds it. RTP ranges of the tests start at 30000.
+ */
+const LOW = 10_000;
+const HIGH = 30_000;
+/** Ports this process handed out: not handed out twice (TCP and UDP alike: SIP binds both). */
+const handedOut = new Set<number>();
+
+async function freePort(free: (port: number) => Promise<boolean>): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (handedOut.has(port)) continue;
+    if (await free(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found in ${LOW}–${HIGH - 1}`);
 }
 
-/** A UDP port that was free a moment ago. */
-export async function freeUdpPort(): Promise<number> {
+function tcpFree(port: number): Promise<boolean> {
+  const srv = createServer();
+  return new Promise((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port: number): Promise<boolean> {
   const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  return new Promise((resolve) => {
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A TCP port that was free a moment ago (and is free for UDP too, as SIP binds both). */
+export function freeTcpPort(): Promise<number> {
+  return freePort(async (p) => (await tcpFree(p)) && (await udpFree(p)));
+}
+
+/** A UDP port that was free a moment ago (and is free for TCP too, as SIP binds both). */
+export function freeUdpPort(): Promise<number> {
+  return freePort(async (p) => (await udpFree(p)) && (await tcpFree(p)));
 }
