@@ -24,20 +24,26 @@ async function freePort(free: (port: number) => Promise<boolean>): Promise<numbe
   throw new Error(`no free port found in ${LOW}–${HIGH - 1}`);
 }
 
+/** In use (or not ours to bind): try another port. Anything else is a real error. */
+function taken(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EADDRINUSE' || err.code === 'EACCES';
+}
+
 function tcpFree(port: number): Promise<boolean> {
   const srv = createServer();
-  return new Promise((resolve) => {
-    srv.once('error', () => resolve(false));
+  return new Promise((resolve, reject) => {
+    srv.once('error', (err: NodeJS.ErrnoException) => (taken(err) ? resolve(false) : reject(err)));
     srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
 function udpFree(port: number): Promise<boolean> {
   const s = createSocket('udp4');
-  return new Promise((resolve) => {
-    s.once('error', () => {
+  return new Promise((resolve, reject) => {
+    s.once('error', (err: NodeJS.ErrnoException) => {
       s.close();
-      resolve(false);
+      if (taken(err)) resolve(false);
+      else reject(err);
     });
     s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
