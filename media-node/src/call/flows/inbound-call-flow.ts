@@ -9,7 +9,7 @@ import { InFlight } from '../session/in-flight.js';
 import { Participant } from '../session/participant.js';
 import { callEventReply, newCallReply } from '../session/replies.js';
 import { callCallee, runBridge } from './callee-bridge.js';
-import type { FlowDeps } from './flow-deps.js';
+import { type FlowDeps, ivrLoopInput } from './flow-deps.js';
 import { answerFailureReason, callerIdRefusal, callerStatusFor } from './routing.js';
 
 /**
@@ -253,14 +253,6 @@ export class InboundCallFlow {
 
   private ivr(participant: Participant, dialog: CallDialog, leg: MediaLeg): Promise<string> {
     const { deps } = this;
-    return runIvrLoop({
-      participant,
-      dialog,
-      leg,
-      audio: deps.audio,
-      live: deps.live,
-      usage: deps.usage,
-      metrics: deps.metrics,
-    });
+    return runIvrLoop(ivrLoopInput(deps, participant, dialog, leg));
   }
 }

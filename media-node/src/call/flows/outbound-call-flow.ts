@@ -10,7 +10,7 @@ import { CallSession } from '../session/call-session.js';
 import { InFlight } from '../session/in-flight.js';
 import { Participant } from '../session/participant.js';
 import { callEventReply } from '../session/replies.js';
-import type { FlowDeps } from './flow-deps.js';
+import { type FlowDeps, ivrLoopInput } from './flow-deps.js';
 import { progressReporter } from './progress.js';
 import { callerIdRefusal, failureEvent, fromFor, routeFor } from './routing.js';
 import { sdpRefusal } from './sdp-addresses.js';
@@ -196,15 +196,7 @@ export class OutboundCallFlow {
     await leg.accept(dialog.remoteSdp);
     participant.answered();
     participant.limitDuration(maxCallDurationMs(session.tenant), () => dialog.hangup());
-    const loopInput = {
-      participant,
-      dialog,
-      leg,
-      audio: deps.audio,
-      live: deps.live,
-      usage: deps.usage,
-      metrics: deps.metrics,
-    };
+    const loopInput = ivrLoopInput(deps, participant, dialog, leg);
     if (joinsSession) {
       // A participant joining a session: the tenant decides what it does first (callEvent calledPartyAnswered).
       const res = await session.request('callEvent', { participantId, event: 'calledPartyAnswered' });
