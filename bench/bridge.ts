@@ -24,7 +24,7 @@
  */
 import { ApiClient } from '../integ-tests/src/api-client.js';
 import { startLocalStack } from '../integ-tests/src/local-stack.js';
-import { freeUdpPort } from '../integ-tests/src/ports.js';
+import { freeSippMediaPort, freeUdpPort } from '../integ-tests/src/ports.js';
 import { RtpCapture } from '../integ-tests/src/rtp-capture.js';
 import { renderScenario, runSipp } from '../integ-tests/src/sipp.js';
 import { WebhookServer } from '../integ-tests/src/webhook-server.js';
@@ -74,8 +74,8 @@ try {
   let stoppedAt: string | undefined;
   for (const n of STEPS) {
     const calleePort = await freeUdpPort();
-    const calleeMedia = await freeUdpPort();
-    const callerMedia = await freeUdpPort();
+    const calleeMedia = await freeSippMediaPort();
+    const callerMedia = await freeSippMediaPort();
     hook.responder = (cb) =>
       cb.name === 'newCall'
         ? { body: { action: 'call', destination: `sip:agent@127.0.0.1:${calleePort}`, timeoutSec: 20 } }

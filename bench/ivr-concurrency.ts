@@ -18,7 +18,7 @@
  * Figures: ivr-concurrency.max-calls-meeting-bar (calls); per step ivr-concurrency.n<N>.packets-received (%)
  * and .max-gap (ms).
  */
-import { freeUdpPort } from '../integ-tests/src/ports.js';
+import { freeSippMediaPort } from '../integ-tests/src/ports.js';
 import { RtpCapture } from '../integ-tests/src/rtp-capture.js';
 import { runSipp, scenario } from '../integ-tests/src/sipp.js';
 import {
@@ -69,7 +69,7 @@ try {
   }
   console.log('     N  calls-ok  packets-received  worst-call  max-gap-ms  p99-gap-ms  verdict');
   for (const n of STEPS) {
-    const mediaPort = await freeUdpPort();
+    const mediaPort = await freeSippMediaPort();
     const capture = new RtpCapture(`udp and src portrange ${RTP.min}-${RTP.max} and dst port ${mediaPort}`);
     await capture.ready();
     const before = hook.named('sessionCompleted').length;

@@ -12,7 +12,7 @@
  * Fails (exit 1) unless the call completes and every key press is sent, collected by the IVR and measured.
  * Figures: ivr-dtmf.dtmf-to-prompt.median / .p99 / .max (ms).
  */
-import { freeUdpPort } from '../integ-tests/src/ports.js';
+import { freeSippMediaPort } from '../integ-tests/src/ports.js';
 import { RtpCapture } from '../integ-tests/src/rtp-capture.js';
 import { runSipp } from '../integ-tests/src/sipp.js';
 import {
@@ -53,7 +53,7 @@ const { stack, hook } = await benchStack({
   },
 });
 try {
-  const mediaPort = await freeUdpPort();
+  const mediaPort = await freeSippMediaPort();
   const capture = new RtpCapture(`udp and port ${mediaPort}`);
   await capture.ready();
   const steps = ['<pause milliseconds="800"/>'];

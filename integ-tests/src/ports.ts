@@ -1,5 +1,8 @@
 import { createSocket } from 'node:dgram';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * Ports handed out for tests are taken below Linux's ephemeral range (32768–60999 by default), from
@@ -11,17 +14,77 @@ const LOW = 10_000;
 const HIGH = 30_000;
 /** Ports this process handed out: not handed out twice (TCP and UDP alike: SIP binds both). */
 const handedOut = new Set<number>();
+/**
+ * Test files run as parallel processes: a port one of them handed out (and whose owner has not bound it
+ * yet) must not be handed out by another. Each hand-out is claimed by a lock file holding the claimer's pid;
+ * a claim whose process is gone is stale and taken over.
+ */
+const CLAIMS = join(tmpdir(), 'sipms-test-ports');
+mkdirSync(CLAIMS, { recursive: true });
 
-async function freePort(free: (port: number) => Promise<boolean>): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (handedOut.has(port)) continue;
-    if (await free(port)) {
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, not ours to signal
+  }
+}
+
+/** Claims `port` for this process across test processes; false when a live process holds it. */
+function claim(port: number): boolean {
+  const file = join(CLAIMS, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
       handedOut.add(port);
-      return port;
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = Number.NaN;
+    try {
+      holder = Number(readFileSync(file, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // released meanwhile: try again
+    }
+    if (holder === process.pid || (Number.isInteger(holder) && holder > 0 && alive(holder))) return false;
+    try {
+      unlinkSync(file); // stale: its process is gone (or the claim was half-written)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
   }
-  throw new Error(`no free port found in ${LOW}–${HIGH - 1}`);
+  return false;
+}
+
+/** `count` consecutive ports from a random start (a multiple of `align`), all claimed, all free. */
+async function freePorts(count: number, align: number, free: (port: number) => Promise<boolean>): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const start = LOW + align * Math.floor((Math.random() * (HIGH - LOW - count)) / align);
+    const ports = Array.from({ length: count }, (_, k) => start + k);
+    if (ports.some((p) => handedOut.has(p))) continue;
+    const claimed: number[] = [];
+    for (const p of ports) {
+      if (!claim(p)) break;
+      claimed.push(p);
+    }
+    let ok = claimed.length === count;
+    for (const p of ports) if (ok && !(await free(p))) ok = false;
+    if (ok) return start;
+    // Not usable: give back what was claimed (it stays in handedOut only if kept).
+    for (const p of claimed) {
+      handedOut.delete(p);
+      unlinkSync(join(CLAIMS, String(p)));
+    }
+  }
+  throw new Error(`no ${count} free consecutive port(s) found in ${LOW}–${HIGH - 1}`);
+}
+
+function freePort(free: (port: number) => Promise<boolean>): Promise<number> {
+  return freePorts(1, 1, free);
 }
 
 /** In use (or not ours to bind): try another port. Anything else is a real error. */
@@ -57,4 +120,12 @@ export function freeTcpPort(): Promise<number> {
 /** A UDP port that was free a moment ago (and is free for TCP too, as SIP binds both). */
 export function freeUdpPort(): Promise<number> {
   return freePort(async (p) => (await udpFree(p)) && (await tcpFree(p)));
+}
+
+/**
+ * SIPp's media port (`-mp P`): SIPp binds P for audio and P+2 for video (and their RTCP neighbours), so all
+ * four are claimed. An even start, as RTP wants.
+ */
+export function freeSippMediaPort(): Promise<number> {
+  return freePorts(4, 2, udpFree);
 }

@@ -62,7 +62,7 @@ export async function renderScenario(name: string, values: Record<string, string
 export async function startSippCallee(
   opts: { scenarioFile?: string; calls?: number; timeoutSec?: number; mediaPort?: number } = {},
 ): Promise<{ port: number; uri: (user?: string) => string; run: Promise<SippResult> }> {
-  const { freeUdpPort } = await import('./ports.js');
+  const { freeSippMediaPort, freeUdpPort } = await import('./ports.js');
   const port = await freeUdpPort();
   const run = runSipp([
     '-sf',
@@ -72,7 +72,7 @@ export async function startSippCallee(
     '-i',
     '127.0.0.1',
     '-mp',
-    String(opts.mediaPort ?? (await freeUdpPort())),
+    String(opts.mediaPort ?? (await freeSippMediaPort())),
     '-m',
     String(opts.calls ?? 1),
     '-timeout',

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { RtpCapture } from '../src/rtp-capture.js';
 import { renderScenario, runSipp, type SippResult, scenario } from '../src/sipp.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
@@ -87,7 +87,7 @@ describe('abuse: one tenant cannot hurt another', () => {
     assert.equal(up.status, 200);
 
     // The bystander: B's caller on node 1, hearing a long prompt while the attacks run.
-    const mediaPort = await freeUdpPort();
+    const mediaPort = await freeSippMediaPort();
     // The caller waits for the service's BYE at the prompt's end: longer than the scenario's usual 20 s.
     const xml = join(await mkdtemp(join(tmpdir(), 'abuse-')), 'uac-until-bye.xml');
     await writeFile(
@@ -145,7 +145,7 @@ describe('abuse: one tenant cannot hurt another', () => {
 
   /** One caller of A's number that is answered and waits for the service's BYE. */
   async function answeredCallerA(): Promise<SippResult> {
-    const mediaPort = await freeUdpPort();
+    const mediaPort = await freeSippMediaPort();
     return runSipp([
       '-sf',
       scenario('uac-until-bye.xml'),
@@ -220,7 +220,7 @@ describe('abuse: one tenant cannot hurt another', () => {
               '-rp',
               '1',
               '-mp',
-              String(await freeUdpPort()),
+              String(await freeSippMediaPort()),
               '-timeout',
               '30s',
               `${stack.sipHost}:${stack.sipPorts[node]}`,

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { verifySignature } from '@sipms/shared/signing';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { RtpCapture } from '../src/rtp-capture.js';
 import { runSipp, scenario } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
@@ -52,7 +52,7 @@ describe('callback delivery', () => {
       return undefined;
     };
     fallbackHook.responder = (cb) => (cb.name === 'getIvrCommand' ? { delayMs: 800 } : undefined);
-    const mediaPort = await freeUdpPort();
+    const mediaPort = await freeSippMediaPort();
     const capture = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${mediaPort}`);
     await capture.ready();
     const sipp = await runSipp([

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { RtpStream, rtpPcap } from '../src/rtp-pcap.js';
 import { runSipp, scenario, startSippCallee } from '../src/sipp.js';
 import { assertUsageGrew, usageTotals } from '../src/usage.js';
@@ -128,7 +128,7 @@ describe('DTMF: the first RFC 4733 key press counts; a silent caller times out (
       '-m',
       '1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-timeout',
       '45s',
       `${stack.sipHost}:${stack.sipPort}`,

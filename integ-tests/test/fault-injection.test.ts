@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { childrenOf } from '../src/processes.js';
 import { renderScenario, runSipp, type SippResult, startSippCallee } from '../src/sipp.js';
 import { assertUsageGrew, type UsageTotals, usageTotals as usageTotalsOf } from '../src/usage.js';
@@ -78,7 +78,7 @@ describe('fault injection: every call ends once, usage holds, the next call is s
         '-m',
         '1',
         '-mp',
-        String(await freeUdpPort()),
+        String(await freeSippMediaPort()),
         '-timeout',
         `${waitSec + 10}s`,
         `${stack.sipHost}:${stack.sipPort}`,
@@ -332,7 +332,7 @@ describe('fault injection: every call ends once, usage holds, the next call is s
           '-m',
           '1',
           '-mp',
-          String(await freeUdpPort()),
+          String(await freeSippMediaPort()),
           '-timeout',
           '20s',
           `${stack.sipHost}:${stack.sipPort}`,

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort, freeUdpPort } from '../src/ports.js';
 import { renderScenario, runSipp } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
 
@@ -115,7 +115,7 @@ describe('HEP capture: every SIP message of a call reaches the Homer collector',
         '-m',
         '1',
         '-mp',
-        String(await freeUdpPort()),
+        String(await freeSippMediaPort()),
         '-timeout',
         '30s',
         `${on.sipHost}:${on.sipPort}`,

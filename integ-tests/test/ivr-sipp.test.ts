@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { RtpCapture, segments } from '../src/rtp-capture.js';
 import { runSipp, scenario } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
@@ -93,7 +93,7 @@ describe('IVR engine with SIPp callers (real rtpengine, real calls)', () => {
   });
 
   async function call(steps: string[], opts: { byeTimeoutMs?: number } = {}) {
-    const mediaPort = await freeUdpPort();
+    const mediaPort = await freeSippMediaPort();
     const capture = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${mediaPort}`);
     await capture.ready();
     const xml = await renderIvrScenario('uac-steps.xml', {

@@ -6,7 +6,7 @@ import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { Baresip, soxStat } from '../src/baresip.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort, freeUdpPort } from '../src/ports.js';
 import { RtpCapture } from '../src/rtp-capture.js';
 import { renderScenario, runSipp, scenario } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
@@ -52,7 +52,7 @@ describe('live calls and outbound IVR calls', () => {
       '-i',
       '127.0.0.1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-m',
       '1',
       '-timeout',
@@ -236,7 +236,7 @@ describe('live calls and outbound IVR calls', () => {
     hook.received.length = 0;
     hook.responder = (cb) =>
       cb.name === 'newCall' ? { body: { action: 'call', destination: callee.uri, timeoutSec: 10 } } : undefined;
-    const callerMedia = await freeUdpPort();
+    const callerMedia = await freeSippMediaPort();
     const atCaller = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${callerMedia}`);
     const atCallee = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${callee.mediaPort}`);
     await Promise.all([atCaller.ready(), atCallee.ready()]);
@@ -321,7 +321,7 @@ describe('live calls and outbound IVR calls', () => {
       return undefined;
     };
     let agentId = '';
-    const callerMedia = await freeUdpPort();
+    const callerMedia = await freeSippMediaPort();
     const caller = runSipp([
       '-sf',
       scenario('uac-stream-until-bye.xml'),
@@ -423,7 +423,7 @@ describe('live calls and outbound IVR calls', () => {
       }
       return undefined;
     };
-    const callerMedia = await freeUdpPort();
+    const callerMedia = await freeSippMediaPort();
     const caller = runSipp([
       '-sf',
       scenario('uac-stream-until-bye.xml'),
@@ -534,7 +534,7 @@ describe('live calls and outbound IVR calls', () => {
       '-i',
       '127.0.0.1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-m',
       '1',
       '-timeout',
@@ -552,7 +552,7 @@ describe('live calls and outbound IVR calls', () => {
       '-m',
       '1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-timeout',
       '30s',
       `127.0.0.1:${stack.sipPorts[0]}`,
@@ -579,7 +579,7 @@ describe('live calls and outbound IVR calls', () => {
       '-m',
       '1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-timeout',
       '40s',
       `127.0.0.1:${stack.sipPorts[0]}`,
@@ -617,7 +617,7 @@ describe('live calls and outbound IVR calls', () => {
 
   async function uasWithMedia(name: string, values: Record<string, string | number>) {
     const port = await freeUdpPort();
-    const mediaPort = await freeUdpPort();
+    const mediaPort = await freeSippMediaPort();
     const xml = await renderScenario(name, values);
     const run = runSipp([
       '-sf',

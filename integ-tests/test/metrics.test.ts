@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { runSipp, scenario } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
 
@@ -149,7 +149,7 @@ describe('Prometheus /metrics of a media node (real stack, SIPp caller)', () => 
       '-m',
       '1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-timeout',
       '40s',
       `${stack.sipHost}:${stack.sipPort}`,
@@ -231,7 +231,7 @@ describe('Prometheus /metrics of a media node (real stack, SIPp caller)', () => 
       '-m',
       '1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-timeout',
       '10s',
       `${stack.sipHost}:${stack.sipPort}`,

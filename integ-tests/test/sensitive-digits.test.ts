@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { verifySignature } from '@sipms/shared/signing';
 import { ApiClient } from '../src/api-client.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { renderScenario, runSipp } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
 
@@ -85,7 +85,7 @@ describe('sensitive digits (dtmf.sensitive) through the whole stack', () => {
       '-m',
       '1',
       '-mp',
-      String(await freeUdpPort()),
+      String(await freeSippMediaPort()),
       '-timeout',
       '40s',
       `${stack.sipHost}:${stack.sipPort}`,

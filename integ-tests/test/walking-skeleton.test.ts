@@ -4,7 +4,7 @@ import { verifySignature } from '@sipms/shared/signing';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
-import { freeUdpPort } from '../src/ports.js';
+import { freeSippMediaPort } from '../src/ports.js';
 import { RtpCapture } from '../src/rtp-capture.js';
 import { renderScenario, runSipp } from '../src/sipp.js';
 import { WebhookServer } from '../src/webhook-server.js';
@@ -57,7 +57,7 @@ describe('walking skeleton: one real SIP call through the whole stack', () => {
       if (cb.name === 'getIvrCommand') return { body: { phrases: [{ format: 'tts', text: 'Goodbye' }], hangup: true } };
       return undefined;
     };
-    const mediaPort = await freeUdpPort();
+    const mediaPort = await freeSippMediaPort();
     const capture = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst port ${mediaPort}`);
     await capture.ready();
     const xml = await renderScenario('uac-ivr-dtmf.xml', {
