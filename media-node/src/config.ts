@@ -142,11 +142,11 @@ const MediaNodeEnv = z
     /** How often the node reads its inbox of REST commands: the latency/cost trade-off of live-call control. */
     INBOX_POLL_MS: envInt(100, 10, 10_000),
     /**
-     * Journal entries of all calls written together every this many ms (one BatchWriteItem instead of one
-     * PutItem each); 0 (the default): each entry is written at once, so a session's journal is readable as
-     * soon as the call's SIP response is out.
+     * Journal entries of all calls written together every this many ms (one BatchWriteItem of up to 25
+     * instead of one PutItem each); a session's entries are stored before its sessionCompleted is sent.
+     * 0: each entry is written at once.
      */
-    JOURNAL_BATCH_MS: envInt(0, 0, 1000),
+    JOURNAL_BATCH_MS: envInt(20, 0, 1000),
     /** How long the node keeps a found inbound route (number or domain → tenant); a released number may route that long. */
     ROUTING_CACHE_MS: envInt(2000, 0, 60_000),
     /** Delays (ms) between reads of a callback's reply: the latency/cost setting of the callback path. */

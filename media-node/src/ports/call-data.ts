@@ -20,6 +20,8 @@ export interface SessionRepository {
    */
   end(sessionId: string, reason: string): Promise<boolean>;
   journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void>;
+  /** Stores the journal entries written so far that are still queued (a node batches them). */
+  flushJournal(): Promise<void>;
 }
 
 /** Text to speak. `voice`/`language`/`engine`/`outputFormat` are hints each speech engine maps to its own terms. */

@@ -103,6 +103,31 @@ describe('CallSession', { concurrency: true }, () => {
     assert.equal(Math.round(body.sessionDuration * 10), body.sessionDuration * 10, 'tenths of a second');
   });
 
+  test('complete: the journal queued so far is stored before sessionCompleted is sent', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    await kit.sessions.create({
+      sessionId: session.sessionId,
+      tenantId: kit.tenant.tenantId,
+      nodeId: kit.nodeId,
+      state: 'active',
+      createdAt: new Date().toISOString(),
+      participants: {},
+    });
+    const order: string[] = [];
+    const flush = kit.sessions.flushJournal.bind(kit.sessions);
+    kit.sessions.flushJournal = async () => {
+      order.push(`flush (callbacks sent: ${kit.callbacks.calls.map((c) => c.type).join(',') || 'none'})`);
+      await new Promise((r) => setTimeout(r, 30)); // a batch write in flight
+      await flush();
+      order.push('flushed');
+    };
+    session.journal({ kind: 'sip', event: 'ended', reason: 'hangup' });
+    await session.complete('hangup');
+    kit.expectCompleted('hangup', session.sessionId);
+    assert.deepEqual(order, ['flush (callbacks sent: none)', 'flushed']);
+  });
+
   test('complete of a session a dead-node sweeper completed meanwhile (nodeFailed): not reported again', async (t) => {
     const kit = flowKit(t);
     const session = new CallSession(kit.tenant, kit.deps);

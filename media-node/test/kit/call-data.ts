@@ -107,6 +107,11 @@ export class FakeSessionRepository implements SessionRepository {
     if (err) throw err;
   }
 
+  /** Entries are kept at once (see `journal`): nothing is ever queued to store. */
+  async flushJournal(): Promise<void> {
+    await Promise.resolve();
+  }
+
   // ---- queries for tests ----
 
   get(sessionId: string): SessionRecord | undefined {

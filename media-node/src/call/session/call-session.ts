@@ -175,6 +175,11 @@ export class CallSession {
       sessionDuration: Math.round((Date.now() - this.startedAt) / 100) / 10,
       reason,
     });
+    // The node batches journal entries: a tenant that reads the session when sessionCompleted arrives sees
+    // its whole journal.
+    await this.deps.sessions
+      .flushJournal()
+      .catch((err) => this.log.warn({ err }, 'journal flush before sessionCompleted failed'));
     await this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs));
     this.log.info({ reason }, 'session completed');
   }
