@@ -18,12 +18,13 @@ function capture(base: Record<string, unknown> = { service: 'control-plane' }, l
   return { log, lines, raw };
 }
 
-test("a line has the media node's fields: level, time, msg, service, then the fields as given", () => {
+test("a line has the media node's fields: level, time, service, then the fields as given, msg last", () => {
   const { log, lines } = capture();
   log.info({ sessionId: 's1', tenantId: 't1', traceId: 'a'.repeat(32), n: 3, empty: '', none: null }, 'hello');
   assert.equal(lines.length, 1);
   const line = lines[0]!;
-  assert.deepEqual(Object.keys(line).slice(0, 4), ['level', 'time', 'msg', 'service']);
+  assert.deepEqual(Object.keys(line).slice(0, 3), ['level', 'time', 'service']);
+  assert.equal(Object.keys(line).at(-1), 'msg');
   assert.equal(line.level, 'info');
   assert.equal(line.msg, 'hello');
   assert.equal(line.service, 'control-plane');

@@ -14,6 +14,8 @@ import { type Logger, type LogLevel, serializeError } from '@sipms/shared/util/l
  *   (extra keys)          the fields as given; errors (any field) as serializeError: name, message, stack, cause…
  *   function_request_id   awsRequestId (handlers add it to their lines' fields)
  *
+ * Keys come in pino's order: level, time, service, the context and fields, msg last.
+ *
  * Powertools decides the level (LOG_LEVEL / POWERTOOLS_LOG_LEVEL, or Lambda's advanced logging controls, which win
  * on AWS), formats and serializes; every line goes to stderr as the media node's do: the local deployment's stdout
  * is for people (its ready line), and on Lambda both streams reach CloudWatch Logs.
@@ -45,11 +47,12 @@ class MediaNodeShapeFormatter extends LogFormatter {
       attributes: {
         level: attributes.logLevel.toLowerCase(),
         time: attributes.timestamp.toISOString(),
-        msg: attributes.message,
         service: attributes.serviceName,
         // Keys added through Powertools' own API (appendKeys), if any.
         ...rest,
         ...(fields as LogAttributes | undefined),
+        // Last, as pino writes it (the media node's logger).
+        msg: attributes.message,
       },
     });
   }

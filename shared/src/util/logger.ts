@@ -1,3 +1,5 @@
+import { type Logger as PinoLogger, pino } from 'pino';
+
 /** Structured JSON logs, one line each; the only logger interface the code depends on. */
 export interface Logger {
   debug(fields: Record<string, unknown>, msg: string): void;
@@ -54,21 +56,42 @@ function serialize(fields: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/**
+ * The logger of the media node and the local processes, on pino: one JSON line per entry with the same
+ * fields as the Lambdas' Powertools lines (lambdas/src/observability/powertools-logger.ts): `level` (lower
+ * case), `time` (ISO 8601, UTC), `msg`, `service`, the context a child adds (sessionId, tenantId, traceId) and
+ * the entry's fields; an Error in any field is kept whole by `serializeError` (stack, code, cause chain).
+ * Lines go to stderr (stdout is for people: the local deployment's ready line), or to `write` (tests).
+ */
 export function createLogger(
   base: Record<string, unknown> = {},
   level: LogLevel = (process.env.LOG_LEVEL as LogLevel | undefined) ?? 'info',
-  write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  write?: (line: string) => void,
 ): Logger {
-  const min = LEVELS[level] ?? LEVELS.info;
-  const log = (lvl: Exclude<LogLevel, 'silent'>) => (fields: Record<string, unknown>, msg: string) => {
-    if (LEVELS[lvl] < min) return;
-    write(JSON.stringify({ level: lvl, time: new Date().toISOString(), msg, ...base, ...serialize(fields) }));
-  };
+  const destination = write
+    ? { write: (chunk: string) => write(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) }
+    : pino.destination({ fd: 2, sync: true });
+  const root = pino(
+    {
+      level: level in LEVELS ? level : 'info',
+      base: null, // no pid/hostname: `service` and the context say where a line is from
+      messageKey: 'msg',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Errors under any key (not only pino's `err`) as serializeError shapes them.
+      serializers: { err: serializeValue },
+      formatters: { level: (label) => ({ level: label }), bindings: serialize, log: serialize },
+    },
+    destination,
+  );
+  return wrap(root.child(base));
+}
+
+function wrap(p: PinoLogger): Logger {
   return {
-    debug: log('debug'),
-    info: log('info'),
-    warn: log('warn'),
-    error: log('error'),
-    child: (fields) => createLogger({ ...base, ...fields }, level, write),
+    debug: (fields, msg) => p.debug(fields, msg),
+    info: (fields, msg) => p.info(fields, msg),
+    warn: (fields, msg) => p.warn(fields, msg),
+    error: (fields, msg) => p.error(fields, msg),
+    child: (fields) => wrap(p.child(fields)),
   };
 }
