@@ -4,6 +4,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
+import { CLOUDWATCH_AGENT_CONFIG, CLOUDWATCH_AGENT_KEY_FINGERPRINT } from '../src/cdk/media-node-boot/boot-script.js';
+import { EMF_LOG_FILE } from '../src/cdk/media-node-boot/systemd-units.js';
 import { type Cfn, renderCfnString, resourcesOfType, scratchDir, synth } from './helpers/synth.js';
 
 /**
@@ -143,6 +145,7 @@ for (const combo of combinations) {
       assert.ok(installLine, 'the user data installs packages with apt-get');
       const installed = installLine[1]!.trim().split(/\s+/);
       for (const p of RUNTIME_PACKAGES) assert.ok(installed.includes(p.package), `${p.package} (${p.command})`);
+      for (const p of ['gpg', 'logrotate']) assert.ok(installed.includes(p), `${p}: the CloudWatch agent and its file`);
       assert.ok(installed.includes('ffmpeg'), 'ffmpeg: prompts are converted to AU, never played as WAV');
     });
 
@@ -151,6 +154,44 @@ for (const combo of combinations) {
       const config = loadMediaNodeConfig(envFileOf(script));
       assert.equal(config.SIP_ADVERTISED_HOST, '203.0.113.10');
       assert.equal(config.RTP_PORT_MIN, 30000);
+      assert.deepEqual(config.METRICS_EMF, { kind: 'file', path: EMF_LOG_FILE }, 'EMF records go to the shipped file');
+      assert.equal(config.METRICS_EMF_INTERVAL_MS, 60_000);
+    });
+
+    test('node metrics: the CloudWatch agent, signature-checked, ships the EMF file; its failure never stops the node', () => {
+      const agent = /cat > \/opt\/sipms\/cloudwatch-agent\.sh <<'AGENT'\n([\s\S]*?)\nAGENT\n/.exec(script)?.[1];
+      assert.ok(agent, 'the agent install script is written by a quoted here-document');
+      const parsed = spawnSync('bash', ['-n'], { input: agent, encoding: 'utf8' });
+      assert.equal(parsed.status, 0, parsed.stderr);
+      assert.match(agent, /^set -euo pipefail$/m, 'any failed step stops the install');
+      assert.match(
+        agent,
+        /amazoncloudwatch-agent\.s3\.amazonaws\.com\/ubuntu\/arm64\/latest\/amazon-cloudwatch-agent\.deb'/,
+      );
+      // The signature is checked against the pinned key before the package is installed.
+      const verify = agent.indexOf(`VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}`);
+      assert.ok(verify > 0 && verify < agent.indexOf('dpkg -i'), 'verified, then installed');
+      assert.match(agent, /gpg --batch --status-fd 1 --verify "\$work\/agent\.deb\.sig" "\$work\/agent\.deb"/);
+      const json = /<<'JSON'\n([\s\S]*?)\nJSON\n/.exec(agent)?.[1];
+      const config = JSON.parse(json!) as Cfn;
+      const [file] = config.logs.logs_collected.files.collect_list as Cfn[];
+      assert.equal(file.file_path, EMF_LOG_FILE);
+      assert.match(file.log_group_name, /^cfn-ref-medianodesmetricsloggroup/, "the stack's EMF log group");
+      assert.equal(file.log_stream_name, '{instance_id}');
+      assert.equal(config.metrics, undefined, 'the agent collects nothing else');
+      assert.match(
+        agent,
+        new RegExp(`amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}$`, 'm'),
+      );
+
+      // Run after the media node started, and a failure is a warning in the boot log, never a failed boot.
+      assert.ok(
+        script.indexOf('bash /opt/sipms/cloudwatch-agent.sh') >
+          script.indexOf('systemctl enable --now sipms-media-node'),
+      );
+      assert.match(script, /^if bash \/opt\/sipms\/cloudwatch-agent\.sh; then$/m);
+      assert.match(script, /WARNING the CloudWatch agent did not start/);
+      assert.match(script, /^\/var\/log\/sipms\/emf\.log \{[\s\S]*?su sipms sipms\n\}$/m, 'the EMF file is rotated');
     });
 
     test('the systemd units are valid', (t) => {
@@ -166,6 +207,7 @@ for (const combo of combinations) {
       }
       const node = parseUnit(units.get('sipms-media-node.service')!);
       assert.equal(node.get('Service')!.get('EnvironmentFile')![0], '/etc/sipms/media-node.env');
+      assert.equal(node.get('Service')!.get('LogsDirectory')![0], 'sipms', 'the EMF file is writable: /var/log/sipms');
       assert.equal(node.get('Service')!.get('Restart')![0], 'always');
       assert.equal(node.get('Unit')!.get('OnFailure')![0], 'sipms-node-unhealthy.service');
       assert.ok(Number(node.get('Service')!.get('TimeoutStopSec')![0]) > 15 * 60, 'systemd waits for the drain');
@@ -182,6 +224,13 @@ for (const combo of combinations) {
     });
   });
 }
+
+test('an x86 node installs the amd64 CloudWatch agent', () => {
+  const script = userDataOf({ instanceType: 't3.small' });
+  assert.match(script, /node-v\$NODE_VERSION-linux-x64/);
+  assert.match(script, /\/ubuntu\/amd64\/latest\/amazon-cloudwatch-agent\.deb'/);
+  assert.doesNotMatch(script, /arm64/);
+});
 
 test('systemd-analyze verify catches a broken unit (the check is not vacuous)', (t) => {
   if (!hasSystemdAnalyze) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { DIMENSION, METRIC, METRICS_NAMESPACE } from '@sipms/lambdas/observability/metric-names';
@@ -7,6 +8,7 @@ import { ROUTE_GROUPS, ROUTES } from '@sipms/shared/api/routes';
 import { createTableInput, TABLE_KEYS } from '@sipms/shared/data/table-design';
 import { EVENT_SOURCE } from '@sipms/shared/events/envelope';
 import { RULES } from '@sipms/shared/events/rules';
+import { NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
 import {
   type Cfn,
   type CfnTemplate,
@@ -116,6 +118,37 @@ describe('IAM', () => {
       }
     }
     assert.ok(checked > 10 && touchingData >= 8, `walked ${checked} statements, ${touchingData} on data resources`);
+  });
+
+  test('traces: the dispatcher and the media nodes export to X-Ray (PutSpans only), every function has TRACES_EXPORTER=xray; traces=none grants nothing', () => {
+    const xrayGrants = (tpl: CfnTemplate) =>
+      resourcesOfType(tpl, 'AWS::IAM::Policy').flatMap(([, p]) =>
+        (p.PolicyDocument.Statement as Cfn[])
+          .filter((st) => [st.Action].flat().some((a: string) => a.startsWith('xray:')))
+          .map((st) => ({ actions: [st.Action].flat(), roles: referencedIds(p.Roles), resource: st.Resource })),
+      );
+    const granted = xrayGrants(t);
+    for (const g of granted) {
+      assert.deepEqual(g.actions, ['xray:PutSpans', 'xray:PutSpansForIndexing']);
+      assert.equal(g.resource, '*', 'the X-Ray span actions take no resource');
+    }
+    const rolesWithXray = new Set(granted.flatMap((g) => [...g.roles]));
+    const fns = resourcesOfType(t, 'AWS::Lambda::Function').filter(([, fn]) => fn.Environment?.Variables?.TABLE_NAME);
+    assert.ok(fns.length >= 5, `${fns.length} service functions`);
+    for (const [id, fn] of fns) {
+      assert.equal(fn.Environment.Variables.TRACES_EXPORTER, 'xray', id);
+      const [role] = [...referencedIds(fn.Role)];
+      const dispatcher = /tenant callbacks/.test(fn.Description);
+      assert.equal(rolesWithXray.has(role!), dispatcher, `${id}: only the dispatcher's role may put spans`);
+    }
+    const [nodeRole] = resourcesOfType(t, 'AWS::IAM::Role').find(([id]) => id.includes('NodeRole')) ?? [];
+    assert.ok(nodeRole && rolesWithXray.has(nodeRole), 'the media nodes’ role may put spans');
+    const off = synth({ traces: 'none' }).template;
+    assert.deepEqual(xrayGrants(off), []);
+    for (const [id, fn] of resourcesOfType(off, 'AWS::Lambda::Function').filter(
+      ([, f]) => f.Environment?.Variables?.TABLE_NAME,
+    ))
+      assert.equal(fn.Environment.Variables.TRACES_EXPORTER, 'none', id);
   });
 
   test('Polly: only polly:SynthesizeSpeech, and only for the media nodes', () => {
@@ -314,6 +347,38 @@ describe('media nodes', () => {
     assert.ok(hook.HeartbeatTimeout > 15 * 60, 'longer than the drain bound');
   });
 
+  test('node metrics: a log group for the EMF records; the nodes may add streams and events to it, nothing else', () => {
+    const groups = resourcesOfType(t, 'AWS::Logs::LogGroup').filter(([, lg]) =>
+      /media-node\/emf$/.test(String(lg.LogGroupName)),
+    );
+    assert.equal(groups.length, 1, 'one log group for the EMF records');
+    const [groupId, group] = groups[0]!;
+    assert.equal(group.LogGroupName, '/sip-mediaserver/dev/media-node/emf');
+    assert.equal(group.RetentionInDays, 30, 'logRetentionDays');
+
+    const [roleId] = resourcesOfType(t, 'AWS::IAM::Role').find(([, r]) =>
+      JSON.stringify(r.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'),
+    )!;
+    const policies = resourcesOfType(t, 'AWS::IAM::Policy').filter(([, p]) => referencedIds(p.Roles).has(roleId));
+    const statements = policies.flatMap(([, p]) => p.PolicyDocument.Statement as Cfn[]);
+    const logActions = statements.filter((st) => [st.Action].flat().some((a: string) => a.startsWith('logs:')));
+    assert.equal(logActions.length, 1, JSON.stringify(logActions));
+    assert.deepEqual([logActions[0].Action].flat().sort(), [
+      'logs:CreateLogStream',
+      'logs:DescribeLogStreams',
+      'logs:PutLogEvents',
+    ]);
+    assert.deepEqual(
+      [...referencedIds(logActions[0].Resource)].filter((id) => !id.startsWith('AWS::')),
+      [groupId],
+      'on the EMF log group only',
+    );
+    assert.ok(
+      !statements.some((st) => [st.Action].flat().some((a: string) => /^cloudwatch:/.test(a))),
+      'the nodes need no PutMetricData: CloudWatch Logs extracts the metrics',
+    );
+  });
+
   test('public subnets only, no NAT; the security group opens SIP 5060 UDP/TCP, TLS 5061 and the RTP range', () => {
     assert.equal(resourcesOfType(t, 'AWS::EC2::NatGateway').length, 0);
     for (const [, subnet] of resourcesOfType(t, 'AWS::EC2::Subnet')) assert.equal(subnet.MapPublicIpOnLaunch, true);
@@ -325,7 +390,7 @@ describe('media nodes', () => {
   test('operability: alarms, a dashboard and the outputs an operator needs', () => {
     const alarms = resourcesOfType(t, 'AWS::CloudWatch::Alarm');
     const described = alarms.map(([, a]) => String(a.AlarmDescription));
-    for (const what of [/dispatcher failed/, /throttled/, /dead-letter/, /5xx/, /media nodes/i]) {
+    for (const what of [/dispatcher failed/, /throttled/, /dead-letter/, /5xx/, /media nodes/i, /event loop/]) {
       assert.ok(
         described.some((d) => what.test(d)),
         `an alarm for ${what}`,
@@ -364,6 +429,60 @@ describe('media nodes', () => {
       );
     }
     assert.ok(api.every((m) => m.includes(METRIC.apiRequests) && !/tenantId|sessionId/.test(m)));
+
+    // The media nodes' EMF metrics: per node by SEARCH over NodeId, the fleet from the dimension-less rollup.
+    type Entry = (string | Record<string, unknown>)[];
+    const entries = (title: RegExp): Entry[] => {
+      const w = body.widgets.find((x) => title.test(x.properties.title ?? ''));
+      assert.ok(w, `a widget titled ${title}`);
+      return w.properties.metrics as Entry[];
+    };
+    const search = (e: Entry[], metric: string, stat: string) =>
+      e.some((m) => {
+        const expr = String((m[0] as { expression?: string }).expression ?? '');
+        return (
+          expr === `SEARCH('{${METRICS_NAMESPACE},${NODE_DIMENSION.nodeId}} MetricName="${metric}"', '${stat}', 60)`
+        );
+      });
+    /** A rollup metric (namespace, name, no dimensions) with its rendering options. */
+    const rollup = (e: Entry[], metric: string) =>
+      e
+        .filter((m) => m[0] === METRICS_NAMESPACE && m[1] === metric && typeof m[2] === 'object')
+        .map((m) => m[2] as { stat?: string; period?: number; yAxis?: string; label?: string });
+    const active = entries(/active calls per node/);
+    assert.ok(search(active, NODE_METRIC.activeCalls, 'Maximum'), 'active calls per node');
+    assert.deepEqual(
+      rollup(active, NODE_METRIC.activeCalls).map((o) => [o.stat, o.period ?? 300, o.yAxis]),
+      [['Sum', 60, 'right']],
+      'the fleet total: one record per node per minute, summed',
+    );
+    const calls = entries(/calls started and ended/);
+    assert.equal(rollup(calls, NODE_METRIC.callsStarted)[0]?.stat, 'Sum');
+    assert.equal(rollup(calls, NODE_METRIC.callsEnded)[0]?.stat, 'Sum');
+    const sip = entries(/SIP 5xx and 4xx/);
+    assert.equal(rollup(sip, NODE_METRIC.sipResponses5xx)[0]?.stat, 'Sum');
+    const roundTrip = entries(/callback round trip/);
+    assert.deepEqual(
+      rollup(roundTrip, NODE_METRIC.callbackRoundTrip).map((o) => o.stat),
+      ['p50', 'p99'],
+      'percentiles of the EMF distribution',
+    );
+    assert.equal(rollup(roundTrip, NODE_METRIC.dtmfToNextPrompt)[0]?.stat, 'p99');
+    const lag = entries(/event-loop lag/);
+    assert.ok(search(lag, NODE_METRIC.eventLoopLagP99, 'Maximum'), 'event-loop lag per node');
+    assert.equal(rollup(lag, NODE_METRIC.eventLoopLagP99)[0]?.stat, 'Maximum', 'the worst node');
+    assert.ok(search(entries(/RTP ports in use/), NODE_METRIC.rtpPortsInUse, 'Maximum'));
+
+    const [, lagAlarm] = alarms.find(([, a]) => /event loop/.test(String(a.AlarmDescription)))!;
+    const [lagStat] = (lagAlarm.Metrics as Cfn[]).map((m) => m.MetricStat);
+    assert.equal(lagStat.Metric.Namespace, METRICS_NAMESPACE);
+    assert.equal(lagStat.Metric.MetricName, NODE_METRIC.eventLoopLagP99);
+    assert.equal(lagStat.Metric.Dimensions, undefined, 'on the fleet rollup: any node');
+    assert.equal(lagStat.Stat, 'Maximum');
+    assert.equal(lagStat.Period, 60);
+    assert.equal(lagAlarm.EvaluationPeriods, 5);
+    assert.equal(lagAlarm.Threshold, 0.05);
+    assert.equal(lagAlarm.TreatMissingData, 'notBreaching', 'no nodes, or EMF off: no alarm');
     for (const o of ['ApiUrl', 'SipDomain', 'PromptsBucketName', 'RecordingsBucketName', 'MediaNodeAddressesCommand']) {
       assert.ok(t.Outputs?.[o], `output ${o}`);
     }
@@ -411,10 +530,13 @@ describe('bundles (local esbuild, no Docker)', () => {
     const bytes = statSync(main).size;
     console.log(`media-node bundle: ${(bytes / 1024 / 1024).toFixed(2)} MiB`);
     assert.ok(bytes < 20 * 1024 * 1024);
-    // Self-contained: EC2 has no AWS SDK or node_modules, so only Node built-ins may stay imports.
+    // Self-contained: EC2 has no AWS SDK or node_modules, so only Node built-ins (`node:fs`, or `util` as some
+    // packages' ES builds write it) may stay imports. An import statement starts the code or follows `;`, `}` or
+    // a line break: the word inside a minified string ("--import") is not one.
     const code = readFileSync(main, 'utf8');
-    const imports = /\bimport\s*(?:(?:\{[^}]*\}|\*\s*as\s*[\w$]+|[\w$]+)\s*(?:,\s*\{[^}]*\})?\s*from\s*)?"([^"]+)"/g;
-    const bare = [...code.matchAll(imports)].map((m) => m[1]!).filter((m) => !m.startsWith('node:'));
+    const imports =
+      /(?:^|[;}\n])\s*import\s*(?:(?:\{[^}]*\}|\*\s*as\s*[\w$]+|[\w$]+)\s*(?:,\s*\{[^}]*\})?\s*from\s*)?"([^"]+)"/g;
+    const bare = [...code.matchAll(imports)].map((m) => m[1]!).filter((m) => !isBuiltin(m));
     // The SDK loads the CRT signer only for SigV4a (multi-region access points), inside a try: never here.
     const OPTIONAL = new Set(['@aws-sdk/signature-v4-crt']);
     assert.deepEqual(

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { verifySignature } from '@sipms/shared/signing';
 import { ApiClient } from '../src/api-client.js';
@@ -233,6 +235,63 @@ describe('callback delivery', () => {
         journal.some((e) => e.kind === 'sip' && e.traceId === traceId),
         "the node's own entries carry the trace id too",
       );
+    }
+
+    // The spans (OpenTelemetry; `npm start` exports them as JSON lines under <DATA_DIR>/traces/, a file per
+    // process): for each call one `session` span on the node; per callback a `callback <type>` span under it
+    // (publish → reply) and, in the control plane, the dispatcher's `webhook <type>` span under that one, whose
+    // traceparent is the header the tenant received.
+    interface SpanLine {
+      name: string;
+      traceId: string;
+      spanId: string;
+      parentSpanId?: string;
+      service: string;
+      kind: string;
+      status: string;
+    }
+    const readSpans = async (): Promise<SpanLine[]> => {
+      const dir = join(stack.dataDir, 'traces');
+      const files = await readdir(dir).catch(() => [] as string[]);
+      const lines = await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
+      return lines
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as SpanLine);
+    };
+    const sessionIds = [...traceOf.keys()];
+    let recorded: SpanLine[] = [];
+    // Spans are exported in batches, at most a second after they end (and at each dispatch).
+    for (let i = 0; i < 50; i++) {
+      recorded = await readSpans();
+      const roots = recorded.filter(
+        (sp) => sp.name === 'session' && [...traceOf.values()].some((t) => t.has(sp.traceId)),
+      );
+      if (roots.length === 2) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const sessionId of sessionIds) {
+      const traceId = [...traceOf.get(sessionId)!][0]!;
+      const inTrace = recorded.filter((sp) => sp.traceId === traceId);
+      const root = inTrace.filter((sp) => sp.name === 'session');
+      assert.equal(root.length, 1, `one session span in ${JSON.stringify(inTrace.map((sp) => sp.name))}`);
+      assert.equal(root[0]!.service, 'media-node');
+      assert.equal(root[0]!.kind, 'server');
+      assert.equal(root[0]!.parentSpanId, undefined, 'the session span starts the trace');
+      for (const cb of hook.received.filter((c) => c.body.sessionId === sessionId)) {
+        const [, , sentSpan] = String(cb.headers.traceparent).split('-');
+        const webhook = inTrace.find((sp) => sp.spanId === sentSpan);
+        assert.ok(webhook, `${cb.name}: the dispatcher's span whose traceparent the tenant got`);
+        assert.equal(webhook.name, `webhook ${cb.name}`);
+        assert.equal(webhook.service, 'control-plane');
+        assert.equal(webhook.kind, 'client');
+        const callback = inTrace.find((sp) => sp.spanId === webhook.parentSpanId);
+        assert.ok(callback, `${cb.name}: the webhook span's parent is on the node`);
+        assert.equal(callback.name, `callback ${cb.name}`);
+        assert.equal(callback.service, 'media-node');
+        assert.equal(callback.parentSpanId, root[0]!.spanId, `${cb.name}: a child of the session span`);
+      }
     }
   });
 

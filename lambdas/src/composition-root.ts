@@ -20,6 +20,8 @@ import { UsageStore } from '@sipms/shared/data/usage-store';
 import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
 import { checkDestination, parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { effectiveLimits, type LimitDefaults } from '@sipms/shared/domain/tenant';
+import { tracerFromSpec } from '@sipms/shared/observability/otel-tracer';
+import type { Tracer } from '@sipms/shared/observability/tracing';
 import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import type { Logger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
@@ -53,6 +55,8 @@ export interface ControlPlane {
   logger: Logger;
   /** CloudWatch metrics (EMF); each handler flushes them at the end of its invocation. */
   metrics: ControlPlaneMetrics;
+  /** Spans (TRACES_EXPORTER: X-Ray on AWS); the dispatcher flushes them at the end of its invocation. */
+  tracer: Tracer;
 }
 
 /** A setting parsed by one of the domain's parsers: a bad value fails start-up naming the setting's entry. */
@@ -139,6 +143,7 @@ export function controlPlane(): ControlPlane {
       }),
       logger,
       metrics: createPowertoolsMetrics({ service: SERVICE.controlPlane, logger }),
+      tracer: tracerFromSpec(config.TRACES_EXPORTER, { service: SERVICE.controlPlane, logger }),
     };
   }
   return instance;

@@ -4,6 +4,7 @@ import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
 import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { randomId } from '@sipms/shared/util/ids';
 import { z } from 'zod';
+import { parseEmfTarget } from './observability/emf-publisher.js';
 import { parseHostPort } from './observability/hep.js';
 import { isWildcardHost } from './observability/metrics-server.js';
 
@@ -176,6 +177,24 @@ const MediaNodeEnv = z
     METRICS_PORT: envInt(9464, 0, 65535),
     /** `true`: METRICS_HOST may be a wildcard (every interface); only behind a firewall or security group. */
     METRICS_PUBLIC: z.enum(['true', 'false']).default('false'),
+    /**
+     * The node's metrics as CloudWatch embedded-metric-format records (docs/operations.md, "Node metrics on
+     * CloudWatch (EMF)"): `off` (default), `stdout`, or `file:<absolute path>` (AWS nodes: a file the CloudWatch
+     * agent ships to a log group). Read from the same registry as /metrics, whether or not METRICS_PORT is 0.
+     */
+    METRICS_EMF: z
+      .string()
+      .default('off')
+      .transform((v, ctx) => {
+        try {
+          return parseEmfTarget(v);
+        } catch (err) {
+          ctx.issues.push({ code: 'custom', message: (err as Error).message, input: v });
+          return z.NEVER;
+        }
+      }),
+    /** One EMF record every this many ms (default 60000: one per node per minute, CloudWatch's resolution). */
+    METRICS_EMF_INTERVAL_MS: envInt(60_000, 1000, 3_600_000),
     RUN_DIR: z.string().min(1),
   })
   .superRefine((c, ctx) => {

@@ -16,6 +16,7 @@ import { checkDestination } from '@sipms/shared/domain/outbound-policy';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { EventBridgeCallbackPublisher } from '@sipms/shared/events/callback-publisher';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
+import { tracerFromSpec } from '@sipms/shared/observability/otel-tracer';
 import { DeadNodeSweeper } from '@sipms/shared/ops/dead-node-sweeper';
 import { NodeFailure } from '@sipms/shared/ops/node-failure';
 import { packageProviding } from '@sipms/shared/system-packages';
@@ -40,6 +41,7 @@ import { RtpEngineProcess, stopOrphanedRtpengine } from './media/rtpengine-proce
 import { InboxLoop } from './node/inbox-loop.js';
 import { NodePresence } from './node/node-presence.js';
 import { missingPrograms, missingProgramsMessage, requiredPrograms } from './node/required-programs.js';
+import { startEmfPublisher } from './observability/emf-publisher.js';
 import { type HepSender, openHepSender } from './observability/hep.js';
 import { CountedSignaling, TimedCallbacks } from './observability/instrumented-ports.js';
 import { startMetricsServer } from './observability/metrics-server.js';
@@ -131,6 +133,15 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     // Every program this configuration runs must be there now: none is optional once calls arrive.
     const missing = await missingPrograms(requiredPrograms(config));
     if (missing.length > 0) throw new StartupError(missingProgramsMessage(missing));
+    // Each session's span and its callbacks' (TRACES_EXPORTER); exported last at stop, after the calls ended.
+    const tracer = (() => {
+      try {
+        return tracerFromSpec(config.TRACES_EXPORTER, { service: 'media-node', logger });
+      } catch (err) {
+        throw new StartupError((err as Error).message);
+      }
+    })();
+    stack.push(() => tracer.shutdown());
     // Prometheus /metrics, bound first: a taken METRICS_PORT stops start-up before anything else runs.
     const metrics = new PrometheusMetrics({ logger: logger.child({ c: 'metrics' }) });
     const metricsServer =
@@ -287,6 +298,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger);
     const flow = new InboundCallFlow({
       metrics,
+      tracer,
       sipMessages: ladder,
       secrets,
       usage,
@@ -366,6 +378,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     const connections = new Connections(live, sessions, audio, logger);
     const outbound = new OutboundCallFlow({
       metrics,
+      tracer,
       sipMessages: ladder,
       secrets,
       usage,
@@ -390,6 +403,16 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       rtpengine: () => control.status(),
       audioCacheBytes: () => audio.cachedBytes,
     });
+    // The same registry as CloudWatch EMF records (METRICS_EMF, off by default). Stopped early in the unwind (after
+    // endCalls, before rtpengine and the flows' parts stop): its final record counts the calls the shutdown ended.
+    const emf = startEmfPublisher({
+      target: config.METRICS_EMF,
+      intervalMs: config.METRICS_EMF_INTERVAL_MS,
+      registry: metrics.registry,
+      nodeId: config.NODE_ID,
+      logger: logger.child({ c: 'emf' }),
+    });
+    if (emf) stack.push(() => emf.stop());
     const commands = new LiveCommands(live, sessions, outbound, connections, logger);
     const inbox = new InboxLoop(registry, config.NODE_ID, (c) => commands.execute(c), logger, config.INBOX_POLL_MS);
     inbox.start();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AddressPolicy } from './net/address-policy.js';
+import { TRACES_EXPORTER_PATTERN } from './observability/tracing.js';
 
 /**
  * Typed configuration read once at start-up from environment variables. A bad or missing value
@@ -46,4 +47,9 @@ export const CommonEnv = {
   /** Per-tenant call limits (inbound and outbound); a tenant item's `limits` attribute overrides them. */
   TENANT_MAX_CONCURRENT_CALLS: envInt(100, 1, 1_000_000),
   TENANT_CALLS_PER_SECOND: envInt(10, 1, 100_000),
+  /**
+   * Where this process's spans go (docs/operations.md, "Traces"): `none`, `stderr`, `file:<path>`, `otlp`
+   * (OTEL_EXPORTER_OTLP_ENDPOINT) or `xray` (AWS). `npm start` writes `<DATA_DIR>/traces.jsonl`; the stack sets `xray`.
+   */
+  TRACES_EXPORTER: z.string().regex(TRACES_EXPORTER_PATTERN, 'none, stderr, file:<path>, otlp or xray').default('none'),
 };

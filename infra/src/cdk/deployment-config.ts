@@ -34,6 +34,11 @@ export interface DeploymentConfig {
   /** Upper bound on draining a node that is being removed. */
   drainMinutes: number;
   logRetentionDays: number;
+  /**
+   * Where the Lambdas' and nodes' spans go (TRACES_EXPORTER): `xray` (the default; needs CloudWatch Transaction
+   * Search, docs/operations.md "Traces") or `none`.
+   */
+  traces: 'xray' | 'none';
   recordingRetentionDays: number;
   /** Keep the table and buckets when the stack is deleted. */
   retainData: boolean;
@@ -165,6 +170,7 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
     pollyLanguageCode: str(ctx, 'pollyLanguageCode', 'en-US'),
     drainMinutes: int(ctx, 'drainMinutes', 15, 1, 110),
     logRetentionDays: int(ctx, 'logRetentionDays', 30, 1, 3653),
+    traces: oneOf(ctx, 'traces', ['xray', 'none'] as const, 'xray'),
     recordingRetentionDays: int(ctx, 'recordingRetentionDays', 90, 1, 3650),
     retainData: bool(ctx, 'retainData', true),
     alarmEmail: optional(ctx, 'alarmEmail'),

@@ -14,6 +14,7 @@ import { Operations } from './constructs/operations.js';
 import { grantSynthesizeSpeech } from './constructs/polly-access.js';
 import { grantSealedCallbackFields } from './constructs/sealed-fields-access.js';
 import type { ServiceFunction } from './constructs/service-function.js';
+import { xraySpansStatement } from './constructs/service-function.js';
 import type { DeploymentConfig } from './deployment-config.js';
 
 export interface SipMediaserverStackProps extends StackProps {
@@ -81,6 +82,7 @@ export class SipMediaserverStack extends Stack {
       CALLBACK_URL_POLICY: 'public-https',
       LOG_LEVEL: 'info',
       OUTBOUND_DESTINATIONS: c.outboundDestinations,
+      TRACES_EXPORTER: c.traces,
     };
 
     this.dispatcher = new CallbackDispatcher(this, 'Dispatch', {
@@ -89,6 +91,8 @@ export class SipMediaserverStack extends Stack {
       deadLetterQueue: this.bus.deadLetterQueue,
     });
     this.table.grantReadWrite(this.dispatcher.function.fn);
+    // The dispatcher records each delivery's span (the other Lambdas record none).
+    if (c.traces === 'xray') this.dispatcher.function.fn.addToRolePolicy(xraySpansStatement());
     this.bus.addSharedRules({ dispatcher: this.dispatcher.function.fn });
 
     this.api = new ControlPlaneApi(this, 'ControlPlane', {
@@ -103,6 +107,8 @@ export class SipMediaserverStack extends Stack {
     });
 
     this.fleet = new MediaNodeFleet(this, 'MediaNodes', {
+      stage: c.stage,
+      logRetentionDays: c.logRetentionDays,
       instanceType: c.instanceType,
       cpuArch: c.cpuArch,
       amiSsmParameter: c.amiSsmParameter ?? debianAmiParameter(c.cpuArch),

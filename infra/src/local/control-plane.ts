@@ -55,6 +55,19 @@ const API_HANDLERS: Record<RouteGroup, () => Promise<{ handler: ApiLambda }>> = 
   usage: () => import('@sipms/lambdas/handlers/usage'),
 };
 
+/** As the user started `npm start` (read before this process sets its own). */
+const USER_TRACES_EXPORTER = process.env.TRACES_EXPORTER;
+
+/**
+ * Where a local process's spans go: TRACES_EXPORTER as the user set it, else OTLP when OTEL_EXPORTER_OTLP_ENDPOINT
+ * is set, else a JSON-lines file per process under `<DATA_DIR>/traces/` (docs/operations.md, "Traces").
+ */
+export function localTracesExporter(dataDir: string, processName: string): string {
+  if (USER_TRACES_EXPORTER) return USER_TRACES_EXPORTER;
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return 'otlp';
+  return `file:${resolve(dataDir, 'traces', `${processName}.jsonl`)}`;
+}
+
 /**
  * The control plane on one machine: dynalite, the local PutEvents endpoint routing by the shared rules to
  * the dispatcher handler, and every API route group's handler behind the local API Gateway adapter. The
@@ -81,6 +94,7 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     OUTBOUND_DESTINATIONS: opts.outboundDestinations,
     // The Lambdas' CloudWatch metrics (EMF on stdout) are for AWS: here the same code runs and writes none.
     POWERTOOLS_METRICS_DISABLED: 'true',
+    TRACES_EXPORTER: localTracesExporter(opts.dataDir, 'control-plane'),
   };
   Object.assign(process.env, env);
   // The admin routes get only the token's hash, and only in this process: never the media nodes' environment.

@@ -7,7 +7,7 @@ import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
 import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { createLogger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
-import { startLocalControlPlane } from './control-plane.js';
+import { localTracesExporter, startLocalControlPlane } from './control-plane.js';
 import { type NodeAddress, NodeSupervisor } from './node-supervisor.js';
 
 /** An allow-list setting, checked at start-up by the parser the API uses, which names a bad entry. */
@@ -155,6 +155,7 @@ async function main(): Promise<void> {
           EVENT_BUS_NAME: 'default',
           CACHE_DIR: resolve(dataDir, 'cache'),
           RUN_DIR: resolve(dataDir, 'run', `node-${i + 1}`),
+          TRACES_EXPORTER: localTracesExporter(dataDir, `media-node-${i + 1}`),
         },
         String(i + 1),
         log,

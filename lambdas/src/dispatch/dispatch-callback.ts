@@ -10,12 +10,7 @@ import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
 import { openSealedFields, redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import { type CallbackUrlPolicy, checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
-import {
-  formatTraceparent,
-  newSpan,
-  parseTraceparent,
-  type TraceContext,
-} from '@sipms/shared/observability/trace-context';
+import { type Tracer, type TraceSpan, UNRECORDED_TRACER } from '@sipms/shared/observability/tracing';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import { type CallbackMetric, type CallbackMetrics, NO_METRICS } from '../observability/metrics.js';
@@ -32,6 +27,8 @@ export interface DispatchDeps {
   logger: Logger;
   /** Counts each handled callback by outcome (docs/operations.md); none by default. */
   metrics?: CallbackMetrics;
+  /** Records the delivery's span (none: its id and traceparent are still made). */
+  tracer?: Tracer;
 }
 
 /** What the node does when a callback has no valid reply (docs/callback-delivery.md), for the journal. */
@@ -73,8 +70,24 @@ export type DispatchResult =
  * leaves it to run out, after which a redelivery takes it over.
  */
 export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps): Promise<DispatchResult> {
-  // This delivery is a span of the call's trace (a new trace for an event that carried none).
-  const span = newSpan(parseTraceparent(env.traceparent)?.traceId);
+  // This delivery is a span of the call's trace, a child of the callback's (a new trace for an event that
+  // carried none); its traceparent is what the tenant receives.
+  const span = (deps.tracer ?? UNRECORDED_TRACER).startSpan(`webhook ${env.type}`, {
+    parent: env.traceparent,
+    kind: 'client',
+    attributes: { 'sipms.event_id': env.id, 'sipms.callback': env.type, 'sipms.seq': env.seq },
+  });
+  try {
+    return await claimAndDeliver(env, deps, span);
+  } catch (err) {
+    span.fail(messageOf(err));
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+async function claimAndDeliver(env: CallbackEnvelope, deps: DispatchDeps, span: TraceSpan): Promise<DispatchResult> {
   const log = deps.logger.child({
     eventId: env.id,
     sessionId: env.sessionId,
@@ -97,6 +110,7 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
   const claim = await deps.sessions.claimDelivery(env.sessionId, env.id, { holder, leaseMs });
   if (!claim) {
     log.info({}, 'duplicate delivery ignored: another delivery holds a live claim on this event');
+    span.setAttributes({ 'sipms.outcome': 'duplicate' });
     count({ outcome: 'duplicate' });
     return { status: 'duplicate', reason: 'claim-held' };
   }
@@ -104,6 +118,7 @@ export async function dispatchCallback(env: CallbackEnvelope, deps: DispatchDeps
     // A claim taken over once an earlier holder's lease ran out may find that holder's outcome here.
     if (claim.takenOver && (await deps.sessions.getReply(env.sessionId, env.id))) {
       log.info({}, 'duplicate delivery ignored: outcome already stored');
+      span.setAttributes({ 'sipms.outcome': 'duplicate' });
       count({ outcome: 'duplicate' });
       return { status: 'duplicate', reason: 'outcome-stored' };
     }
@@ -127,7 +142,7 @@ async function deliver(
   deps: DispatchDeps,
   log: Logger,
   started: number,
-  span: TraceContext,
+  span: TraceSpan,
 ): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
   const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const attempts: WebhookAttempt[] = [];
@@ -136,7 +151,7 @@ async function deliver(
   const sealedPaths = Object.keys(env.sealed ?? {}) as SensitivePath[];
   // The journal keeps the payload as the bus carried it: sealed fields read "***" there.
   const journaledRequest = redactPayload(env.payload, sealedPaths);
-  const traceparent = formatTraceparent(span);
+  const traceparent = span.traceparent;
 
   const targets = [
     { url: tenant?.callbackUrl, retries: tenant?.callbackRetries ?? 0, label: 'callbackUrl' },
@@ -222,6 +237,11 @@ async function deliver(
       latencyMs,
     },
   );
-  if (reason) log.warn({ reason, attempts: attempts.length }, 'callback failed; defined fallback used');
+  span.setAttributes({ 'sipms.outcome': accepted ? 'reply' : 'fallback', 'sipms.webhook_attempts': attempts.length });
+  if (accepted) span.setAttributes({ 'http.response.status_code': accepted.status });
+  if (reason) {
+    span.fail(reason);
+    log.warn({ reason, attempts: attempts.length }, 'callback failed; defined fallback used');
+  }
   return { outcome: accepted ? 'reply' : 'fallback', latencyMs, webhookAttempts: attempts.length };
 }

@@ -22,7 +22,7 @@ export const RETRY_AGE_MS = 30_000;
 /**
  * EventBridge target of the `callbacks-to-dispatcher` rule. Every log line of the invocation carries its
  * awsRequestId (when Lambda gives a context; the local bus does not); those of the delivery also the event's
- * eventId, sessionId, tenantId and traceId. The invocation's metrics are flushed when it ends, thrown or not.
+ * eventId, sessionId, tenantId and traceId. The invocation's metrics and spans are flushed when it ends, thrown or not.
  */
 export async function handler(event: BusEvent, context?: Context): Promise<void> {
   const cp = controlPlane();
@@ -30,6 +30,8 @@ export async function handler(event: BusEvent, context?: Context): Promise<void>
     await dispatch(event, cp, context?.awsRequestId);
   } finally {
     cp.metrics.flush();
+    // Before Lambda freezes the process: a frozen batch would be sent minutes later, or never.
+    await cp.tracer.flush();
   }
 }
 
@@ -56,6 +58,7 @@ async function dispatch(
     secrets: cp.secrets,
     logger,
     metrics: cp.metrics,
+    tracer: cp.tracer,
   });
   const age = Date.now() - Date.parse(env.time);
   if (result.status === 'duplicate' && result.reason === 'claim-held' && age >= RETRY_AGE_MS) {

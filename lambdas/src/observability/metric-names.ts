@@ -4,7 +4,8 @@
  * dashboard that graphs them (infra/src/cdk/constructs/operations.ts).
  * Dimensions stay low-cardinality: never a tenant, session or event id (those go in the record's metadata).
  */
-export const METRICS_NAMESPACE = 'SipMediaserver';
+/** Defined once for the Lambdas and the media nodes (shared/src/observability/cloudwatch-metrics.ts). */
+export { METRICS_NAMESPACE } from '@sipms/shared/observability/cloudwatch-metrics';
 
 /** The `service` of the Lambdas' log lines and metrics (POWERTOOLS_SERVICE_NAME; the media node logs `media-node`). */
 export const SERVICE = { controlPlane: 'control-plane', nodeSweeper: 'node-sweeper' } as const;

@@ -1,17 +1,30 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { bootScript } from '../media-node-boot/boot-script.js';
+import { EMF_LOG_FILE } from '../media-node-boot/systemd-units.js';
 import { MediaNodeBundle } from './media-node-bundle.js';
+import { retentionFor, xraySpansStatement } from './service-function.js';
 
 /** The termination hook's name; the node reads it as ASG_LIFECYCLE_HOOK_NAME. */
 export const DRAIN_HOOK_NAME = 'sipms-drain';
 export const RTPENGINE_NG_PORT = 22222;
 export const DRACHTIO_ADMIN_PORT = 9022;
+/** One EMF record per node per minute: CloudWatch's standard resolution. */
+export const NODE_METRICS_INTERVAL_MS = 60_000;
+
+/** The log group of the nodes' EMF records: CloudWatch Logs turns each record into the nodes' metrics. */
+export function nodeMetricsLogGroupName(stage: string): string {
+  return `/sip-mediaserver/${stage}/media-node/emf`;
+}
 
 export interface MediaNodeFleetProps {
+  stage: string;
+  /** How long the nodes' EMF records are kept (the metrics themselves are CloudWatch's, kept 15 months). */
+  logRetentionDays: number;
   instanceType: string;
   cpuArch: 'arm64' | 'amd64';
   /** SSM public parameter holding the AMI id (resolved by CloudFormation at deploy time, no lookup). */
@@ -46,6 +59,8 @@ export class MediaNodeFleet extends Construct {
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly group: autoscaling.AutoScalingGroup;
   readonly bundle: MediaNodeBundle;
+  /** Where the CloudWatch agent on each node ships its EMF records (docs/operations.md). */
+  readonly metricsLogGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: MediaNodeFleetProps) {
     super(scope, id);
@@ -94,6 +109,17 @@ export class MediaNodeFleet extends Construct {
       }),
     );
 
+    // The node's metrics: it appends an EMF record a minute to EMF_LOG_FILE, the CloudWatch agent ships the file
+    // here, and CloudWatch Logs extracts the metrics. The agent may add streams and events to this group only.
+    this.metricsLogGroup = new logs.LogGroup(this, 'MetricsLogGroup', {
+      logGroupName: nodeMetricsLogGroupName(props.stage),
+      retention: retentionFor(props.logRetentionDays),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.metricsLogGroup.grant(this.role, 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams');
+    // The node's spans go to X-Ray's OTLP endpoint (TRACES_EXPORTER=xray, docs/operations.md "Traces").
+    if (props.environment.TRACES_EXPORTER === 'xray') this.role.addToPrincipalPolicy(xraySpansStatement());
+
     const userData = ec2.UserData.custom(
       bootScript({
         cpuArch: props.cpuArch,
@@ -112,8 +138,11 @@ export class MediaNodeFleet extends Construct {
           ...props.environment,
           ASG_LIFECYCLE_HOOK_NAME: DRAIN_HOOK_NAME,
           DRAIN_TIMEOUT_MS: String(props.drainTimeout.toMilliseconds()),
+          METRICS_EMF: `file:${EMF_LOG_FILE}`,
+          METRICS_EMF_INTERVAL_MS: String(NODE_METRICS_INTERVAL_MS),
         },
         stopTimeoutSec: props.drainTimeout.toSeconds() + 30,
+        metricsLogGroup: this.metricsLogGroup.logGroupName,
       }),
     );
 

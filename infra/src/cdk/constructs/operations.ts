@@ -1,11 +1,6 @@
-import {
-  CALLBACK_OUTCOMES,
-  DIMENSION,
-  METRIC,
-  METRICS_NAMESPACE,
-  SERVICE,
-} from '@sipms/lambdas/observability/metric-names';
+import { CALLBACK_OUTCOMES, DIMENSION, METRIC, SERVICE } from '@sipms/lambdas/observability/metric-names';
 import { ROUTE_GROUPS } from '@sipms/shared/api/routes';
+import { METRICS_NAMESPACE, NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
 import { Duration } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -28,6 +23,9 @@ export interface OperationsProps {
   nodes: autoscaling.AutoScalingGroup;
   alarmEmail?: string | undefined;
 }
+
+/** The media-node event-loop alarm: the worst node's p99 lag at or above this, in seconds, five minutes running. */
+export const NODE_EVENT_LOOP_LAG_ALARM_SECONDS = 0.05;
 
 /**
  * Alarms and a dashboard. The media-node "heartbeat" needs no code on the node: a node whose
@@ -71,6 +69,19 @@ export class Operations extends Construct {
       period: Duration.minutes(1),
     });
 
+    // The media nodes' own metrics (embedded metric format, docs/operations.md): the dimension-less rollup has one
+    // record per node per minute (written mid-minute), so per minute its Sum is the fleet's and its Maximum the
+    // worst node's; per node, a SEARCH over the NodeId dimension (instances come and go, ids are not known here).
+    const fleet = (metricName: string, statistic: string, label: string, period = Duration.minutes(1)) =>
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, statistic, label, period });
+    const perNode = (metricName: string, statistic: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${METRICS_NAMESPACE},${NODE_DIMENSION.nodeId}} MetricName="${metricName}"', '${statistic}', 60)`,
+        label: '',
+        period: Duration.minutes(1),
+      });
+    const worstEventLoopLag = fleet(NODE_METRIC.eventLoopLagP99, 'Maximum', 'event-loop lag p99 (worst node)');
+
     const alarm = (name: string, metric: cloudwatch.IMetric, threshold: number, description: string, periods = 1) => {
       const a = new cloudwatch.Alarm(this, name, {
         metric,
@@ -95,6 +106,14 @@ export class Operations extends Construct {
       1,
       'Fewer media nodes are in service than desired (a node failed to boot, crashed repeatedly or was lost)',
       3,
+    );
+    alarm(
+      'MediaNodeEventLoopLag',
+      worstEventLoopLag,
+      NODE_EVENT_LOOP_LAG_ALARM_SECONDS,
+      `A media node's event loop lags (p99 at or above ${NODE_EVENT_LOOP_LAG_ALARM_SECONDS * 1000} ms for 5 minutes): ` +
+        'its callers hear prompts and replies late; the node is overloaded',
+      5,
     );
 
     const functions = [...props.apiFunctions, props.dispatcher];
@@ -214,6 +233,57 @@ export class Operations extends Construct {
             }),
         ),
         width: 12,
+      }),
+    );
+    const fiveMinutes = Duration.minutes(5);
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: active calls per node; fleet total (right)',
+        left: [perNode(NODE_METRIC.activeCalls, 'Maximum')],
+        right: [fleet(NODE_METRIC.activeCalls, 'Sum', 'fleet total')],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: calls started and ended',
+        left: [
+          fleet(NODE_METRIC.callsStarted, 'Sum', 'started', fiveMinutes),
+          fleet(NODE_METRIC.callsEnded, 'Sum', 'ended', fiveMinutes),
+        ],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: SIP 5xx and 4xx sent; callback fallbacks (right)',
+        left: [
+          fleet(NODE_METRIC.sipResponses5xx, 'Sum', '5xx sent', fiveMinutes),
+          fleet(NODE_METRIC.sipResponses4xx, 'Sum', '4xx sent', fiveMinutes),
+        ],
+        right: [fleet(NODE_METRIC.callbackFallbacks, 'Sum', 'callback fallbacks', fiveMinutes)],
+        width: 6,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: callback round trip (p50 / p99), DTMF to next prompt (p99)',
+        left: [
+          fleet(NODE_METRIC.callbackRoundTrip, 'p50', 'callback round trip p50', fiveMinutes),
+          fleet(NODE_METRIC.callbackRoundTrip, 'p99', 'callback round trip p99', fiveMinutes),
+          fleet(NODE_METRIC.dtmfToNextPrompt, 'p99', 'DTMF to next prompt p99', fiveMinutes),
+        ],
+        leftYAxis: { label: 's', showUnits: false },
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: event-loop lag p99 per node; worst node',
+        left: [perNode(NODE_METRIC.eventLoopLagP99, 'Maximum'), worstEventLoopLag],
+        leftYAxis: { label: 's', showUnits: false },
+        leftAnnotations: [{ value: NODE_EVENT_LOOP_LAG_ALARM_SECONDS, label: 'alarm' }],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Media nodes: RTP ports in use per node; rtpengine up (right, lowest node)',
+        left: [perNode(NODE_METRIC.rtpPortsInUse, 'Maximum')],
+        right: [fleet(NODE_METRIC.rtpengineUp, 'Minimum', 'rtpengine up (lowest)')],
+        width: 8,
       }),
     );
   }

@@ -1,5 +1,6 @@
 import { METRICS_NAMESPACE, SERVICE } from '@sipms/lambdas/observability/metric-names';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -52,6 +53,11 @@ export function applicationLogLevel(logLevel: string | undefined): lambda.Applic
  * by the stack (so it goes away with it and never keeps logs forever). Powertools for AWS Lambda (the
  * Lambdas' logger and metrics) gets its service name and the metrics namespace (docs/operations.md).
  */
+/** Sending spans to X-Ray's OTLP endpoint (TRACES_EXPORTER=xray); the actions take no resource. */
+export function xraySpansStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({ actions: ['xray:PutSpans', 'xray:PutSpansForIndexing'], resources: ['*'] });
+}
+
 export class ServiceFunction extends Construct {
   readonly fn: nodejs.NodejsFunction;
   readonly logGroup: logs.LogGroup;

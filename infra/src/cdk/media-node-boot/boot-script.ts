@@ -3,6 +3,7 @@ import {
   BUNDLE_DIR,
   DRACHTIO_UNIT,
   drachtioUnit,
+  EMF_LOG_FILE,
   ENV_FILE,
   MEDIA_NODE_UNIT,
   mediaNodeUnit,
@@ -27,6 +28,8 @@ export interface BootSettings {
   /** Settings the same on every node (table, bus, buckets, …); may contain tokens, never `$` or quotes. */
   environment: Record<string, string>;
   stopTimeoutSec: number;
+  /** The log group the CloudWatch agent ships the node's EMF records (EMF_LOG_FILE) to; may be a token. */
+  metricsLogGroup: string;
 }
 
 /** Each unit is written by a quoted here-document, so the shell never expands inside it. */
@@ -53,6 +56,8 @@ export function bootScript(s: BootSettings): string {
     'xz-utils',
     'unzip',
     'awscli',
+    'gpg', // checks the CloudWatch agent's signature
+    'logrotate',
     ...RUNTIME_PACKAGES.map((p) => p.package),
     ...(drachtio ? ['docker.io'] : []),
     ...(system ? ['iptables'] : []),
@@ -152,6 +157,9 @@ ${drachtio ? writeUnit(DRACHTIO_UNIT, drachtioUnit()) : ''}
 systemctl daemon-reload
 ${drachtio ? `systemctl enable --now docker.service ${DRACHTIO_UNIT}` : ''}
 systemctl enable --now ${MEDIA_NODE_UNIT}
+
+# --- node metrics: the CloudWatch agent ships the EMF records to CloudWatch Logs -----------------
+${cloudwatchAgent(s)}
 echo "sipms boot: done $(date -Is) node=$INSTANCE_ID sip=$PUBLIC_IP:${s.sipPort} rtpengine_table=$RTPENGINE_TABLE"
 `;
 }
@@ -193,4 +201,73 @@ mkdir -p /var/lib/sipms/recordings
 EXTRA_ENV="RECORDING_DIR=/var/lib/sipms/recordings"
 systemctl enable rtpengine-daemon.service
 systemctl restart rtpengine-daemon.service`;
+}
+
+/** The Amazon CloudWatch agent's package signing key (its published fingerprint). */
+export const CLOUDWATCH_AGENT_KEY_FINGERPRINT = '937616F3450B7D806CBD9725D58167303B789C72';
+export const CLOUDWATCH_AGENT_CONFIG = '/opt/aws/amazon-cloudwatch-agent/etc/sipms-emf.json';
+
+/**
+ * The agent's configuration: it tails EMF_LOG_FILE into the metrics log group, one stream per instance, and sends
+ * each record with the EMF header, so CloudWatch Logs extracts the metrics. It collects nothing else.
+ */
+export function cloudwatchAgentConfig(logGroup: string): string {
+  const config = {
+    agent: { run_as_user: 'cwagent' },
+    logs: {
+      logs_collected: {
+        files: {
+          collect_list: [{ file_path: EMF_LOG_FILE, log_group_name: logGroup, log_stream_name: '{instance_id}' }],
+        },
+      },
+    },
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/**
+ * Rotates the EMF file (one record a minute, a few MB a day) and installs the CloudWatch agent from Amazon's
+ * package, checked against the signing key's pinned fingerprint, then starts it with cloudwatchAgentConfig.
+ * The install runs as its own script after the media node has started: when it fails, the boot log says so and
+ * the node runs on (its records stay in the file), since metrics must never keep a node from taking calls.
+ */
+function cloudwatchAgent(s: BootSettings): string {
+  const base = 'https://amazoncloudwatch-agent.s3.amazonaws.com';
+  const pkg = `${base}/ubuntu/${s.cpuArch}/latest/amazon-cloudwatch-agent.deb`;
+  return String.raw`cat > /etc/logrotate.d/sipms <<'ROTATE'
+${EMF_LOG_FILE} {
+  daily
+  maxsize 20M
+  rotate 3
+  missingok
+  notifempty
+  compress
+  delaycompress
+  su sipms sipms
+}
+ROTATE
+cat > /opt/sipms/cloudwatch-agent.sh <<'AGENT'
+#!/bin/bash
+# Installs the Amazon CloudWatch agent (signature-checked) and has it ship the node's EMF records.
+set -euo pipefail
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export GNUPGHOME="$work/gnupg"
+mkdir -m 700 "$GNUPGHOME"
+curl -fsSL --retry 5 -o "$work/agent.deb" '${pkg}'
+curl -fsSL --retry 5 -o "$work/agent.deb.sig" '${pkg}.sig'
+curl -fsSL --retry 5 -o "$work/agent.gpg" '${base}/assets/amazon-cloudwatch-agent.gpg'
+gpg --batch --quiet --import "$work/agent.gpg"
+status=$(gpg --batch --status-fd 1 --verify "$work/agent.deb.sig" "$work/agent.deb" 2>/dev/null)
+grep -q '^\[GNUPG:\] VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}' <<<"$status"
+dpkg -i -E "$work/agent.deb"
+cat > ${CLOUDWATCH_AGENT_CONFIG} <<'JSON'
+${cloudwatchAgentConfig(s.metricsLogGroup)}JSON
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}
+AGENT
+if bash /opt/sipms/cloudwatch-agent.sh; then
+  echo "sipms boot: the CloudWatch agent ships ${EMF_LOG_FILE} (node metrics)"
+else
+  echo "sipms boot: WARNING the CloudWatch agent did not start: node metrics stay in ${EMF_LOG_FILE}"
+fi`;
 }

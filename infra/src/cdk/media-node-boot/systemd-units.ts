@@ -8,6 +8,8 @@ export const BUNDLE_DIR = '/opt/sipms/media-node';
 export const MEDIA_NODE_UNIT = 'sipms-media-node.service';
 export const DRACHTIO_UNIT = 'sipms-drachtio.service';
 export const UNHEALTHY_UNIT = 'sipms-node-unhealthy.service';
+/** The node's metrics as EMF records (METRICS_EMF), under the unit's LogsDirectory; the CloudWatch agent ships it. */
+export const EMF_LOG_FILE = '/var/log/sipms/emf.log';
 
 export interface UnitSettings {
   signaling: 'builtin' | 'drachtio';
@@ -39,6 +41,8 @@ KillMode=mixed
 TimeoutStopSec=${s.stopTimeoutSec}
 RuntimeDirectory=sipms
 CacheDirectory=sipms
+# /var/log/sipms, writable by the node under ProtectSystem=strict: its EMF records (METRICS_EMF).
+LogsDirectory=sipms
 # SIP on 5060 as an unprivileged user; nothing else is elevated.
 AmbientCapabilities=CAP_NET_BIND_SERVICE
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE

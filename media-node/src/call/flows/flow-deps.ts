@@ -1,5 +1,6 @@
 import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
+import type { Tracer } from '@sipms/shared/observability/tracing';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../../ports/call-data.js';
 import type { CallbackPort } from '../../ports/callbacks.js';
@@ -27,6 +28,8 @@ export interface FlowDeps {
   logger: Logger;
   /** Calls started and ended, DTMF → next prompt (none: NO_METRICS). */
   metrics?: CallMetrics;
+  /** Each session's span and its callbacks' (none: ids and traceparents only). */
+  tracer?: Tracer;
   /** Each leg's SIP messages, journaled as its ladder when it ends (none: drachtio, which captures on its own). */
   sipMessages?: SipMessageLog | undefined;
   /** The outbound address policy, for the media addresses of called parties' SDP (none: not checked). */

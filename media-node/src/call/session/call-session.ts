@@ -1,7 +1,7 @@
 import { type CallbackFields, type CallbackName, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
 import { redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
-import { formatTraceparent, newSpanId, newTraceId } from '@sipms/shared/observability/trace-context';
+import { type Tracer, type TraceSpan, UNRECORDED_TRACER } from '@sipms/shared/observability/tracing';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { SessionRepository } from '../../ports/call-data.js';
@@ -17,6 +17,8 @@ export interface SessionDeps {
   callbacks: CallbackPort;
   sessions: SessionRepository;
   logger: Logger;
+  /** The call's spans (none: ids and traceparents only, nothing recorded). */
+  tracer?: Tracer | undefined;
 }
 
 /**
@@ -28,6 +30,9 @@ export class CallSession {
   readonly sessionId: string;
   /** The call's W3C trace id: on every callback (traceparent), log line and journal entry of the session. */
   readonly traceId: string;
+  /** The session's span, from the INVITE (or placement) to sessionCompleted; each callback is a child. */
+  private readonly span: TraceSpan;
+  private readonly tracer: Tracer;
   readonly startedAt = Date.now();
   readonly log: Logger;
   private seq = 0;
@@ -47,7 +52,12 @@ export class CallSession {
     sessionId?: string,
   ) {
     this.sessionId = sessionId ?? randomId('s');
-    this.traceId = newTraceId();
+    this.tracer = deps.tracer ?? UNRECORDED_TRACER;
+    this.span = this.tracer.startSpan('session', {
+      kind: 'server',
+      attributes: { 'sipms.session_id': this.sessionId, 'sipms.tenant_id': tenant.tenantId },
+    });
+    this.traceId = this.span.traceId;
     this.log = deps.logger.child({ sessionId: this.sessionId, tenantId: tenant.tenantId, traceId: this.traceId });
   }
 
@@ -86,7 +96,7 @@ export class CallSession {
     type: N,
     fields: CallbackFields<N>,
     sensitive?: readonly SensitivePath[],
-  ): CallbackRequest {
+  ): { req: CallbackRequest; span: TraceSpan } {
     const eventId = randomId('e');
     const seq = ++this.seq;
     // A reply-bearing callback's replyId is its event id: the key the reply is stored under.
@@ -100,10 +110,28 @@ export class CallSession {
       ...(replyId ? { replyId } : {}),
       ...fields,
     } as CallbackRequest['payload'];
-    // Each callback is a span of the call's trace; the dispatcher's POST is its child (traceparent header).
-    const traceparent = formatTraceparent({ traceId: this.traceId, spanId: newSpanId() });
-    const req = { eventId, tenantId: this.tenant.tenantId, sessionId: this.sessionId, seq, type, payload, traceparent };
-    return sensitive?.length ? { ...req, sensitive } : req;
+    // Each callback is a span of the call's trace, from publish to reply; the dispatcher's POST is its child.
+    const span = this.tracer.startSpan(`callback ${type}`, {
+      parent: this.span,
+      kind: 'producer',
+      attributes: { 'sipms.event_id': eventId, 'sipms.callback': type, 'sipms.seq': seq },
+    });
+    const req = {
+      eventId,
+      tenantId: this.tenant.tenantId,
+      sessionId: this.sessionId,
+      seq,
+      type,
+      payload,
+      traceparent: span.traceparent,
+    };
+    return { req: sensitive?.length ? { ...req, sensitive } : req, span };
+  }
+
+  /** Ends a callback's span with how its wait ended. */
+  private static settled(span: TraceSpan, res: CallbackResult | undefined): void {
+    if (res?.fallback) span.fail(res.reason ?? 'fallback');
+    span.end();
   }
 
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
@@ -127,8 +155,18 @@ export class CallSession {
       this.journalUnsent(type, redactPayload(fields, sensitive));
       return Promise.resolve({ reply: FALLBACK_REPLIES[type], fallback: true, reason: 'session completed' });
     }
-    const req = this.build(type, fields, sensitive);
-    return this.enqueue(() => this.deps.callbacks.request(req, this.replyDeadlineMs, signal));
+    const { req, span } = this.build(type, fields, sensitive);
+    return this.enqueue(() => this.deps.callbacks.request(req, this.replyDeadlineMs, signal)).then(
+      (res) => {
+        CallSession.settled(span, res);
+        return res;
+      },
+      (err: unknown) => {
+        span.fail(err instanceof Error ? err.message : String(err));
+        span.end();
+        throw err;
+      },
+    );
   }
 
   /** A callback whose reply is ignored; resolves once delivered (callers need not wait). */
@@ -138,8 +176,8 @@ export class CallSession {
       this.journalUnsent(type, fields);
       return Promise.resolve();
     }
-    const req = this.build(type, fields);
-    return this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs));
+    const { req, span } = this.build(type, fields);
+    return this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs)).finally(() => span.end());
   }
 
   /** A callback not sent because the session has completed (its fields kept apart: they have an `event` too). */
@@ -165,13 +203,15 @@ export class CallSession {
       this.log.warn({ err }, 'session end write failed');
       return undefined;
     });
+    this.span.setAttributes({ 'sipms.end_reason': reason });
     if (ended === false) {
       // A sweeper presumed this node dead and completed the session (`nodeFailed`): reported once, then.
       this.journal({ kind: 'error', event: 'sessionCompleted not sent: the session was already completed', reason });
       this.log.warn({ reason }, 'session already completed by a dead-node sweeper; not reported again');
+      this.span.end();
       return;
     }
-    const req = this.build('sessionCompleted', {
+    const { req, span } = this.build('sessionCompleted', {
       sessionDuration: Math.round((Date.now() - this.startedAt) / 100) / 10,
       reason,
     });
@@ -180,7 +220,10 @@ export class CallSession {
     await this.deps.sessions
       .flushJournal()
       .catch((err) => this.log.warn({ err }, 'journal flush before sessionCompleted failed'));
-    await this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs));
+    await this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs)).finally(() => {
+      span.end();
+      this.span.end();
+    });
     this.log.info({ reason }, 'session completed');
   }
 }
