@@ -95,6 +95,26 @@ describe('tracing (OpenTelemetry)', () => {
     await tracer.shutdown();
   });
 
+  test('an invocation’s end exports its spans on Lambda (frozen between invocations); elsewhere the batch waits', async () => {
+    const onLambda = join(dir, 'lambda.jsonl');
+    const local = join(dir, 'local.jsonl');
+    const lambda = tracerFromSpec(`file:${onLambda}`, {
+      service: 'control-plane',
+      logger,
+      env: { AWS_LAMBDA_FUNCTION_NAME: 'dispatcher' },
+    });
+    const stack = tracerFromSpec(`file:${local}`, { service: 'control-plane', logger, env: {} });
+    lambda.startSpan('webhook newCall').end();
+    stack.startSpan('webhook newCall').end();
+    await lambda.invocationEnded();
+    await stack.invocationEnded();
+    assert.equal((await readFile(onLambda, 'utf8')).trim().split('\n').length, 1, 'exported as the invocation ended');
+    await assert.rejects(readFile(local, 'utf8'), { code: 'ENOENT' }, 'a long-running process exports with its batch');
+    await stack.shutdown();
+    assert.equal((await readFile(local, 'utf8')).trim().split('\n').length, 1, 'and at shutdown');
+    await lambda.shutdown();
+  });
+
   test('otlp: batches are POSTed to the OTLP/HTTP endpoint (a local collector stand-in)', async () => {
     const c = await collector();
     try {

@@ -30,8 +30,8 @@ export async function handler(event: BusEvent, context?: Context): Promise<void>
     await dispatch(event, cp, context?.awsRequestId);
   } finally {
     cp.metrics.flush();
-    // Before Lambda freezes the process: a frozen batch would be sent minutes later, or never.
-    await cp.tracer.flush();
+    // On Lambda, before the process is frozen (a frozen batch would be sent minutes later, or never).
+    await cp.tracer.invocationEnded();
   }
 }
 

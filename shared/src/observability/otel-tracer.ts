@@ -71,6 +71,8 @@ export class OtelTracer implements Tracer {
     service: string,
     exporter: SpanExporter,
     private readonly logger: Logger,
+    /** The process may be frozen between invocations (Lambda): each invocation's spans are exported as it ends. */
+    private readonly frozenBetweenInvocations = false,
   ) {
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': service }),
@@ -108,6 +110,10 @@ export class OtelTracer implements Tracer {
     await this.provider.forceFlush().catch((err) => this.logger.warn({ err }, 'trace export failed'));
   }
 
+  async invocationEnded(): Promise<void> {
+    if (this.frozenBetweenInvocations) await this.flush();
+  }
+
   async shutdown(): Promise<void> {
     await this.provider.shutdown().catch((err) => this.logger.warn({ err }, 'trace export at shutdown failed'));
   }
@@ -141,5 +147,6 @@ export function tracerFromSpec(
     if (!region) throw new Error('TRACES_EXPORTER=xray needs AWS_REGION');
     exporter = new XrayOtlpExporter({ region });
   }
-  return new OtelTracer(opts.service, exporter, logger);
+  // Lambda sets AWS_LAMBDA_FUNCTION_NAME: there the process is frozen between invocations.
+  return new OtelTracer(opts.service, exporter, logger, Boolean(env.AWS_LAMBDA_FUNCTION_NAME));
 }

@@ -38,8 +38,13 @@ export interface SpanOptions {
 
 export interface Tracer {
   startSpan(name: string, options?: SpanOptions): TraceSpan;
-  /** Exports the spans that have ended (a Lambda invocation before it is frozen). Never rejects. */
+  /** Exports the spans that have ended. Never rejects. */
   flush(): Promise<void>;
+  /**
+   * An invocation (a Lambda handler's run) ends: in a process that may be frozen until the next one (Lambda), its
+   * spans are exported now; a long-running process leaves them to the next batch. Never rejects.
+   */
+  invocationEnded(): Promise<void>;
   /** Exports what is left and stops (a stopping process). Never rejects. */
   shutdown(): Promise<void>;
 }
@@ -68,5 +73,6 @@ export const UNRECORDED_TRACER: Tracer = Object.freeze({
     };
   },
   flush: () => Promise.resolve(),
+  invocationEnded: () => Promise.resolve(),
   shutdown: () => Promise.resolve(),
 });
