@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { DIMENSION, METRIC, METRICS_NAMESPACE } from '@sipms/lambdas/observability/metric-names';
 import { ROUTE_GROUPS, ROUTES } from '@sipms/shared/api/routes';
-import { createTableInput, TABLE_KEYS } from '@sipms/shared/data/table-design';
+import { API_KEY_LAST_USED, createTableInput, TABLE_KEYS } from '@sipms/shared/data/table-design';
 import { EVENT_SOURCE } from '@sipms/shared/events/envelope';
 import { RULES } from '@sipms/shared/events/rules';
 import { NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
@@ -149,6 +149,32 @@ describe('IAM', () => {
       ([, f]) => f.Environment?.Variables?.TABLE_NAME,
     ))
       assert.equal(fn.Environment.Variables.TRACES_EXPORTER, 'none', id);
+  });
+
+  test('read-only route groups (sessions, usage) read the table and may write only an API key’s lastUsedAt', () => {
+    const policies = resourcesOfType(t, 'AWS::IAM::Policy');
+    for (const group of ['sessions', 'usage']) {
+      const [fnId, fn] =
+        resourcesOfType(t, 'AWS::Lambda::Function').find(
+          ([, f]) => f.Description === `API routes of the "${group}" group`,
+        ) ?? [];
+      assert.ok(fnId, `the ${group} Lambda`);
+      const [role] = [...referencedIds(fn!.Role)];
+      const statements = policies
+        .filter(([, p]) => referencedIds(p.Roles).has(role!))
+        .flatMap(([, p]) => p.PolicyDocument.Statement as Cfn[])
+        .filter((st) => [st.Action].flat().some((a: string) => a.startsWith('dynamodb:')));
+      const writes = statements.filter((st) =>
+        [st.Action].flat().some((a: string) => /:(Put|Update|Delete|BatchWrite)/.test(a)),
+      );
+      // Authentication touches the key (tenant-store.ts touchApiKey): without this every request answered 500.
+      assert.equal(writes.length, 1, `${group}: one write statement`);
+      assert.deepEqual([writes[0].Action].flat(), ['dynamodb:UpdateItem']);
+      assert.deepEqual(writes[0].Condition, {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['APIKEY#*'] },
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', API_KEY_LAST_USED] },
+      });
+    }
   });
 
   test('Polly: only polly:SynthesizeSpeech, and only for the media nodes', () => {

@@ -201,6 +201,7 @@ export class SipMediaserverStack extends Stack {
       case 'sessions':
       case 'usage':
         this.table.grantRead(fn.fn);
+        this.table.grantApiKeyTouch(fn.fn); // authentication records the key's lastUsedAt
         return;
       case 'media':
         this.table.grantReadWrite(fn.fn);

@@ -13,6 +13,9 @@ export const TABLE_KEYS = {
   ttl: 'expiresAt',
 } as const;
 
+/** The one attribute authentication writes on an API key item (its IAM grant names it: infra call-table.ts). */
+export const API_KEY_LAST_USED = 'lastUsedAt';
+
 export const keys = {
   tenant: (tenantId: string) => ({ pk: `TENANT#${tenantId}`, sk: 'PROFILE' }),
   apiKey: (keyId: string) => ({ pk: `APIKEY#${keyId}`, sk: 'APIKEY' }),

@@ -14,7 +14,7 @@ import { AppError, ConflictError, NotFoundError, ValidationError } from '../erro
 import { randomId, randomSecret, sha256Hex } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 import { queryAll } from './query-all.js';
-import { keys } from './table-design.js';
+import { API_KEY_LAST_USED, keys } from './table-design.js';
 import { TtlCache } from './ttl-cache.js';
 
 export const TENANT_DEFAULTS = { callbackTimeoutMs: 5000, callbackRetries: 2, codecs: ['PCMU', 'PCMA'] };
@@ -268,9 +268,10 @@ export class TenantStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.apiKey(keyId),
-          UpdateExpression: 'SET lastUsedAt = :now',
+          UpdateExpression: 'SET #used = :now',
           // Concurrent requests race here; only the first in a window writes, and a deleted key stays deleted.
-          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(lastUsedAt) OR lastUsedAt < :stale)',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(#used) OR #used < :stale)',
+          ExpressionAttributeNames: { '#used': API_KEY_LAST_USED },
           ExpressionAttributeValues: {
             ':now': new Date(now).toISOString(),
             ':stale': new Date(now - LAST_USED_RESOLUTION_MS).toISOString(),

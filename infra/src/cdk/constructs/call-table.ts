@@ -1,4 +1,4 @@
-import { createTableInput, TABLE_KEYS } from '@sipms/shared/data/table-design';
+import { API_KEY_LAST_USED, createTableInput, keys, TABLE_KEYS } from '@sipms/shared/data/table-design';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -63,6 +63,23 @@ export class CallTable extends Construct {
 
   grantRead(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: READ_ACTIONS, resourceArns: this.resources() });
+  }
+
+  /**
+   * Authentication's one write, for functions that otherwise only read: `lastUsedAt` of an API key item
+   * (`APIKEY#…`, tenant-store.ts `touchApiKey`), nothing else. Without it every authenticated request of a
+   * read-only route answered 500 on AWS (AccessDenied on the touch).
+   */
+  grantApiKeyTouch(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:UpdateItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${keys.apiKey('').pk}*`] },
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', API_KEY_LAST_USED] },
+      },
+    });
   }
 
   grantReadWrite(grantee: iam.IGrantable): iam.Grant {
