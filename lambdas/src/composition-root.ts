@@ -5,7 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient } from '@sipms/shared/aws/clients';
-import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
+import { CommonEnv, envInt, loadConfig, parsedSetting } from '@sipms/shared/config';
 import { type SecretBox, secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
 import { DeploymentSettingsStore } from '@sipms/shared/data/deployment-settings';
@@ -58,20 +58,6 @@ export interface ControlPlane {
   /** Spans (TRACES_EXPORTER: X-Ray on AWS); the dispatcher flushes them at the end of its invocation. */
   tracer: Tracer;
 }
-
-/** A setting parsed by one of the domain's parsers: a bad value fails start-up naming the setting's entry. */
-const parsedSetting = <T>(parse: (spec: string) => T) =>
-  z
-    .string()
-    .default('')
-    .transform((spec, ctx) => {
-      try {
-        return parse(spec);
-      } catch (err) {
-        ctx.issues.push({ code: 'custom', message: (err as Error).message, input: spec });
-        return z.NEVER;
-      }
-    });
 
 const ControlPlaneEnv = z.object({
   ...CommonEnv,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { CommonEnv, envInt, loadConfig } from '@sipms/shared/config';
+import { CommonEnv, envInt, loadConfig, parsedSetting } from '@sipms/shared/config';
 import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { randomId } from '@sipms/shared/util/ids';
 import { z } from 'zod';
@@ -31,17 +31,7 @@ const MediaNodeEnv = z
      * Where tenants' calls may go (docs/security.md): `*`, number prefixes, SIP domains. Unset: nowhere
      * (the single-machine deployment passes its own default, `*`).
      */
-    OUTBOUND_DESTINATIONS: z
-      .string()
-      .default('')
-      .transform((spec, ctx) => {
-        try {
-          return parseOutboundDestinations(spec);
-        } catch (err) {
-          ctx.issues.push({ code: 'custom', message: (err as Error).message, input: spec });
-          return z.NEVER;
-        }
-      }),
+    OUTBOUND_DESTINATIONS: parsedSetting(parseOutboundDestinations),
     SIP_HOST: z.string().min(1).default('127.0.0.1'),
     SIP_PORT: envInt(5060, 1, 65535),
     /** The address put in Via/Contact and SDP when the node is behind NAT (EC2 public IP). */
@@ -111,6 +101,16 @@ const MediaNodeEnv = z
     DRACHTIO_SECRET: z.string().optional(),
     /** Text-to-speech: espeak-ng on this machine, or Amazon Polly (AWS). */
     TTS_ENGINE: z.enum(['espeak', 'polly']).default('espeak'),
+    /** Polly (TTS_ENGINE=polly): the voice, engine and language of a phrase that names none (the stack's context). */
+    POLLY_VOICE_ID: z
+      .string()
+      .regex(/^[A-Z][A-Za-z-]+$/, 'a Polly voice id, e.g. Joanna')
+      .default('Joanna'),
+    POLLY_ENGINE: z.enum(['standard', 'neural', 'generative', 'long-form']).optional(),
+    POLLY_LANGUAGE_CODE: z
+      .string()
+      .regex(/^[a-z]{2,3}-[A-Z]{2}$/, 'a language code, e.g. en-US')
+      .default('en-US'),
     /** Opens tenants' trunk passwords: a KMS key (AWS) or a 32-byte base64 key (one machine). */
     SECRETS_KMS_KEY_ID: z.string().optional(),
     SECRETS_KEY: z.string().optional(),
@@ -182,17 +182,7 @@ const MediaNodeEnv = z
      * CloudWatch (EMF)"): `off` (default), `stdout`, or `file:<absolute path>` (AWS nodes: a file the CloudWatch
      * agent ships to a log group). Read from the same registry as /metrics, whether or not METRICS_PORT is 0.
      */
-    METRICS_EMF: z
-      .string()
-      .default('off')
-      .transform((v, ctx) => {
-        try {
-          return parseEmfTarget(v);
-        } catch (err) {
-          ctx.issues.push({ code: 'custom', message: (err as Error).message, input: v });
-          return z.NEVER;
-        }
-      }),
+    METRICS_EMF: parsedSetting(parseEmfTarget, 'off'),
     /** One EMF record every this many ms (default 60000: one per node per minute, CloudWatch's resolution). */
     METRICS_EMF_INTERVAL_MS: envInt(60_000, 1000, 3_600_000),
     RUN_DIR: z.string().min(1),

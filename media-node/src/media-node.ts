@@ -238,7 +238,15 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
         cacheDir: join(config.CACHE_DIR, 'prompts'),
       }),
       cacheDir: config.CACHE_DIR,
-      ...(config.TTS_ENGINE === 'polly' ? { speech: new PollySpeech(new PollyClient({ maxAttempts: 3 })) } : {}),
+      ...(config.TTS_ENGINE === 'polly'
+        ? {
+            speech: new PollySpeech(new PollyClient({ maxAttempts: 3 }), undefined, {
+              voice: config.POLLY_VOICE_ID,
+              engine: config.POLLY_ENGINE,
+              language: config.POLLY_LANGUAGE_CODE,
+            }),
+          }
+        : {}),
       addresses: AddressPolicy.fromSettings(config.CALLBACK_URL_POLICY, config.OUTBOUND_ALLOW_CIDRS),
       cacheMaxBytes: config.AUDIO_CACHE_MAX_BYTES,
       cacheTenantShare: config.AUDIO_CACHE_TENANT_SHARE,

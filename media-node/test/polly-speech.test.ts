@@ -93,3 +93,24 @@ test('speech marks (OutputFormat json) are refused: not audio a call can play', 
   const { speech } = await sources();
   assert.throws(() => speech.input({ text: 'x', outputFormat: 'json' }), /not audio/);
 });
+
+test("the deployment's voice, engine and language (POLLY_*) fill a phrase that names none; another language keeps its own voice, without the engine", () => {
+  const speech = new PollySpeech(new PollyClient({ region: 'eu-central-1' }), undefined, {
+    voice: 'Matthew',
+    engine: 'neural',
+    language: 'en-US',
+  });
+  const plain = speech.input({ text: 'hello' });
+  assert.equal(plain.VoiceId, 'Matthew');
+  assert.equal(plain.Engine, 'neural');
+  const german = speech.input({ text: 'hallo', language: 'de-DE' });
+  assert.equal(german.VoiceId, 'Vicki');
+  assert.equal(german.Engine, undefined, "the deployment's engine is for its own voice only");
+  const chosen = speech.input({ text: 'hi', voice: 'Amy', engine: 'standard' });
+  assert.equal(chosen.VoiceId, 'Amy');
+  assert.equal(chosen.Engine, 'standard');
+  assert.notDeepEqual(
+    speech.cacheKey({ text: 'hello' }),
+    new PollySpeech(new PollyClient({})).cacheKey({ text: 'hello' }),
+  );
+});

@@ -23,6 +23,20 @@ export const envInt = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
 /** Settings the control plane and the media node share. */
+/** A setting parsed by one of the domain's parsers: a bad value fails start-up naming the setting's entry. */
+export const parsedSetting = <T>(parse: (spec: string) => T, def = '') =>
+  z
+    .string()
+    .default(def)
+    .transform((spec, ctx) => {
+      try {
+        return parse(spec);
+      } catch (err) {
+        ctx.issues.push({ code: 'custom', message: (err as Error).message, input: spec });
+        return z.NEVER;
+      }
+    });
+
 export const CommonEnv = {
   TABLE_NAME: z.string().min(3),
   SIP_DOMAIN: z.string().min(1).default('sip.localhost'),

@@ -42,12 +42,23 @@ const TELEPHONY_RATE = '8000';
  * files ffmpeg (inside rtpengine) reads. The client is injected: the composition root owns its region and
  * credentials.
  */
+export interface PollyDefaults {
+  voice: string;
+  language: string;
+  engine?: string | undefined;
+}
+
 export class PollySpeech implements SpeechSynthesizer {
   readonly engine = 'polly';
 
   constructor(
     private readonly client: PollyClient,
     private readonly timeoutMs = 10_000,
+    /**
+     * The deployment's voice, engine and language (POLLY_VOICE_ID, POLLY_ENGINE, POLLY_LANGUAGE_CODE) for a phrase
+     * that names none. The engine applies to that voice only: another language's default voice may not have it.
+     */
+    private readonly defaults: PollyDefaults = { voice: 'Joanna', language: 'en-US' },
   ) {}
 
   /** The SynthesizeSpeech input for a request: every parameter that shapes the audio, defaults filled. */
@@ -56,17 +67,20 @@ export class PollySpeech implements SpeechSynthesizer {
     if (!['pcm', 'mp3', 'ogg_vorbis', 'ogg_opus', 'mulaw', 'alaw'].includes(format)) {
       throw new Error(`Polly OutputFormat "${req.outputFormat}" is not audio a call can play`);
     }
-    const language = req.language ?? 'en-US';
+    const language = req.language ?? this.defaults.language;
     const voice =
       req.voice && /^[A-Z][A-Za-z-]+$/.test(req.voice)
         ? req.voice
-        : (DEFAULT_VOICES[language] ?? DEFAULT_VOICES[`${language.split('-')[0]}`] ?? 'Joanna');
+        : language === this.defaults.language
+          ? this.defaults.voice
+          : (DEFAULT_VOICES[language] ?? DEFAULT_VOICES[`${language.split('-')[0]}`] ?? this.defaults.voice);
+    const engine = req.engine ?? (voice === this.defaults.voice ? this.defaults.engine : undefined);
     return {
       Text: req.text,
       TextType: req.ssml ? 'ssml' : 'text',
       VoiceId: voice as VoiceId,
       ...(req.language ? { LanguageCode: req.language as SynthesizeSpeechCommandInput['LanguageCode'] } : {}),
-      ...(req.engine ? { Engine: req.engine as SynthesizeSpeechCommandInput['Engine'] } : {}),
+      ...(engine ? { Engine: engine as SynthesizeSpeechCommandInput['Engine'] } : {}),
       OutputFormat: format as OutputFormat,
       SampleRate:
         format === 'mp3' || format === 'ogg_vorbis' ? '22050' : format === 'ogg_opus' ? '48000' : TELEPHONY_RATE,

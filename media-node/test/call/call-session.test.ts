@@ -7,6 +7,20 @@ import { ConditionalCheckFailed, flowKit, reply, waitFor } from '../kit/index.js
 
 /** CallSession (seq, ordering, replyIds, completion) and Participant (session item, usage, state). */
 
+/** A session whose item is stored (active, no participants yet), as a flow creates it. */
+async function storedSession(kit: ReturnType<typeof flowKit>): Promise<CallSession> {
+  const session = new CallSession(kit.tenant, kit.deps);
+  await kit.sessions.create({
+    sessionId: session.sessionId,
+    tenantId: kit.tenant.tenantId,
+    nodeId: kit.nodeId,
+    state: 'active',
+    createdAt: new Date().toISOString(),
+    participants: {},
+  });
+  return session;
+}
+
 describe('CallSession', { concurrency: true }, () => {
   test('seq starts at 1 and increases per session, independently of other sessions', async (t) => {
     const kit = flowKit(t);
@@ -85,15 +99,7 @@ describe('CallSession', { concurrency: true }, () => {
 
   test('complete: the session item ended, sessionCompleted once with the reason and a numeric duration', async (t) => {
     const kit = flowKit(t);
-    const session = new CallSession(kit.tenant, kit.deps);
-    await kit.sessions.create({
-      sessionId: session.sessionId,
-      tenantId: kit.tenant.tenantId,
-      nodeId: kit.nodeId,
-      state: 'active',
-      createdAt: new Date().toISOString(),
-      participants: {},
-    });
+    const session = await storedSession(kit);
     await new Promise((r) => setTimeout(r, 120));
     await Promise.all([session.complete('hangup'), session.complete('other')]);
     await session.complete('again');
@@ -105,15 +111,7 @@ describe('CallSession', { concurrency: true }, () => {
 
   test('complete: the journal queued so far is stored before sessionCompleted is sent', async (t) => {
     const kit = flowKit(t);
-    const session = new CallSession(kit.tenant, kit.deps);
-    await kit.sessions.create({
-      sessionId: session.sessionId,
-      tenantId: kit.tenant.tenantId,
-      nodeId: kit.nodeId,
-      state: 'active',
-      createdAt: new Date().toISOString(),
-      participants: {},
-    });
+    const session = await storedSession(kit);
     const order: string[] = [];
     const flush = kit.sessions.flushJournal.bind(kit.sessions);
     kit.sessions.flushJournal = async () => {
@@ -130,15 +128,7 @@ describe('CallSession', { concurrency: true }, () => {
 
   test('complete of a session a dead-node sweeper completed meanwhile (nodeFailed): not reported again', async (t) => {
     const kit = flowKit(t);
-    const session = new CallSession(kit.tenant, kit.deps);
-    await kit.sessions.create({
-      sessionId: session.sessionId,
-      tenantId: kit.tenant.tenantId,
-      nodeId: kit.nodeId,
-      state: 'active',
-      createdAt: new Date().toISOString(),
-      participants: {},
-    });
+    const session = await storedSession(kit);
     assert.equal(await kit.sessions.end(session.sessionId, 'nodeFailed'), true, 'the sweeper');
     await session.complete('callingPartyDrop');
     assert.equal(session.isCompleted, true);
