@@ -17,13 +17,17 @@ import {
   type SessionRecord,
 } from '../domain/session.js';
 import { randomId } from '../util/ids.js';
-import { batchWrite } from './batch-write.js';
 import { isConditionFailure } from './condition-failure.js';
 import { JournalBatcher } from './journal-batcher.js';
 import { queryAll } from './query-all.js';
 import { DAY_SECONDS, keys, ttlIn } from './table-design.js';
 
 const SESSION_TTL = 30 * DAY_SECONDS;
+/** A reply as the node and the dispatcher read it: without the journal entry the outcome item carries. */
+const REPLY_PROJECTION = {
+  ProjectionExpression: '#e, #o, #r, #why, #at',
+  ExpressionAttributeNames: { '#e': 'eventId', '#o': 'outcome', '#r': 'reply', '#why': 'reason', '#at': 'at' },
+};
 const REPLY_TTL = DAY_SECONDS;
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
@@ -304,20 +308,24 @@ export class SessionStore {
   }
 
   /**
-   * Stores a callback's outcome and its journal entry in one request. Only the holder of the event's
-   * delivery claim stores an outcome, and a holder that takes an expired claim over reads the outcome
-   * first (dispatch-callback.ts), so no condition is needed; the node reads an event's reply once, so
-   * even a holder that outlived its lease cannot make a command run twice.
+   * Stores a callback's outcome with its journal entry: one item, the reply item carrying the entry
+   * (`journal`), kept as long as the journal; readJournal reads the entries from both kinds of item. Only the
+   * holder of the event's delivery claim stores an outcome, and a holder that takes an expired claim over
+   * reads the outcome first (dispatch-callback.ts), so no condition is needed; the node reads an event's
+   * reply once, so even a holder that outlived its lease cannot make a command run twice.
    */
   async storeOutcome(
     sessionId: string,
     record: ReplyRecord,
     entry: Omit<JournalEntry, 'at'> & { at?: string },
   ): Promise<void> {
-    await batchWrite(this.doc, this.tableName, [
-      { PutRequest: { Item: { ...keys.reply(sessionId, record.eventId), ...record, expiresAt: ttlIn(REPLY_TTL) } } },
-      { PutRequest: { Item: this.journalItem(sessionId, entry) } },
-    ]);
+    const journal = { ...entry, at: entry.at ?? new Date().toISOString() };
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.reply(sessionId, record.eventId), ...record, journal, expiresAt: ttlIn(SESSION_TTL) },
+      }),
+    );
   }
 
   /**
@@ -379,7 +387,12 @@ export class SessionStore {
 
   async getReply(sessionId: string, eventId: string): Promise<ReplyRecord | undefined> {
     const res = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.reply(sessionId, eventId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.reply(sessionId, eventId),
+        ConsistentRead: true,
+        ...REPLY_PROJECTION,
+      }),
     );
     return strip<ReplyRecord>(res.Item);
   }
@@ -393,14 +406,18 @@ export class SessionStore {
     if (keys_.length > 100) throw new Error('getReplies takes at most 100 keys');
     const out: ReplyRecord[] = [];
     let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-      [this.tableName]: { Keys: keys_.map((k) => keys.reply(k.sessionId, k.eventId)), ConsistentRead: true },
+      [this.tableName]: {
+        Keys: keys_.map((k) => keys.reply(k.sessionId, k.eventId)),
+        ConsistentRead: true,
+        ...REPLY_PROJECTION,
+      },
     };
     for (let round = 0; request && round < 5; round++) {
       const res: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: request }));
       for (const item of res.Responses?.[this.tableName] ?? []) out.push(strip<ReplyRecord>(item)!);
       const unprocessed: { Keys?: Record<string, unknown>[] } | undefined = res.UnprocessedKeys?.[this.tableName];
       request = unprocessed?.Keys?.length
-        ? { [this.tableName]: { Keys: unprocessed.Keys, ConsistentRead: true } }
+        ? { [this.tableName]: { Keys: unprocessed.Keys, ConsistentRead: true, ...REPLY_PROJECTION } }
         : undefined;
     }
     return out;
@@ -417,12 +434,21 @@ export class SessionStore {
     await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item }));
   }
 
+  /** The session's journal in time order: the journal items and the entries that callbacks' outcome items carry. */
   async readJournal(sessionId: string): Promise<JournalEntry[]> {
-    const items = await queryAll(this.doc, {
-      TableName: this.tableName,
-      KeyConditionExpression: 'pk = :p AND begins_with(sk, :j)',
-      ExpressionAttributeValues: { ':p': keys.session(sessionId).pk, ':j': 'JOURNAL#' },
-    });
-    return items.map((item) => strip<JournalEntry>(item)!);
+    const query = (prefix: string, projection?: string) =>
+      queryAll(this.doc, {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :p AND begins_with(sk, :j)',
+        ExpressionAttributeValues: { ':p': keys.session(sessionId).pk, ':j': prefix },
+        ...(projection ? { ProjectionExpression: projection } : {}),
+      });
+    const [entries, outcomes] = await Promise.all([query('JOURNAL#'), query('REPLY#', 'journal')]);
+    const merged = [
+      ...entries.map((item) => strip<JournalEntry>(item)!),
+      ...outcomes.flatMap((item) => (item.journal ? [item.journal as JournalEntry] : [])),
+    ];
+    // Stable: entries with the same time keep the order they were read in.
+    return merged.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
   }
 }

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { SessionStore } from '../src/data/session-store.js';
+import { startTable } from './helpers/dynamo-table.js';
+
+// Against the DynamoDB API (dynalite in its own process): a callback's outcome is one item that carries the
+// callback's journal entry; the session's journal reads both kinds of item in time order, and the node's and the
+// dispatcher's reply reads get the reply without the entry.
+let table: Awaited<ReturnType<typeof startTable>>;
+let sessions: SessionStore;
+let requests: string[] = [];
+
+before(async () => {
+  table = await startTable('outcome-test');
+  table.doc.middlewareStack.add(
+    (next, context) => async (args) => {
+      requests.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize', name: 'countRequests' },
+  );
+  sessions = new SessionStore(table.doc, 'outcome-test');
+});
+after(async () => {
+  await table.close();
+});
+
+test('one write per outcome; the journal merges callback and node entries by time; replies come without the entry', async () => {
+  const id = 's-outcome';
+  await sessions.journal(id, { kind: 'sip', event: 'invite', at: '2026-11-30T10:00:00.000Z' });
+  await sessions.journal(id, { kind: 'sip', event: 'answered', at: '2026-11-30T10:00:00.200Z' });
+  requests = [];
+  await sessions.storeOutcome(
+    id,
+    { eventId: 'e1', outcome: 'reply', reply: { action: 'ivr' }, at: '2026-11-30T10:00:00.100Z' },
+    { kind: 'callback', callback: 'newCall', eventId: 'e1', at: '2026-11-30T10:00:00.100Z', latencyMs: 12 },
+  );
+  await sessions.storeOutcome(
+    id,
+    { eventId: 'e2', outcome: 'fallback', reply: {}, reason: 'timeout', at: '2026-11-30T10:00:00.300Z' },
+    { kind: 'callback', callback: 'getIvrCommand', eventId: 'e2', at: '2026-11-30T10:00:00.300Z', fallback: true },
+  );
+  assert.deepEqual(requests, ['PutItemCommand', 'PutItemCommand'], 'one write per outcome');
+
+  const journal = await sessions.readJournal(id);
+  assert.deepEqual(
+    journal.map((e) => `${e.at.slice(20)} ${e.kind} ${e.event ?? e.callback}`),
+    ['000Z sip invite', '100Z callback newCall', '200Z sip answered', '300Z callback getIvrCommand'],
+  );
+  assert.equal(journal[1]!.latencyMs, 12, 'the entry as the dispatcher wrote it');
+
+  const [one] = await sessions.getReplies([{ sessionId: id, eventId: 'e1' }]);
+  assert.deepEqual(one, { eventId: 'e1', outcome: 'reply', reply: { action: 'ivr' }, at: '2026-11-30T10:00:00.100Z' });
+  assert.deepEqual(await sessions.getReply(id, 'e2'), {
+    eventId: 'e2',
+    outcome: 'fallback',
+    reply: {},
+    reason: 'timeout',
+    at: '2026-11-30T10:00:00.300Z',
+  });
+  assert.equal(await sessions.getReply(id, 'e3'), undefined);
+});
