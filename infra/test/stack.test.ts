@@ -405,12 +405,12 @@ describe('media nodes', () => {
     );
   });
 
-  test('public subnets only, no NAT; the security group opens SIP 5060 UDP/TCP, TLS 5061 and the RTP range', () => {
+  test('public subnets only, no NAT; the security group opens SIP 5060 UDP/TCP and the RTP range (no 5061: no TLS listener)', () => {
     assert.equal(resourcesOfType(t, 'AWS::EC2::NatGateway').length, 0);
     for (const [, subnet] of resourcesOfType(t, 'AWS::EC2::Subnet')) assert.equal(subnet.MapPublicIpOnLaunch, true);
     const [, sg] = one('AWS::EC2::SecurityGroup');
     const rules = (sg.SecurityGroupIngress as Cfn[]).map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort}`);
-    assert.deepEqual(rules.sort(), ['tcp 5060-5060', 'tcp 5061-5061', 'udp 30000-39999', 'udp 5060-5060'].sort());
+    assert.deepEqual(rules.sort(), ['tcp 5060-5060', 'udp 30000-39999', 'udp 5060-5060'].sort());
   });
 
   test('operability: alarms, a dashboard and the outputs an operator needs', () => {

@@ -83,7 +83,7 @@ export class MediaNodeFleet extends Construct {
       const peer = ec2.Peer.ipv4(cidr);
       this.securityGroup.addIngressRule(peer, ec2.Port.udp(props.sipPort), 'SIP over UDP');
       this.securityGroup.addIngressRule(peer, ec2.Port.tcp(props.sipPort), 'SIP over TCP');
-      this.securityGroup.addIngressRule(peer, ec2.Port.tcp(props.sipPort + 1), 'SIP over TLS');
+      // No SIP over TLS (5061): the nodes get no certificate yet, so nothing listens there.
     }
     // Media comes from wherever the caller's SDP says, so the RTP range is open to all.
     this.securityGroup.addIngressRule(
