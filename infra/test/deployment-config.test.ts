@@ -48,10 +48,16 @@ test('bad settings stop synthesis with the key named', () => {
     [{ sipDomain: 'sip.example.com', stage: 'Prod!' }, /stage/],
     [{ sipDomain: 'sip.example.com', sipAllowedCidrs: '10.0.0.1' }, /sipAllowedCidrs/],
     [{ sipDomain: 'sip.example.com', nodeVersion: '20.11.0' }, /nodeVersion/],
+    [{ sipDomain: 'sip.example.com', nodeVersion: '23.1.0' }, /nodeVersion/],
   ];
   for (const [ctx, message] of bad)
     assert.throws(
       () => from(ctx),
       (e: Error) => e instanceof ConfigError && message.test(e.message),
     );
+});
+
+test('nodeVersion: a Node.js 22 or 24 release', () => {
+  assert.equal(from({ sipDomain: 'sip.example.com', nodeVersion: '24.11.1' }).nodeVersion, '24.11.1');
+  assert.equal(from({ sipDomain: 'sip.example.com' }).nodeVersion.split('.')[0], '22');
 });

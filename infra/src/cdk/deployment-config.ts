@@ -148,7 +148,9 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
   const sshCidr = optional(ctx, 'sshCidr');
   if (sshCidr && !CIDR.test(sshCidr)) throw new ConfigError(`sshCidr: "${sshCidr}" is not a CIDR`);
   const nodeVersion = str(ctx, 'nodeVersion', '22.23.3');
-  if (!/^22\.\d+\.\d+$/.test(nodeVersion)) throw new ConfigError('context "nodeVersion" must be a Node.js 22 release');
+  // 22 (end of life 2027-04-30) or 24 (LTS until 2028-04-30); the bundle targets 22, so both run it.
+  if (!/^(22|24)\.\d+\.\d+$/.test(nodeVersion))
+    throw new ConfigError('context "nodeVersion" must be a Node.js 22 or 24 release');
 
   return {
     stage,
