@@ -365,8 +365,13 @@ describe('media nodes', () => {
     assert.match(String(amiParam.Default), /^\/aws\/service\/debian\/.*arm64$/);
     assert.ok(data.BlockDeviceMappings.every((b: Cfn) => b.Ebs.Encrypted === true));
 
-    const [, hook] = one('AWS::AutoScaling::LifecycleHook');
-    assert.ok(referencedIds(hook.AutoScalingGroupName).has(asgId));
+    // The hook is in the group's own specification: a separate hook resource would be deleted before the group
+    // at teardown, and the nodes the teardown terminates would not drain.
+    assert.equal(resourcesOfType(t, 'AWS::AutoScaling::LifecycleHook').length, 0);
+    assert.ok(asgId);
+    const hooks = asg.LifecycleHookSpecificationList as Cfn[];
+    assert.equal(hooks.length, 1);
+    const hook = hooks[0]!;
     assert.equal(hook.LifecycleTransition, 'autoscaling:EC2_INSTANCE_TERMINATING');
     assert.equal(hook.DefaultResult, 'CONTINUE');
     assert.equal(hook.LifecycleHookName, 'sipms-drain');

@@ -174,13 +174,17 @@ export class MediaNodeFleet extends Construct {
       groupMetrics: [autoscaling.GroupMetrics.all()],
       defaultInstanceWarmup: Duration.minutes(5),
     });
-    this.group.addLifecycleHook('DrainHook', {
-      lifecycleHookName: DRAIN_HOOK_NAME,
-      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-      defaultResult: autoscaling.DefaultResult.CONTINUE,
-      // Room for the bounded drain plus the CompleteLifecycleAction retries.
-      heartbeatTimeout: Duration.seconds(props.drainTimeout.toSeconds() + 300),
-    });
+    // The drain hook is part of the group itself (not a resource of its own, which CloudFormation would delete
+    // before the group at `cdk destroy`): nodes terminated while the group is torn down still drain their calls.
+    (this.group.node.defaultChild as autoscaling.CfnAutoScalingGroup).lifecycleHookSpecificationList = [
+      {
+        lifecycleHookName: DRAIN_HOOK_NAME,
+        lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        defaultResult: 'CONTINUE',
+        // Room for the bounded drain plus the CompleteLifecycleAction retries.
+        heartbeatTimeout: props.drainTimeout.toSeconds() + 300,
+      },
+    ];
 
     // A separate policy (not the role's default one) so the group can reference the role without a cycle.
     const groupArn = `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${this.group.autoScalingGroupName}`;
