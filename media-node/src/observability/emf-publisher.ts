@@ -158,13 +158,10 @@ export class EmfPublisher {
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly opts: EmfPublisherOptions) {
-    const interval = opts.intervalMs ?? DEFAULT_EMF_INTERVAL_MS;
-    if (Number.isInteger(interval) && interval > 0) {
-      this.intervalMs = interval;
-    } else {
-      this.warn({ intervalMs: interval }, 'invalid EMF interval: using the default');
-      this.intervalMs = DEFAULT_EMF_INTERVAL_MS;
-    }
+    // METRICS_EMF_INTERVAL_MS is validated at start-up (config.ts); anything else here is a programming error.
+    this.intervalMs = opts.intervalMs ?? DEFAULT_EMF_INTERVAL_MS;
+    if (!Number.isInteger(this.intervalMs) || this.intervalMs <= 0)
+      throw new RangeError(`EMF interval must be a positive whole number of ms, not ${this.intervalMs}`);
     this.namespace = opts.namespace ?? METRICS_NAMESPACE;
     this.now = opts.now ?? Date.now;
   }
