@@ -97,7 +97,7 @@ describe('operator controls on the local deployment', () => {
     assert.deepEqual(settings.json.deployment, {
       claimableNumbers: ['+4930*', '1000-1999'],
       outboundDestinations: { numberPrefixes: ['+49'], sipDomains: ['127.0.0.1', '*.example.com'] },
-      tenantDefaults: { maxConcurrentCalls: 100, callsPerSecond: 10, maxNumbers: 3 },
+      tenantDefaults: { maxConcurrentCalls: 100, callsPerSecond: 10, maxNumbers: 3, maxSlowCallbacks: 20 },
     });
   });
 

@@ -15,6 +15,7 @@ import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionQueries } from '@sipms/shared/data/session-queries';
 import { SessionStore } from '@sipms/shared/data/session-store';
+import { SlowCallbackSlots } from '@sipms/shared/data/slow-callback-slots';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
 import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
@@ -26,6 +27,7 @@ import type { PromptStore } from '@sipms/shared/ports/prompt-store';
 import type { Logger } from '@sipms/shared/util/logger';
 import { z } from 'zod';
 import { type AdminTokenSource, fixedHash, SecretTokenSource, verifyAdminToken } from './admin/admin-token.js';
+import type { SlowCallbackCap } from './dispatch/dispatch-callback.js';
 import type { ApiDeps } from './http/api-handler.js';
 import { tenantSuspendedError } from './http/tenant-suspended.js';
 import { LiveCallService } from './live-calls/live-call-service.js';
@@ -42,6 +44,8 @@ export interface ControlPlane {
   sessionQueries: SessionQueries;
   usage: UsageStore;
   rateLimiter: FixedWindowRateLimiter;
+  /** The dispatcher's per-tenant cap on callbacks waiting on a slow webhook. */
+  slowCallbacks: SlowCallbackCap;
   prompts: PromptStore;
   liveCalls: LiveCallService;
   /** Seals tenants' trunk passwords; undefined when no key is configured. */
@@ -72,6 +76,10 @@ const ControlPlaneEnv = z.object({
   OUTBOUND_DESTINATIONS: parsedSetting(parseOutboundDestinations),
   /** Numbers one tenant may hold unless the operator set its own maxNumbers. */
   TENANT_MAX_NUMBERS: envInt(100, 0, 1_000_000),
+  /** A callback waiting longer than this on the tenant's webhook counts against its maxSlowCallbacks. */
+  SLOW_CALLBACK_MS: envInt(1000, 100, 60_000),
+  /** Slow callbacks one tenant may have in flight unless the operator set its own maxSlowCallbacks. */
+  TENANT_MAX_SLOW_CALLBACKS: envInt(20, 1, 10_000),
   /** The local deployment: the SHA-256 of the admin token (never the token itself). */
   ADMIN_TOKEN_SHA256: z
     .string()
@@ -95,6 +103,7 @@ export function controlPlane(): ControlPlane {
       maxConcurrentCalls: config.TENANT_MAX_CONCURRENT_CALLS,
       callsPerSecond: config.TENANT_CALLS_PER_SECOND,
       maxNumbers: config.TENANT_MAX_NUMBERS,
+      maxSlowCallbacks: config.TENANT_MAX_SLOW_CALLBACKS,
     };
     instance = {
       config,
@@ -123,6 +132,11 @@ export function controlPlane(): ControlPlane {
       sessionQueries: new SessionQueries(doc, config.TABLE_NAME),
       usage: new UsageStore(doc, config.TABLE_NAME),
       rateLimiter,
+      slowCallbacks: {
+        slots: new SlowCallbackSlots(doc, config.TABLE_NAME),
+        afterMs: config.SLOW_CALLBACK_MS,
+        limitFor: (tenant) => effectiveLimits(tenant.limits, limitDefaults).maxSlowCallbacks,
+      },
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
         s3: () => new S3Client({ maxAttempts: 3 }),
         cacheDir: config.PROMPT_CACHE_DIR,

@@ -31,7 +31,7 @@ const SETTINGS = {
   deployment: {
     claimableNumbers: ['*'],
     outboundDestinations: { numberPrefixes: ['*'], sipDomains: ['*'] },
-    tenantDefaults: { maxConcurrentCalls: 100, callsPerSecond: 10, maxNumbers: 100 },
+    tenantDefaults: { maxConcurrentCalls: 100, callsPerSecond: 10, maxNumbers: 100, maxSlowCallbacks: 20 },
   },
 };
 

@@ -22,6 +22,7 @@ export function adminTenantView(t: TenantRecord, defaults: LimitDefaults): Admin
       callsPerSecond: limits.callsPerSecond ?? null,
       maxCallDurationSec: limits.maxCallDurationSec ?? null,
       maxNumbers: limits.maxNumbers ?? null,
+      maxSlowCallbacks: limits.maxSlowCallbacks ?? null,
       outboundDestinations: destinations(limits.outboundDestinations),
     },
     effectiveLimits: { ...effective, outboundDestinations: destinations(effective.outboundDestinations) },

@@ -2,6 +2,7 @@ import { CALLBACK_REPLIES, FALLBACK_REPLIES } from '@sipms/shared/contracts/call
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import type { SessionStore } from '@sipms/shared/data/session-store';
+import type { SlowCallbackSlots } from '@sipms/shared/data/slow-callback-slots';
 import type { TenantStore } from '@sipms/shared/data/tenant-store';
 import { activeSecrets, type TenantRecord } from '@sipms/shared/domain/tenant';
 import { messageOf } from '@sipms/shared/errors';
@@ -29,6 +30,16 @@ export interface DispatchDeps {
   metrics?: CallbackMetrics;
   /** Records the delivery's span (none: its id and traceparent are still made). */
   tracer?: Tracer;
+  /** The per-tenant cap on slow callbacks in flight (docs/callback-delivery.md); no cap without it. */
+  slowCallbacks?: SlowCallbackCap;
+}
+
+export interface SlowCallbackCap {
+  slots: Pick<SlowCallbackSlots, 'acquire' | 'release'>;
+  /** A delivery waiting on the tenant's webhook longer than this takes a slot (SLOW_CALLBACK_MS). */
+  afterMs: number;
+  /** The tenant's maxSlowCallbacks (its own limit, else the deployment's). */
+  limitFor(tenant: TenantRecord): number;
 }
 
 /** What the node does when a callback has no valid reply (docs/callback-delivery.md), for the journal. */
@@ -122,7 +133,7 @@ async function claimAndDeliver(env: CallbackEnvelope, deps: DispatchDeps, span: 
       count({ outcome: 'duplicate' });
       return { status: 'duplicate', reason: 'outcome-stored' };
     }
-    const result = await deliver(env, tenant, deps, log, started, span);
+    const result = await deliver(env, tenant, deps, log, started, span, { holder, leaseEndsAt: started + leaseMs });
     count({ outcome: result.outcome, latencyMs: result.latencyMs, webhookAttempts: result.webhookAttempts });
     return { status: 'delivered', outcome: result.outcome };
   } catch (err) {
@@ -143,6 +154,69 @@ async function deliver(
   log: Logger,
   started: number,
   span: TraceSpan,
+  claim: { holder: string; leaseEndsAt: number },
+): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
+  const slow = watchSlowDelivery(env, tenant, deps.slowCallbacks, claim, log);
+  try {
+    return await deliverWatched(env, tenant, deps, log, started, span, slow.signal);
+  } finally {
+    await slow.end();
+  }
+}
+
+/**
+ * Once a delivery has waited `afterMs` on the tenant's webhook it takes one of the tenant's slow-callback
+ * slots; when none is left the delivery stops at once (the abort reason says why) and the defined fallback
+ * is used. A failure of the table is logged and the delivery goes on uncounted: the cap protects the other
+ * tenants, and refusing this tenant's callback because the table hiccupped would protect no one.
+ */
+function watchSlowDelivery(
+  env: CallbackEnvelope,
+  tenant: TenantRecord | undefined,
+  cap: SlowCallbackCap | undefined,
+  claim: { holder: string; leaseEndsAt: number },
+  log: Logger,
+): { signal: AbortSignal; end(): Promise<void> } {
+  const controller = new AbortController();
+  if (!cap || !tenant) return { signal: controller.signal, end: () => Promise.resolve() };
+  const limit = cap.limitFor(tenant);
+  let held = false;
+  let taking: Promise<void> | undefined;
+  const timer = setTimeout(() => {
+    taking = cap.slots.acquire(env.tenantId, claim.holder, claim.leaseEndsAt, limit).then(
+      (ok) => {
+        if (ok) held = true;
+        else
+          controller.abort(
+            new Error(
+              `${limit} of the tenant's callbacks already wait longer than ${cap.afterMs} ms on its webhook (maxSlowCallbacks)`,
+            ),
+          );
+      },
+      (err) => log.error({ err }, 'slow-callback slot not taken; this delivery goes on uncounted'),
+    );
+  }, cap.afterMs);
+  return {
+    signal: controller.signal,
+    async end() {
+      clearTimeout(timer);
+      await taking;
+      if (!held) return;
+      await cap.slots
+        .release(env.tenantId, claim.holder)
+        .catch((err) => log.warn({ err }, 'slow-callback slot not given back; it frees itself when the lease ends'));
+    },
+  };
+}
+
+async function deliverWatched(
+  env: CallbackEnvelope,
+  tenant: TenantRecord | undefined,
+  deps: DispatchDeps,
+  log: Logger,
+  started: number,
+  span: TraceSpan,
+  signal: AbortSignal,
 ): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
   const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const attempts: WebhookAttempt[] = [];
@@ -173,7 +247,8 @@ async function deliver(
   }
 
   for (const target of targets) {
-    if (!tenant || !target.url || accepted || rawBody === undefined) continue;
+    // A delivery stopped by the slow-callback cap does not try the fallback URL (often the same slow server).
+    if (!tenant || !target.url || accepted || rawBody === undefined || signal.aborted) continue;
     const url = `${target.url.replace(/\/+$/, '')}/${env.type}`;
     try {
       // Names are checked again where it matters, at connect time (guarded lookup): no DNS round trip here.
@@ -194,6 +269,8 @@ async function deliver(
       addresses,
       firstAttempt: attempts.length + 1,
       logger: log,
+      tenantId: env.tenantId,
+      signal,
     });
     attempts.push(...outcome.attempts);
     if (!outcome.ok) {

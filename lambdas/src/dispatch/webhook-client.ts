@@ -1,3 +1,4 @@
+import { messageOf } from '@sipms/shared/errors';
 import { MAX_BACKOFF_MS } from '@sipms/shared/events/delivery-budget';
 import type { AddressPolicy } from '@sipms/shared/net/address-policy';
 import type { CallbackUrlPolicy } from '@sipms/shared/net/callback-url-policy';
@@ -35,6 +36,10 @@ export interface PostOptions {
   firstAttempt?: number;
   backoffMs?: (retry: number) => number;
   logger: Logger;
+  /** The tenant: each has its own connection pools, so one tenant's hanging server holds none of another's. */
+  tenantId: string;
+  /** Stops the delivery (the attempt in flight, and any retry); its reason is the attempt's error. */
+  signal?: AbortSignal;
 }
 
 const MAX_REPLY_BYTES = 256 * 1024;
@@ -48,8 +53,14 @@ const defaultBackoff = (retry: number) => Math.min(MAX_BACKOFF_MS, 100 * 2 ** re
  */
 const pools = new Map<string, Pool>();
 
-function poolFor(origin: string, policy: CallbackUrlPolicy, addresses: AddressPolicy, logger: Logger): Pool {
-  const key = `${policy} ${origin}`;
+function poolFor(
+  tenantId: string,
+  origin: string,
+  policy: CallbackUrlPolicy,
+  addresses: AddressPolicy,
+  logger: Logger,
+): Pool {
+  const key = `${tenantId} ${policy} ${origin}`;
   let pool = pools.get(key);
   if (pool) {
     pools.delete(key); // re-insert: Map order is our LRU order
@@ -74,7 +85,8 @@ function poolFor(origin: string, policy: CallbackUrlPolicy, addresses: AddressPo
   return pool;
 }
 
-function reasonOf(err: unknown, timeoutMs: number): string {
+function reasonOf(err: unknown, timeoutMs: number, signal: AbortSignal | undefined): string {
+  if (signal?.aborted) return `stopped: ${messageOf(signal.reason)}`;
   const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
   if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') {
     return `timeout after ${timeoutMs} ms`;
@@ -88,10 +100,16 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
   const attempts: WebhookAttempt[] = [];
   const backoff = opts.backoffMs ?? defaultBackoff;
   const url = new URL(opts.url);
-  const pool = poolFor(url.origin, opts.policy, opts.addresses, opts.logger);
-  let last: WebhookOutcome | undefined;
+  const pool = poolFor(opts.tenantId, url.origin, opts.policy, opts.addresses, opts.logger);
+  let last: Extract<WebhookOutcome, { ok: false }> | undefined;
   for (let i = 0; i <= opts.retries; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, backoff(i - 1)));
+    if (i > 0) await abortableDelay(backoff(i - 1), opts.signal);
+    if (opts.signal?.aborted) {
+      const reason = `stopped: ${messageOf(opts.signal.reason)}`;
+      return last
+        ? { ...last, reason: `${last.reason}; ${reason}`, retryable: false }
+        : { ok: false, reason, attempts, retryable: false };
+    }
     const attempt = (opts.firstAttempt ?? 1) + i;
     const started = performance.now();
     try {
@@ -109,7 +127,9 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
         body: opts.rawBody,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,
-        signal: AbortSignal.timeout(opts.timeoutMs),
+        signal: opts.signal
+          ? AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.signal])
+          : AbortSignal.timeout(opts.timeoutMs),
       });
       const body = await readLimited(res.body);
       const ms = Math.round(performance.now() - started);
@@ -120,14 +140,26 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
       if (!retryable) return last;
     } catch (err) {
       const ms = Math.round(performance.now() - started);
-      const reason = reasonOf(err, opts.timeoutMs);
+      const reason = reasonOf(err, opts.timeoutMs, opts.signal);
       attempts.push({ url: opts.url, attempt, error: reason, ms });
-      const retryable = !reason.startsWith('refused');
+      const retryable = !reason.startsWith('refused') && !opts.signal?.aborted;
       last = { ok: false, reason, attempts, retryable };
       if (!retryable) return last;
     }
   }
   return last!;
+}
+
+function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 async function readLimited(body: AsyncIterable<Buffer> & { destroy?: () => void }): Promise<string> {

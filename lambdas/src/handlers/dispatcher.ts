@@ -59,6 +59,7 @@ async function dispatch(
     logger,
     metrics: cp.metrics,
     tracer: cp.tracer,
+    slowCallbacks: cp.slowCallbacks,
   });
   const age = Date.now() - Date.parse(env.time);
   if (result.status === 'duplicate' && result.reason === 'claim-held' && age >= RETRY_AGE_MS) {

@@ -45,6 +45,11 @@ export const TenantLimitsInput = z
     callsPerSecond: limitField(1, 100_000, 'new calls per second'),
     maxCallDurationSec: limitField(1, 86_400, 'longest call in seconds'),
     maxNumbers: limitField(0, 1_000_000, 'numbers the tenant may hold'),
+    maxSlowCallbacks: limitField(
+      1,
+      10_000,
+      'callbacks that may wait on the webhook longer than SLOW_CALLBACK_MS at once; more get the defined fallback at once',
+    ),
     outboundDestinations: OutboundDestinationsInput.nullable()
       .optional()
       .describe("narrows the deployment's outbound allow-list (never widens it); null = the deployment's alone"),
@@ -61,6 +66,7 @@ export const TenantLimitsView = z
     callsPerSecond: z.number().int().nullable(),
     maxCallDurationSec: z.number().int().nullable(),
     maxNumbers: z.number().int().nullable(),
+    maxSlowCallbacks: z.number().int().nullable(),
     outboundDestinations: OutboundDestinationsView.nullable(),
   })
   .meta({ id: 'TenantLimits', description: 'as the operator set them; null = the deployment default' });
@@ -70,6 +76,7 @@ export const EffectiveLimitsView = z
     maxConcurrentCalls: z.number().int(),
     callsPerSecond: z.number().int(),
     maxNumbers: z.number().int(),
+    maxSlowCallbacks: z.number().int(),
     maxCallDurationSec: z.number().int().nullable().describe('null = no bound'),
     outboundDestinations: OutboundDestinationsView.nullable().describe("null = the deployment's list alone"),
   })
@@ -128,6 +135,7 @@ export const SettingsView = z
           maxConcurrentCalls: z.number().int(),
           callsPerSecond: z.number().int(),
           maxNumbers: z.number().int(),
+          maxSlowCallbacks: z.number().int(),
         }),
       })
       .describe('set when the deployment is deployed or started (read-only here)'),

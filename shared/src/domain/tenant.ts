@@ -32,6 +32,8 @@ export interface TenantLimits {
   maxNumbers?: number;
   /** Narrows the deployment's outbound allow-list (outbound-policy.ts); the deployment's alone when absent. */
   outboundDestinations?: OutboundDestinations;
+  /** Callbacks that may wait on the tenant's webhook longer than SLOW_CALLBACK_MS at once (dispatcher). */
+  maxSlowCallbacks?: number;
 }
 
 /** The deployment's defaults for TenantLimits (settings TENANT_MAX_CONCURRENT_CALLS, …). */
@@ -39,6 +41,7 @@ export interface LimitDefaults {
   maxConcurrentCalls: number;
   callsPerSecond: number;
   maxNumbers: number;
+  maxSlowCallbacks: number;
 }
 
 export interface EffectiveLimits extends LimitDefaults {
@@ -53,6 +56,7 @@ export function effectiveLimits(limits: TenantLimits | undefined, defaults: Limi
     maxConcurrentCalls: limits?.maxConcurrentCalls ?? defaults.maxConcurrentCalls,
     callsPerSecond: limits?.callsPerSecond ?? defaults.callsPerSecond,
     maxNumbers: limits?.maxNumbers ?? defaults.maxNumbers,
+    maxSlowCallbacks: limits?.maxSlowCallbacks ?? defaults.maxSlowCallbacks,
     maxCallDurationSec: limits?.maxCallDurationSec ?? null,
     outboundDestinations: limits?.outboundDestinations ?? null,
   };
