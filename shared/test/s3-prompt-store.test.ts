@@ -40,6 +40,13 @@ test('put stores under <prefix><tenantId>/<name> with the content type', async (
   assert.equal(input.Bucket, 'b');
   assert.equal(input.Key, 'prompts/t1/welcome');
   assert.equal(input.ContentType, 'audio/wav');
+  assert.equal(input.Tagging, undefined, 'an upload is kept until deleted');
+});
+
+test("a recording is tagged for the bucket's recording retention rule", async () => {
+  s3.on(PutObjectCommand).resolves({});
+  await store().put('t1', 'msg-1', Buffer.from('RIFF'), 'audio/wav', 'recording');
+  assert.equal(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.Tagging, 'sipms-kind=recording');
 });
 
 test('get tries the exact name, then known extensions, and returns the content type', async () => {

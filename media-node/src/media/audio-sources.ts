@@ -221,7 +221,7 @@ export class FileAudioSources implements AudioSources {
 
   /** Stores the recording, then removes `wavFile` (it belongs to us once handed over). */
   async saveRecording(tenantId: string, fileName: string, wavFile: string): Promise<void> {
-    await this.opts.prompts.put(tenantId, fileName, await readFile(wavFile), 'audio/wav');
+    await this.opts.prompts.put(tenantId, fileName, await readFile(wavFile), 'audio/wav', 'recording');
     await rm(wavFile, { force: true });
   }
 
@@ -230,7 +230,7 @@ export class FileAudioSources implements AudioSources {
     const [first, ...rest] = parts;
     if (!first) throw new Error('no recording to mix');
     const mixed = rest.reduce<Buffer>((sum, part) => mixWavs(sum, part), first);
-    await this.opts.prompts.put(tenantId, fileName, mixed, 'audio/wav');
+    await this.opts.prompts.put(tenantId, fileName, mixed, 'audio/wav', 'recording');
     await Promise.all(wavFiles.map((f) => rm(f, { force: true })));
   }
 

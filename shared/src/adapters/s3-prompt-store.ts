@@ -8,7 +8,13 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { PROMPT_EXTENSIONS, type PromptPage, type PromptStore } from '../ports/prompt-store.js';
+import {
+  PROMPT_EXTENSIONS,
+  type PromptKind,
+  type PromptPage,
+  type PromptStore,
+  RECORDING_TAG,
+} from '../ports/prompt-store.js';
 import { ifNotFound } from '../util/fs-errors.js';
 import { randomId } from '../util/ids.js';
 
@@ -52,13 +58,21 @@ export class S3PromptStore implements PromptStore {
     return `${this.prefix}${tenantId}/${name}`;
   }
 
-  async put(tenantId: string, name: string, bytes: Buffer, contentType: string): Promise<void> {
+  async put(
+    tenantId: string,
+    name: string,
+    bytes: Buffer,
+    contentType: string,
+    kind: PromptKind = 'prompt',
+  ): Promise<void> {
     await this.s3.send(
       new PutObjectCommand({
         Bucket: this.opts.bucket,
         Key: this.key(tenantId, name),
         Body: bytes,
         ContentType: contentType,
+        // The tag is per object version: an upload over a recording's name is a prompt, kept until deleted.
+        ...(kind === 'recording' ? { Tagging: `${RECORDING_TAG.key}=${RECORDING_TAG.value}` } : {}),
       }),
     );
   }

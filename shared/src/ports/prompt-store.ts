@@ -7,8 +7,17 @@ export interface PromptPage {
 }
 
 /** Where a tenant's prompt files live: a folder locally, S3 on AWS. Names are validated before they get here. */
+/**
+ * What a stored file is: a tenant's upload, or a call's recording (a prompt file too, by the contract).
+ * On AWS recordings carry the object tag RECORDING_TAG, which the bucket's recording retention rule expires.
+ */
+export type PromptKind = 'prompt' | 'recording';
+
+/** The S3 object tag that marks recordings (`<key>=<value>`), and the lifecycle rule's filter. */
+export const RECORDING_TAG = { key: 'sipms-kind', value: 'recording' } as const;
+
 export interface PromptStore {
-  put(tenantId: string, name: string, bytes: Buffer, contentType: string): Promise<void>;
+  put(tenantId: string, name: string, bytes: Buffer, contentType: string, kind?: PromptKind): Promise<void>;
   get(tenantId: string, name: string): Promise<{ bytes: Buffer; contentType: string } | undefined>;
   delete(tenantId: string, name: string): Promise<boolean>;
   /**

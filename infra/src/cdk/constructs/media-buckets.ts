@@ -1,3 +1,4 @@
+import { RECORDING_TAG } from '@sipms/shared/ports/prompt-store';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -36,6 +37,13 @@ export class MediaBuckets extends Construct {
       lifecycleRules: [
         { abortIncompleteMultipartUploadAfter: Duration.days(1) },
         { noncurrentVersionExpiration: Duration.days(7) },
+        // Recordings are prompt files by the contract (a tenant plays them back by name), so they live here;
+        // the media node tags them, and they expire after recordingRetentionDays. Uploads are kept.
+        {
+          id: 'RecordingRetention',
+          tagFilters: { [RECORDING_TAG.key]: RECORDING_TAG.value },
+          expiration: Duration.days(props.recordingRetentionDays),
+        },
       ],
     });
     this.recordings = new s3.Bucket(this, 'Recordings', {
@@ -69,7 +77,9 @@ function grantObjects(bucket: s3.IBucket, grantee: iam.IGrantable, access: Bucke
   iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
   iam.Grant.addToPrincipal({
     grantee,
-    actions: access === 'read' ? ['s3:GetObject'] : ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+    // PutObjectTagging: a PUT that carries tags (recordings) needs it as well as PutObject.
+    actions:
+      access === 'read' ? ['s3:GetObject'] : ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject'],
     resourceArns: [bucket.arnForObjects('*')],
   });
 }
