@@ -74,6 +74,14 @@ const SMOKE: Record<string, Smoke> = {
       'full-call.r12.dynamodb-requests-per-call',
     ],
   },
+  'bench:audio': {
+    env: { FRAMES: '500' },
+    figures: [
+      'audio-engine.stream.us-per-frame',
+      'audio-engine.mix100.us-per-frame',
+      'audio-engine.conference100.core-pct',
+    ],
+  },
 };
 
 const RUN_TIMEOUT_MS = 140_000;
