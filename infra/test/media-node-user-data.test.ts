@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
-import { CLOUDWATCH_AGENT_CONFIG, CLOUDWATCH_AGENT_KEY_FINGERPRINT } from '../src/cdk/media-node-boot/boot-script.js';
+import {
+  CLOUDWATCH_AGENT_CONFIG,
+  CLOUDWATCH_AGENT_KEY_FINGERPRINT,
+  SIP_PROBE_SOURCE,
+} from '../src/cdk/media-node-boot/boot-script.js';
 import { EMF_LOG_FILE } from '../src/cdk/media-node-boot/systemd-units.js';
 import { type Cfn, renderCfnString, resourcesOfType, scratchDir, synth } from './helpers/synth.js';
 
@@ -49,6 +53,14 @@ function envFileOf(script: string): Record<string, string> {
 }
 
 const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+
+/** shellcheck's findings on a bash script (its JSON format), or undefined where shellcheck is not installed. */
+function shellcheck(script: string): { line: number; code: number; message: string }[] {
+  const r = spawnSync('shellcheck', ['--shell=bash', '--format=json', '-'], { input: script, encoding: 'utf8' });
+  assert.ok(r.status === 0 || r.status === 1, `shellcheck ran: ${r.stderr}`);
+  return JSON.parse(r.stdout || '[]');
+}
 
 /** A throwaway root holding the host's unit library, our units and stand-ins for the binaries they run. */
 function verifyUnits(units: Map<string, string>): { status: number | null; findings: string[] } {
@@ -59,7 +71,7 @@ function verifyUnits(units: Map<string, string>): { status: number | null; findi
   mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
   for (const [name, text] of units) writeFileSync(join(root, 'etc/systemd/system', name), text);
   // What the boot script installs before it starts the units.
-  for (const bin of ['/opt/sipms/node/bin/node', '/usr/bin/aws', '/usr/bin/docker']) {
+  for (const bin of ['/opt/sipms/node/bin/node', '/usr/bin/aws', '/usr/bin/docker', '/usr/bin/journalctl']) {
     mkdirSync(dirname(join(root, bin)), { recursive: true });
     writeFileSync(join(root, bin), '#!/bin/sh\n');
     chmodSync(join(root, bin), 0o755);
@@ -98,11 +110,11 @@ function parseUnit(text: string): Map<string, Map<string, string[]>> {
 }
 
 const combinations = [
-  { name: 'builtin signaling, managed userspace rtpengine (default)', context: {}, units: 2 },
+  { name: 'builtin signaling, managed userspace rtpengine (default)', context: {}, units: 3 },
   {
-    name: 'drachtio signaling, system rtpengine with kernel forwarding',
-    context: { signaling: 'drachtio', rtpengine: 'system' },
-    units: 3,
+    name: 'drachtio signaling, system rtpengine with kernel forwarding, no Elastic IPs',
+    context: { signaling: 'drachtio', rtpengine: 'system', elasticIps: 0 },
+    units: 4,
   },
 ];
 
@@ -115,6 +127,17 @@ for (const combo of combinations) {
       assert.ok(Buffer.byteLength(script) < 16 * 1024, 'EC2 limits user data to 16 KB');
       const r = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
+    });
+
+    test('shellcheck finds nothing in the user data or the agent install script', (t) => {
+      if (!hasShellcheck) {
+        console.log('shellcheck is not installed: skipping');
+        t.skip('shellcheck unavailable');
+        return;
+      }
+      assert.deepEqual(shellcheck(script), []);
+      const agent = /cat > \/opt\/sipms\/cloudwatch-agent\.sh <<'AGENT'\n([\s\S]*?)\nAGENT\n/.exec(script)?.[1];
+      assert.deepEqual(shellcheck(agent!), []);
     });
 
     test('the node advertises its public IP from IMDSv2 and gets the table, bus and buckets', () => {
@@ -131,17 +154,17 @@ for (const combo of combinations) {
       assert.equal(env.ASG_LIFECYCLE_HOOK_NAME, 'sipms-drain');
       assert.equal(env.SIGNALING, combo.context.signaling ?? 'builtin');
       if (combo.context.signaling === 'drachtio') {
-        assert.match(script, /apt-get install[^\n]* docker\.io/);
+        assert.match(script, /^apt install[^\n]* docker\.io/m);
         assert.ok(env.DRACHTIO_SECRET && env.DRACHTIO_IMAGE);
       }
       if (combo.context.rtpengine === 'system') assert.match(script, /table = \$RTPENGINE_TABLE/);
-      assert.match(script, /apt-get install[^\n]* rtpengine-daemon/);
+      assert.match(script, /^apt install[^\n]* rtpengine-daemon/m);
       assert.match(script, /SHASUMS256\.txt/, 'Node.js download is checksum-verified');
       assert.match(script, /node-v\$NODE_VERSION-linux-arm64/);
     });
 
     test('every runtime package of system-packages.json is installed (the list `npm start` installs)', () => {
-      const installLine = /^apt-get install -y -q --no-install-recommends (.+)$/m.exec(script);
+      const installLine = /^apt install -y --no-install-recommends (.+)$/m.exec(script);
       assert.ok(installLine, 'the user data installs packages with apt-get');
       const installed = installLine[1]!.trim().split(/\s+/);
       for (const p of RUNTIME_PACKAGES) assert.ok(installed.includes(p.package), `${p.package} (${p.command})`);
@@ -174,11 +197,27 @@ for (const combo of combinations) {
       assert.match(agent, /gpg --batch --status-fd 1 --verify "\$work\/agent\.deb\.sig" "\$work\/agent\.deb"/);
       const json = /<<'JSON'\n([\s\S]*?)\nJSON\n/.exec(agent)?.[1];
       const config = JSON.parse(json!) as Cfn;
-      const [file] = config.logs.logs_collected.files.collect_list as Cfn[];
+      const [file, ...logFiles] = config.logs.logs_collected.files.collect_list as Cfn[];
       assert.equal(file.file_path, EMF_LOG_FILE);
       assert.match(file.log_group_name, /^cfn-ref-medianodesmetricsloggroup/, "the stack's EMF log group");
       assert.equal(file.log_stream_name, '{instance_id}');
-      assert.equal(config.metrics, undefined, 'the agent collects nothing else');
+      assert.equal(config.metrics, undefined, 'the agent collects no host metrics');
+      // The node's logs: each unit's journal copy and the boot log, into the node log group.
+      const expected = [
+        ['/var/log/sipms-journal/sipms-media-node.log', '{instance_id}/sipms-media-node'],
+        ...(combo.context.rtpengine === 'system'
+          ? [['/var/log/sipms-journal/rtpengine-daemon.log', '{instance_id}/rtpengine-daemon']]
+          : []),
+        ...(combo.context.signaling === 'drachtio'
+          ? [['/var/log/sipms-journal/sipms-drachtio.log', '{instance_id}/sipms-drachtio']]
+          : []),
+        ['/var/log/sipms-boot.log', '{instance_id}/boot'],
+      ];
+      assert.deepEqual(
+        logFiles.map((f) => [f.file_path, f.log_stream_name]),
+        expected,
+      );
+      for (const f of logFiles) assert.match(f.log_group_name, /^cfn-ref-medianodesnodeloggroup/);
       assert.match(
         agent,
         new RegExp(`amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}$`, 'm'),
@@ -192,6 +231,27 @@ for (const combo of combinations) {
       assert.match(script, /^if bash \/opt\/sipms\/cloudwatch-agent\.sh; then$/m);
       assert.match(script, /WARNING the CloudWatch agent did not start/);
       assert.match(script, /^\/var\/log\/sipms\/emf\.log \{[\s\S]*?su sipms sipms\n\}$/m, 'the EMF file is rotated');
+      assert.match(
+        script,
+        /^\/var\/log\/sipms-journal\/\*\.log \/var\/log\/sipms-boot\.log \{[^}]*maxsize 50M[^}]*copytruncate\n\}$/m,
+        'the journal copies and the boot log are rotated, copied then truncated (their writers keep them open)',
+      );
+      // Each shipped unit's journal is copied from the start, before the unit starts.
+      const copies = /^systemctl enable --now (sipms-journal@.*)$/m.exec(script)?.[1]?.split(' ');
+      assert.deepEqual(
+        copies,
+        expected.slice(0, -1).map(
+          ([f]) =>
+            `sipms-journal@${f!
+              .split('/')
+              .at(-1)!
+              .replace(/\.log$/, '')}.service`,
+        ),
+      );
+      assert.ok(
+        script.indexOf('systemctl enable --now sipms-journal@') <
+          script.indexOf('systemctl enable --now sipms-media-node'),
+      );
     });
 
     test('the systemd units are valid', (t) => {
@@ -205,6 +265,9 @@ for (const combo of combinations) {
         const exec = parsed.get('Service')!.get('ExecStart')![0]!;
         assert.match(exec, /^\//, `${name}: ExecStart is an absolute path`);
       }
+      const journal = parseUnit(units.get('sipms-journal@.service')!);
+      assert.match(journal.get('Service')!.get('ExecStart')![0]!, /journalctl --follow .*--output=cat --unit=%i /);
+      assert.equal(journal.get('Service')!.get('StandardOutput')![0], 'append:/var/log/sipms-journal/%i.log');
       const node = parseUnit(units.get('sipms-media-node.service')!);
       assert.equal(node.get('Service')!.get('EnvironmentFile')![0], '/etc/sipms/media-node.env');
       assert.equal(node.get('Service')!.get('LogsDirectory')![0], 'sipms', 'the EMF file is writable: /var/log/sipms');
@@ -243,4 +306,134 @@ test('systemd-analyze verify catches a broken unit (the check is not vacuous)', 
   ]);
   const result = verifyUnits(broken);
   assert.ok(result.findings.length > 0 || result.status !== 0);
+});
+
+describe('checked boots, fixed addresses and shell access', () => {
+  const script = userDataOf({});
+  const at = (text: string | RegExp) => {
+    const i = typeof text === 'string' ? script.indexOf(text) : script.search(text);
+    assert.ok(i >= 0, `the script has ${text}`);
+    return i;
+  };
+
+  test('any failed step abandons the launch through the ERR trap, with the failing line in the log', () => {
+    const root = scratchDir('sipms-trap-');
+    const calls = join(root, 'aws-calls');
+    writeFileSync(join(root, 'aws'), `#!/bin/bash\necho "$*" >> ${calls}\n`);
+    chmodSync(join(root, 'aws'), 0o755);
+    // The script's own prelude (strict mode, the hook helpers, the trap), then a failing step.
+    const prelude = script.slice(script.indexOf('set -Eeuo pipefail'), script.indexOf("# --- this node's identity"));
+    const run = (steps: string) =>
+      spawnSync('bash', ['-c', `${prelude.replace(/^exec > .*$/m, '')}\nINSTANCE_ID=i-1\nGROUP=nodes\n${steps}`], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${root}:${process.env.PATH}` },
+      });
+    const failed = run('echo step1\nfalse\necho never');
+    assert.equal(failed.status, 1);
+    assert.match(failed.stdout, /step1\nsipms boot: FAILED .*: line \d+ exited 1: false\n/);
+    assert.doesNotMatch(failed.stdout, /never/);
+    assert.match(
+      readFileSync(calls, 'utf8'),
+      /^autoscaling complete-lifecycle-action --region cfn-ref-awsregion --auto-scaling-group-name nodes --lifecycle-hook-name sipms-launch --instance-id i-1 --lifecycle-action-result ABANDON\n$/,
+    );
+    // A failure inside a command substitution that the script handles is no failed boot.
+    rmSync(calls, { force: true });
+    const handled = run('x=$(false) || x=fallback\necho "ok $x"');
+    assert.equal(handled.status, 0, handled.stdout);
+    assert.match(handled.stdout, /ok fallback/);
+    assert.equal(existsSync(calls), false, 'no lifecycle call');
+  });
+
+  test('apt waits for the dpkg lock after stopping unattended-upgrades; the group is known before anything can fail late', () => {
+    assert.ok(at('systemctl stop unattended-upgrades.service') < at(/^apt update$/m));
+    assert.match(script, /^apt\(\) \{ apt-get -q -o DPkg::Lock::Timeout=300 "\$@"; \}$/m);
+    assert.doesNotMatch(
+      script.replace(/^apt\(\).*$/m, ''),
+      /apt-get (install|update)/,
+      'every apt call waits for the lock',
+    );
+    assert.ok(at('describe-auto-scaling-instances') > at(/^apt install/m), 'awscli comes from apt');
+  });
+
+  test('a free pool address is taken (never reassociated) before the node advertises an address', () => {
+    const take = at('take_address ||');
+    assert.match(
+      script,
+      /aws ec2 describe-addresses --region "\$REGION" --filters "Name=tag:sipms:eip-pool,Values=SipMediaserver-dev" \\\n\s+--query 'Addresses\[\?!AssociationId\]\.\[AllocationId,PublicIp\]'/,
+    );
+    assert.match(
+      script,
+      /aws ec2 associate-address [^\n]*--allocation-id "\$allocation" \\\n\s+--no-allow-reassociation/,
+    );
+    assert.doesNotMatch(script, /--allow-reassociation/);
+    assert.match(script, /^\s+PUBLIC_IP=\$ip$/m);
+    assert.ok(take < at('cat > /etc/sipms/media-node.env'), 'before the environment file');
+    assert.ok(take < at('systemctl enable --now sipms-media-node'), 'before the node starts');
+    const none = userDataOf({ elasticIps: 0 });
+    assert.doesNotMatch(none, /associate-address|describe-addresses/);
+  });
+
+  test('the launch hook gets CONTINUE only after the node answered OPTIONS and its heartbeat is in the registry', () => {
+    const started = at('systemctl enable --now sipms-media-node');
+    const probe = at(/node \/opt\/sipms\/sip-probe\.mjs "\$PRIVATE_IP" 5060/);
+    const registry = at(
+      /aws dynamodb get-item --region "\$REGION" --table-name cfn-ref-datatable\w+ --consistent-read \\\n\s+--key "\{\\"pk\\":\{\\"S\\":\\"NODE#\$INSTANCE_ID\\"\},\\"sk\\":\{\\"S\\":\\"HEARTBEAT\\"\}\}"/,
+    );
+    const proceed = at(/^complete_launch CONTINUE$/m);
+    assert.ok(started < probe && probe < registry && registry < proceed);
+    assert.match(script, /^\[ -n "\$answered" \] \|\| abandon /m);
+    assert.match(script, /^\[ -n "\$registered" \] \|\| abandon /m);
+    assert.equal(script.match(/complete_launch CONTINUE/g)?.length, 1);
+  });
+
+  test('the SSM Agent is installed (no SSH), and its failure is a warning', () => {
+    assert.match(
+      script,
+      /https:\/\/s3\.\$REGION\.amazonaws\.com\/amazon-ssm-\$REGION\/latest\/debian_arm64\/amazon-ssm-agent\.deb/,
+    );
+    assert.match(script, /^if curl [\s\S]*?systemctl enable --now amazon-ssm-agent; then$/m);
+    assert.match(script, /WARNING the SSM Agent did not start/);
+    assert.doesNotMatch(script, /sshd|authorized_keys/);
+  });
+});
+
+describe('the SIP OPTIONS probe', () => {
+  const probe = join(scratchDir('sipms-probe-'), 'probe.mjs');
+  writeFileSync(probe, SIP_PROBE_SOURCE);
+
+  const answering = async (status: string | undefined) => {
+    const { createSocket } = await import('node:dgram');
+    const server = createSocket('udp4');
+    const received: string[] = [];
+    server.on('message', (m, from) => {
+      received.push(m.toString());
+      if (status) server.send(`SIP/2.0 ${status}\r\nContent-Length: 0\r\n\r\n`, from.port, from.address);
+    });
+    await new Promise<void>((r) => server.bind(0, '127.0.0.1', () => r()));
+    const port = server.address().port;
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [probe, '127.0.0.1', String(port)]);
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    server.close();
+    return { code, received };
+  };
+
+  test('exits 0 on 200 OK to a well-formed OPTIONS, 1 on any other answer or none', async () => {
+    const ok = await answering('200 OK');
+    assert.equal(ok.code, 0);
+    const [request] = ok.received;
+    assert.match(request!, /^OPTIONS sip:127\.0\.0\.1:\d+ SIP\/2\.0\r\n/);
+    for (const h of [
+      'Via: SIP/2.0/UDP 127.0.0.1:',
+      'Max-Forwards: 70',
+      'From: ',
+      'To: ',
+      'Call-ID: ',
+      'CSeq: 1 OPTIONS',
+    ])
+      assert.ok(request!.includes(`\r\n${h}`), h);
+    assert.ok(request!.endsWith('\r\n\r\n'));
+    assert.equal((await answering('503 Service Unavailable')).code, 1);
+    assert.equal((await answering(undefined)).code, 1, 'no answer within 2 s');
+  });
 });

@@ -355,11 +355,11 @@ describe('media nodes', () => {
     const [ltId, lt] = one('AWS::EC2::LaunchTemplate');
     assert.equal(asg.LaunchConfigurationName, undefined);
     assert.ok(referencedIds(asg.LaunchTemplate.LaunchTemplateId).has(ltId));
-    assert.equal(asg.MinSize, '1');
+    assert.equal(asg.MinSize, '2', 'two nodes by default');
     assert.ok(asg.MetricsCollection?.length, 'group metrics feed the missing-node alarm');
     const data = lt.LaunchTemplateData;
     assert.equal(data.MetadataOptions.HttpTokens, 'required');
-    assert.equal(data.InstanceType, 't4g.small');
+    assert.equal(data.InstanceType, 'c7g.large', 'compute-optimised Graviton by default');
     const amiParam = t.Parameters![[...referencedIds(data.ImageId)][0]!]!;
     assert.equal(amiParam.Type, 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
     assert.match(String(amiParam.Default), /^\/aws\/service\/debian\/.*arm64$/);
@@ -370,15 +370,15 @@ describe('media nodes', () => {
     assert.equal(resourcesOfType(t, 'AWS::AutoScaling::LifecycleHook').length, 0);
     assert.ok(asgId);
     const hooks = asg.LifecycleHookSpecificationList as Cfn[];
-    assert.equal(hooks.length, 1);
-    const hook = hooks[0]!;
+    assert.equal(hooks.length, 2, 'the launch hook (checked boots) and the drain hook');
+    const hook = hooks.find((h) => h.LifecycleHookName === 'sipms-drain')!;
     assert.equal(hook.LifecycleTransition, 'autoscaling:EC2_INSTANCE_TERMINATING');
     assert.equal(hook.DefaultResult, 'CONTINUE');
     assert.equal(hook.LifecycleHookName, 'sipms-drain');
     assert.ok(hook.HeartbeatTimeout > 15 * 60, 'longer than the drain bound');
   });
 
-  test('node metrics: a log group for the EMF records; the nodes may add streams and events to it, nothing else', () => {
+  test('node metrics and logs: a log group each; the nodes may add streams and events to them, nothing else', () => {
     const groups = resourcesOfType(t, 'AWS::Logs::LogGroup').filter(([, lg]) =>
       /media-node\/emf$/.test(String(lg.LogGroupName)),
     );
@@ -392,17 +392,23 @@ describe('media nodes', () => {
     )!;
     const policies = resourcesOfType(t, 'AWS::IAM::Policy').filter(([, p]) => referencedIds(p.Roles).has(roleId));
     const statements = policies.flatMap(([, p]) => p.PolicyDocument.Statement as Cfn[]);
+    const [nodeLogsId, nodeLogs] = resourcesOfType(t, 'AWS::Logs::LogGroup').find(
+      ([, lg]) => lg.LogGroupName === '/sip-mediaserver/dev/media-node/logs',
+    )!;
+    assert.equal(nodeLogs.RetentionInDays, 30, 'logRetentionDays');
     const logActions = statements.filter((st) => [st.Action].flat().some((a: string) => a.startsWith('logs:')));
-    assert.equal(logActions.length, 1, JSON.stringify(logActions));
-    assert.deepEqual([logActions[0].Action].flat().sort(), [
-      'logs:CreateLogStream',
-      'logs:DescribeLogStreams',
-      'logs:PutLogEvents',
-    ]);
+    assert.equal(logActions.length, 2, JSON.stringify(logActions));
+    for (const st of logActions) {
+      assert.deepEqual([st.Action].flat().sort(), [
+        'logs:CreateLogStream',
+        'logs:DescribeLogStreams',
+        'logs:PutLogEvents',
+      ]);
+    }
     assert.deepEqual(
-      [...referencedIds(logActions[0].Resource)].filter((id) => !id.startsWith('AWS::')),
-      [groupId],
-      'on the EMF log group only',
+      logActions.flatMap((st) => [...referencedIds(st.Resource)].filter((id) => !id.startsWith('AWS::'))).sort(),
+      [groupId, nodeLogsId].sort(),
+      'on the EMF and node log groups only',
     );
     assert.ok(
       !statements.some((st) => [st.Action].flat().some((a: string) => /^cloudwatch:/.test(a))),

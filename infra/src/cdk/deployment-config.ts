@@ -19,8 +19,20 @@ export interface DeploymentConfig {
   cpuArch: 'arm64' | 'amd64';
   /** Overrides the Debian 12 SSM public parameter the AMI comes from. */
   amiSsmParameter: string | undefined;
+  /** At least two by default: one per AZ, so losing a node or a zone leaves SIP answered. */
   minNodes: number;
   maxNodes: number;
+  /**
+   * Elastic IPs in the pool the nodes take their fixed SIP address from (0: no pool, nodes keep the address EC2
+   * gives them). Default maxNodes + 1: a replacement boots while the node it replaces still drains on its address.
+   */
+  elasticIps: number;
+  /** A node takes no more calls than this (MAX_CALLS). */
+  maxCallsPerNode: number;
+  /** The average of active calls per node in service that the group's target tracking keeps. */
+  targetCallsPerNode: number;
+  /** With both, the SIP domain's A and SRV records in this Route 53 zone follow the nodes in service. */
+  hostedZone: { id: string; name: string } | undefined;
   signaling: Signaling;
   rtpengine: RtpEngineMode;
   rtpPortMin: number;
@@ -43,8 +55,6 @@ export interface DeploymentConfig {
   /** Keep the table and buckets when the stack is deleted. */
   retainData: boolean;
   alarmEmail: string | undefined;
-  sshKeyName: string | undefined;
-  sshCidr: string | undefined;
   nodeVersion: string;
   drachtioImage: string;
   /**
@@ -106,6 +116,14 @@ function bool(ctx: Context, key: string, def: boolean): boolean {
   throw new ConfigError(`context "${key}" must be true or false`);
 }
 
+/** Settings that no longer exist: naming one stops synthesis with what replaced it. */
+const REMOVED: Record<string, string> = {
+  sshKeyName: 'nodes have no SSH key or port 22: use SSM Session Manager (docs/deploy.md "Logs and shell access")',
+  sshCidr: 'nodes have no SSH key or port 22: use SSM Session Manager (docs/deploy.md "Logs and shell access")',
+};
+
+const DNS_NAME = /^(?=.{1,200}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/;
+
 const CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
 
 /** An allow-list (comma-separated), checked by the parser the API and the media nodes use. */
@@ -127,16 +145,36 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
   const stage = str(ctx, 'stage', 'dev');
   if (!/^[a-z][a-z0-9-]{0,15}$/.test(stage)) throw new ConfigError('context "stage" must match [a-z][a-z0-9-]{0,15}');
   const sipDomain = str(ctx, 'sipDomain').toLowerCase();
-  if (!/^(?=.{1,200}$)([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/.test(sipDomain)) {
+  for (const [key, why] of Object.entries(REMOVED)) {
+    if (optional(ctx, key) !== undefined) throw new ConfigError(`context "${key}" was removed: ${why}`);
+  }
+  if (!DNS_NAME.test(sipDomain)) {
     throw new ConfigError(`context "sipDomain" must be a DNS name such as sip.example.com (got ${sipDomain})`);
   }
-  const instanceType = str(ctx, 'instanceType', 't4g.small');
+  // Compute-optimised Graviton: media relay and prompt transcoding are CPU-bound, and a burstable type runs out of
+  // credits under steady call load.
+  const instanceType = str(ctx, 'instanceType', 'c7g.large');
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceType)) {
     throw new ConfigError(`context "instanceType" is not an EC2 instance type (got ${instanceType})`);
   }
-  const minNodes = int(ctx, 'minNodes', 1, 1, 100);
-  const maxNodes = int(ctx, 'maxNodes', Math.max(2, minNodes), 1, 100);
+  const minNodes = int(ctx, 'minNodes', 2, 1, 100);
+  const maxNodes = int(ctx, 'maxNodes', Math.max(4, minNodes), 1, 100);
   if (maxNodes < minNodes) throw new ConfigError('context "maxNodes" must not be below "minNodes"');
+  const elasticIps = int(ctx, 'elasticIps', maxNodes + 1, 0, 101);
+  if (elasticIps !== 0 && elasticIps < maxNodes) {
+    throw new ConfigError(
+      `context "elasticIps" must be 0 (no fixed addresses) or at least maxNodes (${maxNodes}): a node without a free address does not boot`,
+    );
+  }
+  const maxCallsPerNode = int(ctx, 'maxCallsPerNode', 200, 1, 10_000);
+  const targetCallsPerNode = int(
+    ctx,
+    'targetCallsPerNode',
+    Math.max(1, Math.floor(maxCallsPerNode * 0.6)),
+    1,
+    maxCallsPerNode,
+  );
+  const hostedZone = readHostedZone(ctx, sipDomain);
   const rtpPortMin = int(ctx, 'rtpPortMin', 30000, 1024, 65534);
   const rtpPortMax = int(ctx, 'rtpPortMax', 39999, 1025, 65535);
   if (rtpPortMax - rtpPortMin < 100) throw new ConfigError('context "rtpPortMax" must be at least rtpPortMin + 100');
@@ -145,8 +183,6 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
     .map((c) => c.trim())
     .filter(Boolean);
   for (const c of sipAllowedCidrs) if (!CIDR.test(c)) throw new ConfigError(`sipAllowedCidrs: "${c}" is not a CIDR`);
-  const sshCidr = optional(ctx, 'sshCidr');
-  if (sshCidr && !CIDR.test(sshCidr)) throw new ConfigError(`sshCidr: "${sshCidr}" is not a CIDR`);
   const nodeVersion = str(ctx, 'nodeVersion', '22.23.3');
   // 22 (end of life 2027-04-30) or 24 (LTS until 2028-04-30); the bundle targets 22, so both run it.
   if (!/^(22|24)\.\d+\.\d+$/.test(nodeVersion))
@@ -161,6 +197,10 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
     amiSsmParameter: optional(ctx, 'amiSsmParameter'),
     minNodes,
     maxNodes,
+    elasticIps,
+    maxCallsPerNode,
+    targetCallsPerNode,
+    hostedZone,
     signaling: oneOf(ctx, 'signaling', ['builtin', 'drachtio'] as const, 'builtin'),
     rtpengine: oneOf(ctx, 'rtpengine', ['managed', 'system'] as const, 'managed'),
     rtpPortMin,
@@ -176,12 +216,28 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
     recordingRetentionDays: int(ctx, 'recordingRetentionDays', 90, 1, 3650),
     retainData: bool(ctx, 'retainData', true),
     alarmEmail: optional(ctx, 'alarmEmail'),
-    sshKeyName: optional(ctx, 'sshKeyName'),
-    sshCidr,
     nodeVersion,
     drachtioImage: str(ctx, 'drachtioImage', 'drachtio/drachtio-server:latest'),
     outboundDestinations: allowList(ctx, 'outboundDestinations', parseOutboundDestinations),
     claimableNumbers: allowList(ctx, 'claimableNumbers', parseClaimableNumbers),
     tenantMaxNumbers: int(ctx, 'tenantMaxNumbers', 100, 0, 1_000_000),
   };
+}
+
+/** `hostedZoneId` and `hostedZoneName` together or not at all; the SIP domain must be in the zone. */
+function readHostedZone(ctx: Context, sipDomain: string): { id: string; name: string } | undefined {
+  const id = optional(ctx, 'hostedZoneId');
+  const rawName = optional(ctx, 'hostedZoneName');
+  if (id === undefined && rawName === undefined) return undefined;
+  if (id === undefined || rawName === undefined) {
+    throw new ConfigError('context "hostedZoneId" and "hostedZoneName" go together: pass both or neither');
+  }
+  if (!/^Z[A-Z0-9]{1,32}$/.test(id))
+    throw new ConfigError(`context "hostedZoneId" is not a Route 53 zone id (got ${id})`);
+  const name = rawName.toLowerCase().replace(/\.$/, '');
+  if (!DNS_NAME.test(name)) throw new ConfigError(`context "hostedZoneName" must be a DNS name (got ${rawName})`);
+  if (sipDomain !== name && !sipDomain.endsWith(`.${name}`)) {
+    throw new ConfigError(`context "hostedZoneName" (${name}) must contain the sipDomain (${sipDomain})`);
+  }
+  return { id, name };
 }

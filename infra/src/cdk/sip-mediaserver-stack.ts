@@ -1,5 +1,5 @@
 import type { RouteGroup } from '@sipms/shared/api/routes';
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -7,6 +7,7 @@ import { CallTable } from './constructs/call-table.js';
 import { CallbackBus } from './constructs/callback-bus.js';
 import { CallbackDispatcher } from './constructs/callback-dispatcher.js';
 import { ControlPlaneApi } from './constructs/control-plane-api.js';
+import { DnsSync } from './constructs/dns-sync.js';
 import { MediaBuckets } from './constructs/media-buckets.js';
 import { MediaNodeFleet } from './constructs/media-node-fleet.js';
 import { NodeSweeper } from './constructs/node-sweeper.js';
@@ -42,6 +43,8 @@ export class SipMediaserverStack extends Stack {
   readonly dispatcher: CallbackDispatcher;
   readonly fleet: MediaNodeFleet;
   readonly sweeper: NodeSweeper;
+  /** With a hosted zone in context: the SIP domain's records follow the nodes in service. */
+  readonly dnsSync: DnsSync | undefined;
   readonly operations: Operations;
 
   constructor(scope: Construct, id: string, props: SipMediaserverStackProps) {
@@ -114,6 +117,9 @@ export class SipMediaserverStack extends Stack {
       amiSsmParameter: c.amiSsmParameter ?? debianAmiParameter(c.cpuArch),
       minNodes: c.minNodes,
       maxNodes: c.maxNodes,
+      elasticIps: c.elasticIps,
+      poolName: `SipMediaserver-${c.stage}`,
+      targetCallsPerNode: c.targetCallsPerNode,
       signaling: c.signaling,
       rtpengine: c.rtpengine,
       sipPort: c.sipPort,
@@ -123,10 +129,9 @@ export class SipMediaserverStack extends Stack {
       drainTimeout: Duration.minutes(c.drainMinutes),
       nodeVersion: c.nodeVersion,
       drachtioImage: c.drachtioImage,
-      sshKeyName: c.sshKeyName,
-      sshCidr: c.sshCidr,
       environment: {
         ...common,
+        MAX_CALLS: String(c.maxCallsPerNode),
         EVENT_BUS_NAME: this.bus.eventBusName,
         // Amazon Polly speaks `tts`/`awstts` phrases on AWS; the reply poll starts later than locally,
         // since EventBridge delivery alone takes tens of milliseconds (docs/callback-delivery.md).
@@ -156,6 +161,16 @@ export class SipMediaserverStack extends Stack {
     this.table.grantReadWrite(this.sweeper.function.fn);
     this.bus.grantPublish(this.sweeper.function.fn);
 
+    this.dnsSync = c.hostedZone
+      ? new DnsSync(this, 'SipDns', {
+          hostedZoneId: c.hostedZone.id,
+          sipDomain: c.sipDomain,
+          sipPort: c.sipPort,
+          group: this.fleet.group,
+          logRetentionDays: c.logRetentionDays,
+        })
+      : undefined;
+
     this.operations = new Operations(this, 'Operations', {
       stage: c.stage,
       api: this.api.api,
@@ -178,6 +193,19 @@ export class SipMediaserverStack extends Stack {
     new CfnOutput(this, 'MediaNodeAddressesCommand', {
       description: 'Lists the public IPs of the running media nodes (for DNS and softphones)',
       value: `aws ec2 describe-instances --region ${this.region} --filters Name=tag:aws:autoscaling:groupName,Values=${group} Name=instance-state-name,Values=running --query "Reservations[].Instances[].PublicIpAddress" --output text`,
+    });
+    if (this.fleet.elasticIps.length > 0) {
+      new CfnOutput(this, 'SipAddresses', {
+        description: 'The fixed public addresses of the media nodes (Elastic IPs): for carrier allow-lists',
+        value: Fn.join(
+          ',',
+          this.fleet.elasticIps.map((a) => a.attrPublicIp),
+        ),
+      });
+    }
+    new CfnOutput(this, 'NodeLogGroupName', {
+      value: this.fleet.nodeLogGroup.logGroupName,
+      description: "The media nodes' logs: one stream per node and source (media-node, boot, ...)",
     });
     new CfnOutput(this, 'DashboardName', { value: `sip-mediaserver-${c.stage}` });
     new CfnOutput(this, 'AdminTokenSecretArn', {

@@ -1,4 +1,5 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { METRICS_NAMESPACE, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
+import { Aws, Duration, RemovalPolicy, Tags } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -11,6 +12,12 @@ import { retentionFor, xraySpansStatement } from './service-function.js';
 
 /** The termination hook's name; the node reads it as ASG_LIFECYCLE_HOOK_NAME. */
 export const DRAIN_HOOK_NAME = 'sipms-drain';
+/** The launch hook's name: the boot script completes it once the node is ready (docs/deploy.md "Checked boots"). */
+export const LAUNCH_HOOK_NAME = 'sipms-launch';
+/** Boot (3–5 minutes), a wait for a free Elastic IP (up to ~10) and the readiness checks (up to 4), with room. */
+export const LAUNCH_HOOK_TIMEOUT = Duration.minutes(30);
+/** The tag that marks the pool's Elastic IPs and the nodes allowed to take them. */
+export const ELASTIC_IP_POOL_TAG = 'sipms:eip-pool';
 export const RTPENGINE_NG_PORT = 22222;
 export const DRACHTIO_ADMIN_PORT = 9022;
 /** One EMF record per node per minute: CloudWatch's standard resolution. */
@@ -19,6 +26,11 @@ export const NODE_METRICS_INTERVAL_MS = 60_000;
 /** The log group of the nodes' EMF records: CloudWatch Logs turns each record into the nodes' metrics. */
 export function nodeMetricsLogGroupName(stage: string): string {
   return `/sip-mediaserver/${stage}/media-node/emf`;
+}
+
+/** The log group of the nodes' own logs: their units' journals and the boot log, one stream per node and source. */
+export function nodeLogsLogGroupName(stage: string): string {
+  return `/sip-mediaserver/${stage}/media-node/logs`;
 }
 
 export interface MediaNodeFleetProps {
@@ -31,6 +43,11 @@ export interface MediaNodeFleetProps {
   amiSsmParameter: string;
   minNodes: number;
   maxNodes: number;
+  /** Size of the Elastic IP pool (0: none); names the pool by `poolName`. */
+  elasticIps: number;
+  poolName: string;
+  /** The average of active calls per node in service that target tracking keeps. */
+  targetCallsPerNode: number;
   signaling: 'builtin' | 'drachtio';
   rtpengine: 'managed' | 'system';
   sipPort: number;
@@ -42,15 +59,16 @@ export interface MediaNodeFleetProps {
   drachtioImage: string;
   /** Settings identical on every node: table, bus, buckets, SIP domain, Polly defaults. */
   environment: Record<string, string>;
-  sshKeyName?: string | undefined;
-  sshCidr?: string | undefined;
 }
 
 /**
- * The media plane: a VPC with public subnets only (nodes need public addresses for SIP and RTP, so
- * no NAT gateway), a security group for SIP and the RTP range, and an Auto Scaling group of Debian
- * nodes from a launch template whose user data installs and starts the media node. A termination
- * lifecycle hook gives a node `drainTimeout` to finish its calls before it goes away.
+ * The media plane: a VPC with public subnets in two AZs only (nodes need public addresses for SIP and RTP,
+ * so no NAT gateway), a security group for SIP and the RTP range (no SSH: SSM Session Manager), a pool of
+ * Elastic IPs the nodes take their fixed SIP address from, and an Auto Scaling group of Debian nodes from a
+ * launch template whose user data installs and starts the media node. A launch lifecycle hook keeps a node
+ * out of service until it answers SIP and is in the registry; a termination hook gives a node `drainTimeout`
+ * to finish its calls before it goes away. Target tracking keeps the active calls per node near a target; a
+ * new launch template version (a new bundle or setting) rolls through the group one node at a time.
  */
 export class MediaNodeFleet extends Construct {
   readonly vpc: ec2.Vpc;
@@ -61,6 +79,11 @@ export class MediaNodeFleet extends Construct {
   readonly bundle: MediaNodeBundle;
   /** Where the CloudWatch agent on each node ships its EMF records (docs/operations.md). */
   readonly metricsLogGroup: logs.LogGroup;
+  /** The nodes' logs (journals of their units, boot log), shipped by the same agent. */
+  readonly nodeLogGroup: logs.LogGroup;
+  /** The fixed SIP addresses (empty with elasticIps=0). */
+  readonly elasticIps: ec2.CfnEIP[] = [];
+  readonly scalingPolicy: autoscaling.CfnScalingPolicy;
 
   constructor(scope: Construct, id: string, props: MediaNodeFleetProps) {
     super(scope, id);
@@ -91,14 +114,48 @@ export class MediaNodeFleet extends Construct {
       ec2.Port.udpRange(props.rtpPortMin, props.rtpPortMax),
       'RTP/RTCP media relayed by rtpengine',
     );
-    if (props.sshKeyName && props.sshCidr) {
-      this.securityGroup.addIngressRule(ec2.Peer.ipv4(props.sshCidr), ec2.Port.tcp(22), 'SSH for operators');
-    }
+    // No SSH ingress: operators reach a node through SSM Session Manager (docs/deploy.md).
 
     this.role = new iam.Role(this, 'NodeRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'SIP media node: its table, bus, buckets, Polly and its own lifecycle hook',
+      description: 'SIP media node: its table, bus, buckets, Polly, its lifecycle hooks, its pool address, SSM',
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
+
+    // The fixed SIP addresses carriers allow-list. A node takes a free one at boot; the role may associate only
+    // the pool's addresses, only with the pool's instances (both tagged), and only onto ENIs of this VPC.
+    // It needs no DisassociateAddress: an address goes back to the pool when its instance terminates.
+    for (let i = 0; i < props.elasticIps; i++) {
+      this.elasticIps.push(
+        new ec2.CfnEIP(this, `SipAddress${i + 1}`, {
+          domain: 'vpc',
+          tags: [
+            { key: ELASTIC_IP_POOL_TAG, value: props.poolName },
+            { key: 'Name', value: `${props.poolName}-sip-${i + 1}` },
+          ],
+        }),
+      );
+    }
+    if (props.elasticIps > 0) {
+      const arn = (resource: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['ec2:DescribeAddresses'], resources: ['*'] }), // no resource-level form
+      );
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['ec2:AssociateAddress'],
+          resources: [arn('elastic-ip/*'), arn('instance/*')],
+          conditions: { StringEquals: { [`aws:ResourceTag/${ELASTIC_IP_POOL_TAG}`]: props.poolName } },
+        }),
+      );
+      this.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['ec2:AssociateAddress'],
+          resources: [arn('network-interface/*')],
+          conditions: { StringEquals: { 'ec2:Vpc': arn(`vpc/${this.vpc.vpcId}`) } },
+        }),
+      );
+    }
 
     this.bundle = new MediaNodeBundle(this, 'Bundle');
     // Only the bundle object, not the whole assets bucket (asset.grantRead would hand out s3:GetObject*, s3:List*).
@@ -117,6 +174,12 @@ export class MediaNodeFleet extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.metricsLogGroup.grant(this.role, 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams');
+    this.nodeLogGroup = new logs.LogGroup(this, 'NodeLogGroup', {
+      logGroupName: nodeLogsLogGroupName(props.stage),
+      retention: retentionFor(props.logRetentionDays),
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.nodeLogGroup.grant(this.role, 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams');
     // The node's spans go to X-Ray's OTLP endpoint (TRACES_EXPORTER=xray, docs/operations.md "Traces").
     if (props.environment.TRACES_EXPORTER === 'xray') this.role.addToPrincipalPolicy(xraySpansStatement());
 
@@ -143,6 +206,9 @@ export class MediaNodeFleet extends Construct {
         },
         stopTimeoutSec: props.drainTimeout.toSeconds() + 30,
         metricsLogGroup: this.metricsLogGroup.logGroupName,
+        nodeLogGroup: this.nodeLogGroup.logGroupName,
+        launchHookName: LAUNCH_HOOK_NAME,
+        elasticIpPool: props.elasticIps > 0 ? { tagKey: ELASTIC_IP_POOL_TAG, tagValue: props.poolName } : undefined,
       }),
     );
 
@@ -155,7 +221,6 @@ export class MediaNodeFleet extends Construct {
       httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
       httpEndpoint: true,
       httpPutResponseHopLimit: 1,
-      ...(props.sshKeyName ? { keyPair: ec2.KeyPair.fromKeyPairName(this, 'KeyPair', props.sshKeyName) } : {}),
       blockDevices: [
         {
           deviceName: '/dev/xvda',
@@ -173,10 +238,43 @@ export class MediaNodeFleet extends Construct {
       healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: Duration.minutes(10) }),
       groupMetrics: [autoscaling.GroupMetrics.all()],
       defaultInstanceWarmup: Duration.minutes(5),
+      // A CloudFormation rolling update rather than an instance refresh: CloudFormation starts it by itself when the
+      // launch template gets a new version (a new bundle or node setting), with no custom resource. One node at a
+      // time; a replacement counts as in service only after its launch hook's CONTINUE (it answers SIP and is in
+      // the registry), and each old node drains through the termination hook before it goes. Health checks and
+      // AZ rebalancing pause so they do not replace nodes under the update; scaling alarms pause with them.
+      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
+        maxBatchSize: 1,
+        // CloudFormation requires it below MaxSize: with minNodes = maxNodes one node may be replaced at a time.
+        minInstancesInService: Math.min(props.minNodes, props.maxNodes - 1),
+        pauseTime: Duration.minutes(1),
+        suspendProcesses: [
+          autoscaling.ScalingProcess.HEALTH_CHECK,
+          autoscaling.ScalingProcess.REPLACE_UNHEALTHY,
+          autoscaling.ScalingProcess.AZ_REBALANCE,
+          autoscaling.ScalingProcess.ALARM_NOTIFICATION,
+          autoscaling.ScalingProcess.SCHEDULED_ACTIONS,
+        ],
+      }),
     });
+    // The pool's tag on every node: the condition under which it may associate a pool address with itself.
+    if (props.elasticIps > 0) {
+      Tags.of(this.group).add(ELASTIC_IP_POOL_TAG, props.poolName, { applyToLaunchedInstances: true });
+      // The group is deleted (its nodes drained and terminated) before the addresses are released.
+      for (const eip of this.elasticIps) this.group.node.addDependency(eip);
+    }
     // The drain hook is part of the group itself (not a resource of its own, which CloudFormation would delete
     // before the group at `cdk destroy`): nodes terminated while the group is torn down still drain their calls.
-    (this.group.node.defaultChild as autoscaling.CfnAutoScalingGroup).lifecycleHookSpecificationList = [
+    const cfnGroup = this.group.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    cfnGroup.lifecycleHookSpecificationList = [
+      {
+        // Abandoned (the instance replaced) unless the boot script says CONTINUE: a node that failed to boot, or
+        // never answered SIP, never takes a call.
+        lifecycleHookName: LAUNCH_HOOK_NAME,
+        lifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+        defaultResult: 'ABANDON',
+        heartbeatTimeout: LAUNCH_HOOK_TIMEOUT.toSeconds(),
+      },
       {
         lifecycleHookName: DRAIN_HOOK_NAME,
         lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
@@ -202,6 +300,46 @@ export class MediaNodeFleet extends Construct {
         // Describe calls have no resource-level permissions.
         new iam.PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingInstances'], resources: ['*'] }),
       ],
+    });
+
+    // Target tracking on active calls per node in service. Target tracking takes neither SEARCH nor a per-node
+    // series whose set of NodeIds changes, so it gets metric math over two fixed series: the fleet's ActiveCalls
+    // (the node's dimension-less EMF series; each node writes one record a minute, so the minute's Sum is the
+    // calls in progress) divided by the group's GroupInServiceInstances. That is a per-instance average that
+    // falls as nodes are added, which target tracking needs; nodes booting or draining are not in the divisor.
+    // The dimension-less series is the account's and region's: one deployment per account and region scales on
+    // its own calls only (docs/deploy.md "Scaling").
+    this.scalingPolicy = new autoscaling.CfnScalingPolicy(this, 'ActiveCallsPerNode', {
+      autoScalingGroupName: this.group.autoScalingGroupName,
+      policyType: 'TargetTrackingScaling',
+      targetTrackingConfiguration: {
+        targetValue: props.targetCallsPerNode,
+        customizedMetricSpecification: {
+          metrics: [
+            {
+              id: 'calls',
+              metricStat: {
+                metric: { namespace: METRICS_NAMESPACE, metricName: NODE_METRIC.activeCalls },
+                stat: 'Sum',
+              },
+              returnData: false,
+            },
+            {
+              id: 'nodes',
+              metricStat: {
+                metric: {
+                  namespace: 'AWS/AutoScaling',
+                  metricName: 'GroupInServiceInstances',
+                  dimensions: [{ name: 'AutoScalingGroupName', value: this.group.autoScalingGroupName }],
+                },
+                stat: 'Average',
+              },
+              returnData: false,
+            },
+            { id: 'perNode', expression: 'calls / nodes', label: 'Active calls per node in service', returnData: true },
+          ],
+        },
+      },
     });
   }
 }

@@ -10,6 +10,12 @@ export const DRACHTIO_UNIT = 'sipms-drachtio.service';
 export const UNHEALTHY_UNIT = 'sipms-node-unhealthy.service';
 /** The node's metrics as EMF records (METRICS_EMF), under the unit's LogsDirectory; the CloudWatch agent ships it. */
 export const EMF_LOG_FILE = '/var/log/sipms/emf.log';
+/** The boot script's own log (also on the console). */
+export const BOOT_LOG = '/var/log/sipms-boot.log';
+/** Copies of the units' journals, one `<unit>.log` each, for the CloudWatch agent (which cannot read journald). */
+export const JOURNAL_LOG_DIR = '/var/log/sipms-journal';
+/** The template unit copying one unit's journal: `sipms-journal@<unit>.service`. */
+export const JOURNAL_UNIT = 'sipms-journal@.service';
 
 export interface UnitSettings {
   signaling: 'builtin' | 'drachtio';
@@ -87,6 +93,30 @@ ExecStart=/usr/bin/docker run --rm --name drachtio --net=host \${DRACHTIO_IMAGE}
 ExecStop=/usr/bin/docker stop --time 10 drachtio
 Restart=always
 RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+/**
+ * Follows the journal of the unit named by the instance (`sipms-journal@sipms-media-node.service`) into
+ * JOURNAL_LOG_DIR/<unit>.log, message text only, so the media node's JSON lines stay JSON for CloudWatch Logs
+ * Insights; `journalctl -u` keeps working. The cursor file makes a restarted copy resume where it stopped.
+ */
+export function journalCopyUnit(): string {
+  return `[Unit]
+Description=Copy the journal of %i to ${JOURNAL_LOG_DIR}/%i.log
+After=systemd-journald.service
+
+[Service]
+Type=simple
+ExecStart=/usr/bin/journalctl --follow --quiet --boot --lines=all --output=cat --unit=%i --cursor-file=/var/lib/sipms-journal/%i.cursor
+StandardOutput=append:${JOURNAL_LOG_DIR}/%i.log
+StateDirectory=sipms-journal
+LogsDirectory=sipms-journal
+Restart=always
+RestartSec=5
 
 [Install]
 WantedBy=multi-user.target
