@@ -135,6 +135,10 @@ const MediaNodeEnv = z
      * IVR and bridged; a caller on hold (SDP sendonly or inactive) is exempt (docs/ivr.md).
      */
     MEDIA_TIMEOUT_SEC: envInt(60, 1, 86_400),
+    /** Audio streams (docs/streams.md): streams one tenant may run on this node at once. */
+    STREAM_MAX_PER_TENANT: envInt(20, 1, 10_000),
+    /** Audio streams: the bot's audio the node queues ahead of playing it, seconds; more ends the stream. */
+    STREAM_MAX_QUEUE_SEC: envInt(60, 1, 600),
     /** `true`: this process runs and supervises rtpengine; `false`: one is already running at RTPENGINE_NG_PORT. */
     RTPENGINE_MANAGED: z.enum(['true', 'false']).default('true'),
     EVENT_BUS_NAME: z.string().min(1).default('default'),

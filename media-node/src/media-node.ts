@@ -51,6 +51,8 @@ import type { SignalingPort } from './ports/signaling.js';
 import type { SipLogger } from './sip/builtin/logger.js';
 import type { CaptureHook } from './sip/builtin/transport.js';
 import { createSignaling, destinationPolicyOf, signalingOptionsFromConfig } from './sip/create-signaling.js';
+import { DEFAULT_STREAM_LIMITS } from './streams/media-stream.js';
+import { StreamService } from './streams/stream-service.js';
 
 export interface RunningMediaNode {
   nodeId: string;
@@ -304,6 +306,13 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     stack.push(() => limits.close());
     const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger);
+    const streams = new StreamService({
+      policy: config.CALLBACK_URL_POLICY,
+      addresses: AddressPolicy.fromSettings(config.CALLBACK_URL_POLICY, config.OUTBOUND_ALLOW_CIDRS),
+      limits: { ...DEFAULT_STREAM_LIMITS, maxQueueMs: config.STREAM_MAX_QUEUE_SEC * 1000 },
+      maxPerTenant: config.STREAM_MAX_PER_TENANT,
+      logger: logger.child({ c: 'streams' }),
+    });
     const flow = new InboundCallFlow({
       metrics,
       tracer,
@@ -322,6 +331,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
       destinationPolicy: destinationPolicyOf(config),
       destinationAllowed,
+      streams,
     });
 
     // Dead nodes' sessions end with nodeFailed (shared/src/ops/node-failure.ts); first those this node's previous
@@ -403,6 +413,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
       destinationPolicy: destinationPolicyOf(config),
       destinationAllowed,
+      streams,
     });
     outboundRef = outbound;
     // The gauges read these at scrape time.

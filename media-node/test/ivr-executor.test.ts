@@ -33,6 +33,9 @@ function fakeLeg() {
       audio.add(l);
       return () => audio.delete(l);
     },
+    openAudioTap: () => {
+      throw new Error('no audio tap in these tests');
+    },
     startEcho: async () => void log.push('echo start'),
     stopEcho: async () => void log.push('echo stop'),
     onFailure: () => () => {},

@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { NgReply } from 'rtpengine-client';
 import {
+  type AudioTap,
   type DtmfFromMedia,
   MediaCapacityError,
   type MediaFailureKind,
@@ -14,7 +15,16 @@ import { decodeG711, parseRtp, rmsLevel } from './pcap.js';
 import { DEFAULT_RECORDING_MAX_BYTES, PcapRecordings } from './pcap-recordings.js';
 import { Rfc4733Decoder } from './rfc4733.js';
 import { type RtpEngineController, RtpEngineError } from './rtpengine-controller.js';
-import { audioPort, onHold, sinkAnswer, sinkOffer, telephoneEventPt } from './sdp.js';
+import {
+  audioPort,
+  connectionAddress,
+  onHold,
+  parseAudioOffer,
+  sinkAnswer,
+  sinkOffer,
+  telephoneEventPt,
+} from './sdp.js';
+import { SinkAudioTap, tapCodecOf } from './sink-audio-tap.js';
 
 /** MEDIA_TIMEOUT_SEC's default, in ms. */
 export const DEFAULT_MEDIA_TIMEOUT_MS = 60_000;
@@ -115,6 +125,7 @@ export class RtpEngineMedia implements MediaPort {
         if (fn) this.audioTaps.set(port, fn);
         else this.audioTaps.delete(port);
       },
+      send: (packet, port, host) => this.sink?.send(packet, port, host),
       logger: this.logger,
       onClosed: (l) => this.legs.delete(l),
       ...(sinkOffer ? { sinkOffer } : {}),
@@ -154,6 +165,8 @@ interface LegDeps {
   recordingMaxBytes: number;
   /** Routes the sink's packets from rtpengine's `port` to `fn` (undefined removes the route). */
   tap(port: number, fn: SinkTap | undefined): void;
+  /** Sends a packet from the sink socket (to rtpengine's side facing it). */
+  send(packet: Buffer, port: number, host: string): void;
   logger: Logger;
   onClosed(leg: RtpEngineLeg): void;
   /** Outbound legs: the IVR side's own offer (the node called out). */
@@ -191,6 +204,8 @@ class RtpEngineLeg implements OutboundMediaLeg {
   private eventPt: number | undefined;
   private recording: { startedAt: number } | undefined;
   private echoing = false;
+  /** Streams (and later conferences) listening to the caller and sending to it. */
+  private readonly sinkTaps = new Set<SinkAudioTap>();
 
   constructor(private readonly d: LegDeps) {
     this.sinkFacingPort = audioPort(d.offerTowardsPeer) ?? 0;
@@ -433,10 +448,29 @@ class RtpEngineLeg implements OutboundMediaLeg {
       return;
     }
     if (this.echoing) reply(packet);
+    for (const tap of this.sinkTaps) tap.deliver(rtp);
     if (this.audioListeners.size === 0) return;
     const samples = decodeG711(rtp.payloadType, rtp.payload);
     const level = samples ? rmsLevel(samples) : 1;
     for (const l of this.audioListeners) l(level);
+  }
+
+  openAudioTap(): AudioTap {
+    if (this.closed) throw new Error('the leg is closed');
+    if (!this.ivrAnswer || !this.atSink) throw new Error('an audio tap needs the caller at the IVR (not connected)');
+    const offer = parseAudioOffer(this.ivrAnswer);
+    const codec = tapCodecOf(offer?.payloadTypes.find((pt) => pt !== this.eventPt));
+    if (!codec) throw new Error("the caller's codec at the IVR is not G.711 (PCMU or PCMA)");
+    const host = connectionAddress(this.sinkSide) ?? '127.0.0.1';
+    const tap = new SinkAudioTap(
+      codec,
+      // The port is read at each send: a re-INVITE can move rtpengine's side facing the sink.
+      (packet) => this.d.send(packet, this.sinkFacingPort, host),
+      (t) => this.sinkTaps.delete(t),
+    );
+    this.sinkTaps.add(tap);
+    this.retap(this.sinkFacingPort);
+    return tap;
   }
 
   /**
@@ -526,6 +560,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
   }
 
   private release(): void {
+    for (const tap of [...this.sinkTaps]) tap.close();
     this.d.tap(this.sinkFacingPort, undefined);
     this.audioListeners.clear();
     this.dtmfListeners.clear();

@@ -66,6 +66,25 @@ export function audioPort(sdp: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** The connection address of the first audio stream (its own `c=`, else the session's), if any. */
+export function connectionAddress(sdp: string): string | undefined {
+  const lines = sdp.split(/\r?\n/).map((l) => l.trim());
+  const m = lines.findIndex((l) => l.startsWith('m=audio '));
+  const find = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const c = /^c=IN IP[46] (\S+)/.exec(lines[i]!);
+      if (c) return c[1];
+    }
+    return undefined;
+  };
+  if (m >= 0) {
+    const next = lines.findIndex((l, i) => i > m && l.startsWith('m='));
+    const own = find(m + 1, next < 0 ? lines.length : next);
+    if (own) return own;
+  }
+  return find(0, m < 0 ? lines.length : m);
+}
+
 /** The payload type of telephone-event/8000 in the first audio stream, if offered. */
 export function telephoneEventPt(sdp: string): number | undefined {
   const offer = parseAudioOffer(sdp);

@@ -14,6 +14,27 @@ export interface DtmfFromMedia {
   via: 'rfc4733';
 }
 
+/** G.711 at 8 kHz: what the caller's audio reaches the node in (the IVR sink's codec). */
+export type TapCodec = 'pcmu' | 'pcma';
+
+/**
+ * The caller's audio at the node, packet by packet, and a way back to the caller: what streams (and
+ * conferences) work on. rtpengine stays the media edge (the caller's codec, jitter, NAT); the node sees RTP
+ * at its IVR sink only.
+ */
+export interface AudioTap {
+  /** The codec the node sends in: the one the caller's audio last arrived in (the negotiated one before that). */
+  readonly codec: TapCodec;
+  /** Each audio packet from the caller, as it arrives (digits and comfort noise excluded). */
+  onAudio(
+    listener: (payload: Uint8Array, codec: TapCodec, rtp: { seq: number; timestamp: number }) => void,
+  ): () => void;
+  /** Sends one 20 ms frame (160 bytes of `codec`) to the caller as the next RTP packet. */
+  send(frame: Uint8Array): void;
+  /** Stops listening and sending; idempotent. */
+  close(): void;
+}
+
 /** How a leg's media was lost (the session's end reason names it). */
 export type MediaFailureKind = 'mediaFailed' | 'mediaTimeout';
 
@@ -58,6 +79,11 @@ export interface MediaLeg {
    * returns an unsubscribe function. Codecs the node cannot decode report 1 (treated as speech).
    */
   onCallerAudio(listener: (level: number) => void): () => void;
+  /**
+   * The caller's audio and a way to send audio to the caller, while the leg is at the IVR sink (not while it
+   * is connected to another party). Throws when it is not, or when the caller's codec is not G.711.
+   */
+  openAudioTap(): AudioTap;
   /** Loops the caller's audio back to the caller until stopEcho. */
   startEcho(): Promise<void>;
   stopEcho(): Promise<void>;

@@ -1,4 +1,11 @@
-import type { DtmfFromMedia, MediaFailureKind, MediaLeg, MediaPort, OutboundMediaLeg } from '../../src/ports/media.js';
+import type {
+  AudioTap,
+  DtmfFromMedia,
+  MediaFailureKind,
+  MediaLeg,
+  MediaPort,
+  OutboundMediaLeg,
+} from '../../src/ports/media.js';
 
 /**
  * Fake media plane for call-flow tests. Each leg records what the flow asked of it (`ops`, `played`),
@@ -185,6 +192,38 @@ export class FakeMediaLeg implements OutboundMediaLeg {
   onCallerAudio(listener: (level: number) => void): () => void {
     this.audioListeners.add(listener);
     return () => this.audioListeners.delete(listener);
+  }
+
+  /** The frames sent through audio taps, and a way to feed the taps caller audio. */
+  readonly tapFrames: Uint8Array[] = [];
+  private readonly tapListeners = new Set<Parameters<AudioTap['onAudio']>[0]>();
+
+  /** Caller audio as the taps would see it (160 bytes of μ-law per 20 ms). */
+  callerAudio(payload: Uint8Array, seq: number, timestamp: number): void {
+    for (const l of this.tapListeners) l(payload, 'pcmu', { seq, timestamp });
+  }
+
+  openAudioTap(): AudioTap {
+    this.record('openAudioTap');
+    this.alive('openAudioTap');
+    if (!this.ivrAnswered) throw new Error('an audio tap needs the caller at the IVR (not connected)');
+    const listeners = this.tapListeners;
+    const frames = this.tapFrames;
+    let closed = false;
+    return {
+      codec: 'pcmu',
+      onAudio(l) {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+      send(frame) {
+        if (!closed) frames.push(Uint8Array.from(frame));
+      },
+      close() {
+        closed = true;
+        listeners.clear();
+      },
+    };
   }
 
   async startEcho(): Promise<void> {

@@ -48,12 +48,23 @@ export const DtmfParams = z.object({
 });
 export type DtmfParams = z.infer<typeof DtmfParams>;
 
+export const STREAM_END_REASONS = ['stopped', 'closed', 'failed', 'dtmf', 'maxDuration'] as const;
+export const StreamResult = z.object({
+  reason: z.enum(STREAM_END_REASONS),
+  durationMs: z.number().int().nonnegative(),
+  /** With `failed` (and a `closed` with an error code): what went wrong, for the tenant's logs. */
+  error: z.string().optional(),
+});
+export type StreamResult = z.infer<typeof StreamResult>;
+
 export const GetIvrCommandBody = z.object({
   ...Common,
   participantId: z.string(),
   replyId: z.string(),
   dtmfParams: DtmfParams.optional(),
   recording: z.object({ fileName: z.string(), durationMs: z.number() }).optional(),
+  /** After a `stream` command: why it ended and how long it ran. */
+  streamResult: StreamResult.optional(),
 });
 export type GetIvrCommandBody = z.infer<typeof GetIvrCommandBody>;
 

@@ -58,12 +58,48 @@ export const RecordSpec = z.object({
   beep: z.boolean().default(false),
 });
 
-export const IvrCommand = z.object({
-  phrases: z.array(Phrase).max(50).default([]),
-  dtmf: DtmfCollect.optional(),
-  bargeIn: z.enum(['all', 'none']).default('none'),
-  record: RecordSpec.optional(),
-  echo: z.object({ durationSec: z.number().int().min(1).max(300) }).optional(),
-  hangup: z.boolean().default(false),
-});
+/** `stream`: the participant's audio to a voice bot over WebSocket, Twilio Media Streams messages (docs/streams.md). */
+export const StreamSpec = z
+  .object({
+    url: z
+      .url({ protocol: /^wss?$/ })
+      .max(2048)
+      .describe('wss:// (ws:// only where the deployment allows loopback callbacks)'),
+    bidirectional: z.boolean().default(false).describe("true: the bot's audio is played to the caller"),
+    track: z
+      .enum(['inbound', 'both'])
+      .default('inbound')
+      .describe('inbound: the caller; both: also what the caller hears'),
+    encoding: z.enum(['mulaw', 'l16']).default('mulaw'),
+    sampleRate: z
+      .union([z.literal(8000), z.literal(16000), z.literal(24000)])
+      .optional()
+      .describe('l16 only (default 8000); mulaw is 8000'),
+    parameters: z
+      .record(z.string().min(1).max(64), z.string().max(500))
+      .refine((p) => Object.keys(p).length <= 20, 'at most 20 parameters')
+      .optional()
+      .describe('echoed in start.customParameters'),
+    maxDurationSec: z.number().int().min(1).max(14_400).default(3600),
+  })
+  .refine((s) => s.encoding === 'l16' || s.sampleRate === undefined || s.sampleRate === 8000, {
+    message: 'mulaw is 8000 Hz; use l16 for 16000 or 24000',
+    path: ['sampleRate'],
+  });
+export type StreamSpec = z.infer<typeof StreamSpec>;
+
+export const IvrCommand = z
+  .object({
+    phrases: z.array(Phrase).max(50).default([]),
+    dtmf: DtmfCollect.optional(),
+    bargeIn: z.enum(['all', 'none']).default('none'),
+    record: RecordSpec.optional(),
+    echo: z.object({ durationSec: z.number().int().min(1).max(300) }).optional(),
+    stream: StreamSpec.optional(),
+    hangup: z.boolean().default(false),
+  })
+  .refine((c) => !c.stream || (!c.record && !c.echo), {
+    message: 'stream cannot be combined with record or echo',
+    path: ['stream'],
+  });
 export type IvrCommand = z.infer<typeof IvrCommand>;

@@ -8,6 +8,7 @@ import type { MediaPort } from '../../ports/media.js';
 import type { CallMetrics } from '../../ports/metrics.js';
 import type { SignalingPort } from '../../ports/signaling.js';
 import type { SipMessageLog } from '../../ports/sip-messages.js';
+import type { StreamPort } from '../../ports/streams.js';
 import type { IvrLoopInput } from '../ivr/ivr-loop.js';
 import type { CallLimits } from '../limits/call-limits.js';
 import type { LiveSessions } from '../live/live-sessions.js';
@@ -39,6 +40,8 @@ export interface FlowDeps {
    * `destination` may not be placed, or undefined when it may (none: anything).
    */
   destinationAllowed?: (destination: string, tenant: TenantRecord) => string | undefined;
+  /** Audio streams to tenants' bots (none: `stream` commands fail with ivrFailed). */
+  streams?: StreamPort | undefined;
 }
 
 /** What the IVR loop of a participant takes from the flow's ports (inbound and outbound alike). */
@@ -48,5 +51,14 @@ export function ivrLoopInput(
   dialog: IvrLoopInput['dialog'],
   leg: IvrLoopInput['leg'],
 ): IvrLoopInput {
-  return { participant, dialog, leg, audio: deps.audio, live: deps.live, usage: deps.usage, metrics: deps.metrics };
+  return {
+    participant,
+    dialog,
+    leg,
+    audio: deps.audio,
+    live: deps.live,
+    usage: deps.usage,
+    metrics: deps.metrics,
+    streams: deps.streams,
+  };
 }

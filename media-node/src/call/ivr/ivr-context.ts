@@ -1,7 +1,9 @@
-import type { Phrase } from '@sipms/shared/contracts/ivr-command';
+import type { StreamResult } from '@sipms/shared/contracts/callbacks';
+import type { Phrase, StreamSpec } from '@sipms/shared/contracts/ivr-command';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources } from '../../ports/call-data.js';
 import type { MediaLeg } from '../../ports/media.js';
+import type { StreamRun } from '../../ports/streams.js';
 
 export interface RecordingResult {
   fileName: string;
@@ -23,5 +25,15 @@ export interface IvrContext {
   signal: AbortSignal;
   /** A phrase has started playing (rtpengine took it): the caller hears the command's prompt from now. */
   onPromptStarted?(): void;
+  /**
+   * Runs a `stream` command's socket to its end (tap, digits and signal from the executor); absent where the
+   * node has no stream service (unit tests): the command then fails with ivrFailed.
+   */
+  stream?(spec: StreamSpec, run: Pick<StreamRun, 'tap' | 'onDigit' | 'signal' | 'abortReason'>): Promise<StreamResult>;
+  /**
+   * The tenant gave `dtmf.firstDigitTimeoutMs` or `interDigitTimeoutMs` itself: during a stream the digit
+   * timers run only then (a bot conversation has no "first digit" moment of its own).
+   */
+  explicitDigitTimers?: boolean;
   logger: Logger;
 }

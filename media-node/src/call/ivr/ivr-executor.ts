@@ -1,5 +1,6 @@
-import type { DtmfParams } from '@sipms/shared/contracts/callbacks';
-import type { IvrCommand, Phrase } from '@sipms/shared/contracts/ivr-command';
+import type { DtmfParams, StreamResult } from '@sipms/shared/contracts/callbacks';
+import type { IvrCommand, Phrase, StreamSpec } from '@sipms/shared/contracts/ivr-command';
+import type { AudioTap } from '../../ports/media.js';
 import { DtmfCollector } from './dtmf-collector.js';
 import type { IvrContext, RecordingResult } from './ivr-context.js';
 import { recordCaller } from './ivr-recording.js';
@@ -10,6 +11,7 @@ export type { IvrContext } from './ivr-context.js';
 export interface IvrOutcome {
   dtmfParams?: DtmfParams;
   recording?: RecordingResult;
+  streamResult?: StreamResult;
   hangup: boolean;
 }
 
@@ -51,6 +53,18 @@ export async function runIvrCommand(cmd: IvrCommand, ctx: IvrContext): Promise<I
       await echo(cmd.echo.durationSec, ctx);
       stepDigits = undefined;
     }
+    if (!ctx.signal.aborted && cmd.stream) {
+      outcome.streamResult = await stream(cmd.stream, ctx, collector, (fn) => {
+        stepDigits = fn;
+      });
+      stepDigits = undefined;
+      if (collector) {
+        // Digits collected during the stream are reported however it ended (cancel keeps what was typed).
+        collector.cancel();
+        outcome.dtmfParams = await collector.result;
+      }
+      return { ...outcome, hangup: !ctx.signal.aborted && cmd.hangup };
+    }
     if (ctx.signal.aborted || cmd.hangup || !collector) {
       collector?.cancel();
       return { ...outcome, hangup: !ctx.signal.aborted && cmd.hangup };
@@ -64,6 +78,55 @@ export async function runIvrCommand(cmd: IvrCommand, ctx: IvrContext): Promise<I
   } finally {
     unsubscribe();
   }
+}
+
+/**
+ * The `stream` step: the caller's audio to the bot (and the bot's back) until either side ends it. Digits go
+ * to the bot and to the command's collection, whose completion ends the stream (`dtmf`).
+ */
+async function stream(
+  spec: StreamSpec,
+  ctx: IvrContext,
+  collector: DtmfCollector | undefined,
+  setStepDigits: (fn: ((digit: string) => void) | undefined) => void,
+): Promise<StreamResult> {
+  const failed = (error: string): StreamResult => {
+    ctx.ivrFailed(`stream failed: ${error}`);
+    return { reason: 'failed', durationMs: 0, error };
+  };
+  if (!ctx.stream) return failed('streams are not available on this node');
+  let tap: AudioTap;
+  try {
+    tap = ctx.leg.openAudioTap();
+  } catch (err) {
+    return failed((err as Error).message);
+  }
+  const collected = new AbortController();
+  const botDigits = new Set<(digit: string) => void>();
+  setStepDigits((digit) => {
+    for (const l of botDigits) l(digit);
+    collector?.push(digit);
+  });
+  if (collector) {
+    void collector.result.then(() => collected.abort());
+    if (ctx.explicitDigitTimers) collector.armTimers();
+  }
+  const result = await ctx.stream(spec, {
+    tap,
+    onDigit: (l) => {
+      botDigits.add(l);
+      return () => botDigits.delete(l);
+    },
+    signal: AbortSignal.any([ctx.signal, collected.signal]),
+    abortReason: () => (collected.signal.aborted && !ctx.signal.aborted ? 'dtmf' : undefined),
+  });
+  setStepDigits(undefined);
+  // A stream that never started is an IVR failure the tenant hears about at once; one that ran and failed
+  // (a bot's garbage, too much audio) is told by streamResult alone.
+  if (result.reason === 'failed' && /^(cannot connect|refused)/.test(result.error ?? '')) {
+    ctx.ivrFailed(`stream failed: ${result.error}`);
+  }
+  return result;
 }
 
 /** Digits pressed during `echo` are heard back, not collected. */

@@ -1,11 +1,13 @@
 import type { CallbackFields } from '@sipms/shared/contracts/callbacks';
 import type { IvrCommand } from '@sipms/shared/contracts/ivr-command';
+import { activeSecrets } from '@sipms/shared/domain/tenant';
 import type { SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, UsageMeter } from '../../ports/call-data.js';
 import type { MediaFailureKind, MediaLeg } from '../../ports/media.js';
 import { type CallMetrics, NO_METRICS } from '../../ports/metrics.js';
 import type { CallDialog, DialogEndReason } from '../../ports/signaling.js';
+import type { StreamPort } from '../../ports/streams.js';
 import type { Participant } from '../session/participant.js';
 import type { ParticipantRegistry } from '../session/participant-control.js';
 import { ivrCommandReply } from '../session/replies.js';
@@ -23,6 +25,18 @@ export interface IvrLoopInput {
   startHeld?: boolean;
   /** DTMF → next prompt is measured here (none: NO_METRICS). */
   metrics?: CallMetrics | undefined;
+  /** Audio streams to bots (none: a `stream` command fails with ivrFailed). */
+  streams?: StreamPort | undefined;
+}
+
+/** The tenant set a digit timer itself (the parsed command has the defaults filled in). */
+function explicitDigitTimers(reply: unknown): boolean {
+  const dtmf = (reply as { dtmf?: Record<string, unknown> } | null)?.dtmf;
+  return (
+    typeof dtmf === 'object' &&
+    dtmf !== null &&
+    (dtmf.firstDigitTimeoutMs !== undefined || dtmf.interDigitTimeoutMs !== undefined)
+  );
 }
 
 /** The callEvent sent when a participant hangs up: the caller of an inbound call, or a called party. */
@@ -238,6 +252,18 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         },
         signal: commandSignal,
         logger: log,
+        explicitDigitTimers: explicitDigitTimers(res.reply),
+        ...(input.streams
+          ? {
+              stream: (spec, run) =>
+                input.streams!.run(spec, {
+                  ...run,
+                  ids: { tenantId: session.tenant.tenantId, sessionId: session.sessionId, participantId },
+                  secrets: activeSecrets(session.tenant),
+                  journal: (entry) => journal(entry as Parameters<typeof journal>[0]),
+                }),
+            }
+          : {}),
         onPromptStarted: () => {
           if (promptAfterKey === undefined) return;
           metrics.dtmfToNextPrompt((performance.now() - promptAfterKey) / 1000);
@@ -268,6 +294,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
       extras = {
         ...(outcome.dtmfParams ? { dtmfParams: outcome.dtmfParams } : {}),
         ...(outcome.recording ? { recording: outcome.recording } : {}),
+        ...(outcome.streamResult ? { streamResult: outcome.streamResult } : {}),
       };
       sensitive = outcome.dtmfParams && command.dtmf?.sensitive ? ['dtmfParams.digits'] : undefined;
       if (outcome.dtmfParams && outcome.dtmfParams.reason !== 'timeout') keyAt = performance.now();
