@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -122,6 +122,9 @@ describe('each Lambda may do what its code does to the table', () => {
       TABLE_NAME: TABLE,
       SIP_DOMAIN: 'sip.test',
       PROMPT_STORE: `dir:${dir}/prompts`,
+      // The folder store's object URLs, as the local deployment sets them (their server is not needed here).
+      LOCAL_OBJECTS_URL: 'http://127.0.0.1:1',
+      LOCAL_OBJECTS_KEY: randomBytes(32).toString('base64'),
       CALLBACK_URL_POLICY: 'allow-loopback',
       CLAIMABLE_NUMBERS: '*',
       OUTBOUND_DESTINATIONS: '*',

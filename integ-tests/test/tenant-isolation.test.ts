@@ -106,6 +106,7 @@ describe('isolation between tenants', () => {
       'PATCH /v1/tenant': { callbackRetries: 5 },
       'POST /v1/api-keys': { name: 'x' },
       'POST /v1/tenants': { name: 'x' },
+      'POST /mediaservice/{domain}/promptfile/{filename}/upload-url': { contentType: 'audio/wav', bytes: 1000 },
       'POST /mediaservice/{domain}/placeivrcall': { destination: 'sip:nobody@127.0.0.1:9', sessionId },
       'POST /mediaservice/{domain}/hangupparticipant': { sessionId, participantId: 'p0000000000000000000' },
       'POST /mediaservice/{domain}/interruptivrcommand': { sessionId, participantId: 'p0000000000000000000' },

@@ -65,7 +65,20 @@ export interface ControlPlane {
 
 const ControlPlaneEnv = z.object({
   ...CommonEnv,
-  PROMPT_MAX_BYTES: z.coerce.number().int().positive().default(5_000_000),
+  /**
+   * The largest prompt file, uploaded through an upload URL (the direct PUT carries at most
+   * PROMPT_INLINE_MAX_BYTES: Lambda's 6 MB payload, base64'd).
+   */
+  PROMPT_MAX_BYTES: z.coerce.number().int().positive().default(100_000_000),
+  /**
+   * The local deployment only (infra/src/local/control-plane.ts sets both): the origin of its object URLs, the
+   * stand-in for S3's presigned URLs, and their HMAC-SHA256 key (base64, at least 32 bytes).
+   */
+  LOCAL_OBJECTS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  LOCAL_OBJECTS_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length >= 32, 'base64 of at least 32 random bytes')
+    .optional(),
   /** Signups per source address (IPv6: per /64) per hour. */
   SIGNUP_LIMIT_PER_HOUR: envInt(10, 1, 1_000_000),
   /** Where an S3 prompt store caches files for local playback (Lambda: only /tmp is writable). */
@@ -90,6 +103,19 @@ const ControlPlaneEnv = z.object({
 });
 
 let instance: ControlPlane | undefined;
+
+/** The local deployment's object URLs, when it configured them (both settings or neither). */
+function localObjectUrls(config: z.infer<typeof ControlPlaneEnv>) {
+  const { LOCAL_OBJECTS_URL: baseUrl, LOCAL_OBJECTS_KEY: key } = config;
+  if (!baseUrl !== !key) throw new Error('LOCAL_OBJECTS_URL and LOCAL_OBJECTS_KEY are set together or not at all');
+  // A folder store serves large files only through these URLs: without them GET promptfile could not answer.
+  if (config.PROMPT_STORE.startsWith('dir:') && !baseUrl) {
+    throw new Error(
+      'PROMPT_STORE=dir:… needs LOCAL_OBJECTS_URL and LOCAL_OBJECTS_KEY (the local deployment sets both)',
+    );
+  }
+  return baseUrl && key ? { baseUrl, key: Buffer.from(key, 'base64') } : undefined;
+}
 
 export function controlPlane(): ControlPlane {
   if (!instance) {
@@ -140,6 +166,7 @@ export function controlPlane(): ControlPlane {
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
         s3: () => new S3Client({ maxAttempts: 3 }),
         cacheDir: config.PROMPT_CACHE_DIR,
+        objectUrls: localObjectUrls(config),
       }),
       logger,
       metrics: createPowertoolsMetrics({ service: SERVICE.controlPlane, logger }),

@@ -283,6 +283,9 @@ describe('dispatcher: claimed delivery and sealed fields', () => {
         TABLE_NAME: TABLE,
         SIP_DOMAIN: 'sip.test',
         PROMPT_STORE: `dir:${dir}`,
+        // A folder store's object URLs (the local deployment sets both); unused by the dispatcher.
+        LOCAL_OBJECTS_URL: 'http://127.0.0.1:1',
+        LOCAL_OBJECTS_KEY: randomBytes(32).toString('base64'),
         CALLBACK_URL_POLICY: 'allow-loopback',
         SECRETS_KEY: secretsKey,
         LOG_LEVEL: 'silent',

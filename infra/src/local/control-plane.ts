@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { FsPromptStore, LOCAL_OBJECTS_PATH } from '@sipms/shared/adapters/fs-prompt-store';
+import { localObjectHandler } from '@sipms/shared/adapters/local-object-server';
 import { ROUTE_GROUPS, ROUTES, type RouteGroup } from '@sipms/shared/api/routes';
 import type { BusEvent } from '@sipms/shared/events/envelope';
 import { RULES } from '@sipms/shared/events/rules';
@@ -78,6 +80,8 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   const secretsKey = await localSecret(resolve(opts.dataDir, 'run', 'secrets.key'), () =>
     randomBytes(32).toString('base64'),
   );
+  const promptsDir = resolve(opts.dataDir, 'prompts');
+  const apiUrl = `http://${opts.apiHost}:${opts.apiPort}`;
   const env: Record<string, string> = {
     AWS_REGION: 'local',
     AWS_ACCESS_KEY_ID: 'local',
@@ -85,7 +89,7 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     TABLE_NAME: opts.tableName,
     SIP_DOMAIN: opts.sipDomain,
-    PROMPT_STORE: `dir:${resolve(opts.dataDir, 'prompts')}`,
+    PROMPT_STORE: `dir:${promptsDir}`,
     CALLBACK_URL_POLICY: opts.callbackUrlPolicy,
     // Seals tenants' trunk passwords; kept beside the data so they can be opened after a restart.
     SECRETS_KEY: secretsKey,
@@ -102,6 +106,13 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   const adminToken = opts.adminToken ?? (await localSecret(adminTokenFile!, () => `msa_${randomSecret(32)}`));
   process.env.ADMIN_TOKEN_SHA256 = sha256Hex(adminToken);
   delete process.env.ADMIN_TOKEN;
+  // The key of the local stand-in for S3's presigned URLs (large prompts and recordings, both directions): kept
+  // beside the data so URLs survive a restart, given to the API handlers in this process only, never the nodes.
+  const objectUrlKey = await localSecret(resolve(opts.dataDir, 'run', 'object-urls.key'), () =>
+    randomBytes(32).toString('base64'),
+  );
+  process.env.LOCAL_OBJECTS_URL = apiUrl;
+  process.env.LOCAL_OBJECTS_KEY = objectUrlKey;
 
   const { handler: dispatcher } = (await import('@sipms/lambdas/handlers/dispatcher')) as {
     handler: (e: BusEvent) => Promise<void>;
@@ -124,11 +135,19 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
 
   const handlers = {} as Record<RouteGroup, ApiLambda>;
   for (const group of ROUTE_GROUPS) handlers[group] = (await API_HANDLERS[group]()).handler;
-  const api = new LambdaHttpAdapter(ROUTES, handlers, opts.logger.child({ c: 'api' }));
+  const objects = localObjectHandler({
+    store: new FsPromptStore(promptsDir),
+    key: Buffer.from(objectUrlKey, 'base64'),
+    logger: opts.logger.child({ c: 'objects' }),
+  });
+  const api = new LambdaHttpAdapter(ROUTES, handlers, opts.logger.child({ c: 'api' }), {
+    prefix: LOCAL_OBJECTS_PATH,
+    handle: objects,
+  });
   await api.start(opts.apiHost, opts.apiPort);
 
   return {
-    apiUrl: `http://${opts.apiHost}:${opts.apiPort}`,
+    apiUrl,
     dynamoEndpoint: dynamo.endpoint,
     busEndpoint,
     env,

@@ -6,6 +6,12 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 
 export type ApiLambda = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
+/** Serves `<prefix><token>` (the local stand-in for S3's presigned URLs), outside API Gateway's routes. */
+export interface ObjectEndpoint {
+  prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, token: string): Promise<void>;
+}
+
 const MAX_BODY_BYTES = 10 * 1024 * 1024; // API Gateway HTTP API's payload limit
 const TEXT_TYPES = /^(application\/(json|x-www-form-urlencoded)|text\/)/i;
 
@@ -43,6 +49,7 @@ export class LambdaHttpAdapter {
     routes: readonly RouteDefinition[],
     private readonly handlers: Record<RouteGroup, ApiLambda>,
     private readonly logger: Logger,
+    private readonly objects?: ObjectEndpoint,
   ) {
     this.routes = routes.map(compile);
   }
@@ -65,6 +72,10 @@ export class LambdaHttpAdapter {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
     const path = url.pathname;
+    // On AWS these URLs are S3's, never the API's: no Lambda, no API key, the token is the authorisation.
+    if (this.objects && path.startsWith(this.objects.prefix)) {
+      return this.objects.handle(req, res, path.slice(this.objects.prefix.length));
+    }
     let match: { route: CompiledRoute; values: string[] } | undefined;
     let pathMatched = false;
     for (const route of this.routes) {

@@ -8,12 +8,16 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   PROMPT_EXTENSIONS,
+  type PresignedDownload,
+  type PresignedUpload,
   type PromptKind,
   type PromptPage,
   type PromptStore,
   RECORDING_TAG,
+  type UploadUrlOptions,
 } from '../ports/prompt-store.js';
 import { ifNotFound } from '../util/fs-errors.js';
 import { randomId } from '../util/ids.js';
@@ -37,6 +41,31 @@ function isMissing(err: unknown): boolean {
 
 function isNotModified(err: unknown): boolean {
   return (err as { name?: string })?.name === 'NotModified' || status(err) === 304;
+}
+
+/**
+ * The SDK adds a flexible checksum to every PutObject (since 3.729). A presigned PutObject has no body when it
+ * is signed, so the URL would carry the CRC32 of nothing (`x-amz-checksum-crc32=AAAAAA==`) and S3 would refuse
+ * the real upload. Dropped from the request before it is presigned; the signed Content-Length still binds it.
+ */
+function stripChecksums<A extends { request: unknown }, R>(next: (args: A) => Promise<R>) {
+  return async (args: A): Promise<R> => {
+    const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+    for (const name of Object.keys(headers)) {
+      if (name.startsWith('x-amz-checksum-') || name === 'x-amz-sdk-checksum-algorithm') delete headers[name];
+    }
+    return next(args);
+  };
+}
+
+async function presign(s3: S3Client, command: PutObjectCommand | GetObjectCommand, expiresIn: number) {
+  (command as PutObjectCommand).middlewareStack.addRelativeTo(stripChecksums, {
+    name: 'sipmsStripPresignChecksums',
+    relation: 'before',
+    toMiddleware: 'presignInterceptMiddleware',
+  });
+  // content-type and content-length are signed headers: S3 refuses a PUT of any other size or type.
+  return getSignedUrl(s3, command, { expiresIn, signableHeaders: new Set(['content-type', 'content-length']) });
 }
 
 /**
@@ -92,13 +121,21 @@ export class S3PromptStore implements PromptStore {
     return undefined;
   }
 
-  /** The stored key for `name` (exact name first, then with an audio extension), if any. */
-  private async existing(tenantId: string, name: string): Promise<string | undefined> {
+  /** The stored object for `name` (exact name first, then with an audio extension), if any. */
+  private async existing(
+    tenantId: string,
+    name: string,
+  ): Promise<{ key: string; name: string; size: number; contentType: string } | undefined> {
     for (const ext of PROMPT_EXTENSIONS) {
       const key = this.key(tenantId, name + ext);
       try {
-        await this.s3.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-        return key;
+        const head = await this.s3.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+        return {
+          key,
+          name: name + ext,
+          size: head.ContentLength ?? 0,
+          contentType: head.ContentType ?? 'application/octet-stream',
+        };
       } catch (err) {
         if (!isMissing(err)) throw err;
       }
@@ -107,10 +144,45 @@ export class S3PromptStore implements PromptStore {
   }
 
   async delete(tenantId: string, name: string): Promise<boolean> {
-    const key = await this.existing(tenantId, name);
-    if (!key) return false;
-    await this.s3.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+    const found = await this.existing(tenantId, name);
+    if (!found) return false;
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: found.key }));
     return true;
+  }
+
+  /**
+   * A SigV4 presigned PUT, signed with this process's credentials (the Lambda role's: its s3:PutObject grant is
+   * what the URL carries). No tag: an upload is a prompt, kept until deleted.
+   */
+  async uploadUrl(tenantId: string, name: string, opts: UploadUrlOptions): Promise<PresignedUpload> {
+    const expiresAt = new Date(Date.now() + opts.expiresInSec * 1000).toISOString();
+    const url = await presign(
+      this.s3,
+      new PutObjectCommand({
+        Bucket: this.opts.bucket,
+        Key: this.key(tenantId, name),
+        ContentType: opts.contentType,
+        ContentLength: opts.bytes,
+      }),
+      opts.expiresInSec,
+    );
+    return { url, method: 'PUT', headers: { 'content-type': opts.contentType }, expiresAt };
+  }
+
+  async downloadUrl(
+    tenantId: string,
+    name: string,
+    opts: { expiresInSec: number },
+  ): Promise<PresignedDownload | undefined> {
+    const found = await this.existing(tenantId, name);
+    if (!found) return undefined;
+    const expiresAt = new Date(Date.now() + opts.expiresInSec * 1000).toISOString();
+    const url = await presign(
+      this.s3,
+      new GetObjectCommand({ Bucket: this.opts.bucket, Key: found.key }),
+      opts.expiresInSec,
+    );
+    return { url, expiresAt, name: found.name, size: found.size, contentType: found.contentType };
   }
 
   async list(tenantId: string, page: { limit: number; cursor?: string | undefined }): Promise<PromptPage> {

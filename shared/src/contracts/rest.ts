@@ -214,6 +214,36 @@ export const PromptList = z
   .object({ prompts: z.array(PromptFileInfo), nextCursor: z.string().optional().describe('absent on the last page') })
   .meta({ id: 'PromptList' });
 
+export const PromptUploadUrlRequest = z
+  .strictObject({
+    contentType: z.enum(['audio/wav', 'audio/mpeg']).describe('the Content-Type the PUT must carry'),
+    bytes: z
+      .number()
+      .int()
+      .min(1)
+      .describe('the exact size of the file: the PUT must carry this Content-Length (at most PROMPT_MAX_BYTES)'),
+  })
+  .meta({ id: 'PromptUploadUrlRequest' });
+
+export const PromptUploadUrl = z
+  .object({
+    url: z.string().describe('PUT the file here, without an Authorization header'),
+    method: z.literal('PUT'),
+    headers: z.record(z.string(), z.string()).describe('headers the PUT must carry as they are'),
+    expiresAt: z.string().describe('ISO 8601; the URL is refused after it'),
+  })
+  .meta({ id: 'PromptUploadUrl' });
+
+export const PromptDownloadUrl = z
+  .object({
+    url: z.string().describe('GET the file here, without an Authorization header'),
+    expiresAt: z.string().describe('ISO 8601; the URL is refused after it'),
+    name: z.string().describe('the stored name (with the extension the lookup found)'),
+    size: z.number().int(),
+    contentType: z.string(),
+  })
+  .meta({ id: 'PromptDownloadUrl' });
+
 // ---- sessions ------------------------------------------------------------------------------------
 
 export const SessionListQuery = z

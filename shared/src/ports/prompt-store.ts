@@ -30,6 +30,40 @@ export interface PromptStore {
    * extension; undefined when no such prompt exists. On AWS this downloads into a local cache.
    */
   localPath(tenantId: string, name: string): Promise<string | undefined>;
+  /**
+   * A URL the tenant PUTs `name` to directly, bypassing the API's payload limit: only that size and that
+   * content type are accepted (S3: signed headers; locally: checked by the object endpoint), until it expires.
+   * The body is stored as it is, not sniffed.
+   */
+  uploadUrl(tenantId: string, name: string, opts: UploadUrlOptions): Promise<PresignedUpload>;
+  /** A URL that GETs `name` (same extension lookup as `get`), or undefined when no such file exists. */
+  downloadUrl(tenantId: string, name: string, opts: { expiresInSec: number }): Promise<PresignedDownload | undefined>;
+}
+
+export interface UploadUrlOptions {
+  contentType: string;
+  /** The exact size of the upload: any other Content-Length is refused. */
+  bytes: number;
+  expiresInSec: number;
+}
+
+export interface PresignedUpload {
+  url: string;
+  method: 'PUT';
+  /** Headers the PUT must carry as they are (besides `Content-Length: bytes`, which HTTP clients set). */
+  headers: Record<string, string>;
+  /** ISO 8601. */
+  expiresAt: string;
+}
+
+export interface PresignedDownload {
+  url: string;
+  /** ISO 8601. */
+  expiresAt: string;
+  /** The stored name (with the extension the lookup found), its size and content type. */
+  name: string;
+  size: number;
+  contentType: string;
 }
 
 /** The extensions `localPath`/`get` try after the exact name: `welcome` finds `welcome.wav`. */
