@@ -108,3 +108,66 @@ test('fixed addresses, scaling and DNS settings: overrides are parsed; elasticIp
   );
   assert.equal(from({ sipDomain: 'sip.example.com', instanceType: 't4g.small' }).instanceType, 't4g.small');
 });
+
+test('nodeImage: stock by default, baked on request; nodeImageSchedule is an Image Builder cron expression', () => {
+  const base = { sipDomain: 'sip.example.com' };
+  const c = from(base);
+  assert.equal(c.nodeImage, 'stock');
+  assert.equal(c.nodeImageSchedule, undefined, 'built only when started');
+  assert.equal(from({ ...base, nodeImage: 'baked' }).nodeImage, 'baked');
+  assert.equal(from({ ...base, nodeImageSchedule: 'cron(0 3 ? * SUN *)' }).nodeImageSchedule, 'cron(0 3 ? * SUN *)');
+  assert.throws(
+    () => from({ ...base, nodeImage: 'golden' }),
+    (e: Error) => e instanceof ConfigError && /context "nodeImage" must be one of stock, baked/.test(e.message),
+  );
+  for (const bad of ['0 3 * * 0', 'rate(7 days)', 'cron()']) {
+    assert.throws(
+      () => from({ ...base, nodeImageSchedule: bad }),
+      (e: Error) =>
+        e instanceof ConfigError && /context "nodeImageSchedule" must be an Image Builder cron/.test(e.message),
+      bad,
+    );
+  }
+});
+
+test('sipTlsCertificate: none by default (no TLS); an S3 prefix or an SSM parameter; errors are ConfigErrors naming the key', () => {
+  const base = { sipDomain: 'sip.example.com' };
+  assert.equal(from(base).sipTlsCertificate, undefined);
+  assert.deepEqual(from({ ...base, sipTlsCertificate: 's3://certs-bucket/tls/sip' }).sipTlsCertificate, {
+    kind: 's3',
+    bucket: 'certs-bucket',
+    keyPrefix: 'tls/sip',
+    certObject: 'tls/sip.crt',
+    keyObject: 'tls/sip.key',
+  });
+  assert.deepEqual(from({ ...base, sipTlsCertificate: 'ssm:/sipms/prod/tls' }).sipTlsCertificate, {
+    kind: 'ssm',
+    parameterName: '/sipms/prod/tls',
+  });
+  for (const [ctx, message] of [
+    [{ sipTlsCertificate: 'https://example.com/cert.pem' }, /context "sipTlsCertificate" must be s3:/],
+    [{ sipTlsCertificate: 's3://certs-bucket/tls/sip.crt' }, /without extension/],
+    [{ sipTlsCertificate: 'ssm:/sipms/tls', signaling: 'drachtio' }, /needs signaling=builtin/],
+  ] as const) {
+    assert.throws(
+      () => from({ ...base, ...ctx }),
+      (e: Error) => e instanceof ConfigError && message.test(e.message) && e.cause instanceof Error,
+      JSON.stringify(ctx),
+    );
+  }
+});
+
+test('tenantMaxSlowCallbacks: 20 by default, 1 to 10000', () => {
+  const base = { sipDomain: 'sip.example.com' };
+  assert.equal(from(base).tenantMaxSlowCallbacks, 20);
+  assert.equal(from({ ...base, tenantMaxSlowCallbacks: '3' }).tenantMaxSlowCallbacks, 3);
+  for (const bad of ['0', '10001', '2.5', 'many']) {
+    assert.throws(
+      () => from({ ...base, tenantMaxSlowCallbacks: bad }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        /context "tenantMaxSlowCallbacks" must be an integer from 1 to 10000/.test(e.message),
+      bad,
+    );
+  }
+});

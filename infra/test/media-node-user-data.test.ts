@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
 import {
+  BOOT_DIR,
   CLOUDWATCH_AGENT_CONFIG,
   CLOUDWATCH_AGENT_KEY_FINGERPRINT,
   SIP_PROBE_SOURCE,
@@ -14,20 +15,25 @@ import { type Cfn, renderCfnString, resourcesOfType, scratchDir, synth } from '.
 
 /**
  * The media node's user data, taken from the synthesized launch template for each signaling /
- * rtpengine combination: bash parses it, its systemd units pass `systemd-analyze verify` (or, where
- * systemd-analyze is missing, a key check), and its environment file satisfies the media node's own
- * configuration schema.
+ * rtpengine combination, and the boot files its bundle carries (units, agent installer, probe): bash
+ * parses the script, its systemd units pass `systemd-analyze verify` (or, where systemd-analyze is
+ * missing, a key check), and its environment file satisfies the media node's own configuration schema.
  */
-function userDataOf(context: Record<string, unknown>): string {
-  const { template } = synth(context, { bundle: false });
+function bootOf(context: Record<string, unknown>): { script: string; files: Record<string, string> } {
+  const { template, stack } = synth(context, { bundle: false });
   const [[, lt]] = resourcesOfType(template, 'AWS::EC2::LaunchTemplate') as [[string, Cfn]];
-  return renderCfnString(lt.LaunchTemplateData.UserData);
+  return { script: renderCfnString(lt.LaunchTemplateData.UserData), files: stack.fleet.bootFiles };
+}
+function userDataOf(context: Record<string, unknown>): string {
+  return bootOf(context).script;
 }
 
-function unitsOf(script: string): Map<string, string> {
+/** The units the script installs: the bundle's boot/units/*.service. */
+function unitsOf(files: Record<string, string>): Map<string, string> {
   const units = new Map<string, string>();
-  for (const m of script.matchAll(/cat > \/etc\/systemd\/system\/(\S+) <<'UNIT'\n([\s\S]*?)\nUNIT\n/g)) {
-    units.set(m[1]!, `${m[2]!}\n`);
+  for (const [path, text] of Object.entries(files)) {
+    const m = /^boot\/units\/([^/]+\.service)$/.exec(path);
+    if (m) units.set(m[1]!, text);
   }
   return units;
 }
@@ -120,7 +126,8 @@ const combinations = [
 
 for (const combo of combinations) {
   describe(combo.name, () => {
-    const script = userDataOf(combo.context);
+    const { script, files } = bootOf(combo.context);
+    const agent = files['boot/cloudwatch-agent.sh'];
 
     test('bash -n accepts the user data', () => {
       assert.ok(script.startsWith('#!/bin/bash\n'));
@@ -136,8 +143,21 @@ for (const combo of combinations) {
         return;
       }
       assert.deepEqual(shellcheck(script), []);
-      const agent = /cat > \/opt\/sipms\/cloudwatch-agent\.sh <<'AGENT'\n([\s\S]*?)\nAGENT\n/.exec(script)?.[1];
       assert.deepEqual(shellcheck(agent!), []);
+    });
+
+    test('the boot files the script uses are in the bundle, and the script installs them from there', () => {
+      for (const path of Object.keys(files)) assert.match(path, /^boot\//);
+      assert.match(script, new RegExp(`^install -m 0644 ${BOOT_DIR}/units/\\*\\.service /etc/systemd/system/$`, 'm'));
+      assert.match(script, new RegExp(`^install -m 0644 ${BOOT_DIR}/logrotate\\.conf /etc/logrotate\\.d/sipms$`, 'm'));
+      assert.match(script, new RegExp(`^if bash ${BOOT_DIR}/cloudwatch-agent\\.sh; then$`, 'm'));
+      assert.match(script, new RegExp(`node ${BOOT_DIR}/sip-probe\\.mjs "\\$PRIVATE_IP"`));
+      assert.equal(files['boot/sip-probe.mjs'], SIP_PROBE_SOURCE);
+      // The units are installed after the bundle is unpacked, before anything starts.
+      assert.ok(script.indexOf('unzip -q') < script.indexOf(`install -m 0644 ${BOOT_DIR}/units`));
+      assert.ok(script.indexOf(`install -m 0644 ${BOOT_DIR}/units`) < script.indexOf('systemctl daemon-reload'));
+      // No unit text, agent installer or probe source left in the user data.
+      assert.doesNotMatch(script, /\[Service\]|ExecStart=|gpg --batch|createSocket/);
     });
 
     test('the node advertises its public IP from IMDSv2 and gets the table, bus and buckets', () => {
@@ -149,7 +169,8 @@ for (const combo of combinations) {
       assert.match(env.TABLE_NAME!, /^cfn-ref-/);
       assert.match(env.EVENT_BUS_NAME!, /^cfn-ref-/);
       assert.match(env.PROMPT_STORE!, /^s3:cfn-ref-/);
-      assert.match(env.RECORDINGS_BUCKET!, /^cfn-ref-/);
+      assert.equal(env.RECORDINGS_BUCKET, undefined, 'recordings are prompt files: no bucket of their own');
+      assert.equal(env.STAGE, 'dev', "the Stage dimension of the node's metrics");
       assert.equal(env.CALLBACK_URL_POLICY, 'public-https');
       assert.equal(env.ASG_LIFECYCLE_HOOK_NAME, 'sipms-drain');
       assert.equal(env.SIGNALING, combo.context.signaling ?? 'builtin');
@@ -182,8 +203,7 @@ for (const combo of combinations) {
     });
 
     test('node metrics: the CloudWatch agent, signature-checked, ships the EMF file; its failure never stops the node', () => {
-      const agent = /cat > \/opt\/sipms\/cloudwatch-agent\.sh <<'AGENT'\n([\s\S]*?)\nAGENT\n/.exec(script)?.[1];
-      assert.ok(agent, 'the agent install script is written by a quoted here-document');
+      assert.ok(agent, 'the agent install script is a boot file');
       const parsed = spawnSync('bash', ['-n'], { input: agent, encoding: 'utf8' });
       assert.equal(parsed.status, 0, parsed.stderr);
       assert.match(agent, /^set -euo pipefail$/m, 'any failed step stops the install');
@@ -195,7 +215,8 @@ for (const combo of combinations) {
       const verify = agent.indexOf(`VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}`);
       assert.ok(verify > 0 && verify < agent.indexOf('dpkg -i'), 'verified, then installed');
       assert.match(agent, /gpg --batch --status-fd 1 --verify "\$work\/agent\.deb\.sig" "\$work\/agent\.deb"/);
-      const json = /<<'JSON'\n([\s\S]*?)\nJSON\n/.exec(agent)?.[1];
+      // The configuration names the stack's log groups (tokens): the user data writes it.
+      const json = new RegExp(`cat > ${CLOUDWATCH_AGENT_CONFIG} <<'JSON'\\n([\\s\\S]*?)\\nJSON\\n`).exec(script)?.[1];
       const config = JSON.parse(json!) as Cfn;
       const [file, ...logFiles] = config.logs.logs_collected.files.collect_list as Cfn[];
       assert.equal(file.file_path, EMF_LOG_FILE);
@@ -222,17 +243,22 @@ for (const combo of combinations) {
         agent,
         new RegExp(`amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}$`, 'm'),
       );
+      // A baked image has the agent: the installer only configures it there.
+      assert.match(
+        agent,
+        /^if \[ ! -x \/opt\/aws\/amazon-cloudwatch-agent\/bin\/amazon-cloudwatch-agent-ctl \]; then\n[\s\S]*dpkg -i[\s\S]*\nfi\n/m,
+      );
 
       // Run after the media node started, and a failure is a warning in the boot log, never a failed boot.
       assert.ok(
-        script.indexOf('bash /opt/sipms/cloudwatch-agent.sh') >
+        script.indexOf(`bash ${BOOT_DIR}/cloudwatch-agent.sh`) >
           script.indexOf('systemctl enable --now sipms-media-node'),
       );
-      assert.match(script, /^if bash \/opt\/sipms\/cloudwatch-agent\.sh; then$/m);
       assert.match(script, /WARNING the CloudWatch agent did not start/);
-      assert.match(script, /^\/var\/log\/sipms\/emf\.log \{[\s\S]*?su sipms sipms\n\}$/m, 'the EMF file is rotated');
+      const rotate = files['boot/logrotate.conf']!;
+      assert.match(rotate, /^\/var\/log\/sipms\/emf\.log \{[\s\S]*?su sipms sipms\n\}$/m, 'the EMF file is rotated');
       assert.match(
-        script,
+        rotate,
         /^\/var\/log\/sipms-journal\/\*\.log \/var\/log\/sipms-boot\.log \{[^}]*maxsize 50M[^}]*copytruncate\n\}$/m,
         'the journal copies and the boot log are rotated, copied then truncated (their writers keep them open)',
       );
@@ -255,7 +281,7 @@ for (const combo of combinations) {
     });
 
     test('the systemd units are valid', (t) => {
-      const units = unitsOf(script);
+      const units = unitsOf(files);
       assert.equal(units.size, combo.units, [...units.keys()].join(', '));
       for (const [name, text] of units) {
         const parsed = parseUnit(text);
@@ -289,10 +315,10 @@ for (const combo of combinations) {
 }
 
 test('an x86 node installs the amd64 CloudWatch agent', () => {
-  const script = userDataOf({ instanceType: 't3.small' });
+  const { script, files } = bootOf({ instanceType: 't3.small' });
   assert.match(script, /node-v\$NODE_VERSION-linux-x64/);
-  assert.match(script, /\/ubuntu\/amd64\/latest\/amazon-cloudwatch-agent\.deb'/);
-  assert.doesNotMatch(script, /arm64/);
+  assert.match(files['boot/cloudwatch-agent.sh']!, /\/ubuntu\/amd64\/latest\/amazon-cloudwatch-agent\.deb'/);
+  assert.doesNotMatch(script + Object.values(files).join(''), /arm64/);
 });
 
 test('systemd-analyze verify catches a broken unit (the check is not vacuous)', (t) => {
@@ -375,7 +401,7 @@ describe('checked boots, fixed addresses and shell access', () => {
 
   test('the launch hook gets CONTINUE only after the node answered OPTIONS and its heartbeat is in the registry', () => {
     const started = at('systemctl enable --now sipms-media-node');
-    const probe = at(/node \/opt\/sipms\/sip-probe\.mjs "\$PRIVATE_IP" 5060/);
+    const probe = at(`node ${BOOT_DIR}/sip-probe.mjs "$PRIVATE_IP" 5060`);
     const registry = at(
       /aws dynamodb get-item --region "\$REGION" --table-name cfn-ref-datatable\w+ --consistent-read \\\n\s+--key "\{\\"pk\\":\{\\"S\\":\\"NODE#\$INSTANCE_ID\\"\},\\"sk\\":\{\\"S\\":\\"HEARTBEAT\\"\}\}"/,
     );
@@ -436,4 +462,41 @@ describe('the SIP OPTIONS probe', () => {
     assert.equal((await answering('503 Service Unavailable')).code, 1);
     assert.equal((await answering(undefined)).code, 1, 'no answer within 2 s');
   });
+});
+
+describe('baked images and SIP over TLS: the script still parses, passes shellcheck and configures the node', () => {
+  const variants = [
+    { name: 'baked image', context: { nodeImage: 'baked' } },
+    { name: 'TLS from SSM', context: { sipTlsCertificate: 'ssm:/sipms/dev/tls' } },
+    {
+      name: 'baked image, system rtpengine, TLS from S3, no Elastic IPs',
+      context: { nodeImage: 'baked', rtpengine: 'system', sipTlsCertificate: 's3://certs/tls/sip', elasticIps: 0 },
+    },
+  ];
+  for (const v of variants) {
+    test(v.name, async (t) => {
+      const script = userDataOf(v.context);
+      const parsed = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
+      assert.equal(parsed.status, 0, parsed.stderr);
+      const { loadMediaNodeConfig } = await import('@sipms/media-node/config');
+      const env = envFileOf(script);
+      const tls = 'sipTlsCertificate' in v.context;
+      assert.equal(env.SIP_TRANSPORTS, tls ? 'udp,tcp,tls' : undefined);
+      assert.equal(env.SIP_TLS_KEY, tls ? '/etc/sipms/tls/sip.key' : undefined);
+      // The node reads the certificate files at start-up (tls-certificate.test.ts runs that with real files).
+      const { SIP_TRANSPORTS, SIP_TLS_CERT, SIP_TLS_KEY, SIP_TLS_PORT, ...rest } = env;
+      assert.equal(loadMediaNodeConfig(rest).SIP_ADVERTISED_HOST, '203.0.113.10');
+      if (tls) {
+        // Fetched after the node's user exists (the files are its own), before any unit starts.
+        const fetched = script.indexOf('tls_tmp=$(mktemp');
+        assert.ok(script.indexOf('useradd --system') < fetched);
+        assert.ok(fetched < script.indexOf('systemctl enable --now'));
+      }
+      if (!hasShellcheck) {
+        t.skip('shellcheck unavailable');
+        return;
+      }
+      assert.deepEqual(shellcheck(script), []);
+    });
+  }
 });

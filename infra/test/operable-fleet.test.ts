@@ -1,9 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { JOINING_EVENTS, LEAVING_EVENTS, managedRecords } from '@sipms/lambdas/dns/fleet-dns';
-import { METRICS_NAMESPACE, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
+import { METRICS_NAMESPACE, NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
 import { syncedRecordNames } from '../src/cdk/constructs/dns-sync.js';
-import { type Cfn, type CfnTemplate, referencedIds, resourcesOfType, synth } from './helpers/synth.js';
+import { nodeAmiParameterName } from '../src/cdk/constructs/node-image-pipeline.js';
+import { INSTALL_MARKER } from '../src/cdk/media-node-boot/install-script.js';
+import {
+  type Cfn,
+  type CfnTemplate,
+  nodeRoleId,
+  referencedIds,
+  renderCfnString,
+  resourcesOfType,
+  synth,
+} from './helpers/synth.js';
 
 /** Issue 16's template assertions: fixed addresses, DNS, checked boots, scaling, logs and SSM, rolling upgrades. */
 const t = synth({}, { bundle: false }).template;
@@ -14,10 +24,6 @@ const one = (tpl: CfnTemplate, type: string): [string, Record<string, Cfn>] => {
   assert.equal(found.length, 1, `exactly one ${type}`);
   return found[0]!;
 };
-const nodeRoleId = (tpl: CfnTemplate) =>
-  resourcesOfType(tpl, 'AWS::IAM::Role').find(([, r]) =>
-    JSON.stringify(r.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'),
-  )![0];
 const statementsOf = (tpl: CfnTemplate, roleId: string): Cfn[] =>
   resourcesOfType(tpl, 'AWS::IAM::Policy')
     .filter(([, p]) => referencedIds(p.Roles).has(roleId))
@@ -188,7 +194,7 @@ describe('scaling', () => {
     assert.equal(new Set(used.map((az) => JSON.stringify(az))).size, 2, JSON.stringify(used));
   });
 
-  test('target tracking on fleet ActiveCalls (Sum) / GroupInServiceInstances, target 60 % of the per-node cap', () => {
+  test("target tracking on the stage's ActiveCalls (Sum) / GroupInServiceInstances, target 60 % of the per-node cap", () => {
     const [, policy] = one(t, 'AWS::AutoScaling::ScalingPolicy');
     const [asgId] = one(t, 'AWS::AutoScaling::AutoScalingGroup');
     assert.equal(policy.PolicyType, 'TargetTrackingScaling');
@@ -198,7 +204,12 @@ describe('scaling', () => {
     const metrics = cfg.CustomizedMetricSpecification.Metrics as Cfn[];
     const byId = new Map(metrics.map((m) => [m.Id, m]));
     const calls = byId.get('calls')!.MetricStat;
-    assert.deepEqual(calls.Metric, { Namespace: METRICS_NAMESPACE, MetricName: NODE_METRIC.activeCalls });
+    // [Stage]: another deployment's nodes in this account and region write another Stage, never counted here.
+    assert.deepEqual(calls.Metric, {
+      Namespace: METRICS_NAMESPACE,
+      MetricName: NODE_METRIC.activeCalls,
+      Dimensions: [{ Name: NODE_DIMENSION.stage, Value: 'dev' }],
+    });
     assert.equal(calls.Stat, 'Sum', 'one record per node per minute: the Sum is the calls in progress');
     const nodes = byId.get('nodes')!.MetricStat;
     assert.equal(nodes.Metric.Namespace, 'AWS/AutoScaling');
@@ -226,6 +237,165 @@ describe('scaling', () => {
     assert.match(JSON.stringify(lt.LaunchTemplateData.UserData), /MAX_CALLS=300\\n/);
     assert.equal(one(over, 'AWS::AutoScaling::AutoScalingGroup')[1].MaxSize, '6');
     assert.equal(resourcesOfType(over, 'AWS::EC2::EIP').length, 7);
+  });
+
+  test('two stages scale on their own series; the nodes write the stage the policy reads (STAGE)', () => {
+    const prod = synth({ stage: 'prod' }, { bundle: false }).template;
+    const [, policy] = one(prod, 'AWS::AutoScaling::ScalingPolicy');
+    const calls = (policy.TargetTrackingConfiguration.CustomizedMetricSpecification.Metrics as Cfn[]).find(
+      (m) => m.Id === 'calls',
+    ).MetricStat;
+    assert.deepEqual(calls.Metric.Dimensions, [{ Name: 'Stage', Value: 'prod' }]);
+    const [, lt] = one(prod, 'AWS::EC2::LaunchTemplate');
+    assert.match(renderCfnString(lt.LaunchTemplateData.UserData), /^STAGE=prod$/m);
+  });
+});
+
+describe('baked node images', () => {
+  test('stock (the default) boots the Debian parameter and installs at boot; the pipeline is there to build the image', () => {
+    const [, lt] = one(t, 'AWS::EC2::LaunchTemplate');
+    const param = t.Parameters![lt.LaunchTemplateData.ImageId.Ref]!;
+    assert.equal(param.Default, '/aws/service/debian/release/bookworm/latest/arm64');
+    const [, pipeline] = one(t, 'AWS::ImageBuilder::ImagePipeline');
+    assert.equal(pipeline.Schedule, undefined, 'built only when started');
+    assert.match(renderCfnString(lt.LaunchTemplateData.UserData), /^apt install -y --no-install-recommends /m);
+  });
+
+  test("nodeImage=baked: the launch template reads the pipeline's SSM parameter, and the boot installs nothing", () => {
+    const baked = synth({ nodeImage: 'baked', nodeImageSchedule: 'cron(0 3 ? * SUN *)' }, { bundle: false }).template;
+    const [, lt] = one(baked, 'AWS::EC2::LaunchTemplate');
+    const param = baked.Parameters![lt.LaunchTemplateData.ImageId.Ref]!;
+    assert.equal(param.Type, 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>');
+    assert.equal(param.Default, nodeAmiParameterName('dev', 'arm64'));
+    // The parameter the pipeline's distribution writes.
+    const [, dist] = one(baked, 'AWS::ImageBuilder::DistributionConfiguration');
+    const written = (dist.Distributions as Cfn[]).flatMap((d) =>
+      (d.SsmParameterConfigurations as Cfn[]).map((c) => c.ParameterName),
+    );
+    assert.deepEqual(written, [param.Default]);
+    assert.equal(one(baked, 'AWS::ImageBuilder::ImagePipeline')[1].Schedule.ScheduleExpression, 'cron(0 3 ? * SUN *)');
+    const script = renderCfnString(lt.LaunchTemplateData.UserData);
+    assert.doesNotMatch(script, /^apt (update|install)/m, 'no packages installed at boot');
+    assert.doesNotMatch(script, /nodejs\.org|amazon-ssm-agent\.deb/, 'no downloads but the bundle');
+    assert.match(
+      script,
+      new RegExp(`^grep -qxF 'sipms-install arch=arm64 [^']+' ${INSTALL_MARKER} \\|\\| abandon `, 'm'),
+    );
+    assert.ok(script.indexOf(INSTALL_MARKER) < script.indexOf('aws s3 cp'), 'the image is checked first');
+    assert.ok(
+      script.indexOf('describe-auto-scaling-instances') < script.indexOf(INSTALL_MARKER),
+      'after the group is known, so a wrong image abandons its launch at once (not after the hook times out)',
+    );
+    assert.match(script, /^systemctl enable --now amazon-ssm-agent \|\| echo /m);
+  });
+});
+
+describe('SIP over TLS', () => {
+  const sg = (tpl: CfnTemplate) =>
+    resourcesOfType(tpl, 'AWS::EC2::SecurityGroup').find(([, g]) => /SIP media nodes/.test(g.GroupDescription))![1];
+  const tlsRules = (tpl: CfnTemplate) =>
+    (sg(tpl).SecurityGroupIngress as Cfn[]).filter((r) => r.FromPort === 5061 || r.ToPort === 5061);
+  /** The node role's statements that the certificate added: those the default template does not have. */
+  const added = (tpl: CfnTemplate): Cfn[] => {
+    const before = new Set(statementsOf(t, nodeRoleId(t)).map((st) => JSON.stringify(st)));
+    return statementsOf(tpl, nodeRoleId(tpl)).filter((st) => !before.has(JSON.stringify(st)));
+  };
+
+  test('without sipTlsCertificate 5061 stays closed and the node may fetch no certificate', () => {
+    assert.deepEqual(tlsRules(t), []);
+    const statements = statementsOf(t, nodeRoleId(t));
+    assert.ok(!statements.some((st) => [st.Action].flat().some((a: string) => a.startsWith('ssm:'))), 'no ssm:');
+    assert.doesNotMatch(JSON.stringify(statements), /\.crt|\.key"|kms:ViaService/);
+    const script = renderCfnString(one(t, 'AWS::EC2::LaunchTemplate')[1].LaunchTemplateData.UserData);
+    assert.doesNotMatch(script, /SIP_TLS|sipms-tls/);
+  });
+
+  test('from S3: 5061/tcp open to the SIP CIDRs, GetObject on exactly the two objects, the node told to serve TLS', () => {
+    const tls = synth({ sipTlsCertificate: 's3://certs-bucket/tls/sip' }, { bundle: false }).template;
+    assert.deepEqual(
+      tlsRules(tls).map((r) => [r.IpProtocol, r.FromPort, r.ToPort, r.CidrIp]),
+      [['tcp', 5061, 5061, '0.0.0.0/0']],
+    );
+    const two = synth(
+      { sipTlsCertificate: 's3://certs-bucket/tls/sip', sipAllowedCidrs: '198.51.100.0/24,203.0.113.0/24' },
+      { bundle: false },
+    ).template;
+    assert.deepEqual(
+      tlsRules(two).map((r) => r.CidrIp),
+      ['198.51.100.0/24', '203.0.113.0/24'],
+      'the CIDRs allowed to send SIP, no more',
+    );
+    assert.deepEqual(
+      added(tls).map((st) => [st.Effect, st.Action, (st.Resource as Cfn[]).map(renderCfnString), st.Condition]),
+      [
+        [
+          'Allow',
+          's3:GetObject',
+          [
+            'arn:cfn-ref-awspartition:s3:::certs-bucket/tls/sip.crt',
+            'arn:cfn-ref-awspartition:s3:::certs-bucket/tls/sip.key',
+          ],
+          undefined,
+        ],
+      ],
+      'exactly the two objects, nothing else',
+    );
+    const script = renderCfnString(one(tls, 'AWS::EC2::LaunchTemplate')[1].LaunchTemplateData.UserData);
+    assert.match(script, /^SIP_TRANSPORTS=udp,tcp,tls$/m);
+    assert.match(script, /^SIP_TLS_CERT=\/etc\/sipms\/tls\/sip\.crt$/m);
+    assert.match(script, /^SIP_TLS_PORT=5061$/m);
+    assert.ok(script.indexOf("--key 'tls/sip.key'") < script.indexOf('systemctl enable --now sipms-media-node'));
+  });
+
+  test('from SSM: GetParameter on the one parameter, Decrypt only through Parameter Store; _sips._tcp published', () => {
+    const tls = synth({ sipTlsCertificate: 'ssm:/sipms/dev/tls', ...HOSTED }, { bundle: false }).template;
+    assert.equal(tlsRules(tls).length, 1, '5061/tcp to 0.0.0.0/0 (the default sipAllowedCidrs)');
+    const st = added(tls);
+    assert.deepEqual(
+      st.map((x) => [x.Action, renderCfnString(x.Resource)]),
+      [
+        [
+          'ssm:GetParameter',
+          'arn:cfn-ref-awspartition:ssm:cfn-ref-awsregion:cfn-ref-awsaccountid:parameter/sipms/dev/tls',
+        ],
+        ['kms:Decrypt', 'arn:cfn-ref-awspartition:kms:cfn-ref-awsregion:cfn-ref-awsaccountid:key/*'],
+      ],
+    );
+    assert.deepEqual(st[1].Condition, {
+      StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+    });
+    const [, fn] = resourcesOfType(tls, 'AWS::Lambda::Function').find(
+      ([, f]) => f.Environment?.Variables?.HOSTED_ZONE_ID,
+    )!;
+    assert.equal(fn.Environment.Variables.SIPS_PORT, '5061', 'the DNS sync publishes _sips._tcp');
+    const [, plain] = resourcesOfType(synth(HOSTED, { bundle: false }).template, 'AWS::Lambda::Function').find(
+      ([, f]) => f.Environment?.Variables?.HOSTED_ZONE_ID,
+    )!;
+    assert.equal(plain.Environment.Variables.SIPS_PORT, undefined, 'no _sips._tcp without a TLS listener');
+  });
+});
+
+describe('leftovers: recordings, the per-tenant slow-callback cap', () => {
+  test('no recordings bucket or RECORDINGS_BUCKET; recordingRetentionDays is the prompts bucket tag rule', () => {
+    assert.equal(resourcesOfType(t, 'AWS::S3::Bucket').length, 1);
+    const [, lt] = one(t, 'AWS::EC2::LaunchTemplate');
+    assert.doesNotMatch(renderCfnString(lt.LaunchTemplateData.UserData), /RECORDINGS_BUCKET/);
+    const short = synth({ recordingRetentionDays: 14 }, { bundle: false }).template;
+    const [, bucket] = one(short, 'AWS::S3::Bucket');
+    const rule = (bucket.LifecycleConfiguration.Rules as Cfn[]).find((r) => r.Id === 'RecordingRetention');
+    assert.equal(rule.ExpirationInDays, 14);
+    assert.deepEqual(rule.TagFilters, [{ Key: 'sipms-kind', Value: 'recording' }]);
+  });
+
+  test('TENANT_MAX_SLOW_CALLBACKS (default 20, from context) on every control-plane Lambda, never on the nodes', () => {
+    const controlPlane = (tpl: CfnTemplate) =>
+      resourcesOfType(tpl, 'AWS::Lambda::Function').filter(([, f]) => f.Environment?.Variables?.TABLE_NAME);
+    assert.ok(controlPlane(t).length >= 7);
+    for (const [id, f] of controlPlane(t)) assert.equal(f.Environment.Variables.TENANT_MAX_SLOW_CALLBACKS, '20', id);
+    const set = synth({ tenantMaxSlowCallbacks: 5 }, { bundle: false }).template;
+    for (const [id, f] of controlPlane(set)) assert.equal(f.Environment.Variables.TENANT_MAX_SLOW_CALLBACKS, '5', id);
+    const [, lt] = one(t, 'AWS::EC2::LaunchTemplate');
+    assert.doesNotMatch(renderCfnString(lt.LaunchTemplateData.UserData), /TENANT_MAX_SLOW_CALLBACKS/);
   });
 });
 

@@ -11,6 +11,7 @@ import { NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwa
 import {
   type Cfn,
   type CfnTemplate,
+  nodeRoleId,
   referencedIds,
   resourcesOfType,
   type Synthesized,
@@ -50,9 +51,9 @@ describe('data', () => {
     assert.equal(table.SSESpecification.KMSMasterKeyId, undefined);
   });
 
-  test('both buckets: encrypted, all public access blocked, ACLs off, TLS enforced, lifecycle rules', () => {
+  test('the prompts bucket (recordings are prompt files): encrypted, all public access blocked, ACLs off, TLS enforced, lifecycle rules', () => {
     const buckets = resourcesOfType(t, 'AWS::S3::Bucket');
-    assert.equal(buckets.length, 2);
+    assert.equal(buckets.length, 1, 'no recordings bucket of its own');
     const policies = resourcesOfType(t, 'AWS::S3::BucketPolicy');
     for (const [id, b] of buckets) {
       assert.equal(
@@ -93,7 +94,7 @@ describe('IAM', () => {
       ...resourcesOfType(t, 'AWS::S3::Bucket').map(([id]) => id),
       ...resourcesOfType(t, 'AWS::Events::EventBus').map(([id]) => id),
     ]);
-    assert.equal(dataIds.size, 4);
+    assert.equal(dataIds.size, 3, 'the table, the prompts bucket (recordings included) and the bus');
     let checked = 0;
     let touchingData = 0;
     const statementsOf = (type: string, r: Record<string, Cfn>): Cfn[] => {
@@ -387,9 +388,7 @@ describe('media nodes', () => {
     assert.equal(group.LogGroupName, '/sip-mediaserver/dev/media-node/emf');
     assert.equal(group.RetentionInDays, 30, 'logRetentionDays');
 
-    const [roleId] = resourcesOfType(t, 'AWS::IAM::Role').find(([, r]) =>
-      JSON.stringify(r.AssumeRolePolicyDocument).includes('ec2.amazonaws.com'),
-    )!;
+    const roleId = nodeRoleId(t);
     const policies = resourcesOfType(t, 'AWS::IAM::Policy').filter(([, p]) => referencedIds(p.Roles).has(roleId));
     const statements = policies.flatMap(([, p]) => p.PolicyDocument.Statement as Cfn[]);
     const [nodeLogsId, nodeLogs] = resourcesOfType(t, 'AWS::Logs::LogGroup').find(
@@ -419,9 +418,16 @@ describe('media nodes', () => {
   test('public subnets only, no NAT; the security group opens SIP 5060 UDP/TCP and the RTP range (no 5061: no TLS listener)', () => {
     assert.equal(resourcesOfType(t, 'AWS::EC2::NatGateway').length, 0);
     for (const [, subnet] of resourcesOfType(t, 'AWS::EC2::Subnet')) assert.equal(subnet.MapPublicIpOnLaunch, true);
-    const [, sg] = one('AWS::EC2::SecurityGroup');
+    const [, sg] = resourcesOfType(t, 'AWS::EC2::SecurityGroup').find(([, g]) =>
+      /SIP media nodes/.test(g.GroupDescription),
+    )!;
     const rules = (sg.SecurityGroupIngress as Cfn[]).map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort}`);
     assert.deepEqual(rules.sort(), ['tcp 5060-5060', 'udp 30000-39999', 'udp 5060-5060'].sort());
+    // The image pipeline's build instances: outbound only.
+    const build = resourcesOfType(t, 'AWS::EC2::SecurityGroup').filter(
+      ([, g]) => !/SIP media nodes/.test(g.GroupDescription),
+    );
+    for (const [, g] of build) assert.equal(g.SecurityGroupIngress, undefined);
   });
 
   test('operability: alarms, a dashboard and the outputs an operator needs', () => {
@@ -467,7 +473,8 @@ describe('media nodes', () => {
     }
     assert.ok(api.every((m) => m.includes(METRIC.apiRequests) && !/tenantId|sessionId/.test(m)));
 
-    // The media nodes' EMF metrics: per node by SEARCH over NodeId, the fleet from the dimension-less rollup.
+    // The media nodes' EMF metrics, this stage's only: per node by SEARCH over [Stage, NodeId], the fleet from the
+    // [Stage] rollup (another deployment in the account and region writes another Stage).
     type Entry = (string | Record<string, unknown>)[];
     const entries = (title: RegExp): Entry[] => {
       const w = body.widgets.find((x) => title.test(x.properties.title ?? ''));
@@ -478,14 +485,29 @@ describe('media nodes', () => {
       e.some((m) => {
         const expr = String((m[0] as { expression?: string }).expression ?? '');
         return (
-          expr === `SEARCH('{${METRICS_NAMESPACE},${NODE_DIMENSION.nodeId}} MetricName="${metric}"', '${stat}', 60)`
+          expr ===
+          `SEARCH('{${METRICS_NAMESPACE},${NODE_DIMENSION.stage},${NODE_DIMENSION.nodeId}} Stage="dev" MetricName="${metric}"', '${stat}', 60)`
         );
       });
-    /** A rollup metric (namespace, name, no dimensions) with its rendering options. */
+    /** A rollup metric (namespace, name, Stage=dev and no other dimension) with its rendering options. */
     const rollup = (e: Entry[], metric: string) =>
       e
-        .filter((m) => m[0] === METRICS_NAMESPACE && m[1] === metric && typeof m[2] === 'object')
-        .map((m) => m[2] as { stat?: string; period?: number; yAxis?: string; label?: string });
+        .filter(
+          (m) =>
+            m[0] === METRICS_NAMESPACE &&
+            m[1] === metric &&
+            m[2] === NODE_DIMENSION.stage &&
+            m[3] === 'dev' &&
+            typeof m[4] === 'object',
+        )
+        .map((m) => m[4] as { stat?: string; period?: number; yAxis?: string; label?: string });
+    for (const w of body.widgets) {
+      for (const m of (w.properties.metrics ?? []) as Entry[]) {
+        if (m[0] === METRICS_NAMESPACE && Object.values(NODE_METRIC).includes(m[1] as never)) {
+          assert.equal(m[2], NODE_DIMENSION.stage, `${m[1]} in "${w.properties.title}" is read for this stage`);
+        }
+      }
+    }
     const active = entries(/active calls per node/);
     assert.ok(search(active, NODE_METRIC.activeCalls, 'Maximum'), 'active calls per node');
     assert.deepEqual(
@@ -514,15 +536,23 @@ describe('media nodes', () => {
     const [lagStat] = (lagAlarm.Metrics as Cfn[]).map((m) => m.MetricStat);
     assert.equal(lagStat.Metric.Namespace, METRICS_NAMESPACE);
     assert.equal(lagStat.Metric.MetricName, NODE_METRIC.eventLoopLagP99);
-    assert.equal(lagStat.Metric.Dimensions, undefined, 'on the fleet rollup: any node');
+    assert.deepEqual(lagStat.Metric.Dimensions, [{ Name: 'Stage', Value: 'dev' }], "on the stage's rollup: any node");
     assert.equal(lagStat.Stat, 'Maximum');
     assert.equal(lagStat.Period, 60);
     assert.equal(lagAlarm.EvaluationPeriods, 5);
     assert.equal(lagAlarm.Threshold, 0.05);
     assert.equal(lagAlarm.TreatMissingData, 'notBreaching', 'no nodes, or EMF off: no alarm');
-    for (const o of ['ApiUrl', 'SipDomain', 'PromptsBucketName', 'RecordingsBucketName', 'MediaNodeAddressesCommand']) {
+    for (const o of [
+      'ApiUrl',
+      'SipDomain',
+      'PromptsBucketName',
+      'MediaNodeAddressesCommand',
+      'NodeImagePipelineArn',
+      'NodeImageParameter',
+    ]) {
       assert.ok(t.Outputs?.[o], `output ${o}`);
     }
+    assert.equal(t.Outputs?.RecordingsBucketName, undefined, 'recordings are in the prompts bucket');
     for (const [, lg] of resourcesOfType(t, 'AWS::Logs::LogGroup')) assert.ok(lg.RetentionInDays > 0);
   });
 });
@@ -581,6 +611,11 @@ describe('bundles (local esbuild, no Docker)', () => {
       [],
     );
     assert.ok(code.includes('DynamoDBServiceException'), 'the AWS SDK is bundled');
+    // The boot script's static files travel in the same asset, exactly as the fleet made them.
+    for (const [path, text] of Object.entries(s.stack.fleet.bootFiles)) {
+      assert.equal(readFileSync(join(main, '..', path), 'utf8'), text, path);
+    }
+    assert.ok(Object.keys(s.stack.fleet.bootFiles).includes('boot/units/sipms-media-node.service'));
     const { spawnSync } = await import('node:child_process');
     const check = spawnSync(process.execPath, ['--check', main], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stderr);

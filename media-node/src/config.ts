@@ -189,6 +189,14 @@ const MediaNodeEnv = z
     METRICS_EMF: parsedSetting(parseEmfTarget, 'off'),
     /** One EMF record every this many ms (default 60000: one per node per minute, CloudWatch's resolution). */
     METRICS_EMF_INTERVAL_MS: envInt(60_000, 1000, 3_600_000),
+    /**
+     * The deployment's stage: the Stage dimension of the EMF records (the fleet's series are per stage, so two
+     * deployments in one account and region keep apart). The stack passes its stage; one machine is `local`.
+     */
+    STAGE: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, 'a stage name: lower-case letters, digits and -')
+      .default('local'),
     RUN_DIR: z.string().min(1),
   })
   .superRefine((c, ctx) => {

@@ -429,6 +429,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       intervalMs: config.METRICS_EMF_INTERVAL_MS,
       registry: metrics.registry,
       nodeId: config.NODE_ID,
+      stage: config.STAGE,
       logger: logger.child({ c: 'emf' }),
     });
     if (emf) stack.push(() => emf.stop());

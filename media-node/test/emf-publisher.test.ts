@@ -84,6 +84,7 @@ function setup(opts: { defaultMetrics?: boolean; write?: (line: string) => void 
   const publisher = new EmfPublisher({
     registry: metrics.registry,
     nodeId: 'i-0123456789abcdef0',
+    stage: 'prod',
     write: opts.write ?? ((line) => void lines.push(line)),
     logger,
     now: () => now,
@@ -122,7 +123,11 @@ describe('EMF records from the Prometheus registry', () => {
     const [d] = r._aws.CloudWatchMetrics;
     assert.equal(d!.Namespace, METRICS_NAMESPACE);
     assert.equal(METRICS_NAMESPACE, 'SipMediaserver', "the Lambdas' namespace");
-    assert.deepEqual(d!.Dimensions, [[NODE_DIMENSION.nodeId], []]);
+    // The stage's fleet rollup (what the scaling policy and the alarms read) and per node; never dimension-less,
+    // which would mix two deployments of one account and region.
+    assert.deepEqual(d!.Dimensions, [[NODE_DIMENSION.stage], [NODE_DIMENSION.stage, NODE_DIMENSION.nodeId]]);
+    assert.deepEqual(d!.Dimensions, [['Stage'], ['Stage', 'NodeId']]);
+    assert.equal(r.Stage, 'prod');
     assert.equal(r.NodeId, 'i-0123456789abcdef0');
 
     assert.equal(r[NODE_METRIC.activeCalls], 2);
@@ -234,6 +239,7 @@ describe('EMF records from the Prometheus registry', () => {
     const unreadable = new EmfPublisher({
       registry: { getMetricsAsJSON: () => Promise.reject(new Error('collect failed')) },
       nodeId: 'n1',
+      stage: 'dev',
       write: () => assert.fail('nothing to write'),
       logger: broken,
     });
@@ -253,6 +259,7 @@ describe('EMF records from the Prometheus registry', () => {
       const silent = new EmfPublisher({
         registry: metrics.registry,
         nodeId: 'n1',
+        stage: 'dev',
         write: () => {
           throw new Error('sink down');
         },
@@ -274,6 +281,7 @@ describe('EMF records from the Prometheus registry', () => {
     const publisher = new EmfPublisher({
       registry: metrics.registry,
       nodeId: 'n1',
+      stage: 'dev',
       write: (line) => void lines.push(line),
       logger: new RecordingLogger(),
       intervalMs: 100,
@@ -304,6 +312,9 @@ describe('METRICS_EMF and its sinks', () => {
   test('off by default; stdout; file:<absolute path>; the interval is at least a second', () => {
     const c = loadMediaNodeConfig(BASE_ENV);
     assert.deepEqual(c.METRICS_EMF, { kind: 'off' });
+    assert.equal(c.STAGE, 'local', 'the Stage dimension of a single machine');
+    assert.equal(loadMediaNodeConfig({ ...BASE_ENV, STAGE: 'prod-eu' }).STAGE, 'prod-eu');
+    assert.throws(() => loadMediaNodeConfig({ ...BASE_ENV, STAGE: 'Prod' }), /STAGE/);
     assert.equal(c.METRICS_EMF_INTERVAL_MS, 60_000);
     assert.deepEqual(loadMediaNodeConfig({ ...BASE_ENV, METRICS_EMF: 'stdout' }).METRICS_EMF, { kind: 'stdout' });
     assert.deepEqual(loadMediaNodeConfig({ ...BASE_ENV, METRICS_EMF: 'file:/var/log/sipms/emf.log' }).METRICS_EMF, {
@@ -334,12 +345,19 @@ describe('METRICS_EMF and its sinks', () => {
 
     const metrics = new PrometheusMetrics({ defaultMetrics: false });
     const logger = new RecordingLogger();
-    const off = startEmfPublisher({ target: { kind: 'off' }, registry: metrics.registry, nodeId: 'n1', logger });
+    const off = startEmfPublisher({
+      target: { kind: 'off' },
+      registry: metrics.registry,
+      nodeId: 'n1',
+      stage: 'dev',
+      logger,
+    });
     assert.equal(off, undefined);
     const on = startEmfPublisher({
       target: { kind: 'file', path },
       registry: metrics.registry,
       nodeId: 'n1',
+      stage: 'dev',
       logger,
       intervalMs: 60_000,
     });

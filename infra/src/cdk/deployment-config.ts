@@ -1,5 +1,7 @@
 import { parseClaimableNumbers } from '@sipms/shared/domain/number-policy';
 import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
+import type { NodeImageMode } from './constructs/node-image-pipeline.js';
+import { parseTlsCertificateSource, type TlsCertificateSource } from './media-node-boot/tls-certificate.js';
 
 /**
  * The deployment's settings, read once from CDK context (`cdk deploy -c key=value`, cdk.json or
@@ -66,6 +68,17 @@ export interface DeploymentConfig {
   claimableNumbers: string;
   /** Numbers one tenant may hold unless the admin API sets its own maxNumbers (TENANT_MAX_NUMBERS). */
   tenantMaxNumbers: number;
+  /**
+   * Callbacks of one tenant that may wait on its slow webhook at once (TENANT_MAX_SLOW_CALLBACKS,
+   * docs/callback-delivery.md "One tenant's slow webhook"): bounds the Lambda concurrency one tenant can hold.
+   */
+  tenantMaxSlowCallbacks: number;
+  /** `stock`: nodes install their software at boot; `baked`: they boot the image pipeline's AMI (docs/deploy.md "Baked node images"). */
+  nodeImage: NodeImageMode;
+  /** Image Builder cron expression rebuilding the node image; undefined: built only when started. */
+  nodeImageSchedule: string | undefined;
+  /** Where the nodes' SIP TLS certificate comes from; undefined: no TLS, 5061 closed. */
+  sipTlsCertificate: TlsCertificateSource | undefined;
 }
 
 export class ConfigError extends Error {
@@ -187,6 +200,20 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
   // 22 (end of life 2027-04-30) or 24 (LTS until 2028-04-30); the bundle targets 22, so both run it.
   if (!/^(22|24)\.\d+\.\d+$/.test(nodeVersion))
     throw new ConfigError('context "nodeVersion" must be a Node.js 22 or 24 release');
+  const signaling = oneOf(ctx, 'signaling', ['builtin', 'drachtio'] as const, 'builtin');
+  let sipTlsCertificate: TlsCertificateSource | undefined;
+  try {
+    sipTlsCertificate = parseTlsCertificateSource(optional(ctx, 'sipTlsCertificate'), signaling);
+  } catch (err) {
+    // tls-certificate.ts cannot import ConfigError (deployment-config.ts imports it): its message names the key.
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
+  const nodeImageSchedule = optional(ctx, 'nodeImageSchedule');
+  if (nodeImageSchedule !== undefined && !/^cron\(.+\)$/.test(nodeImageSchedule)) {
+    throw new ConfigError(
+      `context "nodeImageSchedule" must be an Image Builder cron(...) expression (got ${nodeImageSchedule})`,
+    );
+  }
 
   return {
     stage,
@@ -201,7 +228,7 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
     maxCallsPerNode,
     targetCallsPerNode,
     hostedZone,
-    signaling: oneOf(ctx, 'signaling', ['builtin', 'drachtio'] as const, 'builtin'),
+    signaling,
     rtpengine: oneOf(ctx, 'rtpengine', ['managed', 'system'] as const, 'managed'),
     rtpPortMin,
     rtpPortMax,
@@ -221,6 +248,10 @@ export function readDeploymentConfig(ctx: Context): DeploymentConfig {
     outboundDestinations: allowList(ctx, 'outboundDestinations', parseOutboundDestinations),
     claimableNumbers: allowList(ctx, 'claimableNumbers', parseClaimableNumbers),
     tenantMaxNumbers: int(ctx, 'tenantMaxNumbers', 100, 0, 1_000_000),
+    tenantMaxSlowCallbacks: int(ctx, 'tenantMaxSlowCallbacks', 20, 1, 10_000),
+    nodeImage: oneOf(ctx, 'nodeImage', ['stock', 'baked'] as const, 'stock'),
+    nodeImageSchedule,
+    sipTlsCertificate,
   };
 }
 

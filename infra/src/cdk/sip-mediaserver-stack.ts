@@ -10,6 +10,7 @@ import { ControlPlaneApi } from './constructs/control-plane-api.js';
 import { DnsSync } from './constructs/dns-sync.js';
 import { MediaBuckets } from './constructs/media-buckets.js';
 import { MediaNodeFleet } from './constructs/media-node-fleet.js';
+import { NodeImagePipeline } from './constructs/node-image-pipeline.js';
 import { NodeSweeper } from './constructs/node-sweeper.js';
 import { Operations } from './constructs/operations.js';
 import { grantSynthesizeSpeech } from './constructs/polly-access.js';
@@ -17,6 +18,7 @@ import { grantSealedCallbackFields } from './constructs/sealed-fields-access.js'
 import type { ServiceFunction } from './constructs/service-function.js';
 import { xraySpansStatement } from './constructs/service-function.js';
 import type { DeploymentConfig } from './deployment-config.js';
+import { SIP_TLS_PORT } from './media-node-boot/tls-certificate.js';
 
 export interface SipMediaserverStackProps extends StackProps {
   config: DeploymentConfig;
@@ -46,6 +48,8 @@ export class SipMediaserverStack extends Stack {
   /** With a hosted zone in context: the SIP domain's records follow the nodes in service. */
   readonly dnsSync: DnsSync | undefined;
   readonly operations: Operations;
+  /** Bakes the nodes' software into an AMI (docs/deploy.md "Baked node images"); the fleet boots it with nodeImage=baked. */
+  readonly nodeImage: NodeImagePipeline;
 
   constructor(scope: Construct, id: string, props: SipMediaserverStackProps) {
     super(scope, id, props);
@@ -53,6 +57,7 @@ export class SipMediaserverStack extends Stack {
     Tags.of(this).add('sipms:stage', c.stage);
 
     this.table = new CallTable(this, 'Data', { retain: c.retainData });
+    // Recordings are prompt files (tagged, expired after recordingRetentionDays): no bucket of their own.
     this.buckets = new MediaBuckets(this, 'Media', {
       retain: c.retainData,
       recordingRetentionDays: c.recordingRetentionDays,
@@ -87,9 +92,14 @@ export class SipMediaserverStack extends Stack {
       OUTBOUND_DESTINATIONS: c.outboundDestinations,
       TRACES_EXPORTER: c.traces,
     };
+    // What one tenant may hold, read by every control-plane Lambda (lambdas/src/composition-root.ts).
+    const tenantLimits = {
+      TENANT_MAX_NUMBERS: String(c.tenantMaxNumbers),
+      TENANT_MAX_SLOW_CALLBACKS: String(c.tenantMaxSlowCallbacks),
+    };
 
     this.dispatcher = new CallbackDispatcher(this, 'Dispatch', {
-      environment: common,
+      environment: { ...common, ...tenantLimits },
       logRetentionDays: c.logRetentionDays,
       deadLetterQueue: this.bus.deadLetterQueue,
     });
@@ -102,19 +112,22 @@ export class SipMediaserverStack extends Stack {
       stage: c.stage,
       environment: {
         ...common,
+        ...tenantLimits,
         CLAIMABLE_NUMBERS: c.claimableNumbers,
-        TENANT_MAX_NUMBERS: String(c.tenantMaxNumbers),
       },
       logRetentionDays: c.logRetentionDays,
       grant: (group, fn) => this.grantRouteGroup(group, fn),
     });
 
+    const stockAmi = c.amiSsmParameter ?? debianAmiParameter(c.cpuArch);
     this.fleet = new MediaNodeFleet(this, 'MediaNodes', {
       stage: c.stage,
       logRetentionDays: c.logRetentionDays,
       instanceType: c.instanceType,
       cpuArch: c.cpuArch,
-      amiSsmParameter: c.amiSsmParameter ?? debianAmiParameter(c.cpuArch),
+      amiSsmParameter: stockAmi,
+      nodeImage: c.nodeImage,
+      sipTlsCertificate: c.sipTlsCertificate,
       minNodes: c.minNodes,
       maxNodes: c.maxNodes,
       elasticIps: c.elasticIps,
@@ -131,13 +144,15 @@ export class SipMediaserverStack extends Stack {
       drachtioImage: c.drachtioImage,
       environment: {
         ...common,
+        // The Stage dimension of the node's fleet-level metrics: two deployments in one account and region scale
+        // and alarm on their own nodes only.
+        STAGE: c.stage,
         MAX_CALLS: String(c.maxCallsPerNode),
         EVENT_BUS_NAME: this.bus.eventBusName,
         // Amazon Polly speaks `tts`/`awstts` phrases on AWS; the reply poll starts later than locally,
         // since EventBridge delivery alone takes tens of milliseconds (docs/callback-delivery.md).
         TTS_ENGINE: 'polly',
         REPLY_POLL_SCHEDULE_MS: '40,10,10,10,20,20,40,40,80',
-        RECORDINGS_BUCKET: this.buckets.recordings.bucketName,
         POLLY_VOICE_ID: c.pollyVoiceId,
         POLLY_ENGINE: c.pollyEngine,
         POLLY_LANGUAGE_CODE: c.pollyLanguageCode,
@@ -147,7 +162,6 @@ export class SipMediaserverStack extends Stack {
     this.table.grantReadWrite(node);
     this.bus.grantPublish(node);
     this.buckets.grantPrompts(node, 'readWrite'); // an IVR `record` is stored as a prompt file (docs/ivr.md)
-    this.buckets.grantRecordings(node, 'readWrite');
     grantSynthesizeSpeech(node);
     this.secretsKey.grantDecrypt(node);
     grantSealedCallbackFields(this.secretsKey, { seal: node, open: this.dispatcher.function.fn });
@@ -155,7 +169,7 @@ export class SipMediaserverStack extends Stack {
     // The media nodes sweep for dead ones; this covers the case where none is left (docs/deploy.md). It reads
     // heartbeats and session markers, writes slots, sessions, usage and journal, and publishes sessionCompleted.
     this.sweeper = new NodeSweeper(this, 'NodeSweep', {
-      environment: { ...common, EVENT_BUS_NAME: this.bus.eventBusName },
+      environment: { ...common, ...tenantLimits, EVENT_BUS_NAME: this.bus.eventBusName },
       logRetentionDays: c.logRetentionDays,
     });
     this.table.grantReadWrite(this.sweeper.function.fn);
@@ -166,10 +180,21 @@ export class SipMediaserverStack extends Stack {
           hostedZoneId: c.hostedZone.id,
           sipDomain: c.sipDomain,
           sipPort: c.sipPort,
+          // `_sips._tcp` only where a node listens for TLS.
+          sipTlsPort: c.sipTlsCertificate ? SIP_TLS_PORT : undefined,
           group: this.fleet.group,
           logRetentionDays: c.logRetentionDays,
         })
       : undefined;
+
+    this.nodeImage = new NodeImagePipeline(this, 'NodeImage', {
+      stage: c.stage,
+      cpuArch: c.cpuArch,
+      parentImageSsmParameter: stockAmi,
+      install: { nodeVersion: c.nodeVersion, signaling: c.signaling, rtpengine: c.rtpengine },
+      schedule: c.nodeImageSchedule,
+      vpc: this.fleet.vpc,
+    });
 
     this.operations = new Operations(this, 'Operations', {
       stage: c.stage,
@@ -186,7 +211,6 @@ export class SipMediaserverStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Control-plane API base URL' });
     new CfnOutput(this, 'SipDomain', { value: c.sipDomain, description: 'Tenant domains are <slug>.<this>' });
     new CfnOutput(this, 'PromptsBucketName', { value: this.buckets.prompts.bucketName });
-    new CfnOutput(this, 'RecordingsBucketName', { value: this.buckets.recordings.bucketName });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'EventBusName', { value: this.bus.eventBusName });
     new CfnOutput(this, 'MediaNodeGroupName', { value: group });
@@ -206,6 +230,15 @@ export class SipMediaserverStack extends Stack {
     new CfnOutput(this, 'NodeLogGroupName', {
       value: this.fleet.nodeLogGroup.logGroupName,
       description: "The media nodes' logs: one stream per node and source (media-node, boot, ...)",
+    });
+    new CfnOutput(this, 'NodeImagePipelineArn', {
+      value: this.nodeImage.pipeline.attrArn,
+      description:
+        'Builds the baked node image: aws imagebuilder start-image-pipeline-execution --image-pipeline-arn <this>',
+    });
+    new CfnOutput(this, 'NodeImageParameter', {
+      value: this.nodeImage.amiParameterName,
+      description: 'SSM parameter holding the latest baked node AMI (read with nodeImage=baked)',
     });
     new CfnOutput(this, 'DashboardName', { value: `sip-mediaserver-${c.stage}` });
     new CfnOutput(this, 'AdminTokenSecretArn', {

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SipMediaserverStack } from '../../src/cdk/sip-mediaserver-stack.js';
 
 // aws-cdk-lib reads this when it synthesizes: skip the WASM CloudFormation validation (seconds per
 // synth); the CLI test keeps the CLI's own defaults.
@@ -41,6 +42,8 @@ export interface Synthesized {
   template: CfnTemplate;
   outdir: string;
   stackName: string;
+  /** The stack's constructs, for what the template does not show (the fleet's boot files). */
+  stack: SipMediaserverStack;
 }
 
 /**
@@ -62,7 +65,25 @@ export function synth(context: Record<string, unknown> = {}, opts: { bundle?: bo
     TEST_ENV,
   );
   const assembly = app.synth();
-  return { template: assembly.getStackByName(stack.stackName).template, outdir, stackName: stack.stackName };
+  return { template: assembly.getStackByName(stack.stackName).template, outdir, stackName: stack.stackName, stack };
+}
+
+/**
+ * The app's stack, constructed but not synthesized (no assembly written, no bundling): for checks that read a
+ * construct's properties (the fleet's boot settings) quickly, many times.
+ */
+let buildDir: string | undefined;
+export function buildStack(context: Record<string, unknown> = {}) {
+  buildDir ??= scratchDir('sipms-cdk-');
+  const { stack } = buildApp(
+    {
+      // Shared: nothing is synthesized into it.
+      outdir: buildDir,
+      context: { ...committedContext(), sipDomain: 'sip.example.com', 'aws:cdk:bundling-stacks': [], ...context },
+    },
+    TEST_ENV,
+  );
+  return stack;
 }
 
 export function resourcesOfType(t: CfnTemplate, type: string): [string, Record<string, Cfn>][] {
@@ -105,4 +126,16 @@ export function referencedIds(value: unknown): Set<string> {
   };
   walk(value);
   return out;
+}
+
+/**
+ * The media nodes' role: the one in the launch template's instance profile. Not "the role EC2 may assume": the image
+ * pipeline's build instances have one too.
+ */
+export function nodeRoleId(t: CfnTemplate): string {
+  const [[, lt]] = resourcesOfType(t, 'AWS::EC2::LaunchTemplate') as [[string, Cfn]];
+  const [profileId] = lt.LaunchTemplateData.IamInstanceProfile.Arn['Fn::GetAtt'] as [string, string];
+  const roles = t.Resources[profileId]!.Properties!.Roles as Cfn[];
+  if (roles.length !== 1) throw new Error(`the node instance profile has ${roles.length} roles`);
+  return roles[0].Ref as string;
 }

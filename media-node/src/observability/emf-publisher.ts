@@ -9,7 +9,12 @@
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
-import { METRICS_NAMESPACE, NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
+import {
+  METRICS_NAMESPACE,
+  NODE_DIMENSION,
+  NODE_DIMENSION_SETS,
+  NODE_METRIC,
+} from '@sipms/shared/observability/cloudwatch-metrics';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { Registry } from 'prom-client';
 
@@ -64,6 +69,12 @@ export interface EmfPublisherOptions {
   registry: MetricsRegistry;
   /** The NodeId dimension (NODE_ID: the EC2 instance id on AWS). */
   nodeId: string;
+  /**
+   * The Stage dimension (STAGE: the deployment's stage on AWS, `local` on one machine), on every series, the fleet's
+   * rollup included: the stack's scaling policy and alarms read `[Stage]`, so another deployment's nodes in the same
+   * account and region never count.
+   */
+  stage: string;
   write: EmfSink;
   logger: Logger;
   /** One record every this many ms (default 60 000), written mid-interval: one record per node per minute. */
@@ -297,12 +308,13 @@ export class EmfPublisher {
         CloudWatchMetrics: [
           {
             Namespace: this.namespace,
-            // Per node, and without dimensions: the fleet's sum, average per node and maximum.
-            Dimensions: [[NODE_DIMENSION.nodeId], []],
+            // The stage's fleet (its sum, average per node and maximum), and per node.
+            Dimensions: NODE_DIMENSION_SETS.map((set) => [...set]),
             Metrics: present.map(([Name, Unit]) => ({ Name, Unit })),
           },
         ],
       },
+      [NODE_DIMENSION.stage]: this.opts.stage,
       [NODE_DIMENSION.nodeId]: this.opts.nodeId,
       service: 'media-node',
     };

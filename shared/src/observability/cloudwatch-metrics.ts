@@ -6,8 +6,15 @@
  */
 export const METRICS_NAMESPACE = 'SipMediaserver';
 
-/** The one dimension of the media node's metrics; every metric is also written without dimensions (fleet rollup). */
-export const NODE_DIMENSION = { nodeId: 'NodeId' } as const;
+/**
+ * The media node's dimensions. Every metric is written per node (`[Stage, NodeId]`) and as the fleet's rollup
+ * (`[Stage]`): the stage (STAGE) keeps two deployments in one account and region apart, so each one's scaling policy,
+ * alarms and dashboard read its own nodes only.
+ */
+export const NODE_DIMENSION = { stage: 'Stage', nodeId: 'NodeId' } as const;
+
+/** The dimension sets of every node metric: the fleet's rollup, then per node. */
+export const NODE_DIMENSION_SETS = [[NODE_DIMENSION.stage], [NODE_DIMENSION.stage, NODE_DIMENSION.nodeId]] as const;
 
 /** The media node's metrics, one embedded-metric-format record per node per interval (METRICS_EMF_INTERVAL_MS). */
 export const NODE_METRIC = {

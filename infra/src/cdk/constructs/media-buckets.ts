@@ -12,13 +12,13 @@ export interface MediaBucketsProps {
 export type BucketAccess = 'read' | 'readWrite';
 
 /**
- * Tenant media: prompt files (PROMPT_STORE=s3:<bucket>) and call recordings. Both are private
- * (all public access blocked, ACLs disabled), SSE-S3 encrypted, reachable over TLS 1.2+ only, with
- * lifecycle rules so abandoned uploads and old recordings do not accumulate cost.
+ * Tenant media: prompt files (PROMPT_STORE=s3:<bucket>), call recordings among them (a recording is a prompt file
+ * by the contract, tagged so that it expires after recordingRetentionDays). Private (all public access blocked,
+ * ACLs disabled), SSE-S3 encrypted, reachable over TLS 1.2+ only, with lifecycle rules so abandoned uploads, old
+ * versions and old recordings do not accumulate cost.
  */
 export class MediaBuckets extends Construct {
   readonly prompts: s3.Bucket;
-  readonly recordings: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: MediaBucketsProps) {
     super(scope, id);
@@ -46,26 +46,10 @@ export class MediaBuckets extends Construct {
         },
       ],
     });
-    this.recordings = new s3.Bucket(this, 'Recordings', {
-      ...common,
-      lifecycleRules: [
-        { abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        {
-          expiration: Duration.days(props.recordingRetentionDays),
-          ...(props.recordingRetentionDays > 30
-            ? { transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) }] }
-            : {}),
-        },
-      ],
-    });
   }
 
   grantPrompts(grantee: iam.IGrantable, access: BucketAccess): void {
     grantObjects(this.prompts, grantee, access);
-  }
-
-  grantRecordings(grantee: iam.IGrantable, access: BucketAccess): void {
-    grantObjects(this.recordings, grantee, access);
   }
 }
 

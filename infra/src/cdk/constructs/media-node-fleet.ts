@@ -1,13 +1,20 @@
-import { METRICS_NAMESPACE, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
+import { METRICS_NAMESPACE, NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
 import { Aws, Duration, RemovalPolicy, Tags } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { bootScript } from '../media-node-boot/boot-script.js';
+import { type BootSettings, bootFiles, bootScript } from '../media-node-boot/boot-script.js';
 import { EMF_LOG_FILE } from '../media-node-boot/systemd-units.js';
+import {
+  allowSipTls,
+  grantTlsCertificate,
+  type TlsCertificateSource,
+  tlsEnvironment,
+} from '../media-node-boot/tls-certificate.js';
 import { MediaNodeBundle } from './media-node-bundle.js';
+import { type NodeImageMode, nodeMachineImage } from './node-image-pipeline.js';
 import { retentionFor, xraySpansStatement } from './service-function.js';
 
 /** The termination hook's name; the node reads it as ASG_LIFECYCLE_HOOK_NAME. */
@@ -41,6 +48,10 @@ export interface MediaNodeFleetProps {
   cpuArch: 'arm64' | 'amd64';
   /** SSM public parameter holding the AMI id (resolved by CloudFormation at deploy time, no lookup). */
   amiSsmParameter: string;
+  /** `baked`: boot the image pipeline's AMI (nodeAmiParameterName) instead of amiSsmParameter. */
+  nodeImage: NodeImageMode;
+  /** With one, the nodes fetch it at boot and serve SIP over TLS on 5061. */
+  sipTlsCertificate: TlsCertificateSource | undefined;
   minNodes: number;
   maxNodes: number;
   /** Size of the Elastic IP pool (0: none); names the pool by `poolName`. */
@@ -84,6 +95,9 @@ export class MediaNodeFleet extends Construct {
   /** The fixed SIP addresses (empty with elasticIps=0). */
   readonly elasticIps: ec2.CfnEIP[] = [];
   readonly scalingPolicy: autoscaling.CfnScalingPolicy;
+  /** What the user data was made from, and the files the bundle carries for it (tests). */
+  readonly bootSettings: BootSettings;
+  readonly bootFiles: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: MediaNodeFleetProps) {
     super(scope, id);
@@ -106,8 +120,9 @@ export class MediaNodeFleet extends Construct {
       const peer = ec2.Peer.ipv4(cidr);
       this.securityGroup.addIngressRule(peer, ec2.Port.udp(props.sipPort), 'SIP over UDP');
       this.securityGroup.addIngressRule(peer, ec2.Port.tcp(props.sipPort), 'SIP over TCP');
-      // No SIP over TLS (5061): the nodes get no certificate yet, so nothing listens there.
     }
+    // 5061 only with a certificate: without one nothing listens there.
+    if (props.sipTlsCertificate) allowSipTls(this.securityGroup, props.sipAllowedCidrs);
     // Media comes from wherever the caller's SDP says, so the RTP range is open to all.
     this.securityGroup.addIngressRule(
       ec2.Peer.anyIpv4(),
@@ -157,7 +172,14 @@ export class MediaNodeFleet extends Construct {
       );
     }
 
-    this.bundle = new MediaNodeBundle(this, 'Bundle');
+    // The boot's static files (units, SIP probe, agent installer, logrotate) travel in the bundle, which keeps the user
+    // data well under EC2's 16 KB (docs/deploy.md "Checked boots").
+    this.bootFiles = bootFiles({
+      cpuArch: props.cpuArch,
+      signaling: props.signaling,
+      stopTimeoutSec: props.drainTimeout.toSeconds() + 30,
+    });
+    this.bundle = new MediaNodeBundle(this, 'Bundle', { extraFiles: this.bootFiles });
     // Only the bundle object, not the whole assets bucket (asset.grantRead would hand out s3:GetObject*, s3:List*).
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -165,6 +187,7 @@ export class MediaNodeFleet extends Construct {
         resources: [this.bundle.bucket.arnForObjects(this.bundle.s3ObjectKey)],
       }),
     );
+    if (props.sipTlsCertificate) grantTlsCertificate(this.role, props.sipTlsCertificate);
 
     // The node's metrics: it appends an EMF record a minute to EMF_LOG_FILE, the CloudWatch agent ships the file
     // here, and CloudWatch Logs extracts the metrics. The agent may add streams and events to this group only.
@@ -183,38 +206,44 @@ export class MediaNodeFleet extends Construct {
     // The node's spans go to X-Ray's OTLP endpoint (TRACES_EXPORTER=xray, docs/operations.md "Traces").
     if (props.environment.TRACES_EXPORTER === 'xray') this.role.addToPrincipalPolicy(xraySpansStatement());
 
-    const userData = ec2.UserData.custom(
-      bootScript({
-        cpuArch: props.cpuArch,
-        nodeVersion: props.nodeVersion,
-        signaling: props.signaling,
-        rtpengine: props.rtpengine,
-        rtpPortMin: props.rtpPortMin,
-        rtpPortMax: props.rtpPortMax,
-        sipPort: props.sipPort,
-        rtpengineNgPort: RTPENGINE_NG_PORT,
-        drachtioImage: props.drachtioImage,
-        drachtioPort: DRACHTIO_ADMIN_PORT,
-        bundle: { bucket: this.bundle.s3BucketName, key: this.bundle.s3ObjectKey },
-        region: Aws.REGION,
-        environment: {
-          ...props.environment,
-          ASG_LIFECYCLE_HOOK_NAME: DRAIN_HOOK_NAME,
-          DRAIN_TIMEOUT_MS: String(props.drainTimeout.toMilliseconds()),
-          METRICS_EMF: `file:${EMF_LOG_FILE}`,
-          METRICS_EMF_INTERVAL_MS: String(NODE_METRICS_INTERVAL_MS),
-        },
-        stopTimeoutSec: props.drainTimeout.toSeconds() + 30,
-        metricsLogGroup: this.metricsLogGroup.logGroupName,
-        nodeLogGroup: this.nodeLogGroup.logGroupName,
-        launchHookName: LAUNCH_HOOK_NAME,
-        elasticIpPool: props.elasticIps > 0 ? { tagKey: ELASTIC_IP_POOL_TAG, tagValue: props.poolName } : undefined,
-      }),
-    );
+    const boot: BootSettings = {
+      cpuArch: props.cpuArch,
+      nodeVersion: props.nodeVersion,
+      signaling: props.signaling,
+      rtpengine: props.rtpengine,
+      rtpPortMin: props.rtpPortMin,
+      rtpPortMax: props.rtpPortMax,
+      sipPort: props.sipPort,
+      rtpengineNgPort: RTPENGINE_NG_PORT,
+      drachtioImage: props.drachtioImage,
+      drachtioPort: DRACHTIO_ADMIN_PORT,
+      bundle: { bucket: this.bundle.s3BucketName, key: this.bundle.s3ObjectKey },
+      region: Aws.REGION,
+      environment: {
+        ...props.environment,
+        ASG_LIFECYCLE_HOOK_NAME: DRAIN_HOOK_NAME,
+        DRAIN_TIMEOUT_MS: String(props.drainTimeout.toMilliseconds()),
+        METRICS_EMF: `file:${EMF_LOG_FILE}`,
+        METRICS_EMF_INTERVAL_MS: String(NODE_METRICS_INTERVAL_MS),
+        ...(props.sipTlsCertificate ? tlsEnvironment() : {}),
+      },
+      metricsLogGroup: this.metricsLogGroup.logGroupName,
+      nodeLogGroup: this.nodeLogGroup.logGroupName,
+      launchHookName: LAUNCH_HOOK_NAME,
+      elasticIpPool: props.elasticIps > 0 ? { tagKey: ELASTIC_IP_POOL_TAG, tagValue: props.poolName } : undefined,
+      nodeImage: props.nodeImage,
+      tlsCertificate: props.sipTlsCertificate,
+    };
+    this.bootSettings = boot;
+    const userData = ec2.UserData.custom(bootScript(boot));
 
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       instanceType: new ec2.InstanceType(props.instanceType),
-      machineImage: ec2.MachineImage.fromSsmParameter(props.amiSsmParameter, { os: ec2.OperatingSystemType.LINUX }),
+      machineImage: nodeMachineImage(props.nodeImage, {
+        stage: props.stage,
+        cpuArch: props.cpuArch,
+        stockAmiSsmParameter: props.amiSsmParameter,
+      }),
       userData,
       role: this.role,
       securityGroup: this.securityGroup,
@@ -304,11 +333,10 @@ export class MediaNodeFleet extends Construct {
 
     // Target tracking on active calls per node in service. Target tracking takes neither SEARCH nor a per-node
     // series whose set of NodeIds changes, so it gets metric math over two fixed series: the fleet's ActiveCalls
-    // (the node's dimension-less EMF series; each node writes one record a minute, so the minute's Sum is the
-    // calls in progress) divided by the group's GroupInServiceInstances. That is a per-instance average that
+    // (the node's EMF series of this stage, [Stage]; each node writes one record a minute, so the minute's Sum is
+    // the calls in progress) divided by the group's GroupInServiceInstances. That is a per-instance average that
     // falls as nodes are added, which target tracking needs; nodes booting or draining are not in the divisor.
-    // The dimension-less series is the account's and region's: one deployment per account and region scales on
-    // its own calls only (docs/deploy.md "Scaling").
+    // The Stage dimension keeps another deployment's calls in the same account and region out (docs/deploy.md).
     this.scalingPolicy = new autoscaling.CfnScalingPolicy(this, 'ActiveCallsPerNode', {
       autoScalingGroupName: this.group.autoScalingGroupName,
       policyType: 'TargetTrackingScaling',
@@ -319,7 +347,11 @@ export class MediaNodeFleet extends Construct {
             {
               id: 'calls',
               metricStat: {
-                metric: { namespace: METRICS_NAMESPACE, metricName: NODE_METRIC.activeCalls },
+                metric: {
+                  namespace: METRICS_NAMESPACE,
+                  metricName: NODE_METRIC.activeCalls,
+                  dimensions: [{ name: NODE_DIMENSION.stage, value: props.stage }],
+                },
                 stat: 'Sum',
               },
               returnData: false,

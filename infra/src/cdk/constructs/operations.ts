@@ -69,14 +69,22 @@ export class Operations extends Construct {
       period: Duration.minutes(1),
     });
 
-    // The media nodes' own metrics (embedded metric format, docs/operations.md): the dimension-less rollup has one
-    // record per node per minute (written mid-minute), so per minute its Sum is the fleet's and its Maximum the
-    // worst node's; per node, a SEARCH over the NodeId dimension (instances come and go, ids are not known here).
+    // The media nodes' own metrics (embedded metric format, docs/operations.md), this stage's only: the [Stage] rollup
+    // has one record per node per minute (written mid-minute), so per minute its Sum is the fleet's and its Maximum
+    // the worst node's; per node, a SEARCH over [Stage, NodeId] (instances come and go, ids are not known here).
+    const stage = { [NODE_DIMENSION.stage]: props.stage };
     const fleet = (metricName: string, statistic: string, label: string, period = Duration.minutes(1)) =>
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, statistic, label, period });
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: stage,
+        statistic,
+        label,
+        period,
+      });
     const perNode = (metricName: string, statistic: string) =>
       new cloudwatch.MathExpression({
-        expression: `SEARCH('{${METRICS_NAMESPACE},${NODE_DIMENSION.nodeId}} MetricName="${metricName}"', '${statistic}', 60)`,
+        expression: `SEARCH('{${METRICS_NAMESPACE},${NODE_DIMENSION.stage},${NODE_DIMENSION.nodeId}} ${NODE_DIMENSION.stage}="${props.stage}" MetricName="${metricName}"', '${statistic}', 60)`,
         label: '',
         period: Duration.minutes(1),
       });

@@ -1,4 +1,10 @@
-import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
+import {
+  CLOUDWATCH_AGENT_CTL,
+  CLOUDWATCH_AGENT_KEY_FINGERPRINT,
+  INSTALL_MARKER,
+  installIdentity,
+  installPackages,
+} from './install-script.js';
 import {
   BOOT_LOG,
   BUNDLE_DIR,
@@ -14,6 +20,9 @@ import {
   UNHEALTHY_UNIT,
   unhealthyUnit,
 } from './systemd-units.js';
+import { type TlsCertificateSource, tlsFetchScript } from './tls-certificate.js';
+
+export { CLOUDWATCH_AGENT_KEY_FINGERPRINT };
 
 export interface BootSettings {
   cpuArch: 'arm64' | 'amd64';
@@ -31,7 +40,6 @@ export interface BootSettings {
   region: string;
   /** Settings the same on every node (table, bus, buckets, …); may contain tokens, never `$` or quotes. */
   environment: Record<string, string>;
-  stopTimeoutSec: number;
   /** The log group the CloudWatch agent ships the node's EMF records (EMF_LOG_FILE) to; may be a token. */
   metricsLogGroup: string;
   /** The log group of the node's logs (its units' journals and the boot log); may be a token. */
@@ -40,12 +48,23 @@ export interface BootSettings {
   launchHookName: string;
   /** The Elastic IPs tagged `tagKey=tagValue` the node takes its address from; none: it keeps EC2's address. */
   elasticIpPool: { tagKey: string; tagValue: string } | undefined;
+  /** `baked`: packages, Node.js and the agents are in the image (installScript); the script checks, installs nothing. */
+  nodeImage: 'stock' | 'baked';
+  /** With one, the node fetches it before its units start and serves SIP over TLS (tlsEnvironment). */
+  tlsCertificate: TlsCertificateSource | undefined;
 }
 
-/** Each unit is written by a quoted here-document, so the shell never expands inside it. */
-function writeUnit(name: string, text: string): string {
-  return `cat > /etc/systemd/system/${name} <<'UNIT'\n${text}UNIT`;
+/** What the boot's static files depend on: no CloudFormation tokens (they go into an asset). */
+export interface BootFileSettings {
+  cpuArch: 'arm64' | 'amd64';
+  signaling: 'builtin' | 'drachtio';
+  /** systemd waits this long after SIGTERM (the node finishes its calls) before SIGKILL. */
+  stopTimeoutSec: number;
 }
+
+/** Where the bundle's boot files are, relative to the bundle's root and once unpacked. */
+export const BOOT_FILES_DIR = 'boot';
+export const BOOT_DIR = `${BUNDLE_DIR}/${BOOT_FILES_DIR}`;
 
 /** The systemd units whose journals are copied to files the CloudWatch agent ships (JOURNAL_LOG_DIR). */
 export function journaledUnits(s: Pick<BootSettings, 'signaling' | 'rtpengine'>): string[] {
@@ -56,8 +75,10 @@ export function journaledUnits(s: Pick<BootSettings, 'signaling' | 'rtpengine'>)
   ];
 }
 
-/** Where the script writes the SIP OPTIONS probe it runs before it completes the launch hook. */
-export const SIP_PROBE = '/opt/sipms/sip-probe.mjs';
+/** The SIP OPTIONS probe the script runs before it completes the launch hook (a boot file). */
+export const SIP_PROBE = `${BOOT_DIR}/sip-probe.mjs`;
+/** The CloudWatch agent's installer (a boot file). */
+export const CLOUDWATCH_AGENT_SCRIPT = `${BOOT_DIR}/cloudwatch-agent.sh`;
 
 /**
  * Sends one SIP OPTIONS over UDP to host:port and exits 0 only on a `SIP/2.0 200` answer within 2 s: the node is
@@ -83,11 +104,31 @@ s.bind(0, host, () => {
 `;
 
 /**
+ * The files the boot script takes from the bundle (paths relative to the bundle's root): the systemd units, the SIP
+ * probe, the CloudWatch agent's installer and the logrotate configuration. Static text that would otherwise fill the
+ * user data, which EC2 limits to 16 KB; they hold no tokens (an asset cannot), so everything deployment-specific
+ * (names, addresses, the agent's log groups) stays in the user data.
+ */
+export function bootFiles(s: BootFileSettings): Record<string, string> {
+  const unit = (name: string, text: string) => [`${BOOT_FILES_DIR}/units/${name}`, text] as const;
+  return Object.fromEntries([
+    unit(MEDIA_NODE_UNIT, mediaNodeUnit({ signaling: s.signaling, stopTimeoutSec: s.stopTimeoutSec })),
+    unit(UNHEALTHY_UNIT, unhealthyUnit()),
+    unit(JOURNAL_UNIT, journalCopyUnit()),
+    ...(s.signaling === 'drachtio' ? [unit(DRACHTIO_UNIT, drachtioUnit())] : []),
+    [`${BOOT_FILES_DIR}/sip-probe.mjs`, SIP_PROBE_SOURCE],
+    [`${BOOT_FILES_DIR}/cloudwatch-agent.sh`, cloudwatchAgentInstaller(s.cpuArch)],
+    [`${BOOT_FILES_DIR}/logrotate.conf`, LOGROTATE_CONFIG],
+  ]);
+}
+
+/**
  * The media node's user data: a bash script run once by cloud-init at first boot. It installs
  * Node.js and the runtime packages of system-packages.json (rtpengine, ffmpeg, …: the list
- * `npm start` installs too), takes a fixed address from the Elastic IP pool, fetches the media-node
- * bundle, writes the environment file with this node's addresses (from IMDSv2) and starts the systemd
- * units. The instance stays out of service (the launch lifecycle hook) until the node answers SIP
+ * `npm start` installs too), or with nodeImage=baked checks that the image holds them, takes a fixed
+ * address from the Elastic IP pool, fetches the media-node bundle (with the boot files: bootFiles),
+ * fetches the SIP TLS certificate when one is configured, writes the environment file with this
+ * node's addresses (from IMDSv2) and starts the systemd units. The instance stays out of service (the launch lifecycle hook) until the node answers SIP
  * OPTIONS and its heartbeat is in the registry; then the script completes the hook with CONTINUE. Any
  * failed step completes it with ABANDON (the ERR trap), and the group replaces the instance. Every step
  * logs to the console and /var/log/sipms-boot.log, which the CloudWatch agent ships.
@@ -98,19 +139,9 @@ export function bootScript(s: BootSettings): string {
   const system = s.rtpengine === 'system';
   const table = s.environment.TABLE_NAME;
   if (!table) throw new Error('bootScript: environment.TABLE_NAME (the node registry) is required');
-  const packages = [
-    // What this script itself uses, then what the media node runs (the list `npm start` installs too).
-    'ca-certificates',
-    'curl',
-    'xz-utils',
-    'unzip',
-    'awscli',
-    'gpg', // checks the CloudWatch agent's signature
-    'logrotate',
-    ...RUNTIME_PACKAGES.map((p) => p.package),
-    ...(drachtio ? ['docker.io'] : []),
-    ...(system ? ['iptables'] : []),
-  ];
+  // What this script itself uses, then what the media node runs (the list `npm start` installs too).
+  const packages = installPackages(s);
+  const baked = s.nodeImage === 'baked';
   const staticEnv = Object.entries(s.environment)
     .map(([k, v]) => `${k}=${v}`)
     .join('\n');
@@ -165,23 +196,37 @@ INSTANCE_ID=$(imds instance-id)
 PRIVATE_IP=$(imds local-ipv4)
 PUBLIC_IP=$(imds public-ipv4 || true)
 
-# --- packages: apt's first-boot timers stopped, the dpkg lock waited for, never fought over
+${
+  baked
+    ? `# --- nodeImage=baked: the image holds the packages (checked below, once the group is known to abandon in)
+apt() { apt-get -q -o DPkg::Lock::Timeout=300 "$@"; }`
+    : `# --- packages: apt's first-boot timers stopped, the dpkg lock waited for, never fought over
 systemctl stop unattended-upgrades.service apt-daily.timer apt-daily-upgrade.timer \\
   apt-daily.service apt-daily-upgrade.service 2>/dev/null || echo "sipms boot: no apt timers to stop"
 apt() { apt-get -q -o DPkg::Lock::Timeout=300 "$@"; }
 apt update
-apt install -y --no-install-recommends ${packages.join(' ')}
+apt install -y --no-install-recommends ${packages.join(' ')}`
+}
 GROUP=$(aws autoscaling describe-auto-scaling-instances --region "$REGION" --instance-ids "$INSTANCE_ID" \\
   --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text)
 if [ "$GROUP" = None ]; then GROUP=; fi
-NODE_VERSION=${s.nodeVersion}
-NODE_DIST="node-v$NODE_VERSION-linux-${nodeArch}"
+${
+  baked
+    ? `grep -qxF '${installIdentity(s)}' ${INSTALL_MARKER} || abandon "image not baked for ${installIdentity(s)}: run the image pipeline, then deploy"`
+    : ''
+}
 work=$(mktemp -d)
+${
+  baked
+    ? '# nodeImage=baked: Node.js is in the image'
+    : `NODE_VERSION=${s.nodeVersion}
+NODE_DIST="node-v$NODE_VERSION-linux-${nodeArch}"
 curl -fsSL --retry 5 -o "$work/$NODE_DIST.tar.xz" "https://nodejs.org/dist/v$NODE_VERSION/$NODE_DIST.tar.xz"
 curl -fsSL --retry 5 -o "$work/SHASUMS256.txt" "https://nodejs.org/dist/v$NODE_VERSION/SHASUMS256.txt"
 (cd "$work" && grep " $NODE_DIST.tar.xz\\$" SHASUMS256.txt | sha256sum -c -)
 mkdir -p /opt/sipms/node
-tar -xJf "$work/$NODE_DIST.tar.xz" -C /opt/sipms/node --strip-components=1
+tar -xJf "$work/$NODE_DIST.tar.xz" -C /opt/sipms/node --strip-components=1`
+}
 /opt/sipms/node/bin/node --version
 
 # --- the public address: a fixed one from the Elastic IP pool, before the node advertises any
@@ -198,6 +243,7 @@ mkdir -p ${BUNDLE_DIR}
 unzip -q "$work/media-node.zip" -d ${BUNDLE_DIR}
 rm -rf "$work"
 id sipms >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin sipms
+${s.tlsCertificate ? tlsFetchScript(s.tlsCertificate) : '# no sipTlsCertificate: SIP over UDP and TCP only'}
 
 # --- rtpengine
 ${system ? systemRtpengine(s) : managedRtpengine()}
@@ -238,11 +284,8 @@ ENV`
 chgrp sipms ${ENV_FILE}
 umask 022
 
-# --- systemd units; each unit's journal is copied to ${JOURNAL_LOG_DIR} for the CloudWatch agent
-${writeUnit(MEDIA_NODE_UNIT, mediaNodeUnit({ signaling: s.signaling, stopTimeoutSec: s.stopTimeoutSec }))}
-${writeUnit(UNHEALTHY_UNIT, unhealthyUnit())}
-${writeUnit(JOURNAL_UNIT, journalCopyUnit())}
-${drachtio ? writeUnit(DRACHTIO_UNIT, drachtioUnit()) : ''}
+# --- systemd units (boot files of the bundle); each unit's journal is copied to ${JOURNAL_LOG_DIR} for the agent
+install -m 0644 ${BOOT_DIR}/units/*.service /etc/systemd/system/
 mkdir -p ${JOURNAL_LOG_DIR}
 systemctl daemon-reload
 systemctl enable --now ${journals.join(' ')}
@@ -251,11 +294,9 @@ systemctl enable --now ${MEDIA_NODE_UNIT}
 
 # --- logs, node metrics and shell access: best effort, they never keep a node from taking calls
 ${cloudwatchAgent(s)}
-${ssmAgent(s)}
+${baked ? 'systemctl enable --now amazon-ssm-agent || echo "sipms boot: WARNING the SSM Agent did not start"' : ssmAgent(s)}
 
 # --- in service only once the node answers SIP OPTIONS and its heartbeat is in the registry
-cat > ${SIP_PROBE} <<'PROBE'
-${SIP_PROBE_SOURCE}PROBE
 answered=
 for _ in $(seq 1 90); do
   if /opt/sipms/node/bin/node ${SIP_PROBE} "$PRIVATE_IP" ${s.sipPort}; then answered=yes; break; fi
@@ -345,9 +386,8 @@ systemctl enable rtpengine-daemon.service
 systemctl restart rtpengine-daemon.service`;
 }
 
-/** The Amazon CloudWatch agent's package signing key (its published fingerprint). */
-export const CLOUDWATCH_AGENT_KEY_FINGERPRINT = '937616F3450B7D806CBD9725D58167303B789C72';
-export const CLOUDWATCH_AGENT_CONFIG = '/opt/aws/amazon-cloudwatch-agent/etc/sipms-emf.json';
+/** Written by the boot script (the log groups are the stack's tokens), read by the agent's installer. */
+export const CLOUDWATCH_AGENT_CONFIG = '/etc/sipms/cloudwatch-agent.json';
 
 /**
  * The agent's configuration: it tails EMF_LOG_FILE into the metrics log group (CloudWatch Logs extracts the
@@ -380,18 +420,10 @@ export function cloudwatchAgentConfig(
 }
 
 /**
- * Rotates the node's log files (the EMF file as the node's user; the journal copies and the boot log, root's, by
- * copying then truncating, since their writers keep them open), and installs the CloudWatch agent from Amazon's
- * package, checked against the signing key's pinned fingerprint, then starts it with cloudwatchAgentConfig. The
- * install runs as its own script after the media node has started: when it fails, the boot log says so and the
- * node runs on (its records and logs stay in their files), since logs and metrics must never keep a node from
- * taking calls.
+ * Rotates the node's log files: the EMF file as the node's user; the journal copies and the boot log, root's, by
+ * copying then truncating, since their writers keep them open. A boot file.
  */
-function cloudwatchAgent(s: BootSettings): string {
-  const base = 'https://amazoncloudwatch-agent.s3.amazonaws.com';
-  const pkg = `${base}/ubuntu/${s.cpuArch}/latest/amazon-cloudwatch-agent.deb`;
-  return String.raw`cat > /etc/logrotate.d/sipms <<'ROTATE'
-${EMF_LOG_FILE} {
+export const LOGROTATE_CONFIG = `${EMF_LOG_FILE} {
   daily
   maxsize 20M
   rotate 3
@@ -411,27 +443,45 @@ ${JOURNAL_LOG_DIR}/*.log ${BOOT_LOG} {
   delaycompress
   copytruncate
 }
-ROTATE
-cat > /opt/sipms/cloudwatch-agent.sh <<'AGENT'
-#!/bin/bash
+`;
+
+/**
+ * Installs the CloudWatch agent from Amazon's package, checked against the signing key's pinned fingerprint (skipped
+ * when a baked image has it), then starts it with CLOUDWATCH_AGENT_CONFIG. A boot file.
+ */
+export function cloudwatchAgentInstaller(cpuArch: 'arm64' | 'amd64'): string {
+  const base = 'https://amazoncloudwatch-agent.s3.amazonaws.com';
+  const pkg = `${base}/ubuntu/${cpuArch}/latest/amazon-cloudwatch-agent.deb`;
+  return String.raw`#!/bin/bash
 # Installs the Amazon CloudWatch agent (signature-checked) and has it ship the node's EMF records and logs.
 set -euo pipefail
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GNUPGHOME="$work/gnupg"
-mkdir -m 700 "$GNUPGHOME"
-curl -fsSL --retry 5 -o "$work/agent.deb" '${pkg}'
-curl -fsSL --retry 5 -o "$work/agent.deb.sig" '${pkg}.sig'
-curl -fsSL --retry 5 -o "$work/agent.gpg" '${base}/assets/amazon-cloudwatch-agent.gpg'
-gpg --batch --quiet --import "$work/agent.gpg"
-status=$(gpg --batch --status-fd 1 --verify "$work/agent.deb.sig" "$work/agent.deb" 2>/dev/null)
-grep -q '^\[GNUPG:\] VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}' <<<"$status"
-dpkg -i -E "$work/agent.deb"
+if [ ! -x ${CLOUDWATCH_AGENT_CTL} ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  export GNUPGHOME="$work/gnupg"
+  mkdir -m 700 "$GNUPGHOME"
+  curl -fsSL --retry 5 -o "$work/agent.deb" '${pkg}'
+  curl -fsSL --retry 5 -o "$work/agent.deb.sig" '${pkg}.sig'
+  curl -fsSL --retry 5 -o "$work/agent.gpg" '${base}/assets/amazon-cloudwatch-agent.gpg'
+  gpg --batch --quiet --import "$work/agent.gpg"
+  status=$(gpg --batch --status-fd 1 --verify "$work/agent.deb.sig" "$work/agent.deb" 2>/dev/null)
+  grep -q '^\[GNUPG:\] VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}' <<<"$status"
+  dpkg -i -E "$work/agent.deb"
+fi
+${CLOUDWATCH_AGENT_CTL} -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}
+`;
+}
+
+/**
+ * Installs the rotation, writes the agent's configuration and runs its installer (boot files), after the media
+ * node has started: when it fails, the boot log says so and the node runs on (its records and logs stay in their
+ * files), since logs and metrics must never keep a node from taking calls.
+ */
+function cloudwatchAgent(s: BootSettings): string {
+  return `install -m 0644 ${BOOT_DIR}/logrotate.conf /etc/logrotate.d/sipms
 cat > ${CLOUDWATCH_AGENT_CONFIG} <<'JSON'
 ${cloudwatchAgentConfig(s)}JSON
-/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}
-AGENT
-if bash /opt/sipms/cloudwatch-agent.sh; then
+if bash ${CLOUDWATCH_AGENT_SCRIPT}; then
   echo "sipms boot: the CloudWatch agent ships ${EMF_LOG_FILE} (node metrics) and the node's logs"
 else
   echo "sipms boot: WARNING the CloudWatch agent did not start: node metrics and logs stay on the node"
