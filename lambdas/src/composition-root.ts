@@ -108,12 +108,6 @@ let instance: ControlPlane | undefined;
 function localObjectUrls(config: z.infer<typeof ControlPlaneEnv>) {
   const { LOCAL_OBJECTS_URL: baseUrl, LOCAL_OBJECTS_KEY: key } = config;
   if (!baseUrl !== !key) throw new Error('LOCAL_OBJECTS_URL and LOCAL_OBJECTS_KEY are set together or not at all');
-  // A folder store serves large files only through these URLs: without them GET promptfile could not answer.
-  if (config.PROMPT_STORE.startsWith('dir:') && !baseUrl) {
-    throw new Error(
-      'PROMPT_STORE=dir:… needs LOCAL_OBJECTS_URL and LOCAL_OBJECTS_KEY (the local deployment sets both)',
-    );
-  }
   return baseUrl && key ? { baseUrl, key: Buffer.from(key, 'base64') } : undefined;
 }
 
