@@ -48,7 +48,9 @@ class Bot {
     this.url = `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     this.server.on('connection', (ws, req) => {
       this.handshake = req;
-      ws.on('message', (data) => this.received.push(JSON.parse(String(data)) as BotMessage));
+      ws.on('message', (data) =>
+        this.received.push({ ...(JSON.parse(String(data)) as BotMessage), receivedAt: Date.now() }),
+      );
       ws.on('close', (code, reason) => {
         this.closedByNode = { code, reason: reason.toString() };
       });
@@ -179,7 +181,8 @@ describe('audio streams to voice bots (Twilio Media Streams)', { skip }, () => {
       const signature = bot.handshake?.headers['x-mediaserver-signature'];
       assert.ok(verifySignature(String(signature), url, secret).ok, `signature ${signature}`);
       const [connected, start] = bot.received;
-      assert.deepEqual(connected, { event: 'connected', protocol: 'Call', version: '1.0.0' });
+      const { receivedAt: _at, ...connectedMessage } = connected!;
+      assert.deepEqual(connectedMessage, { event: 'connected', protocol: 'Call', version: '1.0.0' });
       const s = start!.start;
       assert.equal(start?.event, 'start');
       assert.equal(s.accountSid, tenantId);
@@ -231,13 +234,16 @@ describe('audio streams to voice bots (Twilio Media Streams)', { skip }, () => {
 
   test('an L16 16 kHz bot: its tone is played, clear silences it at once, and the pending mark comes back', async () => {
     let clearedAt = 0;
+    let sentAt = 0;
     bot.reset((ws) => {
-      // 5 s of 600 Hz as 16 kHz L16, sent at once in 100 ms chunks (faster than real time, as bots do), then a mark.
+      // 5 s of 600 Hz as 16 kHz L16, sent at once in 100 ms chunks (faster than real time, as bots do), with a
+      // mark after the first 0.5 s and one at the end.
       const tone = l16Tone(5000, 600, 16_000);
+      sentAt = Date.now();
       for (let off = 0; off < tone.length; off += 3200) {
-        ws.send(
-          JSON.stringify({ event: 'media', media: { payload: tone.subarray(off, off + 3200).toString('base64') } }),
-        );
+        const chunk = tone.subarray(off, off + 3200).toString('base64');
+        ws.send(JSON.stringify({ event: 'media', media: { payload: chunk } }));
+        if (off + 3200 === 16_000) ws.send(JSON.stringify({ event: 'mark', mark: { name: 'half-second' } }));
       }
       ws.send(JSON.stringify({ event: 'mark', mark: { name: 'after-tone' } }));
       setTimeout(() => {
@@ -254,13 +260,18 @@ describe('audio streams to voice bots (Twilio Media Streams)', { skip }, () => {
       assert.deepEqual(start.start.mediaFormat, { encoding: 'audio/l16', sampleRate: 16000, channels: 1 });
       const media = bot.ofEvent('media');
       assert.equal(Buffer.from(media[0]!.media.payload, 'base64').length, 640, '20 ms of 16 kHz L16');
-      // The mark was cleared before it was played: it comes back when clear runs, not after the 5 s.
+      // The first mark comes back once its half second has been played; the last was cleared before it was
+      // played: it comes back when clear runs, not after the 5 s.
       const marks = bot.ofEvent('mark');
       assert.deepEqual(
         marks.map((m) => m.mark.name),
-        ['after-tone'],
+        ['half-second', 'after-tone'],
       );
+      const played = marks[0]!.receivedAt - sentAt;
+      assert.ok(played >= 400 && played <= 900, `the half-second mark came back after ${played} ms`);
       assert.ok(clearedAt > 0);
+      const cleared = marks[1]!.receivedAt - clearedAt;
+      assert.ok(cleared >= 0 && cleared < 200, `the cleared mark came back ${cleared} ms after clear`);
       assert.equal((turns[1]!.body.streamResult as { reason: string }).reason, 'stopped');
       assert.ok(heard);
       // About 1.5 s of the bot's 600 Hz, then silence once cleared.

@@ -23,7 +23,19 @@ export interface BotSocketOptions {
  * resolves to an internal address is refused then, so DNS rebinding gains nothing). No redirects, no
  * compression (a small frame every 20 ms gains nothing from it, and inflating is a memory risk).
  */
-export async function connectBot(o: BotSocketOptions): Promise<WebSocket> {
+/**
+ * What the bot sent or did between the handshake and the stream taking the socket over: a bot may speak in
+ * the same TCP segment as its 101 answer, and `ws` emits that at once, before any later listener exists.
+ */
+export interface EarlyEvents {
+  messages: { data: WebSocket.RawData; isBinary: boolean }[];
+  closed?: { code: number; reason: Buffer };
+  error?: Error;
+  /** Stops collecting (the stream's own listeners are attached). */
+  stop(): void;
+}
+
+export async function connectBot(o: BotSocketOptions): Promise<{ socket: WebSocket; early: EarlyEvents }> {
   const url = new URL(o.url);
   const asHttp = `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}${url.pathname}${url.search}`;
   await checkCallbackUrl(asHttp, o.policy, 'stream.url', { resolve: false, addresses: o.addresses });
@@ -40,6 +52,24 @@ export async function connectBot(o: BotSocketOptions): Promise<WebSocket> {
     followRedirects: false,
     lookup: guardedLookup(o.addresses) as never,
   });
+  const early: EarlyEvents = {
+    messages: [],
+    stop: () => {
+      socket.off('message', onMessage);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+    },
+  };
+  const onMessage = (data: WebSocket.RawData, isBinary: boolean) => early.messages.push({ data, isBinary });
+  const onClose = (code: number, reason: Buffer) => {
+    early.closed = { code, reason };
+  };
+  const onError = (err: Error) => {
+    early.error = err;
+  };
+  socket.on('message', onMessage);
+  socket.on('close', onClose);
+  socket.on('error', onError);
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => {
       socket.off('open', opened);
@@ -58,5 +88,5 @@ export async function connectBot(o: BotSocketOptions): Promise<WebSocket> {
       socket.terminate();
     });
   });
-  return socket;
+  return { socket, early };
 }

@@ -7,7 +7,7 @@ import type { Logger } from '@sipms/shared/util/logger';
 import type WebSocket from 'ws';
 import { decodePayload, encodePayload, FramePacer, PacerOverflowError } from '../audio/index.js';
 import type { StreamRun } from '../ports/streams.js';
-import { connectBot } from './bot-socket.js';
+import { connectBot, type EarlyEvents } from './bot-socket.js';
 import { type BotFormat, StreamCodec, silenceByteOf } from './stream-codec.js';
 import { BotProtocolError, parseBotMessage, StreamMessages, type StreamTrack } from './stream-messages.js';
 
@@ -56,9 +56,9 @@ export async function runStream(spec: StreamSpec, d: StreamRunDeps): Promise<Str
   const url = redactedUrl(spec.url);
   d.journal({ kind: 'media', event: 'streamStarting', streamSid, url, bidirectional: spec.bidirectional });
 
-  let socket: WebSocket;
+  let connected: Awaited<ReturnType<typeof connectBot>>;
   try {
-    socket = await connectBot({
+    connected = await connectBot({
       url: spec.url,
       secrets: d.secrets,
       streamSid,
@@ -72,11 +72,13 @@ export async function runStream(spec: StreamSpec, d: StreamRunDeps): Promise<Str
     d.journal({ kind: 'media', event: 'streamEnded', streamSid, reason: 'failed', error, durationMs: elapsed() });
     return { reason: 'failed', durationMs: elapsed(), error };
   }
+  const { socket, early } = connected;
   if (d.signal.aborted) {
+    early.stop();
     socket.close(1000);
     return { reason: d.abortReason() ?? 'stopped', durationMs: elapsed() };
   }
-  return new StreamSession(spec, d, socket, streamSid, format, started, url).run();
+  return new StreamSession(spec, d, socket, streamSid, format, started, url).run(early);
 }
 
 /** The URL as journaled: its query may carry a tenant's token, so only its presence is kept. */
@@ -124,7 +126,7 @@ class StreamSession {
     }
   }
 
-  async run(): Promise<StreamResult> {
+  async run(early: EarlyEvents): Promise<StreamResult> {
     const { d, spec } = this;
     const tracks: StreamTrack[] = spec.track === 'both' ? ['inbound', 'outbound'] : ['inbound'];
     this.send(this.messages.connected());
@@ -148,15 +150,22 @@ class StreamSession {
     const maxTimer = setTimeout(() => this.end('maxDuration'), spec.maxDurationSec * 1000);
     this.cleanups.push(() => clearTimeout(maxTimer));
 
-    this.socket.on('message', (data, isBinary) => this.botMessage(data, isBinary));
-    this.socket.on('close', (code, reason) => {
+    const onClose = (code: number, reason: Buffer) => {
       const text = reason.toString('utf8').slice(0, 120);
       this.end(
         'closed',
         NORMAL_CLOSE.has(code) ? undefined : `the bot closed the socket with code ${code}${text ? `: ${text}` : ''}`,
       );
-    });
-    this.socket.on('error', (err) => this.end('failed', `socket error: ${err.message}`));
+    };
+    const onError = (err: Error) => this.end('failed', `socket error: ${err.message}`);
+    // What the bot sent before these listeners existed comes first, in order.
+    early.stop();
+    for (const m of early.messages) this.botMessage(m.data, m.isBinary);
+    if (early.error) onError(early.error);
+    if (early.closed) onClose(early.closed.code, early.closed.reason);
+    this.socket.on('message', (data, isBinary) => this.botMessage(data, isBinary));
+    this.socket.on('close', onClose);
+    this.socket.on('error', onError);
 
     const result = await this.done;
     for (const c of this.cleanups.splice(0)) c();
