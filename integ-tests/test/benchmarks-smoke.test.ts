@@ -74,6 +74,11 @@ const SMOKE: Record<string, Smoke> = {
       'full-call.r12.dynamodb-requests-per-call',
     ],
   },
+  'bench:streams': {
+    // 3 streams for 2 s; latency and clear over 2 s.
+    env: { STEPS: '3', SECONDS: '2', LATENCY_SECONDS: '2', RTP_PORT_MIN: '39900', RTP_PORT_MAX: '39999' },
+    figures: ['streams.latency.caller-to-bot.p50', 'streams.clear-to-silence', 'streams.n3.to-caller'],
+  },
   'bench:audio': {
     env: { FRAMES: '500' },
     figures: [

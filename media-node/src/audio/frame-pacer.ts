@@ -48,6 +48,16 @@ export interface FramePacerOptions {
   maxPendingMarks?: number;
   /** Extra frames sent at once to catch up after a stall. Default 2. */
   maxCatchUpFrames?: number;
+  /**
+   * A source sending in real time (an echo, a bot relaying live audio) leaves a small backlog that never drains:
+   * one frame arrives per tick, so a frame that once had to wait makes every later one wait too. When at
+   * least one whole frame, and no more than `drainMaxFrames`, has waited at every tick for `drainAfterTicks`
+   * ticks without shrinking, one extra frame goes out at once (a 20 ms burst the caller's jitter buffer absorbs). A bot that
+   * sends seconds ahead (speech synthesis) keeps a larger queue on purpose and is never drained. Default 10
+   * frames (200 ms: what an event-loop stall of that length leaves behind) and 10 ticks (200 ms).
+   */
+  drainMaxFrames?: number;
+  drainAfterTicks?: number;
   clock?: PacerClock;
 }
 
@@ -59,6 +69,8 @@ export interface PacerStats {
   stalls: number;
   /** Frames that were padded with silence because the queue held only part of one. */
   framesPadded: number;
+  /** Extra frames sent to drain a small standing backlog (see drainMaxFrames). */
+  framesDrained: number;
   marksPlayed: number;
   marksCleared: number;
   /** Audio in the queue, ms (a partial frame counts by its bytes). */
@@ -81,6 +93,11 @@ export class FramePacer {
   private readonly maxBytes: number;
   private readonly maxPendingMarks: number;
   private readonly maxCatchUp: number;
+  private readonly drainMaxBytes: number;
+  private readonly drainAfterTicks: number;
+  /** Ticks in a row after which a small backlog (a whole frame or more, up to drainMaxBytes) still waited. */
+  private standing = 0;
+  private sizeAfterLastTick = 0;
   private readonly clock: PacerClock;
 
   private ring: Uint8Array;
@@ -102,6 +119,7 @@ export class FramePacer {
     framesLate: 0,
     stalls: 0,
     framesPadded: 0,
+    framesDrained: 0,
     marksPlayed: 0,
     marksCleared: 0,
   };
@@ -118,6 +136,8 @@ export class FramePacer {
     this.maxBytes = maxFrames * this.frameBytes;
     this.maxPendingMarks = options.maxPendingMarks ?? 1000;
     this.maxCatchUp = options.maxCatchUpFrames ?? 2;
+    this.drainMaxBytes = (options.drainMaxFrames ?? 10) * this.frameBytes;
+    this.drainAfterTicks = options.drainAfterTicks ?? 10;
     this.clock = options.clock ?? systemClock;
     this.ring = new Uint8Array(Math.min(maxFrames, INITIAL_FRAMES) * this.frameBytes);
     this.out = new Uint8Array(this.frameBytes);
@@ -247,12 +267,25 @@ export class FramePacer {
     for (let burst = 0; active && this.t0 + this.n * FRAME_MS <= now; burst++, this.n++) {
       active = this.tick(burst > 0);
     }
+    if (active && !this.closed) this.drainStandingBacklog();
     if (active && !this.closed) {
       this.timer = this.clock.setTimer(this.onTimer, this.t0 + this.n * FRAME_MS - now);
     } else {
       this.running = false;
     }
   };
+
+  private drainStandingBacklog(): void {
+    // Standing: a whole frame or more waits, no more than the limit, and no less than after the last tick
+    // (the source keeps pace); audio sent ahead in one piece shrinks at every tick and never counts.
+    const small = this.size >= this.frameBytes && this.size <= this.drainMaxBytes;
+    this.standing = small && this.size >= this.sizeAfterLastTick ? this.standing + 1 : 0;
+    this.sizeAfterLastTick = this.size;
+    if (this.standing < this.drainAfterTicks) return;
+    this.standing = 0;
+    this.counts.framesDrained++;
+    this.tick(false);
+  }
 
   /** One tick: echo the marks whose audio has finished, send the next frame. False when idle. */
   private tick(late: boolean): boolean {

@@ -257,4 +257,42 @@ describe('FramePacer', () => {
     assert.equal(clock.pending, 0);
     assert.throws(() => pacer.enqueue(framesOf(1)), /closed/);
   });
+
+  test('a real-time source: a backlog of a frame left by one burst drains within 200 ms; speech sent ahead does not', () => {
+    const { pacer, clock, frames } = setup();
+    const enqueuedAt = new Map<number, number>();
+    let n = 1;
+    const push = () => {
+      enqueuedAt.set(n, clock.now());
+      pacer.enqueue(framesOf(1, n));
+      n++;
+    };
+    // Two frames at once (network jitter), then one every 20 ms, 5 ms after each tick: one frame always waits.
+    push();
+    push();
+    for (let i = 0; i < 60; i++) {
+      clock.advance(5);
+      push();
+      clock.advance(15);
+    }
+    clock.advance(100);
+    const waited = frames.map((f) => f.at - (enqueuedAt.get(f.bytes[0]!) ?? Number.NaN));
+    assert.ok(
+      waited.slice(5, 20).every((w) => w >= 15),
+      `before the drain every frame waits a tick: ${waited.slice(5, 20)}`,
+    );
+    assert.ok(
+      waited.slice(40, 60).every((w) => w < 16),
+      `after it none waits more than its phase: ${waited.slice(40, 60)}`,
+    );
+    assert.equal(pacer.stats().framesDrained, 1);
+    assert.equal(frames.length, 62, 'nothing lost');
+
+    // Speech sent seconds ahead keeps its queue: no drain.
+    const ahead = setup();
+    ahead.pacer.enqueue(framesOf(100));
+    ahead.clock.advance(990);
+    assert.equal(ahead.pacer.stats().framesDrained, 0);
+    assert.equal(ahead.frames.length, 50, 'one frame per 20 ms');
+  });
 });

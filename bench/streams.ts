@@ -1,0 +1,367 @@
+/**
+ * `npm run bench:streams`: audio streams to a voice bot (docs/streams.md), measured at the edges the caller and
+ * the bot see. The callers are this process (the node's own SIP stack as a user agent, and one UDP socket
+ * each sending 20 ms of μ-law every 20 ms); the bot is a WebSocket server here too, so one clock times both
+ * edges. μ-law passes rtpengine and the node untouched, so each packet carries its call and sequence number in
+ * its first bytes and is recognised wherever it arrives.
+ *
+ * - Latency (one stream, LATENCY_SECONDS): caller → bot (RTP sent → `media` received) and bot → caller (the
+ *   bot's echo sent → RTP received), p50 and p99.
+ * - `clear` → silence: the bot queues 2 s of audio, sends `clear` after 0.5 s; the time from `clear` to the
+ *   last of that audio reaching the caller.
+ * - Concurrency (STEPS streams, SECONDS each): every stream bidirectional, the bot echoing; the share of frames
+ *   that arrive each way (bot: of those the callers sent; callers: of those the bot sent back), the largest
+ *   gap a caller sees, and CPU per stream of the media node and rtpengine (from /proc). A step meets the bar
+ *   with ≥ 99.5 % both ways and no gap of 60 ms or more.
+ *
+ * Figures: streams.latency.{caller-to-bot,bot-to-caller}.{p50,p99} (ms), streams.clear-to-silence (ms),
+ * streams.n<N>.{to-bot,to-caller} (%), streams.n<N>.max-gap (ms), streams.n<N>.cpu-ms-per-stream-s.{media,rtpengine},
+ * streams.max-streams-meeting-bar.
+ */
+import { execFileSync } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { allProcesses, readCmdline } from '../integ-tests/src/processes.js';
+import type { OutboundDialog } from '../media-node/src/ports/signaling.js';
+import { BuiltinSignaling } from '../media-node/src/sip/builtin/builtin-signaling.js';
+import { BenchRun, envInt, envIntList, envRtpRange, ms, quantile, tenantLimits } from './common.js';
+import { benchStack } from './ivr-common.js';
+
+const STEPS = envIntList('STEPS', [50, 100, 200]);
+const SECONDS = envInt('SECONDS', 20);
+const LATENCY_SECONDS = envInt('LATENCY_SECONDS', 10);
+const RATE = envInt('RATE', 25);
+const MAX = Math.max(...STEPS);
+const RTP = envRtpRange({ min: 48000, max: 49999 }, MAX + 2);
+const NUMBER = 'stream-bench';
+const CLEAR_TAG = 0xffff;
+const run = new BenchRun('streams');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** One caller: its socket, where rtpengine listens for it, what it sent and received. */
+interface Caller {
+  index: number;
+  socket: Socket;
+  dialog?: OutboundDialog;
+  remote?: { host: string; port: number };
+  seq: number;
+  ssrc: number;
+  sentAt: Map<number, number>;
+  /** Sequence numbers the bot got, the bot echoed, and the caller got back. */
+  botGot: Set<number>;
+  botEchoed: Set<number>;
+  callerGot: Set<number>;
+  lastArrival: number | undefined;
+  maxGap: number;
+}
+
+interface Measure {
+  callerToBot: number[];
+  botToCaller: number[];
+  clearSentAt?: number;
+  clearLastArrival?: number;
+  counting: boolean;
+}
+const measure: Measure = { callerToBot: [], botToCaller: [], counting: false };
+const callers: Caller[] = [];
+/** Echo-bot send times of each packet it echoed, by call and sequence number. */
+const botSentAt = new Map<number, Map<number, number>>();
+let botMode: 'echo' | 'clear' = 'echo';
+let streamsStarted = 0;
+
+function payload(index: number, seq: number): Buffer {
+  const p = Buffer.alloc(160, 0xff);
+  p.writeUInt32BE(seq, 0);
+  p.writeUInt16BE(index, 4);
+  return p;
+}
+
+function startBot(): Promise<WebSocketServer> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  server.on('connection', (ws: WebSocket) => {
+    ws.on('message', (data) => {
+      const now = performance.now();
+      const m = JSON.parse(String(data)) as { event: string; media?: { payload: string } };
+      if (m.event === 'start') {
+        streamsStarted += 1;
+        if (botMode === 'clear') void clearScenario(ws);
+        return;
+      }
+      if (m.event !== 'media' || botMode !== 'echo') return;
+      const bytes = Buffer.from(m.media!.payload, 'base64');
+      const seq = bytes.readUInt32BE(0);
+      const index = bytes.readUInt16BE(4);
+      const caller = callers[index];
+      if (!caller) return;
+      const sent = caller.sentAt.get(seq);
+      caller.botGot.add(seq);
+      if (measure.counting && sent !== undefined && index === 0 && callers.length === 1) {
+        measure.callerToBot.push(now - sent);
+      }
+      let sends = botSentAt.get(index);
+      if (!sends) {
+        sends = new Map();
+        botSentAt.set(index, sends);
+      }
+      sends.set(seq, performance.now());
+      if (sends.size > 500) sends.delete(seq - 500);
+      caller.botEchoed.add(seq);
+      ws.send(JSON.stringify({ event: 'media', media: { payload: m.media!.payload } }));
+    });
+  });
+  return new Promise((resolve) => server.once('listening', () => resolve(server)));
+}
+
+/** 2 s of tagged audio at once, `clear` half a second later. */
+async function clearScenario(ws: WebSocket): Promise<void> {
+  await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 100; i++) {
+    ws.send(JSON.stringify({ event: 'media', media: { payload: payload(CLEAR_TAG, i).toString('base64') } }));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  measure.clearSentAt = performance.now();
+  ws.send(JSON.stringify({ event: 'clear' }));
+}
+
+function onCallerPacket(caller: Caller, msg: Buffer): void {
+  const now = performance.now();
+  if (msg.length < 12 + 6) return;
+  const body = msg.subarray(12);
+  const seq = body.readUInt32BE(0);
+  const index = body.readUInt16BE(4);
+  if (index === CLEAR_TAG) {
+    measure.clearLastArrival = now;
+    return;
+  }
+  if (index !== caller.index) return;
+  caller.callerGot.add(seq);
+  if (!measure.counting) return;
+  if (caller.lastArrival !== undefined) caller.maxGap = Math.max(caller.maxGap, now - caller.lastArrival);
+  caller.lastArrival = now;
+  const sent = botSentAt.get(index)?.get(seq);
+  if (sent !== undefined && callers.length === 1) measure.botToCaller.push(now - sent);
+}
+
+async function newCaller(index: number): Promise<Caller> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+  const caller: Caller = {
+    index,
+    socket,
+    seq: 0,
+    ssrc: (Math.random() * 2 ** 32) >>> 0,
+    sentAt: new Map(),
+    botGot: new Set(),
+    botEchoed: new Set(),
+    callerGot: new Set(),
+    lastArrival: undefined,
+    maxGap: 0,
+  };
+  socket.on('message', (msg) => onCallerPacket(caller, msg));
+  return caller;
+}
+
+function sdpFor(port: number): string {
+  const v = Date.now();
+  return `${[
+    'v=0',
+    `o=- ${v} ${v} IN IP4 127.0.0.1`,
+    's=bench',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=audio ${port} RTP/AVP 0 101`,
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:101 telephone-event/8000',
+    'a=ptime:20',
+    'a=sendrecv',
+  ].join('\r\n')}\r\n`;
+}
+
+function remoteOf(sdp: string): { host: string; port: number } {
+  const host = /^c=IN IP4 (\S+)/m.exec(sdp)?.[1];
+  const port = Number(/^m=audio (\d+)/m.exec(sdp)?.[1]);
+  if (!host || !port) throw new Error(`no audio address in the answer: ${sdp}`);
+  return { host, port };
+}
+
+/** Every caller with an answer sends one packet per 20 ms, on a schedule from t0 (no drift). */
+function startSending(): () => void {
+  const t0 = performance.now();
+  let n = 0;
+  let timer: NodeJS.Timeout;
+  const tick = () => {
+    n += 1;
+    for (const c of callers) {
+      if (!c.remote) continue;
+      const header = Buffer.alloc(12);
+      header[0] = 0x80;
+      header[1] = 0;
+      header.writeUInt16BE(c.seq & 0xffff, 2);
+      header.writeUInt32BE((c.seq * 160) >>> 0, 4);
+      header.writeUInt32BE(c.ssrc, 8);
+      const at = performance.now();
+      c.socket.send(Buffer.concat([header, payload(c.index, c.seq)]), c.remote.port, c.remote.host);
+      c.sentAt.set(c.seq, at);
+      if (c.sentAt.size > 500) c.sentAt.delete(c.seq - 500);
+      c.seq += 1;
+    }
+    timer = setTimeout(tick, Math.max(0, t0 + (n + 1) * 20 - performance.now()));
+  };
+  timer = setTimeout(tick, 20);
+  return () => clearTimeout(timer);
+}
+
+function cpuTicks(): { media: number; rtpengine: number } {
+  const out = { media: 0, rtpengine: 0 };
+  for (const st of allProcesses()) {
+    if (st.comm === 'rtpengine') out.rtpengine += st.ticks;
+    else if (/media-node\/main\.mjs|media-node\/src\/main\.ts/.test(readCmdline(st.pid))) out.media += st.ticks;
+  }
+  return out;
+}
+
+async function placeCalls(ua: BuiltinSignaling, sipPort: number, n: number): Promise<void> {
+  const started = streamsStarted;
+  const placing: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const caller = await newCaller(callers.length);
+    callers.push(caller);
+    placing.push(
+      ua
+        .placeCall({
+          target: `sip:${NUMBER}@127.0.0.1:${sipPort}`,
+          from: { uri: `sip:bench${caller.index}@127.0.0.1` },
+          sdp: sdpFor((caller.socket.address() as AddressInfo).port),
+          ringTimeoutMs: 30_000,
+        })
+        .then((dialog) => {
+          caller.dialog = dialog;
+          caller.remote = remoteOf(dialog.remoteSdp);
+        }),
+    );
+    await new Promise((r) => setTimeout(r, 1000 / RATE));
+  }
+  const results = await Promise.allSettled(placing);
+  const failed = results.filter((r) => r.status === 'rejected');
+  if (failed.length > 0)
+    run.problem(`${failed.length} of ${n} calls failed: ${(failed[0] as PromiseRejectedResult).reason}`);
+  const until = Date.now() + 20_000;
+  while (streamsStarted - started < n - failed.length && Date.now() < until)
+    await new Promise((r) => setTimeout(r, 50));
+  run.check(streamsStarted - started >= n - failed.length, `only ${streamsStarted - started} of ${n} streams started`);
+}
+
+async function hangUpAll(): Promise<void> {
+  await Promise.allSettled(callers.map((c) => c.dialog?.hangup()));
+  for (const c of callers) c.socket.close();
+  callers.length = 0;
+  botSentAt.clear();
+  await new Promise((r) => setTimeout(r, 1500));
+}
+
+const bot = await startBot();
+const botUrl = `ws://127.0.0.1:${(bot.address() as AddressInfo).port}`;
+const limits = tenantLimits({ concurrent: MAX, perSecond: RATE });
+const { stack, hook } = await benchStack({
+  rtpPortMin: RTP.min,
+  rtpPortMax: RTP.max,
+  number: NUMBER,
+  prompts: {},
+  env: { ...limits.env, STREAM_MAX_PER_TENANT: String(MAX + 10) },
+  responder: (cb) => {
+    if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+    if (cb.name === 'getIvrCommand' && !cb.body.streamResult) {
+      return { body: { stream: { url: `${botUrl}/bench`, bidirectional: true } } };
+    }
+    if (cb.name === 'getIvrCommand') return { body: { hangup: true } };
+    return undefined;
+  },
+});
+const ua = new BuiltinSignaling({ bindHost: '127.0.0.1', port: 0, transports: ['udp'] });
+await ua.start(() => undefined);
+const stopSending = startSending();
+let best = 0;
+try {
+  console.log(`# ${limits.text}; rtpengine ports ${RTP.min}-${RTP.max}`);
+  // Latency: one stream, nothing else running.
+  botMode = 'echo';
+  await placeCalls(ua, stack.sipPort, 1);
+  await new Promise((r) => setTimeout(r, 1000));
+  measure.counting = true;
+  await new Promise((r) => setTimeout(r, LATENCY_SECONDS * 1000));
+  measure.counting = false;
+  const c2b = [...measure.callerToBot].sort((a, b) => a - b);
+  const b2c = [...measure.botToCaller].sort((a, b) => a - b);
+  console.log(`# latency over ${c2b.length} / ${b2c.length} packets`);
+  run.figure('latency.caller-to-bot.p50', quantile(c2b, 0.5), 'ms', 2);
+  run.figure('latency.caller-to-bot.p99', quantile(c2b, 0.99), 'ms', 2);
+  run.figure('latency.bot-to-caller.p50', quantile(b2c, 0.5), 'ms', 2);
+  run.figure('latency.bot-to-caller.p99', quantile(b2c, 0.99), 'ms', 2);
+  await hangUpAll();
+
+  // clear → silence.
+  botMode = 'clear';
+  await placeCalls(ua, stack.sipPort, 1);
+  await new Promise((r) => setTimeout(r, 2500));
+  const clearMs =
+    measure.clearSentAt !== undefined && measure.clearLastArrival !== undefined
+      ? Math.max(0, measure.clearLastArrival - measure.clearSentAt)
+      : undefined;
+  run.figure('clear-to-silence', clearMs, 'ms', 1);
+  await hangUpAll();
+
+  // Concurrency steps.
+  botMode = 'echo';
+  for (const n of STEPS) {
+    await placeCalls(ua, stack.sipPort, n);
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const c of callers) {
+      c.lastArrival = undefined;
+      c.maxGap = 0;
+    }
+    const before = cpuTicks();
+    const t0 = performance.now();
+    const first = new Map(callers.map((c) => [c.index, c.seq]));
+    measure.counting = true;
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    measure.counting = false;
+    const seconds = (performance.now() - t0) / 1000;
+    const after = cpuTicks();
+    const last = new Map(callers.map((c) => [c.index, c.seq - 1]));
+    // What was sent in the window and is still on its way gets half a second to arrive.
+    await new Promise((r) => setTimeout(r, 500));
+    const inWindow = (c: Caller, set: Set<number>) => {
+      let k = 0;
+      for (const s of set) if (s >= first.get(c.index)! && s <= last.get(c.index)!) k++;
+      return k;
+    };
+    const sent = callers.reduce((s, c) => s + last.get(c.index)! - first.get(c.index)! + 1, 0);
+    const toBot = callers.reduce((s, c) => s + inWindow(c, c.botGot), 0);
+    const botSent = callers.reduce((s, c) => s + inWindow(c, c.botEchoed), 0);
+    const toCaller = callers.reduce((s, c) => s + inWindow(c, c.callerGot), 0);
+    const maxGap = Math.max(...callers.map((c) => c.maxGap));
+    const toBotPct = (100 * toBot) / sent;
+    const toCallerPct = botSent === 0 ? 0 : (100 * toCaller) / botSent;
+    const perStream = (ticks: number) => (ticks * 1000) / CLK_TCK / seconds / n;
+    console.log(
+      `# ${n} streams: to bot ${toBotPct.toFixed(2)} %, to callers ${toCallerPct.toFixed(2)} %, max gap ${ms(maxGap)} ms`,
+    );
+    run.figure(`n${n}.to-bot`, toBotPct, '%', 2);
+    run.figure(`n${n}.to-caller`, toCallerPct, '%', 2);
+    run.figure(`n${n}.max-gap`, maxGap, 'ms', 1);
+    run.figure(`n${n}.cpu-ms-per-stream-s.media`, perStream(after.media - before.media), 'ms', 2);
+    run.figure(`n${n}.cpu-ms-per-stream-s.rtpengine`, perStream(after.rtpengine - before.rtpengine), 'ms', 2);
+    if (toBotPct >= 99.5 && toCallerPct >= 99.5 && maxGap < 60) best = n;
+    await hangUpAll();
+  }
+  run.figure('max-streams-meeting-bar', best, 'streams', 0);
+} finally {
+  stopSending();
+  await ua.stop();
+  for (const c of bot.clients) c.terminate();
+  bot.close();
+  await hook.close();
+  await stack.stop();
+}
+run.finish();
