@@ -9,6 +9,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ROUTE_GROUPS, ROUTES, type RouteGroup } from '@sipms/shared/api/routes';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { SessionStore } from '@sipms/shared/data/session-store';
+import { toneWav } from '../../integ-tests/src/audio.js';
 import { freeTcpPort } from '../../integ-tests/src/ports.js';
 import { startDynamoDbLocal } from '../src/local/dynamodb-local.js';
 import { type ApiLambda, LambdaHttpAdapter } from '../src/local/lambda-http-adapter.js';
@@ -239,19 +240,7 @@ describe('each Lambda may do what its code does to the table', () => {
       keyId: spare.json.keyId,
       sessionId: 's0123',
     };
-    const wav = Buffer.alloc(44 + 1600);
-    wav.write('RIFF', 0);
-    wav.writeUInt32LE(36 + 1600, 4);
-    wav.write('WAVEfmt ', 8);
-    wav.writeUInt32LE(16, 16);
-    wav.writeUInt16LE(1, 20);
-    wav.writeUInt16LE(1, 22);
-    wav.writeUInt32LE(8000, 24);
-    wav.writeUInt32LE(16000, 28);
-    wav.writeUInt16LE(2, 32);
-    wav.writeUInt16LE(16, 34);
-    wav.write('data', 36);
-    wav.writeUInt32LE(1600, 40);
+    const wav = toneWav(100);
 
     const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}));
     const keyId = /^msk_([^_]+)_/.exec(apiKey)![1]!;

@@ -6,6 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeTcpPort, freeUdpPort } from './ports.js';
 
+/** Why the baresip tests cannot run here (printed, and the suite skipped), or false when baresip runs. */
+export function baresipSkipReason(): string | false {
+  try {
+    execFileSync('baresip', ['-h'], { stdio: 'ignore', timeout: 3000 });
+    return false;
+  } catch (err) {
+    // -h exits non-zero but the binary runs
+    if ((err as { status?: number }).status !== undefined) return false;
+    return 'baresip is not installed (apt-get install baresip-core)';
+  }
+}
+
 /** `sox <file> -n stat`: length and loudness of what the phone heard. */
 export interface SoxStat {
   seconds: number;

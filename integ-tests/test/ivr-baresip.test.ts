@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
-import { Baresip, soxStat } from '../src/baresip.js';
+import { Baresip, baresipSkipReason, soxStat } from '../src/baresip.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { WebhookServer } from '../src/webhook-server.js';
 
@@ -15,15 +14,7 @@ const NUMBER = 'ivr-baresip';
 const PROMPT_MS = 1500;
 const ECHO_SEC = 3;
 
-const haveBaresip = (() => {
-  try {
-    execFileSync('baresip', ['-h'], { stdio: 'ignore', timeout: 3000 });
-    return true;
-  } catch (err) {
-    return (err as { status?: number }).status !== undefined; // -h exits non-zero but the binary runs
-  }
-})();
-const skip = haveBaresip ? false : 'baresip is not installed (apt-get install baresip-core)';
+const skip = baresipSkipReason();
 if (skip) console.log(`# SKIP baresip tests: ${skip}`);
 
 describe('IVR engine heard by a real softphone (baresip)', { skip }, () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -7,7 +7,7 @@ import { verifySignature } from '@sipms/shared/signing';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
-import { Baresip, soxStat } from '../src/baresip.js';
+import { Baresip, baresipSkipReason, soxStat } from '../src/baresip.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 
@@ -19,15 +19,7 @@ const RTP_MIN = 39700;
 const RTP_MAX = 39799;
 const NUMBER = 'stream-bot';
 
-const haveBaresip = (() => {
-  try {
-    execFileSync('baresip', ['-h'], { stdio: 'ignore', timeout: 3000 });
-    return true;
-  } catch (err) {
-    return (err as { status?: number }).status !== undefined; // -h exits non-zero but the binary runs
-  }
-})();
-const skip = haveBaresip ? false : 'baresip is not installed (apt-get install baresip-core)';
+const skip = baresipSkipReason();
 if (skip) console.log(`# SKIP stream tests: ${skip}`);
 
 // biome-ignore lint/suspicious/noExplicitAny: the node's JSON messages, read field by field by the tests

@@ -1,6 +1,7 @@
 import {
   CLOUDWATCH_AGENT_CTL,
   CLOUDWATCH_AGENT_KEY_FINGERPRINT,
+  cloudwatchAgentInstall,
   INSTALL_MARKER,
   installIdentity,
   installPackages,
@@ -450,23 +451,13 @@ ${JOURNAL_LOG_DIR}/*.log ${BOOT_LOG} {
  * when a baked image has it), then starts it with CLOUDWATCH_AGENT_CONFIG. A boot file.
  */
 export function cloudwatchAgentInstaller(cpuArch: 'arm64' | 'amd64'): string {
-  const base = 'https://amazoncloudwatch-agent.s3.amazonaws.com';
-  const pkg = `${base}/ubuntu/${cpuArch}/latest/amazon-cloudwatch-agent.deb`;
-  return String.raw`#!/bin/bash
+  return `#!/bin/bash
 # Installs the Amazon CloudWatch agent (signature-checked) and has it ship the node's EMF records and logs.
 set -euo pipefail
 if [ ! -x ${CLOUDWATCH_AGENT_CTL} ]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  export GNUPGHOME="$work/gnupg"
-  mkdir -m 700 "$GNUPGHOME"
-  curl -fsSL --retry 5 -o "$work/agent.deb" '${pkg}'
-  curl -fsSL --retry 5 -o "$work/agent.deb.sig" '${pkg}.sig'
-  curl -fsSL --retry 5 -o "$work/agent.gpg" '${base}/assets/amazon-cloudwatch-agent.gpg'
-  gpg --batch --quiet --import "$work/agent.gpg"
-  status=$(gpg --batch --status-fd 1 --verify "$work/agent.deb.sig" "$work/agent.deb" 2>/dev/null)
-  grep -q '^\[GNUPG:\] VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}' <<<"$status"
-  dpkg -i -E "$work/agent.deb"
+${cloudwatchAgentInstall(cpuArch)}
 fi
 ${CLOUDWATCH_AGENT_CTL} -a fetch-config -m ec2 -s -c file:${CLOUDWATCH_AGENT_CONFIG}
 `;

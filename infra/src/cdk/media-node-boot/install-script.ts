@@ -24,6 +24,29 @@ export const CLOUDWATCH_AGENT_KEY_FINGERPRINT = '937616F3450B7D806CBD9725D581673
 export const CLOUDWATCH_AGENT_CTL = '/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl';
 
 /**
+ * The CloudWatch agent's download, its signature checked against the pinned key's fingerprint, and its
+ * install (bash lines, indented for an `if` block; `$work` must be a scratch directory). The image's install
+ * and the stock boot share it.
+ */
+export function cloudwatchAgentInstall(cpuArch: 'arm64' | 'amd64'): string {
+  const base = 'https://amazoncloudwatch-agent.s3.amazonaws.com';
+  const pkg = `${base}/ubuntu/${cpuArch}/latest/amazon-cloudwatch-agent.deb`;
+  return [
+    'export GNUPGHOME="$work/gnupg"',
+    'mkdir -m 700 "$GNUPGHOME"',
+    `curl -fsSL --retry 5 -o "$work/agent.deb" '${pkg}'`,
+    `curl -fsSL --retry 5 -o "$work/agent.deb.sig" '${pkg}.sig'`,
+    `curl -fsSL --retry 5 -o "$work/agent.gpg" '${base}/assets/amazon-cloudwatch-agent.gpg'`,
+    'gpg --batch --quiet --import "$work/agent.gpg"',
+    'status=$(gpg --batch --status-fd 1 --verify "$work/agent.deb.sig" "$work/agent.deb" 2>/dev/null)',
+    `grep -q '^\\[GNUPG:\\] VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}' <<<"$status"`,
+    'dpkg -i -E "$work/agent.deb"',
+  ]
+    .map((line) => `  ${line}`)
+    .join('\n');
+}
+
+/**
  * The Debian packages a node needs: what the boot script itself runs, then the runtime list of system-packages.json
  * (the list `npm start` installs too), then what the chosen signaling and rtpengine modes add.
  */
@@ -61,8 +84,6 @@ export function installIdentity(s: InstallSettings): string {
  */
 export function installScript(s: InstallSettings): string {
   const nodeArch = s.cpuArch === 'arm64' ? 'arm64' : 'x64';
-  const agentBase = 'https://amazoncloudwatch-agent.s3.amazonaws.com';
-  const agentDeb = `${agentBase}/ubuntu/${s.cpuArch}/latest/amazon-cloudwatch-agent.deb`;
   const kernelForwarding =
     s.rtpengine === 'system'
       ? `# rtpengine's kernel module, built by DKMS for the cloud kernel the image boots (the headers metapackage tracks
@@ -115,15 +136,7 @@ ${NODE_BIN} --version
 if [ -x ${CLOUDWATCH_AGENT_CTL} ]; then
   echo "sipms install: the CloudWatch agent is already installed"
 else
-  export GNUPGHOME="$work/gnupg"
-  mkdir -m 700 "$GNUPGHOME"
-  curl -fsSL --retry 5 -o "$work/agent.deb" '${agentDeb}'
-  curl -fsSL --retry 5 -o "$work/agent.deb.sig" '${agentDeb}.sig'
-  curl -fsSL --retry 5 -o "$work/agent.gpg" '${agentBase}/assets/amazon-cloudwatch-agent.gpg'
-  gpg --batch --quiet --import "$work/agent.gpg"
-  status=$(gpg --batch --status-fd 1 --verify "$work/agent.deb.sig" "$work/agent.deb" 2>/dev/null)
-  grep -q '^\\[GNUPG:\\] VALIDSIG .*${CLOUDWATCH_AGENT_KEY_FINGERPRINT}' <<<"$status"
-  dpkg -i -E "$work/agent.deb"
+${cloudwatchAgentInstall(s.cpuArch)}
 fi
 
 echo '${installIdentity(s)}' > ${INSTALL_MARKER}
