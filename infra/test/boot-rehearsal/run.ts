@@ -6,15 +6,29 @@
  * are there and start. A second run with the S3 download failing must fail the boot (and abandon the launch
  * lifecycle action when the script has an ERR trap for it).
  *
+ * Then the node image, as the stack's Image Builder pipeline bakes it: in a fresh copy of the cached root, the
+ * recipe's build-instance user data (the SSM Agent) and the component's build phase (the install script) run as
+ * the template holds them, with real apt and the downloads stubbed; a second build must skip what is there; the
+ * validate and test phases must pass. In that root (the image), the user data of nodeImage=baked must boot
+ * installing nothing; with sipTlsCertificate=ssm:… it must also install the certificate from Parameter Store; a
+ * marker naming other settings must abandon the launch; the install's agent check must refuse a package not signed
+ * with the pinned key.
+ *
  *   npm run test:boot        (root, Linux, network to deb.debian.org; exit 0 passed, 1 failed, 77 skipped)
  *
  * Environment: BOOT_REHEARSAL_ROOTFS (the cached debootstrap, default $TMPDIR/sipms-boot-rehearsal/rootfs-bookworm;
  * its parent holds the other caches and the run's scratch root), BOOT_REHEARSAL_KEEP=1 keeps the run's root file
- * system, BOOT_REHEARSAL_VERBOSE=1 streams the whole boot log, BOOT_REHEARSAL_TIMEOUT_MIN (default 40).
+ * system, BOOT_REHEARSAL_VERBOSE=1 streams the whole boot log, BOOT_REHEARSAL_TIMEOUT_MIN (default 40),
+ * BOOT_REHEARSAL_PARENT_PACKAGES="a b" installs packages in the image's parent root first (a parent image carrying
+ * more than minbase, as the Debian AMI does; or to rehearse what follows an install that misses a package).
  *
  * Not PID 1 systemd: the units are verified and enabled, never started (the systemctl shim records start/restart).
- * The chroot shares the host's network: apt-get reaches the real Debian mirror; curl, aws and systemctl are shims
- * (shims/) first on the script's PATH; mounts and processes live in their own namespaces (in-chroot.sh).
+ * The chroot shares the host's network: apt-get reaches the real Debian mirror; curl, aws, apt-get and systemctl are
+ * shims (shims/) first on the script's PATH; mounts and processes live in their own namespaces (in-chroot.sh).
+ * Amazon's agent packages are out of reach: stand-ins (stand-ins/) are packaged here, and the CloudWatch agent's
+ * is signed with a key made here, so its first install runs with that key's fingerprint in place of the pinned one.
+ *
+ * Host programs beyond the boot's: dpkg-deb (dpkg), gpg and gpgconf (gpg, gpgconf), openssl (openssl).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -37,7 +51,7 @@ import { arch, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
-import { type ElasticIp, RehearsalStubs, type StubCall } from './stubs.js';
+import { type ElasticIp, RehearsalStubs, type StubCall, type StubFixtures } from './stubs.js';
 import type { RenderedUserData } from './user-data.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -60,11 +74,17 @@ const ROOTFS = process.env.BOOT_REHEARSAL_ROOTFS ?? join(tmpdir(), 'sipms-boot-r
 const CACHE = dirname(ROOTFS);
 const VERBOSE = process.env.BOOT_REHEARSAL_VERBOSE === '1';
 const TIMEOUT_MS = Number(process.env.BOOT_REHEARSAL_TIMEOUT_MIN ?? 40) * 60_000;
+/** Packages the image's parent has beyond the cached minbase root (the Debian AMI carries more): none by default. */
+const PARENT_PACKAGES = (process.env.BOOT_REHEARSAL_PARENT_PACKAGES ?? '')
+  .split(/[\s,]+/)
+  .filter((p) => /^[a-z0-9][a-z0-9.+-]+$/.test(p));
 
 // --- report -----------------------------------------------------------------------------------------------------
 
 const steps: { name: string; ms: number; note: string }[] = [];
-const checks: { name: string; ok: boolean; detail: string }[] = [];
+const checks: { phase: string; name: string; ok: boolean; detail: string }[] = [];
+/** The phase the next checks belong to, for the summary. */
+let phase = '';
 const notes: string[] = [];
 const t0 = Date.now();
 
@@ -80,7 +100,7 @@ async function step<T>(name: string, fn: () => Promise<T> | T, note = (_: T) => 
 }
 
 function check(name: string, ok: boolean, detail = ''): boolean {
-  checks.push({ name, ok, detail });
+  checks.push({ phase, name, ok, detail });
   console.log(`  ${ok ? '✔' : '✘'} ${name}${detail ? ` (${detail})` : ''}`);
   return ok;
 }
@@ -102,12 +122,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // --- host commands ----------------------------------------------------------------------------------------------
 
-function run(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}) {
+function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? `${r.error ?? ''}` };
 }
 
-function must(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
+function must(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
   const r = run(cmd, args, opts);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim().slice(-2000)}`);
   return r.stdout;
@@ -171,11 +191,25 @@ function leakedMounts(): string[] {
 async function preflight(): Promise<void> {
   if (process.platform !== 'linux') throw new Skip(`needs Linux (this is ${process.platform})`);
   if (process.getuid?.() !== 0) throw new Skip('needs root: debootstrap, chroot, mount and unshare (run it with sudo)');
-  const missing = ['unshare', 'chroot', 'mount', 'findmnt', 'zip', 'zipinfo', 'tar', 'xz', 'sha256sum'].filter(
-    (c) => !has(c),
-  );
+  const missing = [
+    'unshare',
+    'chroot',
+    'mount',
+    'findmnt',
+    'zip',
+    'zipinfo',
+    'tar',
+    'xz',
+    'sha256sum',
+    'dpkg-deb',
+    'gpg',
+    'gpgconf',
+    'openssl',
+  ].filter((c) => !has(c));
   if (missing.length)
-    throw new Skip(`missing host commands: ${missing.join(', ')} (apt-get install util-linux zip xz-utils)`);
+    throw new Skip(
+      `missing host commands: ${missing.join(', ')} (apt-get install util-linux zip xz-utils dpkg gpg gpgconf openssl)`,
+    );
   try {
     const r = await fetch(`${MIRROR}/dists/${SUITE}/Release`, { method: 'HEAD', signal: AbortSignal.timeout(15_000) });
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
@@ -210,27 +244,50 @@ function ensureRootfs(): string {
   return `created ${ROOTFS} (${wanted.trim()})`;
 }
 
-function renderUserData(work: string, instanceType: string): { ud: RenderedUserData; bundleZip: string } {
-  const out = join(work, 'user-data.json');
-  const bundleZip = join(work, 'media-node.zip');
-  const r = run(process.execPath, ['--import', 'tsx', join(HERE, 'user-data.ts'), out, bundleZip, instanceType], {
-    cwd: REPO_ROOT,
-  });
+/** The stack's variants the rehearsal boots: stock (installs at boot), baked (the image's), baked with TLS. */
+const TLS_PARAMETER = '/sipms/test/tls';
+const VARIANTS = {
+  stock: {},
+  baked: { nodeImage: 'baked' },
+  tls: { nodeImage: 'baked', sipTlsCertificate: `ssm:${TLS_PARAMETER}` },
+} as const;
+type Variant = keyof typeof VARIANTS;
+type Rendered = { ud: RenderedUserData; bundleZip: string };
+
+function renderUserData(work: string, instanceType: string): Record<Variant, Rendered> {
+  const r = run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(HERE, 'user-data.ts'),
+      work,
+      instanceType,
+      ...Object.entries(VARIANTS).map(([name, ctx]) => `${name}=${JSON.stringify(ctx)}`),
+    ],
+    { cwd: REPO_ROOT },
+  );
   if (r.status !== 0) throw new Error(`synthesizing the stack failed:\n${(r.stdout + r.stderr).slice(-4000)}`);
-  const ud = JSON.parse(readFileSync(out, 'utf8')) as RenderedUserData;
-  writeFileSync(join(work, 'user-data.sh'), ud.script);
-  return { ud, bundleZip };
+  const out = {} as Record<Variant, Rendered>;
+  for (const name of Object.keys(VARIANTS) as Variant[]) {
+    const ud = JSON.parse(readFileSync(join(work, `${name}.json`), 'utf8')) as RenderedUserData;
+    writeFileSync(join(work, `user-data-${name}.sh`), ud.script);
+    out[name] = { ud, bundleZip: join(work, `${name}.zip`) };
+  }
+  return out;
 }
 
 /**
  * A Node.js release archive in nodejs.org's layout (node-vX-linux-ARCH/bin/node) holding this host's own node
- * binary, with its SHASUMS256.txt, so the script's download, checksum check and `node --version` run for real.
- * Cached by binary and name: xz takes a while.
+ * binary, with its SHASUMS256.txt, so the script's download, checksum check and unpacking run for real. bin/node is a
+ * wrapper answering `--version` as the release (the install script skips a matching Node.js, the image check
+ * demands it) and running the host's binary (bin/node-host) for everything else. Cached by binary and name: xz takes
+ * a while.
  */
 function nodeRelease(version: string, dist: string): Map<string, Buffer> {
   const bin = realpathSync(process.execPath);
   const id = createHash('sha256')
-    .update(`${bin}:${statSync(bin).size}:${statSync(bin).mtimeMs}:${dist}`)
+    .update(`${bin}:${statSync(bin).size}:${statSync(bin).mtimeMs}:${dist}:wrapper-1`)
     .digest('hex')
     .slice(0, 16);
   const dir = join(CACHE, `node-release-${id}`);
@@ -238,8 +295,19 @@ function nodeRelease(version: string, dist: string): Map<string, Buffer> {
   if (!existsSync(tarball)) {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(join(dir, dist, 'bin'), { recursive: true });
-    copyFileSync(bin, join(dir, dist, 'bin', 'node'));
-    chmodSync(join(dir, dist, 'bin', 'node'), 0o755);
+    copyFileSync(bin, join(dir, dist, 'bin', 'node-host'));
+    chmodSync(join(dir, dist, 'bin', 'node-host'), 0o755);
+    writeFileSync(
+      join(dir, dist, 'bin', 'node'),
+      [
+        '#!/bin/sh',
+        `# The boot rehearsal's stand-in for Node.js v${version}: the host's node (node-host), answering --version as v${version}.`,
+        `if [ "$#" -eq 1 ] && [ "$1" = --version ]; then echo v${version}; exit 0; fi`,
+        'exec "$(dirname "$0")/node-host" "$@"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
     must('tar', ['-C', dir, '-I', 'xz -1 -T0', '-cf', `${tarball}.tmp`, dist]);
     renameSync(`${tarball}.tmp`, tarball);
     rmSync(join(dir, dist), { recursive: true });
@@ -262,7 +330,7 @@ function installedPackages(script: string): string[] {
 }
 
 /** A fresh copy of the cached root, set up as an instance cloud-init is about to run the user data on. */
-function prepareRoot(root: string, script: string, stubUrl: string, debCache: string): string {
+function prepareRoot(root: string, debCache: string): string {
   rmSync(root, { recursive: true, force: true });
   mkdirSync(dirname(root), { recursive: true });
   must('cp', ['-a', '--reflink=auto', ROOTFS, root]);
@@ -273,7 +341,6 @@ function prepareRoot(root: string, script: string, stubUrl: string, debCache: st
     note = `${debs.length} cached .deb files for this package list (apt-get still runs update and installs every package)`;
   }
   mkdirSync(join(root, 'etc/sipms-rehearsal'), { recursive: true });
-  writeFileSync(join(root, 'etc/sipms-rehearsal/stub-url'), `${stubUrl}\n`);
   mkdirSync(join(root, SHIM_DIR), { recursive: true });
   copyFileSync(join(HERE, 'media-node-stand-in.mjs'), join(root, dirname(SHIM_DIR), 'media-node-stand-in.mjs'));
   for (const shim of readdirSync(join(HERE, 'shims'))) {
@@ -285,9 +352,177 @@ function prepareRoot(root: string, script: string, stubUrl: string, debCache: st
   writeFileSync(join(root, 'usr/sbin/policy-rc.d'), '#!/bin/sh\nexit 101\n');
   chmodSync(join(root, 'usr/sbin/policy-rc.d'), 0o755);
   copyFileSync('/etc/resolv.conf', join(root, 'etc/resolv.conf'));
+  return note;
+}
+
+/** Points the root's shims at a phase's stubs and puts the user data where cloud-init keeps it. */
+function armRoot(root: string, stubUrl: string, script?: string): void {
+  writeFileSync(join(root, 'etc/sipms-rehearsal/stub-url'), `${stubUrl}\n`);
+  if (script === undefined) return;
   mkdirSync(dirname(join(root, SCRIPT_PATH)), { recursive: true });
   writeFileSync(join(root, SCRIPT_PATH), script, { mode: 0o700 });
-  return note;
+}
+
+/** Adds the root's downloaded packages to the cache, each file atomically (a cache only ever holds whole files). */
+function feedDebCache(root: string, debCache: string): number {
+  const archives = join(root, 'var/cache/apt/archives');
+  mkdirSync(debCache, { recursive: true });
+  let added = 0;
+  for (const f of readdirSync(archives).filter((f) => f.endsWith('.deb'))) {
+    if (existsSync(join(debCache, f))) continue;
+    copyFileSync(join(archives, f), join(debCache, `.${f}.tmp`));
+    renameSync(join(debCache, `.${f}.tmp`), join(debCache, f));
+    added++;
+  }
+  return added;
+}
+
+/** Where the agents' packages come from (URL without the scheme), as the scripts download them. */
+const agentUrls = (region: string, debArch: string) => ({
+  ssmDeb: `s3.${region}.amazonaws.com/amazon-ssm-${region}/latest/debian_${debArch}/amazon-ssm-agent.deb`,
+  cwDeb: `amazoncloudwatch-agent.s3.amazonaws.com/ubuntu/${debArch}/latest/amazon-cloudwatch-agent.deb`,
+  cwKey: 'amazoncloudwatch-agent.s3.amazonaws.com/assets/amazon-cloudwatch-agent.gpg',
+});
+
+/**
+ * Stand-ins for Amazon's SSM Agent and CloudWatch agent packages (stand-ins/), built with dpkg-deb; the CloudWatch
+ * one signed, as Amazon's is, by a detached signature, here of a key made for the rehearsal (its fingerprint is
+ * returned: the install script pins Amazon's). Cached by content and architecture.
+ */
+function agentPackages(debArch: string, region: string): { files: Map<string, Buffer>; fingerprint: string } {
+  const sources = readdirSync(join(HERE, 'stand-ins')).sort();
+  const id = createHash('sha256')
+    .update(`${debArch}\0${sources.map((f) => `${f}\0${readFileSync(join(HERE, 'stand-ins', f), 'utf8')}`).join('\0')}`)
+    .digest('hex')
+    .slice(0, 16);
+  const dir = join(CACHE, `agents-${id}`);
+  if (!existsSync(join(dir, 'fingerprint'))) {
+    const tmp = `${dir}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    const pkg = (name: string, files: Record<string, string>) => {
+      const tree = join(tmp, name);
+      mkdirSync(join(tree, 'DEBIAN'), { recursive: true });
+      writeFileSync(
+        join(tree, 'DEBIAN/control'),
+        `Package: ${name}\nVersion: 0.0.0-rehearsal\nArchitecture: ${debArch}\nMaintainer: SIP Mediaserver boot rehearsal <boot-rehearsal@invalid>\nDescription: stand-in for Amazon's ${name}, made by the boot rehearsal\n`,
+      );
+      for (const [path, source] of Object.entries(files)) {
+        mkdirSync(dirname(join(tree, path)), { recursive: true });
+        copyFileSync(join(HERE, 'stand-ins', source), join(tree, path));
+        chmodSync(join(tree, path), source.endsWith('.service') ? 0o644 : 0o755);
+      }
+      must('dpkg-deb', ['--root-owner-group', '--build', tree, join(tmp, `${name}.deb`)]);
+      rmSync(tree, { recursive: true });
+    };
+    pkg('amazon-ssm-agent', {
+      'usr/bin/amazon-ssm-agent': 'amazon-ssm-agent',
+      'lib/systemd/system/amazon-ssm-agent.service': 'amazon-ssm-agent.service',
+    });
+    pkg('amazon-cloudwatch-agent', {
+      'opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl': 'amazon-cloudwatch-agent-ctl',
+    });
+    const env = { ...process.env, GNUPGHOME: join(tmp, 'gnupg') };
+    mkdirSync(env.GNUPGHOME, { mode: 0o700 });
+    try {
+      const gpg = (...args: string[]) => must('gpg', ['--batch', '--quiet', ...args], { env });
+      gpg(
+        '--passphrase',
+        '',
+        '--quick-gen-key',
+        'SIP Mediaserver boot rehearsal (not Amazon) <boot-rehearsal@invalid>',
+      );
+      const deb = join(tmp, 'amazon-cloudwatch-agent.deb');
+      gpg('--detach-sign', '--output', `${deb}.sig`, deb);
+      gpg('--export', '--output', join(tmp, 'amazon-cloudwatch-agent.gpg'));
+      const fpr = /^fpr:(?:[^:]*:){8}([0-9A-F]{40}):/m.exec(gpg('--with-colons', '--list-keys'))?.[1];
+      if (!fpr) throw new Error('gpg made no key fingerprint');
+      writeFileSync(join(tmp, 'fingerprint'), fpr);
+    } finally {
+      // gpg started an agent for this home: it must not outlive the rehearsal.
+      run('gpgconf', ['--kill', 'all'], { env });
+      rmSync(env.GNUPGHOME, { recursive: true, force: true });
+    }
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  }
+  const u = agentUrls(region, debArch);
+  const file = (f: string) => readFileSync(join(dir, f));
+  return {
+    fingerprint: readFileSync(join(dir, 'fingerprint'), 'utf8').trim(),
+    files: new Map([
+      [u.ssmDeb, file('amazon-ssm-agent.deb')],
+      [u.cwDeb, file('amazon-cloudwatch-agent.deb')],
+      [`${u.cwDeb}.sig`, file('amazon-cloudwatch-agent.deb.sig')],
+      [u.cwKey, file('amazon-cloudwatch-agent.gpg')],
+    ]),
+  };
+}
+
+/** A self-signed certificate and its key (EC, valid 30 days: past the script's 14-day warning), made by openssl. */
+function tlsBundle(dir: string): { cert: string; key: string } {
+  mkdirSync(dir, { recursive: true });
+  const [cert, key] = [join(dir, 'sip.crt'), join(dir, 'sip.key')];
+  must('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=sip.example.com',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+}
+
+/**
+ * The commands of each phase of an Image Builder component document, as componentDocument writes it: per phase one
+ * ExecuteBash step whose commands are one YAML literal block (`- |`), read with YAML's rules for it (indentation of
+ * its first line, empty lines kept, one final newline). Anything else in the document is an error.
+ */
+function componentCommands(doc: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const lines = doc.split('\n');
+  let current: string | undefined;
+  let action: string | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const name = /^ {2}- name: (\S+)$/.exec(line)?.[1];
+    if (name) {
+      current = name;
+      action = undefined;
+      continue;
+    }
+    action = /^\s+action: (\S+)$/.exec(line)?.[1] ?? action;
+    if (!current || !/^\s+- \|$/.test(line)) continue;
+    if (action !== 'ExecuteBash') throw new Error(`component phase ${current}: action ${action}, not ExecuteBash`);
+    if (out.has(current)) throw new Error(`component phase ${current}: more than one command block`);
+    const body: string[] = [];
+    let indent: number | undefined;
+    for (i++; i < lines.length; i++) {
+      const l = lines[i]!;
+      if (l.trim() === '') {
+        body.push('');
+        continue;
+      }
+      const n = l.length - l.trimStart().length;
+      indent ??= n;
+      if (n < indent) {
+        i--;
+        break;
+      }
+      body.push(l.slice(indent));
+    }
+    out.set(current, `${body.join('\n').replace(/\n+$/, '')}\n`);
+  }
+  return out;
 }
 
 /** KEY=value lines of an environment file. */
@@ -304,22 +539,122 @@ function unitSection(text: string, key: string): string[] {
   return [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1]!);
 }
 
-function bootRun(root: string, log: string[]): Promise<number> {
-  return inChroot(root, [SCRIPT_PATH], (line) => {
+/** Runs a script in the chroot, keeping its output in `log` and showing the lines that tell the story. */
+function scriptRun(root: string, command: string[], log: string[]): Promise<number> {
+  return inChroot(root, command, (line) => {
     log.push(line);
-    if (VERBOSE || /^sipms boot:|^(E|W): |^rehearsal:|^in-chroot\.sh:|error|fatal/i.test(line))
+    if (
+      VERBOSE ||
+      /^sipms (boot|install|image check):|^(E|W): |^rehearsal:|^in-chroot\.sh:|error|fatal|^\d+ upgraded/i.test(line)
+    )
       console.log(`  │ ${line}`);
   });
 }
 
+const bootRun = (root: string, log: string[]) => scriptRun(root, [SCRIPT_PATH], log);
+
 // --- main -------------------------------------------------------------------------------------------------------
+
+/** The stubs' fixtures for one phase: the same made-up instance in each, fresh state (addresses, heartbeats). */
+function fixturesFor(
+  ud: RenderedUserData,
+  instanceType: string,
+  o: {
+    nodeFiles?: Map<string, Buffer>;
+    bundleZip: string;
+    externalFiles?: Map<string, Buffer>;
+    ssmParameters?: Map<string, string>;
+    /** The stock boot's agent downloads are refused (404, not flagged); anywhere else a download must be served. */
+    refuseAgents?: boolean;
+  },
+): StubFixtures {
+  const resource = (type: string) => ud.resources.find((r) => r.type === type)?.value;
+  return {
+    instanceId: 'i-0rehearsal1234567',
+    instanceType,
+    // A loopback alias: the chroot shares the host's network, and the script's SIP probe needs a local target
+    // (the media node stand-in binds it). Any 127/8 address works without configuration; one per run, so two
+    // rehearsals at once never answer each other's probes.
+    privateIp: `127.1.${(process.pid >> 8) & 255}.${process.pid & 255 || 1}`,
+    publicIp: '203.0.113.23',
+    region: ud.region,
+    availabilityZone: `${ud.region}a`,
+    autoScalingGroupName: resource('AWS::AutoScaling::AutoScalingGroup') ?? 'sipms-rehearsal-asg',
+    bundle: { bucket: ud.bundle.bucket, key: ud.bundle.key, body: readFileSync(o.bundleZip) },
+    nodejsFiles: o.nodeFiles ?? new Map(),
+    // The CloudWatch and SSM agents' packages are Amazon's (one signed): in the stock boot they are not served, so
+    // their installs fail and the script must carry on with a warning, as designed.
+    refusedDownloads: o.refuseAgents
+      ? [/^amazoncloudwatch-agent\.s3\.amazonaws\.com\//, /^s3\.[\w-]+\.amazonaws\.com\/amazon-ssm-/]
+      : [],
+    ...(o.externalFiles ? { externalFiles: o.externalFiles } : {}),
+    ...(o.ssmParameters ? { ssmParameters: o.ssmParameters } : {}),
+    // One pool address already held by another node, the rest free.
+    elasticIps: ud.elasticIps.map(
+      (e, i): ElasticIp => ({
+        allocationId: e.allocationId,
+        publicIp: e.publicIp,
+        tags: e.tags,
+        ...(i === 0 && ud.elasticIps.length > 1
+          ? { instanceId: 'i-0othernode000000', associationId: 'eipassoc-0other' }
+          : {}),
+      }),
+    ),
+    dynamoItems: new Map<string, Record<string, unknown>[]>(),
+    registryTable: resource('AWS::DynamoDB::Table') ?? 'sipms-rehearsal-table',
+  };
+}
+
+function phaseHeader(name: string): void {
+  phase = name;
+  console.log(`\n══ ${name} ${'═'.repeat(Math.max(0, 100 - name.length))}`);
+}
+
+/** What a boot left on the node that the image does not hold: a baked boot starts from the image as built. */
+function resetToImage(root: string): void {
+  for (const p of ['etc/sipms', 'opt/sipms/media-node', 'var/log/sipms-boot.log', SCRIPT_PATH.slice(1)])
+    rmSync(join(root, p), { recursive: true, force: true });
+  for (const dir of ['etc/systemd/system', 'etc/systemd/system/multi-user.target.wants']) {
+    for (const f of readdirSync(join(root, dir)).filter((f) => f.startsWith('sipms-')))
+      rmSync(join(root, dir, f), { recursive: true, force: true });
+  }
+}
+
+const countOf = (calls: StubCall[], service: string, match: (c: StubCall) => boolean = () => true) =>
+  calls.filter((c) => c.service === service && match(c)).length;
+const aptInstalls = (calls: StubCall[]) =>
+  calls.filter((c) => c.service === 'apt-get' && c.args?.some((a) => a === 'install' || a === 'upgrade'));
+
+/** Whether every named package is installed in the root (dpkg-query's status), with dpkg-query's answer. */
+async function allInstalledIn(inRoot: string, names: string[]): Promise<{ ok: boolean; out: string }> {
+  const dpkg = await inChrootOutput(inRoot, [
+    'dpkg-query',
+    '-W',
+    '-f',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format
+    '${db:Status-Abbrev}${Package}\\n',
+    ...names,
+  ]);
+  const ok = dpkg.status === 0 && dpkg.out.split('\n').filter((l) => l.startsWith('ii ')).length === names.length;
+  return { ok, out: dpkg.out };
+}
 
 async function main(): Promise<number> {
   const work = join(CACHE, `run-${process.pid}`);
   const root = join(work, 'rootfs');
+  const imageRoot = join(work, 'image-rootfs');
   let stubs: RehearsalStubs | undefined;
   let keep = process.env.BOOT_REHEARSAL_KEEP === '1';
+  /** Each phase's stubs: a fresh server, its URL given to the root's shims. */
+  const startStubs = async (fx: StubFixtures, inRoot: string, script?: string) => {
+    await stubs?.close();
+    stubs = new RehearsalStubs(fx);
+    const url = await stubs.start();
+    armRoot(inRoot, url, script);
+    return stubs;
+  };
   try {
+    phaseHeader('setup');
     await step('preflight: root, host commands, the Debian mirror', preflight);
     for (const d of existsSync(CACHE) ? readdirSync(CACHE) : []) {
       // Scratch roots of earlier runs whose process is gone.
@@ -336,18 +671,31 @@ async function main(): Promise<number> {
     const hostArch = arch() === 'arm64' ? 'arm64' : 'amd64';
     // An instance type of the host's architecture, so the packages and the Node.js build run in the chroot.
     const instanceType = hostArch === 'arm64' ? 'c7g.large' : 'c7i.large';
-    const { ud, bundleZip } = await step(
-      `user data: the stack synthesized (instanceType ${instanceType}), tokens given concrete values`,
+    const variants = await step(
+      `user data: the stack synthesized (instanceType ${instanceType}) as ${Object.entries(VARIANTS)
+        .map(([n, c]) => `${n} ${JSON.stringify(c)}`)
+        .join(', ')}; tokens given concrete values`,
       () => renderUserData(work, instanceType),
-      ({ ud }) =>
-        `${Buffer.byteLength(ud.script)} bytes, bundle s3://${ud.bundle.bucket}/${ud.bundle.key} (${ud.bundle.files} files), ${ud.elasticIps.length} Elastic IPs`,
+      (v) =>
+        `${Object.entries(v)
+          .map(([n, { ud }]) => `${n} ${Buffer.byteLength(ud.script)} bytes`)
+          .join(
+            ', ',
+          )}; bundle s3://${v.stock.ud.bundle.bucket}/${v.stock.ud.bundle.key} (${v.stock.ud.bundle.files} files), ${v.stock.ud.elasticIps.length} Elastic IPs`,
     );
+    const { ud, bundleZip } = variants.stock;
     const script = ud.script;
-    const syntax = run('bash', ['-n'], { input: script });
-    check('bash -n accepts the user data', syntax.status === 0, syntax.stderr.trim());
-    if (has('shellcheck')) {
-      const sc = run('shellcheck', ['-s', 'bash', '-f', 'gcc', '-'], { input: script });
-      check('shellcheck accepts the user data', sc.status === 0, sc.stdout.trim().split('\n').slice(0, 5).join('; '));
+    for (const [name, v] of Object.entries(variants)) {
+      const syntax = run('bash', ['-n'], { input: v.ud.script });
+      check(`bash -n accepts the ${name} user data`, syntax.status === 0, syntax.stderr.trim());
+      if (has('shellcheck')) {
+        const sc = run('shellcheck', ['-s', 'bash', '-f', 'gcc', '-'], { input: v.ud.script });
+        check(
+          `shellcheck accepts the ${name} user data`,
+          sc.status === 0,
+          sc.stdout.trim().split('\n').slice(0, 5).join('; '),
+        );
+      }
     }
     const nodeVersion = /^NODE_VERSION=(\S+)$/m.exec(script)?.[1];
     const nodeArch = /^NODE_DIST="node-v\$NODE_VERSION-linux-(\w+)"$/m.exec(script)?.[1];
@@ -365,53 +713,22 @@ async function main(): Promise<number> {
       notes.push('the script downloads no Node.js release (NODE_VERSION / NODE_DIST not found): a baked image?');
     }
 
-    const resource = (type: string) => ud.resources.find((r) => r.type === type)?.value;
-    const fixtures = {
-      instanceId: 'i-0rehearsal1234567',
-      instanceType,
-      // A loopback alias: the chroot shares the host's network, and the script's SIP probe needs a local target
-      // (the media node stand-in binds it). Any 127/8 address works without configuration.
-      privateIp: '127.0.1.23',
-      publicIp: '203.0.113.23',
-      region: ud.region,
-      availabilityZone: `${ud.region}a`,
-      autoScalingGroupName: resource('AWS::AutoScaling::AutoScalingGroup') ?? 'sipms-rehearsal-asg',
-      bundle: { bucket: ud.bundle.bucket, key: ud.bundle.key, body: readFileSync(bundleZip) },
-      nodejsFiles: nodeFiles,
-      // The CloudWatch and SSM agents' packages are Amazon's (one signed): not served, so their installs fail and
-      // the script must carry on with a warning, as designed.
-      refusedDownloads: [/^amazoncloudwatch-agent\.s3\.amazonaws\.com\//, /^s3\.[\w-]+\.amazonaws\.com\/amazon-ssm-/],
-      // One pool address already held by another node, the rest free.
-      elasticIps: ud.elasticIps.map(
-        (e, i): ElasticIp => ({
-          allocationId: e.allocationId,
-          publicIp: e.publicIp,
-          tags: e.tags,
-          ...(i === 0 && ud.elasticIps.length > 1
-            ? { instanceId: 'i-0othernode000000', associationId: 'eipassoc-0other' }
-            : {}),
-        }),
-      ),
-      dynamoItems: new Map<string, Record<string, unknown>[]>(),
-      registryTable: resource('AWS::DynamoDB::Table') ?? 'sipms-rehearsal-table',
-    };
-    stubs = new RehearsalStubs(fixtures);
-    const stubUrl = await stubs.start();
-
     const packages = installedPackages(script);
     const pkgHash = createHash('sha256')
       .update(`${DEBOOTSTRAP_ARGS.join(' ')}\n${packages.join(' ')}`)
       .digest('hex')
       .slice(0, 16);
     const debCache = join(CACHE, `apt-archives-${pkgHash}`);
-    await step(
-      'scratch root: a copy of the cached root, shims first on PATH, stubs on ' + stubUrl,
-      () => prepareRoot(root, script, stubUrl, debCache),
-      (n) => n,
-    );
     notes.push(`package list (${packages.length}, hash ${pkgHash}): ${packages.join(' ')}`);
 
-    // --- the boot -------------------------------------------------------------------------------------------
+    // --- the stock boot ---------------------------------------------------------------------------------------
+    phaseHeader('stock boot (nodeImage=stock: installs at boot)');
+    const stockFx = fixturesFor(ud, instanceType, { nodeFiles, bundleZip, refuseAgents: true });
+    const rootNote = await step('scratch root: a copy of the cached root, shims first on PATH', () =>
+      prepareRoot(root, debCache),
+    );
+    console.log(`  ${rootNote}`);
+    await startStubs(stockFx, root, script);
     const bootLog: string[] = [];
     const status = await step(
       'boot: the user data, run as cloud-init would (root, in the chroot)',
@@ -419,7 +736,7 @@ async function main(): Promise<number> {
       (s) => `exit ${s}`,
     );
     writeFileSync(join(work, 'boot.log'), `${bootLog.join('\n')}\n`);
-    const bootCalls = stubs.calls.splice(0);
+    const bootCalls = stubs!.calls.splice(0);
     if (!check('the boot script exits 0', status === 0, `exit ${status}`)) {
       keep = true;
       console.log(
@@ -431,41 +748,24 @@ async function main(): Promise<number> {
     }
 
     await step('checks: units, environment file, bundle, binaries, AWS calls', () =>
-      checkBoot(root, script, bootCalls, fixtures.instanceId, ud, fixtures),
+      checkBoot(root, script, bootCalls, stockFx.instanceId, ud, stockFx),
     );
     reportCalls('boot', bootCalls);
 
-    const dpkg = await inChrootOutput(root, [
-      'dpkg-query',
-      '-W',
-      '-f',
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format
-      '${db:Status-Abbrev}${Package}\\n',
-      ...packages,
-    ]);
-    const allInstalled =
-      dpkg.status === 0 && dpkg.out.split('\n').filter((l) => l.startsWith('ii ')).length === packages.length;
+    const stockInstalled = await allInstalledIn(root, packages);
     check(
       `apt-get installed all ${packages.length} packages of the list`,
-      allInstalled,
-      allInstalled ? '' : dpkg.out.slice(-500),
+      stockInstalled.ok,
+      stockInstalled.ok ? '' : stockInstalled.out.slice(-500),
     );
-    if (allInstalled) {
-      // Only a boot that installed everything feeds the cache; the next run still installs each package.
-      const archives = join(root, 'var/cache/apt/archives');
-      const debs = readdirSync(archives).filter((f) => f.endsWith('.deb'));
-      if (debs.length && !existsSync(debCache)) {
-        mkdirSync(`${debCache}.tmp`, { recursive: true });
-        for (const f of debs) copyFileSync(join(archives, f), join(`${debCache}.tmp`, f));
-        renameSync(`${debCache}.tmp`, debCache);
-        notes.push(
-          `cached the ${debs.length} downloaded .deb files in ${debCache} for later runs with this package list`,
-        );
-      }
+    // Only a boot that installed everything feeds the cache; the next run still installs each package.
+    if (stockInstalled.ok) {
+      const added = feedDebCache(root, debCache);
+      if (added) notes.push(`cached ${added} downloaded .deb files in ${debCache} for later runs`);
     }
 
-    // --- the negative case: the bundle download fails --------------------------------------------------------
-    stubs.setFailure('s3-download');
+    // The negative case: the bundle download fails.
+    stubs!.setFailure('s3-download');
     const failLog: string[] = [];
     const failStatus = await step(
       'boot with the S3 bundle download failing (same root, run again)',
@@ -473,7 +773,7 @@ async function main(): Promise<number> {
       (s) => `exit ${s}`,
     );
     writeFileSync(join(work, 'boot-s3-failure.log'), `${failLog.join('\n')}\n`);
-    const failCalls = stubs.calls.splice(0);
+    const failCalls = stubs!.calls.splice(0);
     check('a failed S3 download fails the boot', failStatus !== 0, `exit ${failStatus}`);
     check(
       'the S3 download was attempted and refused by the stub',
@@ -505,6 +805,412 @@ async function main(): Promise<number> {
         .join('; '),
     );
     reportCalls('failing boot', failCalls);
+    // The stock root has served its purpose: the image gets its own, and the disk is better spent there.
+    if (!keep) rmSync(root, { recursive: true, force: true });
+
+    // --- the node image: the pipeline's build instance, its component's build, validate and test phases -------
+    phaseHeader('image build (the Image Builder component, as the template holds it)');
+    const image = ud.image;
+    if (
+      !check(
+        'the template has the image pipeline: a component and the build instance user data',
+        !!image?.buildInstanceUserData,
+      )
+    )
+      throw new Error('no AWS::ImageBuilder::Component / ImageRecipe user data in the template: nothing to rehearse');
+    writeFileSync(join(work, 'component.yaml'), image!.componentData);
+    const commands = componentCommands(image!.componentData);
+    check(
+      `the component has build, validate and test phases (${[...commands.keys()].join(', ')})`,
+      ['build', 'validate', 'test'].every((p) => commands.has(p)),
+    );
+    const build = commands.get('build') ?? '';
+    const installText = /<<'SIPMS_INSTALL'\n([\s\S]*?)^SIPMS_INSTALL$/m.exec(build)?.[1] ?? '';
+    const installPath = /^bash (\/\S+)$/m.exec(build)?.[1] ?? '';
+    check('the build phase writes the install script and runs it', !!installText && !!installPath, installPath);
+    const pinned = /VALIDSIG \.\*([0-9A-F]{40})/.exec(installText)?.[1];
+    const identity = /^echo '(sipms-install [^']+)' > (\/\S+)$/m.exec(installText);
+    const markerPath = identity?.[2] ?? '/opt/sipms/installed';
+    // The contract between image and boot: the identity the baked user data insists on.
+    const bakedScript = variants.baked.ud.script;
+    const expected = new RegExp(`grep -qxF '([^']+)' ${markerPath.replace(/\//g, '\\/')}`).exec(bakedScript)?.[1];
+    check(
+      'the install script writes the identity the baked user data checks',
+      !!identity && identity[1] === expected,
+      `${identity?.[1]} → ${markerPath}; baked boot expects ${expected}`,
+    );
+    const installPackagesList = installedPackages(installText);
+    check(
+      'the image installs the same package list as the stock boot',
+      installPackagesList.join(' ') === packages.join(' '),
+      installPackagesList.join(' '),
+    );
+
+    const agents = await step(
+      "the agents' stand-in packages (dpkg-deb; the CloudWatch one signed by a rehearsal key)",
+      () => agentPackages(hostArch, ud.region),
+    );
+    const imageNote = await step(
+      'image root: a fresh copy of the cached root (the parent image), shims first on PATH',
+      () => prepareRoot(imageRoot, debCache),
+    );
+    console.log(`  ${imageNote}`);
+    const buildFx = {
+      ...fixturesFor(ud, instanceType, { nodeFiles, bundleZip, externalFiles: agents.files }),
+      instanceId: 'i-0imagebuilder00000',
+    };
+    const RUN_DIR = '/var/lib/sipms-rehearsal';
+    mkdirSync(join(imageRoot, RUN_DIR.slice(1)), { recursive: true });
+    const writeIn = (name: string, text: string) => {
+      writeFileSync(join(imageRoot, RUN_DIR.slice(1), name), text, { mode: 0o700 });
+      return `${RUN_DIR}/${name}`;
+    };
+    // AWSTOE's ExecuteBash runs a step's commands as one bash script, as root.
+    const userDataPath = writeIn('build-instance-user-data.sh', image!.buildInstanceUserData);
+    // Amazon's key is out of reach: the first build pins the rehearsal key instead, all else as deployed.
+    const buildRehearsalKey = pinned ? build.replaceAll(pinned, agents.fingerprint) : build;
+    const buildPath = writeIn('component-build-rehearsal-key.sh', buildRehearsalKey);
+    const buildDeployedPath = writeIn('component-build.sh', build);
+    const validatePath = writeIn('component-validate.sh', commands.get('validate') ?? 'exit 99\n');
+    const testPath = writeIn('component-test.sh', commands.get('test') ?? 'exit 99\n');
+    check(
+      "the agent check pins one key fingerprint, swapped for the rehearsal key's in the first build only",
+      !!pinned && build.split(pinned).length === 2 && buildRehearsalKey !== build,
+      `pinned ${pinned}, rehearsal ${agents.fingerprint}`,
+    );
+
+    await startStubs(buildFx, imageRoot);
+    if (PARENT_PACKAGES.length) {
+      const extra = await step(
+        `parent image: ${PARENT_PACKAGES.join(' ')} added (BOOT_REHEARSAL_PARENT_PACKAGES)`,
+        () =>
+          inChrootOutput(imageRoot, [
+            '/bin/sh',
+            '-c',
+            `apt-get -q update && apt-get -q install -y --no-install-recommends ${PARENT_PACKAGES.join(' ')}`,
+          ]),
+        (r) => `exit ${r.status}`,
+      );
+      if (extra.status !== 0)
+        throw new Error(`installing ${PARENT_PACKAGES.join(' ')} failed: ${extra.out.slice(-800)}`);
+      notes.push(
+        `the parent image had ${PARENT_PACKAGES.join(' ')} beyond debootstrap's (BOOT_REHEARSAL_PARENT_PACKAGES): the image build did not have to install them`,
+      );
+      stubs!.calls.splice(0);
+    }
+    const udLog: string[] = [];
+    const udStatus = await step(
+      "build instance: the recipe's user data override (the SSM Agent)",
+      () => scriptRun(imageRoot, ['/bin/bash', userDataPath], udLog),
+      (s) => `exit ${s}`,
+    );
+    const udCalls = stubs!.calls.splice(0);
+    check('the build instance user data exits 0', udStatus === 0, `exit ${udStatus}; ${udLog.slice(-3).join(' | ')}`);
+    const ssmAgent = await allInstalledIn(imageRoot, ['amazon-ssm-agent']);
+    check('the SSM Agent package is installed', ssmAgent.ok, ssmAgent.out);
+    // lstat: the link is absolute, meaningful inside the root only.
+    const ssmLink = join(imageRoot, 'etc/systemd/system/multi-user.target.wants/amazon-ssm-agent.service');
+    check(
+      'the SSM Agent is enabled (multi-user.target.wants)',
+      existsSync(dirname(ssmLink)) &&
+        readdirSync(dirname(ssmLink)).includes('amazon-ssm-agent.service') &&
+        existsSync(join(imageRoot, readlinkSync(ssmLink))),
+    );
+    check(
+      'the user data found the region in IMDS and fetched the agent from its bucket',
+      countOf(udCalls, 'external', (c) => c.status === 200 && c.summary.includes(`amazon-ssm-${ud.region}/`)) === 1,
+    );
+    check(
+      'no unknown requests in the build instance user data',
+      udCalls.every((c) => !c.unknown),
+    );
+    reportCalls('build instance user data', udCalls);
+
+    const installLog: string[] = [];
+    const installStatus = await step(
+      'component build phase (install script), the CloudWatch agent pinned to the rehearsal key',
+      () => scriptRun(imageRoot, ['/bin/bash', buildPath], installLog),
+      (s) => `exit ${s}`,
+    );
+    writeFileSync(join(work, 'install.log'), `${installLog.join('\n')}\n`);
+    const installCalls = stubs!.calls.splice(0);
+    if (!check('the build phase exits 0', installStatus === 0, `exit ${installStatus}`)) {
+      keep = true;
+      console.log(
+        installLog
+          .slice(-40)
+          .map((l) => `  │ ${l}`)
+          .join('\n'),
+      );
+    }
+    check(
+      'the install script says done',
+      installLog.some((l) => l.startsWith('sipms install: done ')),
+    );
+    const keptScript = () =>
+      existsSync(join(imageRoot, installPath)) ? readFileSync(join(imageRoot, installPath), 'utf8') : '';
+    check(
+      `the install script kept in the image (${installPath}) is the component's (with the rehearsal key)`,
+      keptScript() === (pinned ? installText.replaceAll(pinned, agents.fingerprint) : installText),
+    );
+    check(
+      'apt-get ran update, upgrade and install',
+      ['update', 'upgrade', 'install'].every(
+        (verb) => countOf(installCalls, 'apt-get', (c) => !!c.args?.includes(verb)) > 0,
+      ),
+    );
+    const imageInstalled = await allInstalledIn(imageRoot, packages);
+    check(
+      `all ${packages.length} packages of the list are installed`,
+      imageInstalled.ok,
+      imageInstalled.ok ? '' : imageInstalled.out.slice(-500),
+    );
+    check(
+      'Node.js was downloaded from nodejs.org (stubbed) and checksum-checked',
+      countOf(installCalls, 'nodejs', (c) => c.status === 200) === 2 &&
+        installLog.some((l) => /node-v[\d.]+-linux-\w+\.tar\.xz: OK$/.test(l)),
+    );
+    const probe = await inChrootOutput(imageRoot, [
+      '/bin/bash',
+      '-c',
+      [
+        'set -e',
+        'echo "node $(/opt/sipms/node/bin/node --version), runs: $(/opt/sipms/node/bin/node -e "console.log(process.version)")"',
+        'echo "rtpengine $(rtpengine --version 2>&1 | head -n1)"',
+        'echo "ffmpeg $(ffmpeg -hide_banner -version | head -n1)"',
+        'echo "espeak-ng $(espeak-ng --version | head -n1)"',
+        'echo "cloudwatch agent ctl $(test -x /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl && echo present)"',
+      ].join('\n'),
+    ]);
+    check(
+      `Node.js v${nodeVersion} is installed and runs; rtpengine, ffmpeg, espeak-ng run; the CloudWatch agent is installed`,
+      probe.status === 0 && probe.out.includes(`node v${nodeVersion}, runs: v`) && probe.out.includes('ctl present'),
+      probe.out.replace(/\n/g, '; '),
+    );
+    check(
+      'the CloudWatch agent package passed the signature check and was installed',
+      (await allInstalledIn(imageRoot, ['amazon-cloudwatch-agent'])).ok &&
+        countOf(installCalls, 'external', (c) => c.status === 200 && c.summary.includes('amazoncloudwatch-agent')) ===
+          3,
+    );
+    const marker = existsSync(join(imageRoot, markerPath)) ? readFileSync(join(imageRoot, markerPath), 'utf8') : '';
+    check(`the install marker ${markerPath} holds the expected identity`, marker === `${expected}\n`, marker.trim());
+    check(
+      'no unknown requests in the install',
+      installCalls.every((c) => !c.unknown),
+    );
+    reportCalls('install', installCalls);
+
+    const againLog: string[] = [];
+    const againStatus = await step(
+      'component build phase again, as deployed (Amazon key pinned): idempotent',
+      () => scriptRun(imageRoot, ['/bin/bash', buildDeployedPath], againLog),
+      (s) => `exit ${s}`,
+    );
+    writeFileSync(join(work, 'install-again.log'), `${againLog.join('\n')}\n`);
+    const againCalls = stubs!.calls.splice(0);
+    check('the second build exits 0', againStatus === 0, `exit ${againStatus}; ${againLog.slice(-3).join(' | ')}`);
+    check(
+      'it skips Node.js and the CloudWatch agent (already installed) and downloads nothing',
+      againLog.some((l) => /Node\.js v[\d.]+ is already installed/.test(l)) &&
+        againLog.some((l) => /CloudWatch agent is already installed/.test(l)) &&
+        countOf(againCalls, 'nodejs') === 0 &&
+        countOf(againCalls, 'external') === 0,
+    );
+    check(
+      'apt installs and upgrades nothing the second time',
+      againLog.filter((l) => /^0 upgraded, 0 newly installed/.test(l)).length === 2,
+      againLog.filter((l) => /upgraded, .* newly installed/.test(l)).join(' | '),
+    );
+    check(`the install script kept in the image is now the component's as deployed`, keptScript() === installText);
+    const markerAgain = existsSync(join(imageRoot, markerPath))
+      ? readFileSync(join(imageRoot, markerPath), 'utf8')
+      : '';
+    check('the marker is unchanged', !!marker && markerAgain === marker);
+    reportCalls('second install', againCalls);
+
+    for (const [p, path] of [
+      ['validate', validatePath],
+      ['test', testPath],
+    ] as const) {
+      const log: string[] = [];
+      const st = await step(
+        `component ${p} phase (installCheckScript)`,
+        () => scriptRun(imageRoot, ['/bin/bash', path], log),
+        (s) => `exit ${s}`,
+      );
+      check(
+        `the ${p} phase passes`,
+        st === 0 && log.includes('sipms image check: ok'),
+        `exit ${st}; ${log.slice(-4).join(' | ')}`,
+      );
+    }
+    stubs!.calls.splice(0);
+    if (imageInstalled.ok) {
+      const added = feedDebCache(imageRoot, debCache);
+      if (added) notes.push(`cached ${added} more .deb files (the image's upgrades) in ${debCache}`);
+    }
+    const imageOk = installStatus === 0 && marker === `${expected}\n`;
+
+    // --- boots of the image ------------------------------------------------------------------------------------
+    phaseHeader('baked boot (nodeImage=baked, in the image root)');
+    if (!imageOk) {
+      console.log(
+        '  the image build failed: the baked, TLS and stale-image boots need its image and are not rehearsed (see the failed checks above)',
+      );
+      return 1;
+    }
+    const bakedBoot = async (variant: Variant, label: string, extra: { ssmParameters?: Map<string, string> } = {}) => {
+      const v = variants[variant];
+      resetToImage(imageRoot);
+      const fx = fixturesFor(v.ud, instanceType, { bundleZip: v.bundleZip, ...extra });
+      await startStubs(fx, imageRoot, v.ud.script);
+      const log: string[] = [];
+      const st = await step(
+        label,
+        () => bootRun(imageRoot, log),
+        (s) => `exit ${s}`,
+      );
+      writeFileSync(join(work, `boot-${variant}.log`), `${log.join('\n')}\n`);
+      return { status: st, log, calls: stubs!.calls.splice(0), fx, ud: v.ud };
+    };
+    const baked = await bakedBoot('baked', 'boot: the nodeImage=baked user data in the image');
+    if (!check('the baked boot exits 0', baked.status === 0, `exit ${baked.status}`)) {
+      keep = true;
+      console.log(
+        baked.log
+          .slice(-40)
+          .map((l) => `  │ ${l}`)
+          .join('\n'),
+      );
+    }
+    check(
+      'nothing installed: no apt-get install or upgrade, no Node.js or agent download',
+      aptInstalls(baked.calls).length === 0 &&
+        countOf(baked.calls, 'nodejs') === 0 &&
+        countOf(baked.calls, 'external') === 0,
+      [...aptInstalls(baked.calls), ...baked.calls.filter((c) => c.service === 'nodejs' || c.service === 'external')]
+        .map((c) => c.summary)
+        .join('; '),
+    );
+    check(
+      "the CloudWatch agent from the image is configured (ctl fetch-config), the image's SSM Agent enabled",
+      countOf(baked.calls, 'amazon-cloudwatch-agent-ctl', (c) => !!c.args?.includes('fetch-config')) === 1 &&
+        countOf(baked.calls, 'systemctl', (c) => c.summary === 'systemctl enable --now amazon-ssm-agent') === 1 &&
+        !baked.log.some((l) => /WARNING the (CloudWatch|SSM) agent did not start/i.test(l)),
+    );
+    await step('checks: units, environment file, bundle, binaries, AWS calls (as in the stock boot)', () =>
+      checkBoot(imageRoot, baked.ud.script, baked.calls, baked.fx.instanceId, baked.ud, baked.fx),
+    );
+    reportCalls('baked boot', baked.calls);
+
+    // With a certificate in Parameter Store.
+    phaseHeader(`TLS boot (nodeImage=baked, sipTlsCertificate=ssm:${TLS_PARAMETER})`);
+    const pem = await step('a certificate and key (openssl, self-signed EC)', () => tlsBundle(join(work, 'tls')));
+    const tls = await bakedBoot('tls', 'boot: the TLS user data in the image', {
+      ssmParameters: new Map([[TLS_PARAMETER, `${pem.cert}${pem.key}`]]),
+    });
+    check('the TLS boot exits 0', tls.status === 0, `exit ${tls.status}; ${tls.log.slice(-3).join(' | ')}`);
+    check(
+      'the bundle was read from SSM GetParameter with decryption',
+      countOf(
+        tls.calls,
+        'ssm',
+        (c) => c.status === 200 && c.params?.WithDecryption === true && c.params?.Name === TLS_PARAMETER,
+      ) === 1,
+    );
+    const passwd = readFileSync(join(imageRoot, 'etc/passwd'), 'utf8');
+    const sipms = /^sipms:[^:]*:(\d+):(\d+):/m.exec(passwd);
+    const tlsFile = (p: string, mode: number, content?: string) => {
+      const f = join(imageRoot, p);
+      if (!existsSync(f)) return `${p} missing`;
+      const st = statSync(f);
+      const owner = `${st.uid}:${st.gid}`;
+      const problems = [
+        (st.mode & 0o777) !== mode ? `mode ${(st.mode & 0o777).toString(8)}` : '',
+        owner !== `${sipms?.[1]}:${sipms?.[2]}` ? `owner ${owner}, sipms is ${sipms?.[1]}:${sipms?.[2]}` : '',
+        content !== undefined && readFileSync(f, 'utf8').trim() !== content.trim() ? 'content differs' : '',
+      ].filter(Boolean);
+      return problems.length ? `${p}: ${problems.join(', ')}` : '';
+    };
+    const tlsProblems = [
+      tlsFile('etc/sipms/tls', 0o700),
+      tlsFile('etc/sipms/tls/sip.crt', 0o600, pem.cert),
+      tlsFile('etc/sipms/tls/sip.key', 0o600, pem.key),
+    ].filter(Boolean);
+    check(
+      'the certificate and key are in /etc/sipms/tls (0700), each 0600 owned by the service user, as sent',
+      !!sipms && tlsProblems.length === 0,
+      tlsProblems.join('; '),
+    );
+    const tlsEnv = existsSync(join(imageRoot, ENV_FILE))
+      ? parseEnvFile(readFileSync(join(imageRoot, ENV_FILE), 'utf8'))
+      : {};
+    check(
+      'the environment file turns TLS on with those paths',
+      (tlsEnv.SIP_TRANSPORTS ?? '').split(',').includes('tls') &&
+        tlsEnv.SIP_TLS_CERT === '/etc/sipms/tls/sip.crt' &&
+        tlsEnv.SIP_TLS_KEY === '/etc/sipms/tls/sip.key',
+      `SIP_TRANSPORTS=${tlsEnv.SIP_TRANSPORTS} SIP_TLS_CERT=${tlsEnv.SIP_TLS_CERT} SIP_TLS_KEY=${tlsEnv.SIP_TLS_KEY} SIP_TLS_PORT=${tlsEnv.SIP_TLS_PORT}`,
+    );
+    const bootLogFile = join(imageRoot, 'var/log/sipms-boot.log');
+    const logged = `${tls.log.join('\n')}\n${existsSync(bootLogFile) ? readFileSync(bootLogFile, 'utf8') : ''}`;
+    check('the private key never reaches the boot log', !logged.includes('PRIVATE KEY'));
+    await step('checks: units, environment file (schema with TLS), AWS calls', () =>
+      checkBoot(imageRoot, tls.ud.script, tls.calls, tls.fx.instanceId, tls.ud, tls.fx),
+    );
+    reportCalls('TLS boot', tls.calls);
+
+    // An image built for other settings.
+    phaseHeader('baked boot of an image built for other settings (marker mismatch)');
+    const otherIdentity = expected!.replace(/ node=\S+/, ' node=0.0.0-other');
+    writeFileSync(join(imageRoot, markerPath), `${otherIdentity}\n`);
+    const stale = await bakedBoot('baked', `boot: the baked user data with the marker "${otherIdentity}"`);
+    check('the boot fails', stale.status !== 0, `exit ${stale.status}`);
+    check(
+      'it says the image is not baked for these settings',
+      stale.log.some((l) => /sipms boot: FAILED .*image not baked for/.test(l)),
+      stale.log.filter((l) => l.includes('FAILED')).join(' | '),
+    );
+    check(
+      'the launch lifecycle action is abandoned (Auto Scaling stub)',
+      stale.calls.some((c) => c.service === 'autoscaling' && c.params?.LifecycleActionResult === 'ABANDON') &&
+        !stale.calls.some((c) => c.service === 'autoscaling' && c.params?.LifecycleActionResult === 'CONTINUE'),
+    );
+    check(
+      'it stops before the bundle and the units',
+      countOf(stale.calls, 's3') === 0 &&
+        !stale.calls.some((c) => c.service === 'systemctl' && c.summary.includes('sipms-media-node')),
+    );
+    check(
+      'no unknown requests',
+      stale.calls.every((c) => !c.unknown),
+    );
+    reportCalls('stale-image boot', stale.calls);
+
+    // The pin: the deployed install refuses an agent package signed by any other key.
+    phaseHeader('image build with an agent package not signed by the pinned key');
+    rmSync(join(imageRoot, markerPath), { force: true });
+    const removed = await inChrootOutput(imageRoot, ['dpkg', '--purge', 'amazon-cloudwatch-agent']);
+    check('the stand-in agent is removed first (dpkg --purge)', removed.status === 0, removed.out.slice(-300));
+    await startStubs(buildFx, imageRoot);
+    const pinLog: string[] = [];
+    const pinStatus = await step(
+      'component build phase as deployed, the agent signed by the rehearsal key',
+      () => scriptRun(imageRoot, ['/bin/bash', buildDeployedPath], pinLog),
+      (s) => `exit ${s}`,
+    );
+    const pinCalls = stubs!.calls.splice(0);
+    check('the build fails', pinStatus !== 0, `exit ${pinStatus}`);
+    check(
+      'after downloading the agent, its signature and key (it failed at the check, not before)',
+      countOf(pinCalls, 'external', (c) => c.status === 200 && c.summary.includes('amazoncloudwatch-agent')) === 3,
+    );
+    check(
+      'the agent is not installed and no marker is written',
+      !(await allInstalledIn(imageRoot, ['amazon-cloudwatch-agent'])).ok && !existsSync(join(imageRoot, markerPath)),
+    );
+    reportCalls('build with a foreign signature', pinCalls);
     return checks.every((c) => c.ok) ? 0 : 1;
   } catch (e) {
     if (e instanceof Skip) {
@@ -515,12 +1221,13 @@ async function main(): Promise<number> {
     console.error(`\nBOOT REHEARSAL ERROR: ${e instanceof Error ? e.stack : String(e)}`);
     return 1;
   } finally {
+    phaseHeader('cleanup');
     await stubs?.close();
     const leaks = leakedMounts();
     if (leaks.length) console.error(`LEAKED MOUNTS under ${CACHE}:\n${leaks.join('\n')}`);
     check('no mounts left on the host under the cache (findmnt)', leaks.length === 0, leaks.join(', '));
     if (!keep) rmSync(work, { recursive: true, force: true });
-    else if (existsSync(work)) notes.push(`kept for inspection: ${work} (boot.log, rootfs/)`);
+    else if (existsSync(work)) notes.push(`kept for inspection: ${work} (logs, rootfs/, image-rootfs/)`);
   }
 }
 
@@ -530,7 +1237,7 @@ async function checkBoot(
   calls: StubCall[],
   instanceId: string,
   ud: RenderedUserData,
-  fx: { privateIp: string; publicIp: string; elasticIps: ElasticIp[] },
+  fx: { privateIp: string; publicIp: string | undefined; elasticIps: ElasticIp[] },
 ): Promise<void> {
   const at = (p: string) => join(root, p);
   check(
@@ -621,7 +1328,11 @@ async function checkBoot(
     check('TABLE_NAME is the stack table', !!table && env.TABLE_NAME === table, env.TABLE_NAME);
     try {
       const { loadMediaNodeConfig } = await import('@sipms/media-node/config');
-      const config = loadMediaNodeConfig(env);
+      // The schema reads the TLS files it names: those are in the root, not on the host.
+      const tlsPaths = Object.fromEntries(
+        (['SIP_TLS_CERT', 'SIP_TLS_KEY'] as const).filter((k) => env[k]?.startsWith('/')).map((k) => [k, at(env[k]!)]),
+      );
+      const config = loadMediaNodeConfig({ ...env, ...tlsPaths });
       check(
         'the media node configuration schema accepts the environment file',
         true,
@@ -640,7 +1351,7 @@ async function checkBoot(
     '-c',
     [
       'set -e',
-      'echo "node $(/opt/sipms/node/bin/node --version)"',
+      'echo "node $(/opt/sipms/node/bin/node --version) (engine $(/opt/sipms/node/bin/node -p process.version))"',
       '/opt/sipms/node/bin/node --check /opt/sipms/media-node/main.mjs && echo "main.mjs parses"',
       ...commands.map((c) => `command -v ${c} >/dev/null && echo "${c} at $(command -v ${c})"`),
       'echo "rtpengine $(rtpengine --version 2>&1 | head -n1)"',
@@ -723,18 +1434,9 @@ function reportCalls(title: string, calls: StubCall[]): void {
     else count.set(k, { c, n: 1 });
   }
   console.log(`\n  Calls answered by the stubs during the ${title} (${calls.length}):`);
-  for (const service of [
-    'imds',
-    'nodejs',
-    'external',
-    'aws',
-    's3',
-    'ec2',
-    'autoscaling',
-    'dynamodb',
-    'systemctl',
-    'stub',
-  ]) {
+  const order = ['imds', 'nodejs', 'external', 'apt-get', 'aws', 's3', 'ssm', 'ec2', 'autoscaling', 'dynamodb'];
+  const services = [...new Set([...order, ...calls.map((c) => c.service)])];
+  for (const service of services) {
     if (!lines(service).length) continue;
     console.log(`  ${service}:`);
     for (const { c, n } of count.values())
@@ -748,6 +1450,10 @@ console.log(
 );
 for (const s of steps) console.log(`  ${secs(s.ms).padStart(8)}  ${s.name}${s.note ? ` — ${s.note}` : ''}`);
 const failed = checks.filter((c) => !c.ok);
+for (const p of [...new Set(checks.map((c) => c.phase))]) {
+  const of = checks.filter((c) => c.phase === p);
+  console.log(`  ${p}: ${of.filter((c) => c.ok).length}/${of.length} checks passed`);
+}
 console.log(
   `  checks: ${checks.length - failed.length}/${checks.length} passed${failed.length ? `; FAILED: ${failed.map((c) => c.name).join('; ')}` : ''}`,
 );

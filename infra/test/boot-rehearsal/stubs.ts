@@ -1,8 +1,8 @@
 /**
  * The AWS and download endpoints the boot script reaches, answered locally for the boot rehearsal (run.ts). One
  * HTTP server on 127.0.0.1: the chroot shares the host's network, and the shims (shims/) send it IMDS and
- * nodejs.org requests (curl), every aws CLI call (the real CLI with --endpoint-url pointing here) and every
- * systemctl call. Each request is recorded; a request no fixture answers is answered with an error AND flagged
+ * nodejs.org requests and other downloads (curl), every aws CLI call (the real CLI with --endpoint-url pointing
+ * here), every systemctl and apt-get call and the agents' stand-ins. Each request is recorded; a request no fixture answers is answered with an error AND flagged
  * `unknown`, so the rehearsal fails and says what the script asked for that the stub does not know.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 export interface StubCall {
-  /** imds, nodejs, external (other downloads), aws (the CLI's argv), s3/ec2/autoscaling/dynamodb (API), systemctl. */
+  /**
+   * imds, nodejs, external (other downloads), aws (the CLI's argv), s3/ec2/autoscaling/dynamodb/ssm (API), and the
+   * shims' and stand-ins' records: systemctl, apt-get, media-node-stand-in, amazon-cloudwatch-agent-ctl, …
+   */
   service: string;
   /** What was asked, in one line: `GET meta-data/instance-id`, `ec2 AssociateAddress AllocationId=…`. */
   summary: string;
@@ -49,6 +52,10 @@ export interface StubFixtures {
   nodejsFiles: Map<string, Buffer>;
   /** Downloads the script is known to make that the rehearsal refuses on purpose (404, not flagged). */
   refusedDownloads: RegExp[];
+  /** Other downloads answered (URL without the scheme → body): the agents' stand-in packages of the image build. */
+  externalFiles?: Map<string, Buffer>;
+  /** SSM parameters by name (SecureString values, returned decrypted only when asked WithDecryption). */
+  ssmParameters?: Map<string, string>;
   elasticIps: ElasticIp[];
   /** DynamoDB items by table, each matched on its key attributes (DynamoDB JSON). */
   dynamoItems: Map<string, Record<string, unknown>[]>;
@@ -143,7 +150,7 @@ export class RehearsalStubs {
         return;
       }
       case 'external': {
-        this.download('external', req, path, undefined, res);
+        this.download('external', req, path, this.fx.externalFiles?.get(path), res);
         return;
       }
       case 'record': {
@@ -259,6 +266,10 @@ export class RehearsalStubs {
 
   private aws(req: IncomingMessage, url: URL, path: string, body: Buffer, res: ServerResponse): void {
     const target = req.headers['x-amz-target'];
+    if (typeof target === 'string' && target.startsWith('AmazonSSM.')) {
+      this.ssm(target, body, res);
+      return;
+    }
     if (typeof target === 'string') {
       this.dynamodb(target, body, res);
       return;
@@ -433,6 +444,37 @@ export class RehearsalStubs {
     res.end(
       `<${action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">${result}<ResponseMetadata><RequestId>rehearsal</RequestId></ResponseMetadata></${action}Response>`,
     );
+  }
+
+  /** SSM's JSON API: GetParameter of the fixtures' parameters; the value never goes into the record. */
+  private ssm(target: string, body: Buffer, res: ServerResponse): void {
+    const op = target.split('.').pop() ?? target;
+    const params = JSON.parse(body.toString('utf8') || '{}') as { Name?: string; WithDecryption?: boolean };
+    const summary = `ssm ${op} ${params.Name ?? ''}${params.WithDecryption ? ' WithDecryption' : ''}`;
+    const json = (status: number, payload: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify(payload));
+    };
+    const value = params.Name === undefined ? undefined : this.fx.ssmParameters?.get(params.Name);
+    if (op !== 'GetParameter' || value === undefined) {
+      const why = op !== 'GetParameter' ? `no fixture for ssm ${op}` : `no parameter ${params.Name}`;
+      this.record({ service: 'ssm', summary: `${summary} → ${why}`, params, status: 400, unknown: true });
+      json(400, { __type: 'ParameterNotFound', message: `the rehearsal stub has ${why}` });
+      return;
+    }
+    this.record({ service: 'ssm', summary, params, status: 200 });
+    json(200, {
+      Parameter: {
+        Name: params.Name,
+        Type: 'SecureString',
+        // Without decryption SSM returns the ciphertext: the script must ask for the plain value.
+        Value: params.WithDecryption ? value : Buffer.from(`rehearsal-ciphertext:${params.Name}`).toString('base64'),
+        Version: 1,
+        LastModifiedDate: 0,
+        ARN: `arn:aws:ssm:${this.fx.region}:111111111111:parameter/${params.Name!.replace(/^\//, '')}`,
+        DataType: 'text',
+      },
+    });
   }
 
   private dynamodb(target: string, body: Buffer, res: ServerResponse): void {

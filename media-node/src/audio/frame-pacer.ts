@@ -52,7 +52,7 @@ export interface FramePacerOptions {
    * A source sending in real time (an echo, a bot relaying live audio) leaves a small backlog that never drains:
    * one frame arrives per tick, so a frame that once had to wait makes every later one wait too. When at
    * least one whole frame, and no more than `drainMaxFrames`, has waited at every tick for `drainAfterTicks`
-   * ticks without shrinking, one extra frame goes out at once (a 20 ms burst the caller's jitter buffer absorbs). A bot that
+   * ticks at which new audio had arrived, one extra frame goes out at once (a 20 ms burst the caller's jitter buffer absorbs). A bot that
    * sends seconds ahead (speech synthesis) keeps a larger queue on purpose and is never drained. Default 10
    * frames (200 ms: what an event-loop stall of that length leaves behind) and 10 ticks (200 ms).
    */
@@ -97,7 +97,8 @@ export class FramePacer {
   private readonly drainAfterTicks: number;
   /** Ticks in a row after which a small backlog (a whole frame or more, up to drainMaxBytes) still waited. */
   private standing = 0;
-  private sizeAfterLastTick = 0;
+  /** Audio was enqueued since the last tick (see drainStandingBacklog). */
+  private arrivedSinceTick = false;
   private readonly clock: PacerClock;
 
   private ring: Uint8Array;
@@ -147,6 +148,7 @@ export class FramePacer {
   enqueue(bytes: Uint8Array): void {
     this.checkOpen();
     if (bytes.length === 0) return;
+    this.arrivedSinceTick = true;
     if (this.size + bytes.length > this.maxBytes) {
       throw new PacerOverflowError(
         `audio queue full: ${this.ms(this.size)} ms queued, ${this.ms(bytes.length)} ms more would pass the ${this.ms(this.maxBytes)} ms limit`,
@@ -276,11 +278,14 @@ export class FramePacer {
   };
 
   private drainStandingBacklog(): void {
-    // Standing: a whole frame or more waits, no more than the limit, and no less than after the last tick
-    // (the source keeps pace); audio sent ahead in one piece shrinks at every tick and never counts.
+    // Standing: a whole frame or more waits (an empty or oversized queue starts over), and audio keeps
+    // arriving: a tick after which something arrived counts, one with nothing new counts neither way (a
+    // real-time source's arrivals jitter around the ticks). Audio sent ahead in one piece gets no arrivals
+    // and is never drained.
     const small = this.size >= this.frameBytes && this.size <= this.drainMaxBytes;
-    this.standing = small && this.size >= this.sizeAfterLastTick ? this.standing + 1 : 0;
-    this.sizeAfterLastTick = this.size;
+    if (!small) this.standing = 0;
+    else if (this.arrivedSinceTick) this.standing++;
+    this.arrivedSinceTick = false;
     if (this.standing < this.drainAfterTicks) return;
     this.standing = 0;
     this.counts.framesDrained++;

@@ -58,6 +58,7 @@ export function installPackages(s: Pick<InstallSettings, 'signaling' | 'rtpengin
     'unzip',
     'awscli',
     'gpg', // checks the CloudWatch agent's signature
+    'gpg-agent', // gpg --import needs it; only a recommendation of gpg, which --no-install-recommends leaves out
     'logrotate',
     ...RUNTIME_PACKAGES.map((p) => p.package),
     ...(s.signaling === 'drachtio' ? ['docker.io'] : []),
