@@ -12,6 +12,7 @@ import {
 } from '../src/cdk/media-node-boot/boot-script.js';
 import { EMF_LOG_FILE } from '../src/cdk/media-node-boot/systemd-units.js';
 import { type Cfn, renderCfnString, resourcesOfType, scratchDir, synth } from './helpers/synth.js';
+import { requireCommand, shellcheck } from './helpers/tools.js';
 
 /**
  * The media node's user data, taken from the synthesized launch template for each signaling /
@@ -58,18 +59,9 @@ function envFileOf(script: string): Record<string, string> {
   return env;
 }
 
-const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
-const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
-
-/** shellcheck's findings on a bash script (its JSON format), or undefined where shellcheck is not installed. */
-function shellcheck(script: string): { line: number; code: number; message: string }[] {
-  const r = spawnSync('shellcheck', ['--shell=bash', '--format=json', '-'], { input: script, encoding: 'utf8' });
-  assert.ok(r.status === 0 || r.status === 1, `shellcheck ran: ${r.stderr}`);
-  return JSON.parse(r.stdout || '[]');
-}
-
 /** A throwaway root holding the host's unit library, our units and stand-ins for the binaries they run. */
 function verifyUnits(units: Map<string, string>): { status: number | null; findings: string[] } {
+  requireCommand('systemd-analyze');
   const root = scratchDir('sipms-units-');
   const hostUnits = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) => existsSync(d))!;
   mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
@@ -136,12 +128,7 @@ for (const combo of combinations) {
       assert.equal(r.status, 0, r.stderr);
     });
 
-    test('shellcheck finds nothing in the user data or the agent install script', (t) => {
-      if (!hasShellcheck) {
-        console.log('shellcheck is not installed: skipping');
-        t.skip('shellcheck unavailable');
-        return;
-      }
+    test('shellcheck finds nothing in the user data or the agent install script', () => {
       assert.deepEqual(shellcheck(script), []);
       assert.deepEqual(shellcheck(agent!), []);
     });
@@ -280,7 +267,7 @@ for (const combo of combinations) {
       );
     });
 
-    test('the systemd units are valid', (t) => {
+    test('the systemd units are valid', () => {
       const units = unitsOf(files);
       assert.equal(units.size, combo.units, [...units.keys()].join(', '));
       for (const [name, text] of units) {
@@ -301,11 +288,6 @@ for (const combo of combinations) {
       assert.equal(node.get('Unit')!.get('OnFailure')![0], 'sipms-node-unhealthy.service');
       assert.ok(Number(node.get('Service')!.get('TimeoutStopSec')![0]) > 15 * 60, 'systemd waits for the drain');
 
-      if (!hasSystemdAnalyze) {
-        console.log('systemd-analyze is not installed: units checked by the key parser only');
-        t.skip('systemd-analyze verify unavailable; parsed and key-checked only');
-        return;
-      }
       const result = verifyUnits(units);
       console.log(`systemd-analyze verify: exit ${result.status}, ${result.findings.length} findings`);
       assert.deepEqual(result.findings, []);
@@ -321,12 +303,7 @@ test('an x86 node installs the amd64 CloudWatch agent', () => {
   assert.doesNotMatch(script + Object.values(files).join(''), /arm64/);
 });
 
-test('systemd-analyze verify catches a broken unit (the check is not vacuous)', (t) => {
-  if (!hasSystemdAnalyze) {
-    console.log('systemd-analyze is not installed: skipping its self-check');
-    t.skip('systemd-analyze verify unavailable');
-    return;
-  }
+test('systemd-analyze verify catches a broken unit (the check is not vacuous)', () => {
   const broken = new Map([
     ['sipms-broken.service', '[Unit]\nDescription=x\n[Service]\nExecStartt=/opt/sipms/node/bin/node\n'],
   ]);
@@ -474,7 +451,7 @@ describe('baked images and SIP over TLS: the script still parses, passes shellch
     },
   ];
   for (const v of variants) {
-    test(v.name, async (t) => {
+    test(v.name, async () => {
       const script = userDataOf(v.context);
       const parsed = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
       assert.equal(parsed.status, 0, parsed.stderr);
@@ -491,10 +468,6 @@ describe('baked images and SIP over TLS: the script still parses, passes shellch
         const fetched = script.indexOf('tls_tmp=$(mktemp');
         assert.ok(script.indexOf('useradd --system') < fetched);
         assert.ok(fetched < script.indexOf('systemctl enable --now'));
-      }
-      if (!hasShellcheck) {
-        t.skip('shellcheck unavailable');
-        return;
       }
       assert.deepEqual(shellcheck(script), []);
     });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
@@ -28,6 +27,7 @@ import {
   installScript,
 } from '../src/cdk/media-node-boot/install-script.js';
 import type { Cfn } from './helpers/synth.js';
+import { requireCommand, scratchDir as scratch, shellcheck } from './helpers/tools.js';
 
 const DEBIAN = '/aws/service/debian/release/bookworm/latest/arm64';
 const SETTINGS: InstallSettings = {
@@ -36,16 +36,6 @@ const SETTINGS: InstallSettings = {
   signaling: 'builtin',
   rtpengine: 'managed',
 };
-
-const scratchDirs: string[] = [];
-process.once('exit', () => {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
-});
-function scratch(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  scratchDirs.push(dir);
-  return dir;
-}
 
 type Resources = Record<string, { Type: string; Properties: Cfn; DependsOn?: unknown }>;
 function pipelineTemplate(extra: Partial<NodeImagePipelineProps> = {}, withVpc = false): Resources {
@@ -75,13 +65,6 @@ const only = (r: Resources, type: string): Cfn => {
   return found[0]!.Properties;
 };
 const idOf = (r: Resources, type: string) => Object.entries(r).find(([, x]) => x.Type === type)![0];
-
-const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
-function shellcheck(script: string): { line: number; code: number; message: string }[] {
-  const r = spawnSync('shellcheck', ['--shell=bash', '--format=json', '-'], { input: script, encoding: 'utf8' });
-  assert.ok(r.status === 0 || r.status === 1, `shellcheck ran: ${r.stderr}`);
-  return JSON.parse(r.stdout || '[]');
-}
 
 /** The text of a YAML literal block (`- |`) that starts on the line after `marker`, de-indented. */
 function literalBlockAfter(yaml: string, marker: RegExp): string {
@@ -209,22 +192,23 @@ describe("CloudFormation's schema validation (aws-cdk-lib's built-in plugin)", (
   /** The plugin's findings for a stack built by `build`, from the validation report it writes to the cloud assembly. */
   const findings = (build: (stack: Stack) => void): unknown[] => {
     const outdir = scratch('sipms-images-cdk-');
-    const app = new App({ outdir, builtinCloudFormationValidation: true });
-    build(new Stack(app, 'Images', { env: { account: '111111111111', region: 'us-east-1' } }));
-    app.synth();
+    // Another test file's synth helper turns the plugin off for speed (CDK_VALIDATION=false): this one needs it.
+    const saved = process.env.CDK_VALIDATION;
+    delete process.env.CDK_VALIDATION;
+    try {
+      const app = new App({ outdir, builtinCloudFormationValidation: true });
+      build(new Stack(app, 'Images', { env: { account: '111111111111', region: 'us-east-1' } }));
+      app.synth();
+    } finally {
+      if (saved !== undefined) process.env.CDK_VALIDATION = saved;
+    }
     const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
       pluginReports: { violations?: unknown[] }[];
     };
     return report.pluginReports.flatMap((p) => p.violations ?? []);
   };
-  const skip = process.env.CDK_VALIDATION === 'false';
 
-  test('the pipeline passes it (nested properties typed `any` in aws-cdk-lib are checked only here)', (t) => {
-    if (skip) {
-      console.log('CDK_VALIDATION=false: skipping the schema validation');
-      t.skip('CDK_VALIDATION=false');
-      return;
-    }
+  test('the pipeline passes it (nested properties typed `any` in aws-cdk-lib are checked only here)', () => {
     const pipeline = (stack: Stack) =>
       new NodeImagePipeline(stack, 'NodeImage', {
         stage: 'dev',
@@ -267,15 +251,10 @@ describe('nodeMachineImage', () => {
 describe('the install script', () => {
   const script = installScript(SETTINGS);
 
-  test('bash parses it and shellcheck finds nothing (install, check and build user data)', (t) => {
+  test('bash parses it and shellcheck finds nothing (install, check and build user data)', () => {
     for (const s of [script, installCheckScript(SETTINGS), buildInstanceUserData('arm64')]) {
       const r = spawnSync('bash', ['-n'], { input: s, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
-    }
-    if (!hasShellcheck) {
-      console.log('shellcheck is not installed: skipping');
-      t.skip('shellcheck unavailable');
-      return;
     }
     for (const s of [
       script,
@@ -325,7 +304,6 @@ describe('the install script', () => {
  * image check against the result.
  */
 describe('the install script, run', () => {
-  const canUnshare = spawnSync('unshare', ['-r', '-m', 'true']).status === 0;
   const NODE = '22.23.3';
   const dist = `node-v${NODE}-linux-arm64`;
 
@@ -391,12 +369,8 @@ esac`,
     return { opt, bin, log, calls, install: () => run(scriptFile), check: () => run(checkFile) };
   }
 
-  test('installs Node.js (checksum-verified) and the agent, marks the image; a second run downloads nothing', (t) => {
-    if (!canUnshare) {
-      console.log('unshare -r -m is not available (no user namespaces): skipping the install run');
-      t.skip('unshare unavailable');
-      return;
-    }
+  test('installs Node.js (checksum-verified) and the agent, marks the image; a second run downloads nothing', () => {
+    requireCommand('unshare', ['-r', '-m', 'true']);
     const f = fixture();
     const first = f.install();
     assert.equal(first.status, 0, `${first.stdout}\n${first.stderr}`);
@@ -424,11 +398,8 @@ esac`,
     assert.match(f.calls(), /^apt-get .* install /m, 'apt still makes sure of the packages');
   });
 
-  test('a wrong checksum fails the install before anything is unpacked; the check fails on an incomplete image', (t) => {
-    if (!canUnshare) {
-      t.skip('unshare unavailable');
-      return;
-    }
+  test('a wrong checksum fails the install before anything is unpacked; the check fails on an incomplete image', () => {
+    requireCommand('unshare', ['-r', '-m', 'true']);
     const f = fixture({ badChecksum: true });
     const r = f.install();
     assert.notEqual(r.status, 0);

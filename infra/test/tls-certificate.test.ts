@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { App, Stack } from 'aws-cdk-lib';
@@ -21,16 +20,7 @@ import {
   tlsFetchScript,
 } from '../src/cdk/media-node-boot/tls-certificate.js';
 import type { Cfn } from './helpers/synth.js';
-
-const scratchDirs: string[] = [];
-process.once('exit', () => {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
-});
-function scratch(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  scratchDirs.push(dir);
-  return dir;
-}
+import { scratchDir as scratch, selfSignedPem, shellcheck } from './helpers/tools.js';
 
 describe('parseTlsCertificateSource', () => {
   test('accepts an S3 key prefix and an SSM parameter name', () => {
@@ -89,8 +79,6 @@ describe('parseTlsCertificateSource', () => {
   });
 });
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 const S3: TlsCertificateSource = {
   kind: 's3',
   bucket: 'acme-certs',
@@ -100,18 +88,12 @@ const S3: TlsCertificateSource = {
 };
 const SSM: TlsCertificateSource = { kind: 'ssm', parameterName: '/sipms/prod/tls' };
 
-test('tlsFetchScript passes bash -n and shellcheck, for both sources', (t) => {
+test('tlsFetchScript passes bash -n and shellcheck, for both sources', () => {
   for (const source of [S3, SSM]) {
     const script = `#!/bin/bash\nset -Eeuo pipefail\nREGION=us-east-1\n${tlsFetchScript(source)}`;
     const r = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    if (!hasShellcheck) {
-      console.log('shellcheck is not installed: skipping');
-      t.skip('shellcheck unavailable');
-      return;
-    }
-    const found = spawnSync('shellcheck', ['--shell=bash', '--format=json', '-'], { input: script, encoding: 'utf8' });
-    assert.deepEqual(JSON.parse(found.stdout || '[]'), [], source.kind);
+    assert.deepEqual(shellcheck(script), [], source.kind);
   }
 });
 
@@ -130,33 +112,12 @@ test('the certificate files belong to the user the media-node unit runs as', () 
 describe('tlsFetchScript, run with a stub aws', () => {
   const id = (flag: string) => spawnSync('id', [flag], { encoding: 'utf8' }).stdout.trim();
   const pems = (() => {
-    if (!hasOpenssl) return undefined;
     const dir = scratch('sipms-pem-');
-    const make = (name: string, days: number) => {
-      const r = spawnSync('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, `${name}.key`),
-        '-out',
-        join(dir, `${name}.crt`),
-        '-days',
-        String(days),
-        '-subj',
-        '/CN=sip.example.com',
-      ]);
-      assert.equal(r.status, 0, String(r.stderr));
-      return {
-        cert: readFileSync(join(dir, `${name}.crt`), 'utf8'),
-        key: readFileSync(join(dir, `${name}.key`), 'utf8'),
-      };
+    return {
+      good: selfSignedPem(dir, 'good', 365),
+      other: selfSignedPem(dir, 'other', 365),
+      soon: selfSignedPem(dir, 'soon', 3),
     };
-    return { good: make('good', 365), other: make('other', 365), soon: make('soon', 3) };
   })();
 
   function run(source: TlsCertificateSource, objects: Record<string, string | undefined>) {
@@ -208,8 +169,7 @@ esac
   }
   const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 
-  test('from S3: exactly the two objects, installed 0600 in a 0700 directory', (t) => {
-    if (!pems) return t.skip('openssl unavailable');
+  test('from S3: exactly the two objects, installed 0600 in a 0700 directory', () => {
     const r = run(S3, { 'tls/sip.crt': pems.good.cert, 'tls/sip.key': pems.good.key });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.equal(
@@ -239,8 +199,7 @@ esac
     );
   });
 
-  test('from SSM: one decrypted get-parameter, the bundle split into certificate and key', (t) => {
-    if (!pems) return t.skip('openssl unavailable');
+  test('from SSM: one decrypted get-parameter, the bundle split into certificate and key', () => {
     // Key first, then the certificate: the order in the bundle does not matter.
     const r = run(SSM, { '/sipms/prod/tls': `${pems.good.key}${pems.good.cert}` });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
@@ -254,8 +213,7 @@ esac
     assert.doesNotMatch(r.stdout, /BEGIN/, 'no PEM in the boot log');
   });
 
-  test('the node reads what was fetched: tlsEnvironment satisfies its configuration and TLS comes on', async (t) => {
-    if (!pems) return t.skip('openssl unavailable');
+  test('the node reads what was fetched: tlsEnvironment satisfies its configuration and TLS comes on', async () => {
     const r = run(SSM, { '/sipms/prod/tls': `${pems.good.cert}${pems.good.key}` });
     assert.equal(r.status, 0, r.stderr);
     const { loadMediaNodeConfig } = await import('@sipms/media-node/config');
@@ -308,8 +266,7 @@ esac
     ],
   ];
   for (const [name, source, objects, message] of failures) {
-    test(`fails the boot when ${name}, installing nothing`, (t) => {
-      if (!pems) return t.skip('openssl unavailable');
+    test(`fails the boot when ${name}, installing nothing`, () => {
       const r = run(source, objects());
       assert.notEqual(r.status, 0);
       assert.match(r.stdout, message);
@@ -318,8 +275,7 @@ esac
     });
   }
 
-  test('a certificate about to expire is a warning, not a failed boot', (t) => {
-    if (!pems) return t.skip('openssl unavailable');
+  test('a certificate about to expire is a warning, not a failed boot', () => {
     const r = run(S3, { 'tls/sip.crt': pems.soon.cert, 'tls/sip.key': pems.soon.key });
     assert.equal(r.status, 0, r.stderr);
     assert.match(

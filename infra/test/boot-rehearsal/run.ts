@@ -51,6 +51,7 @@ import { arch, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RUNTIME_PACKAGES } from '@sipms/shared/system-packages';
+import { selfSignedPem } from '../helpers/tools.js';
 import { type ElasticIp, RehearsalStubs, type StubCall, type StubFixtures } from './stubs.js';
 import type { RenderedUserData } from './user-data.js';
 
@@ -460,26 +461,7 @@ function agentPackages(debArch: string, region: string): { files: Map<string, Bu
 
 /** A self-signed certificate and its key (EC, valid 30 days: past the script's 14-day warning), made by openssl. */
 function tlsBundle(dir: string): { cert: string; key: string } {
-  mkdirSync(dir, { recursive: true });
-  const [cert, key] = [join(dir, 'sip.crt'), join(dir, 'sip.key')];
-  must('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '30',
-    '-subj',
-    '/CN=sip.example.com',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+  return selfSignedPem(dir, 'sip', 30);
 }
 
 /**

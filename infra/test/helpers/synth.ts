@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SipMediaserverStack } from '../../src/cdk/sip-mediaserver-stack.js';
@@ -13,12 +12,9 @@ process.env.npm_config_update_notifier = 'false';
 
 const { buildApp } = await import('../../src/cdk/build-app.js');
 
-/** A temporary directory removed when the test process exits. */
-export function scratchDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { scratchDir } from './tools.js';
+
+export { scratchDir };
 
 export const TEST_ENV = { account: '111111111111', region: 'us-east-1' } as const;
 export const INFRA_DIR = fileURLToPath(new URL('../..', import.meta.url));
