@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
-import { Baresip, baresipSkipReason, soxStat } from '../src/baresip.js';
+import { Baresip, requireBaresip, soxStat } from '../src/baresip.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { WebhookServer } from '../src/webhook-server.js';
 
@@ -14,10 +14,9 @@ const NUMBER = 'ivr-baresip';
 const PROMPT_MS = 1500;
 const ECHO_SEC = 3;
 
-const skip = baresipSkipReason();
-if (skip) console.log(`# SKIP baresip tests: ${skip}`);
+requireBaresip();
 
-describe('IVR engine heard by a real softphone (baresip)', { skip }, () => {
+describe('IVR engine heard by a real softphone (baresip)', () => {
   let stack: LocalStack;
   let hook: WebhookServer;
   let phone: Baresip;

@@ -7,7 +7,7 @@ import { verifySignature } from '@sipms/shared/signing';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
-import { Baresip, baresipSkipReason, soxStat } from '../src/baresip.js';
+import { Baresip, requireBaresip, soxStat } from '../src/baresip.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 
@@ -19,8 +19,7 @@ const RTP_MIN = 39700;
 const RTP_MAX = 39799;
 const NUMBER = 'stream-bot';
 
-const skip = baresipSkipReason();
-if (skip) console.log(`# SKIP stream tests: ${skip}`);
+requireBaresip();
 
 // biome-ignore lint/suspicious/noExplicitAny: the node's JSON messages, read field by field by the tests
 type BotMessage = { event: string; [field: string]: any };
@@ -92,7 +91,7 @@ function l16Tone(ms: number, hz: number, rate: number, amplitude = 0.5): Buffer 
   return b;
 }
 
-describe('audio streams to voice bots (Twilio Media Streams)', { skip }, () => {
+describe('audio streams to voice bots (Twilio Media Streams)', () => {
   let stack: LocalStack;
   let hook: WebhookServer;
   let bot: Bot;
