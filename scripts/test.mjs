@@ -38,7 +38,7 @@ function testFiles(dir) {
 const files = requested.length
   ? requested
   : [
-      ...['shared', 'lambdas', 'media-node', 'infra'].flatMap((w) => testFiles(`${w}/test`)),
+      ...['shared', 'lambdas', 'media-node', 'infra', 'sdk', 'cli'].flatMap((w) => testFiles(`${w}/test`)),
       ...testFiles('integ-tests/test'),
     ];
 step(`tests (${files.length} files)`, process.execPath, [
