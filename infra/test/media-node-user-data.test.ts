@@ -138,6 +138,16 @@ for (const combo of combinations) {
       assert.match(script, new RegExp(`^install -m 0644 ${BOOT_DIR}/units/\\*\\.service /etc/systemd/system/$`, 'm'));
       assert.match(script, new RegExp(`^install -m 0644 ${BOOT_DIR}/logrotate\\.conf /etc/logrotate\\.d/sipms$`, 'm'));
       assert.match(script, new RegExp(`^if bash ${BOOT_DIR}/cloudwatch-agent\\.sh; then$`, 'm'));
+      // Socket buffer limits are raised before the node starts (its SIP and media sockets ask for 4 MiB).
+      assert.match(
+        script,
+        new RegExp(`^install -m 0644 ${BOOT_DIR}/sysctl\\.conf /etc/sysctl\\.d/60-sipms\\.conf$`, 'm'),
+      );
+      assert.ok(
+        script.indexOf('sysctl -q -p /etc/sysctl.d/60-sipms.conf') <
+          script.indexOf('systemctl enable --now sipms-media-node'),
+      );
+      assert.match(files['boot/sysctl.conf']!, /^net\.core\.rmem_max = 8388608$/m);
       assert.match(script, new RegExp(`node ${BOOT_DIR}/sip-probe\\.mjs "\\$PRIVATE_IP"`));
       assert.equal(files['boot/sip-probe.mjs'], SIP_PROBE_SOURCE);
       // The units are installed after the bundle is unpacked, before anything starts.

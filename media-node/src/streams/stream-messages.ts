@@ -37,10 +37,14 @@ export class StreamMessages {
     return this.next('start', { start: { streamSid: this.streamSid, ...info } });
   }
 
+  /**
+   * The message of every 20 ms, each way: built as text, since JSON.stringify of the nested object was a
+   * visible share of the node's time per stream. Every part is JSON-safe as it stands (a fixed track name,
+   * integers, base64), and a test checks the text against JSON.stringify's.
+   */
   media(track: StreamTrack, chunk: number, timestampMs: number, payload: string): string {
-    return this.next('media', {
-      media: { track, chunk: String(chunk), timestamp: String(timestampMs), payload },
-    });
+    this.sequence += 1;
+    return `{"event":"media","sequenceNumber":"${this.sequence}","media":{"track":"${track}","chunk":"${chunk}","timestamp":"${timestampMs}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`;
   }
 
   dtmf(digit: string): string {
@@ -82,6 +86,8 @@ export function parseBotMessage(text: string, index: number): BotMessage {
       cause: err,
     });
   }
+  // The message of every 20 ms skips the schema: its one field is checked here.
+  if (isMediaMessage(json)) return json;
   const parsed = BotMessage.safeParse(json);
   if (parsed.success) return parsed.data;
   const event = (json as { event?: unknown } | null)?.event;
@@ -92,4 +98,10 @@ export function parseBotMessage(text: string, index: number): BotMessage {
   throw new BotProtocolError(
     `${what} is not one of media, mark, clear, stop with their fields: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
   );
+}
+
+function isMediaMessage(json: unknown): json is Extract<BotMessage, { event: 'media' }> {
+  if (typeof json !== 'object' || json === null) return false;
+  const m = json as { event?: unknown; media?: { payload?: unknown } | null };
+  return m.event === 'media' && typeof m.media === 'object' && m.media !== null && typeof m.media.payload === 'string';
 }

@@ -30,6 +30,36 @@ describe('the stream command', () => {
 });
 
 describe('Twilio Media Streams messages', () => {
+  test('a media message, built as text, is what JSON.stringify makes of it, in the same key order', () => {
+    const m = new StreamMessages('MZabc');
+    m.mark('x');
+    const text = m.media('outbound', 12, 240, 'f/+A==');
+    assert.equal(
+      text,
+      JSON.stringify({
+        event: 'media',
+        sequenceNumber: '2',
+        media: { track: 'outbound', chunk: '12', timestamp: '240', payload: 'f/+A==' },
+        streamSid: 'MZabc',
+      }),
+    );
+  });
+
+  test('a bot media message without a string payload is refused like any other bad message', () => {
+    for (const bad of [
+      '{"event":"media"}',
+      '{"event":"media","media":null}',
+      '{"event":"media","media":{"payload":3}}',
+    ]) {
+      assert.throws(() => parseBotMessage(bad, 1), BotProtocolError, bad);
+    }
+    assert.deepEqual(parseBotMessage('{"event":"media","media":{"payload":"AA=="},"streamSid":"x"}', 1), {
+      event: 'media',
+      media: { payload: 'AA==' },
+      streamSid: 'x',
+    });
+  });
+
   test("the node's messages: strings for numbers, numbered from 1 after connected, streamSid on each", () => {
     const m = new StreamMessages('MZ1');
     assert.deepEqual(JSON.parse(m.connected()), { event: 'connected', protocol: 'Call', version: '1.0.0' });

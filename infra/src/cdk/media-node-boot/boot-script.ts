@@ -106,7 +106,7 @@ s.bind(0, host, () => {
 
 /**
  * The files the boot script takes from the bundle (paths relative to the bundle's root): the systemd units, the SIP
- * probe, the CloudWatch agent's installer and the logrotate configuration. Static text that would otherwise fill the
+ * probe, the CloudWatch agent's installer, the logrotate and sysctl configuration. Static text that would otherwise fill the
  * user data, which EC2 limits to 16 KB; they hold no tokens (an asset cannot), so everything deployment-specific
  * (names, addresses, the agent's log groups) stays in the user data.
  */
@@ -120,6 +120,7 @@ export function bootFiles(s: BootFileSettings): Record<string, string> {
     [`${BOOT_FILES_DIR}/sip-probe.mjs`, SIP_PROBE_SOURCE],
     [`${BOOT_FILES_DIR}/cloudwatch-agent.sh`, cloudwatchAgentInstaller(s.cpuArch)],
     [`${BOOT_FILES_DIR}/logrotate.conf`, LOGROTATE_CONFIG],
+    [`${BOOT_FILES_DIR}/sysctl.conf`, SYSCTL_CONFIG],
   ]);
 }
 
@@ -285,6 +286,10 @@ ENV`
 chgrp sipms ${ENV_FILE}
 umask 022
 
+# --- socket buffers for the SIP and media sockets (the node asks for 4 MiB; the kernel caps it at rmem_max)
+install -m 0644 ${BOOT_DIR}/sysctl.conf /etc/sysctl.d/60-sipms.conf
+sysctl -q -p /etc/sysctl.d/60-sipms.conf || echo "sipms boot: WARNING socket buffer limits not raised: bursts of packets may be dropped"
+
 # --- systemd units (boot files of the bundle); each unit's journal is copied to ${JOURNAL_LOG_DIR} for the agent
 install -m 0644 ${BOOT_DIR}/units/*.service /etc/systemd/system/
 mkdir -p ${JOURNAL_LOG_DIR}
@@ -424,6 +429,14 @@ export function cloudwatchAgentConfig(
  * Rotates the node's log files: the EMF file as the node's user; the journal copies and the boot log, root's, by
  * copying then truncating, since their writers keep them open. A boot file.
  */
+/**
+ * Kernel limits the node's sockets need: the SIP and media sinks ask for 4 MiB buffers (a few hundred streams send
+ * bursts of a packet each to one socket every 20 ms), which Debian's default rmem_max (208 KiB) would cap.
+ */
+export const SYSCTL_CONFIG = `net.core.rmem_max = 8388608
+net.core.wmem_max = 8388608
+`;
+
 export const LOGROTATE_CONFIG = `${EMF_LOG_FILE} {
   daily
   maxsize 20M
