@@ -124,7 +124,7 @@ test('signup limiter: a fixed window per client, 429 with the limit; IPv6 counte
   assert.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7');
 });
 
-test('session list: newest first, paged, filtered by time and number, scoped to the tenant', async () => {
+test('session list: newest first, paged, filtered by time, number and SIP Call-ID, scoped to the tenant', async () => {
   const q = new SessionQueries(doc, TABLE);
   const put = (tenantId: string, i: number, to: string) => {
     const createdAt = new Date(Date.parse('2030-02-01T00:00:00Z') + i * 60_000).toISOString();
@@ -140,7 +140,7 @@ test('session list: newest first, paged, filtered by time and number, scoped to 
           nodeId: 'n1',
           state: 'ended',
           createdAt,
-          participants: { p1: { direction: 'inbound', from: 'sip:alice@x', to, sipCallId: 'c' } },
+          participants: { p1: { direction: 'inbound', from: 'sip:alice@x', to, sipCallId: `call-${i}@10.0.0.1` } },
           gsi1pk: `TENANT#${tenantId}#SESSIONS`,
           gsi1sk: `${createdAt}#${sessionId}`,
         },
@@ -170,6 +170,20 @@ test('session list: newest first, paged, filtered by time and number, scoped to 
     ['sqa003', 'sqa002'],
   );
   assert.equal((window.sessions[0] as Record<string, unknown>).tenantId, undefined);
+  // The SIP Call-ID finds the one session of that call, across pages of the index, in the caller's tenant only.
+  const byCallId = await q.list('qa', { limit: 2, sipCallId: 'call-1@10.0.0.1' });
+  assert.deepEqual(
+    byCallId.sessions.map((s) => s.sessionId),
+    ['sqa001'],
+  );
+  assert.deepEqual((await q.list('qb', { limit: 50, sipCallId: 'call-1@10.0.0.1' })).sessions, []);
+  assert.deepEqual((await q.list('qa', { limit: 50, sipCallId: 'call-1@10.0.0.1', number: '+4930111' })).sessions, []);
+  assert.deepEqual(
+    (await q.list('qa', { limit: 50, sipCallId: 'call-3@10.0.0.1', number: '+4930111' })).sessions.map(
+      (s) => s.sessionId,
+    ),
+    ['sqa003'],
+  );
   // A cursor always stays in the caller's partition.
   const foreign = Buffer.from(`2030-02-01T00:00:00.000Z#sqb000`).toString('base64url');
   const viaForeign = await q.list('qa', { limit: 5, cursor: foreign });

@@ -9,7 +9,7 @@ export const sessionRoutes = {
     group: 'sessions',
     auth: true,
     operationId: 'listSessions',
-    summary: 'Sessions, newest first, filtered by creation time and number',
+    summary: 'Sessions, newest first, filtered by creation time, number and SIP Call-ID',
     tags: ['sessions'],
     query: SessionListQuery,
     responses: { 200: { description: 'one page', schema: SessionList } },

@@ -251,6 +251,13 @@ export const SessionListQuery = z
     from: isoTime.optional().describe('sessions created at or after this time'),
     to: isoTime.optional().describe('sessions created before this time'),
     number: NumberParam.optional().describe('only sessions in which a participant is from or to this number'),
+    sipCallId: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[\x21-\x7e]+$/, 'a SIP Call-ID: printable characters, no spaces')
+      .optional()
+      .describe("only sessions with a participant whose SIP dialog has this Call-ID (the caller's INVITE)"),
     limit: pageLimit(50, 200),
     cursor: Cursor.optional(),
   })

@@ -15,6 +15,8 @@ export interface SessionListOptions {
   to?: string | undefined;
   /** Only sessions with a participant from or to this number (the user part of its URI). */
   number?: string | undefined;
+  /** Only sessions with a participant whose SIP Call-ID is this (a caller finding the session of its call). */
+  sipCallId?: string | undefined;
   limit: number;
   cursor?: string | undefined;
 }
@@ -28,6 +30,11 @@ export function uriUser(uri: string): string {
 function matchesNumber(item: Record<string, unknown>, number: string): boolean {
   const participants = (item.participants ?? {}) as Record<string, { from?: string; to?: string }>;
   return Object.values(participants).some((p) => uriUser(p.from ?? '') === number || uriUser(p.to ?? '') === number);
+}
+
+function matchesSipCallId(item: Record<string, unknown>, sipCallId: string): boolean {
+  const participants = (item.participants ?? {}) as Record<string, { sipCallId?: string }>;
+  return Object.values(participants).some((p) => p.sipCallId === sipCallId);
 }
 
 // The cursor names the last item returned (its gsi1sk); the partition comes from the caller's tenant, so
@@ -66,9 +73,9 @@ export class SessionQueries {
   ) {}
 
   /**
-   * The tenant's sessions, newest first. The number filter is applied to each index page (participants
-   * are a map of URIs, which a key condition cannot reach), so a page may hold fewer than `limit`
-   * sessions while `nextCursor` is set.
+   * The tenant's sessions, newest first. The number and Call-ID filters are applied to each index page
+   * (participants are a map, which a key condition cannot reach), so a page may hold fewer than `limit`
+   * sessions while `nextCursor` is set. The query itself stays in the tenant's partition of the index.
    */
   async list(tenantId: string, opts: SessionListOptions): Promise<{ sessions: SessionSummary[]; nextCursor?: string }> {
     const from = opts.from ? new Date(opts.from).toISOString() : '0000';
@@ -94,7 +101,9 @@ export class SessionQueries {
       for (const item of res.Items ?? []) {
         if (sessions.length === opts.limit) return { sessions, nextCursor: encodeCursor(lastSortKey!) };
         lastSortKey = item.gsi1sk as string;
-        if (!opts.number || matchesNumber(item, opts.number)) sessions.push(summary(item));
+        if (opts.number && !matchesNumber(item, opts.number)) continue;
+        if (opts.sipCallId && !matchesSipCallId(item, opts.sipCallId)) continue;
+        sessions.push(summary(item));
       }
       ExclusiveStartKey = res.LastEvaluatedKey;
       if (!ExclusiveStartKey) return { sessions };
