@@ -50,7 +50,11 @@ function wrongParam(s: Schema): string {
   const t = typeOf(s);
   if (t === 'integer' || t === 'number') return s.maximum !== undefined ? String(s.maximum + 1) : 'abc';
   if (s.format === 'date' || s.format === 'date-time') return 'not-a-date';
-  if (s.pattern) return '!!';
+  if (s.pattern) {
+    // The first of these the pattern refuses (JSON Schema patterns are ECMAScript regular expressions).
+    const refused = ['!!', 'a b', '', '\u00e9'].find((v) => !new RegExp(s.pattern!, 'u').test(v));
+    if (refused !== undefined) return refused;
+  }
   return 'x'.repeat((s.maxLength ?? 1000) + 1);
 }
 
