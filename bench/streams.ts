@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { allProcesses, readCmdline } from '../integ-tests/src/processes.js';
+import { stackCpuTicks } from '../integ-tests/src/processes.js';
 import type { OutboundDialog } from '../media-node/src/ports/signaling.js';
 import { BuiltinSignaling } from '../media-node/src/sip/builtin/builtin-signaling.js';
 import { BenchRun, envInt, envIntList, envRtpRange, ms, quantile, tenantLimits } from './common.js';
@@ -233,29 +233,6 @@ function startSending(): () => void {
   return () => clearTimeout(timer);
 }
 
-/** CPU ticks of this bench's own media node and rtpengine (its descendants: other stacks on the machine do not count). */
-function cpuTicks(): { media: number; rtpengine: number } {
-  const out = { media: 0, rtpengine: 0 };
-  const processes = allProcesses();
-  const mine = new Set([process.pid]);
-  // Parents come before their children often but not always: repeat until no process joins.
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const st of processes) {
-      if (!mine.has(st.pid) && mine.has(st.ppid)) {
-        mine.add(st.pid);
-        grew = true;
-      }
-    }
-  }
-  for (const st of processes) {
-    if (!mine.has(st.pid)) continue;
-    if (st.comm === 'rtpengine') out.rtpengine += st.ticks;
-    else if (/media-node\/main\.mjs|media-node\/src\/main\.ts/.test(readCmdline(st.pid))) out.media += st.ticks;
-  }
-  return out;
-}
-
 async function placeCalls(ua: BuiltinSignaling, sipPort: number, n: number): Promise<void> {
   const started = streamsStarted;
   const placing: Promise<void>[] = [];
@@ -356,7 +333,7 @@ try {
       c.lastArrival = undefined;
       c.maxGap = 0;
     }
-    const before = cpuTicks();
+    const before = stackCpuTicks();
     const loadBefore = process.cpuUsage();
     const t0 = performance.now();
     const first = new Map(callers.map((c) => [c.index, c.seq]));
@@ -364,7 +341,7 @@ try {
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     measure.counting = false;
     const seconds = (performance.now() - t0) / 1000;
-    const after = cpuTicks();
+    const after = stackCpuTicks();
     const load = process.cpuUsage(loadBefore);
     const last = new Map(callers.map((c) => [c.index, c.seq - 1]));
     // What was sent in the window and is still on its way gets half a second to arrive.

@@ -71,3 +71,29 @@ export function childrenOf(parent: number): { pid: number; cmdline: string }[] {
     .filter((p) => p.ppid === parent)
     .map((p) => ({ pid: p.pid, cmdline: readCmdline(p.pid) }));
 }
+
+/**
+ * CPU ticks (utime + stime) of the media node processes and rtpengine under `root` (this process by default):
+ * a benchmark counts its own stack, not another stack running on the machine.
+ */
+export function stackCpuTicks(root = process.pid): { media: number; rtpengine: number } {
+  const out = { media: 0, rtpengine: 0 };
+  const processes = allProcesses();
+  const mine = new Set([root]);
+  // Parents come before their children often but not always: repeat until no process joins.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const st of processes) {
+      if (!mine.has(st.pid) && mine.has(st.ppid)) {
+        mine.add(st.pid);
+        grew = true;
+      }
+    }
+  }
+  for (const st of processes) {
+    if (!mine.has(st.pid)) continue;
+    if (st.comm === 'rtpengine') out.rtpengine += st.ticks;
+    else if (/media-node\/main\.mjs|media-node\/src\/main\.ts/.test(readCmdline(st.pid))) out.media += st.ticks;
+  }
+  return out;
+}

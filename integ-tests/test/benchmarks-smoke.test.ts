@@ -79,6 +79,22 @@ const SMOKE: Record<string, Smoke> = {
     env: { STEPS: '3', SECONDS: '2', LATENCY_SECONDS: '2', RTP_PORT_MIN: '39900', RTP_PORT_MAX: '39999' },
     figures: ['streams.latency.caller-to-bot.p50', 'streams.clear-to-silence', 'streams.n3.to-caller'],
   },
+  'bench:conference': {
+    // Two conferences of three for 2 s; mouth-to-ear over 2 s.
+    env: {
+      LAYOUTS: '2x3',
+      SECONDS: '2',
+      LATENCY_SECONDS: '2',
+      RATE: '20',
+      RTP_PORT_MIN: '39200',
+      RTP_PORT_MAX: '39399',
+    },
+    figures: [
+      'conference.latency.p50',
+      'conference.2x3.min-delivered',
+      'conference.2x3.cpu-ms-per-participant-s.media',
+    ],
+  },
   'bench:audio': {
     env: { FRAMES: '500' },
     figures: [

@@ -87,6 +87,8 @@ describe('the published contract', () => {
       number: '+4940888001',
       keyId: '000000000000',
       sessionId: 'sunknown',
+      name: 'room-1',
+      participantId: 'p0123',
       tenantId: tenant.tenantId,
       from: '2030-01-01',
       to: '2030-01-02',

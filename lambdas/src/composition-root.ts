@@ -8,6 +8,7 @@ import { createDocumentClient } from '@sipms/shared/aws/clients';
 import { CommonEnv, envInt, loadConfig, parsedSetting } from '@sipms/shared/config';
 import { type SecretBox, secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
+import { ConferenceStore } from '@sipms/shared/data/conference-store';
 import { DeploymentSettingsStore } from '@sipms/shared/data/deployment-settings';
 import { IdempotencyStore } from '@sipms/shared/data/idempotency-store';
 import { InvitationStore } from '@sipms/shared/data/invitation-store';
@@ -30,6 +31,7 @@ import { type AdminTokenSource, fixedHash, SecretTokenSource, verifyAdminToken }
 import type { SlowCallbackCap } from './dispatch/dispatch-callback.js';
 import type { ApiDeps } from './http/api-handler.js';
 import { tenantSuspendedError } from './http/tenant-suspended.js';
+import { ConferenceService } from './live-calls/conference-service.js';
 import { LiveCallService } from './live-calls/live-call-service.js';
 import { SERVICE } from './observability/metric-names.js';
 import type { ControlPlaneMetrics } from './observability/metrics.js';
@@ -48,6 +50,8 @@ export interface ControlPlane {
   slowCallbacks: SlowCallbackCap;
   prompts: PromptStore;
   liveCalls: LiveCallService;
+  /** Conference control: reads the conference item, commands go to the hosting node (docs/conferences.md). */
+  conferences: ConferenceService;
   /** Seals tenants' trunk passwords; undefined when no key is configured. */
   secrets: SecretBox | undefined;
   idempotency: IdempotencyStore;
@@ -125,10 +129,12 @@ export function controlPlane(): ControlPlane {
       maxNumbers: config.TENANT_MAX_NUMBERS,
       maxSlowCallbacks: config.TENANT_MAX_SLOW_CALLBACKS,
     };
+    const registry = new NodeRegistry(doc, config.TABLE_NAME);
     instance = {
       config,
+      conferences: new ConferenceService(new ConferenceStore(doc, config.TABLE_NAME), registry, sessions),
       secrets: secretBoxFromEnv(process.env, () => new KMSClient({ maxAttempts: 3 })),
-      liveCalls: new LiveCallService(sessions, new NodeRegistry(doc, config.TABLE_NAME), {
+      liveCalls: new LiveCallService(sessions, registry, {
         rate: rateLimiter,
         active: new ActiveCallCounts(doc, config.TABLE_NAME),
         policyFor: async (tenantId) => {

@@ -139,6 +139,11 @@ const MediaNodeEnv = z
     STREAM_MAX_PER_TENANT: envInt(20, 1, 10_000),
     /** Audio streams: the bot's audio the node queues ahead of playing it, seconds; more ends the stream. */
     STREAM_MAX_QUEUE_SEC: envInt(60, 1, 600),
+    /**
+     * Conferences (docs/conferences.md): the most participants one conference may have on this deployment. A
+     * `conference` command's maxParticipants (default 50) is capped at it.
+     */
+    CONFERENCE_MAX_PARTICIPANTS: envInt(100, 2, 1000),
     /** `true`: this process runs and supervises rtpengine; `false`: one is already running at RTPENGINE_NG_PORT. */
     RTPENGINE_MANAGED: z.enum(['true', 'false']).default('true'),
     EVENT_BUS_NAME: z.string().min(1).default('default'),

@@ -5,8 +5,10 @@ import { PollyClient } from '@aws-sdk/client-polly';
 import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
 import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { isConferenceCommand } from '@sipms/shared/contracts/node-commands';
 import { secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { CallSlots } from '@sipms/shared/data/call-slots';
+import { ConferenceStore } from '@sipms/shared/data/conference-store';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
@@ -30,6 +32,9 @@ import { LiveSessions } from './call/live/live-sessions.js';
 import { BusCallbacks } from './callbacks/bus-callbacks.js';
 import { ReplyPoller } from './callbacks/reply-poller.js';
 import { usageMeter } from './callbacks/usage-meter.js';
+import { ConferenceService } from './conference/conference-service.js';
+import { startMixRecording } from './conference/mix-recorder.js';
+import { tableConferenceDirectory } from './conference/table-directory.js';
 import type { MediaNodeConfig } from './config.js';
 import { watchAsgLifecycleOnEc2 } from './lifecycle/asg-lifecycle.js';
 import { FileAudioSources } from './media/audio-sources.js';
@@ -313,6 +318,31 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       maxPerTenant: config.STREAM_MAX_PER_TENANT,
       logger: logger.child({ c: 'streams' }),
     });
+    // Conferences hosted on this node (docs/conferences.md): the mixer, the table item, REST commands.
+    const conferences = new ConferenceService({
+      nodeId: config.NODE_ID,
+      directory: tableConferenceDirectory(
+        new ConferenceStore(doc, config.TABLE_NAME),
+        new NodeRegistry(doc, config.TABLE_NAME),
+      ),
+      maxParticipants: config.CONFERENCE_MAX_PARTICIPANTS,
+      logger: logger.child({ c: 'conference' }),
+      recordings: {
+        start: () =>
+          startMixRecording(
+            join(config.RECORDING_DIR ?? config.CACHE_DIR, 'conference-recordings'),
+            config.RECORDING_MAX_BYTES,
+          ),
+        save: (tenantId, fileName, file) => audio.saveRecording(tenantId, fileName, file),
+      },
+      announce: ({ sessionId, participantId }, event, fields) => {
+        void sessions
+          .journal(sessionId, { kind: 'media', event, participantId, ...fields })
+          .catch((err) => logger.warn({ err, sessionId }, 'journal write failed'));
+        void live.session(sessionId)?.notify('callNotify', { participantId, event, ...fields });
+      },
+      recorded: (tenantId, seconds) => usage.record(tenantId, { recordingSeconds: seconds }),
+    });
     const flow = new InboundCallFlow({
       metrics,
       tracer,
@@ -332,6 +362,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       destinationPolicy: destinationPolicyOf(config),
       destinationAllowed,
       streams,
+      conferences,
     });
 
     // Dead nodes' sessions end with nodeFailed (shared/src/ops/node-failure.ts); first those this node's previous
@@ -367,6 +398,8 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       // BYE to every dialog (reason nodeShutdown); the flows then complete their sessions.
       await signaling.stop();
       await settleWithin(Promise.all([flow.drained(), outboundRef?.drained()]), END_CALLS_BOUND_MS);
+      // Conferences whose participants are gone end with them; any left are ended, so their items are removed.
+      await settleWithin(conferences.endAll(), END_CALLS_BOUND_MS);
       await limits.close();
       await usage.flush();
       await sessions.flushJournal();
@@ -414,6 +447,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       destinationPolicy: destinationPolicyOf(config),
       destinationAllowed,
       streams,
+      conferences,
     });
     outboundRef = outbound;
     // The gauges read these at scrape time.
@@ -434,7 +468,13 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     });
     if (emf) stack.push(() => emf.stop());
     const commands = new LiveCommands(live, sessions, outbound, connections, logger);
-    const inbox = new InboxLoop(registry, config.NODE_ID, (c) => commands.execute(c), logger, config.INBOX_POLL_MS);
+    const inbox = new InboxLoop(
+      registry,
+      config.NODE_ID,
+      (c) => (isConferenceCommand(c) ? conferences.execute(c) : commands.execute(c)),
+      logger,
+      config.INBOX_POLL_MS,
+    );
     inbox.start();
     stack.push(() => inbox.stop());
 

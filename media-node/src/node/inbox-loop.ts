@@ -1,4 +1,4 @@
-import { NodeCommand } from '@sipms/shared/contracts/node-commands';
+import { InboxCommand } from '@sipms/shared/contracts/node-commands';
 import { parseOrReason } from '@sipms/shared/contracts/validate';
 import type { Logger } from '@sipms/shared/util/logger';
 
@@ -8,7 +8,7 @@ export interface InboxReader {
 }
 
 /**
- * Polls this node's inbox, validates each claimed command against the NodeCommand contract and hands it
+ * Polls this node's inbox, validates each claimed command against the InboxCommand contract and hands it
  * to `execute` (without waiting for it, so a long command never delays the next). An invalid command is
  * logged with its reason and dropped. The interval is the latency/cost trade-off of REST commands.
  */
@@ -19,7 +19,7 @@ export class InboxLoop {
   constructor(
     private readonly inbox: InboxReader,
     private readonly nodeId: string,
-    private readonly execute: (command: NodeCommand) => Promise<void>,
+    private readonly execute: (command: InboxCommand) => Promise<void>,
     private readonly logger: Logger,
     private readonly intervalMs = 100,
   ) {}
@@ -34,7 +34,7 @@ export class InboxLoop {
     try {
       const items = await this.inbox.take(this.nodeId);
       for (const item of items) {
-        const parsed = parseOrReason(NodeCommand, item);
+        const parsed = parseOrReason(InboxCommand, item);
         if (!parsed.ok) {
           this.logger.error({ reason: parsed.reason, item }, 'invalid node command dropped');
           continue;

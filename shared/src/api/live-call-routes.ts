@@ -15,6 +15,13 @@ export const ConnectResponse = z
   .object({ success: z.literal(true), connectionId: z.string() })
   .meta({ id: 'ConnectResponse' });
 
+export const RecordingStarted = z
+  .object({
+    success: z.literal(true),
+    fileName: z.string().optional().describe('with conferenceName: the prompt file the mix will be stored as'),
+  })
+  .meta({ id: 'RecordingStarted' });
+
 export const PlaceIvrCallResponse = z
   .object({ success: z.literal(true), sessionId: z.string(), participantId: z.string() })
   .meta({ id: 'PlaceIvrCallResponse' });
@@ -59,6 +66,8 @@ export const liveCallRoutes = {
     auth: true,
     operationId: 'interruptIvrCommand',
     summary: "Stop the participant's running IVR command; the next getIvrCommand follows",
+    description:
+      'A participant in a conference leaves it: its next getIvrCommand carries conferenceResult {reason: "interrupted"}.',
     tags: ['live calls'],
     params,
     body: ParticipantRequest,
@@ -100,13 +109,15 @@ export const liveCallRoutes = {
     group: 'calls',
     auth: true,
     operationId: 'startRecording',
-    summary: 'Record a connection (both parties, mixed) or, by replyId, one participant',
+    summary: 'Record a connection (both parties, mixed), by replyId one participant, or a conference',
     description:
-      'With connectionId: both parties mixed into one file, stopped by /stoprecording, a split or a hang-up. With replyId (of a getIvrCommand): the participant it was sent for. The file is stored as a prompt file of the tenant and announced with callNotify recordingReady (reason = the file name).',
+      'With connectionId: both parties mixed into one file, stopped by /stoprecording, a split or a hang-up. With replyId (of a getIvrCommand): the participant it was sent for. ' +
+      'With conferenceName (instead of sessionId): the conference mix, stopped by /stoprecording or the end of the conference; the response names the file; recordingReady goes to the session of sessionId and participantId when given, else to none. ' +
+      'The file is stored as a prompt file of the tenant and announced with callNotify recordingReady (reason = the file name).',
     tags: ['live calls'],
     params,
     body: RecordingRequest,
-    responses: { 200: { description: 'recording is starting', schema: Success } },
+    responses: { 200: { description: 'recording is starting', schema: RecordingStarted } },
     errors: ['not_found', 'conflict'],
     example: { sessionId: 's0123', connectionId: 'c0123' },
   }),
@@ -115,7 +126,7 @@ export const liveCallRoutes = {
     group: 'calls',
     auth: true,
     operationId: 'stopRecording',
-    summary: "Stop a connection's recording and store it",
+    summary: "Stop a connection's (or, with conferenceName, a conference's) recording and store it",
     tags: ['live calls'],
     params,
     body: RecordingRequest,

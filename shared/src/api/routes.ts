@@ -1,4 +1,5 @@
 import { ADMIN_ROUTES } from './admin-routes.js';
+import { CONFERENCE_ROUTES } from './conference-routes.js';
 import { LIVE_CALL_ROUTES } from './live-call-routes.js';
 import { MEDIA_ROUTES } from './media-routes.js';
 import type { RouteDefinition, RouteGroup } from './route-definition.js';
@@ -16,6 +17,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   ...TENANCY_ROUTES,
   ...MEDIA_ROUTES,
   ...LIVE_CALL_ROUTES,
+  ...CONFERENCE_ROUTES,
   ...SESSION_ROUTES,
   ...ADMIN_ROUTES,
 ];

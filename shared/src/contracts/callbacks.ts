@@ -57,6 +57,33 @@ export const StreamResult = z.object({
 });
 export type StreamResult = z.infer<typeof StreamResult>;
 
+/**
+ * Why a participant left a conference (docs/conferences.md): `kicked` (REST), `ended` (the conference was ended
+ * by REST), `endOnExit` (an endOnExit participant left), `interrupted` (interruptivrcommand), `full`
+ * (maxParticipants reached: not joined), `hostElsewhere` (the conference runs on another media node and this
+ * deployment cannot join across nodes yet: not joined), `hostFailed` (the host node died), `failed` (could not
+ * join: `error` says why).
+ */
+export const CONFERENCE_END_REASONS = [
+  'kicked',
+  'ended',
+  'endOnExit',
+  'interrupted',
+  'full',
+  'hostElsewhere',
+  'hostFailed',
+  'failed',
+] as const;
+export type ConferenceEndReason = (typeof CONFERENCE_END_REASONS)[number];
+export const ConferenceResult = z.object({
+  reason: z.enum(CONFERENCE_END_REASONS),
+  /** Time spent in the conference (0 when not joined). */
+  durationMs: z.number().int().nonnegative(),
+  /** With `failed` and `hostElsewhere`: what went wrong, for the tenant's logs. */
+  error: z.string().optional(),
+});
+export type ConferenceResult = z.infer<typeof ConferenceResult>;
+
 export const GetIvrCommandBody = z.object({
   ...Common,
   participantId: z.string(),
@@ -65,6 +92,8 @@ export const GetIvrCommandBody = z.object({
   recording: z.object({ fileName: z.string(), durationMs: z.number() }).optional(),
   /** After a `stream` command: why it ended and how long it ran. */
   streamResult: StreamResult.optional(),
+  /** After a `conference` command: why the participant left and how long it was in. */
+  conferenceResult: ConferenceResult.optional(),
 });
 export type GetIvrCommandBody = z.infer<typeof GetIvrCommandBody>;
 
@@ -82,6 +111,10 @@ export const CallNotifyBody = z.object({
   reason: z.string().optional(),
   /** With `recordingReady` of an IVR `record` command: the stored prompt file and its length. */
   recording: RecordingInfo.optional(),
+  /** With `conferenceJoined` / `conferenceLeft`: the conference's name. */
+  name: z.string().optional(),
+  /** With `conferenceJoined` / `conferenceLeft`: participants in the conference after the join or leave. */
+  count: z.number().int().nonnegative().optional(),
 });
 export const CALL_EVENTS = [
   'callingPartyDrop',

@@ -88,6 +88,42 @@ export const StreamSpec = z
   });
 export type StreamSpec = z.infer<typeof StreamSpec>;
 
+// ---- conference (docs/conferences.md) ------------------------------------------------------------
+
+/** A conference's name: per tenant, the same rules as a prompt file's name, shorter. */
+export const ConferenceName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only, starting with a letter or digit');
+
+/** The most participants a conference can be asked for; a deployment's ceiling (CONFERENCE_MAX_PARTICIPANTS) may be lower. */
+export const CONFERENCE_PARTICIPANTS_LIMIT = 1000;
+/** Participants a conference takes when its creator names no `maxParticipants`. */
+export const CONFERENCE_DEFAULT_PARTICIPANTS = 50;
+
+/** `conference`: the participant joins a conference (created on first join) until it leaves or is taken out. */
+export const ConferenceSpec = z.object({
+  name: ConferenceName.describe('per tenant; the conference is created by its first participant'),
+  muted: z.boolean().default(false).describe('this participant is not heard'),
+  deaf: z.boolean().default(false).describe('this participant hears nothing'),
+  beep: z.boolean().default(true).describe('a tone is played to the conference when this participant joins and leaves'),
+  endOnExit: z.boolean().default(false).describe('the conference ends when this participant leaves'),
+  maxParticipants: z
+    .number()
+    .int()
+    .min(2)
+    .max(CONFERENCE_PARTICIPANTS_LIMIT)
+    .optional()
+    .describe(
+      `set by the participant who creates the conference (default ${CONFERENCE_DEFAULT_PARTICIPANTS}, at most the deployment's CONFERENCE_MAX_PARTICIPANTS); ignored for later joins`,
+    ),
+});
+export type ConferenceSpec = z.infer<typeof ConferenceSpec>;
+
+/** What `conference` may not be combined with: it runs until the participant leaves, so nothing can follow it. */
+const NOT_WITH_CONFERENCE = ['dtmf', 'record', 'echo', 'stream', 'hangup'] as const;
+
 export const IvrCommand = z
   .object({
     phrases: z.array(Phrase).max(50).default([]),
@@ -96,10 +132,21 @@ export const IvrCommand = z
     record: RecordSpec.optional(),
     echo: z.object({ durationSec: z.number().int().min(1).max(300) }).optional(),
     stream: StreamSpec.optional(),
+    conference: ConferenceSpec.optional(),
     hangup: z.boolean().default(false),
   })
   .refine((c) => !c.stream || (!c.record && !c.echo), {
     message: 'stream cannot be combined with record or echo',
     path: ['stream'],
+  })
+  .superRefine((c, ctx) => {
+    if (!c.conference) return;
+    const clashing = NOT_WITH_CONFERENCE.filter((k) => (k === 'hangup' ? c.hangup : c[k] !== undefined));
+    if (clashing.length === 0) return;
+    ctx.addIssue({
+      code: 'custom',
+      message: `conference cannot be combined with ${clashing.join(', ')} (it may follow phrases; the next getIvrCommand carries conferenceResult)`,
+      path: ['conference'],
+    });
   });
 export type IvrCommand = z.infer<typeof IvrCommand>;

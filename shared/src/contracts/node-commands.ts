@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConferenceName } from './ivr-command.js';
 import { callDestination, callerIdField } from './sip-fields.js';
 
 /**
@@ -35,6 +36,35 @@ const RecordingPayload = z.union([
   z.object({ sessionId: id, replyId: id }),
 ]);
 
+/** A conference command names the instance the API saw (a later conference of the same name is another). */
+const ConferenceRef = { name: ConferenceName, conferenceId: id };
+const ConferenceUpdatePayload = z.object({
+  ...ConferenceRef,
+  participantId: id,
+  muted: z.boolean().optional(),
+  deaf: z.boolean().optional(),
+});
+const ConferenceParticipantPayload = z.object({ ...ConferenceRef, participantId: id });
+const ConferencePayload = z.object(ConferenceRef);
+const ConferenceRecordingPayload = z.object({
+  ...ConferenceRef,
+  fileName: z.string().min(1).max(200),
+  /** The participant whose session gets recordingReady (none: the recording is announced to no session). */
+  notify: z.object({ sessionId: id, participantId: id }).optional(),
+});
+
+/** Commands for the node hosting a conference (docs/conferences.md). */
+export const ConferenceNodeCommand = z.discriminatedUnion('kind', [
+  z.object({ ...Envelope, kind: z.literal('conferenceUpdate'), payload: ConferenceUpdatePayload }),
+  z.object({ ...Envelope, kind: z.literal('conferenceKick'), payload: ConferenceParticipantPayload }),
+  z.object({ ...Envelope, kind: z.literal('conferenceEnd'), payload: ConferencePayload }),
+  z.object({ ...Envelope, kind: z.literal('conferenceStartRecording'), payload: ConferenceRecordingPayload }),
+  z.object({ ...Envelope, kind: z.literal('conferenceStopRecording'), payload: ConferencePayload }),
+]);
+export type ConferenceNodeCommand = z.infer<typeof ConferenceNodeCommand>;
+const CONFERENCE_KINDS: ReadonlySet<string> = new Set(ConferenceNodeCommand.options.map((o) => o.shape.kind.value));
+
+/** Commands for the node that owns a session. */
 export const NodeCommand = z.discriminatedUnion('kind', [
   z.object({ ...Envelope, kind: z.literal('placeIvrCall'), payload: PlaceIvrCallPayload }),
   z.object({ ...Envelope, kind: z.literal('hangupParticipant'), payload: ParticipantPayload }),
@@ -45,8 +75,16 @@ export const NodeCommand = z.discriminatedUnion('kind', [
   z.object({ ...Envelope, kind: z.literal('stopRecording'), payload: RecordingPayload }),
 ]);
 export type NodeCommand = z.infer<typeof NodeCommand>;
-export type NodeCommandKind = NodeCommand['kind'];
+
+/** Everything a node's inbox carries: session commands and conference commands. */
+export const InboxCommand = z.discriminatedUnion('kind', [...NodeCommand.options, ...ConferenceNodeCommand.options]);
+export type InboxCommand = z.infer<typeof InboxCommand>;
+
+export function isConferenceCommand(command: InboxCommand): command is ConferenceNodeCommand {
+  return CONFERENCE_KINDS.has(command.kind);
+}
+export type NodeCommandKind = InboxCommand['kind'];
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A command as the API sends it; the registry adds `commandId` (unless given) and `createdAt`. */
-export type NewNodeCommand = DistributiveOmit<NodeCommand, 'commandId' | 'createdAt'> & { commandId?: string };
+export type NewNodeCommand = DistributiveOmit<InboxCommand, 'commandId' | 'createdAt'> & { commandId?: string };

@@ -4,6 +4,7 @@ import type { Tracer } from '@sipms/shared/observability/tracing';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, SessionRepository, TenantDirectory, UsageMeter } from '../../ports/call-data.js';
 import type { CallbackPort } from '../../ports/callbacks.js';
+import type { ConferencePort } from '../../ports/conferences.js';
 import type { MediaPort } from '../../ports/media.js';
 import type { CallMetrics } from '../../ports/metrics.js';
 import type { SignalingPort } from '../../ports/signaling.js';
@@ -42,6 +43,8 @@ export interface FlowDeps {
   destinationAllowed?: (destination: string, tenant: TenantRecord) => string | undefined;
   /** Audio streams to tenants' bots (none: `stream` commands fail with ivrFailed). */
   streams?: StreamPort | undefined;
+  /** Conferences (none: `conference` commands fail with ivrFailed). */
+  conferences?: ConferencePort | undefined;
 }
 
 /** What the IVR loop of a participant takes from the flow's ports (inbound and outbound alike). */
@@ -60,5 +63,6 @@ export function ivrLoopInput(
     usage: deps.usage,
     metrics: deps.metrics,
     streams: deps.streams,
+    conferences: deps.conferences,
   };
 }

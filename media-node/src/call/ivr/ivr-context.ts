@@ -1,7 +1,8 @@
-import type { StreamResult } from '@sipms/shared/contracts/callbacks';
-import type { Phrase, StreamSpec } from '@sipms/shared/contracts/ivr-command';
+import type { ConferenceResult, StreamResult } from '@sipms/shared/contracts/callbacks';
+import type { ConferenceSpec, Phrase, StreamSpec } from '@sipms/shared/contracts/ivr-command';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources } from '../../ports/call-data.js';
+import type { ConferenceRun } from '../../ports/conferences.js';
 import type { MediaLeg } from '../../ports/media.js';
 import type { StreamRun } from '../../ports/streams.js';
 
@@ -30,6 +31,11 @@ export interface IvrContext {
    * node has no stream service (unit tests): the command then fails with ivrFailed.
    */
   stream?(spec: StreamSpec, run: Pick<StreamRun, 'tap' | 'onDigit' | 'signal' | 'abortReason'>): Promise<StreamResult>;
+  /**
+   * Runs a `conference` command until the participant leaves (tap and signal from the executor); absent where
+   * the node has no conference service (unit tests): the command then fails with ivrFailed.
+   */
+  conference?(spec: ConferenceSpec, run: Pick<ConferenceRun, 'openTap' | 'signal'>): Promise<ConferenceResult>;
   /**
    * The tenant gave `dtmf.firstDigitTimeoutMs` or `interDigitTimeoutMs` itself: during a stream the digit
    * timers run only then (a bot conversation has no "first digit" moment of its own).

@@ -1,5 +1,5 @@
-import type { DtmfParams, StreamResult } from '@sipms/shared/contracts/callbacks';
-import type { IvrCommand, Phrase, StreamSpec } from '@sipms/shared/contracts/ivr-command';
+import type { ConferenceResult, DtmfParams, StreamResult } from '@sipms/shared/contracts/callbacks';
+import type { ConferenceSpec, IvrCommand, Phrase, StreamSpec } from '@sipms/shared/contracts/ivr-command';
 import type { AudioTap } from '../../ports/media.js';
 import { DtmfCollector } from './dtmf-collector.js';
 import type { IvrContext, RecordingResult } from './ivr-context.js';
@@ -12,12 +12,14 @@ export interface IvrOutcome {
   dtmfParams?: DtmfParams;
   recording?: RecordingResult;
   streamResult?: StreamResult;
+  conferenceResult?: ConferenceResult;
   hangup: boolean;
 }
 
 /**
  * Runs one IVR command, in this order: the phrases (a key stops them when `bargeIn` is "all"), `record`,
- * `echo`, then `hangup` — or, without hangup, digit collection (type-ahead from the phrases included).
+ * `echo`, then `hangup` — or, without hangup, digit collection (type-ahead from the phrases included). A
+ * `stream` or a `conference` is the command's last step.
  * Digits pressed while recording or echoing belong to those steps, not to the collection.
  */
 export async function runIvrCommand(cmd: IvrCommand, ctx: IvrContext): Promise<IvrOutcome> {
@@ -64,6 +66,13 @@ export async function runIvrCommand(cmd: IvrCommand, ctx: IvrContext): Promise<I
         outcome.dtmfParams = await collector.result;
       }
       return { ...outcome, hangup: !ctx.signal.aborted && cmd.hangup };
+    }
+    if (!ctx.signal.aborted && cmd.conference) {
+      // The contract keeps conference apart from dtmf, record, echo, stream and hangup: it is the last step.
+      stepDigits = ignoreDigit;
+      outcome.conferenceResult = await conference(cmd.conference, ctx);
+      stepDigits = undefined;
+      return outcome;
     }
     if (ctx.signal.aborted || cmd.hangup || !collector) {
       collector?.cancel();
@@ -126,6 +135,21 @@ async function stream(
   if (result.reason === 'failed' && /^(cannot connect|refused)/.test(result.error ?? '')) {
     ctx.ivrFailed(`stream failed: ${result.error}`);
   }
+  return result;
+}
+
+/**
+ * The `conference` step: the participant is in the conference until it leaves (kicked, ended, interrupted,
+ * hung up); the result goes into the next getIvrCommand. Its audio tap is opened only once it is admitted.
+ */
+async function conference(spec: ConferenceSpec, ctx: IvrContext): Promise<ConferenceResult> {
+  if (!ctx.conference) {
+    const error = 'conferences are not available on this node';
+    ctx.ivrFailed(`conference failed: ${error}`);
+    return { reason: 'failed', durationMs: 0, error };
+  }
+  const result = await ctx.conference(spec, { openTap: () => ctx.leg.openAudioTap(), signal: ctx.signal });
+  if (result.reason === 'failed') ctx.ivrFailed(`conference failed: ${result.error ?? 'unknown'}`);
   return result;
 }
 

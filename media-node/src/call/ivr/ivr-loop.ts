@@ -4,6 +4,7 @@ import { activeSecrets } from '@sipms/shared/domain/tenant';
 import type { SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { AudioSources, UsageMeter } from '../../ports/call-data.js';
+import type { ConferencePort } from '../../ports/conferences.js';
 import type { MediaFailureKind, MediaLeg } from '../../ports/media.js';
 import { type CallMetrics, NO_METRICS } from '../../ports/metrics.js';
 import type { CallDialog, DialogEndReason } from '../../ports/signaling.js';
@@ -27,6 +28,8 @@ export interface IvrLoopInput {
   metrics?: CallMetrics | undefined;
   /** Audio streams to bots (none: a `stream` command fails with ivrFailed). */
   streams?: StreamPort | undefined;
+  /** Conferences (none: a `conference` command fails with ivrFailed). */
+  conferences?: ConferencePort | undefined;
 }
 
 /** The tenant set a digit timer itself (the parsed command has the defaults filled in). */
@@ -62,8 +65,8 @@ function doesNothing(command: IvrCommand): boolean {
     !command.record &&
     !command.echo &&
     !command.hangup &&
-    !(command as { stream?: unknown }).stream &&
-    !(command as { conference?: unknown }).conference
+    !command.stream &&
+    !command.conference
   );
 }
 
@@ -264,6 +267,18 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
                 }),
             }
           : {}),
+        ...(input.conferences
+          ? {
+              conference: (spec, run) =>
+                input.conferences!.join(spec, {
+                  ...run,
+                  callEnded: ended.signal,
+                  ids: { tenantId: session.tenant.tenantId, sessionId: session.sessionId, participantId },
+                  journal: (entry) => journal(entry as Parameters<typeof journal>[0]),
+                  notify: (event, fields) => void session.notify('callNotify', { participantId, event, ...fields }),
+                }),
+            }
+          : {}),
         onPromptStarted: () => {
           if (promptAfterKey === undefined) return;
           metrics.dtmfToNextPrompt((performance.now() - promptAfterKey) / 1000);
@@ -272,10 +287,10 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
       });
       if (held) continue;
       if (current.signal.aborted && !ended.signal.aborted) {
-        // Interrupted through the REST API: silence now, then the next getIvrCommand.
+        // Interrupted through the REST API: silence now, then the next getIvrCommand (a conference's result kept).
         await leg.stopPlayback();
         journal({ kind: 'command', event: 'interrupted' });
-        extras = {};
+        extras = outcome.conferenceResult ? { conferenceResult: outcome.conferenceResult } : {};
         continue;
       }
       if (outcome.hangup) {
@@ -295,6 +310,7 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
         ...(outcome.dtmfParams ? { dtmfParams: outcome.dtmfParams } : {}),
         ...(outcome.recording ? { recording: outcome.recording } : {}),
         ...(outcome.streamResult ? { streamResult: outcome.streamResult } : {}),
+        ...(outcome.conferenceResult ? { conferenceResult: outcome.conferenceResult } : {}),
       };
       sensitive = outcome.dtmfParams && command.dtmf?.sensitive ? ['dtmfParams.digits'] : undefined;
       if (outcome.dtmfParams && outcome.dtmfParams.reason !== 'timeout') keyAt = performance.now();
