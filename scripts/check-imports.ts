@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const WORKSPACES = ['shared', 'lambdas', 'media-node', 'infra', 'integ-tests'] as const;
+export const WORKSPACES = ['shared', 'lambdas', 'media-node', 'infra', 'integ-tests', 'sdk', 'cli'] as const;
 
 export interface ImportEdge {
   /** Importing file, relative to the repository root (forward slashes). */
