@@ -166,3 +166,28 @@ export function quantile(sorted: number[], q: number): number | undefined {
 export function ms(n: number | undefined): string {
   return n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(1);
 }
+
+/** The SDP offer of a benchmark's own caller: PCMU and telephone-event at 127.0.0.1:`port`. */
+export function callerSdp(port: number): string {
+  const v = Date.now();
+  return `${[
+    'v=0',
+    `o=- ${v} ${v} IN IP4 127.0.0.1`,
+    's=bench',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=audio ${port} RTP/AVP 0 101`,
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:101 telephone-event/8000',
+    'a=ptime:20',
+    'a=sendrecv',
+  ].join('\r\n')}\r\n`;
+}
+
+/** Where an SDP answer wants the caller's audio sent. */
+export function answerAddress(sdp: string): { host: string; port: number } {
+  const host = /^c=IN IP4 (\S+)/m.exec(sdp)?.[1];
+  const port = Number(/^m=audio (\d+)/m.exec(sdp)?.[1]);
+  if (!host || !port) throw new Error(`no audio address in the answer: ${sdp}`);
+  return { host, port };
+}

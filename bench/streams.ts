@@ -25,7 +25,17 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { stackCpuTicks } from '../integ-tests/src/processes.js';
 import type { OutboundDialog } from '../media-node/src/ports/signaling.js';
 import { BuiltinSignaling } from '../media-node/src/sip/builtin/builtin-signaling.js';
-import { BenchRun, envInt, envIntList, envRtpRange, ms, quantile, tenantLimits } from './common.js';
+import {
+  answerAddress,
+  BenchRun,
+  callerSdp,
+  envInt,
+  envIntList,
+  envRtpRange,
+  ms,
+  quantile,
+  tenantLimits,
+} from './common.js';
 import { benchStack } from './ivr-common.js';
 
 const STEPS = envIntList('STEPS', [50, 100, 200]);
@@ -183,29 +193,6 @@ function newCaller(): Caller {
   return caller;
 }
 
-function sdpFor(port: number): string {
-  const v = Date.now();
-  return `${[
-    'v=0',
-    `o=- ${v} ${v} IN IP4 127.0.0.1`,
-    's=bench',
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=audio ${port} RTP/AVP 0 101`,
-    'a=rtpmap:0 PCMU/8000',
-    'a=rtpmap:101 telephone-event/8000',
-    'a=ptime:20',
-    'a=sendrecv',
-  ].join('\r\n')}\r\n`;
-}
-
-function remoteOf(sdp: string): { host: string; port: number } {
-  const host = /^c=IN IP4 (\S+)/m.exec(sdp)?.[1];
-  const port = Number(/^m=audio (\d+)/m.exec(sdp)?.[1]);
-  if (!host || !port) throw new Error(`no audio address in the answer: ${sdp}`);
-  return { host, port };
-}
-
 /** Every caller with an answer sends one packet per 20 ms, on a schedule from t0 (no drift). */
 function startSending(): () => void {
   const t0 = performance.now();
@@ -244,12 +231,12 @@ async function placeCalls(ua: BuiltinSignaling, sipPort: number, n: number): Pro
         .placeCall({
           target: `sip:${NUMBER}@127.0.0.1:${sipPort}`,
           from: { uri: `sip:bench${caller.index}@127.0.0.1` },
-          sdp: sdpFor(rtpSocket.address().port),
+          sdp: callerSdp(rtpSocket.address().port),
           ringTimeoutMs: 30_000,
         })
         .then((dialog) => {
           caller.dialog = dialog;
-          caller.remote = remoteOf(dialog.remoteSdp);
+          caller.remote = answerAddress(dialog.remoteSdp);
         }),
     );
     await new Promise((r) => setTimeout(r, 1000 / RATE));
