@@ -1,7 +1,7 @@
 /**
  * What every benchmark shares: its settings from the environment, the tenant limits it asks the stack for,
  * and how it reports. A benchmark prints its figures as `figure: <name> = <value> <unit>` lines (the smoke
- * test, integ-tests/test/benchmarks-smoke.test.ts, parses them) and exits non-zero when it could not produce
+ * test, integ-tests/src/bench-smoke.ts, parses them) and exits non-zero when it could not produce
  * a figure or when its run was broken (calls refused by a limit it should have lifted, fewer calls than it
  * asked for, a tool that failed): a benchmark that quietly measures 30 of 100 calls is worse than none.
  */
