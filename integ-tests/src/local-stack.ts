@@ -56,9 +56,11 @@ export async function startLocalStack(opts: {
       METRICS_PORT: String(metricsPort),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       MEDIA_NODES: String(opts.mediaNodes ?? 1),
+      // The stack stops when this process dies (its stdin pipe closes): a timed-out test leaves no stack behind.
+      SIPMS_STOP_WITH_PARENT: '1',
       ...opts.env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
   child.stderr!.on('data', (d: Buffer) => {
