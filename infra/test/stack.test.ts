@@ -415,14 +415,16 @@ describe('media nodes', () => {
     );
   });
 
-  test('public subnets only, no NAT; the security group opens SIP 5060 UDP/TCP and the RTP range (no 5061: no TLS listener)', () => {
+  test('public subnets only, no NAT; the security group opens SIP 5060 UDP/TCP and the RTP range (no 5061: no TLS listener), and the conference relay to the VPC only', () => {
     assert.equal(resourcesOfType(t, 'AWS::EC2::NatGateway').length, 0);
     for (const [, subnet] of resourcesOfType(t, 'AWS::EC2::Subnet')) assert.equal(subnet.MapPublicIpOnLaunch, true);
     const [, sg] = resourcesOfType(t, 'AWS::EC2::SecurityGroup').find(([, g]) =>
       /SIP media nodes/.test(g.GroupDescription),
     )!;
     const rules = (sg.SecurityGroupIngress as Cfn[]).map((r) => `${r.IpProtocol} ${r.FromPort}-${r.ToPort}`);
-    assert.deepEqual(rules.sort(), ['tcp 5060-5060', 'udp 30000-39999', 'udp 5060-5060'].sort());
+    assert.deepEqual(rules.sort(), ['tcp 5060-5060', 'udp 30000-39999', 'udp 5060-5060', 'udp 5090-5090'].sort());
+    const relay = (sg.SecurityGroupIngress as Cfn[]).find((r) => r.FromPort === 5090)!;
+    assert.equal(relay.CidrIp['Fn::GetAtt']?.[1], 'CidrBlock', 'the conference relay: from the VPC only');
     // The image pipeline's build instances: outbound only.
     const build = resourcesOfType(t, 'AWS::EC2::SecurityGroup').filter(
       ([, g]) => !/SIP media nodes/.test(g.GroupDescription),

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { Baresip, requireBaresip } from '../src/baresip.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
+import { childrenOf } from '../src/processes.js';
 import { type CapturedPacket, RtpCapture } from '../src/rtp-capture.js';
 import { audioBetween, rmsDbfs, toneDbfs, wavSamples } from '../src/tones.js';
 import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
@@ -12,7 +15,8 @@ import { type ReceivedCallback, WebhookServer } from '../src/webhook-server.js';
 // frequency) call the real local deployment, the IVR puts them into a conference, and what each caller is sent
 // is captured on the wire (tcpdump) and measured with Goertzel: each hears the others' tones and not its own;
 // mute, deaf, kick and end through REST; interruptivrcommand, endOnExit and maxParticipants; a recorded mix;
-// a caller on the other media node refused with hostElsewhere (two nodes share the control plane).
+// callers on two media nodes (two nodes share the control plane) in one conference through the node-to-node leg,
+// the remote one muted and kicked by REST, and the host node killed: hostFailed for the remote one.
 // RTP: rtpengine 33200-33599, the phones 33600-33899 (50 ports each).
 const RTP_MIN = 33200;
 const RTP_MAX = 33599;
@@ -333,29 +337,117 @@ describe('conferences', () => {
     assert.equal(refusedEntry?.reason, 'full');
   });
 
-  test('a caller on another media node than the host is refused with hostElsewhere (cross-node legs come next)', async () => {
+  test('callers on two media nodes hear each other through the node-to-node leg; the remote one muted and kicked by REST', async (t) => {
+    const capture = new RtpCapture(`udp and src portrange ${RTP_MIN}-${RTP_MAX} and dst portrange 33600-33699`);
+    await capture.ready();
     const name = 'room-3';
     const here = await dialIn('here', 600, [33600, 33649], joinPlan({ name }), 0);
     await joined(here);
     const there = await dialIn('there', 1200, [33650, 33699], joinPlan({ name }), 1);
-    const refused = await resultOf(there);
-    assert.equal(refused.reason, 'hostElsewhere');
-    assert.equal(refused.durationMs, 0);
-    assert.match(refused.error ?? '', /hosted on media node \S+; this call is on \S+/);
-    const entry = (await journal(there)).find((e) => e.event === 'conferenceRefused');
-    assert.equal(entry?.reason, 'hostElsewhere');
+    const thereJoined = await joined(there);
+    assert.deepEqual([thereJoined.body.name, thereJoined.body.count], [name, 2], 'to its own session, on node 2');
+    const all = [here, there];
     const view = await conference(name);
     assert.deepEqual(
       view.json.participants.map((p: { participantId: string }) => p.participantId),
+      [here.participantId, there.participantId],
+    );
+    const joinedEntry = (await journal(there)).find((e) => e.event === 'conferenceJoined');
+    assert.equal(joinedEntry?.count, 2, "the host's journal entry, in the remote participant's session");
+
+    // Phase 1: both talk across the nodes.
+    const p1 = Date.now() / 1000;
+    await sleep(3000);
+    const p1end = Date.now() / 1000;
+
+    // Phase 2: the remote participant is muted (the command goes to the host, which owns the state).
+    const participant = (p: Phone) => `/mediaservice/${domain}/conference/${name}/participants/${p.participantId}`;
+    assert.equal((await api.call('POST', participant(there), { muted: true })).status, 200);
+    await sleep(COMMAND_SETTLE_MS);
+    const p2 = Date.now() / 1000;
+    await sleep(2500);
+    const p2end = Date.now() / 1000;
+    const mutedView = await conference(name);
+    assert.equal(
+      mutedView.json.participants.find((p: { participantId: string }) => p.participantId === there.participantId).muted,
+      true,
+    );
+
+    // The remote participant is kicked: its next getIvrCommand (from its own node) says why.
+    assert.equal((await api.call('DELETE', participant(there))).status, 200);
+    const kicked = await resultOf(there);
+    assert.equal(kicked.reason, 'kicked');
+    assert.ok(kicked.durationMs > 5000, `in the conference for ${kicked.durationMs} ms`);
+    const left = await hook.waitFor(
+      'callNotify',
+      (cb) => cb.body.sessionId === there.sessionId && cb.body.event === 'conferenceLeft',
+    );
+    assert.deepEqual([left.body.name, left.body.count, left.body.reason], [name, 1, 'kicked']);
+    const afterKick = await conference(name);
+    assert.deepEqual(
+      afterKick.json.participants.map((p: { participantId: string }) => p.participantId),
       [here.participantId],
-      'the conference on the first node is unchanged',
     );
     await api.call('POST', `/mediaservice/${domain}/interruptivrcommand`, {
       sessionId: here.sessionId,
       participantId: here.participantId,
     });
     assert.equal((await resultOf(here)).reason, 'interrupted');
-    for (const p of [here, there]) await p.phone.waitFor('CALL_CLOSED', 15_000);
+    for (const p of all) await p.phone.waitFor('CALL_CLOSED', 15_000);
     assert.equal((await conference(name)).status, 404, 'the last one left: the conference is gone');
+    await capture.stop();
+    const packets = capture.packets();
+
+    const phase1 = Object.fromEntries(all.map((p) => [p.name, levels(packets, p, p1 + 0.8, p1end - 0.2, all)]));
+    const phase2 = Object.fromEntries(all.map((p) => [p.name, levels(packets, p, p2 + 0.5, p2end - 0.2, all)]));
+    for (const [phase, heard] of Object.entries({ phase1, phase2 })) {
+      for (const [who, h] of Object.entries(heard)) {
+        const line = Object.entries(h)
+          .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+          .join(', ');
+        t.diagnostic(`${phase} ${who} hears (dBFS): ${line}`);
+      }
+    }
+    assertHears(phase1.here!, 'here', ['there'], 'phase 1');
+    assertNotHears(phase1.here!, 'here', ['here'], 'phase 1');
+    assertHears(phase1.there!, 'there', ['here'], 'phase 1');
+    assertNotHears(phase1.there!, 'there', ['there'], 'phase 1');
+    assertNotHears(phase2.here!, 'here', ['there', 'here'], 'phase 2 (there muted)');
+    assertHears(phase2.there!, 'there', ['here'], 'phase 2 (there muted)');
   });
+
+  // Last: it kills a media node of the shared stack.
+  test('the host node killed (kill -9): the participant on the other node gets hostFailed', async (t) => {
+    const name = 'room-4';
+    const here = await dialIn('here', 600, [33600, 33649], joinPlan({ name }), 0);
+    await joined(here);
+    const there = await dialIn('there', 1200, [33650, 33699], joinPlan({ name }), 1);
+    await joined(there);
+    await sleep(1000);
+    const host = mediaNodePid('node-1');
+    process.kill(host, 'SIGKILL');
+    const killedAt = Date.now();
+    const failed = await resultOf(there);
+    assert.equal(failed.reason, 'hostFailed');
+    assert.match(failed.error ?? '', /media node \S+/);
+    assert.ok(failed.durationMs > 1000);
+    const detectedMs = Date.now() - killedAt;
+    t.diagnostic(`hostFailed reached the webhook ${detectedMs} ms after the kill`);
+    assert.ok(detectedMs < 10_000, `hostFailed within 10 s of the kill (${detectedMs} ms)`);
+    const entry = (await journal(there)).find((e) => e.event === 'conferenceLeft');
+    assert.equal(entry?.reason, 'hostFailed');
+    await there.phone.waitFor('CALL_CLOSED', 15_000);
+  });
+
+  /** The process of the media node whose run directory is `run/<node>` (the stack runs one per node). */
+  function mediaNodePid(node: string): number {
+    const runDir = `RUN_DIR=${join(stack.dataDir, 'run', node)}`;
+    const found = childrenOf(stack.process.pid!).find(
+      (c) =>
+        c.cmdline.includes('media-node/main.mjs') &&
+        readFileSync(`/proc/${c.pid}/environ`, 'utf8').split('\0').includes(runDir),
+    );
+    assert.ok(found, `the process of media node ${node}`);
+    return found.pid;
+  }
 });

@@ -144,6 +144,14 @@ const MediaNodeEnv = z
      * `conference` command's maxParticipants (default 50) is capped at it.
      */
     CONFERENCE_MAX_PARTICIPANTS: envInt(100, 2, 1000),
+    /**
+     * The conference relay (docs/conferences.md, "Across nodes"): one UDP socket for the legs between media
+     * nodes, on the node's private address (default RTP_HOST, else SIP_HOST); port 0 takes any free port. The
+     * heartbeat advertises the address bound. `off`: no relay, a caller on another node than the host is
+     * refused with hostElsewhere.
+     */
+    CONFERENCE_RELAY_HOST: z.string().min(1).optional(),
+    CONFERENCE_RELAY_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).default(0),
     /** `true`: this process runs and supervises rtpengine; `false`: one is already running at RTPENGINE_NG_PORT. */
     RTPENGINE_MANAGED: z.enum(['true', 'false']).default('true'),
     EVENT_BUS_NAME: z.string().min(1).default('default'),

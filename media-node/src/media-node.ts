@@ -32,9 +32,10 @@ import { LiveSessions } from './call/live/live-sessions.js';
 import { BusCallbacks } from './callbacks/bus-callbacks.js';
 import { ReplyPoller } from './callbacks/reply-poller.js';
 import { usageMeter } from './callbacks/usage-meter.js';
+import { ConferenceRelay } from './conference/conference-relay.js';
 import { ConferenceService } from './conference/conference-service.js';
 import { startMixRecording } from './conference/mix-recorder.js';
-import { tableConferenceDirectory } from './conference/table-directory.js';
+import { registryConferenceHosts, tableConferenceDirectory } from './conference/table-directory.js';
 import type { MediaNodeConfig } from './config.js';
 import { watchAsgLifecycleOnEc2 } from './lifecycle/asg-lifecycle.js';
 import { FileAudioSources } from './media/audio-sources.js';
@@ -318,8 +319,23 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       maxPerTenant: config.STREAM_MAX_PER_TENANT,
       logger: logger.child({ c: 'streams' }),
     });
+    // The conference relay: legs to and from participants whose calls are on other nodes (docs/conferences.md).
+    const relay =
+      config.CONFERENCE_RELAY_PORT === 'off'
+        ? undefined
+        : await ConferenceRelay.open(
+            config.CONFERENCE_RELAY_HOST ?? rtpHost,
+            config.CONFERENCE_RELAY_PORT,
+            logger.child({ c: 'conference-relay' }),
+          ).catch((err: unknown) => {
+            throw new StartupError(
+              `cannot bind the conference relay (CONFERENCE_RELAY_HOST/CONFERENCE_RELAY_PORT): ${(err as Error).message}`,
+            );
+          });
+    if (relay) stack.push(() => relay.close());
     // Conferences hosted on this node (docs/conferences.md): the mixer, the table item, REST commands.
     const conferences = new ConferenceService({
+      remote: relay ? { relay, hosts: registryConferenceHosts(new NodeRegistry(doc, config.TABLE_NAME)) } : undefined,
       nodeId: config.NODE_ID,
       directory: tableConferenceDirectory(
         new ConferenceStore(doc, config.TABLE_NAME),
@@ -407,7 +423,12 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
 
     const presence = new NodePresence(
       registry,
-      { nodeId: config.NODE_ID, sip: signaling.advertised, maxCalls: config.MAX_CALLS },
+      {
+        nodeId: config.NODE_ID,
+        sip: signaling.advertised,
+        maxCalls: config.MAX_CALLS,
+        conferenceRelay: relay?.address,
+      },
       () => flow.activeCalls + (outboundRef?.activeCalls ?? 0),
       logger,
       undefined,

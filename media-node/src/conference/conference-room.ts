@@ -157,7 +157,7 @@ export class ConferenceRoom {
     this.write((d) =>
       d.putMember(this.ref, participantId, {
         sessionId,
-        nodeId: this.deps.nodeId,
+        nodeId: run.nodeId ?? this.deps.nodeId,
         muted: spec.muted,
         deaf: spec.deaf,
         joinedAt: new Date(joinedAt).toISOString(),

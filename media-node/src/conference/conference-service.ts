@@ -5,8 +5,11 @@ import type { ConferenceRecord } from '@sipms/shared/domain/conference';
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { PacerClock } from '../audio/index.js';
-import type { ConferenceDirectory, ConferencePort, ConferenceRun } from '../ports/conferences.js';
+import type { ConferenceDirectory, ConferenceHosts, ConferencePort, ConferenceRun } from '../ports/conferences.js';
+import type { ConferenceRelay, RelayAddress } from './conference-relay.js';
 import { ConferenceRoom, type RoomDeps } from './conference-room.js';
+import { joinRemote, type RemoteJoinTimings } from './remote-join.js';
+import { RemoteParticipant } from './remote-participant.js';
 
 export interface ConferenceServiceOptions {
   nodeId: string;
@@ -18,19 +21,37 @@ export interface ConferenceServiceOptions {
   recordings: RoomDeps['recordings'];
   announce: RoomDeps['announce'];
   recorded?: RoomDeps['recorded'];
+  /**
+   * Node-to-node legs (docs/conferences.md, "Across nodes"): this node's relay socket and the other nodes.
+   * Without them a caller on another node than the host is refused with `hostElsewhere`.
+   */
+  remote?:
+    | {
+        relay: ConferenceRelay;
+        hosts: ConferenceHosts;
+        /** The participant's side (defaults in remote-join.ts). */
+        timings?: RemoteJoinTimings;
+        /** The host's side: a leg silent this long is removed (default LEG_SILENCE_MS). */
+        legSilenceMs?: number;
+      }
+    | undefined;
 }
 
 /** How many times a join re-reads the table when the item keeps changing under it (a burst of first joins). */
 const OPEN_ATTEMPTS = 4;
 
-type Opened = { room: ConferenceRoom } | { refused: ConferenceResult };
+type Opened =
+  | { room: ConferenceRoom }
+  | { refused: ConferenceResult }
+  | { remote: ConferenceRecord; hostRelay: RelayAddress };
 
 /**
  * The conferences hosted on this node, and the hosting model (docs/conferences.md). A conference lives on the
  * node of its first participant: that node creates the table item with a conditional write, so two first joins
  * (on this node or on two) cannot create two conferences; the loser reads the item and finds the host. A
- * participant whose call is on another node than the host is refused with `hostElsewhere` (joining across
- * nodes is the next step). An item left by a host that is no longer live, or by an earlier conference of this
+ * participant whose call is on another node than the host joins through a leg between the nodes (remote-join.ts
+ * here, RemoteParticipant on the host), or is refused with `hostElsewhere` when this node or the host has no
+ * conference relay. An item left by a host that is no longer live, or by an earlier conference of this
  * node that is still being removed, is taken over (conditional on its conferenceId).
  */
 export class ConferenceService implements ConferencePort {
@@ -60,7 +81,16 @@ export class ConferenceService implements ConferencePort {
           run.journal({ kind: 'media', event: 'conferenceRefused', name: spec.name, ...opened.refused });
           return opened.refused;
         }
-        const result = await opened.room.join(spec, run);
+        const result =
+          'remote' in opened
+            ? await joinRemote(opened.remote, opened.hostRelay, spec, run, {
+                nodeId: this.o.nodeId,
+                relay: this.o.remote!.relay,
+                hosts: this.o.remote!.hosts,
+                logger: this.o.logger,
+                ...(this.o.remote?.timings ? { timings: this.o.remote.timings } : {}),
+              })
+            : await opened.room.join(spec, run);
         if (result) return result;
         // The conference ended between finding it and joining it: the next join of the name opens a new one.
       }
@@ -112,11 +142,14 @@ export class ConferenceService implements ConferencePort {
         }
         continue;
       }
+      const hostRelay = this.o.remote ? await this.o.remote.hosts.relayOf(existing.hostNodeId) : undefined;
+      if (hostRelay) return { remote: existing, hostRelay };
+      const missing = this.o.remote ? `media node ${existing.hostNodeId} has` : 'this node has';
       return {
         refused: {
           reason: 'hostElsewhere',
           durationMs: 0,
-          error: `conference ${spec.name} is hosted on media node ${existing.hostNodeId}; this call is on ${this.o.nodeId}, and joining across media nodes is not available yet`,
+          error: `conference ${spec.name} is hosted on media node ${existing.hostNodeId}; this call is on ${this.o.nodeId}, and ${missing} no conference relay to join across media nodes`,
         },
       };
     }
@@ -147,6 +180,7 @@ export class ConferenceService implements ConferencePort {
 
   /** REST commands for a conference hosted here (validated at the inbox); stale ones are logged and dropped. */
   async execute(command: ConferenceNodeCommand): Promise<void> {
+    if (command.kind === 'conferenceAdmit') return this.admit(command);
     const { name, conferenceId } = command.payload;
     const room = this.rooms.get(keyOf(command.tenantId, name));
     const log = { conference: name, conferenceId, commandId: command.commandId, kind: command.kind };
@@ -175,6 +209,53 @@ export class ConferenceService implements ConferencePort {
         await room.stopRecording();
         return;
     }
+  }
+
+  /**
+   * A participant on another node asks to join a conference hosted here: its leg is admitted on the relay (its
+   * token, from its node's advertised relay address only) and it joins the room like a local participant. The
+   * answer goes over the relay: the room's journal entries and events, then the result, or `gone` when the
+   * conference is not (or no longer) hosted here.
+   */
+  private async admit(command: Extract<ConferenceNodeCommand, { kind: 'conferenceAdmit' }>): Promise<void> {
+    const p = command.payload;
+    const log = { conference: p.name, participantId: p.participantId, node: p.nodeId, commandId: command.commandId };
+    const remote = this.o.remote;
+    if (!remote) {
+      this.o.logger.warn(log, 'conference admission ignored: this node has no conference relay');
+      return;
+    }
+    // The inbox is trusted, but the mix goes only where the participant's node says, in its own heartbeat.
+    const advertised = await remote.hosts.relayOf(p.nodeId);
+    if (!advertised || advertised.host !== p.relay.host || advertised.port !== p.relay.port) {
+      this.o.logger.warn({ ...log, relay: p.relay, advertised }, 'conference admission refused: not the node relay');
+      return;
+    }
+    const participant = new RemoteParticipant(
+      remote.relay,
+      { ...p, tenantId: command.tenantId },
+      this.o.logger.child({ conference: p.name }),
+      remote.legSilenceMs,
+    );
+    const room = this.rooms.get(keyOf(command.tenantId, p.name));
+    if (!room || room.ref.conferenceId !== p.conferenceId || room.isEnding) {
+      this.o.logger.info(log, 'conference admission: the conference is not hosted here (it ended)');
+      participant.finish(undefined);
+      return;
+    }
+    if (!remote.relay.legs.add(p.token, participant)) {
+      this.o.logger.warn(log, 'conference admission refused: the leg token is in use');
+      return;
+    }
+    participant.start();
+    const spec: ConferenceSpec = { name: p.name, muted: p.muted, deaf: p.deaf, beep: p.beep, endOnExit: p.endOnExit };
+    void room.join(spec, participant.run).then(
+      (result) => participant.finish(result),
+      (err) => {
+        this.o.logger.error({ ...log, err }, 'remote participant join failed');
+        participant.finish({ reason: 'failed', durationMs: 0, error: (err as Error).message });
+      },
+    );
   }
 
   private ignored(log: Record<string, unknown>, participantId: string): void {

@@ -16,7 +16,12 @@ export class NodePresence {
 
   constructor(
     private readonly registry: HeartbeatWriter,
-    private readonly self: { nodeId: string; sip: { host: string; port: number }; maxCalls: number },
+    private readonly self: {
+      nodeId: string;
+      sip: { host: string; port: number };
+      maxCalls: number;
+      conferenceRelay?: { host: string; port: number } | undefined;
+    },
     private readonly activeCalls: () => number,
     private readonly logger: Logger,
     private readonly intervalMs = 5000,
@@ -41,6 +46,7 @@ export class NodePresence {
       .heartbeat({
         nodeId: this.self.nodeId,
         sip: this.self.sip,
+        ...(this.self.conferenceRelay ? { conferenceRelay: this.self.conferenceRelay } : {}),
         maxCalls: this.self.maxCalls,
         activeCalls: this.activeCalls(),
         slotTenants: this.slotTenants(),

@@ -1,5 +1,6 @@
 import type { ConferenceResult } from '@sipms/shared/contracts/callbacks';
 import type { ConferenceSpec } from '@sipms/shared/contracts/ivr-command';
+import type { ConferenceAdmitPayload } from '@sipms/shared/contracts/node-commands';
 import type { ConferenceMemberRecord, ConferenceRecord, ConferenceRef } from '@sipms/shared/domain/conference';
 import type { AudioTap } from './media.js';
 
@@ -12,6 +13,8 @@ export interface ConferenceRun {
   /** Aborted when the participant's call ended (so a leave is reported as a hang-up, not an interrupt). */
   callEnded: AbortSignal;
   ids: { tenantId: string; sessionId: string; participantId: string };
+  /** The node holding the participant's call when it is not this one (a participant joined across nodes). */
+  nodeId?: string;
   journal(entry: Record<string, unknown>): void;
   /** callNotify to the participant's own session: conferenceJoined / conferenceLeft. */
   notify(event: 'conferenceJoined' | 'conferenceLeft', fields: { name: string; count: number; reason?: string }): void;
@@ -42,4 +45,14 @@ export interface ConferenceDirectory {
   remove(at: ConferenceRef): Promise<boolean>;
   /** The node's heartbeat is fresh (it can host). */
   nodeAlive(nodeId: string): Promise<boolean>;
+}
+
+/** The other media nodes, as a participant joining a conference hosted on one of them needs them. */
+export interface ConferenceHosts {
+  /** The conference relay address a live node advertises; undefined when it is not live or has none. */
+  relayOf(nodeId: string): Promise<{ host: string; port: number } | undefined>;
+  /** Hands an admission request to the host node's inbox. */
+  admit(hostNodeId: string, tenantId: string, payload: ConferenceAdmitPayload): Promise<void>;
+  /** The node's heartbeat is fresh. */
+  alive(nodeId: string): Promise<boolean>;
 }

@@ -60,9 +60,9 @@ export type StreamResult = z.infer<typeof StreamResult>;
 /**
  * Why a participant left a conference (docs/conferences.md): `kicked` (REST), `ended` (the conference was ended
  * by REST), `endOnExit` (an endOnExit participant left), `interrupted` (interruptivrcommand), `full`
- * (maxParticipants reached: not joined), `hostElsewhere` (the conference runs on another media node and this
- * deployment cannot join across nodes yet: not joined), `hostFailed` (the host node died), `failed` (could not
- * join: `error` says why).
+ * (maxParticipants reached: not joined), `hostElsewhere` (the conference runs on another media node and the
+ * nodes have no conference relay to join across them: not joined), `hostFailed` (the host node died while this
+ * participant was in it from another node), `failed` (could not join: `error` says why).
  */
 export const CONFERENCE_END_REASONS = [
   'kicked',

@@ -53,6 +53,27 @@ const ConferenceRecordingPayload = z.object({
   notify: z.object({ sessionId: id, participantId: id }).optional(),
 });
 
+/**
+ * A participant whose call is on another media node asks the host to admit it (docs/conferences.md, "Across
+ * nodes"): the leg token and the relay address its frames come from travel only through the inbox, so the host
+ * accepts frames for that leg from that address alone.
+ */
+const ConferenceAdmitPayload = z.object({
+  ...ConferenceRef,
+  participantId: id,
+  sessionId: id,
+  /** The node holding the participant's call. */
+  nodeId: id,
+  token: z.string().regex(/^[0-9a-f]{32}$/),
+  relay: z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65535) }),
+  codec: z.enum(['pcmu', 'pcma']),
+  muted: z.boolean(),
+  deaf: z.boolean(),
+  beep: z.boolean(),
+  endOnExit: z.boolean(),
+});
+export type ConferenceAdmitPayload = z.infer<typeof ConferenceAdmitPayload>;
+
 /** Commands for the node hosting a conference (docs/conferences.md). */
 export const ConferenceNodeCommand = z.discriminatedUnion('kind', [
   z.object({ ...Envelope, kind: z.literal('conferenceUpdate'), payload: ConferenceUpdatePayload }),
@@ -60,6 +81,7 @@ export const ConferenceNodeCommand = z.discriminatedUnion('kind', [
   z.object({ ...Envelope, kind: z.literal('conferenceEnd'), payload: ConferencePayload }),
   z.object({ ...Envelope, kind: z.literal('conferenceStartRecording'), payload: ConferenceRecordingPayload }),
   z.object({ ...Envelope, kind: z.literal('conferenceStopRecording'), payload: ConferencePayload }),
+  z.object({ ...Envelope, kind: z.literal('conferenceAdmit'), payload: ConferenceAdmitPayload }),
 ]);
 export type ConferenceNodeCommand = z.infer<typeof ConferenceNodeCommand>;
 const CONFERENCE_KINDS: ReadonlySet<string> = new Set(ConferenceNodeCommand.options.map((o) => o.shape.kind.value));

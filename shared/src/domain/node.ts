@@ -5,6 +5,8 @@ export const NODE_STALE_AFTER_MS = 15_000;
 export interface NodeHeartbeat {
   nodeId: string;
   sip: { host: string; port: number };
+  /** The node's conference relay socket, on its private address (docs/conferences.md, "Across nodes"). */
+  conferenceRelay?: { host: string; port: number };
   activeCalls: number;
   maxCalls: number;
   draining: boolean;

@@ -5,7 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { type BootSettings, bootFiles, bootScript } from '../media-node-boot/boot-script.js';
+import { type BootSettings, bootFiles, bootScript, CONFERENCE_RELAY_PORT } from '../media-node-boot/boot-script.js';
 import { EMF_LOG_FILE } from '../media-node-boot/systemd-units.js';
 import {
   allowSipTls,
@@ -128,6 +128,14 @@ export class MediaNodeFleet extends Construct {
       ec2.Peer.anyIpv4(),
       ec2.Port.udpRange(props.rtpPortMin, props.rtpPortMax),
       'RTP/RTCP media relayed by rtpengine',
+    );
+    // Conference legs between nodes (docs/conferences.md): from inside the VPC only (the nodes' private
+    // addresses; a rule naming this group itself would be a separate resource, and the relay admits only legs
+    // it was told about anyway).
+    this.securityGroup.addIngressRule(
+      ec2.Peer.ipv4(this.vpc.vpcCidrBlock),
+      ec2.Port.udp(CONFERENCE_RELAY_PORT),
+      'conference relay between media nodes',
     );
     // No SSH ingress: operators reach a node through SSM Session Manager (docs/deploy.md).
 

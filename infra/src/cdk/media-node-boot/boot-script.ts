@@ -65,6 +65,8 @@ export interface BootFileSettings {
 
 /** Where the bundle's boot files are, relative to the bundle's root and once unpacked. */
 export const BOOT_FILES_DIR = 'boot';
+/** The conference relay's UDP port on each node (docs/conferences.md, "Across nodes"): open between the nodes only. */
+export const CONFERENCE_RELAY_PORT = 5090;
 export const BOOT_DIR = `${BUNDLE_DIR}/${BOOT_FILES_DIR}`;
 
 /** The systemd units whose journals are copied to files the CloudWatch agent ships (JOURNAL_LOG_DIR). */
@@ -259,6 +261,7 @@ SIP_HOST=$PRIVATE_IP
 SIP_PORT=${s.sipPort}
 SIP_ADVERTISED_HOST=$PUBLIC_IP
 RTP_HOST=$PRIVATE_IP
+CONFERENCE_RELAY_PORT=${CONFERENCE_RELAY_PORT}
 RTP_PORT_MIN=${s.rtpPortMin}
 RTP_PORT_MAX=${s.rtpPortMax}
 RTPENGINE_NG_PORT=${s.rtpengineNgPort}
