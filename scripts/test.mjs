@@ -23,6 +23,8 @@ const requested = process.argv.slice(2);
 if (requested.length === 0) {
   step('lint (biome)', bin('biome'), ['ci', '.']);
   step('type-check (tsc)', bin('tsc'), ['-p', 'tsconfig.json']);
+  // The console runs in a browser: its own project adds the DOM types the rest must not see.
+  step('type-check console (tsc)', bin('tsc'), ['-p', 'console/tsconfig.json']);
 }
 
 function testFiles(dir) {
@@ -38,7 +40,7 @@ function testFiles(dir) {
 const files = requested.length
   ? requested
   : [
-      ...['shared', 'lambdas', 'media-node', 'infra', 'sdk', 'cli'].flatMap((w) => testFiles(`${w}/test`)),
+      ...['shared', 'lambdas', 'media-node', 'infra', 'sdk', 'cli', 'console'].flatMap((w) => testFiles(`${w}/test`)),
       ...testFiles('integ-tests/test'),
     ];
 step(`tests (${files.length} files)`, process.execPath, [

@@ -5,6 +5,7 @@ import { METRICS_NAMESPACE, NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/ob
 import { syncedRecordNames } from '../src/cdk/constructs/dns-sync.js';
 import { nodeAmiParameterName } from '../src/cdk/constructs/node-image-pipeline.js';
 import { INSTALL_MARKER } from '../src/cdk/media-node-boot/install-script.js';
+import { serviceResourcesOfType } from './helpers/service-resources.js';
 import {
   type Cfn,
   type CfnTemplate,
@@ -377,11 +378,11 @@ describe('SIP over TLS', () => {
 
 describe('leftovers: recordings, the per-tenant slow-callback cap', () => {
   test('no recordings bucket or RECORDINGS_BUCKET; recordingRetentionDays is the prompts bucket tag rule', () => {
-    assert.equal(resourcesOfType(t, 'AWS::S3::Bucket').length, 1);
+    assert.equal(serviceResourcesOfType(t, 'AWS::S3::Bucket').length, 1);
     const [, lt] = one(t, 'AWS::EC2::LaunchTemplate');
     assert.doesNotMatch(renderCfnString(lt.LaunchTemplateData.UserData), /RECORDINGS_BUCKET/);
     const short = synth({ recordingRetentionDays: 14 }, { bundle: false }).template;
-    const [, bucket] = one(short, 'AWS::S3::Bucket');
+    const [, bucket] = serviceResourcesOfType(short, 'AWS::S3::Bucket')[0]!;
     const rule = (bucket.LifecycleConfiguration.Rules as Cfn[]).find((r) => r.Id === 'RecordingRetention');
     assert.equal(rule.ExpirationInDays, 14);
     assert.deepEqual(rule.TagFilters, [{ Key: 'sipms-kind', Value: 'recording' }]);

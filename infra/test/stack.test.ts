@@ -8,6 +8,7 @@ import { ROUTE_GROUPS, ROUTES } from '@sipms/shared/api/routes';
 import { API_KEY_LAST_USED, createTableInput, TABLE_KEYS } from '@sipms/shared/data/table-design';
 import { RULES } from '@sipms/shared/events/rules';
 import { NODE_DIMENSION, NODE_METRIC } from '@sipms/shared/observability/cloudwatch-metrics';
+import { serviceResourcesOfType } from './helpers/service-resources.js';
 import {
   type Cfn,
   type CfnTemplate,
@@ -52,7 +53,7 @@ describe('data', () => {
   });
 
   test('the prompts bucket (recordings are prompt files): encrypted, all public access blocked, ACLs off, TLS enforced, lifecycle rules', () => {
-    const buckets = resourcesOfType(t, 'AWS::S3::Bucket');
+    const buckets = serviceResourcesOfType(t, 'AWS::S3::Bucket');
     assert.equal(buckets.length, 1, 'no recordings bucket of its own');
     const policies = resourcesOfType(t, 'AWS::S3::BucketPolicy');
     for (const [id, b] of buckets) {
@@ -91,7 +92,7 @@ describe('IAM', () => {
   test('no statement grants wildcard actions on the table, buckets or bus; no "*" action anywhere', () => {
     const dataIds = new Set([
       ...resourcesOfType(t, 'AWS::DynamoDB::Table').map(([id]) => id),
-      ...resourcesOfType(t, 'AWS::S3::Bucket').map(([id]) => id),
+      ...serviceResourcesOfType(t, 'AWS::S3::Bucket').map(([id]) => id),
       ...resourcesOfType(t, 'AWS::Events::EventBus').map(([id]) => id),
     ]);
     assert.equal(dataIds.size, 3, 'the table, the prompts bucket (recordings included) and the bus');
@@ -133,7 +134,9 @@ describe('IAM', () => {
       assert.equal(g.resource, '*', 'the X-Ray span actions take no resource');
     }
     const rolesWithXray = new Set(granted.flatMap((g) => [...g.roles]));
-    const fns = resourcesOfType(t, 'AWS::Lambda::Function').filter(([, fn]) => fn.Environment?.Variables?.TABLE_NAME);
+    const fns = serviceResourcesOfType(t, 'AWS::Lambda::Function').filter(
+      ([, fn]) => fn.Environment?.Variables?.TABLE_NAME,
+    );
     assert.ok(fns.length >= 5, `${fns.length} service functions`);
     for (const [id, fn] of fns) {
       assert.equal(fn.Environment.Variables.TRACES_EXPORTER, 'xray', id);
@@ -155,7 +158,7 @@ describe('IAM', () => {
     const policies = resourcesOfType(t, 'AWS::IAM::Policy');
     for (const group of ['sessions', 'usage']) {
       const [fnId, fn] =
-        resourcesOfType(t, 'AWS::Lambda::Function').find(
+        serviceResourcesOfType(t, 'AWS::Lambda::Function').find(
           ([, f]) => f.Description === `API routes of the "${group}" group`,
         ) ?? [];
       assert.ok(fnId, `the ${group} Lambda`);
@@ -232,7 +235,7 @@ describe('events', () => {
 
 describe('control plane', () => {
   test('every Lambda is nodejs22.x on arm64 with a retained-for-a-while log group', () => {
-    const fns = resourcesOfType(t, 'AWS::Lambda::Function');
+    const fns = serviceResourcesOfType(t, 'AWS::Lambda::Function');
     assert.equal(fns.length, ROUTE_GROUPS.length + 2, 'one per route group, the dispatcher and the node sweeper');
     const logGroups = new Map(resourcesOfType(t, 'AWS::Logs::LogGroup'));
     for (const [id, fn] of fns) {
@@ -249,7 +252,7 @@ describe('control plane', () => {
   });
 
   test('Powertools settings on every Lambda: service name, metrics namespace, log level as LOG_LEVEL', () => {
-    const fns = resourcesOfType(t, 'AWS::Lambda::Function');
+    const fns = serviceResourcesOfType(t, 'AWS::Lambda::Function');
     for (const [id, fn] of fns) {
       const vars = fn.Environment.Variables;
       const sweeper = /dead media nodes/.test(fn.Description);
@@ -291,7 +294,9 @@ describe('control plane', () => {
   });
 
   test('the dispatcher outlasts the worst delivery: 15 s × (5 retries + 1) + fallback; async failures go to the DLQ', () => {
-    const dispatcher = resourcesOfType(t, 'AWS::Lambda::Function').find(([, f]) => /callbacks/i.test(f.Description))!;
+    const dispatcher = serviceResourcesOfType(t, 'AWS::Lambda::Function').find(([, f]) =>
+      /callbacks/i.test(f.Description),
+    )!;
     assert.ok(dispatcher[1].Timeout >= 15 * 6 + 15, `timeout ${dispatcher[1].Timeout}`);
     assert.ok(dispatcher[1].Timeout <= 900);
     assert.equal(dispatcher[1].ReservedConcurrentExecutions, undefined, 'no reserved concurrency (documented)');
@@ -302,7 +307,7 @@ describe('control plane', () => {
   });
 
   test('the node sweeper: every minute by EventBridge Scheduler; table read/write and PutEvents on the bus only', () => {
-    const [fnId, fn] = resourcesOfType(t, 'AWS::Lambda::Function').find(([, f]) =>
+    const [fnId, fn] = serviceResourcesOfType(t, 'AWS::Lambda::Function').find(([, f]) =>
       /dead media nodes/.test(f.Description),
     )!;
     assert.match(JSON.stringify(fn.Environment.Variables.EVENT_BUS_NAME), /Bus/);

@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import { CallTable } from './constructs/call-table.js';
 import { CallbackBus } from './constructs/callback-bus.js';
 import { CallbackDispatcher } from './constructs/callback-dispatcher.js';
+import { ConsoleHosting } from './constructs/console-hosting.js';
 import { ControlPlaneApi } from './constructs/control-plane-api.js';
 import { DnsSync } from './constructs/dns-sync.js';
 import { MediaBuckets } from './constructs/media-buckets.js';
@@ -50,6 +51,8 @@ export class SipMediaserverStack extends Stack {
   readonly operations: Operations;
   /** Bakes the nodes' software into an AMI (docs/deploy.md "Baked node images"); the fleet boots it with nodeImage=baked. */
   readonly nodeImage: NodeImagePipeline;
+  /** The tenant console: S3 behind CloudFront, calling the API (docs/console.md). */
+  readonly console: ConsoleHosting;
 
   constructor(scope: Construct, id: string, props: SipMediaserverStackProps) {
     super(scope, id, props);
@@ -117,6 +120,12 @@ export class SipMediaserverStack extends Stack {
       },
       logRetentionDays: c.logRetentionDays,
       grant: (group, fn) => this.grantRouteGroup(group, fn),
+    });
+
+    this.console = new ConsoleHosting(this, 'Console', {
+      api: this.api.api,
+      apiUrl: this.api.url,
+      promptsBucket: this.buckets.prompts,
     });
 
     const stockAmi = c.amiSsmParameter ?? debianAmiParameter(c.cpuArch);
@@ -209,6 +218,10 @@ export class SipMediaserverStack extends Stack {
 
     const group = this.fleet.group.autoScalingGroupName;
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Control-plane API base URL' });
+    new CfnOutput(this, 'ConsoleUrl', {
+      value: this.console.url,
+      description: 'The tenant console (sign up, settings, calls)',
+    });
     new CfnOutput(this, 'SipDomain', { value: c.sipDomain, description: 'Tenant domains are <slug>.<this>' });
     new CfnOutput(this, 'PromptsBucketName', { value: this.buckets.prompts.bucketName });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { ESM_REQUIRE_SHIM } from '../cdk/bundling.js';
+import { buildConsole } from '../cdk/console-bundle.js';
 import { MEDIA_NODE_ENTRY, REPO_ROOT } from '../cdk/paths.js';
 
 /**
@@ -13,6 +14,8 @@ import { MEDIA_NODE_ENTRY, REPO_ROOT } from '../cdk/paths.js';
 export const LOCAL_BUNDLE_DIR = join(REPO_ROOT, '.build');
 export const LOCAL_MAIN_BUNDLE = join(LOCAL_BUNDLE_DIR, 'local', 'main.mjs');
 export const MEDIA_NODE_BUNDLE = join(LOCAL_BUNDLE_DIR, 'media-node', 'main.mjs');
+/** The tenant console's static files, served at /console by the local API (console-static.ts). */
+export const CONSOLE_BUNDLE_DIR = join(LOCAL_BUNDLE_DIR, 'console');
 
 /** dynalite runs as its own process from its CLI file (dynamodb-local.ts), resolved from node_modules. */
 const EXTERNAL = ['dynalite'];
@@ -22,8 +25,9 @@ export async function buildLocalBundles(): Promise<void> {
     { entry: join(REPO_ROOT, 'infra', 'src', 'local', 'main.ts'), out: LOCAL_MAIN_BUNDLE },
     { entry: MEDIA_NODE_ENTRY, out: MEDIA_NODE_BUNDLE },
   ];
-  await Promise.all(
-    targets.map(async ({ entry, out }) => {
+  await Promise.all([
+    buildConsole(CONSOLE_BUNDLE_DIR),
+    ...targets.map(async ({ entry, out }) => {
       const result = await build({
         entryPoints: [entry],
         outfile: out,
@@ -50,7 +54,7 @@ export async function buildLocalBundles(): Promise<void> {
         await rename(aside, file.path);
       }
     }),
-  );
+  ]);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -9,6 +9,7 @@ import { RULES } from '@sipms/shared/events/rules';
 import { isNotFound } from '@sipms/shared/util/fs-errors';
 import { randomSecret, sha256Hex } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
+import { consoleEndpoint } from './console-static.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
 import { type ApiLambda, LambdaHttpAdapter } from './lambda-http-adapter.js';
 import { LocalEventBus } from './local-event-bus.js';
@@ -28,6 +29,8 @@ export interface LocalControlPlaneOptions {
   /** Numbers tenants may claim (CLAIMABLE_NUMBERS) and where their calls may go (OUTBOUND_DESTINATIONS). */
   claimableNumbers: string;
   outboundDestinations: string;
+  /** The tenant console's built files, served at /console (absent: no console). */
+  consoleDir?: string | undefined;
   logger: Logger;
 }
 
@@ -140,10 +143,10 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     key: Buffer.from(objectUrlKey, 'base64'),
     logger: opts.logger.child({ c: 'objects' }),
   });
-  const api = new LambdaHttpAdapter(ROUTES, handlers, opts.logger.child({ c: 'api' }), {
-    prefix: LOCAL_OBJECTS_PATH,
-    handle: objects,
-  });
+  const api = new LambdaHttpAdapter(ROUTES, handlers, opts.logger.child({ c: 'api' }), [
+    { prefix: LOCAL_OBJECTS_PATH, handle: objects },
+    ...(opts.consoleDir ? [consoleEndpoint(opts.consoleDir)] : []),
+  ]);
   await api.start(opts.apiHost, opts.apiPort);
 
   return {

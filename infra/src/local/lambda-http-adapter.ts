@@ -6,7 +6,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 
 export type ApiLambda = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** Serves `<prefix><token>` (the local stand-in for S3's presigned URLs), outside API Gateway's routes. */
+/** Serves `<prefix><rest>` outside API Gateway's routes (the local stand-in for S3's presigned URLs, the console). */
 export interface ObjectEndpoint {
   prefix: string;
   handle(req: IncomingMessage, res: ServerResponse, token: string): Promise<void>;
@@ -44,14 +44,17 @@ function compile(def: RouteDefinition): CompiledRoute {
 export class LambdaHttpAdapter {
   private server: Server | undefined;
   private readonly routes: CompiledRoute[];
+  /** Paths served outside API Gateway's routes: the local object URLs and the console's files. */
+  private readonly endpoints: readonly ObjectEndpoint[];
 
   constructor(
     routes: readonly RouteDefinition[],
     private readonly handlers: Record<RouteGroup, ApiLambda>,
     private readonly logger: Logger,
-    private readonly objects?: ObjectEndpoint,
+    objects?: ObjectEndpoint | readonly ObjectEndpoint[],
   ) {
     this.routes = routes.map(compile);
+    this.endpoints = objects === undefined ? [] : Array.isArray(objects) ? objects : [objects as ObjectEndpoint];
   }
 
   async start(host: string, port: number): Promise<void> {
@@ -72,9 +75,12 @@ export class LambdaHttpAdapter {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
     const path = url.pathname;
-    // On AWS these URLs are S3's, never the API's: no Lambda, no API key, the token is the authorisation.
-    if (this.objects && path.startsWith(this.objects.prefix)) {
-      return this.objects.handle(req, res, path.slice(this.objects.prefix.length));
+    // On AWS these are S3's URLs and CloudFront's console, never the API's: no Lambda, no API key.
+    for (const endpoint of this.endpoints) {
+      const rest = path.slice(endpoint.prefix.length);
+      if (path.startsWith(endpoint.prefix) && (rest === '' || rest.startsWith('/') || endpoint.prefix.endsWith('/'))) {
+        return endpoint.handle(req, res, rest);
+      }
     }
     let match: { route: CompiledRoute; values: string[] } | undefined;
     let pathMatched = false;

@@ -64,6 +64,10 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const mediaNodeEntry = import.meta.url.endsWith('.mjs')
   ? resolve(here, '../media-node/main.mjs')
   : resolve(here, '../../../media-node/src/main.ts');
+// The console's files, built beside the bundles (build-bundles.ts); from source, where the last build put them.
+const consoleDir = import.meta.url.endsWith('.mjs')
+  ? resolve(here, '../console')
+  : resolve(here, '../../../.build/console');
 
 async function assertTcpPortFree(host: string, port: number, variable: string): Promise<void> {
   if (port === 0) return;
@@ -97,6 +101,7 @@ async function main(): Promise<void> {
     adminToken: config.ADMIN_TOKEN,
     claimableNumbers: config.CLAIMABLE_NUMBERS,
     outboundDestinations: config.OUTBOUND_DESTINATIONS,
+    consoleDir,
     logger: log,
   });
 
