@@ -1,12 +1,7 @@
+import type { PromptFileInfo as Prompt } from '../../../sdk/src/generated/wire.js';
 import { enc } from '../api.js';
 import type { Page } from '../context.js';
 import { h, uid } from '../dom.js';
-
-interface Prompt {
-  name: string;
-  size: number;
-  updatedAt: string;
-}
 
 /** Larger files go by upload URL, as the API asks (docs/api.md, large prompt files). */
 const INLINE_MAX_BYTES = 4_000_000;

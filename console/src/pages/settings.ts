@@ -1,25 +1,7 @@
+import type { ApiKey, Tenant } from '../../../sdk/src/generated/wire.js';
 import { enc } from '../api.js';
 import type { Page } from '../context.js';
 import { field, h } from '../dom.js';
-
-interface Tenant {
-  tenantId: string;
-  name: string;
-  domain: string;
-  callbackUrl: string | null;
-  fallbackUrl: string | null;
-  callbackTimeoutMs: number;
-  callbackRetries: number;
-  maxCallDurationSec: number;
-}
-
-interface ApiKey {
-  keyId: string;
-  name: string;
-  prefix: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
 
 /** Callback settings, signing-secret rotation and API keys. */
 export const settingsPage: Page = async (ctx) => {

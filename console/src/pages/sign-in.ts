@@ -1,13 +1,7 @@
+import type { SignupResponse as Signup } from '../../../sdk/src/generated/wire.js';
 import { Api } from '../api.js';
 import type { Page } from '../context.js';
 import { field, h } from '../dom.js';
-
-interface Signup {
-  tenantId: string;
-  domain: string;
-  apiKey: string;
-  signingSecret: string;
-}
 
 /** Sign up (the key and signing secret are shown once, here) or sign in with an existing API key. */
 export const signInPage: Page = async (ctx) => {
