@@ -89,6 +89,9 @@ describe('isolation between tenants', () => {
       keyId: extraKeyId,
       sessionId,
       tenantId: tenantA.tenantId,
+      // A conference of A's would be found by its host only while it runs; a name is per tenant either way.
+      name: 'room-1',
+      participantId: 'p0000000000000000000',
     };
     const unknown = {
       domain: 'nobody-000000.sip.localhost',
@@ -97,6 +100,8 @@ describe('isolation between tenants', () => {
       keyId: '000000000000',
       sessionId: 'sdoesnotexist',
       tenantId: 't0000000000000000',
+      name: 'no-such-room',
+      participantId: 'p0000000000000000001',
     };
     const fill = (routeKey: string, values: Record<string, string>) =>
       routeKey
@@ -117,6 +122,7 @@ describe('isolation between tenants', () => {
       'POST /mediaservice/{domain}/splitconnection': { sessionId, connectionId: 'c0000000000000000000' },
       'POST /mediaservice/{domain}/startrecording': { sessionId, connectionId: 'c0000000000000000000' },
       'POST /mediaservice/{domain}/stoprecording': { sessionId, connectionId: 'c0000000000000000000' },
+      'POST /mediaservice/{domain}/conference/{name}/participants/{participantId}': { muted: true },
     };
     const query: Record<string, string> = { 'GET /v1/usage': '?from=2030-01-01&to=2030-01-02' };
     const tried = new Set<string>();
