@@ -26,7 +26,7 @@ import {
 } from './sdp.js';
 import { SinkAudioTap, tapCodecOf } from './sink-audio-tap.js';
 
-/** Socket buffers asked for at the media sink (see start()). */
+/** The receive buffer asked for at the media sink (see start()). */
 const SINK_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** MEDIA_TIMEOUT_SEC's default, in ms. */
@@ -68,9 +68,9 @@ export class RtpEngineMedia implements MediaPort {
 
   async start(sinkHost: string): Promise<void> {
     // Every leg's audio and digits arrive at this one socket, in bursts when many streams tick together;
-    // the kernel's default buffer (about 200 packets) overflows on the first event-loop pause at a few
-    // hundred streams. The kernel caps the size at net.core.rmem_max / wmem_max.
-    const sink = createSocket({ type: 'udp4', recvBufferSize: SINK_BUFFER_BYTES, sendBufferSize: SINK_BUFFER_BYTES });
+    // the kernel's default receive buffer (about 200 packets) overflows on the first event-loop pause at a
+    // few hundred streams. The kernel caps the size at net.core.rmem_max.
+    const sink = createSocket({ type: 'udp4', recvBufferSize: SINK_BUFFER_BYTES });
     sink.on('message', (msg, rinfo) =>
       this.audioTaps.get(rinfo.port)?.(msg, (reply) => sink.send(reply, rinfo.port, rinfo.address)),
     );
@@ -79,10 +79,7 @@ export class RtpEngineMedia implements MediaPort {
     this.sink = sink;
     this.sinkAddress = { host: sinkHost, port: sink.address().port };
     // Linux reports twice what was granted (its bookkeeping share): a small figure means rmem_max is low.
-    this.logger.info(
-      { receiveBufferBytes: sink.getRecvBufferSize(), sendBufferBytes: sink.getSendBufferSize() },
-      'media sink socket ready',
-    );
+    this.logger.info({ receiveBufferBytes: sink.getRecvBufferSize() }, 'media sink socket ready');
   }
 
   async openLeg(input: { callId: string; callerTag: string; ivrTag: string; offerSdp: string }): Promise<MediaLeg> {
