@@ -1,33 +1,10 @@
-/** The session shapes the console reads (docs/api.md: SessionSummary and SessionDetail). */
+/** The session shapes the console reads: the SDK's wire types, generated from the OpenAPI document. */
+import type { SessionDetail, SessionSummary } from '../../sdk/src/generated/wire.js';
 
-export interface Participant {
-  direction?: string;
-  from?: string;
-  to?: string;
-  sipCallId?: string;
-  state?: string;
-  connectionId?: string;
-  [field: string]: unknown;
-}
+export type { SessionDetail, SessionSummary } from '../../sdk/src/generated/wire.js';
 
-export interface SessionSummary {
-  sessionId: string;
-  state: string;
-  createdAt: string;
-  endedAt?: string;
-  endReason?: string;
-  participants: Record<string, Participant>;
-}
-
-export interface JournalEntry {
-  at: string;
-  kind: string;
-  [field: string]: unknown;
-}
-
-export interface SessionDetail extends SessionSummary {
-  journal: JournalEntry[];
-}
+export type Participant = SessionSummary['participants'][string];
+export type JournalEntry = SessionDetail['journal'][number];
 
 export const isCompleted = (s: SessionDetail): boolean =>
   s.journal.some((e) => e.kind === 'callback' && e.callback === 'sessionCompleted');

@@ -17,6 +17,15 @@ import { CallbackRecorder } from '../src/testkit/recorder.js';
 const RTP_MIN = 32900;
 const RTP_MAX = 32999;
 
+/** The app under test in the call tests: collect two keys, say them, hang up. */
+const twoDigitIvr: Parameters<CallbackRecorder['use']>[0] = {
+  newCall: () => ({ action: 'ivr' }),
+  getIvrCommand: ({ dtmfParams }) =>
+    dtmfParams
+      ? ivr().say(`You pressed ${dtmfParams.digits}`).hangup()
+      : ivr().silence(300).dtmf({ maxDigits: 2, firstDigitTimeoutMs: 8000 }),
+};
+
 describe('test kit: a real call against a deployment the kit started', () => {
   let deployment: Deployment;
   let client: SipmsClient;
@@ -44,13 +53,7 @@ describe('test kit: a real call against a deployment the kit started', () => {
   });
 
   test('callAndRecord: the callbacks the app got, its replies, and the journal, for one SIPp call', async () => {
-    recorder.use({
-      newCall: () => ({ action: 'ivr' }),
-      getIvrCommand: ({ dtmfParams }) =>
-        dtmfParams
-          ? ivr().say(`You pressed ${dtmfParams.digits}`).hangup()
-          : ivr().silence(300).dtmf({ maxDigits: 2, firstDigitTimeoutMs: 8000 }),
-    });
+    recorder.use(twoDigitIvr);
     const result = await callAndRecord({
       deployment,
       client,
@@ -94,13 +97,7 @@ describe('test kit: a real call against a deployment the kit started', () => {
   });
 
   test('callAndRecord with the CLI caller: its keys reach the app, its result comes back untouched', async () => {
-    recorder.use({
-      newCall: () => ({ action: 'ivr' }),
-      getIvrCommand: ({ dtmfParams }) =>
-        dtmfParams
-          ? ivr().say(`You pressed ${dtmfParams.digits}`).hangup()
-          : ivr().silence(300).dtmf({ maxDigits: 2, firstDigitTimeoutMs: 8000 }),
-    });
+    recorder.use(twoDigitIvr);
     const result = await callAndRecord({
       deployment,
       client,

@@ -2,9 +2,9 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomId } from '@sipms/shared/util/ids';
+import { pcmWavHeader, WAV_HEADER_BYTES } from '../media/pcap.js';
 
 const RATE = 8000;
-const HEADER_BYTES = 44;
 /** Samples gathered before a write: one second, so the file system sees 50 writes a minute, not 3000. */
 const CHUNK_SAMPLES = RATE;
 
@@ -32,8 +32,8 @@ export async function startMixRecording(dir: string, maxBytes: number): Promise<
     stream.once('open', () => resolve());
     stream.once('error', reject);
   });
-  stream.write(wavHeader(0));
-  return new FileMixRecording(file, stream, Math.floor((maxBytes - HEADER_BYTES) / 2));
+  stream.write(pcmWavHeader(0, RATE));
+  return new FileMixRecording(file, stream, Math.floor((maxBytes - WAV_HEADER_BYTES) / 2));
 }
 
 class FileMixRecording implements MixRecording {
@@ -84,7 +84,7 @@ class FileMixRecording implements MixRecording {
     // The sizes are known only now: patch the header in place.
     const handle = await open(this.file, 'r+');
     try {
-      await handle.write(wavHeader(this.samples * 2), 0, HEADER_BYTES, 0);
+      await handle.write(pcmWavHeader(this.samples * 2, RATE), 0, WAV_HEADER_BYTES, 0);
     } finally {
       await handle.close();
     }
@@ -95,21 +95,4 @@ class FileMixRecording implements MixRecording {
     this.stream.destroy();
     await rm(this.file, { force: true });
   }
-}
-
-function wavHeader(dataBytes: number): Buffer {
-  const b = Buffer.alloc(HEADER_BYTES);
-  b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + dataBytes, 4);
-  b.write('WAVEfmt ', 8, 'ascii');
-  b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20); // PCM
-  b.writeUInt16LE(1, 22); // mono
-  b.writeUInt32LE(RATE, 24);
-  b.writeUInt32LE(RATE * 2, 28);
-  b.writeUInt16LE(2, 32);
-  b.writeUInt16LE(16, 34);
-  b.write('data', 36, 'ascii');
-  b.writeUInt32LE(dataBytes, 40);
-  return b;
 }

@@ -261,22 +261,30 @@ export function rtpToPcm(packets: RtpPacket[], maxSamples = 8000 * 3600): Int16A
   return timeline.pcm();
 }
 
-/** A 16-bit mono WAV file of 8 kHz PCM. */
-export function pcmToWav(samples: Int16Array, rate = 8000): Buffer {
-  const data = samples.length * 2;
-  const b = Buffer.alloc(44 + data);
+export const WAV_HEADER_BYTES = 44;
+
+/** The 44-byte header of a 16-bit mono PCM WAV file holding `dataBytes` of samples. */
+export function pcmWavHeader(dataBytes: number, rate = 8000): Buffer {
+  const b = Buffer.alloc(WAV_HEADER_BYTES);
   b.write('RIFF', 0, 'ascii');
-  b.writeUInt32LE(36 + data, 4);
+  b.writeUInt32LE(36 + dataBytes, 4);
   b.write('WAVEfmt ', 8, 'ascii');
   b.writeUInt32LE(16, 16);
-  b.writeUInt16LE(1, 20);
-  b.writeUInt16LE(1, 22);
+  b.writeUInt16LE(1, 20); // PCM
+  b.writeUInt16LE(1, 22); // mono
   b.writeUInt32LE(rate, 24);
   b.writeUInt32LE(rate * 2, 28);
   b.writeUInt16LE(2, 32);
   b.writeUInt16LE(16, 34);
   b.write('data', 36, 'ascii');
-  b.writeUInt32LE(data, 40);
+  b.writeUInt32LE(dataBytes, 40);
+  return b;
+}
+
+/** A 16-bit mono WAV file of 8 kHz PCM. */
+export function pcmToWav(samples: Int16Array, rate = 8000): Buffer {
+  const b = Buffer.alloc(WAV_HEADER_BYTES + samples.length * 2);
+  pcmWavHeader(samples.length * 2, rate).copy(b);
   for (let i = 0; i < samples.length; i++) b.writeInt16LE(samples[i]!, 44 + i * 2);
   return b;
 }
