@@ -39,6 +39,36 @@ const COMMON_FLAGS = {
   flags: ['port latching'],
 };
 
+/** The options of a leg's SDP as rewritten towards its IVR side (the sink or a bridged peer) and towards its caller. */
+interface LegFlags {
+  towardsSink: Record<string, unknown>;
+  towardsCaller: Record<string, unknown>;
+}
+
+const PLAIN_LEG: LegFlags = { towardsSink: COMMON_FLAGS, towardsCaller: COMMON_FLAGS };
+
+/**
+ * A browser's leg (WebRTC): rtpengine terminates ICE and DTLS-SRTP with rtcp-mux on the caller's side and
+ * speaks plain RTP/AVP to the IVR side, so the sink, bridges and recordings see what a SIP phone would send.
+ */
+const WEBRTC_LEG: LegFlags = {
+  towardsSink: {
+    ...COMMON_FLAGS,
+    'transport-protocol': 'RTP/AVP',
+    'rtcp-mux': ['demux'],
+    DTLS: 'off',
+    SDES: ['off'],
+  },
+  towardsCaller: {
+    ...COMMON_FLAGS,
+    'transport-protocol': 'UDP/TLS/RTP/SAVPF',
+    ICE: 'force',
+    'rtcp-mux': ['require'],
+    // Browsers pair the answer's m-line to their offer's by a=mid; the sink's answer has none.
+    flags: [...COMMON_FLAGS.flags, 'generate mid'],
+  },
+};
+
 /**
  * The MediaPort on rtpengine. The IVR side of every leg is answered with an SDP that points at one UDP
  * sink socket of this node: rtpengine plays prompts; the sink reads the caller's RFC 4733 digits and
@@ -91,7 +121,7 @@ export class RtpEngineMedia implements MediaPort {
         'call-id': ids.callId,
         'from-tag': ids.callerTag,
         sdp: input.offerSdp,
-        ...COMMON_FLAGS,
+        ...flagsFor(input.offerSdp).towardsSink,
       }),
     );
     return this.track(ids, res.sdp, undefined, input.offerSdp);
@@ -129,6 +159,7 @@ export class RtpEngineMedia implements MediaPort {
       mediaCheckIntervalMs:
         this.options.mediaCheckIntervalMs ?? Math.min(5000, Math.max(250, Math.floor(mediaTimeoutMs / 4))),
       callerSdp: callerSdp ?? '',
+      flags: callerSdp ? flagsFor(callerSdp) : PLAIN_LEG,
       tap: (port, fn) => {
         if (fn) this.audioTaps.set(port, fn);
         else this.audioTaps.delete(port);
@@ -183,6 +214,8 @@ interface LegDeps {
   mediaCheckIntervalMs: number;
   /** The caller's SDP (inbound: its offer; outbound: set by accept), for its direction (hold). */
   callerSdp: string;
+  /** A browser's leg or a SIP phone's (outbound legs are always SIP). */
+  flags: LegFlags;
 }
 
 class RtpEngineLeg implements OutboundMediaLeg {
@@ -233,7 +266,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
       ...this.callerKeys,
       'to-tag': this.d.ids.ivrTag,
       sdp: answer,
-      ...COMMON_FLAGS,
+      ...this.d.flags.towardsCaller,
       ...extra,
     });
     this.ivrAnswer = answer;
@@ -319,7 +352,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
       ...this.callerKeys,
       'to-tag': this.d.ids.ivrTag,
       sdp: peerSdp,
-      ...COMMON_FLAGS,
+      ...this.d.flags.towardsCaller,
     });
     this.ivrAnswer = undefined;
     this.echoing = false;
@@ -391,7 +424,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
       ...this.callerKeys,
       'to-tag': this.d.ids.ivrTag,
       sdp,
-      ...COMMON_FLAGS,
+      ...this.d.flags.towardsSink,
     });
     const answer = sinkAnswer(towardsSink.sdp, this.d.sink.host, this.d.sink.port);
     if (!answer) throw new Error('the re-offer has no usable audio stream');
@@ -621,4 +654,13 @@ async function capacityChecked<T>(command: Promise<T>): Promise<T> {
     }
     throw err;
   }
+}
+
+/** A WebRTC offer (DTLS-SRTP with feedback, as browsers send) or a SIP phone's. */
+export function isWebRtcOffer(sdp: string): boolean {
+  return /^m=audio \d+(?:\/\d+)? (?:UDP\/TLS\/RTP\/SAVPF|RTP\/SAVPF)\b/m.test(sdp);
+}
+
+function flagsFor(callerSdp: string): LegFlags {
+  return isWebRtcOffer(callerSdp) ? WEBRTC_LEG : PLAIN_LEG;
 }

@@ -39,7 +39,10 @@ export function sinkAnswer(
 ): string | undefined {
   const offer = parseAudioOffer(offerSdp);
   if (!offer) return undefined;
-  const audio = offer.payloadTypes.find((pt) => !/^telephone-event\//i.test(codecName(offer, pt)));
+  // G.711 first when offered (WebRTC offers Opus first): the node's audio taps, streams and mixer speak G.711.
+  const audio =
+    offer.payloadTypes.find((pt) => /^(PCMU|PCMA)\/8000/i.test(codecName(offer, pt))) ??
+    offer.payloadTypes.find((pt) => !/^telephone-event\//i.test(codecName(offer, pt)));
   if (audio === undefined) return undefined;
   const events = offer.payloadTypes.find((pt) => /^telephone-event\/8000/i.test(codecName(offer, pt)));
   const pts = events === undefined ? [audio] : [audio, events];
