@@ -470,8 +470,10 @@ describe('baked images and SIP over TLS: the script still parses, passes shellch
       const tls = 'sipTlsCertificate' in v.context;
       assert.equal(env.SIP_TRANSPORTS, tls ? 'udp,tcp,tls' : undefined);
       assert.equal(env.SIP_TLS_KEY, tls ? '/etc/sipms/tls/sip.key' : undefined);
-      // The node reads the certificate files at start-up (tls-certificate.test.ts runs that with real files).
-      const { SIP_TRANSPORTS, SIP_TLS_CERT, SIP_TLS_KEY, SIP_TLS_PORT, ...rest } = env;
+      assert.equal(env.SIP_WS_PORT, tls ? '8443' : undefined, 'the softphone WSS comes with the certificate');
+      // The node reads the certificate files at start-up (tls-certificate.test.ts and softphone-stack.test.ts run
+      // that with real files).
+      const { SIP_TRANSPORTS, SIP_TLS_CERT, SIP_TLS_KEY, SIP_TLS_PORT, SIP_WS_PORT, SIP_WS_SECURE, ...rest } = env;
       assert.equal(loadMediaNodeConfig(rest).SIP_ADVERTISED_HOST, '203.0.113.10');
       if (tls) {
         // Fetched after the node's user exists (the files are its own), before any unit starts.

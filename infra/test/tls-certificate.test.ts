@@ -223,6 +223,8 @@ esac
       SIP_TLS_CERT: '/etc/sipms/tls/sip.crt',
       SIP_TLS_KEY: '/etc/sipms/tls/sip.key',
       SIP_TLS_PORT: '5061',
+      SIP_WS_PORT: '8443',
+      SIP_WS_SECURE: 'true',
     });
     const config = loadMediaNodeConfig({
       SIGNALING: 'builtin',

@@ -42,6 +42,8 @@ export async function startLocalStack(opts: {
   const ngPort = await freeUdpPort();
   // Node i serves /metrics on METRICS_PORT + i; a free port, not the default 9464 a developer's `npm start` may hold.
   const metricsPort = await freeTcpPort();
+  // The softphone's SIP over WebSocket (node i: wsPort + i), not the default 5066 a developer's `npm start` may hold.
+  const wsPort = await freeTcpPort();
   const child = spawn(process.execPath, [join(repoRoot, 'scripts/start.mjs')], {
     cwd: repoRoot,
     env: {
@@ -54,6 +56,7 @@ export async function startLocalStack(opts: {
       RTP_PORT_MAX: String(opts.rtpPortMax),
       RTPENGINE_NG_PORT: String(ngPort),
       METRICS_PORT: String(metricsPort),
+      SIP_WS_PORT: String(wsPort),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       MEDIA_NODES: String(opts.mediaNodes ?? 1),
       // The stack stops when this process dies (its stdin pipe closes): a timed-out test leaves no stack behind.

@@ -80,6 +80,21 @@ describe('isolation between tenants', () => {
     assert.deepEqual((await b.call('GET', '/v1/sessions')).json, { sessions: [] });
   });
 
+  test("a softphone credential is the caller's own: its SIP URI is in the caller's domain; a tenantId is refused", async () => {
+    const mine = await a.call('POST', '/v1/softphone/credentials', { ttlSec: 60 });
+    const theirs = await b.call('POST', '/v1/softphone/credentials');
+    assert.equal(mine.status, 201, JSON.stringify(mine.json));
+    assert.equal(theirs.status, 201, JSON.stringify(theirs.json));
+    assert.equal(mine.json.credential.sipUri, `sip:softphone-${mine.json.credential.credentialId}@${tenantA.domain}`);
+    assert.equal(
+      theirs.json.credential.sipUri,
+      `sip:softphone-${theirs.json.credential.credentialId}@${tenantB.domain}`,
+    );
+    const spoofed = await b.call('POST', '/v1/softphone/credentials', { tenantId: tenantA.tenantId });
+    assert.equal(spoofed.status, 400);
+    assert.equal(spoofed.json.error.field, 'tenantId');
+  });
+
   test("every route, tried with A's ids by B or without a valid key: not found or unauthorized, nothing changes", async () => {
     const before = await snapshot();
     const ids = {
@@ -110,6 +125,7 @@ describe('isolation between tenants', () => {
     const bodies: Record<string, unknown> = {
       'PATCH /v1/tenant': { callbackRetries: 5 },
       'POST /v1/api-keys': { name: 'x' },
+      'POST /v1/softphone/credentials': { ttlSec: 60 },
       'POST /v1/tenants': { name: 'x' },
       'POST /mediaservice/{domain}/promptfile/{filename}/upload-url': { contentType: 'audio/wav', bytes: 1000 },
       'POST /mediaservice/{domain}/placeivrcall': { destination: 'sip:nobody@127.0.0.1:9', sessionId },

@@ -16,6 +16,7 @@ import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionQueries } from '@sipms/shared/data/session-queries';
 import { SessionStore } from '@sipms/shared/data/session-store';
+import { SipCredentialStore } from '@sipms/shared/data/sip-credential-store';
 import { SlowCallbackSlots } from '@sipms/shared/data/slow-callback-slots';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
@@ -37,6 +38,7 @@ import { SERVICE } from './observability/metric-names.js';
 import type { ControlPlaneMetrics } from './observability/metrics.js';
 import { createPowertoolsLogger } from './observability/powertools-logger.js';
 import { createPowertoolsMetrics } from './observability/powertools-metrics.js';
+import { SoftphoneWsUrl } from './softphone/ws-url-setting.js';
 
 /** Everything a control-plane handler needs, built once per cold start from the environment. */
 export interface ControlPlane {
@@ -58,6 +60,8 @@ export interface ControlPlane {
   /** The signup mode the operator set (admin API). */
   settings: DeploymentSettingsStore;
   invitations: InvitationStore;
+  /** The browser softphone's short-lived SIP credentials (the media node verifies them). */
+  sipCredentials: SipCredentialStore;
   /** The deployment's per-tenant defaults (TENANT_MAX_CONCURRENT_CALLS, TENANT_CALLS_PER_SECOND, TENANT_MAX_NUMBERS). */
   limitDefaults: LimitDefaults;
   logger: Logger;
@@ -104,6 +108,8 @@ const ControlPlaneEnv = z.object({
     .optional(),
   /** AWS: the Secrets Manager secret holding the admin token (only the admin Lambda gets this and may read it). */
   ADMIN_TOKEN_SECRET_ARN: z.string().startsWith('arn:').optional(),
+  /** The browser softphone's SIP WebSocket transport (ws:// or wss://); unset: POST /v1/softphone/credentials is 503. */
+  SOFTPHONE_WS_URL: SoftphoneWsUrl,
 });
 
 let instance: ControlPlane | undefined;
@@ -151,6 +157,7 @@ export function controlPlane(): ControlPlane {
       }),
       settings: new DeploymentSettingsStore(doc, config.TABLE_NAME),
       invitations: new InvitationStore(doc, config.TABLE_NAME),
+      sipCredentials: new SipCredentialStore(doc, config.TABLE_NAME),
       limitDefaults,
       idempotency: new IdempotencyStore(doc, config.TABLE_NAME, logger),
       tenants,

@@ -63,6 +63,13 @@ const MediaNodeEnv = z
       .transform(Number)
       .pipe(z.number().int().min(1).max(1_000_000))
       .optional(),
+    /**
+     * SIP over WebSocket (RFC 7118) for the console's softphone (docs/softphone.md): the port browsers connect to,
+     * `off` (the default) for none, 0 for any free port. Every connection must carry a softphone credential.
+     */
+    SIP_WS_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).default('off'),
+    /** `true`: WSS with the SIP TLS certificate (SIP_TLS_CERT/KEY), as browsers on an https page need; `false`: WS. */
+    SIP_WS_SECURE: z.enum(['true', 'false']).default('false'),
     /** TCP/TLS connections one IP address may hold open to the node (builtin signaling), besides the global cap. */
     SIP_MAX_CONNECTIONS_PER_ADDRESS: envInt(64, 1, 100_000),
     /**
@@ -225,6 +232,9 @@ const MediaNodeEnv = z
       if (!c.DRACHTIO_ADDRESS) issue('DRACHTIO_ADDRESS', 'DRACHTIO_ADDRESS is required when SIGNALING=drachtio');
       if (!c.DRACHTIO_SECRET) issue('DRACHTIO_SECRET', 'DRACHTIO_SECRET is required when SIGNALING=drachtio');
       if (c.HEP_ADDRESS) issue('HEP_ADDRESS', HEP_WITH_DRACHTIO);
+      if (c.SIP_WS_PORT !== 'off') issue('SIP_WS_PORT', 'SIP over WebSocket works with SIGNALING=builtin only');
+    } else if (c.SIP_WS_PORT !== 'off' && c.SIP_WS_SECURE === 'true' && !wantsTls(c)) {
+      issue('SIP_WS_SECURE', 'WSS uses the SIP TLS certificate: set SIP_TLS_CERT and SIP_TLS_KEY (and keep tls on)');
     } else if (wantsTls(c) && !(c.SIP_TLS_CERT && c.SIP_TLS_KEY)) {
       issue(c.SIP_TLS_CERT ? 'SIP_TLS_KEY' : 'SIP_TLS_CERT', 'TLS needs both SIP_TLS_CERT and SIP_TLS_KEY');
     }

@@ -12,6 +12,7 @@ import { ConferenceStore } from '@sipms/shared/data/conference-store';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
 import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
+import { SipCredentialStore } from '@sipms/shared/data/sip-credential-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
 import { UsageStore } from '@sipms/shared/data/usage-store';
 import { checkDestination } from '@sipms/shared/domain/outbound-policy';
@@ -280,6 +281,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
         : (m) => {
             for (const tap of taps) tap(m);
           };
+    const sipCredentials = new SipCredentialStore(doc, config.TABLE_NAME);
     let signaling: SignalingPort;
     try {
       signaling = createSignaling(
@@ -287,6 +289,8 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
           logger: sipLogger(logger.child({ c: 'sip' })),
           productName: 'sip-mediaserver',
           ...(capture ? { capture } : {}),
+          // Browsers (SIP over WebSocket) are admitted by the tenant's short-lived softphone credential.
+          authorizeWebSocket: (token) => sipCredentials.verify(token),
         }),
       );
     } catch (err) {

@@ -104,6 +104,25 @@ describe('SipmsClient against the local deployment', () => {
     await rejects(ci.tenant.get(), { status: 401 });
   });
 
+  test('softphone: a credential for this tenant (token, WebSocket URL, SIP URI in its domain); ttlSec is checked', async () => {
+    const before = Date.now();
+    const { credential } = await client.createSoftphoneCredential({ ttlSec: 120 });
+    assert.match(credential.credentialId, /^sc_[a-z2-7]{26}$/);
+    assert.ok(credential.token.startsWith(`${credential.credentialId}.`), credential.token);
+    assert.match(credential.wsUrl, /^wss?:\/\/[^/]+/);
+    assert.equal(credential.sipUri, `sip:softphone-${credential.credentialId}@${domain}`);
+    const ttlMs = Date.parse(credential.expiresAt) - before;
+    assert.ok(ttlMs > 115_000 && ttlMs <= 120_000, String(ttlMs));
+    const byDefault = (await client.createSoftphoneCredential()).credential;
+    assert.notEqual(byDefault.credentialId, credential.credentialId);
+    assert.ok(Date.parse(byDefault.expiresAt) - before > 595_000, 'ttlSec defaults to 600');
+    await rejects(client.createSoftphoneCredential({ ttlSec: 59 }), {
+      status: 400,
+      code: 'validation_failed',
+      field: 'ttlSec',
+    });
+  });
+
   test('idempotency: every POST carries a key; the same key twice answers the first result', async () => {
     const a = await client.apiKeys.create('twice', { idempotencyKey: 'sdk-test-key-1' });
     const b = await client.apiKeys.create('twice', { idempotencyKey: 'sdk-test-key-1' });

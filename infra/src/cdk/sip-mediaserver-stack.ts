@@ -19,7 +19,7 @@ import { grantSealedCallbackFields } from './constructs/sealed-fields-access.js'
 import type { ServiceFunction } from './constructs/service-function.js';
 import { xraySpansStatement } from './constructs/service-function.js';
 import type { DeploymentConfig } from './deployment-config.js';
-import { SIP_TLS_PORT } from './media-node-boot/tls-certificate.js';
+import { SIP_TLS_PORT, softphoneWsUrl } from './media-node-boot/tls-certificate.js';
 
 export interface SipMediaserverStackProps extends StackProps {
   config: DeploymentConfig;
@@ -117,6 +117,8 @@ export class SipMediaserverStack extends Stack {
         ...common,
         ...tenantLimits,
         CLAIMABLE_NUMBERS: c.claimableNumbers,
+        // The softphone's WSS endpoint exists only with the SIP TLS certificate; without it the route answers 503.
+        ...(c.sipTlsCertificate ? { SOFTPHONE_WS_URL: softphoneWsUrl(c.sipDomain) } : {}),
       },
       logRetentionDays: c.logRetentionDays,
       grant: (group, fn) => this.grantRouteGroup(group, fn),
@@ -126,6 +128,7 @@ export class SipMediaserverStack extends Stack {
       api: this.api.api,
       apiUrl: this.api.url,
       promptsBucket: this.buckets.prompts,
+      softphoneWsUrl: c.sipTlsCertificate ? softphoneWsUrl(c.sipDomain) : undefined,
     });
 
     const stockAmi = c.amiSsmParameter ?? debianAmiParameter(c.cpuArch);

@@ -23,26 +23,29 @@ const TYPES: Record<string, string> = {
 
 /**
  * What the page may load: only this origin (the API is here too; prompt download URLs are `/_objects/…`
- * on the same origin). No inline script or style, no framing. The CDK console's response-headers policy
- * says the same with the API's and S3's origins added.
+ * on the same origin), plus the softphone's SIP WebSocket. No inline script or style, no framing. The CDK
+ * console's response-headers policy says the same with the API's, S3's and the nodes' WSS origins added.
  */
-export const LOCAL_CONSOLE_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; " +
-  "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+export function localConsoleCsp(softphoneWsUrl?: string): string {
+  const connect = softphoneWsUrl ? `'self' ${new URL(softphoneWsUrl).origin}` : "'self'";
+  return (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; " +
+    `connect-src ${connect}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`
+  );
+}
 
-const SECURITY_HEADERS = {
-  'content-security-policy': LOCAL_CONSOLE_CSP,
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-  'cache-control': 'no-store',
-};
+function securityHeaders(softphoneWsUrl?: string): Record<string, string> {
+  return {
+    'content-security-policy': localConsoleCsp(softphoneWsUrl),
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+    'cache-control': 'no-store',
+  };
+}
 
-/**
- * Serves the tenant console at /console from the bundle directory (built at start-up, build-bundles.ts),
- * and its config.json: the API is on this same origin, so its base URL is ''.
- */
-export function consoleEndpoint(dir: string): ObjectEndpoint {
+export function consoleEndpoint(dir: string, softphoneWsUrl?: string): ObjectEndpoint {
+  const SECURITY_HEADERS = securityHeaders(softphoneWsUrl);
   return {
     prefix: CONSOLE_PATH,
     async handle(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {

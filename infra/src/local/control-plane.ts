@@ -31,6 +31,8 @@ export interface LocalControlPlaneOptions {
   outboundDestinations: string;
   /** The tenant console's built files, served at /console (absent: no console). */
   consoleDir?: string | undefined;
+  /** Where browsers reach media node 1's SIP WebSocket transport (SOFTPHONE_WS_URL of the API); undefined: no softphone. */
+  softphoneWsUrl?: string | undefined;
   logger: Logger;
 }
 
@@ -104,6 +106,8 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
     TRACES_EXPORTER: localTracesExporter(opts.dataDir, 'control-plane'),
   };
   Object.assign(process.env, env);
+  // The API's only (the nodes get `env`): the softphone credential route hands this URL to browsers.
+  if (opts.softphoneWsUrl) process.env.SOFTPHONE_WS_URL = opts.softphoneWsUrl;
   // The admin routes get only the token's hash, and only in this process: never the media nodes' environment.
   const adminTokenFile = opts.adminToken ? undefined : resolve(opts.dataDir, 'run', 'admin-token');
   const adminToken = opts.adminToken ?? (await localSecret(adminTokenFile!, () => `msa_${randomSecret(32)}`));
@@ -145,7 +149,7 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   });
   const api = new LambdaHttpAdapter(ROUTES, handlers, opts.logger.child({ c: 'api' }), [
     { prefix: LOCAL_OBJECTS_PATH, handle: objects },
-    ...(opts.consoleDir ? [consoleEndpoint(opts.consoleDir)] : []),
+    ...(opts.consoleDir ? [consoleEndpoint(opts.consoleDir, opts.softphoneWsUrl)] : []),
   ]);
   await api.start(opts.apiHost, opts.apiPort);
 

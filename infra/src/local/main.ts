@@ -40,6 +40,8 @@ const LocalEnv = z
     RTP_PORT_MIN: envInt(30000, 1024, 65535),
     RTP_PORT_MAX: envInt(30999, 1024, 65535),
     RTPENGINE_NG_PORT: envInt(22222, 1, 65535),
+    /** SIP over WebSocket for the console's softphone: node i listens on SIP_WS_PORT + i; `off` for none. */
+    SIP_WS_PORT: z.union([z.literal('off'), z.coerce.number().int().min(1).max(65535)]).default(5066),
     /** Each media node's Prometheus /metrics: node i listens on METRICS_PORT + i (METRICS_HOST); 0 turns it off. */
     METRICS_PORT: envInt(9464, 0, 65535),
     TABLE_NAME: z.string().default('sip-mediaserver'),
@@ -90,6 +92,10 @@ async function main(): Promise<void> {
   const config = loadConfig(LocalEnv);
   const dataDir = resolve(config.DATA_DIR);
   await assertTcpPortFree(config.API_HOST, config.API_PORT, 'API_PORT');
+  const wsPort = config.SIP_WS_PORT === 'off' ? undefined : config.SIP_WS_PORT;
+  if (wsPort !== undefined) await assertTcpPortFree(config.SIP_HOST, wsPort, 'SIP_WS_PORT');
+  // Browsers are sent to node 1 (a wildcard SIP_HOST is reached on loopback from this machine's browser).
+  const wsHost = ['0.0.0.0', '::'].includes(config.SIP_HOST) ? '127.0.0.1' : config.SIP_HOST;
 
   const controlPlane = await startLocalControlPlane({
     dataDir,
@@ -102,6 +108,8 @@ async function main(): Promise<void> {
     claimableNumbers: config.CLAIMABLE_NUMBERS,
     outboundDestinations: config.OUTBOUND_DESTINATIONS,
     consoleDir,
+    softphoneWsUrl:
+      wsPort === undefined ? undefined : `ws://${wsHost.includes(':') ? `[${wsHost}]` : wsHost}:${wsPort}`,
     logger: log,
   });
 
@@ -153,6 +161,7 @@ async function main(): Promise<void> {
           NODE_ID: `${process.env.NODE_ID ?? 'local'}-${i + 1}`,
           SIP_HOST: config.SIP_HOST,
           SIP_PORT: String(config.SIP_PORT + i),
+          SIP_WS_PORT: wsPort === undefined ? 'off' : String(wsPort + i),
           RTP_PORT_MIN: String(config.RTP_PORT_MIN + i * slice),
           RTP_PORT_MAX: String(config.RTP_PORT_MIN + (i + 1) * slice - 1),
           RTPENGINE_NG_PORT: String(config.RTPENGINE_NG_PORT + i),

@@ -6,8 +6,9 @@ import { AppError, ValidationError } from '@sipms/shared/errors';
 import { checkCallbackUrl } from '@sipms/shared/net/callback-url-policy';
 import { apiDeps, controlPlane } from '../composition-root.js';
 import { createApiHandler, implement } from '../http/api-handler.js';
+import { softphoneCredentialRoute } from '../softphone/credential-route.js';
 
-/** Tenancy routes: signup, tenant settings, signing secrets, numbers. */
+/** Tenancy routes: signup, tenant settings, signing secrets, numbers, the softphone's SIP credentials. */
 export const handler = createApiHandler(
   'tenants',
   [
@@ -101,6 +102,11 @@ export const handler = createApiHandler(
     implement(r.releaseNumber, async (req, { params: { number } }) => {
       await controlPlane().tenants.releaseNumber(req.tenantId, number);
       return { status: 200, json: { success: true } };
+    }),
+
+    softphoneCredentialRoute(() => {
+      const cp = controlPlane();
+      return { credentials: cp.sipCredentials, tenants: cp.tenants, wsUrl: cp.config.SOFTPHONE_WS_URL };
     }),
   ],
   apiDeps,

@@ -49,14 +49,20 @@ export interface ApiResult {
 export interface BoundRoute {
   route: RouteDefinition;
   run(req: ApiRequest, input: RouteInput<RouteDefinition>): Promise<ApiResult>;
+  /**
+   * false: an `Idempotency-Key` is ignored and every request runs, because replaying means storing the response
+   * and this one carries a secret that must never be stored (the softphone's SIP credential).
+   */
+  replayable?: false;
 }
 
 /** Binds an implementation to its route; the implementation gets the route's validated, typed inputs. */
 export function implement<const R extends RouteDefinition>(
   route: R,
   run: (req: ApiRequest, input: RouteInput<R>) => Promise<ApiResult>,
+  options: { replayable?: false } = {},
 ): BoundRoute {
-  return { route, run: run as unknown as BoundRoute['run'] };
+  return { route, run: run as unknown as BoundRoute['run'], ...options };
 }
 
 export interface ApiDeps {
@@ -190,7 +196,8 @@ export function createApiHandler(
       const idempotencyKey = headers['idempotency-key'];
       let result: ApiResult;
       const scope = tenantId || (admin ? ADMIN_SCOPE : '');
-      if (idempotencyKey !== undefined && idempotency && scope && event.routeKey.startsWith('POST ')) {
+      const replayable = bound.replayable !== false && event.routeKey.startsWith('POST ');
+      if (idempotencyKey !== undefined && idempotency && scope && replayable) {
         if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
           throw new ValidationError('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
         }

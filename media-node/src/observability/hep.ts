@@ -10,6 +10,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from '@sipms/shared/util/logger';
+import type { SipTransport } from '../ports/signaling.js';
 import type { CapturedMessage } from '../sip/builtin/transport.js';
 
 /** The largest UDP payload over IPv4 (65535 − 8 UDP − 20 IP): a bigger HEP packet cannot be sent in one datagram. */
@@ -46,7 +47,7 @@ const PACKET_HEADER = 6;
 
 export interface HepPacket {
   /** TLS is reported as TCP: HEP has no TLS protocol id, and the payload is the cleartext anyway. */
-  transport: 'udp' | 'tcp' | 'tls';
+  transport: SipTransport;
   source: { address: string; port: number };
   destination: { address: string; port: number };
   /** Seconds and microseconds since the epoch. */

@@ -3,7 +3,21 @@
  * RFC 3261 stack (`sip/builtin`) and the drachtio-srf adapter (`sip/drachtio`) implement them.
  */
 
-export type SipTransport = 'udp' | 'tcp' | 'tls';
+export type SipTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** The transports a SIP URI can be resolved to (RFC 3263); WebSocket peers are only reached over their own connection. */
+export type RoutableTransport = Exclude<SipTransport, 'ws' | 'wss'>;
+
+/**
+ * Who a connection speaks for, when its transport authenticated it (SIP over WebSocket: the browser's short-lived
+ * credential). Such a source may only call its own tenant's numbers.
+ */
+export interface SourcePrincipal {
+  tenantId: string;
+  credentialId: string;
+  /** After this (epoch ms) new calls from the connection are refused; calls in progress go on. */
+  expiresAtMs: number;
+}
 
 export interface NameAddr {
   /** The full URI, e.g. `sip:+4912345@example.com;user=phone`. */
@@ -19,6 +33,8 @@ export interface SourceAddress {
   address: string;
   port: number;
   transport: SipTransport;
+  /** Set by transports that authenticate their connections (WebSocket). */
+  principal?: SourcePrincipal;
 }
 
 /** Why a dialog ended; stable strings that the call flow journals and maps to callEvents. */

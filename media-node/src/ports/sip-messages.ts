@@ -1,9 +1,11 @@
+import type { SipTransport } from './signaling.js';
+
 /** One SIP message of a call as the journal shows it: enough to draw the call as a ladder. */
 export interface SipMessageSummary {
   /** ISO 8601, with milliseconds. */
   at: string;
   direction: 'in' | 'out';
-  transport: 'udp' | 'tcp' | 'tls';
+  transport: SipTransport;
   /** The peer's `address:port`. */
   peer: string;
   /** The request line or status line. */

@@ -8,6 +8,7 @@ import { AddressPolicy } from '@sipms/shared/net/address-policy';
 import type { MediaNodeConfig } from '../config.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import { BuiltinSignaling, type BuiltinSignalingOptions } from './builtin/builtin-signaling.js';
+import type { WsAuthorizer } from './builtin/ws-transport.js';
 import { DrachtioSignaling, type DrachtioSignalingOptions } from './drachtio/drachtio-signaling.js';
 
 export type SignalingOptions =
@@ -37,6 +38,8 @@ export type SignalingConfig = Pick<
   | 'DRACHTIO_SECRET'
   | 'sipInviteRateLimit'
   | 'SIP_MAX_CONNECTIONS_PER_ADDRESS'
+  | 'SIP_WS_PORT'
+  | 'SIP_WS_SECURE'
   | 'SESSION_EXPIRES_SEC'
   | 'SESSION_MIN_SE_SEC'
   | 'CALLBACK_URL_POLICY'
@@ -47,7 +50,8 @@ export type SignalingConfig = Pick<
  * Configuration → options (the variables are documented in docs/sip.md and checked by config.ts).
  * Builtin: SIP_HOST, SIP_PORT, the transports (TLS with the certificate and key config.ts read),
  * SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE (+ burst), SIP_MAX_CONNECTIONS_PER_ADDRESS,
- * SESSION_EXPIRES_SEC and SESSION_MIN_SE_SEC (RFC 4028 session timers). Drachtio: DRACHTIO_ADDRESS, DRACHTIO_SECRET, SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE
+ * SESSION_EXPIRES_SEC and SESSION_MIN_SE_SEC (RFC 4028 session timers), SIP_WS_PORT and SIP_WS_SECURE (SIP over
+ * WebSocket for browsers). Drachtio: DRACHTIO_ADDRESS, DRACHTIO_SECRET, SIP_ADVERTISED_HOST/PORT, SIP_INVITE_RATE_PER_SOURCE
  * (drachtio-server owns the connections).
  */
 export function signalingOptionsFromConfig(
@@ -57,6 +61,8 @@ export function signalingOptionsFromConfig(
     productName?: string;
     /** HEP capture (builtin only: config.ts refuses HEP_ADDRESS with drachtio, whose server captures itself). */
     capture?: BuiltinSignalingOptions['capture'];
+    /** Admits browsers' WebSocket connections (their softphone credential); required when SIP_WS_PORT is set. */
+    authorizeWebSocket?: WsAuthorizer;
   } = {},
 ): SignalingOptions {
   const advertisedHost = config.SIP_ADVERTISED_HOST;
@@ -72,6 +78,15 @@ export function signalingOptionsFromConfig(
       ...(advertisedHost && advertisedPort ? { advertised: { host: advertisedHost, port: advertisedPort } } : {}),
       ...(config.sipInviteRateLimit ? { inviteRateLimit: config.sipInviteRateLimit } : {}),
       ...(common.logger ? { logger: common.logger } : {}),
+    };
+  }
+  let webSocket: BuiltinSignalingOptions['webSocket'];
+  if (config.SIP_WS_PORT !== 'off') {
+    if (!common.authorizeWebSocket) throw new Error('SIP_WS_PORT is set but nothing can check softphone credentials');
+    webSocket = {
+      port: config.SIP_WS_PORT,
+      secure: config.SIP_WS_SECURE === 'true',
+      authorize: common.authorizeWebSocket,
     };
   }
   return {
@@ -91,6 +106,7 @@ export function signalingOptionsFromConfig(
     ...(common.logger ? { logger: common.logger } : {}),
     ...(common.productName ? { productName: common.productName } : {}),
     ...(common.capture ? { capture: common.capture } : {}),
+    ...(webSocket ? { webSocket } : {}),
   };
 }
 

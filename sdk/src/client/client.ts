@@ -268,6 +268,16 @@ export class SipmsClient {
     revoke: (keyId: string, options?: RequestOptions) => this.request('revokeApiKey', { params: { keyId } }, options),
   };
 
+  // ---- softphone ---------------------------------------------------------------------------------------------
+
+  /**
+   * A short-lived SIP credential for a browser softphone: `wsUrl`, `token` (shown only here), `sipUri`,
+   * `expiresAt`. `ttlSec` 60–3600, default 600. Each call issues a new credential (it is never replayed).
+   */
+  createSoftphoneCredential(body: Operations['createSoftphoneCredential']['body'] = {}, options?: RequestOptions) {
+    return this.request('createSoftphoneCredential', { body }, options);
+  }
+
   // ---- prompts -----------------------------------------------------------------------------------------------
 
   readonly prompts = {

@@ -392,7 +392,7 @@ export interface NewCallCallback {
     [key: string]: string;
   };
   sourceAddress: string;
-  transport: 'udp' | 'tcp' | 'tls' | (string & {});
+  transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss' | (string & {});
   [key: string]: unknown;
 }
 
@@ -646,6 +646,33 @@ export interface SignupResponse {
   [key: string]: unknown;
 }
 
+/** (received) */
+export interface SoftphoneCredential {
+  /** sc_ and 26 lower-case base32 characters */
+  credentialId: string;
+  /** shown only here, stored as a hash: open a WebSocket to wsUrl + "/?token=" + the URI-encoded token, subprotocol sip */
+  token: string;
+  /** the deployment's SIP WebSocket transport: ws:// locally, wss:// on AWS */
+  wsUrl: string;
+  /** the From URI the softphone uses: sip:softphone-<credentialId>@<tenant domain> */
+  sipUri: string;
+  /** ISO 8601; after it the transport refuses the token and new calls */
+  expiresAt: string;
+  [key: string]: unknown;
+}
+
+/** (received) */
+export interface SoftphoneCredentialCreated {
+  credential: SoftphoneCredential;
+  [key: string]: unknown;
+}
+
+/** (sent) */
+export interface SoftphoneCredentialRequest {
+  /** how long the credential admits new calls, in seconds (calls in progress go on after it) (default 600; an integer; 60–3600) */
+  ttlSec?: number;
+}
+
 /** (sent) */
 export interface SplitConnectionRequest {
   /** (1–64 characters) */
@@ -823,6 +850,15 @@ export interface Operations {
     query: never;
     body: ApiKeyCreateRequest;
     response: ApiKeyCreated;
+  };
+  /** A short-lived SIP credential for the browser softphone */
+  createSoftphoneCredential: {
+    method: 'POST';
+    path: '/v1/softphone/credentials';
+    params: never;
+    query: never;
+    body: SoftphoneCredentialRequest;
+    response: SoftphoneCredentialCreated;
   };
   /** Delete a prompt file */
   deletePromptFile: {
@@ -1212,6 +1248,14 @@ export const OPERATIONS = {
     success: [200],
   },
   createApiKey: { method: 'POST', path: '/v1/api-keys', auth: true, body: 'json', response: 'json', success: [201] },
+  createSoftphoneCredential: {
+    method: 'POST',
+    path: '/v1/softphone/credentials',
+    auth: true,
+    body: 'json',
+    response: 'json',
+    success: [201],
+  },
   deletePromptFile: {
     method: 'DELETE',
     path: '/mediaservice/{domain}/promptfile/{filename}',

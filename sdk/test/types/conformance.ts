@@ -10,6 +10,7 @@ import type { conferenceRoutes } from '@sipms/shared/api/conference-routes';
 import type { liveCallRoutes } from '@sipms/shared/api/live-call-routes';
 import type { mediaRoutes } from '@sipms/shared/api/media-routes';
 import type { sessionRoutes } from '@sipms/shared/api/session-routes';
+import type { softphoneRoutes } from '@sipms/shared/api/softphone-routes';
 import type { tenancyRoutes } from '@sipms/shared/api/tenancy-routes';
 import type { CALLBACK_BODIES, CALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { z } from 'zod';
@@ -82,7 +83,8 @@ type Groups =
   | typeof mediaRoutes
   | typeof liveCallRoutes
   | typeof conferenceRoutes
-  | typeof sessionRoutes;
+  | typeof sessionRoutes
+  | typeof softphoneRoutes;
 type AllRoutes = ValuesOf<Groups>;
 type ValuesOf<G> = G extends unknown ? G[keyof G] : never;
 type ByOperation = { [R in AllRoutes as R['operationId']]: R };

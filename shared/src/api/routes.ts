@@ -4,6 +4,7 @@ import { LIVE_CALL_ROUTES } from './live-call-routes.js';
 import { MEDIA_ROUTES } from './media-routes.js';
 import type { RouteDefinition, RouteGroup } from './route-definition.js';
 import { SESSION_ROUTES } from './session-routes.js';
+import { SOFTPHONE_ROUTES } from './softphone-routes.js';
 import { TENANCY_ROUTES } from './tenancy-routes.js';
 
 export type { RouteAuth, RouteDefinition, RouteGroup } from './route-definition.js';
@@ -19,6 +20,7 @@ export const ROUTES: readonly RouteDefinition[] = [
   ...LIVE_CALL_ROUTES,
   ...CONFERENCE_ROUTES,
   ...SESSION_ROUTES,
+  ...SOFTPHONE_ROUTES,
   ...ADMIN_ROUTES,
 ];
 

@@ -37,7 +37,8 @@ export const NewCallBody = z.object({
   requestUri: z.string(),
   headers: z.record(z.string(), z.string()),
   sourceAddress: z.string(),
-  transport: z.enum(['udp', 'tcp', 'tls']),
+  /** `ws`/`wss`: a browser (the console's softphone) over SIP over WebSocket, RFC 7118. */
+  transport: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
 });
 export type NewCallBody = z.infer<typeof NewCallBody>;
 

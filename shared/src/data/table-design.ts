@@ -19,6 +19,8 @@ export const API_KEY_LAST_USED = 'lastUsedAt';
 export const keys = {
   tenant: (tenantId: string) => ({ pk: `TENANT#${tenantId}`, sk: 'PROFILE' }),
   apiKey: (keyId: string) => ({ pk: `APIKEY#${keyId}`, sk: 'APIKEY' }),
+  /** A softphone's short-lived SIP credential (sip-credential-store.ts), found by the id its token carries. */
+  sipCredential: (credentialId: string) => ({ pk: `SIPCRED#${credentialId}`, sk: 'SIPCRED' }),
   domain: (domain: string) => ({ pk: `DOMAIN#${domain.toLowerCase()}`, sk: 'DOMAIN' }),
   number: (number: string) => ({ pk: `NUMBER#${number}`, sk: 'NUMBER' }),
   tenantNumbersIndex: (tenantId: string) => `TENANT#${tenantId}#NUMBERS`,

@@ -14,6 +14,8 @@ export interface ConsoleHostingProps {
   apiUrl: string;
   /** Where prompt download URLs point (S3 presigned URLs): the page's <audio> may load from there. */
   promptsBucket: s3.IBucket;
+  /** The softphone's SIP WebSocket (wss://<sipDomain>:8443), when the nodes serve one: the page may connect to it. */
+  softphoneWsUrl?: string | undefined;
 }
 
 /** The methods and headers the console sends to the API (bearer keys, not cookies: no credentials mode). */
@@ -53,7 +55,7 @@ export class ConsoleHosting extends Construct {
       "style-src 'self'",
       "img-src 'self' data:",
       `media-src 'self' https://${props.promptsBucket.bucketRegionalDomainName}`,
-      `connect-src 'self' ${apiOrigins}`,
+      `connect-src 'self' ${apiOrigins}${props.softphoneWsUrl ? ` ${props.softphoneWsUrl}` : ''}`,
       "form-action 'self'",
       "base-uri 'none'",
       "frame-ancestors 'none'",

@@ -9,6 +9,7 @@ import { type BootSettings, bootFiles, bootScript, CONFERENCE_RELAY_PORT } from 
 import { EMF_LOG_FILE } from '../media-node-boot/systemd-units.js';
 import {
   allowSipTls,
+  allowSoftphoneWss,
   grantTlsCertificate,
   type TlsCertificateSource,
   tlsEnvironment,
@@ -122,7 +123,10 @@ export class MediaNodeFleet extends Construct {
       this.securityGroup.addIngressRule(peer, ec2.Port.tcp(props.sipPort), 'SIP over TCP');
     }
     // 5061 only with a certificate: without one nothing listens there.
-    if (props.sipTlsCertificate) allowSipTls(this.securityGroup, props.sipAllowedCidrs);
+    if (props.sipTlsCertificate) {
+      allowSipTls(this.securityGroup, props.sipAllowedCidrs);
+      allowSoftphoneWss(this.securityGroup);
+    }
     // Media comes from wherever the caller's SDP says, so the RTP range is open to all.
     this.securityGroup.addIngressRule(
       ec2.Peer.anyIpv4(),

@@ -19,6 +19,17 @@ export type TlsCertificateSource =
 
 /** The port of SIP over TLS (SIP_TLS_PORT; the security group opens it only when a certificate is configured). */
 export const SIP_TLS_PORT = 5061;
+
+/**
+ * The port of SIP over secure WebSocket for browsers (the console's softphone, docs/softphone.md): served with the
+ * same certificate, so it exists only when one is configured. Not 443: the node runs unprivileged.
+ */
+export const SOFTPHONE_WSS_PORT = 8443;
+
+/** Where browsers reach the nodes' WSS transport: the SIP domain, whose A records list every node (dns-sync). */
+export function softphoneWsUrl(sipDomain: string): string {
+  return `wss://${sipDomain}:${SOFTPHONE_WSS_PORT}`;
+}
 /** The media-node unit's user (systemd-units.ts `User=`): it alone may read the key. */
 export const SERVICE_USER = 'sipms';
 
@@ -171,7 +182,17 @@ export function tlsEnvironment(paths: Pick<TlsPaths, 'cert' | 'key'> = TLS_PATHS
     SIP_TLS_CERT: paths.cert,
     SIP_TLS_KEY: paths.key,
     SIP_TLS_PORT: String(SIP_TLS_PORT),
+    SIP_WS_PORT: String(SOFTPHONE_WSS_PORT),
+    SIP_WS_SECURE: 'true',
   };
+}
+
+/**
+ * Opens the softphone's WSS port to every address: browsers come from anywhere. Each connection must present a
+ * tenant's short-lived credential before it is upgraded, and failed attempts are limited per address.
+ */
+export function allowSoftphoneWss(group: ec2.ISecurityGroup): void {
+  group.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(SOFTPHONE_WSS_PORT), 'SIP over secure WebSocket (softphone)');
 }
 
 /**

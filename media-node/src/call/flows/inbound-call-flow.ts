@@ -62,6 +62,12 @@ export class InboundCallFlow {
       call.reject(404, 'Not Found');
       return;
     }
+    const refusal = principalRefusal(call, tenant.tenantId);
+    if (refusal) {
+      deps.logger.warn({ tenantId: tenant.tenantId, credentialId: call.source.principal?.credentialId }, refusal);
+      call.reject(403, 'Forbidden', { Warning: `399 sip-mediaserver "${refusal}"` });
+      return;
+    }
     if (!call.sdp) {
       call.reject(488, 'SDP Offer Required');
       return;
@@ -255,4 +261,20 @@ export class InboundCallFlow {
     const { deps } = this;
     return runIvrLoop(ivrLoopInput(deps, participant, dialog, leg));
   }
+}
+
+/**
+ * Why a caller the transport authenticated (a browser's softphone credential) may not make this call: only its own
+ * tenant's numbers, and only while the credential is valid. Undefined for other callers and allowed calls.
+ */
+export function principalRefusal(
+  call: Pick<InboundCall, 'source'>,
+  tenantId: string,
+  now = Date.now(),
+): string | undefined {
+  const principal = call.source.principal;
+  if (!principal) return undefined;
+  if (principal.tenantId !== tenantId) return "a softphone credential calls its own tenant's numbers only";
+  if (principal.expiresAtMs <= now) return 'the softphone credential has expired';
+  return undefined;
 }

@@ -19,6 +19,7 @@ import type { CaptureHook } from './transport.js';
 import { TransportSet } from './transport-set.js';
 import { UdpTransport } from './udp-transport.js';
 import { UserAgent, type UserAgentOptions } from './user-agent.js';
+import { type WsAuthorizer, WsTransport } from './ws-transport.js';
 
 export interface BuiltinSignalingOptions {
   /** Address to bind, e.g. '0.0.0.0' or '127.0.0.1'. Default '0.0.0.0'. */
@@ -40,6 +41,11 @@ export interface BuiltinSignalingOptions {
   advertisedPort?: number;
   /** Port put in Via and Contact for TLS. Default: the bound TLS port. */
   advertisedTlsPort?: number;
+  /**
+   * SIP over WebSocket (RFC 7118) for browsers: WSS with `tls`'s certificate when `secure`, else WS. Every
+   * connection is admitted by `authorize` (the softphone credential in the URL's `token`); 0 picks a free port.
+   */
+  webSocket?: { port: number; secure: boolean; authorize: WsAuthorizer };
   /** Timer overrides (tests shorten T1). */
   timers?: Partial<TimerSettings>;
   logger?: SipLogger;
@@ -111,7 +117,28 @@ export class BuiltinSignaling implements SignalingPort {
         new StreamTransport({ ...streamCommon, protocol: 'tls', port: options.tls.port ?? 5061, tls: options.tls }),
       );
     }
-    this.transport = new TransportSet(new UdpTransport(bindHost, port, logger), streams);
+    const webSockets: WsTransport[] = [];
+    if (options.webSocket) {
+      const { secure, port: wsPort, authorize } = options.webSocket;
+      if (secure && !options.tls) throw new Error('SIP over secure WebSocket (WSS) needs the TLS certificate and key');
+      webSockets.push(
+        new WsTransport({
+          // Not the TCP idle timeout: a browser's call may carry no SIP for longer than that (ping finds dead peers).
+          bindHost,
+          maxMessageBytes,
+          logger,
+          ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+          ...(options.maxConnectionsPerAddress === undefined
+            ? {}
+            : { maxConnectionsPerAddress: options.maxConnectionsPerAddress }),
+          protocol: secure ? 'wss' : 'ws',
+          port: wsPort,
+          authorize,
+          ...(secure && options.tls ? { tls: options.tls } : {}),
+        }),
+      );
+    }
+    this.transport = new TransportSet(new UdpTransport(bindHost, port, logger), streams, webSockets);
     if (options.capture) this.transport.onCapture = options.capture;
     this.advertisedAddress = {
       host: options.advertisedHost ?? defaultAdvertisedHost(bindHost),
@@ -166,6 +193,8 @@ export class BuiltinSignaling implements SignalingPort {
     if (!this.explicitAdvertisedPort) this.advertisedAddress.port = this.transport.local.port;
     const tlsLocal = this.transport.localOf('tls');
     if (tlsLocal && !this.explicitTlsPort) this.uaOptions.advertisedTlsPort = tlsLocal.port;
+    const wsLocal = this.transport.localOf('ws') ?? this.transport.localOf('wss');
+    if (wsLocal) this.uaOptions.advertisedWsPort = wsLocal.port;
     this.userAgent.start(onInvite);
   }
 

@@ -5,7 +5,7 @@
  */
 
 import { lookup, Resolver } from 'node:dns/promises';
-import type { SipTransport } from '../../ports/signaling.js';
+import type { RoutableTransport, SipTransport } from '../../ports/signaling.js';
 import type { Destination } from './transport.js';
 import { isIpAddress, parseSipUri, type SipUri } from './uri.js';
 
@@ -43,12 +43,16 @@ export interface ResolveOptions {
   onLookupFailure?: (err: unknown, name: string) => void;
 }
 
-const NAPTR_SERVICES: Readonly<Record<string, SipTransport>> = {
+const NAPTR_SERVICES: Readonly<Record<string, RoutableTransport>> = {
   'SIP+D2U': 'udp',
   'SIP+D2T': 'tcp',
   'SIPS+D2T': 'tls',
 };
-const SRV_PREFIX: Readonly<Record<SipTransport, string>> = { udp: '_sip._udp', tcp: '_sip._tcp', tls: '_sips._tcp' };
+const SRV_PREFIX: Readonly<Record<RoutableTransport, string>> = {
+  udp: '_sip._udp',
+  tcp: '_sip._tcp',
+  tls: '_sips._tcp',
+};
 
 export function defaultPort(transport: SipTransport): number {
   return transport === 'tls' ? 5061 : 5060;
@@ -61,7 +65,15 @@ export function asSipUri(text: string): SipUri {
 
 function transportParam(uri: SipUri): SipTransport | undefined {
   const t = uri.params.get('transport')?.toLowerCase();
-  return t === 'udp' || t === 'tcp' || t === 'tls' ? t : undefined;
+  return t === 'udp' || t === 'tcp' || t === 'tls' || t === 'ws' || t === 'wss' ? t : undefined;
+}
+
+/** WebSocket peers (browsers) cannot be connected to: they are reached over the connection they opened, or not at all. */
+function routable(transport: SipTransport | undefined): RoutableTransport | undefined {
+  if (transport === 'ws' || transport === 'wss') {
+    throw new Error('a WebSocket peer is reached only over the connection it opened, and that one is closed');
+  }
+  return transport;
 }
 
 /** Resolves a SIP URI to the destination of its first server (RFC 3263 §4.1-4.2). */
@@ -69,7 +81,7 @@ export async function resolveSipUri(uriText: string, options: ResolveOptions): P
   const uri = asSipUri(uriText);
   const host = uri.params.get('maddr') ?? uri.host;
   const secure = uri.scheme === 'sips';
-  const explicit = options.transport ?? transportParam(uri) ?? (secure ? 'tls' : undefined);
+  const explicit = routable(options.transport ?? transportParam(uri)) ?? (secure ? 'tls' : undefined);
   if (isIpAddress(host) || uri.port !== undefined) {
     const transport = explicit ?? 'udp';
     const port = uri.port ?? defaultPort(transport);
@@ -89,11 +101,11 @@ export async function resolveSipUri(uriText: string, options: ResolveOptions): P
 
 async function resolveByServiceRecords(
   host: string,
-  explicit: SipTransport | undefined,
+  explicit: RoutableTransport | undefined,
   secure: boolean,
   options: ResolveOptions,
 ): Promise<Destination | undefined> {
-  const candidates: { srvName: string; transport: SipTransport }[] = [];
+  const candidates: { srvName: string; transport: RoutableTransport }[] = [];
   if (explicit === undefined) {
     const naptr = await options.dns.resolveNaptr(host).catch((err: unknown) => {
       options.onLookupFailure?.(err, host);
@@ -109,7 +121,7 @@ async function resolveByServiceRecords(
     }
   }
   if (candidates.length === 0) {
-    const order: SipTransport[] = explicit ? [explicit] : secure ? ['tls'] : ['udp', 'tcp', 'tls'];
+    const order: RoutableTransport[] = explicit ? [explicit] : secure ? ['tls'] : ['udp', 'tcp', 'tls'];
     for (const transport of order) {
       if (explicit || options.enabled.has(transport)) {
         candidates.push({ srvName: `${SRV_PREFIX[transport]}.${host}`, transport });

@@ -1,5 +1,5 @@
 /**
- * UDP, TCP and TLS behind one Transport: sends pick the transport named by the destination, and
+ * UDP, TCP, TLS and WebSocket behind one Transport: sends pick the transport named by the destination, and
  * every inbound message carries the transport it came on (so responses return the same way).
  */
 
@@ -8,6 +8,7 @@ import type { SipMessage } from './message.js';
 import type { BrokenStreamHandler, StreamTransport } from './stream-transport.js';
 import type { CaptureHook, Destination, MessageHandler, Transport } from './transport.js';
 import type { UdpTransport } from './udp-transport.js';
+import type { WsTransport } from './ws-transport.js';
 
 export class TransportSet implements Transport {
   readonly protocol = 'udp' as const;
@@ -19,9 +20,12 @@ export class TransportSet implements Transport {
   constructor(
     readonly udp: UdpTransport,
     readonly streams: StreamTransport[],
+    /** SIP over WebSocket (browsers): answered only, over the connection each peer opened. */
+    readonly webSockets: WsTransport[] = [],
   ) {
     this.byProtocol.set('udp', udp);
     for (const stream of streams) this.byProtocol.set(stream.protocol, stream);
+    for (const ws of webSockets) this.byProtocol.set(ws.protocol, ws);
   }
 
   get onMessage(): MessageHandler {
@@ -64,7 +68,9 @@ export class TransportSet implements Transport {
   }
 
   hasFlow(dest: Destination): boolean {
-    const stream = this.streams.find((s) => s.protocol === dest.transport);
+    const stream =
+      this.streams.find((s) => s.protocol === dest.transport) ??
+      this.webSockets.find((s) => s.protocol === dest.transport);
     return stream?.hasConnection(dest) ?? false;
   }
 
@@ -77,6 +83,7 @@ export class TransportSet implements Transport {
         for (const stream of this.streams) {
           await (stream.protocol === 'tcp' ? stream.listen(this.udp.local.port) : stream.listen());
         }
+        for (const ws of this.webSockets) await ws.listen();
         return;
       } catch (err) {
         await this.close();

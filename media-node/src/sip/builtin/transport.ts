@@ -50,5 +50,5 @@ export interface Transport {
 }
 
 export function isReliable(transport: SipTransport | undefined): boolean {
-  return transport === 'tcp' || transport === 'tls';
+  return transport !== undefined && transport !== 'udp';
 }

@@ -84,6 +84,8 @@ export interface UserAgentOptions {
   advertised: { host: string; port: number };
   /** Port for Via/Contact on TLS. */
   advertisedTlsPort?: number;
+  /** Port put in Via and Contact for SIP over WebSocket (WS or WSS). */
+  advertisedWsPort?: number;
   timers: TimerSettings;
   logger: SipLogger;
   limits: ParseLimits;
@@ -308,6 +310,7 @@ export class UserAgent implements InboundCallHost, OutboundHost {
 
   private sentByPort(transport: SipTransport): number {
     if (transport === 'tls') return this.options.advertisedTlsPort ?? this.options.advertised.port;
+    if (transport === 'ws' || transport === 'wss') return this.options.advertisedWsPort ?? this.options.advertised.port;
     return this.options.advertised.port;
   }
 
