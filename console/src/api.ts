@@ -1,3 +1,12 @@
+import type {
+  SoftphoneCredential,
+  SoftphoneCredentialCreated,
+  SoftphoneCredentialRequest,
+} from '../../sdk/src/generated/wire.js';
+
+/** POST /v1/softphone/credentials's `credential`: its `token` is a secret, never shown, stored or logged. */
+export type { SoftphoneCredential } from '../../sdk/src/generated/wire.js';
+
 /**
  * The console's only way to the control-plane API: bearer key from the session, JSON in and out, and
  * every failure turned into an ApiError carrying the API's own `{error:{code,message}}` for display.
@@ -60,6 +69,22 @@ export class Api {
 
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
+  }
+
+  /** A short-lived SIP credential admitting this browser to the WebSocket transport for the tenant's numbers. */
+  async softphoneCredential(ttlSec?: number): Promise<SoftphoneCredential> {
+    const body: Partial<SoftphoneCredentialRequest> = ttlSec === undefined ? {} : { ttlSec };
+    const r = await this.request<Partial<SoftphoneCredentialCreated> | undefined>(
+      'POST',
+      '/v1/softphone/credentials',
+      body,
+    );
+    // Checked, not trusted: the page builds URLs from these.
+    const c: Partial<SoftphoneCredential> | undefined = r?.credential;
+    for (const k of ['credentialId', 'token', 'wsUrl', 'sipUri', 'expiresAt'] as const) {
+      if (typeof c?.[k] !== 'string') throw new ApiError(201, 'bad_response', `the softphone credential has no ${k}`);
+    }
+    return c as SoftphoneCredential;
   }
 }
 

@@ -8,6 +8,7 @@ import { numbersPage } from './pages/numbers.js';
 import { promptsPage } from './pages/prompts.js';
 import { settingsPage } from './pages/settings.js';
 import { signInPage } from './pages/sign-in.js';
+import { softphonePage } from './pages/softphone.js';
 import { usagePage } from './pages/usage.js';
 import { Status } from './status.js';
 
@@ -19,6 +20,7 @@ const ROUTES: Record<string, { page: Page; label: string; nav: boolean }> = {
   usage: { page: usagePage, label: 'Usage', nav: true },
   calls: { page: callsPage, label: 'Calls', nav: true },
   live: { page: livePage, label: 'Live calls', nav: true },
+  softphone: { page: softphonePage, label: 'Softphone', nav: true },
   signin: { page: signInPage, label: 'Sign in', nav: false },
 };
 
