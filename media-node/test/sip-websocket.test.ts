@@ -11,6 +11,7 @@ import { BuiltinSignaling } from '../src/sip/builtin/builtin-signaling.js';
 import type { ParsedMessage, ParsedRequest, ParsedResponse } from '../src/sip/builtin/message.js';
 import { parseMessage } from '../src/sip/builtin/parser.js';
 import { randomId, TEST_SDP } from './helpers/sip-test-client.js';
+import { selfSignedCert } from './helpers/sip-tls-cert.js';
 
 const GOOD: SourcePrincipal = { tenantId: 't-1', credentialId: 'sc_one', expiresAtMs: Date.now() + 600_000 };
 const TOKENS = new Map<string, SourcePrincipal>([
@@ -265,6 +266,51 @@ describe('SIP over WebSocket: message size', () => {
       assert.equal(code, 1009);
       const again = await WsSipClient.open(port);
       again.close();
+    } finally {
+      await stack.stop();
+    }
+  });
+});
+
+describe('SIP over secure WebSocket (WSS, as on AWS)', () => {
+  const material = selfSignedCert();
+  const skip = 'error' in material ? `no certificate for the test: ${material.error}` : false;
+  if (skip) console.log(`# SKIP WSS test: ${skip}`);
+
+  test('WSS serves with the SIP TLS certificate, admits a credential and carries SIP', { skip }, async () => {
+    assert.ok(!('error' in material));
+    const stack = new BuiltinSignaling({
+      bindHost: '127.0.0.1',
+      port: 0,
+      transports: ['udp'],
+      tls: { ...material, port: 0 },
+      webSocket: { port: 0, secure: true, authorize: async (token) => TOKENS.get(token) },
+    });
+    let inbound: InboundCall | undefined;
+    await stack.start((call) => {
+      inbound = call;
+      call.reject(486, 'Busy Here');
+    });
+    try {
+      assert.equal(stack.localOf('ws'), undefined, 'no plain WS listener');
+      const port = stack.localOf('wss')!.port;
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/?token=good-token`, ['sip'], {
+        ca: material.cert,
+        servername: 'localhost',
+        rejectUnauthorized: false,
+      });
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      const client = new WsSipClient(ws);
+      client.send(
+        invite(`${randomId()}@x.invalid`, `z9hG4bK${randomId()}`, randomId()).replace('SIP/2.0/WS ', 'SIP/2.0/WSS '),
+      );
+      const busy = await client.waitFor<ParsedResponse>((m) => m.type === 'response' && m.status === 486);
+      assert.match(busy.headers.get('via') ?? '', /^SIP\/2\.0\/WSS /);
+      assert.equal(inbound?.source.transport, 'wss');
+      client.close();
     } finally {
       await stack.stop();
     }
