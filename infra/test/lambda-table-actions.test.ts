@@ -129,6 +129,8 @@ describe('each Lambda may do what its code does to the table', () => {
       CALLBACK_URL_POLICY: 'allow-loopback',
       CLAIMABLE_NUMBERS: '*',
       OUTBOUND_DESTINATIONS: '*',
+      // As the stack sets it with a certificate: the credential route then writes its item.
+      SOFTPHONE_WS_URL: 'wss://sip.test:8443',
       POWERTOOLS_METRICS_DISABLED: 'true',
       POWERTOOLS_LOG_LEVEL: 'ERROR',
       LOG_LEVEL: 'error',

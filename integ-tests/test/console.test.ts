@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type CallResult, placeCall } from '@sipms/cli';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
+import { launchChromium } from '../src/chromium.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { WebhookServer } from '../src/webhook-server.js';
 
@@ -16,7 +17,6 @@ import { WebhookServer } from '../src/webhook-server.js';
 const RTP_MIN = 33900;
 const RTP_MAX = 33999;
 const NUMBER = 'console-ivr';
-const CHROMIUM = '/usr/bin/chromium';
 
 let shotDir: string;
 const shots: string[] = [];
@@ -105,20 +105,7 @@ describe('tenant console in Chromium against the local deployment', () => {
     server = `${stack.sipHost}:${stack.sipPort}`;
     hook = new WebhookServer();
     await hook.start();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     // CSP violations and script errors show up here: the page must run with none.
     page.on('console', (m) => {

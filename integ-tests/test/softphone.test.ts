@@ -4,10 +4,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
+import { launchChromium, webRtcArgs } from '../src/chromium.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeTcpPort } from '../src/ports.js';
 import { toneDbfs, wavSamples } from '../src/tones.js';
@@ -22,7 +23,6 @@ import { WebhookServer } from '../src/webhook-server.js';
 // rtpengine ports: 31400-31599.
 const RTP_MIN = 31400;
 const RTP_MAX = 31599;
-const CHROMIUM = '/usr/bin/chromium';
 const NUMBER = 'softphone-ivr';
 const OTHER_NUMBER = 'other-tenant-ivr';
 const PROMPT = 'tone1k';
@@ -170,25 +170,7 @@ describe('browser softphone in Chromium against the local deployment', () => {
     stack = await startLocalStack({ rtpPortMin: RTP_MIN, rtpPortMax: RTP_MAX, env: { SIP_WS_PORT: String(wsPort) } });
     hook = new WebhookServer();
     await hook.start();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-audio-capture=${mic}`,
-        '--allow-loopback-in-peer-connection',
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-      ],
-    });
+    browser = await launchChromium(webRtcArgs(mic));
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));

@@ -16,19 +16,10 @@ import { isWebRtcOffer, RtpEngineMedia } from '@sipms/media-node/media/rtpengine
 import { RtpEngineProcess } from '@sipms/media-node/media/rtpengine-process';
 import type { DtmfFromMedia, MediaLeg } from '@sipms/media-node/ports/media';
 import { createLogger } from '@sipms/shared/util/logger';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, webRtcArgs } from '../src/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const logger = createLogger({ test: 'webrtc-media' }, 'silent');
-
-/** Chromium with a fake microphone, loopback ICE candidates allowed and host addresses not hidden behind mDNS. */
-const BROWSER_ARGS = [
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 describe('a browser leg (WebRTC) through rtpengine: ICE, DTLS-SRTP and rtcp-mux to the browser, plain RTP to the node', () => {
   let dir: string;
@@ -72,7 +63,7 @@ describe('a browser leg (WebRTC) through rtpengine: ICE, DTLS-SRTP and rtcp-mux 
     // getUserMedia needs a secure context: http://localhost is one.
     server = createServer((_req, res) => res.end('<!doctype html><title>webrtc</title>'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
+    browser = await launchChromium(webRtcArgs());
     page = await browser.newPage();
     const address = server.address();
     assert.ok(address && typeof address === 'object');

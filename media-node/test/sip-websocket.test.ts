@@ -94,6 +94,22 @@ function invite(callId: string, branch: string, fromTag: string, user = '+155500
   ].join('\r\n');
 }
 
+/** The ACK of our 200 OK to `invite()`, sent as a browser would (its Via host is `.invalid`). */
+function ackFor(ok: ParsedResponse, target: string): string {
+  return [
+    `ACK ${target} SIP/2.0`,
+    `Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK${randomId()}`,
+    'Max-Forwards: 69',
+    `From: ${ok.headers.get('from')}`,
+    `To: ${ok.headers.get('to')}`,
+    `Call-ID: ${ok.callId}`,
+    'CSeq: 1 ACK',
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+}
+
 describe('SIP over WebSocket (RFC 7118): admission, limits and a whole call', () => {
   let stack: BuiltinSignaling;
   let port: number;
@@ -161,21 +177,7 @@ describe('SIP over WebSocket (RFC 7118): admission, limits and a whole call', ()
     const contact = ok.headers.get('contact') ?? '';
     assert.match(contact, /;transport=ws>/, 'our Contact names the WebSocket transport');
     assert.match(contact, new RegExp(`:${port};`), 'and the WebSocket port');
-    const toTag = /;tag=([^;\s>]+)/.exec(ok.headers.get('to') ?? '')?.[1];
-    client.send(
-      [
-        `ACK ${/<([^>]+)>/.exec(contact)?.[1]} SIP/2.0`,
-        `Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK${randomId()}`,
-        'Max-Forwards: 69',
-        `From: <sip:softphone-sc_one@tenant.example>;tag=${fromTag}`,
-        `To: <sip:+15550001@127.0.0.1>;tag=${toTag}`,
-        `Call-ID: ${callId}`,
-        'CSeq: 1 ACK',
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-    );
+    client.send(ackFor(ok, /<([^>]+)>/.exec(contact)?.[1] ?? ''));
     const dialog = await answered;
     const ended = dialog.ended;
     void dialog.hangup();
@@ -206,21 +208,7 @@ describe('SIP over WebSocket (RFC 7118): admission, limits and a whole call', ()
     const call = await nextCall();
     const answered = call.answer(TEST_SDP);
     const ok = await client.waitFor<ParsedResponse>((m) => m.type === 'response' && m.status === 200);
-    const toTag = /;tag=([^;\s>]+)/.exec(ok.headers.get('to') ?? '')?.[1];
-    client.send(
-      [
-        `ACK sip:127.0.0.1:${port};transport=ws SIP/2.0`,
-        `Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK${randomId()}`,
-        'Max-Forwards: 69',
-        `From: <sip:softphone-sc_one@tenant.example>;tag=${fromTag}`,
-        `To: <sip:+15550001@127.0.0.1>;tag=${toTag}`,
-        `Call-ID: ${callId}`,
-        'CSeq: 1 ACK',
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-    );
+    client.send(ackFor(ok, `sip:127.0.0.1:${port};transport=ws`));
     const dialog = await answered;
     const ended = dialog.ended;
     client.socket.terminate();

@@ -98,7 +98,7 @@ export class BuiltinSignaling implements SignalingPort {
     const port = options.port ?? 5060;
     const maxMessageBytes = options.maxMessageSize ?? DEFAULT_PARSE_LIMITS.maxMessageBytes;
     const logger = options.logger ?? silentLogger;
-    const streamCommon = {
+    const connectionCommon = {
       bindHost,
       maxMessageBytes,
       logger,
@@ -106,6 +106,9 @@ export class BuiltinSignaling implements SignalingPort {
       ...(options.maxConnectionsPerAddress === undefined
         ? {}
         : { maxConnectionsPerAddress: options.maxConnectionsPerAddress }),
+    };
+    const streamCommon = {
+      ...connectionCommon,
       ...(options.connectionIdleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.connectionIdleTimeoutMs }),
     };
     const streams: StreamTransport[] = [];
@@ -124,13 +127,7 @@ export class BuiltinSignaling implements SignalingPort {
       webSockets.push(
         new WsTransport({
           // Not the TCP idle timeout: a browser's call may carry no SIP for longer than that (ping finds dead peers).
-          bindHost,
-          maxMessageBytes,
-          logger,
-          ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
-          ...(options.maxConnectionsPerAddress === undefined
-            ? {}
-            : { maxConnectionsPerAddress: options.maxConnectionsPerAddress }),
+          ...connectionCommon,
           protocol: secure ? 'wss' : 'ws',
           port: wsPort,
           authorize,

@@ -13,10 +13,19 @@ import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect 
 import type { SourceAddress } from '../../ports/signaling.js';
 import type { SipLogger } from './logger.js';
 import type { SipMessage } from './message.js';
-import { serializeMessage } from './serializer.js';
 import { LogThrottle } from './source-limits.js';
 import { StreamFramer } from './stream-framer.js';
-import type { CapturedMessage, CaptureHook, Destination, MessageHandler, Transport } from './transport.js';
+import {
+  type CapturedMessage,
+  type CaptureHook,
+  type Destination,
+  listenError,
+  type MessageHandler,
+  peerKey,
+  serialized,
+  stripMapped,
+  type Transport,
+} from './transport.js';
 import { formatHostPort } from './uri.js';
 
 export interface TlsMaterial {
@@ -88,7 +97,7 @@ export class StreamTransport implements Transport {
 
   /** Whether a connection to `dest` is open (flows are reused only while they are). */
   hasConnection(dest: Destination): boolean {
-    const connection = this.connections.get(key(dest.address, dest.port));
+    const connection = this.connections.get(peerKey(dest.address, dest.port));
     return connection !== undefined && !connection.socket.destroyed;
   }
 
@@ -102,7 +111,7 @@ export class StreamTransport implements Transport {
     const { bindHost, tls } = this.options;
     const onSocket = (socket: Socket): void => {
       if (socket.destroyed) return; // refused by the per-address cap
-      this.adopt(socket, key(socket.remoteAddress, socket.remotePort));
+      this.adopt(socket, peerKey(socket.remoteAddress, socket.remotePort));
     };
     const server =
       this.protocol === 'tls' && tls
@@ -112,11 +121,7 @@ export class StreamTransport implements Transport {
     // Runs before anything else sees the connection (and before a TLS handshake is spent on it).
     server.prependListener('connection', (socket: Socket) => this.admit(socket));
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const where = formatHostPort(bindHost, port);
-        const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${err.code ?? err.message})`;
-        reject(new Error(`SIP ${this.protocol.toUpperCase()} address ${where} ${why}`, { cause: err }));
-      };
+      const onError = (err: NodeJS.ErrnoException): void => reject(listenError(this.protocol, bindHost, port, err));
       server.once('error', onError);
       server.listen(port, bindHost, () => {
         server.off('error', onError);
@@ -200,18 +205,12 @@ export class StreamTransport implements Transport {
   }
 
   send(message: SipMessage, dest: Destination): Promise<void> {
-    let data: Buffer;
-    try {
-      data = serializeMessage(message); // a SipWireError here: nothing is written
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.sendBuffer(data, dest);
+    return serialized(message, (data) => this.sendBuffer(data, dest));
   }
 
   sendBuffer(data: Buffer, dest: Destination): Promise<void> {
     if (!this.server) return Promise.reject(new Error(`${this.protocol.toUpperCase()} transport is not listening`));
-    const connKey = key(dest.address, dest.port);
+    const connKey = peerKey(dest.address, dest.port);
     let connection = this.connections.get(connKey);
     if (!connection) {
       if (this.connections.size >= this.maxConnections) return Promise.reject(new Error('too many SIP connections'));
@@ -288,12 +287,4 @@ export class StreamTransport implements Transport {
     if (!server) return Promise.resolve();
     return new Promise((resolve) => server.close(() => resolve()));
   }
-}
-
-function key(address: string | undefined, port: number | undefined): string {
-  return `${stripMapped(address ?? '')}|${port ?? 0}`;
-}
-
-function stripMapped(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

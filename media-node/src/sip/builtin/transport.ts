@@ -5,6 +5,8 @@
 
 import type { SipTransport, SourceAddress } from '../../ports/signaling.js';
 import type { SipMessage } from './message.js';
+import { serializeMessage } from './serializer.js';
+import { formatHostPort } from './uri.js';
 
 export interface Destination {
   /** An IP address (hostnames are resolved before they reach a transport). */
@@ -51,4 +53,32 @@ export interface Transport {
 
 export function isReliable(transport: SipTransport | undefined): boolean {
   return transport !== undefined && transport !== 'udp';
+}
+
+/** Serializes a message to send; a SipWireError (text the wire must not carry) rejects and nothing is written. */
+export function serialized(message: SipMessage, write: (data: Buffer) => Promise<void>): Promise<void> {
+  let data: Buffer;
+  try {
+    data = serializeMessage(message);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return write(data);
+}
+
+/** A listener's bind failure, naming the transport and address (an address in use is the usual one). */
+export function listenError(protocol: SipTransport, host: string, port: number, err: NodeJS.ErrnoException): Error {
+  const where = formatHostPort(host, port);
+  const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${err.code ?? err.message})`;
+  return new Error(`SIP ${protocol.toUpperCase()} address ${where} ${why}`, { cause: err });
+}
+
+/** An IPv4 peer as a dual-stack socket reports it (::ffff:a.b.c.d), as the plain address. */
+export function stripMapped(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** The key of a connection-oriented peer (TCP, TLS, WebSocket): its address and port. */
+export function peerKey(address: string | undefined, port: number | undefined): string {
+  return `${stripMapped(address ?? '')}|${port ?? 0}`;
 }

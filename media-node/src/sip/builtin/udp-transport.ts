@@ -4,8 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { SipLogger } from './logger.js';
 import type { SipMessage } from './message.js';
-import { serializeMessage } from './serializer.js';
-import type { CaptureHook, Destination, MessageHandler, Transport } from './transport.js';
+import { type CaptureHook, type Destination, type MessageHandler, serialized, type Transport } from './transport.js';
 import { formatHostPort } from './uri.js';
 
 export class UdpTransport implements Transport {
@@ -71,13 +70,7 @@ export class UdpTransport implements Transport {
   }
 
   send(message: SipMessage, dest: Destination): Promise<void> {
-    let data: Buffer;
-    try {
-      data = serializeMessage(message); // a SipWireError here: nothing is written
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.sendBuffer(data, dest);
+    return serialized(message, (data) => this.sendBuffer(data, dest));
   }
 
   sendBuffer(data: Buffer, dest: Destination): Promise<void> {

@@ -15,9 +15,18 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { SourceAddress, SourcePrincipal } from '../../ports/signaling.js';
 import type { SipLogger } from './logger.js';
 import type { SipMessage } from './message.js';
-import { serializeMessage } from './serializer.js';
 import type { TlsMaterial } from './stream-transport.js';
-import type { CapturedMessage, CaptureHook, Destination, MessageHandler, Transport } from './transport.js';
+import {
+  type CapturedMessage,
+  type CaptureHook,
+  type Destination,
+  listenError,
+  type MessageHandler,
+  peerKey,
+  serialized,
+  stripMapped,
+  type Transport,
+} from './transport.js';
 import { formatHostPort } from './uri.js';
 
 /** Admits an upgrade: the principal the connection will speak for, or undefined to refuse it (401). */
@@ -99,7 +108,7 @@ export class WsTransport implements Transport {
 
   /** Whether the peer's connection is open (its dialogs' requests go over it). */
   hasConnection(dest: Destination): boolean {
-    return this.connections.has(key(dest.address, dest.port));
+    return this.connections.has(peerKey(dest.address, dest.port));
   }
 
   listen(): Promise<void> {
@@ -121,11 +130,7 @@ export class WsTransport implements Transport {
     server.headersTimeout = 10_000;
     server.requestTimeout = 10_000;
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        const where = formatHostPort(bindHost, port);
-        const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be bound (${err.code ?? err.message})`;
-        reject(new Error(`SIP ${this.protocol.toUpperCase()} address ${where} ${why}`, { cause: err }));
-      };
+      const onError = (err: NodeJS.ErrnoException): void => reject(listenError(this.protocol, bindHost, port, err));
       server.once('error', onError);
       server.listen(port, bindHost, () => {
         server.off('error', onError);
@@ -174,7 +179,7 @@ export class WsTransport implements Transport {
   }
 
   private adopt(ws: WebSocket, address: string, port: number, principal: SourcePrincipal, req: IncomingMessage): void {
-    const connKey = key(address, port);
+    const connKey = peerKey(address, port);
     const source: SourceAddress = { address, port, transport: this.protocol, principal };
     const local = { address: stripMapped(req.socket.localAddress ?? ''), port: req.socket.localPort ?? 0 };
     const connection: Connection = { socket: ws, source, local, lastTraffic: Date.now(), alive: true };
@@ -233,17 +238,11 @@ export class WsTransport implements Transport {
   }
 
   send(message: SipMessage, dest: Destination): Promise<void> {
-    let data: Buffer;
-    try {
-      data = serializeMessage(message); // a SipWireError here: nothing is written
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.sendBuffer(data, dest);
+    return serialized(message, (data) => this.sendBuffer(data, dest));
   }
 
   sendBuffer(data: Buffer, dest: Destination): Promise<void> {
-    const connection = this.connections.get(key(dest.address, dest.port));
+    const connection = this.connections.get(peerKey(dest.address, dest.port));
     if (!connection || connection.socket.readyState !== connection.socket.OPEN) {
       return Promise.reject(new Error(`no open WebSocket from ${formatHostPort(dest.address, dest.port)}`));
     }
@@ -300,12 +299,4 @@ function refuse(socket: Duplex, status: number, reason: string, detail = reason)
 
 function currentMinute(): number {
   return Math.floor(Date.now() / 60_000);
-}
-
-function key(address: string, port: number): string {
-  return `${stripMapped(address)}|${port}`;
-}
-
-function stripMapped(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
