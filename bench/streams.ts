@@ -259,17 +259,36 @@ async function hangUpAll(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1500));
 }
 
+/** The node's frame counts of these sessions' streams, summed (from each session's `streamEnded` journal entry). */
+async function nodeFrames(
+  sessionIds: string[],
+): Promise<Record<'fromBot' | 'played' | 'late' | 'stalls' | 'drained' | 'padded', number>> {
+  const sum = { fromBot: 0, played: 0, late: 0, stalls: 0, drained: 0, padded: 0 };
+  for (const id of sessionIds) {
+    const res = await api.call('GET', `/v1/sessions/${id}`);
+    const journal = (res.json as { journal?: { event?: string; frames?: Record<string, number> }[] }).journal ?? [];
+    const frames = journal.find((e) => e.event === 'streamEnded')?.frames ?? {};
+    for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += frames[k] ?? 0;
+  }
+  return sum;
+}
+
 const bot = await startBot();
 const botUrl = `ws://127.0.0.1:${(bot.address() as AddressInfo).port}`;
 const limits = tenantLimits({ concurrent: MAX, perSecond: RATE });
-const { stack, hook } = await benchStack({
+/** The sessions of the calls placed since the last step (for the node's own frame counts, from their journals). */
+const stepSessions: string[] = [];
+const { stack, hook, api } = await benchStack({
   rtpPortMin: RTP.min,
   rtpPortMax: RTP.max,
   number: NUMBER,
   prompts: {},
   env: { ...limits.env, STREAM_MAX_PER_TENANT: String(MAX + 10) },
   responder: (cb) => {
-    if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+    if (cb.name === 'newCall') {
+      stepSessions.push(String(cb.body.sessionId));
+      return { body: { action: 'ivr' } };
+    }
     if (cb.name === 'getIvrCommand' && !cb.body.streamResult) {
       return { body: { stream: { url: `${botUrl}/bench`, bidirectional: true } } };
     }
@@ -357,7 +376,16 @@ try {
     // This process: the callers, the bot and the SIP user agent (the load, on the same two cores).
     run.figure(`n${n}.cpu-ms-per-stream-s.load`, (load.user + load.system) / 1000 / seconds / n, 'ms', 2);
     if (toBotPct >= 99.5 && toCallerPct >= 99.5 && maxGap < 60) best = n;
+    const echoed = callers.reduce((s, c) => s + c.botEchoed.size, 0);
+    const got = callers.reduce((s, c) => s + c.callerGot.size, 0);
     await hangUpAll();
+    // Where the frames the bot sent went, whole calls: the node's counts (journal `streamEnded`) between the
+    // bot's and the callers'.
+    const node = await nodeFrames(stepSessions.splice(0));
+    console.log(
+      `# ${n} streams, whole calls: bot echoed ${echoed}, node got ${node.fromBot} and played ${node.played} ` +
+        `(late ${node.late}, stalls ${node.stalls}, drained ${node.drained}, padded ${node.padded}), callers got ${got}`,
+    );
   }
   run.figure('max-streams-meeting-bar', best, 'streams', 0);
 } finally {

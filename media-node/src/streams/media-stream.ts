@@ -96,6 +96,8 @@ class StreamSession {
   private outboundChunk = 0;
   private firstTimestamp: number | undefined;
   private received = 0;
+  /** The bot's `media` messages (whatever their length). */
+  private botMediaMessages = 0;
   private windowStart = performance.now();
   private windowCount = 0;
   private finish!: (r: { reason: StreamResult['reason']; error?: string }) => void;
@@ -169,6 +171,8 @@ class StreamSession {
 
     const result = await this.done;
     for (const c of this.cleanups.splice(0)) c();
+    // Where frames went, for the journal: what reached the bot, what the bot sent, what was played to the caller.
+    const paced = this.pacer?.stats();
     this.pacer?.close();
     d.tap.close();
     if (this.socket.readyState === this.socket.OPEN) {
@@ -180,7 +184,27 @@ class StreamSession {
     kill.unref();
     this.socket.once('close', () => clearTimeout(kill));
     const durationMs = Math.round(performance.now() - this.started);
-    d.journal({ kind: 'media', event: 'streamEnded', streamSid: this.streamSid, ...result, durationMs });
+    d.journal({
+      kind: 'media',
+      event: 'streamEnded',
+      streamSid: this.streamSid,
+      ...result,
+      durationMs,
+      frames: {
+        toBot: this.inboundChunk,
+        fromBot: this.botMediaMessages,
+        ...(paced
+          ? {
+              played: paced.framesSent,
+              late: paced.framesLate,
+              stalls: paced.stalls,
+              padded: paced.framesPadded,
+              drained: paced.framesDrained,
+              clearedMarks: paced.marksCleared,
+            }
+          : {}),
+      },
+    });
     return { ...result, durationMs };
   }
 
@@ -242,6 +266,7 @@ class StreamSession {
           else this.send(this.messages.mark(msg.mark.name));
           return;
         case 'media': {
+          this.botMediaMessages += 1;
           if (!this.pacer) return; // listen-only: the bot's audio is not played
           const bytes = decodePayload(msg.media.payload, this.d.limits.maxMessageBytes);
           this.pacer.enqueue(this.codec.toCaller(bytes, this.d.tap.codec));
