@@ -16,11 +16,15 @@
  *
  * Figures: streams.latency.{caller-to-bot,bot-to-caller}.{p50,p99} (ms), streams.clear-to-silence (ms),
  * streams.n<N>.{to-bot,to-caller} (%), streams.n<N>.max-gap (ms), streams.n<N>.cpu-ms-per-stream-s.{media,rtpengine,load},
+ * streams.n<N>.loop-stall-max.{media,load} (ms: the longest event-loop delay of the media node and of this process),
+ * streams.n<N>.udp-receive-overflows (datagrams the kernel dropped for a full receive buffer, machine-wide),
  * streams.max-streams-meeting-bar.
  */
 import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { stackCpuTicks } from '../integ-tests/src/processes.js';
 import type { OutboundDialog } from '../media-node/src/ports/signaling.js';
@@ -259,6 +263,24 @@ async function hangUpAll(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1500));
 }
 
+/** The machine's UDP datagrams dropped for a full receive buffer so far (/proc/net/snmp, Udp RcvbufErrors). */
+function udpReceiveOverflows(): number {
+  const [names, values] = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'))
+    .map((l) => l.split(/\s+/));
+  return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? 0);
+}
+
+/** The media node's longest event-loop delay since the last scrape (prom-client resets it on every scrape), ms. */
+async function nodeLoopLagMax(): Promise<number | undefined> {
+  const url = stack.metricsUrls[0];
+  if (!url) return undefined;
+  const text = await (await fetch(url)).text();
+  const line = text.split('\n').find((l) => l.startsWith('nodejs_eventloop_lag_max_seconds'));
+  return line ? Number(line.split(' ').at(-1)) * 1000 : undefined;
+}
+
 /** The node's frame counts of these sessions' streams, summed (from each session's `streamEnded` journal entry). */
 async function nodeFrames(
   sessionIds: string[],
@@ -341,12 +363,20 @@ try {
     }
     const before = stackCpuTicks();
     const loadBefore = process.cpuUsage();
+    // Event-loop stalls, the load's own and the media node's: a caller's gap is one or the other's (or the wire's).
+    await nodeLoopLagMax(); // a scrape resets the node's histogram
+    const overflowsBefore = udpReceiveOverflows();
+    const loadLag = monitorEventLoopDelay({ resolution: 5 });
+    loadLag.enable();
     const t0 = performance.now();
     const first = new Map(callers.map((c) => [c.index, c.seq]));
     measure.counting = true;
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     measure.counting = false;
     const seconds = (performance.now() - t0) / 1000;
+    loadLag.disable();
+    const mediaLagMs = await nodeLoopLagMax();
+    const overflows = udpReceiveOverflows() - overflowsBefore;
     const after = stackCpuTicks();
     const load = process.cpuUsage(loadBefore);
     const last = new Map(callers.map((c) => [c.index, c.seq - 1]));
@@ -375,6 +405,13 @@ try {
     run.figure(`n${n}.cpu-ms-per-stream-s.rtpengine`, perStream(after.rtpengine - before.rtpengine), 'ms', 2);
     // This process: the callers, the bot and the SIP user agent (the load, on the same two cores).
     run.figure(`n${n}.cpu-ms-per-stream-s.load`, (load.user + load.system) / 1000 / seconds / n, 'ms', 2);
+    console.log(
+      `# ${n} streams: longest event-loop stall in the window: media node ${ms(mediaLagMs)} ms, load ${ms(loadLag.max / 1e6)} ms`,
+    );
+    run.figure(`n${n}.loop-stall-max.media`, mediaLagMs, 'ms', 1);
+    run.figure(`n${n}.loop-stall-max.load`, loadLag.max / 1e6, 'ms', 1);
+    // Datagrams the kernel dropped because a socket's receive buffer was full (any process: a saturated machine).
+    run.figure(`n${n}.udp-receive-overflows`, overflows, 'datagrams', 0);
     if (toBotPct >= 99.5 && toCallerPct >= 99.5 && maxGap < 60) best = n;
     const echoed = callers.reduce((s, c) => s + c.botEchoed.size, 0);
     const got = callers.reduce((s, c) => s + c.callerGot.size, 0);

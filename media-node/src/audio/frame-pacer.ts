@@ -49,12 +49,15 @@ export interface FramePacerOptions {
   /** Extra frames sent at once to catch up after a stall. Default 2. */
   maxCatchUpFrames?: number;
   /**
-   * A source sending in real time (an echo, a bot relaying live audio) leaves a small backlog that never drains:
-   * one frame arrives per tick, so a frame that once had to wait makes every later one wait too. When at
-   * least one whole frame, and no more than `drainMaxFrames`, has waited at every tick for `drainAfterTicks`
-   * ticks at which new audio had arrived, one extra frame goes out at once (a 20 ms burst the caller's jitter buffer absorbs). A bot that
-   * sends seconds ahead (speech synthesis) keeps a larger queue on purpose and is never drained. Default 10
-   * frames (200 ms: what an event-loop stall of that length leaves behind) and 10 ticks (200 ms).
+   * A source sending in real time (an echo, a bot relaying live audio) leaves a backlog that never drains by
+   * itself: one frame arrives per tick, so frames that once had to wait (after a burst, or after an event-loop
+   * stall, which the bot's messages sit out in the socket) make every later one wait too. When at least one
+   * whole frame, and no more than `drainMaxFrames`, has waited for `drainAfterTicks` ticks at which new audio
+   * arrived, and the queue did not grow over them, one extra frame goes out at once (a 20 ms burst the caller's
+   * jitter buffer absorbs). A bot that sends faster than real time (speech synthesis streaming ahead) grows its
+   * queue and is never drained; one that sent seconds ahead in one go gets no arrivals and is never drained.
+   * Default 250 frames (5 s: what a node under load can leave behind while calls are set up) and 10 ticks
+   * (200 ms): a backlog of a second drains in ten.
    */
   drainMaxFrames?: number;
   drainAfterTicks?: number;
@@ -97,6 +100,8 @@ export class FramePacer {
   private readonly drainAfterTicks: number;
   /** Ticks in a row after which a small backlog (a whole frame or more, up to drainMaxBytes) still waited. */
   private standing = 0;
+  /** The queue's size when the current run of standing ticks began (a queue that grows is not drained). */
+  private standingFrom = 0;
   /** Audio was enqueued since the last tick (see drainStandingBacklog). */
   private arrivedSinceTick = false;
   private readonly clock: PacerClock;
@@ -137,7 +142,7 @@ export class FramePacer {
     this.maxBytes = maxFrames * this.frameBytes;
     this.maxPendingMarks = options.maxPendingMarks ?? 1000;
     this.maxCatchUp = options.maxCatchUpFrames ?? 2;
-    this.drainMaxBytes = (options.drainMaxFrames ?? 10) * this.frameBytes;
+    this.drainMaxBytes = (options.drainMaxFrames ?? 250) * this.frameBytes;
     this.drainAfterTicks = options.drainAfterTicks ?? 10;
     this.clock = options.clock ?? systemClock;
     this.ring = new Uint8Array(Math.min(maxFrames, INITIAL_FRAMES) * this.frameBytes);
@@ -281,13 +286,18 @@ export class FramePacer {
     // Standing: a whole frame or more waits (an empty or oversized queue starts over), and audio keeps
     // arriving: a tick after which something arrived counts, one with nothing new counts neither way (a
     // real-time source's arrivals jitter around the ticks). Audio sent ahead in one piece gets no arrivals
-    // and is never drained.
+    // and is never drained; audio streamed ahead grows the queue over the run and is not drained either.
     const small = this.size >= this.frameBytes && this.size <= this.drainMaxBytes;
     if (!small) this.standing = 0;
-    else if (this.arrivedSinceTick) this.standing++;
+    else if (this.arrivedSinceTick) {
+      if (this.standing === 0) this.standingFrom = this.size;
+      this.standing++;
+    }
     this.arrivedSinceTick = false;
     if (this.standing < this.drainAfterTicks) return;
     this.standing = 0;
+    // A frame of slack: a real-time source's arrivals jitter around the ticks.
+    if (this.size > this.standingFrom + this.frameBytes) return;
     this.counts.framesDrained++;
     this.tick(false);
   }

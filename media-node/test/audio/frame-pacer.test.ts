@@ -295,4 +295,34 @@ describe('FramePacer', () => {
     assert.equal(ahead.pacer.stats().framesDrained, 0);
     assert.equal(ahead.frames.length, 50, 'one frame per 20 ms');
   });
+
+  test('a real-time source behind by 40 frames (a stall its messages sat out) catches up within 10 s, nothing lost', () => {
+    const { pacer, clock, frames } = setup();
+    let n = 1;
+    // 41 frames arrive at once (the socket's backlog after an 800 ms stall), then one every 20 ms.
+    pacer.enqueue(framesOf(41, n));
+    n += 41;
+    for (let i = 0; i < 500; i++) {
+      clock.advance(5);
+      pacer.enqueue(framesOf(1, n++));
+      clock.advance(15);
+    }
+    assert.ok(pacer.queuedMs <= 40, `the backlog is gone: ${pacer.queuedMs} ms queued`);
+    assert.ok(pacer.stats().framesDrained >= 39, `drained ${pacer.stats().framesDrained}`);
+    clock.advance(200);
+    assert.equal(frames.length, 541, 'every frame played');
+  });
+
+  test('speech streamed faster than real time (two frames per tick) is not drained', () => {
+    const { pacer, clock, frames } = setup();
+    let n = 1;
+    for (let i = 0; i < 25; i++) {
+      clock.advance(5);
+      pacer.enqueue(framesOf(2, n));
+      n += 2;
+      clock.advance(15);
+    }
+    assert.equal(pacer.stats().framesDrained, 0);
+    assert.equal(frames.length, 25, 'one frame per 20 ms');
+  });
 });
