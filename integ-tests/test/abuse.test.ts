@@ -167,6 +167,23 @@ describe('abuse: one tenant cannot hurt another', () => {
     return res.json.journal as Record<string, unknown>[];
   }
 
+  /**
+   * The session's journal entry that `match` picks, once it is there: the node writes its journal in batches,
+   * so the entry may land a moment after the caller's run has ended (on a loaded machine, some hundreds of ms).
+   */
+  async function journalEntry(
+    sessionId: string,
+    match: (e: Record<string, unknown>) => boolean,
+    timeoutMs = 5000,
+  ): Promise<Record<string, unknown> | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const entry = (await journalOf(sessionId)).find(match);
+      if (entry || Date.now() > deadline) return entry;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   test('SIP injection through a newCall reply: no header or message reaches the caller; 480 and the journal names the field', async () => {
     const attacks = [
       { action: 'drop', sipStatus: 486, reason: 'Busy\r\nX-Injected: yes\r\nContent-Length: 0\r\n\r\nSIP/2.0 200 OK' },
@@ -174,29 +191,35 @@ describe('abuse: one tenant cannot hurt another', () => {
       { action: 'call', destination: 'sip:bob@example.com', headers: { Via: 'SIP/2.0/UDP evil.example.com' } },
       { action: 'call', destination: 'sip:bob@example.com', headers: { 'X-Ok': 'v\r\nX-Injected: yes' } },
     ];
-    for (const reply of attacks) {
-      hookA.received.length = 0;
-      newCallReply = () => reply;
-      const run = await inviteA(480);
-      assert.equal(run.code, 0, `${JSON.stringify(reply)}: ${run.errors}`);
-      assert.doesNotMatch(run.messages, /X-Injected/i);
-      assert.doesNotMatch(run.messages, /^SIP\/2\.0 (200|486|302)/m);
-      const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
-      const entry = (await journalOf(sessionId)).find((e) => e.kind === 'callback' && e.callback === 'newCall');
-      assert.match(String(entry?.reason), /(reason|contact|headers)/, JSON.stringify(entry));
+    try {
+      for (const reply of attacks) {
+        hookA.received.length = 0;
+        newCallReply = () => reply;
+        const run = await inviteA(480);
+        assert.equal(run.code, 0, `${JSON.stringify(reply)}: ${run.errors}`);
+        assert.doesNotMatch(run.messages, /X-Injected/i);
+        assert.doesNotMatch(run.messages, /^SIP\/2\.0 (200|486|302)/m);
+        const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
+        const entry = await journalEntry(sessionId, (e) => e.kind === 'callback' && e.callback === 'newCall');
+        assert.match(String(entry?.reason), /(reason|contact|headers)/, JSON.stringify(entry));
+      }
+    } finally {
+      newCallReply = () => ({ action: 'ivr' });
     }
-    newCallReply = () => ({ action: 'ivr' });
   });
 
   test("caller-id spoofing: another customer's number as callerId is refused (480, journaled with the field)", async () => {
     hookA.received.length = 0;
     newCallReply = () => ({ action: 'call', destination: 'sip:bob@example.com', callerId: NUMBER_B });
-    const run = await inviteA(480);
-    assert.equal(run.code, 0, run.errors);
-    const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
-    const entry = (await journalOf(sessionId)).find((e) => e.field === 'callerId');
-    assert.match(String(entry?.reason), /not one of the tenant's numbers/);
-    newCallReply = () => ({ action: 'ivr' });
+    try {
+      const run = await inviteA(480);
+      assert.equal(run.code, 0, run.errors);
+      const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
+      const entry = await journalEntry(sessionId, (e) => e.field === 'callerId');
+      assert.match(String(entry?.reason), /not one of the tenant's numbers/);
+    } finally {
+      newCallReply = () => ({ action: 'ivr' });
+    }
   });
 
   test(`a burst of 50 INVITEs 1 ms apart against a limit of ${LIMIT}: exactly ${LIMIT} admitted, on one node and across two`, async () => {
@@ -258,12 +281,16 @@ describe('abuse: one tenant cannot hurt another', () => {
     assert.equal(placed.json.error.code, 'destination_not_allowed');
     hookA.received.length = 0;
     newCallReply = () => ({ action: 'call', destination: 'sip:premium@carrier.example.net' });
-    const run = await inviteA(480);
-    assert.equal(run.code, 0, run.errors);
-    const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
-    const entry = (await journalOf(sessionId)).find((e) => e.field === 'destination');
-    assert.match(String(entry?.reason), /not allowed/);
-    newCallReply = () => ({ action: 'ivr' });
+    try {
+      const run = await inviteA(480);
+      assert.equal(run.code, 0, run.errors);
+      const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
+      const entry = await journalEntry(sessionId, (e) => e.field === 'destination');
+      assert.match(String(entry?.reason), /not allowed/);
+    } finally {
+      // The later tests answer into the IVR, whatever happened here.
+      newCallReply = () => ({ action: 'ivr' });
+    }
   });
 
   test('SSRF through a url phrase: internal addresses are skipped, the reason names the policy only', async () => {
