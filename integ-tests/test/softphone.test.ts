@@ -458,6 +458,45 @@ describe('browser softphone in Chromium against the local deployment', () => {
     assert.ok(at600 < at440 - 20, `the microphone (600 Hz, ${at600} dBFS) was not sent`);
   });
 
+  test("the microphone can be picked: once access was granted the list names the browser's inputs, and the pick is sent", async () => {
+    const RECORDING = 'softphone-picked-mic';
+    hook.responder = (cb) => {
+      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
+      if (cb.name !== 'getIvrCommand') return undefined;
+      if (!cb.body.recording) return { body: { record: { fileName: RECORDING, maxDurationSec: 3, beep: false } } };
+      return { body: { hangup: true } };
+    };
+    await go('#/softphone', 'Softphone');
+    const picker = page.getByLabel('Which microphone', { exact: true });
+    // The earlier calls granted access, so the inputs are listed by name (Chromium's fake devices here), once the
+    // page has asked the browser for them.
+    await picker.locator('option').nth(1).waitFor({ state: 'attached', timeout: 5000 });
+    const options = await picker
+      .locator('option')
+      .evaluateAll((os) => os.map((o) => ({ value: o.getAttribute('value') ?? '', text: o.textContent ?? '' })));
+    const named = options.filter((o) => o.value !== '');
+    assert.ok(named.length >= 1, `inputs listed: ${JSON.stringify(options)}`);
+    assert.ok(
+      named.every((o) => !/^Microphone \d+$/.test(o.text)),
+      `named, not numbered: ${JSON.stringify(named)}`,
+    );
+    await picker.selectOption(named[0]!.value);
+    await page.getByRole('button', { name: 'Call' }).click();
+    await callState().filter({ hasText: 'sending the microphone' }).waitFor();
+    await callState().filter({ hasText: 'Call ended: the voice app hung up.' }).waitFor({ timeout: 20_000 });
+    const res = await fetch(
+      `${stack.apiUrl}/mediaservice/${encodeURIComponent(await domainOf())}/promptfile/${RECORDING}`,
+      { headers: { authorization: `Bearer ${apiKey}` } },
+    );
+    assert.equal(res.status, 200);
+    const { rate, samples } = wavSamples(Buffer.from(await res.arrayBuffer()));
+    const tail = samples.subarray(Math.max(0, samples.length - 2 * rate));
+    const at600 = toneDbfs(tail, 600, rate);
+    console.log(`# recorded from the picked microphone (${named[0]!.text}): 600 Hz ${at600.toFixed(1)} dBFS`);
+    // The browser's own processing (noise suppression) lowers a steady tone; not sending it leaves about -60 dBFS.
+    assert.ok(at600 > -45, `the fake microphone's 600 Hz reached the IVR: ${at600} dBFS`);
+  });
+
   test('a SIP refusal is shown in the page: a number released after the page loaded answers 404', async () => {
     const api = new ApiClient(stack.apiUrl, apiKey);
     const gone = 'released-meanwhile';

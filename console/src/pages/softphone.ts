@@ -1,7 +1,7 @@
 import { ApiError, type SoftphoneCredential } from '../api.js';
 import type { Page } from '../context.js';
 import { h, uid } from '../dom.js';
-import { type AudioSource, fileSource, microphoneSource } from '../softphone/audio-source.js';
+import { type AudioSource, fileSource, microphoneSource, microphones } from '../softphone/audio-source.js';
 import { endIsFault, endMessage, failureMessage } from '../softphone/failure.js';
 import { Keypad } from '../softphone/keypad.js';
 import { toneForKey } from '../softphone/keys.js';
@@ -44,8 +44,31 @@ export const softphonePage: Page = async (ctx) => {
     disabled: true,
     'aria-describedby': `${fileId}-hint`,
   });
+  const micDeviceId = uid('sourceMicDevice');
+  const micSelect = h('select', { id: micDeviceId, name: 'sourceMicDevice' }, [
+    h('option', { value: '' }, 'Default microphone'),
+  ]);
+  /** Lists the inputs again (after access was granted their names appear; devices come and go), keeping the pick. */
+  const listMicrophones = async (): Promise<void> => {
+    if (!navigator.mediaDevices?.enumerateDevices) return;
+    const picked = micSelect.value;
+    const inputs = await microphones();
+    micSelect.replaceChildren(
+      h('option', { value: '' }, 'Default microphone'),
+      ...inputs.map((m) => h('option', { value: m.deviceId }, m.label)),
+    );
+    micSelect.value = inputs.some((m) => m.deviceId === picked) ? picked : '';
+  };
+  const relist = (): void => {
+    listMicrophones().catch((err: Error) =>
+      ctx.status.fail(new Error(`the microphones cannot be listed: ${err.message}`)),
+    );
+  };
+  relist();
+  navigator.mediaDevices?.addEventListener?.('devicechange', relist);
   const syncSource = (): void => {
     fileInput.disabled = !fileRadio.checked;
+    micSelect.disabled = fileRadio.checked;
   };
   micRadio.addEventListener('change', syncSource);
   fileRadio.addEventListener('change', syncSource);
@@ -142,7 +165,8 @@ export const softphonePage: Page = async (ctx) => {
         throw err;
       }
       setState('media', 'Opening the audio source…');
-      source = file ? await fileSource(ac, file) : await microphoneSource();
+      source = file ? await fileSource(ac, file) : await microphoneSource(micSelect.value);
+      if (!file) relist(); // access granted now: the inputs' names can be shown
       const label = source.label;
       meter.reset('no remote audio yet');
       call = await SoftphoneCall.start(credential, number, source.stream, {
@@ -188,6 +212,7 @@ export const softphonePage: Page = async (ctx) => {
   const leave = (): void => {
     document.removeEventListener('keydown', onKey);
     window.removeEventListener('pagehide', leave);
+    navigator.mediaDevices?.removeEventListener?.('devicechange', relist);
     call?.hangup();
     void audio?.close();
     audio = undefined;
@@ -214,6 +239,7 @@ export const softphonePage: Page = async (ctx) => {
       { class: 'source' },
       h('legend', {}, 'Audio to send'),
       h('div', { class: 'choice' }, micRadio, h('label', { for: micId }, 'Microphone')),
+      h('div', { class: 'field' }, h('label', { for: micDeviceId }, 'Which microphone'), micSelect),
       h('div', { class: 'choice' }, fileRadio, h('label', { for: fileChoiceId }, 'An audio file, looped')),
       h(
         'div',
