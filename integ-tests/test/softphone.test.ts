@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { ApiClient } from '../src/api-client.js';
 import { toneWav } from '../src/audio.js';
 import { launchChromium, webRtcArgs } from '../src/chromium.js';
+import { contrast, tabStops, unlabelledControls } from '../src/console-page.js';
 import { type LocalStack, startLocalStack } from '../src/local-stack.js';
 import { freeTcpPort } from '../src/ports.js';
 import { toneDbfs, wavSamples } from '../src/tones.js';
@@ -38,43 +39,9 @@ async function shot(page: Page, name: string): Promise<void> {
   shots.push(path);
 }
 
-// Code that runs in the page is written as strings (the project's tsconfig has no DOM types; see console.test.ts).
+// Code that runs in the page is written as strings (the project's tsconfig has no DOM types; see src/console-page.ts).
 const LEVEL_IN_PAGE = "Number(document.querySelector('[data-level-dbfs]').dataset.levelDbfs)";
 const STATE_IN_PAGE = "document.querySelector('.call-state').dataset.state";
-
-/** The focused element's kind and accessible name, and its outline. */
-const FOCUSED_IN_PAGE = `(() => {
-  const el = document.activeElement;
-  if (!el || el === document.body) return undefined;
-  const name = el.getAttribute('aria-label') ?? el.labels?.[0]?.textContent ?? el.textContent ?? '';
-  const s = getComputedStyle(el);
-  return { name: el.tagName.toLowerCase() + ':' + name.trim().replace(/\\s+/g, ' '), outline: s.outlineStyle + ' ' + s.outlineWidth };
-})()`;
-
-/** An element's text colour and the first opaque background behind it, as computed in the page. */
-const COLOURS_IN_PAGE = (selector: string) => `(() => {
-  const el = document.querySelector(${JSON.stringify(selector)});
-  if (!el) return undefined;
-  let bg = 'rgb(255, 255, 255)';
-  for (let n = el; n; n = n.parentElement) {
-    const c = getComputedStyle(n).backgroundColor;
-    if (c !== 'transparent' && !c.endsWith(', 0)')) { bg = c; break; }
-  }
-  return { fg: getComputedStyle(el).color, bg };
-})()`;
-
-/** WCAG 2 contrast ratio of two rgb()/rgba() colours. */
-function contrastRatio(fg: string, bg: string): number {
-  const luminance = (c: string) => {
-    const [r, g, b] = (c.match(/[\d.]+/g) ?? []).slice(0, 3).map((v) => {
-      const s = Number(v) / 255;
-      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
-    }) as [number, number, number];
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a) as [number, number];
-  return (hi + 0.05) / (lo + 0.05);
-}
 
 /** A WebRTC-shaped SDP offer (ICE, DTLS fingerprint, rtcp-mux), as a browser sends; nothing answers on it. */
 function webrtcOffer(): string {
@@ -247,12 +214,7 @@ describe('browser softphone in Chromium against the local deployment', () => {
     await go('#/numbers', 'Numbers');
     await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Softphone' }).click();
     await page.getByRole('heading', { level: 1, name: 'Softphone' }).waitFor();
-    const unlabelled = await page.evaluate<string[]>(
-      `[...document.querySelectorAll('input, select, textarea')]
-        .filter((el) => !el.labels?.length && !el.getAttribute('aria-label'))
-        .map((el) => el.outerHTML)`,
-    );
-    assert.deepEqual(unlabelled, []);
+    assert.deepEqual(await unlabelledControls(page), []);
     assert.deepEqual(
       await page.getByLabel('Number to call', { exact: true }).locator('option').allTextContents(),
       [NUMBER],
@@ -269,14 +231,7 @@ describe('browser softphone in Chromium against the local deployment', () => {
     assert.equal(await callState().getAttribute('data-state'), 'idle');
     assert.equal(await callState().getAttribute('aria-live'), 'polite');
 
-    const seen: { name: string; outline: string }[] = [];
-    for (let i = 0; i < 60; i++) {
-      await page.keyboard.press('Tab');
-      const stop = await page.evaluate<{ name: string; outline: string } | undefined>(FOCUSED_IN_PAGE);
-      if (!stop) continue;
-      if (seen.some((s) => s.name === stop.name)) break;
-      seen.push(stop);
-    }
+    const seen = await tabStops(page, 60);
     const names = seen.map((s) => s.name);
     for (const c of ['a:Softphone', 'select:Number to call', 'input:Microphone', 'button:Call']) {
       assert.ok(names.includes(c), `Tab does not reach ${c}; it reaches ${names.join(', ')}`);
@@ -355,10 +310,8 @@ describe('browser softphone in Chromium against the local deployment', () => {
     assert.match((await page.locator('[data-level-dbfs]').textContent()) ?? '', /dBFS/);
     // In a call the keypad, the state line and hang-up are live controls: their text reads at 4.5:1 or better.
     for (const sel of ['.keypad button', '.call-state', 'button.danger', '.level-text']) {
-      const c = await page.evaluate<{ fg: string; bg: string } | undefined>(COLOURS_IN_PAGE(sel));
-      assert.ok(c, `no ${sel}`);
-      const ratio = contrastRatio(c.fg, c.bg);
-      assert.ok(ratio >= 4.5, `${sel}: contrast ${ratio.toFixed(2)} (${c.fg} on ${c.bg})`);
+      const ratio = await contrast(page, sel);
+      assert.ok(ratio >= 4.5, `${sel}: contrast ${ratio.toFixed(2)}`);
     }
 
     // After the prompt (digits are collected once it has played): 1 and 3 clicked, 2 typed.

@@ -116,15 +116,16 @@ export class RtpEngineMedia implements MediaPort {
     // rtpengine's call is keyed per dialog by the node's own leg id, never by the SIP Call-ID alone: two
     // dialogs with one Call-ID (a caller's choice) must not share media or delete each other's.
     const ids = { callId: `in-${input.ivrTag}`, callerTag: input.callerTag || 'caller', ivrTag: input.ivrTag };
+    const flags = flagsFor(input.offerSdp);
     const res = await capacityChecked(
       this.control.offer({
         'call-id': ids.callId,
         'from-tag': ids.callerTag,
         sdp: input.offerSdp,
-        ...flagsFor(input.offerSdp).towardsSink,
+        ...flags.towardsSink,
       }),
     );
-    return this.track(ids, res.sdp, undefined, input.offerSdp);
+    return this.track(ids, res.sdp, flags, undefined, input.offerSdp);
   }
 
   /**
@@ -141,10 +142,16 @@ export class RtpEngineMedia implements MediaPort {
       sdp: offer,
       ...COMMON_FLAGS,
     });
-    return this.track(ids, res.sdp, offer);
+    return this.track(ids, res.sdp, PLAIN_LEG, offer);
   }
 
-  private track(ids: LegDeps['ids'], offerTowardsPeer: string, sinkOffer?: string, callerSdp?: string): RtpEngineLeg {
+  private track(
+    ids: LegDeps['ids'],
+    offerTowardsPeer: string,
+    flags: LegFlags,
+    sinkOffer?: string,
+    callerSdp?: string,
+  ): RtpEngineLeg {
     const recordingDir = this.options.recordingDir ?? this.control.recordingDir;
     const mediaTimeoutMs = this.options.mediaTimeoutMs ?? DEFAULT_MEDIA_TIMEOUT_MS;
     const leg = new RtpEngineLeg({
@@ -159,7 +166,7 @@ export class RtpEngineMedia implements MediaPort {
       mediaCheckIntervalMs:
         this.options.mediaCheckIntervalMs ?? Math.min(5000, Math.max(250, Math.floor(mediaTimeoutMs / 4))),
       callerSdp: callerSdp ?? '',
-      flags: callerSdp ? flagsFor(callerSdp) : PLAIN_LEG,
+      flags,
       tap: (port, fn) => {
         if (fn) this.audioTaps.set(port, fn);
         else this.audioTaps.delete(port);

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { sha256Hex } from '../util/ids.js';
+import { randomSecret, sha256Hex } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 import { keys } from './table-design.js';
 
@@ -67,7 +67,7 @@ export class SipCredentialStore {
     const expiresAtSec = Math.floor(now / 1000) + ttlSec;
     for (let attempt = 1; ; attempt++) {
       const credentialId = `sc_${base32(randomBytes(16))}`;
-      const secret = randomBytes(32).toString('base64url');
+      const secret = randomSecret(32);
       const item: SipCredentialItem = { tenantId, secretHash: sha256Hex(secret), expiresAt: expiresAtSec };
       try {
         await this.doc.send(
