@@ -91,7 +91,12 @@ export const SMOKE: Record<string, Smoke> = {
     shard: 'media',
     // 3 streams for 2 s; latency and clear over 2 s.
     env: { STEPS: '3', SECONDS: '2', LATENCY_SECONDS: '2', RTP_PORT_MIN: '39900', RTP_PORT_MAX: '39999' },
-    figures: ['streams.latency.caller-to-bot.p50', 'streams.clear-to-silence', 'streams.n3.to-caller'],
+    figures: [
+      'streams.latency.caller-to-bot.p50',
+      'streams.clear-to-silence',
+      'streams.n3.to-caller',
+      'streams.n3.max-gap-wire',
+    ],
   },
   'bench:conference': {
     shard: 'media',

@@ -129,9 +129,18 @@ describe('conferences', () => {
     const mine = packets.filter((k) => k.dstPort >= p.ports[0] && k.dstPort <= p.ports[1]);
     const audio = audioBetween(mine, from, to);
     assert.ok(audio.length >= 8000, `${p.name}: ${audio.length / 8000} s of audio between ${from} and ${to}`);
+    // The stream's shape, for the diagnostics: a second stream to the phone (another source port or SSRC), a
+    // frame that is not 20 ms or a long gap would each spread the tones into others' bins.
+    const inWindow = mine.filter((k) => k.rtp && k.t >= from && k.t <= to);
+    let gap = 0;
+    for (let i = 1; i < inWindow.length; i++) gap = Math.max(gap, inWindow[i]!.t - inWindow[i - 1]!.t);
     return {
       rms: rmsDbfs(audio),
       ...Object.fromEntries(all.map((o) => [o.name, toneDbfs(audio, o.hz)])),
+      packets: inWindow.length,
+      sources: new Set(inWindow.map((k) => `${k.srcPort}/${k.rtp!.ssrc}`)).size,
+      odd: inWindow.filter((k) => k.rtp!.payload.length !== 160).length,
+      gapMs: gap * 1000,
     } as Record<string, number>;
   }
 
