@@ -1,8 +1,8 @@
 /**
  * `npm run bench:streams`: audio streams to a voice bot (docs/streams.md), measured at the edges the caller and
- * the bot see. The callers are this process (the node's own SIP stack as a user agent, and one UDP socket
- * for all of them, each caller sending 20 ms of μ-law every 20 ms); the bot is a WebSocket server here too, so one clock times both
- * edges. μ-law passes rtpengine and the node untouched, so each packet carries its call and sequence number in
+ * the bot see. The callers are this process (the node's own SIP stack as a user agent, and a UDP socket per 25
+ * callers, each caller sending 20 ms of μ-law every 20 ms); the bot is a WebSocket server here too, so one clock
+ * times both edges. μ-law passes rtpengine and the node untouched, so each packet carries its call and sequence number in
  * its first bytes and is recognised wherever it arrives.
  *
  * - Latency (one stream, LATENCY_SECONDS): caller → bot (RTP sent → `media` received) and bot → caller (the
@@ -58,12 +58,14 @@ const run = new BenchRun('streams');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 /**
- * One caller: where rtpengine listens for it, what it sent and received. All callers share one UDP socket (their
+ * One caller: where rtpengine listens for it, what it sent and received. Callers share UDP sockets, 25 to one (their
  * packets carry their index), which keeps the load generator's own cost per packet low: it shares the two cores
  * with what it measures.
  */
 interface Caller {
   index: number;
+  /** The socket it sends from and receives at (shared with other callers). */
+  socket: Socket;
   dialog?: OutboundDialog;
   remote?: { host: string; port: number };
   seq: number;
@@ -230,18 +232,29 @@ function maxWireGap(packets: CapturedPacket[], from: number, to: number): number
   return gap * 1000;
 }
 
-let rtpSocket!: Socket;
-async function openRtpSocket(): Promise<void> {
-  rtpSocket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
-  await new Promise<void>((r) => rtpSocket.bind(0, '127.0.0.1', () => r()));
-  rtpSocket.on('message', onCallerPacket);
+/**
+ * The callers' sockets, CALLERS_PER_SOCKET callers each. One socket for all of them collapsed at 200 streams:
+ * libuv reads at most 32 datagrams from a socket per turn of the event loop, so once the loop's turns grew
+ * long (200 bot sockets to read too), the one socket fell behind for good and overflowed.
+ */
+const CALLERS_PER_SOCKET = 25;
+const rtpSockets: Socket[] = [];
+async function openRtpSockets(): Promise<void> {
+  for (let i = 0; i < Math.ceil((MAX + 2) / CALLERS_PER_SOCKET); i++) {
+    const socket = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+    socket.on('message', onCallerPacket);
+    rtpSockets.push(socket);
+  }
 }
+const callerPorts = () => new Set(rtpSockets.map((s) => s.address().port));
 
 function newCaller(): Caller {
   const index = nextIndex++;
   if (index >= CLEAR_TAG) throw new Error('too many callers for the 16-bit caller tag');
   const caller: Caller = {
     index,
+    socket: rtpSockets[index % rtpSockets.length]!,
     seq: 0,
     ssrc: (Math.random() * 2 ** 32) >>> 0,
     sentAt: new Map(),
@@ -271,7 +284,7 @@ function startSending(): () => void {
       packet.writeUInt32BE(c.seq, 12);
       packet.writeUInt16BE(c.index, 16);
       const at = performance.now();
-      rtpSocket.send(packet, c.remote.port, c.remote.host);
+      c.socket.send(packet, c.remote.port, c.remote.host);
       if (c.index === latencyCaller) {
         c.sentAt.set(c.seq, at);
         if (c.sentAt.size > 500) c.sentAt.delete(c.seq - 500);
@@ -295,7 +308,7 @@ async function placeCalls(ua: BuiltinSignaling, sipPort: number, n: number): Pro
         .placeCall({
           target: `sip:${NUMBER}@127.0.0.1:${sipPort}`,
           from: { uri: `sip:bench${caller.index}@127.0.0.1` },
-          sdp: callerSdp(rtpSocket.address().port),
+          sdp: callerSdp(caller.socket.address().port),
           ringTimeoutMs: 30_000,
         })
         .then((dialog) => {
@@ -330,6 +343,31 @@ function udpReceiveOverflows(): number {
     .filter((l) => l.startsWith('Udp:'))
     .map((l) => l.split(/\s+/));
   return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? 0);
+}
+
+/** Datagrams each local UDP port dropped for a full receive buffer so far (/proc/net/udp, `drops`). */
+function udpDropsByPort(): Map<number, number> {
+  const drops = new Map<number, number>();
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 13) continue;
+    const port = Number.parseInt(f[1]!.split(':')[1]!, 16);
+    drops.set(port, (drops.get(port) ?? 0) + Number(f[12]));
+  }
+  return drops;
+}
+
+/** Where the datagrams dropped since `before` were dropped: the callers' socket, rtpengine's ports, the rest. */
+function whereDropped(before: Map<number, number>): string {
+  const by = { callers: 0, rtpengine: 0, other: 0 };
+  for (const [port, n] of udpDropsByPort()) {
+    const d = n - (before.get(port) ?? 0);
+    if (d <= 0) continue;
+    if (callerPorts().has(port)) by.callers += d;
+    else if (port >= RTP.min && port <= RTP.max) by.rtpengine += d;
+    else by.other += d; // the media node's sink, or any other process
+  }
+  return `callers' socket ${by.callers}, rtpengine ${by.rtpengine}, media node and others ${by.other}`;
 }
 
 /** The media node's longest event-loop delay since the last scrape (prom-client resets it on every scrape), ms. */
@@ -380,7 +418,7 @@ const { stack, hook, api } = await benchStack({
 });
 const ua = new BuiltinSignaling({ bindHost: '127.0.0.1', port: 0, transports: ['udp'] });
 await ua.start(() => undefined);
-await openRtpSocket();
+await openRtpSockets();
 const stopSending = startSending();
 let best = 0;
 try {
@@ -417,6 +455,13 @@ try {
   botMode = 'echo';
   for (const n of STEPS) {
     await placeCalls(ua, stack.sipPort, n);
+    // The callers' packets on the wire: the RTP header and the caller's tag (12 + 6 bytes after 42 of headers).
+    // Started before the settling second: starting tcpdump is a burst of CPU that, on a saturated machine,
+    // delays every stream's next frame at once (seen as a 60-70 ms gap of all callers at the window's start).
+    const wire = new RtpCapture(`udp and (${[...callerPorts()].map((p) => `dst port ${p}`).join(' or ')})`, {
+      headerBytes: 64,
+    });
+    await wire.ready();
     await new Promise((r) => setTimeout(r, 1000));
     for (const c of callers) {
       c.lastArrival = undefined;
@@ -427,11 +472,9 @@ try {
     // Event-loop stalls, the load's own and the media node's: a caller's gap is one or the other's (or the wire's).
     await nodeLoopLagMax(); // a scrape resets the node's histogram
     const overflowsBefore = udpReceiveOverflows();
+    const dropsBefore = udpDropsByPort();
     const loadLag = monitorEventLoopDelay({ resolution: 5 });
     loadLag.enable();
-    // The callers' packets on the wire: the RTP header and the caller's tag (12 + 6 bytes after 42 of headers).
-    const wire = new RtpCapture(`udp and dst port ${rtpSocket.address().port}`, { headerBytes: 64 });
-    await wire.ready();
     const wallFrom = Date.now() / 1000;
     const t0 = performance.now();
     const first = new Map(callers.map((c) => [c.index, c.seq]));
@@ -478,6 +521,8 @@ try {
     run.figure(`n${n}.loop-stall-max.load`, loadLag.max / 1e6, 'ms', 1);
     // Datagrams the kernel dropped because a socket's receive buffer was full (any process: a saturated machine).
     run.figure(`n${n}.udp-receive-overflows`, overflows, 'datagrams', 0);
+    if (overflows > 0)
+      console.log(`# ${n} streams: datagrams dropped for a full receive buffer: ${whereDropped(dropsBefore)}`);
     if (toBotPct >= 99.5 && toCallerPct >= 99.5 && wireGap < 60) best = n;
     const echoed = callers.reduce((s, c) => s + c.botEchoed.size, 0);
     const got = callers.reduce((s, c) => s + c.callerGot.size, 0);
@@ -493,7 +538,7 @@ try {
   run.figure('max-streams-meeting-bar', best, 'streams', 0);
 } finally {
   stopSending();
-  rtpSocket.close();
+  for (const s of rtpSockets) s.close();
   await ua.stop();
   for (const c of bot.clients) c.terminate();
   bot.close();
