@@ -5,7 +5,8 @@
  * real HTTP server in this process that verifies every callback's signature (docs/contract.md, "Signatures").
  * Per rate step: achieved calls/s, INVITE → 200 OK p50/p99 (SIPp -trace_rtt), failed calls, CPU milliseconds
  * per call of each process group (from /proc/<pid>/stat) and DynamoDB requests per call by operation (the
- * X-Amz-Target header of every HTTP request to dynalite, captured on loopback with tcpdump).
+ * X-Amz-Target header of every HTTP request to dynalite, captured on loopback with tcpdump) and by operation
+ * and item kind (the constant parts of the request's first key: `PutItem SESSION/CLAIM`), printed as a table.
  *
  *   npm run bench:full-call          (node --import tsx bench/full-call.ts)
  *
@@ -188,8 +189,12 @@ function processCounts(sample: Map<string, Sampled>): string {
 class DynamoCapture {
   private readonly child: ChildProcess;
   private readonly started: Promise<void>;
-  /** Capture time (s, wall clock) and operation of each request; '' when the segment named none. */
-  readonly requests: { t: number; op: string }[] = [];
+  /**
+   * Capture time (s, wall clock), operation ('' when the segment named none) and item kind of each request: the
+   * constant parts of its first key (`SESSION/CLAIM`, `TENANT#SLOWCALLBACKS/HOLDERS`), or `?` when the body was
+   * not in the segment.
+   */
+  readonly requests: { t: number; op: string; kind: string }[] = [];
   private stderr = '';
   private pending: Buffer = Buffer.alloc(0);
   private format: { le: boolean; nanos: boolean; linkHeader: number } | undefined;
@@ -247,23 +252,29 @@ class DynamoCapture {
       const tcp = ip + (buf[ip]! & 0x0f) * 4;
       const payload = buf.subarray(tcp + (buf[tcp + 12]! >> 4) * 4, o).toString('latin1');
       const op = /\r\nx-amz-target: *DynamoDB_\d+\.(\w+)/i.exec(payload)?.[1] ?? '';
-      this.requests.push({ t, op });
+      this.requests.push({ t, op, kind: itemKind(payload) });
     }
     this.pending = Buffer.from(buf.subarray(o));
   }
 
   /** Requests per operation between two times (s, wall clock); `unread`: requests without an operation. */
-  between(from: number, to: number): { byOp: Map<string, number>; total: number; unread: number } {
+  between(
+    from: number,
+    to: number,
+  ): { byOp: Map<string, number>; byKind: Map<string, number>; total: number; unread: number } {
     const byOp = new Map<string, number>();
+    const byKind = new Map<string, number>();
     let total = 0;
     let unread = 0;
-    for (const { t, op } of this.requests) {
+    for (const { t, op, kind } of this.requests) {
       if (t < from || t >= to) continue;
       total++;
       if (op) byOp.set(op, (byOp.get(op) ?? 0) + 1);
       else unread++;
+      const k = `${op || '?'} ${kind}`;
+      byKind.set(k, (byKind.get(k) ?? 0) + 1);
     }
-    return { byOp, total, unread };
+    return { byOp, byKind, total, unread };
   }
 
   /** Stops tcpdump; returns how many packets the kernel dropped (its own count). */
@@ -276,6 +287,27 @@ class DynamoCapture {
     const dropped = /(\d+) packets? dropped by kernel/.exec(this.stderr)?.[1];
     return dropped === undefined ? undefined : Number(dropped);
   }
+}
+
+/**
+ * The kind of item a request's first key names, from the JSON body in its segment: the upper-case parts of
+ * `pk` and `sk` (ids, dates and numbers dropped), e.g. `SESSION/CLAIM`. A Query names its partition in its
+ * values, not in `pk`: the first key-like value is taken. `?` when the body is not in the segment.
+ */
+function itemKind(request: string): string {
+  const body = request.indexOf('\r\n\r\n');
+  if (body < 0 || body + 4 >= request.length) return '?';
+  const json = request.slice(body + 4);
+  const constant = (key: string | undefined) =>
+    key === undefined
+      ? '?'
+      : key
+          .split('#')
+          .filter((part) => /^[A-Z]+$/.test(part))
+          .join('#') || '?';
+  const pk = /"pk":\{"S":"([^"]*)"/.exec(json)?.[1] ?? /\{"S":"([A-Z]+#[^"]*)"/.exec(json)?.[1];
+  const sk = /"sk":\{"S":"([^"]*)"/.exec(json)?.[1];
+  return sk === undefined ? constant(pk) : `${constant(pk)}/${constant(sk)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -631,6 +663,24 @@ function printTables(): void {
   for (const r of results) {
     const per = (n: number) => (r.completed ? (n / r.completed).toFixed(2) : 'n/a');
     console.log(row([String(r.rate), ...ops.map((o) => per(r.dynamo.byOp.get(o) ?? 0)), per(r.dynamo.total)], w3));
+  }
+  console.log('');
+  // The same requests by operation and item kind: which writes and reads a call costs, and which grow under load.
+  console.log('DynamoDB requests per call by item (operation, pk/sk kind)');
+  const kinds = [...new Set(results.flatMap((r) => [...r.dynamo.byKind.keys()]))].sort(
+    (a, b) =>
+      results.reduce((n, r) => n + (r.dynamo.byKind.get(b) ?? 0), 0) -
+      results.reduce((n, r) => n + (r.dynamo.byKind.get(a) ?? 0), 0),
+  );
+  const w4 = [Math.max(12, ...kinds.map((k) => k.length)), ...results.map(() => 8)];
+  console.log(row(['item', ...results.map((r) => `${r.rate}/s`)], w4));
+  for (const k of kinds) {
+    console.log(
+      row(
+        [k, ...results.map((r) => (r.completed ? ((r.dynamo.byKind.get(k) ?? 0) / r.completed).toFixed(2) : 'n/a'))],
+        w4,
+      ),
+    );
   }
   console.log('');
 }
