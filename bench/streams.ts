@@ -360,10 +360,11 @@ function udpDropsByPort(): Map<number, number> {
 /** Where the datagrams dropped since `before` were dropped: the callers' socket, rtpengine's ports, the rest. */
 function whereDropped(before: Map<number, number>): string {
   const by = { callers: 0, rtpengine: 0, other: 0 };
+  const ours = callerPorts();
   for (const [port, n] of udpDropsByPort()) {
     const d = n - (before.get(port) ?? 0);
     if (d <= 0) continue;
-    if (callerPorts().has(port)) by.callers += d;
+    if (ours.has(port)) by.callers += d;
     else if (port >= RTP.min && port <= RTP.max) by.rtpengine += d;
     else by.other += d; // the media node's sink, or any other process
   }

@@ -372,14 +372,30 @@ describe('browser softphone in Chromium against the local deployment', () => {
     await shot(page, 'call-ladder');
   });
 
-  test('the audio-file source: a looped 440 Hz file, not the (600 Hz) microphone, is what the IVR records', async () => {
-    const RECORDING = 'softphone-heard';
+  /** The IVR records 3 s of the call into `fileName`, then answers `after`. */
+  function recordThen(fileName: string, after: Record<string, unknown>): void {
     hook.responder = (cb) => {
       if (cb.name === 'newCall') return { body: { action: 'ivr' } };
       if (cb.name !== 'getIvrCommand') return undefined;
-      if (!cb.body.recording) return { body: { record: { fileName: RECORDING, maxDurationSec: 3, beep: false } } };
-      return { body: { phrases: [{ format: 'file', fileName: PROMPT }], hangup: true } };
+      if (!cb.body.recording) return { body: { record: { fileName, maxDurationSec: 3, beep: false } } };
+      return { body: after };
     };
+  }
+
+  /** A recording, downloaded through the API, and its last 2 s (past any start-up of the media path). */
+  async function recordedTail(fileName: string) {
+    const res = await fetch(
+      `${stack.apiUrl}/mediaservice/${encodeURIComponent(await domainOf())}/promptfile/${fileName}`,
+      { headers: { authorization: `Bearer ${apiKey}` } },
+    );
+    assert.equal(res.status, 200);
+    const { rate, samples } = wavSamples(Buffer.from(await res.arrayBuffer()));
+    return { rate, samples, tail: samples.subarray(Math.max(0, samples.length - 2 * rate)) };
+  }
+
+  test('the audio-file source: a looped 440 Hz file, not the (600 Hz) microphone, is what the IVR records', async () => {
+    const RECORDING = 'softphone-heard';
+    recordThen(RECORDING, { phrases: [{ format: 'file', fileName: PROMPT }], hangup: true });
     hook.received.length = 0;
     await go('#/softphone', 'Softphone');
     await page.getByLabel('An audio file, looped', { exact: true }).check();
@@ -393,16 +409,7 @@ describe('browser softphone in Chromium against the local deployment', () => {
     assert.equal((withRecording.body.recording as { fileName: string }).fileName, RECORDING);
     await callState().filter({ hasText: 'Call ended: the voice app hung up.' }).waitFor({ timeout: 15_000 });
 
-    const res = await fetch(
-      `${stack.apiUrl}/mediaservice/${encodeURIComponent(await domainOf())}/promptfile/${RECORDING}`,
-      {
-        headers: { authorization: `Bearer ${apiKey}` },
-      },
-    );
-    assert.equal(res.status, 200);
-    const { rate, samples } = wavSamples(Buffer.from(await res.arrayBuffer()));
-    // The last 2 s: past any start-up of the media path.
-    const tail = samples.subarray(Math.max(0, samples.length - 2 * rate));
+    const { rate, samples, tail } = await recordedTail(RECORDING);
     const at440 = toneDbfs(tail, 440, rate);
     const at600 = toneDbfs(tail, 600, rate);
     console.log(`# recorded from the file source: 440 Hz ${at440.toFixed(1)} dBFS, 600 Hz ${at600.toFixed(1)} dBFS`);
@@ -413,12 +420,7 @@ describe('browser softphone in Chromium against the local deployment', () => {
 
   test("the microphone can be picked: once access was granted the list names the browser's inputs, and the pick is sent", async () => {
     const RECORDING = 'softphone-picked-mic';
-    hook.responder = (cb) => {
-      if (cb.name === 'newCall') return { body: { action: 'ivr' } };
-      if (cb.name !== 'getIvrCommand') return undefined;
-      if (!cb.body.recording) return { body: { record: { fileName: RECORDING, maxDurationSec: 3, beep: false } } };
-      return { body: { hangup: true } };
-    };
+    recordThen(RECORDING, { hangup: true });
     await go('#/softphone', 'Softphone');
     const picker = page.getByLabel('Which microphone', { exact: true });
     // The earlier calls granted access, so the inputs are listed by name (Chromium's fake devices here), once the
@@ -437,13 +439,7 @@ describe('browser softphone in Chromium against the local deployment', () => {
     await page.getByRole('button', { name: 'Call' }).click();
     await callState().filter({ hasText: 'sending the microphone' }).waitFor();
     await callState().filter({ hasText: 'Call ended: the voice app hung up.' }).waitFor({ timeout: 20_000 });
-    const res = await fetch(
-      `${stack.apiUrl}/mediaservice/${encodeURIComponent(await domainOf())}/promptfile/${RECORDING}`,
-      { headers: { authorization: `Bearer ${apiKey}` } },
-    );
-    assert.equal(res.status, 200);
-    const { rate, samples } = wavSamples(Buffer.from(await res.arrayBuffer()));
-    const tail = samples.subarray(Math.max(0, samples.length - 2 * rate));
+    const { rate, tail } = await recordedTail(RECORDING);
     const at600 = toneDbfs(tail, 600, rate);
     console.log(`# recorded from the picked microphone (${named[0]!.text}): 600 Hz ${at600.toFixed(1)} dBFS`);
     // The browser's own processing (noise suppression) lowers a steady tone; not sending it leaves about -60 dBFS.
