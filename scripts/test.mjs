@@ -49,5 +49,10 @@ step(`tests (${files.length} files)`, process.execPath, [
   '--test',
   '--test-concurrency=1',
   '--test-timeout=180000',
+  '--test-reporter=tap',
+  '--test-reporter-destination=stdout',
+  // CI keeps the log's tail: the failures are repeated there, after the run.
+  `--test-reporter=${join(root, 'scripts', 'failed-tests-reporter.mjs')}`,
+  '--test-reporter-destination=stderr',
   ...files,
 ]);
