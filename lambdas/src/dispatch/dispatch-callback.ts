@@ -158,10 +158,21 @@ async function deliver(
 ): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
   const slow = watchSlowDelivery(env, tenant, deps.slowCallbacks, claim, log);
   try {
-    return await deliverWatched(env, tenant, deps, log, started, span, slow.signal);
+    return await deliverWatched(env, tenant, deps, log, started, span, slow);
   } finally {
     await slow.end();
   }
+}
+
+interface SlowWatch {
+  /** Aborted when the tenant has no slow-callback slot left; the reason says why. */
+  signal: AbortSignal;
+  /** The webhook request is about to be sent: the clock starts (once; later calls do nothing). */
+  start(): void;
+  /** The webhook has answered or failed: the clock stops, and a slot not yet taken never will be. */
+  stop(): void;
+  /** Gives back the slot, if one was taken. */
+  end(): Promise<void>;
 }
 
 /**
@@ -169,6 +180,11 @@ async function deliver(
  * slots; when none is left the delivery stops at once (the abort reason says why) and the defined fallback
  * is used. A failure of the table is logged and the delivery goes on uncounted: the cap protects the other
  * tenants, and refusing this tenant's callback because the table hiccupped would protect no one.
+ *
+ * Only the webhook's time counts: the clock runs from the first request to the last answer, and when it
+ * rings the event loop first reads what is pending (`setImmediate` runs after the poll phase). A dispatcher
+ * that is itself slow — its loop busy, its table requests queued — would otherwise blame a fast webhook,
+ * and the slot requests that follow would make it slower still.
  */
 function watchSlowDelivery(
   env: CallbackEnvelope,
@@ -176,13 +192,17 @@ function watchSlowDelivery(
   cap: SlowCallbackCap | undefined,
   claim: { holder: string; leaseEndsAt: number },
   log: Logger,
-): { signal: AbortSignal; end(): Promise<void> } {
+): SlowWatch {
   const controller = new AbortController();
-  if (!cap || !tenant) return { signal: controller.signal, end: () => Promise.resolve() };
+  const none = (): void => undefined; // no cap, or no tenant (nothing is delivered): nothing to time
+  if (!cap || !tenant) return { signal: controller.signal, start: none, stop: none, end: () => Promise.resolve() };
   const limit = cap.limitFor(tenant);
+  let state: 'idle' | 'running' | 'stopped' = 'idle';
   let held = false;
+  let timer: NodeJS.Timeout | undefined;
   let taking: Promise<void> | undefined;
-  const timer = setTimeout(() => {
+  const take = () => {
+    if (state !== 'running') return;
     taking = cap.slots.acquire(env.tenantId, claim.holder, claim.leaseEndsAt, limit).then(
       (ok) => {
         if (ok) held = true;
@@ -195,11 +215,21 @@ function watchSlowDelivery(
       },
       (err) => log.error({ err }, 'slow-callback slot not taken; this delivery goes on uncounted'),
     );
-  }, cap.afterMs);
+  };
+  const stop = () => {
+    state = 'stopped';
+    clearTimeout(timer);
+  };
   return {
     signal: controller.signal,
+    start() {
+      if (state !== 'idle') return;
+      state = 'running';
+      timer = setTimeout(() => setImmediate(take), cap.afterMs);
+    },
+    stop,
     async end() {
-      clearTimeout(timer);
+      stop();
       await taking;
       if (!held) return;
       await cap.slots
@@ -216,8 +246,9 @@ async function deliverWatched(
   log: Logger,
   started: number,
   span: TraceSpan,
-  signal: AbortSignal,
+  slow: SlowWatch,
 ): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
+  const { signal } = slow;
   const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const attempts: WebhookAttempt[] = [];
   const failures: string[] = [];
@@ -257,6 +288,7 @@ async function deliverWatched(
       failures.push(`${target.label} refused: ${(err as Error).message}`);
       continue;
     }
+    slow.start();
     const outcome = await postSignedCallback({
       url,
       eventId: env.id,
@@ -285,6 +317,7 @@ async function deliverWatched(
       );
   }
 
+  slow.stop();
   const reason = accepted ? undefined : failures.join('; ');
   const fallback = FALLBACK_REPLIES[env.type as keyof typeof FALLBACK_REPLIES] ?? {};
   const latencyMs = Date.now() - started;
