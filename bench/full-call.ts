@@ -22,7 +22,8 @@
  *                                   SIPp's BYE); at least max(RATES) × (HOLD_MS + 1 s)
  * SIPp keeps at most RATE × (HOLD_MS + 5 s) calls open (-l), and at most 80 % of what the ports hold: when
  * set-up slows down under load, SIPp places fewer calls per second rather than the node running out of ports.
- * Limits: the stack is started with room for max(RATES) calls/s: the tenant limits (common.ts tenantLimits),
+ * Limits: the stack is started with room for max(RATES) calls/s: the tenant limits (common.ts tenantLimits, with
+ * 4 × max(RATES) new calls per second, as SIPp catches up in bursts),
  * the node's new INVITEs per source (SIP_INVITE_RATE_PER_SOURCE, 50/s by default: SIPp is one source), its
  * MAX_CALLS and, for long holds, MEDIA_TIMEOUT_SEC (the caller sends no RTP).
  * A step with a failed call (SIPp's failed calls, or a placed call without the whole callback flow ending in
@@ -85,7 +86,10 @@ const RTP = envRtpRange(
   upAtOnce(MAX_RATE),
 );
 const RTP_ROOM = Math.floor((RTP.max - RTP.min + 1) / 4);
-const limits = tenantLimits({ concurrent: openAtMost(MAX_RATE), perSecond: MAX_RATE });
+// SIPp catches up in bursts when its open-call cap (-l) held it back: at 40/s a second of 81 INVITEs was seen,
+// refused by a calls-per-second limit of 2 × 40 (tenantLimits doubles what it is asked for). The benchmark
+// measures throughput, not the limiter.
+const limits = tenantLimits({ concurrent: openAtMost(MAX_RATE), perSecond: 2 * MAX_RATE });
 const NUMBER = 'full-call-bench';
 /** How a call the caller hangs up ends (docs/contract.md, `sessionCompleted.reason`). */
 const CALLER_HANGUP = 'callingPartyDrop';
