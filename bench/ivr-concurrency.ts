@@ -14,8 +14,8 @@
  * (TENANT_MAX_CONCURRENT_CALLS / TENANT_CALLS_PER_SECOND; common.ts tenantLimits).
  * The packet share and gaps are what this benchmark looks for: a step below the bar is a result. A step where
  * fewer than N calls complete, a call is refused by a tenant limit, no call hears its prompt or the sessions do
- * not end is a broken run: the benchmark stops and exits 1, as it does when no N meets the bar (no figure).
- * Figures: ivr-concurrency.max-calls-meeting-bar (calls); per step ivr-concurrency.n<N>.packets-received (%)
+ * not end is a broken run: the benchmark stops and exits 1. No N meeting the bar is a result too: the figure is 0.
+ * Figures: ivr-concurrency.max-calls-meeting-bar (calls; 0 when no step met the bar); per step ivr-concurrency.n<N>.packets-received (%)
  * and .max-gap (ms).
  */
 import { freeSippMediaPort } from '../integ-tests/src/ports.js';
@@ -156,10 +156,9 @@ try {
   console.log(`largest N with ≥ 99.5 % of packets and gaps < 60 ms: ${best.length ? Math.max(...best) : 'none'}`);
   const below = results.filter((r) => !r.ok && best.length && r.n < Math.max(...best)).map((r) => r.n);
   if (below.length) console.log(`  note: smaller N below the bar in this run: ${below.join(', ')}`);
-  if (!run.failed) {
-    if (best.length) run.figure('max-calls-meeting-bar', Math.max(...best), 'calls', 0);
-    else run.problem(`no N in STEPS=${STEPS.join(',')} met the bar: the figure is below ${Math.min(...STEPS)}`);
-  }
+  // None meeting the bar is a result (0: below the smallest step), not a broken run, as for bench:streams: on a
+  // loaded machine one 60 ms gap in the smoke run's single step is a measurement, not a fault.
+  if (!run.failed) run.figure('max-calls-meeting-bar', best.length ? Math.max(...best) : 0, 'calls', 0);
 } finally {
   await hook.close();
   await stack.stop();

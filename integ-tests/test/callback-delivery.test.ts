@@ -96,6 +96,12 @@ describe('callback delivery', () => {
     assert.equal(entry.fallback, true);
     assert.match(entry.reason, /callbackUrl: timeout after 300 ms; fallbackUrl: timeout after 300 ms/);
     assert.equal(entry.attempts.length, 3);
+
+    // The other tests want no retries: a 300 ms timeout would turn a loaded machine's slow round trip into a
+    // second POST. The dispatcher keeps tenant settings for up to 2 s.
+    const patched = await api.call('PATCH', '/v1/tenant', { callbackTimeoutMs: 5000 });
+    assert.equal(patched.status, 200, JSON.stringify(patched.json));
+    await new Promise((r) => setTimeout(r, 2100));
   });
 
   test('per-session order: concurrent calls, a webhook with jittered latency, seq strictly increasing per session', async () => {
@@ -134,7 +140,10 @@ describe('callback delivery', () => {
       `${stack.sipHost}:${stack.sipPort}`,
     ]);
     assert.equal(sipp.code, 0, `SIPp: ${sipp.errors}`);
-    await new Promise((r) => setTimeout(r, 1000));
+    // sessionCompleted is each session's last callback: once all six are in, every list is complete.
+    const deadline = Date.now() + 20_000;
+    while (hook.named('sessionCompleted').length < 6 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     const bySession = new Map<string, { name: string; seq: number }[]>();
     for (const cb of hook.received) {
       const list = bySession.get(cb.body.sessionId as string) ?? [];

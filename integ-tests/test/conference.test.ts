@@ -121,8 +121,32 @@ describe('conferences', () => {
     (await api.call('GET', `/v1/sessions/${p.sessionId}`)).json.journal as Record<string, unknown>[];
   const conference = (name: string) => api.call('GET', `/mediaservice/${domain}/conference/${name}`);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  /** REST commands reach the hosting node through its inbox: give them that long before measuring. */
-  const COMMAND_SETTLE_MS = 700;
+  /**
+   * REST commands reach the hosting node through its inbox, and the host writes the state it applied: the
+   * conference's GET shows a command once it is in effect. Polled (a loaded machine takes longer than an idle
+   * one), up to 10 s.
+   */
+  async function inEffect(
+    name: string,
+    what: string,
+    check: (byId: Map<string, { muted: boolean; deaf: boolean }>) => boolean,
+  ) {
+    const deadline = Date.now() + 10_000;
+    let last = '';
+    for (;;) {
+      const view = await conference(name);
+      const byId = new Map<string, { muted: boolean; deaf: boolean }>(
+        (view.json.participants ?? []).map((p: { participantId: string; muted: boolean; deaf: boolean }) => [
+          p.participantId,
+          p,
+        ]),
+      );
+      if (view.status === 200 && check(byId)) return;
+      last = JSON.stringify(view.json);
+      assert.ok(Date.now() < deadline, `${what} not in effect after 10 s: ${last}`);
+      await sleep(100);
+    }
+  }
 
   /** The tones a phone heard between two wall-clock times (seconds), in dBFS by name. */
   function levels(packets: CapturedPacket[], p: Phone, from: number, to: number, all: Phone[]) {
@@ -203,12 +227,7 @@ describe('conferences', () => {
     // Phase 2: a is muted.
     const participant = (p: Phone) => `/mediaservice/${domain}/conference/${name}/participants/${p.participantId}`;
     assert.equal((await api.call('POST', participant(a), { muted: true })).status, 200);
-    await sleep(COMMAND_SETTLE_MS);
-    const mutedView = await conference(name);
-    assert.equal(
-      mutedView.json.participants.find((p: { participantId: string }) => p.participantId === a.participantId).muted,
-      true,
-    );
+    await inEffect(name, 'a muted', (byId) => byId.get(a.participantId)?.muted === true);
     const p2 = Date.now() / 1000;
     await sleep(2500);
     const p2end = Date.now() / 1000;
@@ -216,7 +235,11 @@ describe('conferences', () => {
     // Phase 3: a unmuted, c deaf.
     assert.equal((await api.call('POST', participant(a), { muted: false })).status, 200);
     assert.equal((await api.call('POST', participant(c), { deaf: true })).status, 200);
-    await sleep(COMMAND_SETTLE_MS);
+    await inEffect(
+      name,
+      'a unmuted, c deaf',
+      (byId) => byId.get(a.participantId)?.muted === false && byId.get(c.participantId)?.deaf === true,
+    );
     const p3 = Date.now() / 1000;
     await sleep(2500);
     const p3end = Date.now() / 1000;
@@ -372,15 +395,10 @@ describe('conferences', () => {
     // Phase 2: the remote participant is muted (the command goes to the host, which owns the state).
     const participant = (p: Phone) => `/mediaservice/${domain}/conference/${name}/participants/${p.participantId}`;
     assert.equal((await api.call('POST', participant(there), { muted: true })).status, 200);
-    await sleep(COMMAND_SETTLE_MS);
+    await inEffect(name, 'the remote participant muted', (byId) => byId.get(there.participantId)?.muted === true);
     const p2 = Date.now() / 1000;
     await sleep(2500);
     const p2end = Date.now() / 1000;
-    const mutedView = await conference(name);
-    assert.equal(
-      mutedView.json.participants.find((p: { participantId: string }) => p.participantId === there.participantId).muted,
-      true,
-    );
 
     // The remote participant is kicked: its next getIvrCommand (from its own node) says why.
     assert.equal((await api.call('DELETE', participant(there))).status, 200);

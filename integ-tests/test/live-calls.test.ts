@@ -372,7 +372,7 @@ describe('live calls and outbound IVR calls', () => {
     // Record the conversation: both parties mixed into one prompt file of the tenant.
     const start = await api.call('POST', `/mediaservice/${domain}/startrecording`, { sessionId, connectionId });
     assert.equal(start.status, 200, JSON.stringify(start.json));
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 2500));
     assert.equal(
       (await api.call('POST', `/mediaservice/${domain}/stoprecording`, { sessionId, connectionId })).status,
       200,
@@ -389,8 +389,9 @@ describe('live calls and outbound IVR calls', () => {
     assert.equal(wav.toString('ascii', 0, 4), 'RIFF');
     const seconds = (wav.length - 44) / 16000;
     console.log(`# connection recording: ${seconds.toFixed(2)} s`);
-    // Recordings follow the wall clock between the two commands, each of which waits for the node's inbox poll.
-    assert.ok(seconds >= 1.2 && seconds < 5, `recording length ${seconds} s`);
+    // Recordings follow the wall clock between the two commands, each of which waits for the node's inbox poll
+    // (a loaded machine may deliver the start a second later than the stop).
+    assert.ok(seconds >= 1.5 && seconds < 6, `recording length ${seconds} s`);
 
     const res = await api.call('POST', `/mediaservice/${domain}/splitconnection`, { sessionId, connectionId });
     assert.equal(res.status, 200, JSON.stringify(res.json));

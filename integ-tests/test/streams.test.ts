@@ -223,7 +223,7 @@ describe('audio streams to voice bots (Twilio Media Streams)', () => {
     }
   });
 
-  test('an L16 16 kHz bot: its tone is played, clear silences it at once, and the pending mark comes back', async () => {
+  test('an L16 16 kHz bot: its tone is played, clear silences it at once, and the pending mark comes back', async (t) => {
     let clearedAt = 0;
     let sentAt = 0;
     bot.reset((ws) => {
@@ -258,11 +258,14 @@ describe('audio streams to voice bots (Twilio Media Streams)', () => {
         marks.map((m) => m.mark.name),
         ['half-second', 'after-tone'],
       );
+      // The bars tell "played" from "sent" (≥ 400 ms) and "cleared" from "played to the end" (3.5 s later),
+      // with room for a loaded machine's round trips: the latencies themselves are bench:streams' figures.
       const played = marks[0]!.receivedAt - sentAt;
-      assert.ok(played >= 400 && played <= 900, `the half-second mark came back after ${played} ms`);
       assert.ok(clearedAt > 0);
       const cleared = marks[1]!.receivedAt - clearedAt;
-      assert.ok(cleared >= 0 && cleared < 200, `the cleared mark came back ${cleared} ms after clear`);
+      t.diagnostic(`half-second mark after ${played} ms; cleared mark ${cleared} ms after clear`);
+      assert.ok(played >= 400 && played <= 1400, `the half-second mark came back after ${played} ms`);
+      assert.ok(cleared >= 0 && cleared < 1000, `the cleared mark came back ${cleared} ms after clear`);
       assert.equal((turns[1]!.body.streamResult as { reason: string }).reason, 'stopped');
       assert.ok(heard);
       // About 1.5 s of the bot's 600 Hz, then silence once cleared.
