@@ -671,11 +671,9 @@ function printTables(): void {
   console.log('');
   // The same requests by operation and item kind: which writes and reads a call costs, and which grow under load.
   console.log('DynamoDB requests per call by item (operation, pk/sk kind)');
-  const kinds = [...new Set(results.flatMap((r) => [...r.dynamo.byKind.keys()]))].sort(
-    (a, b) =>
-      results.reduce((n, r) => n + (r.dynamo.byKind.get(b) ?? 0), 0) -
-      results.reduce((n, r) => n + (r.dynamo.byKind.get(a) ?? 0), 0),
-  );
+  const totals = new Map<string, number>();
+  for (const r of results) for (const [k, n] of r.dynamo.byKind) totals.set(k, (totals.get(k) ?? 0) + n);
+  const kinds = [...totals.keys()].sort((a, b) => totals.get(b)! - totals.get(a)!);
   const w4 = [Math.max(12, ...kinds.map((k) => k.length)), ...results.map(() => 8)];
   console.log(row(['item', ...results.map((r) => `${r.rate}/s`)], w4));
   for (const k of kinds) {

@@ -132,7 +132,6 @@ describe('conferences', () => {
     check: (byId: Map<string, { muted: boolean; deaf: boolean }>) => boolean,
   ) {
     const deadline = Date.now() + 10_000;
-    let last = '';
     for (;;) {
       const view = await conference(name);
       const byId = new Map<string, { muted: boolean; deaf: boolean }>(
@@ -142,8 +141,7 @@ describe('conferences', () => {
         ]),
       );
       if (view.status === 200 && check(byId)) return;
-      last = JSON.stringify(view.json);
-      assert.ok(Date.now() < deadline, `${what} not in effect after 10 s: ${last}`);
+      assert.ok(Date.now() < deadline, `${what} not in effect after 10 s: ${JSON.stringify(view.json)}`);
       await sleep(100);
     }
   }
