@@ -71,3 +71,39 @@ test('a failing read is retried, not surfaced', async () => {
   store.items.set('e1', record('e1'));
   assert.equal((await poller.wait('s', 'e1', 2000))?.eventId, 'e1');
 });
+
+test('a read that never answers: deadlines still end their waits on time; the read is abandoned and the next one serves', async () => {
+  const store = fakeStore();
+  const signals: AbortSignal[] = [];
+  const poller = new ReplyPoller(
+    {
+      getReplies: (keys, signal) => {
+        signals.push(signal!);
+        // The first request is lost on the network: it never settles.
+        if (signals.length === 1) return new Promise(() => undefined);
+        return store.getReplies(keys);
+      },
+    },
+    logger,
+    undefined,
+    undefined,
+    300,
+  );
+  store.items.set('answered', record('answered'));
+  const t0 = performance.now();
+  const short = poller.wait('s', 'short', 150).then((r) => ({ r, ms: performance.now() - t0 }));
+  const answered = poller.wait('s', 'answered', 5000).then((r) => ({ r, ms: performance.now() - t0 }));
+  const within = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([
+      p,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no result in ${ms} ms`)), ms)),
+    ]);
+  const s = await within(short, 2000);
+  assert.equal(s.r, undefined);
+  assert.ok(s.ms >= 140 && s.ms < 280, `the deadline ended the wait at ${s.ms.toFixed(0)} ms, during the hung read`);
+  const a = await within(answered, 2000);
+  assert.equal(a.r?.eventId, 'answered');
+  assert.ok(a.ms >= 290, `served by the read after the abandoned one (${a.ms.toFixed(0)} ms)`);
+  assert.equal(signals[0]!.aborted, true, 'the abandoned read was aborted');
+  poller.close();
+});

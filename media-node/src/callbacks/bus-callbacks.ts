@@ -84,7 +84,13 @@ export class BusCallbacks implements CallbackPort {
       return fallback(`event could not be published: ${(err as Error).message}`);
     }
     const record = await this.poller.wait(req.sessionId, req.eventId, deadlineMs, signal);
-    if (!record) return fallback(signal?.aborted ? 'aborted' : `no reply within ${deadlineMs} ms`);
+    if (!record && signal?.aborted) return fallback('aborted');
+    if (!record) {
+      // The dispatcher writes an outcome within the tenant's retries and fallback URL: none means a delivery
+      // or a read that went wrong, which the operator needs to see.
+      this.logger.warn({ sessionId: req.sessionId, type: req.type, deadlineMs }, 'no reply before the deadline');
+      return fallback(`no reply within ${deadlineMs} ms`);
+    }
     return record.outcome === 'reply'
       ? { reply: record.reply, fallback: false }
       : { reply: record.reply, fallback: true, reason: record.reason ?? 'callback failed' };

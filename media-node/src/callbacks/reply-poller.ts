@@ -2,7 +2,7 @@ import type { ReplyRecord } from '@sipms/shared/domain/session';
 import type { Logger } from '@sipms/shared/util/logger';
 
 export interface BatchReplyReader {
-  getReplies(keys: { sessionId: string; eventId: string }[]): Promise<ReplyRecord[]>;
+  getReplies(keys: { sessionId: string; eventId: string }[], signal?: AbortSignal): Promise<ReplyRecord[]>;
 }
 
 /**
@@ -14,6 +14,11 @@ export interface BatchReplyReader {
 export const REPLY_POLL_SCHEDULE_MS = [2, 2, 2, 2, 2, 3, 3, 5, 5, 10, 10, 20, 20, 40, 40, 80];
 const MAX_POLL_MS = 100;
 const BATCH_LIMIT = 100;
+/**
+ * A read that has not answered by then is abandoned (aborted) and the next one started: one request lost
+ * on the network must not stop every reply on the node. Far above a consistent read's latency.
+ */
+export const READ_TIMEOUT_MS = 3000;
 
 interface Waiter {
   sessionId: string;
@@ -28,7 +33,8 @@ interface Waiter {
  * One read loop per node for every callback reply it waits on: each tick reads all waiters that are due
  * with a single consistent BatchGetItem, so the number of DynamoDB requests grows with time, not with
  * the number of calls. Each waiter keeps its own adaptive schedule and deadline; no busy loop — the
- * timer sleeps until the earliest due waiter.
+ * timer sleeps until the earliest due waiter. Deadlines do not wait for a read: a read in flight (even a
+ * hung one, until READ_TIMEOUT_MS) still lets every waiter's deadline end its wait on time.
  */
 export class ReplyPoller {
   private readonly waiters = new Map<string, Waiter>();
@@ -41,6 +47,7 @@ export class ReplyPoller {
     private readonly logger: Logger,
     private readonly now: () => number = () => performance.now(),
     private readonly delays: readonly number[] = REPLY_POLL_SCHEDULE_MS,
+    private readonly readTimeoutMs = READ_TIMEOUT_MS,
   ) {}
 
   /** Resolves with the reply record, or undefined when the deadline passes (or the signal aborts). */
@@ -74,10 +81,12 @@ export class ReplyPoller {
     return this.waiters.size;
   }
 
+  /** Sets the timer for the earliest deadline and, unless a read is in flight, the earliest due poll. */
   private schedule(): void {
-    if (this.reading || this.waiters.size === 0) return;
+    if (this.waiters.size === 0) return;
     let earliest = Number.POSITIVE_INFINITY;
-    for (const w of this.waiters.values()) earliest = Math.min(earliest, w.dueAt, w.deadline);
+    for (const w of this.waiters.values())
+      earliest = Math.min(earliest, w.deadline, this.reading ? w.deadline : w.dueAt);
     if (earliest >= this.nextTickAt && this.timer) return;
     clearTimeout(this.timer);
     this.nextTickAt = earliest;
@@ -87,32 +96,62 @@ export class ReplyPoller {
   private async tick(): Promise<void> {
     this.timer = undefined;
     this.nextTickAt = Number.POSITIVE_INFINITY;
-    const t = this.now();
-    const due = [...this.waiters.values()].filter((w) => w.dueAt <= t + 1).slice(0, BATCH_LIMIT);
-    if (due.length > 0) {
-      this.reading = true;
-      try {
-        const records = await this.reader.getReplies(due.map((w) => ({ sessionId: w.sessionId, eventId: w.eventId })));
-        const byId = new Map(records.map((r) => [r.eventId, r]));
-        for (const w of due) {
-          const record = byId.get(w.eventId);
-          if (record) w.resolve(record);
-        }
-      } catch (err) {
-        this.logger.warn({ err, waiting: due.length }, 'reply poll failed; retrying');
-      } finally {
-        this.reading = false;
-      }
-      const after = this.now();
-      for (const w of due) {
-        if (!this.waiters.has(w.eventId)) continue;
-        w.polls += 1;
-        w.dueAt = after + (this.delays[w.polls] ?? MAX_POLL_MS);
-      }
+    this.expire();
+    if (!this.reading) {
+      const t = this.now();
+      const due = [...this.waiters.values()].filter((w) => w.dueAt <= t + 1).slice(0, BATCH_LIMIT);
+      if (due.length > 0) await this.read(due);
+      this.expire();
     }
+    this.schedule();
+  }
+
+  /** Resolves every waiter whose deadline has passed with undefined. */
+  private expire(): void {
     const now = this.now();
     for (const w of [...this.waiters.values()]) if (now >= w.deadline) w.resolve(undefined);
+  }
+
+  private async read(due: Waiter[]): Promise<void> {
+    this.reading = true;
+    // Deadlines keep their timer while the read is in flight.
     this.schedule();
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(new Error(`reply poll: no answer within ${this.readTimeoutMs} ms; abandoned`));
+      }, this.readTimeoutMs);
+    });
+    const reading = this.reader.getReplies(
+      due.map((w) => ({ sessionId: w.sessionId, eventId: w.eventId })),
+      abort.signal,
+    );
+    // The race below handles this read's error unless it was abandoned first; then its later rejection
+    // (aborted) is expected, not an unhandled one.
+    reading.catch((err: unknown) => {
+      if (abort.signal.aborted) this.logger.debug({ err }, 'abandoned reply poll ended');
+    });
+    try {
+      const records = await Promise.race([reading, timedOut]);
+      const byId = new Map(records.map((r) => [r.eventId, r]));
+      for (const w of due) {
+        const record = byId.get(w.eventId);
+        if (record) w.resolve(record);
+      }
+    } catch (err) {
+      this.logger.warn({ err, waiting: due.length }, 'reply poll failed; retrying');
+    } finally {
+      clearTimeout(timer);
+      this.reading = false;
+    }
+    const after = this.now();
+    for (const w of due) {
+      if (!this.waiters.has(w.eventId)) continue;
+      w.polls += 1;
+      w.dueAt = after + (this.delays[w.polls] ?? MAX_POLL_MS);
+    }
   }
 
   close(): void {

@@ -401,7 +401,7 @@ export class SessionStore {
    * Reads many reply items in one round trip (consistent reads): the media node's single poll loop asks
    * for every callback it is waiting on at once. At most 100 keys per call (DynamoDB's limit).
    */
-  async getReplies(keys_: { sessionId: string; eventId: string }[]): Promise<ReplyRecord[]> {
+  async getReplies(keys_: { sessionId: string; eventId: string }[], signal?: AbortSignal): Promise<ReplyRecord[]> {
     if (keys_.length === 0) return [];
     if (keys_.length > 100) throw new Error('getReplies takes at most 100 keys');
     const out: ReplyRecord[] = [];
@@ -413,7 +413,9 @@ export class SessionStore {
       },
     };
     for (let round = 0; request && round < 5; round++) {
-      const res: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: request }));
+      const res: BatchGetCommandOutput = await this.doc.send(new BatchGetCommand({ RequestItems: request }), {
+        abortSignal: signal,
+      });
       for (const item of res.Responses?.[this.tableName] ?? []) out.push(strip<ReplyRecord>(item)!);
       const unprocessed: { Keys?: Record<string, unknown>[] } | undefined = res.UnprocessedKeys?.[this.tableName];
       request = unprocessed?.Keys?.length

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient, createEventBridgeClient } from '../src/aws/clients.js';
+import { SessionStore } from '../src/data/session-store.js';
+
+// A peer that accepts connections and never answers (a request lost on the network), over real TCP, with the
+// product's own client factories: requests fail and are retried instead of waiting forever.
+const sockets: Socket[] = [];
+let connections = 0;
+const blackHole = createServer((socket) => {
+  connections += 1;
+  sockets.push(socket);
+  socket.on('error', () => undefined);
+});
+
+before(async () => {
+  await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+  const { port } = blackHole.address() as { port: number };
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = `http://127.0.0.1:${port}`;
+  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = `http://127.0.0.1:${port}`;
+  process.env.AWS_REGION = 'local';
+  process.env.AWS_ACCESS_KEY_ID = 'x';
+  process.env.AWS_SECRET_ACCESS_KEY = 'x';
+});
+after(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => blackHole.close(r));
+});
+
+/** The promise's outcome, or a failure naming the bound if it has none by then (the bug: it never settles). */
+async function settled<T>(p: Promise<T>, ms: number): Promise<{ error?: Error; ms: number }> {
+  const t0 = performance.now();
+  const result = await Promise.race([
+    p.then(
+      () => ({}),
+      (error: Error) => ({ error }),
+    ),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms)),
+  ]);
+  return { ...result, ms: performance.now() - t0 };
+}
+
+test('a DynamoDB request that gets no answer times out and is retried, then fails', async () => {
+  connections = 0;
+  const doc = createDocumentClient({ connectionTimeout: 500, requestTimeout: 300 });
+  const r = await settled(doc.send(new GetCommand({ TableName: 't', Key: { pk: 'a', sk: 'b' } })), 8000);
+  doc.destroy();
+  assert.equal(r.error?.name, 'TimeoutError', String(r.error));
+  assert.equal(connections, 3, 'three attempts (maxAttempts)');
+  assert.ok(r.ms >= 900, `each attempt waited its 300 ms: ${r.ms.toFixed(0)} ms`);
+});
+
+test('an EventBridge request that gets no answer times out too', async () => {
+  connections = 0;
+  const bus = createEventBridgeClient({ connectionTimeout: 500, requestTimeout: 300 });
+  const r = await settled(
+    bus.send(new PutEventsCommand({ Entries: [{ Source: 's', DetailType: 'd', Detail: '{}' }] })),
+    8000,
+  );
+  bus.destroy();
+  assert.equal(r.error?.name, 'TimeoutError', String(r.error));
+  assert.equal(connections, 3);
+});
+
+test("the node's reply read stops at once when its poller abandons it (abort signal)", async () => {
+  connections = 0;
+  const doc = createDocumentClient();
+  const sessions = new SessionStore(doc, 't');
+  const abort = new AbortController();
+  const read = sessions.getReplies([{ sessionId: 's', eventId: 'e' }], abort.signal);
+  while (connections === 0) await new Promise((r) => setTimeout(r, 10));
+  abort.abort();
+  const r = await settled(read, 2000);
+  doc.destroy();
+  assert.equal(r.error?.name, 'AbortError', String(r.error));
+  assert.ok(r.ms < 500, `${r.ms.toFixed(0)} ms`);
+});
