@@ -4,7 +4,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
-import { createDocumentClient } from '@sipms/shared/aws/clients';
+import { boundedRequests, createDocumentClient } from '@sipms/shared/aws/clients';
 import { CommonEnv, envInt, loadConfig, parsedSetting } from '@sipms/shared/config';
 import { type SecretBox, secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
@@ -139,7 +139,10 @@ export function controlPlane(): ControlPlane {
     instance = {
       config,
       conferences: new ConferenceService(new ConferenceStore(doc, config.TABLE_NAME), registry, sessions),
-      secrets: secretBoxFromEnv(process.env, () => new KMSClient({ maxAttempts: 3 })),
+      secrets: secretBoxFromEnv(
+        process.env,
+        () => new KMSClient({ maxAttempts: 3, requestHandler: boundedRequests() }),
+      ),
       liveCalls: new LiveCallService(sessions, registry, {
         rate: rateLimiter,
         active: new ActiveCallCounts(doc, config.TABLE_NAME),
@@ -171,7 +174,7 @@ export function controlPlane(): ControlPlane {
         limitFor: (tenant) => effectiveLimits(tenant.limits, limitDefaults).maxSlowCallbacks,
       },
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
-        s3: () => new S3Client({ maxAttempts: 3 }),
+        s3: () => new S3Client({ maxAttempts: 3, requestHandler: boundedRequests() }),
         cacheDir: config.PROMPT_CACHE_DIR,
         objectUrls: localObjectUrls(config),
       }),
@@ -208,7 +211,7 @@ let adminTokens: AdminTokenSource | undefined;
 /** Where the admin token's hash comes from: the secret on AWS, the configured hash locally, else none. */
 function adminTokenSource(config: ControlPlane['config']): AdminTokenSource {
   if (config.ADMIN_TOKEN_SECRET_ARN) {
-    const client = new SecretsManagerClient({ maxAttempts: 3 });
+    const client = new SecretsManagerClient({ maxAttempts: 3, requestHandler: boundedRequests() });
     return new SecretTokenSource(
       async (secretId) => (await client.send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString,
       config.ADMIN_TOKEN_SECRET_ARN,

@@ -4,7 +4,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { PollyClient } from '@aws-sdk/client-polly';
 import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
-import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { boundedRequests, createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
 import { isConferenceCommand } from '@sipms/shared/contracts/node-commands';
 import { secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { CallSlots } from '@sipms/shared/data/call-slots';
@@ -236,20 +236,23 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     stack.push(() => poller.close());
     const live = new LiveSessions();
     // Opens trunk passwords, and seals callback fields tenants mark sensitive (`dtmf.sensitive`).
-    const secrets = secretBoxFromEnv(config, () => new KMSClient({ maxAttempts: 3 }));
+    const secrets = secretBoxFromEnv(
+      config,
+      () => new KMSClient({ maxAttempts: 3, requestHandler: boundedRequests() }),
+    );
     const callbacks = new TimedCallbacks(
       new BusCallbacks(createEventBridgeClient(), config.EVENT_BUS_NAME, poller, config.NODE_ID, logger, secrets),
       metrics,
     );
     const audio = new FileAudioSources({
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
-        s3: () => new S3Client({ maxAttempts: 3 }),
+        s3: () => new S3Client({ maxAttempts: 3, requestHandler: boundedRequests() }),
         cacheDir: join(config.CACHE_DIR, 'prompts'),
       }),
       cacheDir: config.CACHE_DIR,
       ...(config.TTS_ENGINE === 'polly'
         ? {
-            speech: new PollySpeech(new PollyClient({ maxAttempts: 3 }), undefined, {
+            speech: new PollySpeech(new PollyClient({ maxAttempts: 3, requestHandler: boundedRequests() }), undefined, {
               voice: config.POLLY_VOICE_ID,
               engine: config.POLLY_ENGINE,
               language: config.POLLY_LANGUAGE_CODE,

@@ -78,3 +78,30 @@ test("the node's reply read stops at once when its poller abandons it (abort sig
   assert.equal(r.error?.name, 'AbortError', String(r.error));
   assert.ok(r.ms < 500, `${r.ms.toFixed(0)} ms`);
 });
+
+test('every AWS SDK client the product builds has the request limits', async () => {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const root = join(import.meta.dirname, '..', '..');
+  const unbounded: string[] = [];
+  let clients = 0;
+  for (const workspace of ['shared', 'lambdas', 'media-node', 'infra', 'cli']) {
+    const dir = join(root, workspace, 'src');
+    const files = (await readdir(dir, { recursive: true }).catch(() => [])).filter((f) => String(f).endsWith('.ts'));
+    for (const file of files) {
+      const source = await readFile(join(dir, String(file)), 'utf8');
+      const sdkClasses = [...source.matchAll(/import\s*(?:type\s*)?\{([^}]*)\}\s*from\s*'@aws-sdk\/client-[^']+'/g)]
+        .flatMap((m) => m[1]!.split(','))
+        .map((name) => name.replace(/\btype\b/, '').trim())
+        .filter((name) => name.endsWith('Client'));
+      for (const cls of sdkClasses) {
+        for (const m of source.matchAll(new RegExp(`new ${cls}\\(([^)]*\\)?[^)]*)\\)`, 'g'))) {
+          clients += 1;
+          if (!/requestHandler: boundedRequests\(/.test(m[1]!)) unbounded.push(`${workspace}/src/${file}: ${m[0]}`);
+        }
+      }
+    }
+  }
+  assert.ok(clients >= 12, `the scan found the product's clients (${clients})`);
+  assert.deepEqual(unbounded, []);
+});

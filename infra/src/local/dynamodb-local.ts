@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { boundedRequests } from '@sipms/shared/aws/clients';
 import { createTableInput } from '@sipms/shared/data/table-design';
 
 /**
@@ -54,6 +55,7 @@ export async function startDynamoDbLocal(
     endpoint,
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    requestHandler: boundedRequests(),
   });
   try {
     await client.send(new DescribeTableCommand({ TableName: tableName }));

@@ -1,6 +1,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Route53Client } from '@aws-sdk/client-route-53';
+import { boundedRequests } from '@sipms/shared/aws/clients';
 import { loadConfig } from '@sipms/shared/config';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
@@ -45,8 +46,11 @@ let sync: FleetDnsSync | undefined;
 function build(): FleetDnsSync {
   const env = loadConfig(DnsSyncEnv);
   return new FleetDnsSync({
-    fleet: new AutoScalingFleet(new AutoScalingClient({ maxAttempts: 5 }), new EC2Client({ maxAttempts: 5 })),
-    zone: new Route53Zone(new Route53Client({ maxAttempts: 5 }), env.HOSTED_ZONE_ID),
+    fleet: new AutoScalingFleet(
+      new AutoScalingClient({ maxAttempts: 5, requestHandler: boundedRequests() }),
+      new EC2Client({ maxAttempts: 5, requestHandler: boundedRequests() }),
+    ),
+    zone: new Route53Zone(new Route53Client({ maxAttempts: 5, requestHandler: boundedRequests() }), env.HOSTED_ZONE_ID),
     settings: {
       groupName: env.GROUP_NAME,
       sipDomain: env.SIP_DOMAIN,

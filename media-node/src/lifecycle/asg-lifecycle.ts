@@ -3,6 +3,7 @@ import {
   CompleteLifecycleActionCommand,
   DescribeAutoScalingInstancesCommand,
 } from '@aws-sdk/client-auto-scaling';
+import { boundedRequests } from '@sipms/shared/aws/clients';
 import type { Logger } from '@sipms/shared/util/logger';
 import { type ImdsClient, Imdsv2Client } from './imds-client.js';
 
@@ -165,6 +166,10 @@ export function watchAsgLifecycleOnEc2(
   return watchAsgLifecycle({
     ...rest,
     imds: new Imdsv2Client(),
-    autoscaling: new AutoScalingClient({ maxAttempts: 3, ...(region ? { region } : {}) }),
+    autoscaling: new AutoScalingClient({
+      maxAttempts: 3,
+      requestHandler: boundedRequests(),
+      ...(region ? { region } : {}),
+    }),
   });
 }

@@ -3,7 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
- * Bounds on one HTTP request to DynamoDB or EventBridge. The SDK sets none: a request lost on the network
+ * Bounds on one HTTP request to an AWS service. The SDK sets none: a request lost on the network
  * (a connection black-holed, a peer that never answers) would hold a call, a callback delivery or the
  * node's reply loop forever. A request past these fails with a transient error and is retried
  * (`maxAttempts`). Far above the services' latency (single-digit ms) and a loaded local dynalite's.
@@ -14,7 +14,11 @@ export interface AwsRequestLimits {
 }
 export const AWS_REQUEST_LIMITS: AwsRequestLimits = { connectionTimeout: 2000, requestTimeout: 5000 };
 
-const requestHandler = (limits: AwsRequestLimits) => ({ ...limits, throwOnRequestTimeout: true });
+/** The `requestHandler` option that applies the limits: every AWS SDK client of the product is built with it. */
+export const boundedRequests = (limits: AwsRequestLimits = AWS_REQUEST_LIMITS) => ({
+  ...limits,
+  throwOnRequestTimeout: true,
+});
 
 /**
  * AWS SDK clients. Endpoints are never set in code: locally the standard `AWS_ENDPOINT_URL_DYNAMODB` /
@@ -22,11 +26,11 @@ const requestHandler = (limits: AwsRequestLimits) => ({ ...limits, throwOnReques
  * handler code runs in both deployments.
  */
 export function createDocumentClient(limits: AwsRequestLimits = AWS_REQUEST_LIMITS): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3, requestHandler: requestHandler(limits) }), {
+  return DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3, requestHandler: boundedRequests(limits) }), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
 }
 
 export function createEventBridgeClient(limits: AwsRequestLimits = AWS_REQUEST_LIMITS): EventBridgeClient {
-  return new EventBridgeClient({ maxAttempts: 3, requestHandler: requestHandler(limits) });
+  return new EventBridgeClient({ maxAttempts: 3, requestHandler: boundedRequests(limits) });
 }
