@@ -64,3 +64,31 @@ test('other operations answer UnknownOperationException as EventBridge would', a
   assert.equal(((await res.json()) as { __type: string }).__type, 'UnknownOperationException');
   await bus.close();
 });
+
+test('a request over 256 KB is refused whole, as EventBridge refuses it', async () => {
+  const delivered: BusEvent[] = [];
+  const bus = new LocalEventBus(RULES, { dispatcher: async (e) => void delivered.push(e) }, createLogger({}, 'silent'));
+  const endpoint = await bus.start();
+  const client = new EventBridgeClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  try {
+    const entry = (n: number) => ({
+      Source: 'sip-mediaserver.media-node',
+      DetailType: 'callback',
+      Detail: JSON.stringify({ tenantId: 't1', n, padding: 'x'.repeat(100 * 1024) }),
+    });
+    await assert.rejects(
+      client.send(new PutEventsCommand({ Entries: [entry(1), entry(2), entry(3)] })),
+      (err: Error) => err.name === 'ValidationException' && /over the limit/.test(err.message),
+    );
+    const two = await client.send(new PutEventsCommand({ Entries: [entry(1), entry(2)] }));
+    assert.equal(two.FailedEntryCount, 0);
+    await bus.close();
+    assert.equal(delivered.length, 2, 'only the request within the limit was delivered');
+  } finally {
+    client.destroy();
+  }
+});

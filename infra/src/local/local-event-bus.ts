@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { messageOf } from '@sipms/shared/errors';
+import { entrySize, MAX_BYTES_PER_PUT } from '@sipms/shared/events/callback-publisher';
 import type { BusEvent } from '@sipms/shared/events/envelope';
 import { matchesPattern } from '@sipms/shared/events/pattern-matcher';
 import type { RuleDefinition } from '@sipms/shared/events/rules';
@@ -69,6 +70,14 @@ export class LocalEventBus {
     const entries = input.Entries ?? [];
     if (entries.length === 0 || entries.length > 10) {
       return reply(400, { __type: 'ValidationException', message: 'Entries must hold 1 to 10 events' });
+    }
+    // EventBridge refuses the whole request past 256 KB (its entries' sizes as entrySize counts them).
+    const bytes = entries.reduce((sum, e) => sum + entrySize(e), 0);
+    if (bytes > MAX_BYTES_PER_PUT) {
+      return reply(400, {
+        __type: 'ValidationException',
+        message: `Total size of the entries in the request is over the limit (${bytes} > ${MAX_BYTES_PER_PUT} bytes)`,
+      });
     }
     const results = entries.map((e) => this.accept(e));
     reply(200, { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results });
