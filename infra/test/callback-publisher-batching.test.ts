@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { EventBridgeCallbackPublisher, MAX_BYTES_PER_PUT } from '@sipms/shared/events/callback-publisher';
 import type { BusEvent, CallbackEnvelope } from '@sipms/shared/events/envelope';
-import { RULES } from '@sipms/shared/events/rules';
-import { createLogger } from '@sipms/shared/util/logger';
-import { LocalEventBus } from '../src/local/local-event-bus.js';
+import { startLocalBus } from './helpers/local-bus.js';
 
 // The media node's callback publisher against the local PutEvents endpoint, through the real SDK client:
 // callbacks published together share requests, within PutEvents' limits, and each is delivered.
@@ -25,14 +23,7 @@ const envelope = (n: number, padding = ''): CallbackEnvelope =>
 async function withBus(
   run: (publisher: EventBridgeCallbackPublisher, requests: number[], delivered: BusEvent[]) => Promise<void>,
 ) {
-  const delivered: BusEvent[] = [];
-  const bus = new LocalEventBus(RULES, { dispatcher: async (e) => void delivered.push(e) }, createLogger({}, 'silent'));
-  const endpoint = await bus.start();
-  const client = new EventBridgeClient({
-    endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  const { client, delivered, close } = await startLocalBus();
   const requests: number[] = [];
   client.middlewareStack.add(
     (next) => async (args) => {
@@ -43,9 +34,8 @@ async function withBus(
   );
   try {
     await run(new EventBridgeCallbackPublisher(client, 'default'), requests, delivered);
-    await bus.close();
   } finally {
-    client.destroy();
+    await close();
   }
 }
 

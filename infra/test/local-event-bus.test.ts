@@ -1,30 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { BusEvent } from '@sipms/shared/events/envelope';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { RULES } from '@sipms/shared/events/rules';
 import { createLogger } from '@sipms/shared/util/logger';
 import { LocalEventBus } from '../src/local/local-event-bus.js';
+import { startLocalBus } from './helpers/local-bus.js';
 
 // The local PutEvents endpoint driven by the real AWS SDK client, as the media node drives it.
 test('PutEvents through the SDK: routed by the shared rules, retried until the target succeeds', async () => {
-  const delivered: BusEvent[] = [];
   let failures = 1;
-  const bus = new LocalEventBus(
-    RULES,
-    {
-      dispatcher: async (event) => {
-        if (failures-- > 0) throw new Error('transient');
-        delivered.push(event);
-      },
-    },
-    createLogger({}, 'silent'),
-  );
-  const endpoint = await bus.start();
-  const client = new EventBridgeClient({
-    endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  const { client, delivered, close } = await startLocalBus(async () => {
+    if (failures-- > 0) throw new Error('transient');
   });
   try {
     const res = await client.send(
@@ -44,7 +30,7 @@ test('PutEvents through the SDK: routed by the shared rules, retried until the t
     assert.equal(res.FailedEntryCount, 1);
     assert.equal(res.Entries?.[3]?.ErrorCode, 'MalformedDetail');
     assert.ok(res.Entries?.[0]?.EventId);
-    await bus.close();
+    await close();
     assert.equal(delivered.length, 1, 'one matching event, delivered once after one failed attempt');
     const event = delivered[0]!;
     assert.deepEqual(event.detail, { tenantId: 't1', n: 1 });
@@ -66,14 +52,7 @@ test('other operations answer UnknownOperationException as EventBridge would', a
 });
 
 test('a request over 256 KB is refused whole, as EventBridge refuses it', async () => {
-  const delivered: BusEvent[] = [];
-  const bus = new LocalEventBus(RULES, { dispatcher: async (e) => void delivered.push(e) }, createLogger({}, 'silent'));
-  const endpoint = await bus.start();
-  const client = new EventBridgeClient({
-    endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  const { client, delivered, close } = await startLocalBus();
   try {
     const entry = (n: number) => ({
       Source: 'sip-mediaserver.media-node',
@@ -86,7 +65,7 @@ test('a request over 256 KB is refused whole, as EventBridge refuses it', async 
     );
     const two = await client.send(new PutEventsCommand({ Entries: [entry(1), entry(2)] }));
     assert.equal(two.FailedEntryCount, 0);
-    await bus.close();
+    await close();
     assert.equal(delivered.length, 2, 'only the request within the limit was delivered');
   } finally {
     client.destroy();
