@@ -6,7 +6,8 @@
  * Per rate step: achieved calls/s, INVITE → 200 OK p50/p99 (SIPp -trace_rtt), failed calls, CPU milliseconds
  * per call of each process group (from /proc/<pid>/stat) and DynamoDB requests per call by operation (the
  * X-Amz-Target header of every HTTP request to dynalite, captured on loopback with tcpdump) and by operation
- * and item kind (the constant parts of the request's first key: `PutItem SESSION/CLAIM`), printed as a table.
+ * and item kind (the constant parts of the request's first key: `PutItem SESSION/CLAIM`), printed as a table,
+ * and the node's PutEvents requests per call (to the local bus, captured the same way).
  *
  *   npm run bench:full-call          (node --import tsx bench/full-call.ts)
  *
@@ -183,9 +184,10 @@ function processCounts(sample: Map<string, Sampled>): string {
 // DynamoDB requests on the wire
 
 /**
- * tcpdump on loopback, writing pcap to this process (-w -): the TCP segments towards dynalite's port whose
- * payload starts with "POST", i.e. the first segment of each HTTP request (the SDK writes a request's
- * headers at once, and one loopback segment holds them). Every request names its operation in
+ * tcpdump on loopback, writing pcap to this process (-w -): the TCP segments towards dynalite's port and the
+ * local bus's whose payload starts with "POST", i.e. the first segment of each HTTP request (the SDK writes a
+ * request's headers at once, and one loopback segment holds them). Requests to the bus are the node's
+ * PutEvents, counted apart (`putsBetween`): the callbacks of a call share them when published together. Every request names its operation in
  * `X-Amz-Target: DynamoDB_20120810.<Operation>`; a request segment without it (its headers cut across
  * segments) is counted as unread, and the counts are then not trusted. Only these segments are captured,
  * not the bodies or the replies, so the capture stays cheap at thousands of requests per second.
@@ -199,16 +201,21 @@ class DynamoCapture {
    * not in the segment.
    */
   readonly requests: { t: number; op: string; kind: string }[] = [];
+  /** Capture time (s, wall clock) of each request to the bus. */
+  readonly puts: number[] = [];
   private stderr = '';
   private pending: Buffer = Buffer.alloc(0);
   private format: { le: boolean; nanos: boolean; linkHeader: number } | undefined;
 
-  constructor(port: number) {
+  constructor(
+    port: number,
+    private readonly busPort: number,
+  ) {
     const startsWithPost = 'tcp[((tcp[12] & 0xf0) >> 2):4] = 0x504f5354';
     this.child = spawn(
       'tcpdump',
       ['-i', 'lo', '-n', '-U', '--immediate-mode', '-B', '16384', '-s', '4096', '-w', '-'].concat(
-        `tcp dst port ${port} and ${startsWithPost}`,
+        `(tcp dst port ${port} or tcp dst port ${busPort}) and ${startsWithPost}`,
       ),
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -254,6 +261,10 @@ class DynamoCapture {
       const ip = o + 16 + linkHeader;
       o += 16 + caplen;
       const tcp = ip + (buf[ip]! & 0x0f) * 4;
+      if (buf.readUInt16BE(tcp + 2) === this.busPort) {
+        this.puts.push(t);
+        continue;
+      }
       const payload = buf.subarray(tcp + (buf[tcp + 12]! >> 4) * 4, o).toString('latin1');
       const op = /\r\nx-amz-target: *DynamoDB_\d+\.(\w+)/i.exec(payload)?.[1] ?? '';
       this.requests.push({ t, op, kind: itemKind(payload) });
@@ -279,6 +290,11 @@ class DynamoCapture {
       byKind.set(k, (byKind.get(k) ?? 0) + 1);
     }
     return { byOp, byKind, total, unread };
+  }
+
+  /** Requests to the bus between two times (s, wall clock). */
+  putsBetween(from: number, to: number): number {
+    return this.puts.filter((t) => t >= from && t < to).length;
   }
 
   /** Stops tcpdump; returns how many packets the kernel dropped (its own count). */
@@ -425,6 +441,7 @@ interface StepResult {
   breakdown: string;
   cpuPerCall: Record<Group, number>;
   dynamo: ReturnType<DynamoCapture['between']>;
+  putEvents: number;
 }
 
 const run = new BenchRun('full-call');
@@ -455,7 +472,9 @@ try {
   };
   const dynamoPort = Number(new URL(cp.env.AWS_ENDPOINT_URL_DYNAMODB ?? '').port);
   if (!dynamoPort) throw new Error('no DynamoDB endpoint in control-plane.json');
-  capture = new DynamoCapture(dynamoPort);
+  const busPort = Number(new URL(cp.env.AWS_ENDPOINT_URL_EVENTBRIDGE ?? '').port);
+  if (!busPort) throw new Error('no EventBridge endpoint in control-plane.json');
+  capture = new DynamoCapture(dynamoPort, busPort);
   await capture.ready();
 
   const xml = await renderScenario('uac-hangup-after.xml', { holdMs: HOLD_MS });
@@ -561,6 +580,7 @@ try {
       breakdown: parts.join(', '),
       cpuPerCall,
       dynamo: capture.between(t0 / 1000, t1 / 1000),
+      putEvents: capture.putsBetween(t0 / 1000, t1 / 1000),
     };
     results.push(result);
     console.log(
@@ -594,6 +614,12 @@ try {
     run.figure(
       `r${rate}.dynamodb-requests-per-call`,
       completed ? result.dynamo.total / completed : undefined,
+      'requests',
+      2,
+    );
+    run.figure(
+      `r${rate}.putevents-requests-per-call`,
+      completed ? result.putEvents / completed : undefined,
       'requests',
       2,
     );
@@ -668,6 +694,13 @@ function printTables(): void {
     const per = (n: number) => (r.completed ? (n / r.completed).toFixed(2) : 'n/a');
     console.log(row([String(r.rate), ...ops.map((o) => per(r.dynamo.byOp.get(o) ?? 0)), per(r.dynamo.total)], w3));
   }
+  console.log('');
+  // Five callbacks per call; a request carries every callback the node published in the same turn.
+  console.log(
+    `PutEvents requests per call (5 callbacks each): ${results
+      .map((r) => `${r.rate}/s ${r.completed ? (r.putEvents / r.completed).toFixed(2) : 'n/a'}`)
+      .join(', ')}`,
+  );
   console.log('');
   // The same requests by operation and item kind: which writes and reads a call costs, and which grow under load.
   console.log('DynamoDB requests per call by item (operation, pk/sk kind)');
