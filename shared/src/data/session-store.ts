@@ -110,6 +110,7 @@ export class SessionStore {
   /**
    * Ends an active session once. `false` when it had already ended — its node was presumed dead and a
    * sweeper completed it (`nodeFailed`): the caller must not report it again. Rejects for a missing session.
+   * A request retried after a timeout whose first attempt had landed finds the session ended by itself: true.
    */
   async end(sessionId: string, reason: string): Promise<boolean> {
     let nodeId: unknown;
@@ -127,8 +128,13 @@ export class SessionStore {
       );
       nodeId = res.Attributes?.nodeId;
     } catch (err) {
-      if (isConditionFailure(err) && (await this.getStored(sessionId))?.state === 'ended') return false;
-      throw err;
+      if (!isConditionFailure(err)) throw err;
+      const stored = await this.getStored(sessionId);
+      if (stored?.state !== 'ended') throw err;
+      if (stored.nodeFailure || stored.endReason === NODE_FAILED) return false;
+      // Ended, not by a sweeper: the SDK retried this very write after a timeout and the first attempt had
+      // landed. The end is ours.
+      nodeId = stored.nodeId;
     }
     if (typeof nodeId === 'string') await this.forgetOnNode(nodeId, sessionId);
     return true;
@@ -352,12 +358,14 @@ export class SessionStore {
             claimExpiresAt: now + claim.leaseMs,
             expiresAt: ttlIn(REPLY_TTL, now),
           },
-          ConditionExpression: 'attribute_not_exists(pk) OR claimExpiresAt < :now',
-          ExpressionAttributeValues: { ':now': now },
+          // `holder = :h`: the SDK retried this very request after a timeout although the first attempt had
+          // landed; the claim is ours.
+          ConditionExpression: 'attribute_not_exists(pk) OR claimExpiresAt < :now OR holder = :h',
+          ExpressionAttributeValues: { ':now': now, ':h': claim.holder },
           ReturnValues: 'ALL_OLD',
         }),
       );
-      return { takenOver: res.Attributes !== undefined };
+      return { takenOver: res.Attributes !== undefined && res.Attributes.holder !== claim.holder };
     } catch (err) {
       if (isConditionFailure(err)) return false;
       throw err;
