@@ -318,7 +318,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
     );
     stack.push(() => limits.close());
-    const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger);
+    const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger, config.NODE_ID);
     const streams = new StreamService({
       policy: config.CALLBACK_URL_POLICY,
       addresses: AddressPolicy.fromSettings(config.CALLBACK_URL_POLICY, config.OUTBOUND_ALLOW_CIDRS),

@@ -13,6 +13,7 @@ test('counters of many calls: one write per tenant and interval, with the sums; 
       },
     },
     new RecordingLogger(),
+    'node-1',
     50,
   );
   for (let i = 0; i < 10; i++) {
@@ -29,4 +30,31 @@ test('counters of many calls: one write per tenant and interval, with the sums; 
   meter.record('t-b', { ttsCharacters: 7 });
   await meter.flush();
   assert.deepEqual(writes.at(-1), { tenantId: 't-b', counters: { ttsCharacters: 7 } });
+});
+
+test("a tenant's writes go one after the other, each with its own write id", async () => {
+  const log: string[] = [];
+  const ids = new Set<string>();
+  const meter = usageMeter(
+    {
+      async record(tenantId, _counters, _at, write) {
+        assert.equal(write?.writer, 'node-1');
+        ids.add(write!.id);
+        log.push(`start ${tenantId}`);
+        await new Promise((r) => setTimeout(r, 40));
+        log.push(`end ${tenantId}`);
+      },
+    },
+    new RecordingLogger(),
+    'node-1',
+    10,
+  );
+  meter.record('t-a', { callAttempts: 1 });
+  await meter.flush();
+  meter.record('t-a', { callAttempts: 1 });
+  const first = meter.flush();
+  meter.record('t-a', { callAttempts: 1 });
+  await Promise.all([first, meter.flush()]);
+  assert.deepEqual(log, ['start t-a', 'end t-a', 'start t-a', 'end t-a', 'start t-a', 'end t-a']);
+  assert.equal(ids.size, 3);
 });

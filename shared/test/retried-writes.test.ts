@@ -3,6 +3,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { createDocumentClient } from '../src/aws/clients.js';
 import { SessionStore } from '../src/data/session-store.js';
+import { UsageStore } from '../src/data/usage-store.js';
 import { startTable } from './helpers/dynamo-table.js';
 
 // A conditional write whose answer is lost: the request reached the table (dynalite) and was applied, the
@@ -83,4 +84,18 @@ test('a session end whose answer was lost: the retry finds the session ended by 
     await sessions.claimNodeFailure('s-swept', 'n1', { endedAt: new Date().toISOString(), envelope: { id: 'x' } }),
   );
   assert.equal(await sessions.end('s-swept', 'hangup'), false);
+});
+
+test('a usage add whose answer was lost is counted once; the next write of the same writer counts again', async () => {
+  const usage = new UsageStore(createDocumentClient({ connectionTimeout: 1000, requestTimeout: 300 }), TABLE);
+  const at = new Date('2026-11-30T12:00:00Z');
+  dropped = 0;
+  dropNextAnswer = true;
+  await usage.record('t-usage', { callSeconds: 30, answeredCalls: 1 }, at, { writer: 'node-1', id: 'w1' });
+  assert.ok(dropped > 0, 'the first answer was dropped');
+  await usage.record('t-usage', { callSeconds: 5 }, at, { writer: 'node-1', id: 'w2' });
+  await usage.record('t-usage', { callSeconds: 1 }, at, { writer: 'node-2', id: 'w2' });
+  const report = await usage.query('t-usage', '2026-11-30', '2026-11-30');
+  assert.equal(report.totals.callSeconds, 36);
+  assert.equal(report.totals.answeredCalls, 1);
 });

@@ -8,15 +8,22 @@ type Counters = Parameters<UsageMeter['record']>[1];
  * The UsageMeter on the usage store. Counters are summed per tenant and written every `intervalMs` (one
  * UpdateItem per tenant instead of several per call: docs/table-design.md); a call's end never waits for
  * the write (failures are logged), but a stopping node does (`flush`), so no usage is lost with the process.
+ * Each write carries this node's write id, so a retried request adds nothing twice; a tenant's writes go one
+ * after the other, as the store needs for that.
  */
 export function usageMeter(
   store: Pick<UsageStore, 'record'>,
   logger: Logger,
+  writer: string,
   intervalMs = 1000,
 ): UsageMeter & { flush(): Promise<void> } {
   let pending = new Map<string, Record<string, number>>();
   let timer: NodeJS.Timeout | undefined;
   const writing = new Set<Promise<void>>();
+  const lastWrite = new Map<string, Promise<void>>();
+  // Unique across this process's writes and its restarts (a restarted node keeps its id).
+  const epoch = Date.now().toString(36);
+  let writes = 0;
 
   const writeAll = () => {
     clearTimeout(timer);
@@ -24,12 +31,20 @@ export function usageMeter(
     const batch = pending;
     pending = new Map();
     for (const [tenantId, counters] of batch) {
-      const write = store.record(tenantId, counters).then(
-        () => undefined,
-        (err) => logger.warn({ err, tenantId, counters }, 'usage not recorded'),
-      );
+      const at = new Date();
+      const id = `${epoch}-${++writes}`;
+      const write = (lastWrite.get(tenantId) ?? Promise.resolve())
+        .then(() => store.record(tenantId, counters, at, { writer, id }))
+        .then(
+          () => undefined,
+          (err) => logger.warn({ err, tenantId, counters }, 'usage not recorded'),
+        );
+      lastWrite.set(tenantId, write);
       writing.add(write);
-      void write.finally(() => writing.delete(write));
+      void write.finally(() => {
+        writing.delete(write);
+        if (lastWrite.get(tenantId) === write) lastWrite.delete(tenantId);
+      });
     }
   };
 
