@@ -5,6 +5,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, createEventBridgeClient } from '../src/aws/clients.js';
 import { SessionStore } from '../src/data/session-store.js';
+import { useLocalEndpoints } from './helpers/local-endpoints.js';
 
 // A peer that accepts connections and never answers (a request lost on the network), over real TCP, with the
 // product's own client factories: requests fail and are retried instead of waiting forever.
@@ -19,11 +20,7 @@ const blackHole = createServer((socket) => {
 before(async () => {
   await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
   const { port } = blackHole.address() as { port: number };
-  process.env.AWS_ENDPOINT_URL_DYNAMODB = `http://127.0.0.1:${port}`;
-  process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = `http://127.0.0.1:${port}`;
-  process.env.AWS_REGION = 'local';
-  process.env.AWS_ACCESS_KEY_ID = 'x';
-  process.env.AWS_SECRET_ACCESS_KEY = 'x';
+  useLocalEndpoints({ dynamodb: `http://127.0.0.1:${port}`, eventbridge: `http://127.0.0.1:${port}` });
 });
 after(async () => {
   for (const s of sockets) s.destroy();

@@ -6,6 +6,7 @@ import { CallSlots } from '../src/data/call-slots.js';
 import { SessionStore } from '../src/data/session-store.js';
 import { UsageStore } from '../src/data/usage-store.js';
 import { startTable } from './helpers/dynamo-table.js';
+import { useLocalEndpoints } from './helpers/local-endpoints.js';
 
 // A conditional write whose answer is lost: the request reached the table (dynalite) and was applied, the
 // answer never came back, the SDK timed out and sent the request again. The retry must find the write as its
@@ -44,10 +45,7 @@ before(async () => {
     upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  process.env.AWS_ENDPOINT_URL_DYNAMODB = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-  process.env.AWS_REGION = 'local';
-  process.env.AWS_ACCESS_KEY_ID = 'x';
-  process.env.AWS_SECRET_ACCESS_KEY = 'x';
+  useLocalEndpoints({ dynamodb: `http://127.0.0.1:${(proxy.address() as { port: number }).port}` });
 });
 after(async () => {
   for (const s of sockets) s.destroy();
