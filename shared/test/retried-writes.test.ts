@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { createDocumentClient } from '../src/aws/clients.js';
-import { CallSlots } from '../src/data/call-slots.js';
 import { SessionStore } from '../src/data/session-store.js';
 import { UsageStore } from '../src/data/usage-store.js';
 import { startTable } from './helpers/dynamo-table.js';
@@ -97,21 +96,4 @@ test('a usage add whose answer was lost is counted once; the next write of the s
   const report = await usage.query('t-usage', '2026-11-30', '2026-11-30');
   assert.equal(report.totals.callSeconds, 36);
   assert.equal(report.totals.answeredCalls, 1);
-});
-
-test("a call slot taken or given back whose answer was lost counts once, and the answer is the write's own", async () => {
-  const slots = new CallSlots(createDocumentClient({ connectionTimeout: 1000, requestTimeout: 300 }), TABLE);
-  dropped = 0;
-  dropNextAnswer = true;
-  assert.equal(await slots.acquire('t-slots', 'n1', 2), true, 'the slot is granted');
-  assert.ok(dropped > 0, 'the first answer was dropped');
-  assert.deepEqual(await slots.usage('t-slots'), { active: 1, byNode: { n1: 1 } });
-  assert.equal(await slots.acquire('t-slots', 'n1', 2), true);
-  assert.equal(await slots.acquire('t-slots', 'n2', 2), false, 'the limit still refuses');
-  dropped = 0;
-  dropNextAnswer = true;
-  assert.equal(await slots.release('t-slots', 'n1'), true, 'given back, not "already reclaimed"');
-  assert.ok(dropped > 0);
-  assert.deepEqual(await slots.usage('t-slots'), { active: 1, byNode: { n1: 1 } });
-  assert.equal(await slots.release('t-slots', 'n2'), false, 'a node holding none gives nothing back');
 });

@@ -1,13 +1,9 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { randomId } from '../util/ids.js';
 import { isConditionFailure } from './condition-failure.js';
 
 /** Attribute names of the per-node counts: `n_<nodeId>` (node ids are [A-Za-z0-9._-]). */
 const NODE_PREFIX = 'n_';
 const nodeAttr = (nodeId: string) => `${NODE_PREFIX}${nodeId}`;
-/** Each node's last take and give-back (`la_` / `lr_<nodeId>`): a retried request finds its own write there. */
-const lastAcquireAttr = (nodeId: string) => `la_${nodeId}`;
-const lastReleaseAttr = (nodeId: string) => `lr_${nodeId}`;
 
 /**
  * A tenant's concurrent-call slots, counted atomically across all media nodes: one item per tenant
@@ -15,10 +11,6 @@ const lastReleaseAttr = (nodeId: string) => `lr_${nodeId}`;
  * update (`active < limit`), so a burst of INVITEs on any number of nodes can never pass the limit;
  * giving it back decrements both. A node that dies without giving its slots back has its share taken
  * away by `reclaim` (the sweeper does that once the node's heartbeat is stale).
- *
- * Each take and give-back carries an id kept on the item as the node's last one, so a request the SDK
- * retried after a timeout although its first attempt had landed (the answer was lost) finds its own write
- * (a consistent read, only when the condition fails) instead of counting the slot twice or calling it gone.
  */
 export class CallSlots {
   constructor(
@@ -32,23 +24,20 @@ export class CallSlots {
 
   /** Takes one slot for `nodeId` if fewer than `limit` are in use; false when the limit is reached. */
   async acquire(tenantId: string, nodeId: string, limit: number): Promise<boolean> {
-    const id = randomId('', 12);
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(tenantId),
-          UpdateExpression:
-            'SET active = if_not_exists(active, :zero) + :one, #n = if_not_exists(#n, :zero) + :one, #last = :id',
-          ConditionExpression:
-            '(attribute_not_exists(active) OR active < :limit) AND (attribute_not_exists(#last) OR #last <> :id)',
-          ExpressionAttributeNames: { '#n': nodeAttr(nodeId), '#last': lastAcquireAttr(nodeId) },
-          ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':limit': limit, ':id': id },
+          UpdateExpression: 'SET active = if_not_exists(active, :zero) + :one, #n = if_not_exists(#n, :zero) + :one',
+          ConditionExpression: 'attribute_not_exists(active) OR active < :limit',
+          ExpressionAttributeNames: { '#n': nodeAttr(nodeId) },
+          ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':limit': limit },
         }),
       );
       return true;
     } catch (err) {
-      if (isConditionFailure(err)) return this.isLastWrite(tenantId, lastAcquireAttr(nodeId), id);
+      if (isConditionFailure(err)) return false;
       throw err;
     }
   }
@@ -58,31 +47,22 @@ export class CallSlots {
    * was unreachable): nothing is decremented twice.
    */
   async release(tenantId: string, nodeId: string): Promise<boolean> {
-    const id = randomId('', 12);
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(tenantId),
-          UpdateExpression: 'SET active = active - :one, #n = #n - :one, #last = :id',
-          ConditionExpression: '#n > :zero AND active > :zero AND (attribute_not_exists(#last) OR #last <> :id)',
-          ExpressionAttributeNames: { '#n': nodeAttr(nodeId), '#last': lastReleaseAttr(nodeId) },
-          ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':id': id },
+          UpdateExpression: 'SET active = active - :one, #n = #n - :one',
+          ConditionExpression: '#n > :zero AND active > :zero',
+          ExpressionAttributeNames: { '#n': nodeAttr(nodeId) },
+          ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
         }),
       );
       return true;
     } catch (err) {
-      if (isConditionFailure(err)) return this.isLastWrite(tenantId, lastReleaseAttr(nodeId), id);
+      if (isConditionFailure(err)) return false;
       throw err;
     }
-  }
-
-  /** True when the item's `attr` holds `id`: a refused write had in fact landed on an earlier attempt. */
-  private async isLastWrite(tenantId: string, attr: string, id: string): Promise<boolean> {
-    const res = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: this.key(tenantId), ConsistentRead: true }),
-    );
-    return res.Item?.[attr] === id;
   }
 
   /** Slots in use across all nodes (strongly consistent), and each node's share. */
