@@ -4,7 +4,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
-import { boundedRequests, createDocumentClient } from '@sipms/shared/aws/clients';
+import { AWS_STREAMING_LIMITS, boundedRequests, createDocumentClient } from '@sipms/shared/aws/clients';
 import { CommonEnv, envInt, loadConfig, parsedSetting } from '@sipms/shared/config';
 import { type SecretBox, secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
@@ -174,7 +174,7 @@ export function controlPlane(): ControlPlane {
         limitFor: (tenant) => effectiveLimits(tenant.limits, limitDefaults).maxSlowCallbacks,
       },
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
-        s3: () => new S3Client({ maxAttempts: 3, requestHandler: boundedRequests() }),
+        s3: () => new S3Client({ maxAttempts: 3, requestHandler: boundedRequests(AWS_STREAMING_LIMITS) }),
         cacheDir: config.PROMPT_CACHE_DIR,
         objectUrls: localObjectUrls(config),
       }),

@@ -4,7 +4,12 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { PollyClient } from '@aws-sdk/client-polly';
 import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
-import { boundedRequests, createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import {
+  AWS_STREAMING_LIMITS,
+  boundedRequests,
+  createDocumentClient,
+  createEventBridgeClient,
+} from '@sipms/shared/aws/clients';
 import { isConferenceCommand } from '@sipms/shared/contracts/node-commands';
 import { secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { CallSlots } from '@sipms/shared/data/call-slots';
@@ -246,7 +251,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     );
     const audio = new FileAudioSources({
       prompts: promptStoreFromSpec(config.PROMPT_STORE, {
-        s3: () => new S3Client({ maxAttempts: 3, requestHandler: boundedRequests() }),
+        s3: () => new S3Client({ maxAttempts: 3, requestHandler: boundedRequests(AWS_STREAMING_LIMITS) }),
         cacheDir: join(config.CACHE_DIR, 'prompts'),
       }),
       cacheDir: config.CACHE_DIR,

@@ -102,3 +102,57 @@ test('every AWS SDK client the product builds has the request limits', async () 
   assert.ok(clients >= 12, `the scan found the product's clients (${clients})`);
   assert.deepEqual(unbounded, []);
 });
+
+// S3 uploads (a recording, tens of MB) may rightly outlast any whole-request limit: S3's clients get a limit on
+// silence instead. A slow uplink is modelled by a body that arrives 64 KB every 50 ms for 1.5 s.
+test('an S3 upload slower than the whole-request limit completes with the streaming limits; a silent peer still fails', async () => {
+  const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const { createServer: createHttpServer } = await import('node:http');
+  const { Readable } = await import('node:stream');
+  const { AWS_STREAMING_LIMITS, boundedRequests } = await import('../src/aws/clients.js');
+  let received = 0;
+  const s3Like = createHttpServer((req, res) => {
+    req.on('data', (d: Buffer) => (received += d.length));
+    req.on('end', () => res.writeHead(200, { ETag: '"e"' }).end());
+  });
+  await new Promise<void>((r) => s3Like.listen(0, '127.0.0.1', r));
+  const endpoint = `http://127.0.0.1:${(s3Like.address() as { port: number }).port}`;
+  const chunks = 30;
+  const slowBody = () =>
+    Readable.from(
+      (async function* () {
+        for (let i = 0; i < chunks; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          yield Buffer.alloc(64 * 1024, i);
+        }
+      })(),
+    );
+  const put = (limits: Parameters<typeof boundedRequests>[0], at = endpoint) => {
+    const s3 = new S3Client({
+      endpoint: at,
+      forcePathStyle: true,
+      maxAttempts: 1,
+      requestHandler: boundedRequests(limits),
+    });
+    return settled(
+      s3.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: slowBody(), ContentLength: chunks * 64 * 1024 })),
+      8000,
+    ).finally(() => s3.destroy());
+  };
+  try {
+    const streaming = await put({ ...AWS_STREAMING_LIMITS, socketTimeout: 400 });
+    assert.equal(streaming.error, undefined, String(streaming.error));
+    assert.ok(streaming.ms >= 1400, `the upload took ${streaming.ms.toFixed(0)} ms`);
+    assert.ok(received >= chunks * 64 * 1024);
+    const whole = await put({ connectionTimeout: 500, requestTimeout: 400 });
+    assert.equal(whole.error?.name, 'TimeoutError', 'a whole-request limit would cut it');
+    const silent = await put(
+      { ...AWS_STREAMING_LIMITS, socketTimeout: 300 },
+      `http://127.0.0.1:${(blackHole.address() as { port: number }).port}`,
+    );
+    assert.equal(silent.error?.name, 'TimeoutError', String(silent.error));
+  } finally {
+    s3Like.closeAllConnections();
+    await new Promise((r) => s3Like.close(r));
+  }
+});

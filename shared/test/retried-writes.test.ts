@@ -61,7 +61,8 @@ test('a delivery claim whose answer was lost: the retry finds its own claim and 
   dropNextAnswer = true;
   const claim = await sessions.claimDelivery('s-claim', 'e1', { holder: 'me', leaseMs: 60_000 });
   assert.ok(dropped > 0, 'the first answer was dropped');
-  assert.deepEqual(claim, { takenOver: false });
+  // Its own first attempt might have taken a dead holder's claim over: the delivery checks for a stored outcome.
+  assert.deepEqual(claim, { takenOver: true });
   // Another delivery still finds the claim held.
   assert.equal(await sessions.claimDelivery('s-claim', 'e1', { holder: 'other', leaseMs: 60_000 }), false);
 });

@@ -41,6 +41,8 @@ export class ReplyPoller {
   private timer: NodeJS.Timeout | undefined;
   private nextTickAt = Number.POSITIVE_INFINITY;
   private reading = false;
+  /** Aborts the read in flight (close). */
+  private abortRead: (() => void) | undefined;
 
   constructor(
     private readonly reader: BatchReplyReader,
@@ -117,6 +119,7 @@ export class ReplyPoller {
     // Deadlines keep their timer while the read is in flight.
     this.schedule();
     const abort = new AbortController();
+    this.abortRead = () => abort.abort();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -145,6 +148,7 @@ export class ReplyPoller {
     } finally {
       clearTimeout(timer);
       this.reading = false;
+      this.abortRead = undefined;
     }
     const after = this.now();
     for (const w of due) {
@@ -156,6 +160,8 @@ export class ReplyPoller {
 
   close(): void {
     clearTimeout(this.timer);
+    this.timer = undefined;
+    this.abortRead?.();
     for (const w of [...this.waiters.values()]) w.resolve(undefined);
   }
 }

@@ -10,9 +10,17 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
  */
 export interface AwsRequestLimits {
   connectionTimeout: number;
-  requestTimeout: number;
+  /** The whole request, until the answer's headers (its body included: an upload counts). */
+  requestTimeout?: number;
+  /** Time without a byte either way. */
+  socketTimeout?: number;
 }
 export const AWS_REQUEST_LIMITS: AwsRequestLimits = { connectionTimeout: 2000, requestTimeout: 5000 };
+/**
+ * For S3, whose uploads (a recording, tens of MB) may rightly take longer than any whole-request limit:
+ * 30 s without a byte ends the request instead.
+ */
+export const AWS_STREAMING_LIMITS: AwsRequestLimits = { connectionTimeout: 2000, socketTimeout: 30_000 };
 
 /** The `requestHandler` option that applies the limits: every AWS SDK client of the product is built with it. */
 export const boundedRequests = (limits: AwsRequestLimits = AWS_REQUEST_LIMITS) => ({

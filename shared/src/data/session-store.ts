@@ -365,7 +365,9 @@ export class SessionStore {
           ReturnValues: 'ALL_OLD',
         }),
       );
-      return { takenOver: res.Attributes !== undefined && res.Attributes.holder !== claim.holder };
+      // A retry of this request that met its own first attempt cannot tell whether that attempt took a claim
+      // over: it counts as taken over, so the stored outcome is checked (one read).
+      return { takenOver: res.Attributes !== undefined };
     } catch (err) {
       if (isConditionFailure(err)) return false;
       throw err;
