@@ -187,12 +187,13 @@ function processCounts(sample: Map<string, Sampled>): string {
  * tcpdump on loopback, writing pcap to this process (-w -): the TCP segments towards dynalite's port and the
  * local bus's whose payload starts with "POST", i.e. the first segment of each HTTP request (the SDK writes a
  * request's headers at once, and one loopback segment holds them). Requests to the bus are the node's
- * PutEvents, counted apart (`putsBetween`): the callbacks of a call share them when published together. Every request names its operation in
- * `X-Amz-Target: DynamoDB_20120810.<Operation>`; a request segment without it (its headers cut across
- * segments) is counted as unread, and the counts are then not trusted. Only these segments are captured,
- * not the bodies or the replies, so the capture stays cheap at thousands of requests per second.
+ * PutEvents, counted apart (`putsBetween`): the callbacks of a call share them when published together.
+ * Every request to dynalite names its operation in `X-Amz-Target: DynamoDB_20120810.<Operation>`; a request
+ * segment without it (its headers cut across segments) is counted as unread, and the counts are then not
+ * trusted. Only these segments are captured, not the bodies or the replies, so the capture stays cheap at
+ * thousands of requests per second.
  */
-class DynamoCapture {
+class WireCapture {
   private readonly child: ChildProcess;
   private readonly started: Promise<void>;
   /**
@@ -440,7 +441,7 @@ interface StepResult {
   failed: number;
   breakdown: string;
   cpuPerCall: Record<Group, number>;
-  dynamo: ReturnType<DynamoCapture['between']>;
+  dynamo: ReturnType<WireCapture['between']>;
   putEvents: number;
 }
 
@@ -454,9 +455,9 @@ const stackEnv: Record<string, string> = {
 };
 const stack = await startLocalStack({ rtpPortMin: RTP.min, rtpPortMax: RTP.max, env: stackEnv });
 const hook = new WebhookServer(onCallback);
-let capture: DynamoCapture | undefined;
+let capture: WireCapture | undefined;
 const results: StepResult[] = [];
-let idle: { seconds: number; cpu: Record<Group, number>; dynamo: ReturnType<DynamoCapture['between']> } | undefined;
+let idle: { seconds: number; cpu: Record<Group, number>; dynamo: ReturnType<WireCapture['between']> } | undefined;
 try {
   await hook.start();
   const api = new ApiClient(stack.apiUrl);
@@ -474,7 +475,7 @@ try {
   if (!dynamoPort) throw new Error('no DynamoDB endpoint in control-plane.json');
   const busPort = Number(new URL(cp.env.AWS_ENDPOINT_URL_EVENTBRIDGE ?? '').port);
   if (!busPort) throw new Error('no EventBridge endpoint in control-plane.json');
-  capture = new DynamoCapture(dynamoPort, busPort);
+  capture = new WireCapture(dynamoPort, busPort);
   await capture.ready();
 
   const xml = await renderScenario('uac-hangup-after.xml', { holdMs: HOLD_MS });
