@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { CommonEnv, envInt, loadConfig, parsedSetting } from '@sipms/shared/config';
 import { parseOutboundDestinations } from '@sipms/shared/domain/outbound-policy';
 import { randomId } from '@sipms/shared/util/ids';
@@ -128,6 +128,13 @@ const MediaNodeEnv = z
     RTPENGINE_NG_PORT: envInt(22222, 1, 65535),
     /** rtpengine's forwarding table: -1 userspace (works everywhere), 0 in-kernel where the module loads. */
     RTPENGINE_TABLE: z.coerce.number().int().min(-1).max(63).default(-1),
+    /**
+     * A managed rtpengine's worker threads. Default: the cores the node's own event loop leaves (cores − 1, at
+     * least 1). rtpengine's own default (one per core, at least four) oversubscribes a small machine and
+     * contends with the node: on two cores, one thread instead of four cut rtpengine's CPU per stream by a
+     * third in `npm run bench:streams` (docs/streams.md).
+     */
+    RTPENGINE_THREADS: envInt(Math.max(1, availableParallelism() - 1), 1, 256),
     /** Where rtpengine sends DTMF events; 0 picks a free port (a managed rtpengine is told which). */
     DTMF_LOG_PORT: envInt(0, 0, 65535),
     /** Where rtpengine writes recordings (pcap); default <RUN_DIR>/recordings for a managed rtpengine. */

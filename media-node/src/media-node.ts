@@ -208,6 +208,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
           mediaTimeoutSec: config.MEDIA_TIMEOUT_SEC,
           runDir: config.RUN_DIR,
           table: config.RTPENGINE_TABLE,
+          threads: config.RTPENGINE_THREADS,
           ...(config.RECORDING_DIR ? { recordingDir: config.RECORDING_DIR } : {}),
         },
         control,

@@ -146,6 +146,8 @@ describe('rtpengine controller, media legs and supervision (real rtpengine)', { 
         portMax: PORT_MAX,
         dtmfLogDest: dtmfAddress,
         runDir: join(dir, 'run'),
+        // As a node on two cores runs it (RTPENGINE_THREADS): the real binary takes the flag.
+        threads: 1,
       },
       control,
       logger,

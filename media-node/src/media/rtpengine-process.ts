@@ -23,6 +23,8 @@ export interface RtpEngineProcessOptions {
   logLevel?: number;
   /** Forwarding table: -1 userspace (default), 0+ in-kernel where the xt_RTPENGINE module is loaded. */
   table?: number;
+  /** Worker threads (RTPENGINE_THREADS); rtpengine's own default (one per core, at least four) when absent. */
+  threads?: number;
 }
 
 /**
@@ -59,6 +61,7 @@ export class RtpEngineProcess extends EventEmitter<{
     return [
       '--config-file=none', // never pick up /etc/rtpengine/rtpengine.conf (kernel table, extra listeners)
       `--table=${o.table ?? -1}`, // -1: userspace forwarding, works without the kernel module
+      ...(o.threads ? [`--num-threads=${o.threads}`] : []),
       `--interface=${iface}`,
       `--listen-ng=${o.ngHost}:${o.ngPort}`,
       `--port-min=${o.portMin}`,
