@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
-import { createLogger } from '@sipms/shared/util/logger';
 import { loadMediaNodeConfig } from '../src/config.js';
-import { RtpEngineController } from '../src/media/rtpengine-controller.js';
-import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
+import { type RtpEngineProcessOptions, rtpengineArgs } from '../src/media/rtpengine-process.js';
 
-const silentLogger = createLogger({ test: 'rtpengine-threads' }, 'silent');
 const env = {
   TABLE_NAME: 'sipms',
   PROMPT_STORE: 'dir:/tmp/t-prompts',
@@ -14,26 +11,16 @@ const env = {
   RUN_DIR: '/tmp/t-run',
 };
 
-/** The process's command line only: nothing is started (its controller's socket is closed after). */
-function processWith(threads?: number): { args: () => string[]; control: RtpEngineController } {
-  const control = new RtpEngineController({ host: '127.0.0.1', port: 22222 }, silentLogger, 1000);
-  const proc = new RtpEngineProcess(
-    {
-      binary: 'rtpengine',
-      interface: '127.0.0.1',
-      ngHost: '127.0.0.1',
-      ngPort: 22222,
-      portMin: 40000,
-      portMax: 40099,
-      dtmfLogDest: { host: '127.0.0.1', port: 22299 },
-      runDir: '/tmp/t-run',
-      ...(threads ? { threads } : {}),
-    },
-    control,
-    silentLogger,
-  );
-  return { args: () => proc.args(), control };
-}
+const options: RtpEngineProcessOptions = {
+  binary: 'rtpengine',
+  interface: '127.0.0.1',
+  ngHost: '127.0.0.1',
+  ngPort: 22222,
+  portMin: 40000,
+  portMax: 40099,
+  dtmfLogDest: { host: '127.0.0.1', port: 22299 },
+  runDir: '/tmp/t-run',
+};
 
 describe("RTPENGINE_THREADS: a managed rtpengine's worker threads", () => {
   test('default: the cores the node leaves (cores − 1, at least 1); a set value is kept; 0 or text stops start-up naming it', () => {
@@ -44,11 +31,7 @@ describe("RTPENGINE_THREADS: a managed rtpengine's worker threads", () => {
   });
 
   test("reach rtpengine's command line; without a value rtpengine keeps its own default", () => {
-    assert.ok(processWith(2).args().includes('--num-threads=2'));
-    assert.ok(
-      !processWith()
-        .args()
-        .some((a) => a.startsWith('--num-threads')),
-    );
+    assert.ok(rtpengineArgs({ ...options, threads: 2 }).includes('--num-threads=2'));
+    assert.ok(!rtpengineArgs(options).some((a) => a.startsWith('--num-threads')));
   });
 });

@@ -52,35 +52,11 @@ export class RtpEngineProcess extends EventEmitter<{
   }
 
   get recordingDir(): string {
-    return this.opts.recordingDir ?? join(this.opts.runDir, 'recordings');
+    return recordingDirOf(this.opts);
   }
 
   args(): string[] {
-    const o = this.opts;
-    const iface = o.advertised && o.advertised !== o.interface ? `${o.interface}!${o.advertised}` : o.interface;
-    return [
-      '--config-file=none', // never pick up /etc/rtpengine/rtpengine.conf (kernel table, extra listeners)
-      `--table=${o.table ?? -1}`, // -1: userspace forwarding, works without the kernel module
-      ...(o.threads ? [`--num-threads=${o.threads}`] : []),
-      `--interface=${iface}`,
-      `--listen-ng=${o.ngHost}:${o.ngPort}`,
-      `--port-min=${o.portMin}`,
-      `--port-max=${o.portMax}`,
-      `--dtmf-log-dest=${o.dtmfLogDest.host}:${o.dtmfLogDest.port}`,
-      '--delete-delay=0', // we delete explicitly at hang-up; keeping ports 30 s exhausts small ranges
-      // rtpengine drops a call without media after --timeout (default 60 s) and tells no one: keep that
-      // after the node's own media timeout, which hangs up and reports mediaTimeout.
-      `--timeout=${Math.max(60, (o.mediaTimeoutSec ?? 60) + 30)}`,
-      '--endpoint-learning=heuristic', // prefer the SDP address, still learn NATed sources
-      // Recording: pcap files that the node converts (the `proc` method needs the kernel module).
-      `--recording-dir=${this.recordingDir}`,
-      '--recording-method=pcap',
-      '--recording-format=eth',
-      '--foreground',
-      '--log-stderr',
-      `--log-level=${o.logLevel ?? 5}`,
-      `--pidfile=${join(o.runDir, 'rtpengine.pid')}`,
-    ];
+    return rtpengineArgs(this.opts);
   }
 
   async start(): Promise<void> {
@@ -207,4 +183,36 @@ async function readIfThere(path: string): Promise<string> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return '';
     throw err;
   }
+}
+
+/** rtpengine's command line for these options (the node always passes `--config-file=none`). */
+export function rtpengineArgs(o: RtpEngineProcessOptions): string[] {
+  const iface = o.advertised && o.advertised !== o.interface ? `${o.interface}!${o.advertised}` : o.interface;
+  return [
+    '--config-file=none', // never pick up /etc/rtpengine/rtpengine.conf (kernel table, extra listeners)
+    `--table=${o.table ?? -1}`, // -1: userspace forwarding, works without the kernel module
+    ...(o.threads ? [`--num-threads=${o.threads}`] : []),
+    `--interface=${iface}`,
+    `--listen-ng=${o.ngHost}:${o.ngPort}`,
+    `--port-min=${o.portMin}`,
+    `--port-max=${o.portMax}`,
+    `--dtmf-log-dest=${o.dtmfLogDest.host}:${o.dtmfLogDest.port}`,
+    '--delete-delay=0', // we delete explicitly at hang-up; keeping ports 30 s exhausts small ranges
+    // rtpengine drops a call without media after --timeout (default 60 s) and tells no one: keep that
+    // after the node's own media timeout, which hangs up and reports mediaTimeout.
+    `--timeout=${Math.max(60, (o.mediaTimeoutSec ?? 60) + 30)}`,
+    '--endpoint-learning=heuristic', // prefer the SDP address, still learn NATed sources
+    // Recording: pcap files that the node converts (the `proc` method needs the kernel module).
+    `--recording-dir=${recordingDirOf(o)}`,
+    '--recording-method=pcap',
+    '--recording-format=eth',
+    '--foreground',
+    '--log-stderr',
+    `--log-level=${o.logLevel ?? 5}`,
+    `--pidfile=${join(o.runDir, 'rtpengine.pid')}`,
+  ];
+}
+
+function recordingDirOf(o: RtpEngineProcessOptions): string {
+  return o.recordingDir ?? join(o.runDir, 'recordings');
 }
