@@ -176,6 +176,7 @@ for (const combo of combinations) {
         assert.ok(env.DRACHTIO_SECRET && env.DRACHTIO_IMAGE);
       }
       if (combo.context.rtpengine === 'system') assert.match(script, /table = \$RTPENGINE_TABLE/);
+      if (combo.context.rtpengine === 'system') assert.match(script, /num-threads = \$\(\( \$\(nproc\) > 1/);
       assert.match(script, /^apt install[^\n]* rtpengine-daemon/m);
       assert.match(script, /SHASUMS256\.txt/, 'Node.js download is checksum-verified');
       assert.match(script, /node-v\$NODE_VERSION-linux-arm64/);

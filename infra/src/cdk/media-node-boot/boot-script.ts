@@ -388,6 +388,8 @@ dtmf-log-dest = 127.0.0.1:22299
 recording-dir = /var/lib/sipms/recordings
 recording-method = pcap
 log-level = 5
+# As the node's RTPENGINE_THREADS: the cores the node's event loop leaves (rtpengine's own default is at least four).
+num-threads = $(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))
 CONF
 mkdir -p /var/lib/sipms/recordings
 EXTRA_ENV="RECORDING_DIR=/var/lib/sipms/recordings"
