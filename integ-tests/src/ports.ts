@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,14 +35,20 @@ function alive(pid: number): boolean {
 function claim(port: number): boolean {
   const file = join(CLAIMS, String(port));
   for (let attempt = 0; attempt < 2; attempt++) {
+    // The claim appears with its pid in it (written aside, then linked): a claim created empty and written
+    // after was read in that gap by another process as half-written, taken over, and the port handed out twice.
+    const draft = join(CLAIMS, `.${port}.${process.pid}`);
+    const fd = openSync(draft, 'w');
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      linkSync(draft, file);
       handedOut.add(port);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      unlinkSync(draft);
     }
     let holder = Number.NaN;
     try {
@@ -52,7 +58,7 @@ function claim(port: number): boolean {
     }
     if (holder === process.pid || (Number.isInteger(holder) && holder > 0 && alive(holder))) return false;
     try {
-      unlinkSync(file); // stale: its process is gone (or the claim was half-written)
+      unlinkSync(file); // stale: its process is gone
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
