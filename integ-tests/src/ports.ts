@@ -34,36 +34,38 @@ function alive(pid: number): boolean {
 /** Claims `port` for this process across test processes; false when a live process holds it. */
 function claim(port: number): boolean {
   const file = join(CLAIMS, String(port));
-  for (let attempt = 0; attempt < 2; attempt++) {
-    // The claim appears with its pid in it (written aside, then linked): a claim created empty and written
-    // after was read in that gap by another process as half-written, taken over, and the port handed out twice.
-    const draft = join(CLAIMS, `.${port}.${process.pid}`);
-    const fd = openSync(draft, 'w');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    try {
-      linkSync(draft, file);
-      handedOut.add(port);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      unlinkSync(draft);
+  // The claim appears with its pid in it (written aside, then linked): a claim created empty and written
+  // after was read in that gap by another process as half-written, taken over, and the port handed out twice.
+  const draft = join(CLAIMS, `.${port}.${process.pid}`);
+  const fd = openSync(draft, 'w');
+  writeSync(fd, String(process.pid));
+  closeSync(fd);
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        linkSync(draft, file);
+        handedOut.add(port);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let holder = Number.NaN;
+      try {
+        holder = Number(readFileSync(file, 'utf8'));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // released meanwhile: try again
+      }
+      if (holder === process.pid || (Number.isInteger(holder) && holder > 0 && alive(holder))) return false;
+      try {
+        unlinkSync(file); // stale: its process is gone
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
-    let holder = Number.NaN;
-    try {
-      holder = Number(readFileSync(file, 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // released meanwhile: try again
-    }
-    if (holder === process.pid || (Number.isInteger(holder) && holder > 0 && alive(holder))) return false;
-    try {
-      unlinkSync(file); // stale: its process is gone
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    return false;
+  } finally {
+    unlinkSync(draft);
   }
-  return false;
 }
 
 /** `count` consecutive ports from a random start (a multiple of `align`), all claimed, all free. */

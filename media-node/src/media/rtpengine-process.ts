@@ -55,10 +55,6 @@ export class RtpEngineProcess extends EventEmitter<{
     return recordingDirOf(this.opts);
   }
 
-  args(): string[] {
-    return rtpengineArgs(this.opts);
-  }
-
   async start(): Promise<void> {
     await mkdir(this.opts.runDir, { recursive: true });
     await mkdir(this.recordingDir, { recursive: true });
@@ -68,7 +64,10 @@ export class RtpEngineProcess extends EventEmitter<{
   private async spawnOnce(): Promise<void> {
     // Its own process group: a Ctrl-C meant for `npm start` reaches the node, which stops rtpengine after
     // its calls, instead of rtpengine dying first under live calls.
-    const child = spawn(this.opts.binary, this.args(), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(this.opts.binary, rtpengineArgs(this.opts), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.child = child;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     // A binary that cannot be run (ENOENT, EACCES) emits 'error' and no 'exit': fail at once, not after the ping wait.
