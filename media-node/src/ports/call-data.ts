@@ -16,9 +16,10 @@ export interface SessionRepository {
   setConnection(sessionId: string, connectionId: string, connection: ConnectionRecord): Promise<void>;
   /**
    * Ends the session; `false` when it had already ended (a sweeper presumed this node dead and completed it
-   * with `nodeFailed`): then it must not be reported again.
+   * with `nodeFailed`): then it must not be reported again. `endedParticipants` are marked ended in the same
+   * write (the session's last participant: one write less per call).
    */
-  end(sessionId: string, reason: string): Promise<boolean>;
+  end(sessionId: string, reason: string, endedParticipants?: readonly string[]): Promise<boolean>;
   journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void>;
   /** Stores the journal entries written so far that are still queued (a node batches them). */
   flushJournal(): Promise<void>;

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { CallSession } from '../../src/call/session/call-session.js';
 import { Participant } from '../../src/call/session/participant.js';
 import type { CallbackPort } from '../../src/ports/callbacks.js';
-import { ConditionalCheckFailed, flowKit, reply, waitFor } from '../kit/index.js';
+import { ConditionalCheckFailed, flowKit, reply, settle, waitFor } from '../kit/index.js';
 
 /** CallSession (seq, ordering, replyIds, completion) and Participant (session item, usage, state). */
 
@@ -258,23 +258,53 @@ describe('Participant', { concurrency: true }, () => {
     assert.equal(kit.sessions.journalOf(session.sessionId, 'bridged')[0]?.participantId, 'p2');
   });
 
-  test('end before an answer: no seconds; the item ended; idempotent', async (t) => {
+  test('end before an answer: no seconds; the last participant is marked ended by the session end write; idempotent', async (t) => {
     const kit = flowKit(t);
     const session = new CallSession(kit.tenant, kit.deps);
     const p = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
     await p.end();
     await p.end();
     assert.equal(p.state, 'ended');
-    assert.equal(kit.sessions.get(session.sessionId)!.participants.p1?.state, 'ended');
     assert.equal(kit.usage.records.filter((r) => 'callSeconds' in r.counters).length, 0);
     p.answered();
     assert.equal(p.state, 'ended', 'an ended participant cannot be answered');
+    assert.equal(kit.sessions.writes.filter((w) => w.startsWith('setParticipantState')).length, 0);
+    await session.complete('callingPartyDrop');
+    const stored = kit.sessions.get(session.sessionId)!;
+    assert.equal(stored.state, 'ended');
+    assert.equal(stored.participants.p1?.state, 'ended');
+  });
+
+  test('a participant that is not the last writes its own ended state', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    const p1 = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
+    const p2 = await Participant.join(session, 'p2', record0(), kit.deps, { createSession: false });
+    await p1.end();
+    assert.equal(kit.sessions.get(session.sessionId)!.participants.p1?.state, 'ended');
+    await p2.end();
+    assert.equal(kit.sessions.get(session.sessionId)!.participants.p2?.state, 'setup', 'left to the session end');
+    await session.complete('callingPartyDrop');
+    assert.equal(kit.sessions.get(session.sessionId)!.participants.p2?.state, 'ended');
+  });
+
+  test('one joining an emptied session before it completes: the one that left is written ended at once', async (t) => {
+    const kit = flowKit(t);
+    const session = new CallSession(kit.tenant, kit.deps);
+    const p1 = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
+    await p1.end();
+    await Participant.join(session, 'p2', record0(), kit.deps, { createSession: false });
+    await settle();
+    assert.equal(kit.sessions.get(session.sessionId)!.participants.p1?.state, 'ended');
+    await session.complete('callingPartyDrop');
+    assert.equal(kit.sessions.get(session.sessionId)!.participants.p2?.state, 'setup', 'p2 never left');
   });
 
   test('a state write refused by the store is logged, not thrown', async (t) => {
     const kit = flowKit(t);
     const session = new CallSession(kit.tenant, kit.deps);
     const p = await Participant.join(session, 'p1', record, kit.deps, { createSession: true });
+    await Participant.join(session, 'p2', record0(), kit.deps, { createSession: false });
     kit.sessions.failNext('setParticipantState');
     await p.end();
     assert.equal(kit.logger.find('participant state write failed').length, 1);

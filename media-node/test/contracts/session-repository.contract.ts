@@ -160,6 +160,23 @@ export function sessionRepositoryContract(
       assert.ok(Date.parse(endedAt!) >= before - 1000 && Date.parse(endedAt!) <= Date.now() + 1000, endedAt);
     });
 
+    test('end marks the participants it is given ended in the same write, and no other', async () => {
+      const session = newSession();
+      await subject.repo.create(session);
+      const second: ParticipantRecord = {
+        direction: 'outbound',
+        from: 'a',
+        to: 'b',
+        sipCallId: 'c4@x',
+        state: 'active',
+      };
+      await subject.repo.addParticipant(session.sessionId, 'p2', second);
+      assert.equal(await subject.repo.end(session.sessionId, 'callingPartyDrop', ['p1']), true);
+      const stored = await subject.inspect.session(session.sessionId);
+      assert.equal(stored?.state, 'ended');
+      assert.deepEqual(stored?.participants, { p1: { ...session.participants.p1, state: 'ended' }, p2: second });
+    });
+
     test('end of a session that has ended already is refused: false, nothing changes', async () => {
       const session = newSession();
       await subject.repo.create(session);

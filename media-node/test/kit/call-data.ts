@@ -83,11 +83,14 @@ export class FakeSessionRepository implements SessionRepository {
     s.connections[connectionId] = structuredClone(connection);
   }
 
-  async end(sessionId: string, reason: string): Promise<boolean> {
+  async end(sessionId: string, reason: string, endedParticipants: readonly string[] = []): Promise<boolean> {
     await this.enter('end', sessionId);
     const s = this.sessions.get(sessionId);
     if (!s) throw new ConditionalCheckFailed('no such session');
     if (s.state === 'ended') return false;
+    // As DynamoDB: a path into a participant the session does not have fails the whole write.
+    if (endedParticipants.some((p) => !s.participants[p])) throw new Error('invalid document path');
+    for (const p of endedParticipants) s.participants[p]!.state = 'ended';
     s.state = 'ended';
     s.endedAt = new Date().toISOString();
     s.endReason = reason;

@@ -111,17 +111,25 @@ export class SessionStore {
    * Ends an active session once. `false` when it had already ended — its node was presumed dead and a
    * sweeper completed it (`nodeFailed`): the caller must not report it again. Rejects for a missing session.
    * A request retried after a timeout whose first attempt had landed finds the session ended by itself: true.
+   * `endedParticipants` (ids the session has) are marked ended in the same write: the last participant's
+   * own state write would be one more request per call.
    */
-  async end(sessionId: string, reason: string): Promise<boolean> {
+  async end(sessionId: string, reason: string, endedParticipants: readonly string[] = []): Promise<boolean> {
     let nodeId: unknown;
+    const names: Record<string, string> = { '#s': 'state' };
+    const sets = ['#s = :ended', 'endedAt = :at', 'endReason = :r'];
+    endedParticipants.forEach((participantId, i) => {
+      names[`#p${i}`] = participantId;
+      sets.push(`participants.#p${i}.#s = :ended`);
+    });
     try {
       const res = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.session(sessionId),
-          UpdateExpression: 'SET #s = :ended, endedAt = :at, endReason = :r',
+          UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: 'attribute_exists(pk) AND #s <> :ended',
-          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeNames: names,
           ExpressionAttributeValues: { ':ended': 'ended', ':at': new Date().toISOString(), ':r': reason },
           ReturnValues: 'ALL_NEW',
         }),

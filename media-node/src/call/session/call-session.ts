@@ -43,6 +43,8 @@ export class CallSession {
   private tail: Promise<unknown> = Promise.resolve();
   /** Participants that joined and have not ended yet; the session ends after the last one. */
   private members = 0;
+  /** The participant that left last: marked ended with the session's end. */
+  private lastMember: string | undefined;
   private readonly onEmpty: (() => void)[] = [];
 
   constructor(
@@ -78,12 +80,25 @@ export class CallSession {
   /** A participant joined the session (Participant.join). */
   addMember(): void {
     this.members += 1;
+    const left = this.lastMember;
+    if (left === undefined) return;
+    // Joined an emptied session before it completed: the one that left is not written with the end after all.
+    this.lastMember = undefined;
+    this.deps.sessions
+      .setParticipantState(this.sessionId, left, 'ended')
+      .catch((err) => this.log.warn({ err, participantId: left }, 'participant state write failed'));
   }
 
-  /** A participant ended (Participant.end). */
-  removeMember(): void {
+  /**
+   * A participant ended (Participant.end). True when it was the last: the session completes next, and its end
+   * write marks that participant ended too.
+   */
+  removeMember(participantId: string): boolean {
     this.members = Math.max(0, this.members - 1);
-    if (this.members === 0) for (const resolve of this.onEmpty.splice(0)) resolve();
+    if (this.members > 0) return false;
+    this.lastMember = participantId;
+    for (const resolve of this.onEmpty.splice(0)) resolve();
+    return true;
   }
 
   /** Resolves once every participant has ended: only then may the flow owning the session complete it. */
@@ -199,7 +214,8 @@ export class CallSession {
   async complete(reason: string): Promise<void> {
     if (this.completed) return;
     this.completed = true;
-    const ended = await this.deps.sessions.end(this.sessionId, reason).catch((err) => {
+    const lastMember = this.lastMember ? [this.lastMember] : [];
+    const ended = await this.deps.sessions.end(this.sessionId, reason, lastMember).catch((err) => {
       this.log.warn({ err }, 'session end write failed');
       return undefined;
     });

@@ -23,6 +23,8 @@ export class Participant {
   private answeredAt: number | undefined;
   private durationTimer: NodeJS.Timeout | undefined;
   private reachedMax = false;
+  /** The write of the `active` state, once answered. */
+  private activeWrite: Promise<void> | undefined;
 
   private constructor(
     readonly session: CallSession,
@@ -87,7 +89,7 @@ export class Participant {
     this.answeredAt = Date.now();
     this.deps.usage.record(this.tenantId, { answeredCalls: 1 });
     this.journal({ kind: 'sip', event: options.event ?? 'answered' });
-    this.writeState('active');
+    this.activeWrite = this.writeState('active');
     if (options.notify !== false) void this.session.notify('callAnswered', { participantId: this.participantId });
   }
 
@@ -119,8 +121,10 @@ export class Participant {
     if (answeredAt !== undefined)
       this.deps.usage.record(this.tenantId, { callSeconds: Math.round((Date.now() - answeredAt) / 1000) });
     this.journalSipMessages();
-    await this.writeState('ended');
-    this.session.removeMember();
+    // The ended state must not land before the active one (a short call), whoever writes it.
+    await this.activeWrite;
+    // The session's last participant is marked ended by the session's own end write (one request less).
+    if (!this.session.removeMember(this.participantId)) await this.writeState('ended');
   }
 
   /** The leg's SIP messages as one journal entry: what a ladder of the call is drawn from. */
