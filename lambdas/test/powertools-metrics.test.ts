@@ -39,8 +39,8 @@ function fakeSessions(claim: false | { takenOver: boolean } = { takenOver: false
     claimDelivery: async () => claim,
     getReply: async () => undefined,
     releaseDelivery: async () => true,
-    storeOutcome: async (_s: string, record: unknown) => {
-      stored.push(record);
+    storeOutcomes: async (_s: string, outcomes: { record: unknown }[]) => {
+      for (const o of outcomes) stored.push(o.record);
     },
   } as unknown as SessionStore;
   return { sessions, stored };

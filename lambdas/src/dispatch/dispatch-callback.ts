@@ -117,7 +117,8 @@ async function claimAndDeliver(env: CallbackEnvelope, deps: DispatchDeps, span: 
   const started = Date.now();
   const tenant = await deps.tenants.get(env.tenantId);
   const holder = randomId('d', 12);
-  const leaseMs = deliveryWorstCaseMs(tenant?.callbackTimeoutMs ?? 0, tenant?.callbackRetries ?? 0);
+  const callbacks = 1 + (env.carried?.length ?? 0);
+  const leaseMs = deliveryWorstCaseMs(tenant?.callbackTimeoutMs ?? 0, tenant?.callbackRetries ?? 0, callbacks);
   const claim = await deps.sessions.claimDelivery(env.sessionId, env.id, { holder, leaseMs });
   if (!claim) {
     log.info({}, 'duplicate delivery ignored: another delivery holds a live claim on this event');
@@ -135,6 +136,17 @@ async function claimAndDeliver(env: CallbackEnvelope, deps: DispatchDeps, span: 
     }
     const result = await deliver(env, tenant, deps, log, started, span, { holder, leaseEndsAt: started + leaseMs });
     count({ outcome: result.outcome, latencyMs: result.latencyMs, webhookAttempts: result.webhookAttempts });
+    for (const c of result.carried) {
+      (deps.metrics ?? NO_METRICS).callback({
+        outcome: c.outcome,
+        latencyMs: c.latencyMs,
+        webhookAttempts: c.webhookAttempts,
+        callbackType: c.type,
+        tenantId: env.tenantId,
+        sessionId: env.sessionId,
+        eventId: c.eventId,
+      });
+    }
     return { status: 'delivered', outcome: result.outcome };
   } catch (err) {
     // No outcome stored: the claim goes back at once, so the bus's redelivery need not wait for the lease.
@@ -155,14 +167,57 @@ async function deliver(
   started: number,
   span: TraceSpan,
   claim: { holder: string; leaseEndsAt: number },
-): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
+): Promise<Posted & { carried: CarriedPosted[] }> {
   const slow = watchSlowDelivery(env, tenant, deps.slowCallbacks, claim, log);
   try {
-    return await deliverWatched(env, tenant, deps, log, started, span, slow);
+    // Notifications the callback carries go first, in order, each its own POST, span and journal entry.
+    const carried: CarriedPosted[] = [];
+    const { sealed: _sealed, traceparent: _traceparent, carried: _carried, ...common } = env;
+    let since = started;
+    for (const c of env.carried ?? []) {
+      const one: CallbackEnvelope = { ...common, ...c, expectsReply: false };
+      const childSpan = (deps.tracer ?? UNRECORDED_TRACER).startSpan(`webhook ${c.type}`, {
+        parent: c.traceparent,
+        kind: 'client',
+        attributes: { 'sipms.event_id': c.id, 'sipms.callback': c.type, 'sipms.seq': c.seq },
+      });
+      const childLog = log.child({ eventId: c.id, type: c.type, carriedBy: env.id });
+      try {
+        carried.push({
+          ...(await postCallback(one, tenant, deps, childLog, since, childSpan, slow)),
+          type: c.type,
+          eventId: c.id,
+        });
+      } finally {
+        childSpan.end();
+      }
+      since = Date.now();
+    }
+    const main = await postCallback(env, tenant, deps, log, since, span, slow);
+    slow.stop();
+    // One request: the outcomes (the node waits on the last, for its reply or to keep seq order), each with its
+    // journal entry.
+    await deps.sessions.storeOutcomes(env.sessionId, [...carried.map((c) => c.stored), main.stored]);
+    return { ...main, carried };
   } finally {
     await slow.end();
   }
 }
+
+interface StoredOutcome {
+  record: Parameters<SessionStore['storeOutcome']>[1];
+  entry: Parameters<SessionStore['storeOutcome']>[2];
+}
+
+/** One callback's POST (with retries and the fallback URL) and the outcome to store for it. */
+interface Posted {
+  outcome: 'reply' | 'fallback';
+  latencyMs: number;
+  webhookAttempts: number;
+  stored: StoredOutcome;
+}
+
+type CarriedPosted = Posted & { type: CallbackEnvelope['type']; eventId: string };
 
 interface SlowWatch {
   /** Aborted when the tenant has no slow-callback slot left; the reason says why. */
@@ -239,7 +294,7 @@ function watchSlowDelivery(
   };
 }
 
-async function deliverWatched(
+async function postCallback(
   env: CallbackEnvelope,
   tenant: TenantRecord | undefined,
   deps: DispatchDeps,
@@ -247,7 +302,7 @@ async function deliverWatched(
   started: number,
   span: TraceSpan,
   slow: SlowWatch,
-): Promise<{ outcome: 'reply' | 'fallback'; latencyMs: number; webhookAttempts: number }> {
+): Promise<Posted> {
   const { signal } = slow;
   const addresses = deps.addresses ?? AddressPolicy.fromSettings(deps.urlPolicy);
   const attempts: WebhookAttempt[] = [];
@@ -277,6 +332,8 @@ async function deliverWatched(
     }
   }
 
+  // Stopped by the slow-callback cap while an earlier callback of this delivery waited: this one is not sent.
+  if (signal.aborted && rawBody !== undefined) failures.push(`stopped: ${messageOf(signal.reason)}`);
   for (const target of targets) {
     // A delivery stopped by the slow-callback cap does not try the fallback URL (often the same slow server).
     if (!tenant || !target.url || accepted || rawBody === undefined || signal.aborted) continue;
@@ -317,21 +374,19 @@ async function deliverWatched(
       );
   }
 
-  slow.stop();
   const reason = accepted ? undefined : failures.join('; ');
   const fallback = FALLBACK_REPLIES[env.type as keyof typeof FALLBACK_REPLIES] ?? {};
   const latencyMs = Date.now() - started;
-  // One request: the outcome (the node waits on it, for the reply or to keep seq order) and its journal entry.
-  await deps.sessions.storeOutcome(
-    env.sessionId,
-    {
+  const stored: StoredOutcome = {
+    record: {
       eventId: env.id,
       outcome: accepted ? 'reply' : 'fallback',
       reply: accepted ? accepted.reply : fallback,
       ...(reason ? { reason } : {}),
       at: new Date().toISOString(),
     },
-    {
+    entry: {
+      at: new Date().toISOString(),
       kind: 'callback',
       callback: env.type,
       eventId: env.id,
@@ -346,12 +401,12 @@ async function deliverWatched(
       attempts,
       latencyMs,
     },
-  );
+  };
   span.setAttributes({ 'sipms.outcome': accepted ? 'reply' : 'fallback', 'sipms.webhook_attempts': attempts.length });
   if (accepted) span.setAttributes({ 'http.response.status_code': accepted.status });
   if (reason) {
     span.fail(reason);
     log.warn({ reason, attempts: attempts.length }, 'callback failed; defined fallback used');
   }
-  return { outcome: accepted ? 'reply' : 'fallback', latencyMs, webhookAttempts: attempts.length };
+  return { outcome: accepted ? 'reply' : 'fallback', latencyMs, webhookAttempts: attempts.length, stored };
 }

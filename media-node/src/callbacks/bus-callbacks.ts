@@ -2,7 +2,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { SecretBox } from '@sipms/shared/crypto/secret-box';
 import { type CallbackPublisher, EventBridgeCallbackPublisher } from '@sipms/shared/events/callback-publisher';
-import type { CallbackEnvelope } from '@sipms/shared/events/envelope';
+import type { CallbackEnvelope, CarriedCallback } from '@sipms/shared/events/envelope';
 import { type SealedFields, sealSensitiveFields, sensitivePathsIn } from '@sipms/shared/events/sensitive-fields';
 import type { Logger } from '@sipms/shared/util/logger';
 import type { CallbackPort, CallbackRequest, CallbackResult } from '../ports/callbacks.js';
@@ -40,20 +40,30 @@ export class BusCallbacks implements CallbackPort {
     return sealSensitiveFields(payload, paths, this.secrets, { tenantId: req.tenantId, eventId: req.eventId });
   }
 
-  private async publish(req: CallbackRequest, expectsReply: boolean): Promise<void> {
+  /** One callback as the bus carries it: ids, its (sealed) body and trace context. */
+  private async carriedForm(req: CallbackRequest, time: string): Promise<CarriedCallback> {
     const { payload, sealed } = await this.sealed(req);
-    const envelope: CallbackEnvelope = {
+    return {
       id: req.eventId,
-      tenantId: req.tenantId,
-      sessionId: req.sessionId,
       seq: req.seq,
       type: req.type,
-      time: new Date().toISOString(),
-      nodeId: this.nodeId,
-      expectsReply,
+      time,
       payload,
       ...(sealed ? { sealed } : {}),
       ...(req.traceparent ? { traceparent: req.traceparent } : {}),
+    };
+  }
+
+  private async publish(req: CallbackRequest, expectsReply: boolean): Promise<void> {
+    const time = new Date().toISOString();
+    const carried = await Promise.all((req.carried ?? []).map((c) => this.carriedForm(c, time)));
+    const envelope: CallbackEnvelope = {
+      ...(await this.carriedForm(req, time)),
+      tenantId: req.tenantId,
+      sessionId: req.sessionId,
+      nodeId: this.nodeId,
+      expectsReply,
+      ...(carried.length > 0 ? { carried } : {}),
     };
     await this.bus.publish(envelope);
   }

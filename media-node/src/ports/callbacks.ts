@@ -17,6 +17,11 @@ export interface CallbackRequest {
   sensitive?: readonly SensitivePath[];
   /** W3C `traceparent` of this callback: the call's trace, a span of its own. */
   traceparent?: string;
+  /**
+   * Notifications of the session queued before this callback and not sent yet: delivered first, in order,
+   * by this callback's delivery (each its own callback to the tenant). `deadlineMs` covers them all.
+   */
+  carried?: readonly CallbackRequest[];
 }
 
 export interface CallbackResult {

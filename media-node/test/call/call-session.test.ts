@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MAX_CARRIED } from '@sipms/shared/events/delivery-budget';
 import { CallSession } from '../../src/call/session/call-session.js';
 import { Participant } from '../../src/call/session/participant.js';
 import type { CallbackPort } from '../../src/ports/callbacks.js';
@@ -181,6 +182,92 @@ describe('CallSession', { concurrency: true }, () => {
     await b.end();
     await waiting;
     assert.equal(empty, true);
+  });
+
+  /** The callback port as the session calls it: each call's type, what it carries and its deadline. */
+  function spyPort(inner: CallbackPort) {
+    const sent: { type: string; carried: string[]; deadlineMs: number }[] = [];
+    const port: CallbackPort = {
+      request: (req, d, s) => {
+        sent.push({ type: req.type, carried: (req.carried ?? []).map((c) => c.type), deadlineMs: d });
+        return inner.request(req, d, s);
+      },
+      notify: (req, d) => {
+        sent.push({ type: req.type, carried: (req.carried ?? []).map((c) => c.type), deadlineMs: d });
+        return inner.notify(req, d);
+      },
+    };
+    return { port, sent };
+  }
+
+  test('a notification with a callback queued behind it by the next turn is carried by it: one delivery, in order', async (t) => {
+    const kit = flowKit(t);
+    const { port, sent } = spyPort(kit.callbacks);
+    const session = new CallSession(kit.tenant, { ...kit.deps, callbacks: port });
+    const answered = session.notify('callAnswered', { participantId: 'p1' });
+    const res = await session.request('getIvrCommand', { participantId: 'p1' });
+    await answered;
+    assert.equal(res.fallback, false);
+    assert.deepEqual(
+      sent.map(({ type, carried }) => ({ type, carried })),
+      [{ type: 'getIvrCommand', carried: ['callAnswered'] }],
+    );
+    assert.equal(sent[0]?.deadlineMs, session.replyDeadlineMs * 2, 'the wait covers both deliveries');
+    assert.deepEqual(kit.callbacks.types(), ['callAnswered', 'getIvrCommand'], 'the tenant still gets both, in order');
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('a lone notification is delivered on its own; the next callback carries nothing', async (t) => {
+    const kit = flowKit(t);
+    const { port, sent } = spyPort(kit.callbacks);
+    const session = new CallSession(kit.tenant, { ...kit.deps, callbacks: port });
+    await session.notify('callAnswered', { participantId: 'p1' });
+    await session.request('getIvrCommand', { participantId: 'p1' });
+    assert.deepEqual(
+      sent.map(({ type, carried }) => ({ type, carried })),
+      [
+        { type: 'callAnswered', carried: [] },
+        { type: 'getIvrCommand', carried: [] },
+      ],
+    );
+    assert.equal(sent[0]?.deadlineMs, session.replyDeadlineMs);
+  });
+
+  test('at most MAX_CARRIED ride with one callback; sessionCompleted carries what precedes it', async (t) => {
+    const kit = flowKit(t);
+    const { port, sent } = spyPort(kit.callbacks);
+    const session = new CallSession(kit.tenant, { ...kit.deps, callbacks: port });
+    const notes = Array.from({ length: MAX_CARRIED + 2 }, (_, i) =>
+      session.notify('callNotify', { participantId: 'p1', event: `e${i}` }),
+    );
+    const completed = session.complete('hangup');
+    await Promise.all([...notes, completed]);
+    assert.deepEqual(
+      sent.map(({ type, carried }) => ({ type, carried: carried.length })),
+      [
+        { type: 'callNotify', carried: MAX_CARRIED },
+        { type: 'sessionCompleted', carried: 1 },
+      ],
+    );
+    assert.equal(kit.callbacks.calls.length, MAX_CARRIED + 3);
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('a tenant whose settings make one delivery of two longer than the longest allowed: nothing is carried', async (t) => {
+    const kit = flowKit(t);
+    const { port, sent } = spyPort(kit.callbacks);
+    const tenant = { ...kit.tenant, callbackTimeoutMs: 15_000, callbackRetries: 5 };
+    const session = new CallSession(tenant, { ...kit.deps, callbacks: port });
+    const answered = session.notify('callAnswered', { participantId: 'p1' });
+    await session.request('getIvrCommand', { participantId: 'p1' });
+    await answered;
+    assert.deepEqual(
+      sent.map(({ type, carried }) => ({ type, carried })),
+      [
+        { type: 'callAnswered', carried: [] },
+        { type: 'getIvrCommand', carried: [] },
+      ],
+    );
   });
 
   test('a callback path that throws does not stop the queue (logged)', async (t) => {

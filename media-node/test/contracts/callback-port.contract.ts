@@ -101,6 +101,20 @@ export function callbackPortContract(
       ]);
     });
 
+    test('notifications a request carries reach the tenant first, in order, each under its own type', async () => {
+      const tenantId = await subject.tenant({ kind: 'reply', reply: validReply });
+      const sessionId = id('s');
+      const answered = request(tenantId, 'callAnswered', 1, sessionId);
+      const notified = request(tenantId, 'callNotify', 2, sessionId);
+      const req = { ...request(tenantId, 'getIvrCommand', 3, sessionId), carried: [answered, notified] };
+      const res = await subject.port.request(req, 5000);
+      assert.deepEqual(res, { reply: VALID_REPLIES.getIvrCommand, fallback: false });
+      assert.deepEqual(
+        subject.received(tenantId, sessionId),
+        [answered, notified, req].map((r) => ({ type: r.type, payload: JSON.parse(JSON.stringify(r.payload)) })),
+      );
+    });
+
     test('an unreachable webhook: request resolves with the defined fallback and a reason', async () => {
       const tenantId = await subject.tenant({ kind: 'unreachable' });
       const res = await subject.port.request(request(tenantId, 'getIvrCommand'), 5000);

@@ -122,7 +122,13 @@ export class FakeCallbacks implements CallbackPort {
     return this;
   }
 
+  /** Notifications a callback carries go out first, one after another, as the dispatcher sends them. */
+  private async sendCarried(req: CallbackRequest, deadlineMs: number): Promise<void> {
+    for (const carried of req.carried ?? []) await this.notify(carried, deadlineMs);
+  }
+
   async request(req: CallbackRequest, deadlineMs: number, signal?: AbortSignal): Promise<CallbackResult> {
+    await this.sendCarried(req, deadlineMs);
     const call = this.begin(req, 'request', deadlineMs);
     const fallback = (reason: string): CallbackResult => ({
       reply: FALLBACK_REPLIES[req.type as keyof typeof FALLBACK_REPLIES] ?? {},
@@ -157,6 +163,7 @@ export class FakeCallbacks implements CallbackPort {
   }
 
   async notify(req: CallbackRequest, deadlineMs: number): Promise<void> {
+    await this.sendCarried(req, deadlineMs);
     const call = this.begin(req, 'notify', deadlineMs);
     const handler = this.handlers.get(req.type);
     const queued = this.queues.get(req.type)?.shift();

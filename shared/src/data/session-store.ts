@@ -17,6 +17,7 @@ import {
   type SessionRecord,
 } from '../domain/session.js';
 import { randomId } from '../util/ids.js';
+import { BATCH_WRITE_MAX, batchWrite } from './batch-write.js';
 import { isConditionFailure } from './condition-failure.js';
 import { JournalBatcher } from './journal-batcher.js';
 import { queryAll } from './query-all.js';
@@ -343,6 +344,35 @@ export class SessionStore {
   }
 
   /**
+   * Stores the outcomes of one delivery (a callback and the notifications it carried, envelope.ts): one
+   * request either way, a PutItem for one, a BatchWriteItem for several (unconditional, as storeOutcome).
+   */
+  async storeOutcomes(
+    sessionId: string,
+    outcomes: readonly { record: ReplyRecord; entry: Omit<JournalEntry, 'at'> & { at?: string } }[],
+  ): Promise<void> {
+    const [only] = outcomes;
+    if (outcomes.length === 1 && only) return this.storeOutcome(sessionId, only.record, only.entry);
+    const at = new Date().toISOString();
+    for (let i = 0; i < outcomes.length; i += BATCH_WRITE_MAX) {
+      await batchWrite(
+        this.doc,
+        this.tableName,
+        outcomes.slice(i, i + BATCH_WRITE_MAX).map(({ record, entry }) => ({
+          PutRequest: {
+            Item: {
+              ...keys.reply(sessionId, record.eventId),
+              ...record,
+              journal: { ...entry, at: entry.at ?? at },
+              expiresAt: ttlIn(SESSION_TTL),
+            },
+          },
+        })),
+      );
+    }
+  }
+
+  /**
    * Claims the delivery of one event before its webhook is called: one conditional write that succeeds
    * when nobody holds the claim or the holder's lease has run out (`claimExpiresAt < now`: a holder that
    * died), so two concurrent deliveries never both POST. `false`: a live claim is held by another delivery.
@@ -468,7 +498,14 @@ export class SessionStore {
       ...entries.map((item) => strip<JournalEntry>(item)!),
       ...outcomes.flatMap((item) => (item.journal ? [item.journal as JournalEntry] : [])),
     ];
-    // Stable: entries with the same time keep the order they were read in.
-    return merged.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    // Stable: entries with the same time keep the order they were read in, but callbacks go by seq (the
+    // notifications one delivery carried may be stored within the same millisecond).
+    const seqOf = (e: JournalEntry) => (e.kind === 'callback' && typeof e.seq === 'number' ? e.seq : undefined);
+    return merged.sort((a, b) => {
+      if (a.at !== b.at) return a.at < b.at ? -1 : 1;
+      const sa = seqOf(a);
+      const sb = seqOf(b);
+      return sa !== undefined && sb !== undefined ? sa - sb : 0;
+    });
   }
 }

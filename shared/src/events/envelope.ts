@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CallbackName } from '../contracts/callbacks.js';
 import { TRACEPARENT_PATTERN } from '../observability/trace-context.js';
+import { MAX_CARRIED } from './delivery-budget.js';
 import { SealedFields } from './sensitive-fields.js';
 
 /**
@@ -10,6 +11,22 @@ import { SealedFields } from './sensitive-fields.js';
 
 export const EVENT_SOURCE = 'sip-mediaserver.media-node';
 export const CALLBACK_DETAIL_TYPE = 'callback';
+
+/**
+ * A notification carried by a later callback of its session: delivered first (its own POST, event id,
+ * signature, journal entry and stored outcome), in order, by the later callback's delivery. The node
+ * waits for one outcome instead of one per callback: on AWS one EventBridge round trip less per notification.
+ */
+export const CarriedCallback = z.object({
+  id: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  type: CallbackName,
+  time: z.iso.datetime(),
+  payload: z.record(z.string(), z.unknown()),
+  sealed: SealedFields.optional(),
+  traceparent: z.string().regex(TRACEPARENT_PATTERN).optional(),
+});
+export type CarriedCallback = z.infer<typeof CarriedCallback>;
 
 export const CallbackEnvelope = z.object({
   /** Event id: stable across retries, sent as X-Mediaserver-Event-Id, keys the reply item. */
@@ -31,6 +48,8 @@ export const CallbackEnvelope = z.object({
   sealed: SealedFields.optional(),
   /** W3C trace context of this callback (one trace per call); the webhook receives a child of it. */
   traceparent: z.string().regex(TRACEPARENT_PATTERN).optional(),
+  /** Earlier notifications of the session this delivery sends first, in `seq` order (delivery-budget.ts). */
+  carried: z.array(CarriedCallback).max(MAX_CARRIED).optional(),
 });
 export type CallbackEnvelope = z.infer<typeof CallbackEnvelope>;
 

@@ -1,13 +1,9 @@
-import { deliveryWorstCaseMs } from '@sipms/shared/events/delivery-budget';
+import { LONGEST_DELIVERY_MS } from '@sipms/shared/events/delivery-budget';
 import { Duration } from 'aws-cdk-lib';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ServiceFunction } from './service-function.js';
-
-/** The contract's upper bounds (shared/src/contracts/rest.ts: callbackTimeoutMs ≤ 15000, callbackRetries ≤ 5). */
-export const MAX_CALLBACK_TIMEOUT_MS = 15_000;
-export const MAX_CALLBACK_RETRIES = 5;
 
 /**
  * The longest one delivery can take (every attempt at the callback URL times out, then the fallback URL's
@@ -15,8 +11,7 @@ export const MAX_CALLBACK_RETRIES = 5;
  * (shared/src/events/delivery-budget.ts), so a dispatcher killed by this timeout leaves a claim that has run out.
  */
 export function dispatcherTimeout(): Duration {
-  const worst = deliveryWorstCaseMs(MAX_CALLBACK_TIMEOUT_MS, MAX_CALLBACK_RETRIES);
-  return Duration.seconds(Math.ceil(worst / 10_000) * 10);
+  return Duration.seconds(Math.ceil(LONGEST_DELIVERY_MS / 10_000) * 10);
 }
 
 export interface CallbackDispatcherProps {

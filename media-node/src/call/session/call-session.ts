@@ -1,5 +1,6 @@
 import { type CallbackFields, type CallbackName, FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { TenantRecord } from '@sipms/shared/domain/tenant';
+import { carriedDeliveryFits } from '@sipms/shared/events/delivery-budget';
 import { redactPayload, type SensitivePath } from '@sipms/shared/events/sensitive-fields';
 import { type Tracer, type TraceSpan, UNRECORDED_TRACER } from '@sipms/shared/observability/tracing';
 import { randomId } from '@sipms/shared/util/ids';
@@ -41,6 +42,10 @@ export class CallSession {
   private readonly replyOwners = new Map<string, string>();
   /** The tail of the session's callback queue. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Callbacks queued so far: a notification whose turn comes sees whether a later one is queued behind it. */
+  private queued = 0;
+  /** Notifications handed to the next callback to carry (delivered first, by its delivery). */
+  private carry: { req: CallbackRequest; delivered: () => void }[] = [];
   /** Participants that joined and have not ended yet; the session ends after the last one. */
   private members = 0;
   /** The participant that left last: marked ended with the session's end. */
@@ -150,9 +155,42 @@ export class CallSession {
   }
 
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
+    this.queued += 1;
     const next = this.tail.then(run, run);
     this.tail = next.catch((err) => this.log.error({ err }, 'callback queue step failed'));
     return next;
+  }
+
+  /**
+   * Sends `req` with the notifications handed to it, and waits as long as delivering them all may take; they
+   * count as delivered when it does.
+   */
+  private async sendCarrying<T>(
+    req: CallbackRequest,
+    send: (req: CallbackRequest, deadlineMs: number) => Promise<T>,
+  ): Promise<T> {
+    const carried = this.carry.splice(0);
+    if (carried.length === 0) return send(req, this.replyDeadlineMs);
+    try {
+      return await send({ ...req, carried: carried.map((c) => c.req) }, this.replyDeadlineMs * (carried.length + 1));
+    } finally {
+      for (const c of carried) c.delivered();
+    }
+  }
+
+  /**
+   * At a notification's turn: when another callback of the session is queued behind it by the next turn of
+   * the event loop, and one delivery of them all fits the longest a delivery may take, the notification is
+   * handed to it to carry (true) instead of being delivered and waited for on its own — one round trip
+   * through the bus and the table less (docs/callback-delivery.md).
+   */
+  private async handOn(req: CallbackRequest, position: number, delivered: () => void): Promise<boolean> {
+    if (this.queued <= position) await new Promise((resolve) => setImmediate(resolve));
+    if (this.queued <= position) return false;
+    const { callbackTimeoutMs, callbackRetries } = this.tenant;
+    if (!carriedDeliveryFits(callbackTimeoutMs, callbackRetries, this.carry.length + 2)) return false;
+    this.carry.push({ req, delivered });
+    return true;
   }
 
   /**
@@ -171,7 +209,9 @@ export class CallSession {
       return Promise.resolve({ reply: FALLBACK_REPLIES[type], fallback: true, reason: 'session completed' });
     }
     const { req, span } = this.build(type, fields, sensitive);
-    return this.enqueue(() => this.deps.callbacks.request(req, this.replyDeadlineMs, signal)).then(
+    return this.enqueue(() =>
+      this.sendCarrying(req, (r, deadlineMs) => this.deps.callbacks.request(r, deadlineMs, signal)),
+    ).then(
       (res) => {
         CallSession.settled(span, res);
         return res;
@@ -192,7 +232,24 @@ export class CallSession {
       return Promise.resolve();
     }
     const { req, span } = this.build(type, fields);
-    return this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs)).finally(() => span.end());
+    const position = this.queued + 1;
+    let delivered!: () => void;
+    let failed!: (err: unknown) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      delivered = resolve;
+      failed = reject;
+    });
+    void this.enqueue(async () => {
+      if (await this.handOn(req, position, delivered)) return;
+      try {
+        await this.sendCarrying(req, (r, deadlineMs) => this.deps.callbacks.notify(r, deadlineMs));
+        delivered();
+      } catch (err) {
+        failed(err);
+        throw err; // logged by the queue, which goes on
+      }
+    });
+    return done.finally(() => span.end());
   }
 
   /** A callback not sent because the session has completed (its fields kept apart: they have an `event` too). */
@@ -236,7 +293,9 @@ export class CallSession {
     await this.deps.sessions
       .flushJournal()
       .catch((err) => this.log.warn({ err }, 'journal flush before sessionCompleted failed'));
-    await this.enqueue(() => this.deps.callbacks.notify(req, this.replyDeadlineMs)).finally(() => {
+    await this.enqueue(() =>
+      this.sendCarrying(req, (r, deadlineMs) => this.deps.callbacks.notify(r, deadlineMs)),
+    ).finally(() => {
       span.end();
       this.span.end();
     });

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { SessionStore } from '@sipms/shared/data/session-store';
+import { keys } from '@sipms/shared/data/table-design';
+import { TenantStore } from '@sipms/shared/data/tenant-store';
+import { deliveryWorstCaseMs } from '@sipms/shared/events/delivery-budget';
+import { CallbackEnvelope, type CarriedCallback } from '@sipms/shared/events/envelope';
+import { verifySignature } from '@sipms/shared/signing';
+import { randomId } from '@sipms/shared/util/ids';
+import { createLogger } from '@sipms/shared/util/logger';
+import { startDynamoDbLocal } from '../../infra/src/local/dynamodb-local.js';
+import { WebhookServer } from '../../integ-tests/src/webhook-server.js';
+import { type DispatchDeps, dispatchCallback } from '../src/dispatch/dispatch-callback.js';
+
+// A callback that carries earlier notifications of its session (envelope.ts, `carried`): one delivery, one
+// claim, every callback its own signed POST in seq order, its own outcome and journal entry, stored in one
+// request. Against dynalite and a real HTTP webhook.
+const TABLE = 'dispatch-carried-test';
+
+describe('dispatcher: notifications carried by a later callback', () => {
+  let dir: string;
+  let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>>;
+  let doc: DynamoDBDocumentClient;
+  let tenants: TenantStore;
+  let sessions: SessionStore;
+  let hook: WebhookServer;
+  let tenantId: string;
+  let secret: string;
+  const logger = createLogger({}, 'silent');
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dispatch-carried-'));
+    dynamo = await startDynamoDbLocal(dir, TABLE);
+    doc = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: dynamo.endpoint,
+        region: 'local',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      }),
+      { marshallOptions: { removeUndefinedValues: true } },
+    );
+    tenants = new TenantStore(doc, TABLE, 'sip.test');
+    sessions = new SessionStore(doc, TABLE);
+    hook = new WebhookServer();
+    await hook.start();
+    const { tenant } = await tenants.create({ name: 'Carried', callbackUrl: hook.url });
+    tenantId = tenant.tenantId;
+    secret = tenant.signingSecrets[0]!.secret;
+    await tenants.update(tenantId, { callbackTimeoutMs: 1000, callbackRetries: 1 });
+  });
+
+  after(async () => {
+    await hook.close();
+    await dynamo.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    hook.received.length = 0;
+    hook.responder = () => undefined;
+  });
+
+  const deps = (): DispatchDeps => ({ tenants, sessions, urlPolicy: 'allow-loopback', logger });
+
+  /** getIvrCommand (seq 3) carrying callAnswered (seq 1) and a callNotify (seq 2), as a node publishes it. */
+  function carrier(): CallbackEnvelope {
+    const sessionId = randomId('s');
+    const time = new Date().toISOString();
+    const note = (seq: number, type: CarriedCallback['type'], fields: Record<string, unknown>): CarriedCallback => ({
+      id: randomId('e'),
+      seq,
+      type,
+      time,
+      payload: { sessionId, seq, timestamp: time, participantId: 'p1', ...fields },
+    });
+    const id = randomId('e');
+    // Parsed as the dispatcher's handler parses what the bus delivers.
+    return CallbackEnvelope.parse({
+      id,
+      tenantId,
+      sessionId,
+      seq: 3,
+      type: 'getIvrCommand',
+      time,
+      nodeId: 'n1',
+      expectsReply: true,
+      payload: { sessionId, seq: 3, timestamp: time, participantId: 'p1', replyId: id },
+      carried: [note(1, 'callAnswered', { replyId: 'r-answer' }), note(2, 'callNotify', { event: 'ringing' })],
+    });
+  }
+
+  test('each callback is its own signed POST, in seq order; each outcome and journal entry is stored', async () => {
+    hook.responder = (cb) => (cb.name === 'getIvrCommand' ? { body: { hangup: true } } : { body: {} });
+    const env = carrier();
+    assert.deepEqual(await dispatchCallback(env, deps()), { status: 'delivered', outcome: 'reply' });
+    assert.deepEqual(
+      hook.received.map((cb) => [cb.name, cb.body.seq, cb.headers['x-mediaserver-event-id']]),
+      [
+        ['callAnswered', 1, env.carried![0]!.id],
+        ['callNotify', 2, env.carried![1]!.id],
+        ['getIvrCommand', 3, env.id],
+      ],
+    );
+    for (const cb of hook.received)
+      assert.ok(verifySignature(cb.headers['x-mediaserver-signature'], cb.rawBody, secret).ok);
+    const stored = (await sessions.getReply(env.sessionId, env.id))?.reply as { hangup?: boolean } | undefined;
+    assert.equal(stored?.hangup, true, 'the reply, validated');
+    for (const c of env.carried!) assert.equal((await sessions.getReply(env.sessionId, c.id))?.outcome, 'reply');
+    const journal = await sessions.readJournal(env.sessionId);
+    assert.deepEqual(
+      journal.map((e) => [e.callback, e.seq, e.eventId]),
+      [
+        ['callAnswered', 1, env.carried![0]!.id],
+        ['callNotify', 2, env.carried![1]!.id],
+        ['getIvrCommand', 3, env.id],
+      ],
+    );
+    const claim = (await doc.send(new GetCommand({ TableName: TABLE, Key: keys.deliveryClaim(env.sessionId, env.id) })))
+      .Item;
+    const lease = (claim?.claimExpiresAt as number) - Date.parse(claim?.claimedAt as string);
+    assert.equal(lease, deliveryWorstCaseMs(1000, 1, 3), 'one claim, its lease covers all three callbacks');
+  });
+
+  test('a carried notification the webhook refuses gets its fallback; the callbacks after it still go out', async () => {
+    hook.responder = (cb) =>
+      cb.name === 'callAnswered'
+        ? { status: 500 }
+        : cb.name === 'getIvrCommand'
+          ? { body: { hangup: true } }
+          : undefined;
+    const env = carrier();
+    assert.deepEqual(await dispatchCallback(env, deps()), { status: 'delivered', outcome: 'reply' });
+    // callAnswered twice (the tenant's one retry), then the others once each.
+    assert.deepEqual(
+      hook.received.map((cb) => cb.name),
+      ['callAnswered', 'callAnswered', 'callNotify', 'getIvrCommand'],
+    );
+    const answered = await sessions.getReply(env.sessionId, env.carried![0]!.id);
+    assert.equal(answered?.outcome, 'fallback');
+    assert.match(answered?.reason ?? '', /500/);
+    const journal = await sessions.readJournal(env.sessionId);
+    assert.equal(journal[0]?.fallback, true);
+    assert.equal(journal[2]?.httpStatus, 200);
+  });
+
+  test('a redelivery of the carrying event POSTs nothing again, carried notifications included', async () => {
+    hook.responder = () => ({ delayMs: 100, body: {} });
+    const env = carrier();
+    const results = await Promise.all([dispatchCallback(env, deps()), dispatchCallback(env, deps())]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['delivered', 'duplicate']);
+    assert.equal(hook.received.length, 3, 'three callbacks, each POSTed once');
+  });
+});
