@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { createLogger } from '@sipms/shared/util/logger';
 import { toneWav } from '../src/media/audio-sources.js';
 import { DtmfLogListener } from '../src/media/dtmf-log-listener.js';
 import { parseRtp } from '../src/media/pcap.js';
+import { PcapRecordings } from '../src/media/pcap-recordings.js';
 import { RtpEngineController, RtpEngineError } from '../src/media/rtpengine-controller.js';
 import { RtpEngineMedia } from '../src/media/rtpengine-media.js';
 import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
@@ -322,6 +323,37 @@ describe('rtpengine controller, media legs and supervision (real rtpengine)', { 
     const second = await leg.stopRecording();
     assert.ok(Math.abs(second.durationMs - 500) <= 60, `second recording ${second.durationMs} ms`);
     await leg.close();
+    caller.close();
+  });
+
+  test('a call that never records: rtpengine writes nothing for it, and closing it looks for nothing', async (t) => {
+    const cleanup = t.mock.method(PcapRecordings.prototype, 'cleanup');
+    const { caller, leg, callId, rtpPort } = await openCall();
+    await sendAudio(caller, rtpPort, 10);
+    await leg.play(prompt);
+    const written = await readdir(join(dir, 'run', 'recordings'), { recursive: true }).catch(() => [] as string[]);
+    assert.deepEqual(
+      written.filter((f) => f.includes(callId)),
+      [],
+      'no pcap or metadata file names the call',
+    );
+    await leg.close();
+    assert.equal(cleanup.mock.callCount(), 0);
+    caller.close();
+  });
+
+  test('a call that recorded: its files are gone once it closes', async () => {
+    const { caller, leg, callId, rtpPort } = await openCall();
+    await leg.startRecording();
+    await sendAudio(caller, rtpPort, 10);
+    const { file } = await leg.stopRecording();
+    await leg.close();
+    const left = await readdir(join(dir, 'run', 'recordings'), { recursive: true });
+    // The WAV is the caller's to keep (the IVR stores it, then removes it); rtpengine's pcap and metadata are not.
+    assert.deepEqual(
+      left.filter((f) => f.includes(callId) && !file.endsWith(f)),
+      [],
+    );
     caller.close();
   });
 

@@ -251,6 +251,8 @@ class RtpEngineLeg implements OutboundMediaLeg {
   private sinkFacingPort: number;
   private eventPt: number | undefined;
   private recording: { startedAt: number } | undefined;
+  /** rtpengine writes files for a call only once it records: a leg that never did has none to clean up. */
+  private recordedEver = false;
   private echoing = false;
   /** Streams (and later conferences) listening to the caller and sending to it. */
   private readonly sinkTaps = new Set<SinkAudioTap>();
@@ -445,6 +447,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
     const before = await this.d.recordings.existing();
     // Taken before the command: the wall-clock window brackets everything rtpengine records.
     const startedAt = Date.now();
+    this.recordedEver = true;
     await this.d.control.startRecording({ 'call-id': this.d.ids.callId });
     this.d.recordings.expectNewFile(before);
     this.recording = { startedAt };
@@ -620,6 +623,7 @@ class RtpEngineLeg implements OutboundMediaLeg {
   }
 
   private async cleanupRecordings(): Promise<void> {
+    if (!this.recordedEver) return;
     await this.d.recordings?.cleanup().catch((err) => this.d.logger.warn({ err }, 'recording clean-up failed'));
   }
 
