@@ -8,6 +8,7 @@ import { AWS_STREAMING_LIMITS, boundedRequests, createDocumentClient } from '@si
 import { CommonEnv, envInt, loadConfig, parsedSetting } from '@sipms/shared/config';
 import { type SecretBox, secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { ActiveCallCounts } from '@sipms/shared/data/active-calls';
+import { CallSlots } from '@sipms/shared/data/call-slots';
 import { ConferenceStore } from '@sipms/shared/data/conference-store';
 import { DeploymentSettingsStore } from '@sipms/shared/data/deployment-settings';
 import { IdempotencyStore } from '@sipms/shared/data/idempotency-store';
@@ -144,7 +145,7 @@ export function controlPlane(): ControlPlane {
         () => new KMSClient({ maxAttempts: 3, requestHandler: boundedRequests() }),
       ),
       liveCalls: new LiveCallService(sessions, registry, {
-        rate: rateLimiter,
+        attempts: new CallSlots(doc, config.TABLE_NAME),
         active: new ActiveCallCounts(doc, config.TABLE_NAME),
         policyFor: async (tenantId) => {
           const tenant = await tenants.get(tenantId);

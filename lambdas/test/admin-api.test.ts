@@ -147,7 +147,7 @@ test('placeivrcall: a suspended tenant and a destination outside the allow-lists
   };
   let policy: CallPolicy;
   const service = new LiveCallService({ get: async () => undefined }, registry, {
-    rate: { hit: async () => ({ remaining: 1 }) },
+    attempts: { countAttempt: async () => undefined },
     active: { others: async () => 0 },
     policyFor: async () => policy,
   });

@@ -15,7 +15,6 @@ import { secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { CallSlots } from '@sipms/shared/data/call-slots';
 import { ConferenceStore } from '@sipms/shared/data/conference-store';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';
-import { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { SipCredentialStore } from '@sipms/shared/data/sip-credential-store';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
@@ -315,7 +314,6 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
     };
     const limits = new CallLimits(
       config.NODE_ID,
-      new FixedWindowRateLimiter(doc, config.TABLE_NAME),
       callSlots,
       (tenant) => ({
         maxConcurrentCalls: tenant.limits?.maxConcurrentCalls ?? config.TENANT_MAX_CONCURRENT_CALLS,

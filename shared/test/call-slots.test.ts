@@ -45,3 +45,49 @@ test("reclaim takes a dead node's slots away and its late release changes nothin
   assert.equal(await slots.reclaim('t-dead', 'dead'), 0);
   assert.equal((await slots.usage('t-dead')).active, 1);
 });
+
+test('admit: a slot and a count in the calls-per-second window in one write; a full window refuses until the next second', async () => {
+  const limits = { maxConcurrentCalls: 10, callsPerSecond: 2 };
+  const t0 = 1_700_000_000_000;
+  assert.equal(await slots.admit('t-cps', 'n1', limits, t0), undefined);
+  assert.equal(await slots.admit('t-cps', 'n1', limits, t0 + 300), undefined);
+  assert.equal(await slots.admit('t-cps', 'n1', limits, t0 + 900), 'callsPerSecond');
+  assert.equal((await slots.usage('t-cps')).active, 2, 'the refused call took no slot');
+  assert.equal(await slots.admit('t-cps', 'n1', limits, t0 + 1000), undefined, 'a new window');
+  assert.equal((await slots.usage('t-cps')).active, 3);
+});
+
+test('admit: the concurrent limit refuses, and a refused call is not counted in the window', async () => {
+  const limits = { maxConcurrentCalls: 1, callsPerSecond: 2 };
+  const t0 = 1_700_000_100_000;
+  assert.equal(await slots.admit('t-conc', 'n1', limits, t0), undefined);
+  assert.equal(await slots.admit('t-conc', 'n2', limits, t0 + 1), 'maxConcurrentCalls');
+  assert.equal(await slots.release('t-conc', 'n1'), true);
+  assert.equal(await slots.admit('t-conc', 'n2', limits, t0 + 2), undefined, 'the second call of the window');
+  assert.deepEqual(await slots.usage('t-conc'), { active: 1, byNode: { n2: 1 } });
+});
+
+test('admit: a burst from two nodes and the API counting placements never passes either limit', async () => {
+  const limits = { maxConcurrentCalls: 1000, callsPerSecond: 7 };
+  const t0 = 1_700_000_200_000;
+  // Two node objects (each with its own hint of the window) and the API's, all on the same item.
+  const nodes = [slots, new CallSlots(table.doc, 'slots-test')];
+  const api = new CallSlots(table.doc, 'slots-test');
+  const results = await Promise.all([
+    ...Array.from({ length: 30 }, (_, i) => nodes[i % 2]!.admit('t-mix', `n${i % 2}`, limits, t0 + i)),
+    ...Array.from({ length: 10 }, (_, i) => api.countAttempt('t-mix', limits.callsPerSecond, t0 + i)),
+  ]);
+  assert.equal(results.filter((r) => r === undefined).length, 7, 'seven calls in the second');
+  assert.ok(results.every((r) => r === undefined || r === 'callsPerSecond'));
+  const admittedByNodes = results.slice(0, 30).filter((r) => r === undefined).length;
+  assert.equal((await slots.usage('t-mix')).active, admittedByNodes, 'a slot for each call a node admitted');
+});
+
+test('admit: a node whose clock runs behind counts in the window another node began, never in a past one', async () => {
+  const limits = { maxConcurrentCalls: 100, callsPerSecond: 2 };
+  const t0 = 1_700_000_300_000;
+  const ahead = new CallSlots(table.doc, 'slots-test');
+  assert.equal(await ahead.admit('t-skew', 'fast', limits, t0 + 1000), undefined);
+  assert.equal(await slots.admit('t-skew', 'slow', limits, t0 + 990), undefined, 'counted in the later window');
+  assert.equal(await slots.admit('t-skew', 'slow', limits, t0 + 995), 'callsPerSecond', 'that window is full now');
+});

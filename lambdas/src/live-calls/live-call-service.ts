@@ -1,11 +1,11 @@
 import type { PlaceIvrCallRequest } from '@sipms/shared/contracts/live-calls';
 import type { ActiveCallCounts } from '@sipms/shared/data/active-calls';
+import type { CallSlots } from '@sipms/shared/data/call-slots';
 import type { NodeRegistry } from '@sipms/shared/data/node-registry';
-import type { FixedWindowRateLimiter } from '@sipms/shared/data/rate-limit';
 import type { SessionStore } from '@sipms/shared/data/session-store';
 import type { DestinationCheck } from '@sipms/shared/domain/outbound-policy';
 import type { SessionRecord } from '@sipms/shared/domain/session';
-import { AppError, ConflictError, NotFoundError, ValidationError } from '@sipms/shared/errors';
+import { AppError, ConflictError, NotFoundError, RateLimitedError, ValidationError } from '@sipms/shared/errors';
 import { randomId } from '@sipms/shared/util/ids';
 import { tenantSuspendedError } from '../http/tenant-suspended.js';
 
@@ -15,7 +15,8 @@ import { tenantSuspendedError } from '../http/tenant-suspended.js';
  * the live node with the most room.
  */
 export interface CallLimitChecks {
-  rate: Pick<FixedWindowRateLimiter, 'hit'>;
+  /** The tenant's calls-per-second window, shared with the nodes' inbound calls. */
+  attempts: Pick<CallSlots, 'countAttempt'>;
   active: Pick<ActiveCallCounts, 'others'>;
   /** What applies to the tenant's new calls now, from one read of the tenant. */
   policyFor(tenantId: string): Promise<CallPolicy>;
@@ -49,7 +50,15 @@ export class LiveCallService {
     if (!verdict.ok) {
       throw new AppError('destination_not_allowed', verdict.reason, { details: { destination } });
     }
-    await this.limits.rate.hit('calls', tenantId, { limit: limits.callsPerSecond, windowSeconds: 1 });
+    const now = Date.now();
+    if (await this.limits.attempts.countAttempt(tenantId, limits.callsPerSecond, now)) {
+      throw new RateLimitedError(
+        'calls',
+        limits.callsPerSecond,
+        1,
+        Math.max(1, Math.ceil((1000 - (now % 1000)) / 1000)),
+      );
+    }
     const active = await this.limits.active.others(tenantId, '');
     if (active >= limits.maxConcurrentCalls) {
       throw new AppError('rate_limited', `simultaneous calls: at most ${limits.maxConcurrentCalls} at once`, {

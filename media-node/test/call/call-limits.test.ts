@@ -1,21 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { CallLimits, type TenantLimits } from '../../src/call/limits/call-limits.js';
-import { FakeCallRateCounter, FakeCallSlots, RecordingLogger, settle } from '../kit/index.js';
+import { FakeCallSlots, RecordingLogger, settle } from '../kit/index.js';
 
 /** Per-tenant limits on a node: attempts per second (a shared fixed window) and concurrent calls (all nodes). */
 
 function limits(t: TestContext, defaults: TenantLimits = { maxConcurrentCalls: 2, callsPerSecond: 3 }) {
   let now = Date.parse('2024-05-01T10:00:00.100Z');
   const clock = () => now;
-  const rate = new FakeCallRateCounter(clock);
-  const active = new FakeCallSlots();
+  const active = new FakeCallSlots(clock);
   const logger = new RecordingLogger();
-  const subject = new CallLimits('node-a', rate, active, (tenant) => ({ ...defaults, ...tenant.limits }), logger);
+  const subject = new CallLimits('node-a', active, (tenant) => ({ ...defaults, ...tenant.limits }), logger);
   t.after(() => subject.close());
   return {
     subject,
-    rate,
     active,
     logger,
     advance: (ms: number) => {
@@ -96,20 +94,22 @@ describe('call limits', { concurrency: true }, () => {
     assert.equal((await subject.acquire(big))?.value, 3);
   });
 
-  test('a placement counted by the API already (countAttempt: false) does not hit the rate', async (t) => {
-    const { subject, rate } = limits(t, { maxConcurrentCalls: 100, callsPerSecond: 1 });
+  test('a placement counted by the API already (countAttempt: false) takes a slot without counting', async (t) => {
+    const { subject, active } = limits(t, { maxConcurrentCalls: 100, callsPerSecond: 1 });
     assert.equal(await subject.acquire(acme, { countAttempt: false }), undefined);
     assert.equal(await subject.acquire(acme, { countAttempt: false }), undefined);
-    assert.deepEqual(rate.hits, []);
+    assert.deepEqual(active.admissions, []);
+    assert.equal(active.countOf('tn-acme', 'node-a'), 2);
     assert.equal(await subject.acquire(acme), undefined);
   });
 
-  test('the rate store failing: the call is allowed and the failure logged', async (t) => {
-    const { subject, rate, logger } = limits(t);
-    rate.error = new Error('table unavailable');
+  test('a call refused by the concurrent limit is not counted in the window', async (t) => {
+    const { subject } = limits(t, { maxConcurrentCalls: 1, callsPerSecond: 2 });
     assert.equal(await subject.acquire(acme), undefined);
-    const [line] = logger.find('call rate check failed; call allowed', 'warn');
-    assert.equal((line!.fields.err as Error).message, 'table unavailable');
+    assert.equal((await subject.acquire(acme))?.limit, 'maxConcurrentCalls');
+    subject.release('tn-acme');
+    await settle();
+    assert.equal(await subject.acquire(acme), undefined, 'the second of two admitted this second');
   });
 
   test('the slot store failing: the call is allowed, logged, and nothing is given back for it', async (t) => {

@@ -77,7 +77,7 @@ describe('inbound call flow', { concurrency: true }, () => {
   test('over the calls-per-second limit: 503 with Retry-After and a Warning naming the limit; nothing created', async (t) => {
     const kit = flowKit(t, { limits: { callsPerSecond: 1 } });
     // Both INVITEs in one window, however slowly the machine runs the first call.
-    kit.rate.now = () => 1_000_000;
+    kit.active.now = () => 1_000_000;
     kit.callbacks.on('getIvrCommand', () => STAY);
     const first = kit.invite();
     await kit.callbacks.waitFor('getIvrCommand');

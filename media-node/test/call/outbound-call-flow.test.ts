@@ -59,7 +59,7 @@ describe('outbound IVR call', { concurrency: true }, () => {
       sipCallId: '',
       state: 'ended',
     });
-    assert.deepEqual(kit.rate.hits, [], 'the API counted the attempt already');
+    assert.deepEqual(kit.active.admissions, [], 'the API counted the attempt already');
     const totals = kit.usage.totals(kit.tenant.tenantId);
     assert.equal(totals.callAttempts, 1);
     assert.equal(totals.answeredCalls, 1);

@@ -17,7 +17,7 @@ import {
   tenantFixture,
 } from './call-data.js';
 import { FakeCallbacks } from './callbacks.js';
-import { FakeCallRateCounter, FakeCallSlots } from './limits.js';
+import { FakeCallSlots } from './limits.js';
 import { RecordingLogger } from './logger.js';
 import { FakeMedia } from './media.js';
 import { RecordingMetrics } from './metrics.js';
@@ -96,7 +96,6 @@ export class FlowKit {
   readonly tenants = new FakeTenantDirectory();
   readonly audio = new FakeAudioSources();
   readonly usage = new FakeUsageMeter();
-  readonly rate = new FakeCallRateCounter();
   readonly active = new FakeCallSlots();
   readonly logger = new RecordingLogger();
   readonly live = new LiveSessions();
@@ -119,7 +118,6 @@ export class FlowKit {
     const defaults = { maxConcurrentCalls: 100, callsPerSecond: 100, ...options.limits };
     this.callLimits = new CallLimits(
       this.nodeId,
-      this.rate,
       this.active,
       (tenant) => ({ ...defaults, ...tenant.limits }),
       this.logger,

@@ -1,58 +1,41 @@
-import { RateLimitedError } from '@sipms/shared/errors';
-import type { CallRateCounter, CallSlotStore } from '../../src/call/limits/call-limits.js';
+import type { CallSlotStore, TenantLimits } from '../../src/call/limits/call-limits.js';
+
+/** Fakes of the inputs of CallLimits (media-node/src/call/limits/call-limits.ts), with CallSlots' semantics. */
 
 /**
- * Fakes of the inputs of CallLimits (media-node/src/call/limits/call-limits.ts), with the semantics of
- * FixedWindowRateLimiter and CallSlots (shared/src/data/rate-limit.ts, call-slots.ts).
+ * A tenant's concurrent-call slots and calls-per-second window with the semantics of CallSlots
+ * (shared/src/data/call-slots.ts): one total per tenant and each node's share, one fixed one-second window
+ * per tenant counting admitted calls; admit and acquire are atomic (no await between the check and the take).
+ * The clock is the test's (`now`), so windows pass on cue.
  */
-
-/**
- * Fixed windows per scope and subject: the `limit`-th hit of a window passes, the next one throws
- * RateLimitedError (code 'rate_limited'). The clock is the test's (`now`), so windows pass on cue.
- */
-export class FakeCallRateCounter implements CallRateCounter {
-  private readonly windows = new Map<string, number>();
-  /** Every hit, allowed or not: `${scope} ${subject}`. */
-  readonly hits: string[] = [];
-  /** When set, hit() rejects with it (the table cannot be reached). */
+export class FakeCallSlots implements CallSlotStore {
+  private readonly byNode = new Map<string, Map<string, number>>();
+  private readonly windows = new Map<string, { start: number; hits: number }>();
+  /** Every admission asked for (counted in the window or refused), as `tenantId`. */
+  readonly admissions: string[] = [];
+  /** When set, every call rejects with it (the table cannot be reached). */
   error: Error | undefined;
 
   constructor(public now: () => number = () => Date.now()) {}
 
-  async hit(
-    scope: string,
-    subject: string,
-    rule: { limit: number; windowSeconds: number },
-  ): Promise<{ remaining: number }> {
-    this.hits.push(`${scope} ${subject}`);
+  async admit(
+    tenantId: string,
+    nodeId: string,
+    limits: TenantLimits,
+  ): Promise<'maxConcurrentCalls' | 'callsPerSecond' | undefined> {
+    this.admissions.push(tenantId);
     await Promise.resolve();
     if (this.error) throw this.error;
-    const now = this.now();
-    const windowMs = rule.windowSeconds * 1000;
-    const windowStart = Math.floor(now / windowMs) * windowMs;
-    const key = `${scope}#${subject}#${windowStart}`;
-    const used = this.windows.get(key) ?? 0;
-    if (used >= rule.limit) {
-      throw new RateLimitedError(
-        scope,
-        rule.limit,
-        rule.windowSeconds,
-        Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000)),
-      );
-    }
-    this.windows.set(key, used + 1);
-    return { remaining: rule.limit - used - 1 };
+    if (this.active(tenantId) >= limits.maxConcurrentCalls) return 'maxConcurrentCalls';
+    const start = Math.floor(this.now() / 1000) * 1000;
+    const w = this.windows.get(tenantId);
+    const hits = w && w.start === start ? w.hits : 0;
+    if (hits >= limits.callsPerSecond) return 'callsPerSecond';
+    this.windows.set(tenantId, { start, hits: hits + 1 });
+    const m = this.shares(tenantId);
+    m.set(nodeId, (m.get(nodeId) ?? 0) + 1);
+    return undefined;
   }
-}
-
-/**
- * A tenant's concurrent-call slots with the semantics of CallSlots (shared/src/data/call-slots.ts): one
- * total per tenant and each node's share; acquire is atomic (no await between the check and the take).
- */
-export class FakeCallSlots implements CallSlotStore {
-  private readonly byNode = new Map<string, Map<string, number>>();
-  /** When set, acquire() and release() reject with it (the table cannot be reached). */
-  error: Error | undefined;
 
   private shares(tenantId: string): Map<string, number> {
     let m = this.byNode.get(tenantId);

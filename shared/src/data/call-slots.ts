@@ -5,14 +5,27 @@ import { isConditionFailure } from './condition-failure.js';
 const NODE_PREFIX = 'n_';
 const nodeAttr = (nodeId: string) => `${NODE_PREFIX}${nodeId}`;
 
+/** Why a call was not admitted: which of the tenant's limits it would pass. */
+export type AdmissionRefusal = 'maxConcurrentCalls' | 'callsPerSecond';
+
+/** Rounds of a write that finds the item changed by another node (or another window begun) in between. */
+const MAX_ROUNDS = 5;
+/** The windows last seen per tenant are a hint only: forgotten wholesale past this many tenants. */
+const MAX_HINTS = 10_000;
+
 /**
- * A tenant's concurrent-call slots, counted atomically across all media nodes: one item per tenant
- * holds the total (`active`) and each node's share (`n_<nodeId>`). Taking a slot is one conditional
- * update (`active < limit`), so a burst of INVITEs on any number of nodes can never pass the limit;
- * giving it back decrements both. A node that dies without giving its slots back has its share taken
- * away by `reclaim` (the sweeper does that once the node's heartbeat is stale).
+ * A tenant's concurrent-call slots and its calls-per-second window, counted atomically across all media
+ * nodes and the API: one item per tenant holds the total (`active`), each node's share (`n_<nodeId>`) and
+ * the current one-second window (`cpsWindow`, its start in epoch ms, and `cpsHits`, the calls counted in
+ * it). Admitting a call is one conditional update (`active < limit` and a window not full), so a burst of
+ * INVITEs on any number of nodes can never pass either limit; giving the slot back decrements both
+ * counts. A node that dies without giving its slots back has its share taken away by `reclaim` (the
+ * sweeper does that once the node's heartbeat is stale).
  */
 export class CallSlots {
+  /** The window each tenant's last admission counted in: which of the two writes to try first. */
+  private readonly windows = new Map<string, number>();
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -20,6 +33,86 @@ export class CallSlots {
 
   private key(tenantId: string) {
     return { pk: `TENANT#${tenantId}#SLOTS`, sk: 'TOTAL' };
+  }
+
+  /**
+   * Admits one new call: counts it in the tenant's calls-per-second window and takes a slot for `nodeId`,
+   * in one write, or says which limit refuses it (a refused call counts in neither). One request when the
+   * window is the one this node last counted in, or a new one; a read and a second write when another node
+   * began the window since (or one whose clock runs ahead: its window is counted in, never a past one).
+   */
+  admit(
+    tenantId: string,
+    nodeId: string,
+    limits: { maxConcurrentCalls: number; callsPerSecond: number },
+    now = Date.now(),
+  ): Promise<AdmissionRefusal | undefined> {
+    return this.count(tenantId, limits.callsPerSecond, now, { nodeId, limit: limits.maxConcurrentCalls });
+  }
+
+  /**
+   * Counts one call attempt in the tenant's calls-per-second window without taking a slot (the API counts a
+   * placement; the node that places it takes the slot). `callsPerSecond` when the window is full.
+   */
+  countAttempt(tenantId: string, callsPerSecond: number, now = Date.now()): Promise<AdmissionRefusal | undefined> {
+    return this.count(tenantId, callsPerSecond, now);
+  }
+
+  private async count(
+    tenantId: string,
+    callsPerSecond: number,
+    now: number,
+    slot?: { nodeId: string; limit: number },
+  ): Promise<AdmissionRefusal | undefined> {
+    let window = Math.floor(now / 1000) * 1000;
+    let sameWindow = this.windows.get(tenantId) === window;
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':one': 1 };
+    const sets: string[] = [];
+    const conditions: string[] = [];
+    if (slot) {
+      names['#n'] = nodeAttr(slot.nodeId);
+      values[':zero'] = 0;
+      values[':limit'] = slot.limit;
+      sets.push('active = if_not_exists(active, :zero) + :one', '#n = if_not_exists(#n, :zero) + :one');
+      conditions.push('(attribute_not_exists(active) OR active < :limit)');
+    }
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: this.key(tenantId),
+            UpdateExpression: `SET ${[...sets, ...(sameWindow ? ['cpsHits = cpsHits + :one'] : ['cpsWindow = :w', 'cpsHits = :one'])].join(', ')}`,
+            ConditionExpression: [
+              ...conditions,
+              sameWindow ? 'cpsWindow = :w AND cpsHits < :cps' : '(attribute_not_exists(cpsWindow) OR cpsWindow < :w)',
+            ].join(' AND '),
+            ...(slot ? { ExpressionAttributeNames: names } : {}),
+            // DynamoDB refuses a value no expression uses: the limit is only in the same window's condition.
+            ExpressionAttributeValues: { ...values, ':w': window, ...(sameWindow ? { ':cps': callsPerSecond } : {}) },
+          }),
+        );
+        if (this.windows.size >= MAX_HINTS) this.windows.clear();
+        this.windows.set(tenantId, window);
+        return undefined;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+      // Refused: read why (consistently). A full limit refuses the call; a window begun elsewhere is counted in.
+      const res = await this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: this.key(tenantId), ConsistentRead: true }),
+      );
+      const item = res.Item ?? {};
+      if (slot && Number(item.active ?? 0) >= slot.limit) return 'maxConcurrentCalls';
+      const stored = Number(item.cpsWindow ?? 0);
+      if (stored >= window) {
+        if (Number(item.cpsHits ?? 0) >= callsPerSecond) return 'callsPerSecond';
+        window = stored;
+        sameWindow = true;
+      } else sameWindow = false;
+    }
+    throw new Error(`the call slots of tenant ${tenantId} kept changing; try again`);
   }
 
   /** Takes one slot for `nodeId` if fewer than `limit` are in use; false when the limit is reached. */

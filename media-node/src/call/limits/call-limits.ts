@@ -7,16 +7,18 @@ export interface TenantLimits {
   callsPerSecond: number;
 }
 
-export interface CallRateCounter {
-  /** Counts one attempt; rejects (with the limit in the error) when the window is full. */
-  hit(scope: string, subject: string, rule: { limit: number; windowSeconds: number }): Promise<unknown>;
-}
-
 /**
- * A tenant's concurrent-call slots across all nodes, taken and given back atomically (CallSlots in
- * shared/src/data/call-slots.ts): `acquire` is false once `limit` slots are in use anywhere.
+ * A tenant's concurrent-call slots and calls-per-second window across all nodes, taken and given back
+ * atomically (CallSlots in shared/src/data/call-slots.ts).
  */
 export interface CallSlotStore {
+  /** Counts a new call in the tenant's window and takes a slot, or names the limit that refuses it. */
+  admit(
+    tenantId: string,
+    nodeId: string,
+    limits: TenantLimits,
+  ): Promise<'maxConcurrentCalls' | 'callsPerSecond' | undefined>;
+  /** Takes a slot for a call already counted (a REST placement, counted by the API); false when all are in use. */
   acquire(tenantId: string, nodeId: string, limit: number): Promise<boolean>;
   /** False when this node held no slot (it was reclaimed while the node looked dead). */
   release(tenantId: string, nodeId: string): Promise<boolean>;
@@ -25,11 +27,11 @@ export interface CallSlotStore {
 export type LimitRefusal = { limit: 'callsPerSecond' | 'maxConcurrentCalls'; value: number; message: string };
 
 /**
- * Per-tenant call limits on this node: call attempts per second (a shared fixed window) and concurrent
- * calls (one atomic counter per tenant across all nodes, so a burst on any number of nodes never passes
- * the limit). Over a limit, inbound calls get SIP 503 and REST placements 429, both naming the limit.
- * A store that cannot be reached does not stop calls (it is logged): the table being down is an outage
- * of its own, not a reason to refuse every caller.
+ * Per-tenant call limits on this node: new calls per second (a fixed window shared by every node and the
+ * API) and concurrent calls (one atomic counter per tenant across all nodes, so a burst on any number of
+ * nodes never passes the limit), both checked and counted by one write. Over a limit, inbound calls get
+ * SIP 503 and REST placements 429, both naming the limit. A store that cannot be reached does not stop
+ * calls (it is logged): the table being down is an outage of its own, not a reason to refuse every caller.
  */
 export class CallLimits {
   /** Slots this node holds per tenant, for the heartbeat (so a dead node's slots can be reclaimed). */
@@ -39,7 +41,6 @@ export class CallLimits {
 
   constructor(
     private readonly nodeId: string,
-    private readonly rate: CallRateCounter,
     private readonly slots: CallSlotStore,
     private readonly limitsFor: (tenant: { tenantId: string; limits?: Partial<TenantLimits> }) => TenantLimits,
     private readonly logger: Logger,
@@ -56,29 +57,27 @@ export class CallLimits {
     options: { countAttempt?: boolean } = {},
   ): Promise<LimitRefusal | undefined> {
     const limits = this.limitsFor(tenant);
+    let refused: 'maxConcurrentCalls' | 'callsPerSecond' | undefined;
     try {
       // REST placements were counted by the API already.
-      if (options.countAttempt !== false) {
-        await this.rate.hit('calls', tenant.tenantId, { limit: limits.callsPerSecond, windowSeconds: 1 });
-      }
-    } catch (err) {
-      if ((err as { code?: string }).code === 'rate_limited') {
-        return {
-          limit: 'callsPerSecond',
-          value: limits.callsPerSecond,
-          message: `at most ${limits.callsPerSecond} new calls per second`,
-        };
-      }
-      this.logger.warn({ err, tenantId: tenant.tenantId }, 'call rate check failed; call allowed');
-    }
-    let granted = true;
-    try {
-      granted = await this.slots.acquire(tenant.tenantId, this.nodeId, limits.maxConcurrentCalls);
+      refused =
+        options.countAttempt === false
+          ? (await this.slots.acquire(tenant.tenantId, this.nodeId, limits.maxConcurrentCalls))
+            ? undefined
+            : 'maxConcurrentCalls'
+          : await this.slots.admit(tenant.tenantId, this.nodeId, limits);
     } catch (err) {
       this.logger.warn({ err, tenantId: tenant.tenantId }, 'call slot store unavailable; call allowed');
       return undefined; // no slot was taken, so none is given back either
     }
-    if (!granted) {
+    if (refused === 'callsPerSecond') {
+      return {
+        limit: 'callsPerSecond',
+        value: limits.callsPerSecond,
+        message: `at most ${limits.callsPerSecond} new calls per second`,
+      };
+    }
+    if (refused === 'maxConcurrentCalls') {
       return {
         limit: 'maxConcurrentCalls',
         value: limits.maxConcurrentCalls,
