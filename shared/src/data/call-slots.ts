@@ -78,6 +78,9 @@ export class CallSlots {
       conditions.push('(attribute_not_exists(active) OR active < :limit)');
     }
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      // Admissions that start while this one begins a window count in it (a burst at a second's turn would
+      // otherwise all try to begin it, and all but one read and write again).
+      if (!sameWindow) this.remember(tenantId, window);
       try {
         await this.doc.send(
           new UpdateCommand({
@@ -93,8 +96,6 @@ export class CallSlots {
             ExpressionAttributeValues: { ...values, ':w': window, ...(sameWindow ? { ':cps': callsPerSecond } : {}) },
           }),
         );
-        if (this.windows.size >= MAX_HINTS) this.windows.clear();
-        this.windows.set(tenantId, window);
         return undefined;
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
@@ -110,9 +111,15 @@ export class CallSlots {
         if (Number(item.cpsHits ?? 0) >= callsPerSecond) return 'callsPerSecond';
         window = stored;
         sameWindow = true;
+        this.remember(tenantId, window);
       } else sameWindow = false;
     }
     throw new Error(`the call slots of tenant ${tenantId} kept changing; try again`);
+  }
+
+  private remember(tenantId: string, window: number): void {
+    if (this.windows.size >= MAX_HINTS && !this.windows.has(tenantId)) this.windows.clear();
+    this.windows.set(tenantId, window);
   }
 
   /** Takes one slot for `nodeId` if fewer than `limit` are in use; false when the limit is reached. */
