@@ -106,13 +106,18 @@ async function claimAndDeliver(env: CallbackEnvelope, deps: DispatchDeps, span: 
     traceId: span.traceId,
     type: env.type,
   });
-  const count = (m: Pick<CallbackMetric, 'outcome' | 'latencyMs' | 'webhookAttempts'>) =>
+  const count = (
+    m: Pick<CallbackMetric, 'outcome' | 'latencyMs' | 'webhookAttempts'>,
+    callback: { type: CallbackEnvelope['type']; eventId: string } = { type: env.type, eventId: env.id },
+  ) =>
     (deps.metrics ?? NO_METRICS).callback({
-      ...m,
-      callbackType: env.type,
+      outcome: m.outcome,
+      latencyMs: m.latencyMs,
+      webhookAttempts: m.webhookAttempts,
+      callbackType: callback.type,
       tenantId: env.tenantId,
       sessionId: env.sessionId,
-      eventId: env.id,
+      eventId: callback.eventId,
     });
   const started = Date.now();
   const tenant = await deps.tenants.get(env.tenantId);
@@ -135,18 +140,8 @@ async function claimAndDeliver(env: CallbackEnvelope, deps: DispatchDeps, span: 
       return { status: 'duplicate', reason: 'outcome-stored' };
     }
     const result = await deliver(env, tenant, deps, log, started, span, { holder, leaseEndsAt: started + leaseMs });
-    count({ outcome: result.outcome, latencyMs: result.latencyMs, webhookAttempts: result.webhookAttempts });
-    for (const c of result.carried) {
-      (deps.metrics ?? NO_METRICS).callback({
-        outcome: c.outcome,
-        latencyMs: c.latencyMs,
-        webhookAttempts: c.webhookAttempts,
-        callbackType: c.type,
-        tenantId: env.tenantId,
-        sessionId: env.sessionId,
-        eventId: c.eventId,
-      });
-    }
+    for (const c of result.carried) count(c, c);
+    count(result);
     return { status: 'delivered', outcome: result.outcome };
   } catch (err) {
     // No outcome stored: the claim goes back at once, so the bus's redelivery need not wait for the lease.
@@ -377,16 +372,17 @@ async function postCallback(
   const reason = accepted ? undefined : failures.join('; ');
   const fallback = FALLBACK_REPLIES[env.type as keyof typeof FALLBACK_REPLIES] ?? {};
   const latencyMs = Date.now() - started;
+  const at = new Date().toISOString();
   const stored: StoredOutcome = {
     record: {
       eventId: env.id,
       outcome: accepted ? 'reply' : 'fallback',
       reply: accepted ? accepted.reply : fallback,
       ...(reason ? { reason } : {}),
-      at: new Date().toISOString(),
+      at,
     },
     entry: {
-      at: new Date().toISOString(),
+      at,
       kind: 'callback',
       callback: env.type,
       eventId: env.id,
