@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { keys } from '@sipms/shared/data/table-design';
 import { TenantStore } from '@sipms/shared/data/tenant-store';
@@ -13,8 +9,8 @@ import { CallbackEnvelope, type CarriedCallback } from '@sipms/shared/events/env
 import { verifySignature } from '@sipms/shared/signing';
 import { randomId } from '@sipms/shared/util/ids';
 import { createLogger } from '@sipms/shared/util/logger';
-import { startDynamoDbLocal } from '../../infra/src/local/dynamodb-local.js';
 import { WebhookServer } from '../../integ-tests/src/webhook-server.js';
+import { startTable } from '../../shared/test/helpers/dynamo-table.js';
 import { type DispatchDeps, dispatchCallback } from '../src/dispatch/dispatch-callback.js';
 
 // A callback that carries earlier notifications of its session (envelope.ts, `carried`): one delivery, one
@@ -23,8 +19,7 @@ import { type DispatchDeps, dispatchCallback } from '../src/dispatch/dispatch-ca
 const TABLE = 'dispatch-carried-test';
 
 describe('dispatcher: notifications carried by a later callback', () => {
-  let dir: string;
-  let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>>;
+  let table: Awaited<ReturnType<typeof startTable>>;
   let doc: DynamoDBDocumentClient;
   let tenants: TenantStore;
   let sessions: SessionStore;
@@ -34,16 +29,8 @@ describe('dispatcher: notifications carried by a later callback', () => {
   const logger = createLogger({}, 'silent');
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dispatch-carried-'));
-    dynamo = await startDynamoDbLocal(dir, TABLE);
-    doc = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: dynamo.endpoint,
-        region: 'local',
-        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-      }),
-      { marshallOptions: { removeUndefinedValues: true } },
-    );
+    table = await startTable(TABLE);
+    doc = table.doc;
     tenants = new TenantStore(doc, TABLE, 'sip.test');
     sessions = new SessionStore(doc, TABLE);
     hook = new WebhookServer();
@@ -56,8 +43,7 @@ describe('dispatcher: notifications carried by a later callback', () => {
 
   after(async () => {
     await hook.close();
-    await dynamo.close();
-    await rm(dir, { recursive: true, force: true });
+    await table.close();
   });
 
   beforeEach(() => {
