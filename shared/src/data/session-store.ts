@@ -17,7 +17,7 @@ import {
   type SessionRecord,
 } from '../domain/session.js';
 import { randomId } from '../util/ids.js';
-import { BATCH_WRITE_MAX, batchWrite } from './batch-write.js';
+import { batchWrite } from './batch-write.js';
 import { isConditionFailure } from './condition-failure.js';
 import { JournalBatcher } from './journal-batcher.js';
 import { queryAll } from './query-all.js';
@@ -334,13 +334,7 @@ export class SessionStore {
     record: ReplyRecord,
     entry: Omit<JournalEntry, 'at'> & { at?: string },
   ): Promise<void> {
-    const journal = { ...entry, at: entry.at ?? new Date().toISOString() };
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { ...keys.reply(sessionId, record.eventId), ...record, journal, expiresAt: ttlIn(SESSION_TTL) },
-      }),
-    );
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: outcomeItem(sessionId, record, entry) }));
   }
 
   /**
@@ -353,23 +347,12 @@ export class SessionStore {
   ): Promise<void> {
     const [only] = outcomes;
     if (outcomes.length === 1 && only) return this.storeOutcome(sessionId, only.record, only.entry);
-    const at = new Date().toISOString();
-    for (let i = 0; i < outcomes.length; i += BATCH_WRITE_MAX) {
-      await batchWrite(
-        this.doc,
-        this.tableName,
-        outcomes.slice(i, i + BATCH_WRITE_MAX).map(({ record, entry }) => ({
-          PutRequest: {
-            Item: {
-              ...keys.reply(sessionId, record.eventId),
-              ...record,
-              journal: { ...entry, at: entry.at ?? at },
-              expiresAt: ttlIn(SESSION_TTL),
-            },
-          },
-        })),
-      );
-    }
+    // At most MAX_CARRIED + 1 outcomes: one batch (batchWrite refuses more than 25 items).
+    await batchWrite(
+      this.doc,
+      this.tableName,
+      outcomes.map(({ record, entry }) => ({ PutRequest: { Item: outcomeItem(sessionId, record, entry) } })),
+    );
   }
 
   /**
@@ -508,4 +491,14 @@ export class SessionStore {
       return sa !== undefined && sb !== undefined ? sa - sb : 0;
     });
   }
+}
+
+/** A callback's reply item: the outcome and, in `journal`, its journal entry (stamped now unless it has a time). */
+function outcomeItem(
+  sessionId: string,
+  record: ReplyRecord,
+  entry: Omit<JournalEntry, 'at'> & { at?: string },
+): Record<string, unknown> {
+  const journal = { ...entry, at: entry.at ?? new Date().toISOString() };
+  return { ...keys.reply(sessionId, record.eventId), ...record, journal, expiresAt: ttlIn(SESSION_TTL) };
 }
