@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_CARRIED } from '@sipms/shared/events/delivery-budget';
-import { CallSession } from '../../src/call/session/call-session.js';
+import { BEFORE_END_WAIT_MS, CallSession } from '../../src/call/session/call-session.js';
 import { Participant } from '../../src/call/session/participant.js';
 import type { CallbackPort } from '../../src/ports/callbacks.js';
 import { ConditionalCheckFailed, flowKit, reply, settle, waitFor } from '../kit/index.js';
@@ -268,6 +268,67 @@ describe('CallSession', { concurrency: true }, () => {
         { type: 'getIvrCommand', carried: [] },
       ],
     );
+  });
+
+  test('notifyBeforeEnd: the drop waits for the session to end and rides with sessionCompleted, in order', async (t) => {
+    const kit = flowKit(t);
+    const { port, sent } = spyPort(kit.callbacks);
+    const session = new CallSession(kit.tenant, { ...kit.deps, callbacks: port });
+    await session.request('getIvrCommand', { participantId: 'p1' });
+    const dropped = session.notifyBeforeEnd('callEvent', { participantId: 'p1', event: 'callingPartyDrop' });
+    // The teardown before the end (the leg's close, the end write) takes a while: the drop waits meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(sent.length, 1, 'nothing sent yet');
+    await session.complete('callingPartyDrop');
+    await dropped;
+    assert.deepEqual(
+      sent.map(({ type, carried }) => ({ type, carried })),
+      [
+        { type: 'getIvrCommand', carried: [] },
+        { type: 'sessionCompleted', carried: ['callEvent'] },
+      ],
+    );
+    assert.deepEqual(kit.callbacks.events(), ['getIvrCommand', 'callEvent:callingPartyDrop', 'sessionCompleted']);
+    kit.callbacks.assertNoViolations();
+  });
+
+  test('notifyBeforeEnd, then a participant joins: the session goes on, the drop is sent alone at once', async (t) => {
+    const kit = flowKit(t);
+    const { port, sent } = spyPort(kit.callbacks);
+    const session = new CallSession(kit.tenant, { ...kit.deps, callbacks: port });
+    const dropped = session.notifyBeforeEnd('callEvent', { participantId: 'p1', event: 'callingPartyDrop' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    session.addMember();
+    await dropped;
+    assert.deepEqual(
+      sent.map(({ type, carried }) => ({ type, carried })),
+      [{ type: 'callEvent', carried: [] }],
+    );
+  });
+
+  test('notifyBeforeEnd with no callback after it: sent alone once the wait (BEFORE_END_WAIT_MS) has passed', async (t) => {
+    const kit = flowKit(t);
+    const { port, sent } = spyPort(kit.callbacks);
+    const waitMs = 150;
+    const session = new CallSession(kit.tenant, { ...kit.deps, callbacks: port, beforeEndWaitMs: waitMs });
+    const started = performance.now();
+    await session.notifyBeforeEnd('callEvent', { participantId: 'p1', event: 'callingPartyDrop' });
+    assert.ok(performance.now() - started >= waitMs - 5, 'it waited for a callback to carry it');
+    assert.deepEqual(
+      sent.map(({ type, carried }) => ({ type, carried })),
+      [{ type: 'callEvent', carried: [] }],
+    );
+    assert.ok(BEFORE_END_WAIT_MS >= 1000, 'the default leaves room for a slow teardown');
+  });
+
+  test('notifyBeforeEnd, then a sweeper has completed the session: the drop is sent alone, nothing after it', async (t) => {
+    const kit = flowKit(t);
+    const session = await storedSession(kit);
+    const dropped = session.notifyBeforeEnd('callEvent', { participantId: 'p1', event: 'callingPartyDrop' });
+    assert.equal(await kit.sessions.end(session.sessionId, 'nodeFailed'), true, 'the sweeper');
+    await session.complete('callingPartyDrop');
+    await dropped;
+    assert.deepEqual(kit.callbacks.types(), ['callEvent']);
   });
 
   test('a callback path that throws does not stop the queue (logged)', async (t) => {

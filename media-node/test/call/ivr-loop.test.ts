@@ -180,15 +180,19 @@ describe('IVR loop', { concurrency: true }, () => {
     assert.equal(await loop, 'callingPartyDrop');
   });
 
-  test('remote BYE: callEvent callingPartyDrop for a caller; the loop ends and unregisters', async (t) => {
-    const { kit, leg, loop, dialog, control, session } = await inIvr(t);
+  test('remote BYE: callEvent callingPartyDrop for a caller, carried by sessionCompleted; the loop ends and unregisters', async (t) => {
+    const { kit, leg, loop, dialog, control, session, participant } = await inIvr(t);
     kit.callbacks.on('getIvrCommand', () => ({ phrases: [LONG] }));
     await waitFor(() => leg.played.length === 1, 'the command to run');
     assert.equal(control()?.connectable?.leg, leg);
     assert.equal(control()?.connectable?.direction, 'inbound');
     dialog.remoteBye();
     assert.equal(await loop, 'callingPartyDrop');
-    assert.deepEqual(kit.callbacks.events(), ['getIvrCommand', 'callEvent:callingPartyDrop']);
+    // The session's only participant: its drop waits for the session's end, as the call flow then ends it.
+    assert.deepEqual(kit.callbacks.events(), ['getIvrCommand']);
+    await participant.end();
+    await session.complete('callingPartyDrop');
+    assert.deepEqual(kit.callbacks.events(), ['getIvrCommand', 'callEvent:callingPartyDrop', 'sessionCompleted']);
     assert.equal(kit.callbacks.bodies('callEvent')[0]?.participantId, 'p1');
     assert.equal(control(), undefined);
     assert.equal(leg.dtmfSubscribers, 0, 'RFC 4733 digits unsubscribed');
@@ -197,12 +201,33 @@ describe('IVR loop', { concurrency: true }, () => {
   });
 
   test('remote BYE of a called party: callEvent calledPartyDrop', async (t) => {
-    const { kit, loop, dialog } = await inIvr(t, { direction: 'outbound' });
+    const { kit, loop, dialog, session, participant } = await inIvr(t, { direction: 'outbound' });
     kit.callbacks.on('getIvrCommand', () => ({ phrases: [LONG] }));
     await kit.callbacks.waitFor('getIvrCommand');
     dialog.remoteBye();
     assert.equal(await loop, 'calledPartyDrop');
+    await participant.end();
+    await session.complete('calledPartyDrop');
     assert.equal(kit.callbacks.bodies('callEvent')[0]?.event, 'calledPartyDrop');
+    assert.deepEqual(kit.callbacks.types().slice(-2), ['callEvent', 'sessionCompleted']);
+  });
+
+  test('remote BYE with another participant in the session: the callEvent is a request, answered before the loop ends', async (t) => {
+    const { kit, loop, dialog, session } = await inIvr(t);
+    await Participant.join(
+      session,
+      'p2',
+      { direction: 'outbound', from: 'sip:b@y', to: 'sip:c@z', sipCallId: 'c2' },
+      kit.deps,
+      { createSession: false },
+    );
+    kit.callbacks.on('getIvrCommand', () => ({ phrases: [LONG] }));
+    await kit.callbacks.waitFor('getIvrCommand');
+    dialog.remoteBye();
+    assert.equal(await loop, 'callingPartyDrop');
+    const [event] = kit.callbacks.ofType('callEvent');
+    assert.equal(event?.kind, 'request', 'its reply may matter to the session that goes on');
+    assert.ok(event?.result, 'answered before the loop returned');
   });
 
   for (const [reason, expected] of [

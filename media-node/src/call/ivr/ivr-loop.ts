@@ -326,7 +326,11 @@ export async function runIvrLoop(input: IvrLoopInput): Promise<string> {
   // A connected participant's hang-up is reported by the connection (it decides for the other party).
   if (reason === 'remote-bye' && held) return dropEvent;
   if (reason === 'remote-bye') {
-    await session.request('callEvent', { participantId, event: dropEvent });
+    const fields = { participantId, event: dropEvent };
+    // The session's only participant: nothing is left to act on the reply, and sessionCompleted follows as soon
+    // as the session's end is written; it carries this callEvent (one delivery for both).
+    if (session.memberCount === 1) void session.notifyBeforeEnd('callEvent', fields);
+    else await session.request('callEvent', fields);
     return dropEvent;
   }
   return END_REASON[reason];

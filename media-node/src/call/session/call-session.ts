@@ -13,6 +13,11 @@ type ReplyCallback = 'newCall' | 'getIvrCommand' | 'callEvent';
 type NotifyCallback = 'callAnswered' | 'callNotify' | 'sessionCompleted';
 /** Callbacks that carry a `replyId` (the key a REST command may name the participant by). */
 const WITH_REPLY_ID: ReadonlySet<CallbackName> = new Set(['newCall', 'getIvrCommand', 'callAnswered']);
+/**
+ * How long a notification sent ahead of the session's end (notifyBeforeEnd) waits at its turn for the next
+ * callback to carry it: the participant's teardown and the session's end write, with room for a slow table.
+ */
+export const BEFORE_END_WAIT_MS = 5_000;
 
 export interface SessionDeps {
   callbacks: CallbackPort;
@@ -20,6 +25,8 @@ export interface SessionDeps {
   logger: Logger;
   /** The call's spans (none: ids and traceparents only, nothing recorded). */
   tracer?: Tracer | undefined;
+  /** How long notifyBeforeEnd waits for a callback to carry it (BEFORE_END_WAIT_MS). */
+  beforeEndWaitMs?: number;
 }
 
 /**
@@ -46,6 +53,8 @@ export class CallSession {
   private queued = 0;
   /** Notifications handed to the next callback to carry (delivered first, by its delivery). */
   private carry: { req: CallbackRequest; delivered: () => void }[] = [];
+  /** Wakes a notification waiting at its turn for the next callback (notifyBeforeEnd). */
+  private wakeWaiting: (() => void) | undefined;
   /** Participants that joined and have not ended yet; the session ends after the last one. */
   private members = 0;
   /** The participant that left last: marked ended with the session's end. */
@@ -85,6 +94,8 @@ export class CallSession {
   /** A participant joined the session (Participant.join). */
   addMember(): void {
     this.members += 1;
+    // The session goes on: a notification waiting for its end to carry it goes alone.
+    this.wakeWaiting?.();
     const left = this.lastMember;
     if (left === undefined) return;
     // Joined an emptied session before it completed: the one that left is not written with the end after all.
@@ -104,6 +115,11 @@ export class CallSession {
     this.lastMember = participantId;
     for (const resolve of this.onEmpty.splice(0)) resolve();
     return true;
+  }
+
+  /** Participants that joined and have not ended yet. */
+  get memberCount(): number {
+    return this.members;
   }
 
   /** Resolves once every participant has ended: only then may the flow owning the session complete it. */
@@ -156,6 +172,7 @@ export class CallSession {
 
   private enqueue<T>(run: () => Promise<T>): Promise<T> {
     this.queued += 1;
+    this.wakeWaiting?.();
     const next = this.tail.then(run, run);
     this.tail = next.catch((err) => this.log.error({ err }, 'callback queue step failed'));
     return next;
@@ -180,17 +197,37 @@ export class CallSession {
 
   /**
    * At a notification's turn: when another callback of the session is queued behind it by the next turn of
-   * the event loop, and one delivery of them all fits the longest a delivery may take, the notification is
-   * handed to it to carry (true) instead of being delivered and waited for on its own — one round trip
-   * through the bus and the table less (docs/callback-delivery.md).
+   * the event loop (or within `waitMs`), and one delivery of them all fits the longest a delivery may take,
+   * the notification is handed to it to carry (true) instead of being delivered and waited for on its own —
+   * one round trip through the bus and the table less (docs/callback-delivery.md).
    */
-  private async handOn(req: CallbackRequest, position: number, delivered: () => void): Promise<boolean> {
-    if (this.queued <= position) await new Promise((resolve) => setImmediate(resolve));
-    if (this.queued <= position) return false;
+  private async handOn(
+    req: CallbackRequest,
+    position: number,
+    delivered: () => void,
+    waitMs: number,
+  ): Promise<boolean> {
     const { callbackTimeoutMs, callbackRetries } = this.tenant;
     if (!carriedDeliveryFits(callbackTimeoutMs, callbackRetries, this.carry.length + 2)) return false;
+    if (this.queued <= position) await new Promise((resolve) => setImmediate(resolve));
+    if (this.queued <= position && waitMs > 0) await this.nextQueued(waitMs);
+    if (this.queued <= position) return false;
     this.carry.push({ req, delivered });
     return true;
+  }
+
+  /** Resolves when a callback is queued, a participant joins, the session completes or `waitMs` passes. */
+  private nextQueued(waitMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(wake, waitMs);
+      function wake(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeWaiting = wake;
+    }).finally(() => {
+      this.wakeWaiting = undefined;
+    });
   }
 
   /**
@@ -226,6 +263,25 @@ export class CallSession {
 
   /** A callback whose reply is ignored; resolves once delivered (callers need not wait). */
   notify<N extends Exclude<NotifyCallback, 'sessionCompleted'>>(type: N, fields: CallbackFields<N>): Promise<void> {
+    return this.queueNotification(type, fields, 0);
+  }
+
+  /**
+   * A callEvent whose reply nothing can act on, sent while the session is about to end: the drop of its last
+   * participant. Queued as a notification that waits at its turn (at most BEFORE_END_WAIT_MS) for the next
+   * callback — sessionCompleted, once the session's end is written — to carry it: the tenant gets both, in
+   * order, for one delivery. A participant that joins meanwhile (the session goes on) sends it at once.
+   * Resolves once delivered: a caller that waits for it must not be what the session's end waits for.
+   */
+  notifyBeforeEnd(type: 'callEvent', fields: CallbackFields<'callEvent'>): Promise<void> {
+    return this.queueNotification(type, fields, this.deps.beforeEndWaitMs ?? BEFORE_END_WAIT_MS);
+  }
+
+  private queueNotification<N extends Exclude<CallbackName, 'sessionCompleted'>>(
+    type: N,
+    fields: CallbackFields<N>,
+    waitMs: number,
+  ): Promise<void> {
     if (this.completed) {
       // sessionCompleted is always a session's last callback: anything later is journaled instead.
       this.journalUnsent(type, fields);
@@ -240,7 +296,7 @@ export class CallSession {
       failed = reject;
     });
     void this.enqueue(async () => {
-      if (await this.handOn(req, position, delivered)) return;
+      if (await this.handOn(req, position, delivered, waitMs)) return;
       try {
         await this.sendCarrying(req, (r, deadlineMs) => this.deps.callbacks.notify(r, deadlineMs));
         delivered();
@@ -278,6 +334,8 @@ export class CallSession {
     });
     this.span.setAttributes({ 'sipms.end_reason': reason });
     if (ended === false) {
+      // Nothing follows: a notification waiting for sessionCompleted to carry it goes alone.
+      this.wakeWaiting?.();
       // A sweeper presumed this node dead and completed the session (`nodeFailed`): reported once, then.
       this.journal({ kind: 'error', event: 'sessionCompleted not sent: the session was already completed', reason });
       this.log.warn({ reason }, 'session already completed by a dead-node sweeper; not reported again');
