@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ReplyRecord } from '@sipms/shared/domain/session';
 import { createLogger } from '@sipms/shared/util/logger';
-import { ReplyPoller } from '../src/callbacks/reply-poller.js';
+import { MAX_FIRST_POLL_MS, ReplyPoller } from '../src/callbacks/reply-poller.js';
 
 // A fake of SessionStore.getReplies (an in-memory table): this unit test is about the loop, not DynamoDB.
 function fakeStore() {
@@ -105,5 +105,48 @@ test('a read that never answers: deadlines still end their waits on time; the re
   assert.equal(a.r?.eventId, 'answered');
   assert.ok(a.ms >= 290, `served by the read after the abandoned one (${a.ms.toFixed(0)} ms)`);
   assert.equal(signals[0]!.aborted, true, 'the abandoned read was aborted');
+  poller.close();
+});
+
+/** `n` waits at once whose replies are stored `afterMs` after they begin; resolves with the reads they took. */
+async function waitsAnsweredAfter(
+  poller: ReplyPoller,
+  store: ReturnType<typeof fakeStore>,
+  n: number,
+  afterMs: number,
+  tag: string,
+): Promise<number> {
+  const reads = store.calls.length;
+  const waits = Array.from({ length: n }, (_, i) => {
+    const id = `${tag}${i}`;
+    setTimeout(() => store.items.set(id, record(id)), afterMs);
+    return poller.wait('s', id, 5000);
+  });
+  const results = await Promise.all(waits);
+  assert.ok(results.every((r) => r !== undefined));
+  return store.calls.length - reads;
+}
+
+test('the first poll learns where replies arrive: fewer reads once round trips are known; it follows them down', async () => {
+  const store = fakeStore();
+  const poller = new ReplyPoller(store, logger);
+  assert.equal(poller.firstPollMs, 2, "the schedule's own first delay until replies were seen");
+  const before = await waitsAnsweredAfter(poller, store, 1, 40, 'a');
+  for (let i = 0; i < 12; i++) await waitsAnsweredAfter(poller, store, 1, 40, `w${i}-`);
+  assert.ok(poller.firstPollMs >= 25 && poller.firstPollMs <= 45, `first poll at ${poller.firstPollMs} ms`);
+  const after = await waitsAnsweredAfter(poller, store, 1, 40, 'b');
+  assert.ok(after < before && after <= 3, `reads for one reply: ${before} before, ${after} once learned`);
+
+  // Round trips get shorter: the first poll follows them within a few dozen replies.
+  for (let i = 0; i < 6; i++) await waitsAnsweredAfter(poller, store, 8, 5, `s${i}-`);
+  assert.ok(poller.firstPollMs <= 10, `first poll at ${poller.firstPollMs} ms after 5 ms round trips`);
+  poller.close();
+});
+
+test('the learned first poll never goes past MAX_FIRST_POLL_MS', async () => {
+  const store = fakeStore();
+  const poller = new ReplyPoller(store, logger);
+  await waitsAnsweredAfter(poller, store, 12, MAX_FIRST_POLL_MS + 250, 'slow');
+  assert.equal(poller.firstPollMs, MAX_FIRST_POLL_MS);
   poller.close();
 });
