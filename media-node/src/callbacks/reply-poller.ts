@@ -64,6 +64,8 @@ export class ReplyPoller {
   /** Recent replies' arrival estimates (ms after their wait began), a ring of ARRIVAL_SAMPLES. */
   private readonly arrivals: number[] = [];
   private arrivalsSeen = 0;
+  /** The schedule's own first delay: the earliest a first poll may go. */
+  private readonly firstFloor: number;
   /** The first poll's delay, from the arrivals (recomputed every few of them). */
   private firstDelay: number;
   /** The schedule's entry that spaces the read after the first. */
@@ -76,7 +78,8 @@ export class ReplyPoller {
     private readonly delays: readonly number[] = REPLY_POLL_SCHEDULE_MS,
     private readonly readTimeoutMs = READ_TIMEOUT_MS,
   ) {
-    this.firstDelay = this.delays[0] ?? MAX_POLL_MS;
+    this.firstFloor = this.delays[0] ?? MAX_POLL_MS;
+    this.firstDelay = this.firstFloor;
   }
 
   /** Where a new waiter's first poll goes (ms after it begins). */
@@ -90,8 +93,7 @@ export class ReplyPoller {
     if (this.arrivalsSeen < MIN_ARRIVALS || this.arrivalsSeen % 4 !== 0) return;
     const sorted = [...this.arrivals].sort((a, b) => a - b);
     const fast = sorted[Math.floor(sorted.length / 10)] ?? 0;
-    const base = this.delays[0] ?? MAX_POLL_MS;
-    this.firstDelay = Math.max(base, Math.min(MAX_FIRST_POLL_MS, Math.floor(fast)));
+    this.firstDelay = Math.max(this.firstFloor, Math.min(MAX_FIRST_POLL_MS, Math.floor(fast)));
     // Replies spread around where they arrive: after a later first poll, steps of an eighth of it or more.
     const index = this.delays.findIndex((d, i) => i > 0 && d >= this.firstDelay / 8);
     this.firstStep = index < 0 ? this.delays.length : index;
