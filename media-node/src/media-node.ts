@@ -31,6 +31,7 @@ import type { Logger } from '@sipms/shared/util/logger';
 import { InboundCallFlow } from './call/flows/inbound-call-flow.js';
 import { OutboundCallFlow } from './call/flows/outbound-call-flow.js';
 import { CallLimits } from './call/limits/call-limits.js';
+import { TenantProfiles } from './call/limits/tenant-profiles.js';
 import { Connections } from './call/live/connections.js';
 import { LiveCommands } from './call/live/live-commands.js';
 import { LiveSessions } from './call/live/live-sessions.js';
@@ -322,6 +323,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
     );
     stack.push(() => limits.close());
+    const profiles = new TenantProfiles(tenants, callSlots);
     const usage = usageMeter(new UsageStore(doc, config.TABLE_NAME), logger, config.NODE_ID);
     const streams = new StreamService({
       policy: config.CALLBACK_URL_POLICY,
@@ -379,6 +381,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       limits,
       nodeId: config.NODE_ID,
       tenants,
+      profiles,
       sessions,
       media,
       callbacks,
@@ -469,6 +472,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       limits,
       nodeId: config.NODE_ID,
       tenants,
+      profiles,
       sessions,
       media,
       signaling,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CallSlots } from '../src/data/call-slots.js';
+import { TenantStore } from '../src/data/tenant-store.js';
 import { startTable } from './helpers/dynamo-table.js';
 
 // Against the DynamoDB API (dynalite in its own process), with the table the stack creates.
@@ -49,21 +50,21 @@ test("reclaim takes a dead node's slots away and its late release changes nothin
 test('admit: a slot and a count in the calls-per-second window in one write; a full window refuses until the next second', async () => {
   const limits = { maxConcurrentCalls: 10, callsPerSecond: 2 };
   const t0 = 1_700_000_000_000;
-  assert.equal(await slots.admit('t-cps', 'n1', limits, t0), undefined);
-  assert.equal(await slots.admit('t-cps', 'n1', limits, t0 + 300), undefined);
-  assert.equal(await slots.admit('t-cps', 'n1', limits, t0 + 900), 'callsPerSecond');
+  assert.equal(await slots.admit('t-cps', 'n1', limits, { now: t0 }), undefined);
+  assert.equal(await slots.admit('t-cps', 'n1', limits, { now: t0 + 300 }), undefined);
+  assert.equal(await slots.admit('t-cps', 'n1', limits, { now: t0 + 900 }), 'callsPerSecond');
   assert.equal((await slots.usage('t-cps')).active, 2, 'the refused call took no slot');
-  assert.equal(await slots.admit('t-cps', 'n1', limits, t0 + 1000), undefined, 'a new window');
+  assert.equal(await slots.admit('t-cps', 'n1', limits, { now: t0 + 1000 }), undefined, 'a new window');
   assert.equal((await slots.usage('t-cps')).active, 3);
 });
 
 test('admit: the concurrent limit refuses, and a refused call is not counted in the window', async () => {
   const limits = { maxConcurrentCalls: 1, callsPerSecond: 2 };
   const t0 = 1_700_000_100_000;
-  assert.equal(await slots.admit('t-conc', 'n1', limits, t0), undefined);
-  assert.equal(await slots.admit('t-conc', 'n2', limits, t0 + 1), 'maxConcurrentCalls');
+  assert.equal(await slots.admit('t-conc', 'n1', limits, { now: t0 }), undefined);
+  assert.equal(await slots.admit('t-conc', 'n2', limits, { now: t0 + 1 }), 'maxConcurrentCalls');
   assert.equal(await slots.release('t-conc', 'n1'), true);
-  assert.equal(await slots.admit('t-conc', 'n2', limits, t0 + 2), undefined, 'the second call of the window');
+  assert.equal(await slots.admit('t-conc', 'n2', limits, { now: t0 + 2 }), undefined, 'the second call of the window');
   assert.deepEqual(await slots.usage('t-conc'), { active: 1, byNode: { n2: 1 } });
 });
 
@@ -74,7 +75,7 @@ test('admit: a burst from two nodes and the API counting placements never passes
   const nodes = [slots, new CallSlots(table.doc, 'slots-test')];
   const api = new CallSlots(table.doc, 'slots-test');
   const results = await Promise.all([
-    ...Array.from({ length: 30 }, (_, i) => nodes[i % 2]!.admit('t-mix', `n${i % 2}`, limits, t0 + i)),
+    ...Array.from({ length: 30 }, (_, i) => nodes[i % 2]!.admit('t-mix', `n${i % 2}`, limits, { now: t0 + i })),
     ...Array.from({ length: 10 }, (_, i) => api.countAttempt('t-mix', limits.callsPerSecond, t0 + i)),
   ]);
   assert.equal(results.filter((r) => r === undefined).length, 7, 'seven calls in the second');
@@ -87,7 +88,44 @@ test('admit: a node whose clock runs behind counts in the window another node be
   const limits = { maxConcurrentCalls: 100, callsPerSecond: 2 };
   const t0 = 1_700_000_300_000;
   const ahead = new CallSlots(table.doc, 'slots-test');
-  assert.equal(await ahead.admit('t-skew', 'fast', limits, t0 + 1000), undefined);
-  assert.equal(await slots.admit('t-skew', 'slow', limits, t0 + 990), undefined, 'counted in the later window');
-  assert.equal(await slots.admit('t-skew', 'slow', limits, t0 + 995), 'callsPerSecond', 'that window is full now');
+  assert.equal(await ahead.admit('t-skew', 'fast', limits, { now: t0 + 1000 }), undefined);
+  assert.equal(
+    await slots.admit('t-skew', 'slow', limits, { now: t0 + 990 }),
+    undefined,
+    'counted in the later window',
+  );
+  assert.equal(
+    await slots.admit('t-skew', 'slow', limits, { now: t0 + 995 }),
+    'callsPerSecond',
+    'that window is full now',
+  );
+});
+
+test("admit with the profile version of the limits' profile: a write of the profile after it is refused as profileChanged, counting nothing", async () => {
+  const tenants = new TenantStore(table.doc, 'slots-test', 'sip.test');
+  const { tenant } = await tenants.create({ name: 'Versioned' });
+  const id = tenant.tenantId;
+  const limits = { maxConcurrentCalls: 1, callsPerSecond: 10 };
+  const t0 = 3_000_000_000_000;
+  assert.equal(await slots.profileVersion(id), 0, 'a profile never changed');
+  assert.equal(await slots.admit(id, 'n1', limits, { now: t0, profileVersion: 0 }), undefined);
+  // Each kind of profile write bumps the version after it: settings, limits, suspension, signing secret.
+  await tenants.update(id, { callbackTimeoutMs: 4000 });
+  assert.equal(await slots.profileVersion(id), 1);
+  // The limit is full too: the changed profile is named first (the limit checked may be the old one).
+  assert.equal(await slots.admit(id, 'n1', limits, { now: t0 + 1, profileVersion: 0 }), 'profileChanged');
+  assert.equal(await slots.release(id, 'n1'), true);
+  assert.equal(await slots.admit(id, 'n1', limits, { now: t0 + 2, profileVersion: 0 }), 'profileChanged');
+  assert.deepEqual(await slots.usage(id), { active: 0, byNode: {} }, 'a refused admission takes no slot');
+  await tenants.setLimits(id, { maxConcurrentCalls: 3 });
+  await tenants.setSuspended(id, { reason: 'test' });
+  await tenants.setSuspended(id, null);
+  await tenants.rotateSigningSecret(id);
+  assert.equal(await slots.profileVersion(id), 5);
+  assert.equal(await slots.admit(id, 'n1', limits, { now: t0 + 3, profileVersion: 4 }), 'profileChanged');
+  assert.equal(await slots.admit(id, 'n1', limits, { now: t0 + 4, profileVersion: 5 }), undefined);
+  // The window counted the two admitted calls only: with a limit of 2 per second, a third is refused.
+  const tight = { maxConcurrentCalls: 10, callsPerSecond: 2 };
+  assert.equal(await slots.admit(id, 'n2', tight, { now: t0 + 5, profileVersion: 5 }), 'callsPerSecond');
+  assert.equal((await slots.usage(id)).active, 1);
 });

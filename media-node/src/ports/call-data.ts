@@ -3,6 +3,9 @@ import type { TenantRecord } from '@sipms/shared/domain/tenant';
 
 /** What the call flow reads and writes about tenants and sessions; implemented by the DynamoDB stores. */
 export interface TenantDirectory {
+  /** The tenant an inbound Request-URI is for (its domain, else a claimed number); suspended ones too. */
+  inboundTenantId(host: string, user: string): Promise<string | undefined>;
+  /** The tenant an inbound Request-URI is for, read; undefined when unknown or suspended. */
   resolveInbound(host: string, user: string): Promise<TenantRecord | undefined>;
   get(tenantId: string): Promise<TenantRecord | undefined>;
   /** Which tenant has claimed `number`, if any (a caller id must be one of the tenant's own numbers). */
@@ -10,7 +13,8 @@ export interface TenantDirectory {
 }
 
 export interface SessionRepository {
-  create(session: SessionRecord): Promise<void>;
+  /** `newId`: the session id was just drawn here (never taken), so no write need guard it (SessionStore.create). */
+  create(session: SessionRecord, options?: { newId?: boolean }): Promise<void>;
   addParticipant(sessionId: string, participantId: string, participant: ParticipantRecord): Promise<void>;
   setParticipantState(sessionId: string, participantId: string, state: 'setup' | 'active' | 'ended'): Promise<void>;
   setConnection(sessionId: string, connectionId: string, connection: ConnectionRecord): Promise<void>;

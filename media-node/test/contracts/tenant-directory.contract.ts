@@ -65,6 +65,15 @@ export function tenantDirectoryContract(
       assert.equal((await subject.directory.resolveInbound('198.51.100.1', claimed))?.tenantId, byNumber.tenantId);
     });
 
+    test('inboundTenantId routes as resolveInbound does, without the tenant item', async () => {
+      const claimed = number();
+      const byNumber = await subject.seed({ name: 'IdByNumber', numbers: [claimed] });
+      const byDomain = await subject.seed({ name: 'IdByDomain' });
+      assert.equal(await subject.directory.inboundTenantId(byDomain.domain.toUpperCase(), claimed), byDomain.tenantId);
+      assert.equal(await subject.directory.inboundTenantId('198.51.100.1', claimed), byNumber.tenantId);
+      assert.equal(await subject.directory.inboundTenantId('198.51.100.1', 'alice'), undefined);
+    });
+
     test('numberOwner names the tenant that claimed a number, and no one for an unclaimed one', async () => {
       const claimed = number();
       const owner = await subject.seed({ name: 'Owner', numbers: [claimed] });

@@ -173,12 +173,19 @@ export class FakeTenantDirectory implements TenantDirectory {
   private readonly numbers = new Map<string, string>();
   /** How often each method was called (a 404 must not read more than the directory). */
   readonly lookups: string[] = [];
+  /**
+   * Told of every write of a tenant's profile after it, as TenantStore bumps the profile's version on the
+   * call-slots item (the kit wires it to FakeCallSlots.profileChanged).
+   */
+  onProfileWrite: (tenantId: string) => void = () => {};
 
   constructor(readonly sipDomain = DEFAULT_SIP_DOMAIN) {}
 
+  /** Writes a tenant's profile (signup or a change of it), and its numbers. */
   add(tenant: TenantRecord, numbers: string[] = []): this {
     this.tenants.set(tenant.tenantId, structuredClone(tenant));
     for (const n of numbers) this.numbers.set(n, tenant.tenantId);
+    this.onProfileWrite(tenant.tenantId);
     return this;
   }
 
@@ -192,18 +199,34 @@ export class FakeTenantDirectory implements TenantDirectory {
     return this.numbers.get(number);
   }
 
+  async inboundTenantId(host: string, user: string): Promise<string | undefined> {
+    this.lookups.push(`inboundTenantId ${host} ${user}`);
+    return this.route(host, user);
+  }
+
   async resolveInbound(host: string, user: string): Promise<TenantRecord | undefined> {
     this.lookups.push(`resolveInbound ${host} ${user}`);
+    const tenantId = this.route(host, user);
+    const tenant = tenantId ? this.read(tenantId) : undefined;
+    return tenant?.state === 'suspended' ? undefined : tenant;
+  }
+
+  private route(host: string, user: string): string | undefined {
     const h = host.toLowerCase();
     let tenantId: string | undefined;
     if (h.endsWith(`.${this.sipDomain.toLowerCase()}`)) {
       tenantId = [...this.tenants.values()].find((t) => t.domain.toLowerCase() === h)?.tenantId;
     }
     if (!tenantId && user) tenantId = this.numbers.get(user);
-    return tenantId ? this.get(tenantId) : undefined;
+    return tenantId;
   }
 
   async get(tenantId: string): Promise<TenantRecord | undefined> {
+    this.lookups.push(`get ${tenantId}`);
+    return this.read(tenantId);
+  }
+
+  private read(tenantId: string): TenantRecord | undefined {
     const t = this.tenants.get(tenantId);
     return t ? structuredClone(t) : undefined;
   }

@@ -6,6 +6,7 @@ import type { FlowDeps } from '../../src/call/flows/flow-deps.js';
 import { InboundCallFlow } from '../../src/call/flows/inbound-call-flow.js';
 import { OutboundCallFlow } from '../../src/call/flows/outbound-call-flow.js';
 import { CallLimits, type LimitRefusal, type TenantLimits } from '../../src/call/limits/call-limits.js';
+import { TenantProfiles } from '../../src/call/limits/tenant-profiles.js';
 import { Connections } from '../../src/call/live/connections.js';
 import { LiveCommands } from '../../src/call/live/live-commands.js';
 import { LiveSessions } from '../../src/call/live/live-sessions.js';
@@ -38,6 +39,8 @@ export class TrackedLimits {
   readonly refusals: LimitRefusal[] = [];
   acquired = 0;
   released = 0;
+  /** Admissions that found the node's copy of the tenant's profile behind. */
+  profileChanges = 0;
 
   constructor(readonly inner: CallLimits) {}
 
@@ -45,11 +48,26 @@ export class TrackedLimits {
     tenant: { tenantId: string; limits?: Partial<TenantLimits> },
     options?: { countAttempt?: boolean },
   ): Promise<LimitRefusal | undefined> {
-    const refused = await this.inner.acquire(tenant, options);
+    return this.track(tenant.tenantId, await this.inner.acquire(tenant, options));
+  }
+
+  async admitInbound(
+    tenant: { tenantId: string; limits?: Partial<TenantLimits> },
+    profileVersion: number,
+  ): Promise<LimitRefusal | 'profileChanged' | undefined> {
+    const admitted = await this.inner.admitInbound(tenant, profileVersion);
+    if (admitted === 'profileChanged') {
+      this.profileChanges += 1;
+      return admitted;
+    }
+    return this.track(tenant.tenantId, admitted);
+  }
+
+  private track(tenantId: string, refused: LimitRefusal | undefined): LimitRefusal | undefined {
     if (refused) this.refusals.push(refused);
     else {
       this.acquired += 1;
-      this.held.set(tenant.tenantId, (this.held.get(tenant.tenantId) ?? 0) + 1);
+      this.held.set(tenantId, (this.held.get(tenantId) ?? 0) + 1);
     }
     return refused;
   }
@@ -103,6 +121,7 @@ export class FlowKit {
   readonly metrics = new RecordingMetrics();
   readonly callLimits: CallLimits;
   readonly limits: TrackedLimits;
+  readonly profiles: TenantProfiles;
   readonly deps: FlowDeps;
   readonly connections: Connections;
   readonly inbound: InboundCallFlow;
@@ -123,9 +142,12 @@ export class FlowKit {
       this.logger,
     );
     this.limits = new TrackedLimits(this.callLimits);
+    this.tenants.onProfileWrite = (tenantId) => this.active.profileChanged(tenantId);
+    this.profiles = new TenantProfiles(this.tenants, this.active);
     this.deps = {
       nodeId: this.nodeId,
       tenants: this.tenants,
+      profiles: this.profiles,
       sessions: this.sessions,
       media: this.media,
       callbacks: this.callbacks,

@@ -15,6 +15,8 @@ export class FakeCallSlots implements CallSlotStore {
   readonly admissions: string[] = [];
   /** When set, every call rejects with it (the table cannot be reached). */
   error: Error | undefined;
+  /** Each tenant's profile version (0 until its first change), as on the call-slots item. */
+  private readonly versions = new Map<string, number>();
 
   constructor(public now: () => number = () => Date.now()) {}
 
@@ -22,10 +24,13 @@ export class FakeCallSlots implements CallSlotStore {
     tenantId: string,
     nodeId: string,
     limits: TenantLimits,
-  ): Promise<'maxConcurrentCalls' | 'callsPerSecond' | undefined> {
+    options: { profileVersion?: number } = {},
+  ): Promise<'maxConcurrentCalls' | 'callsPerSecond' | 'profileChanged' | undefined> {
     this.admissions.push(tenantId);
     await Promise.resolve();
     if (this.error) throw this.error;
+    const version = options.profileVersion;
+    if (version !== undefined && version !== (this.versions.get(tenantId) ?? 0)) return 'profileChanged';
     if (this.active(tenantId) >= limits.maxConcurrentCalls) return 'maxConcurrentCalls';
     const start = Math.floor(this.now() / 1000) * 1000;
     const w = this.windows.get(tenantId);
@@ -53,6 +58,17 @@ export class FakeCallSlots implements CallSlotStore {
     const m = this.shares(tenantId);
     m.set(nodeId, (m.get(nodeId) ?? 0) + 1);
     return true;
+  }
+
+  async profileVersion(tenantId: string): Promise<number> {
+    await Promise.resolve();
+    if (this.error) throw this.error;
+    return this.versions.get(tenantId) ?? 0;
+  }
+
+  /** The tenant's profile was written (TenantStore bumps the version after each write). */
+  profileChanged(tenantId: string): void {
+    this.versions.set(tenantId, (this.versions.get(tenantId) ?? 0) + 1);
   }
 
   async release(tenantId: string, nodeId: string): Promise<boolean> {

@@ -1,12 +1,16 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from './condition-failure.js';
+import { keys } from './table-design.js';
 
 /** Attribute names of the per-node counts: `n_<nodeId>` (node ids are [A-Za-z0-9._-]). */
 const NODE_PREFIX = 'n_';
 const nodeAttr = (nodeId: string) => `${NODE_PREFIX}${nodeId}`;
 
-/** Why a call was not admitted: which of the tenant's limits it would pass. */
-export type AdmissionRefusal = 'maxConcurrentCalls' | 'callsPerSecond';
+/**
+ * Why a call was not admitted: which of the tenant's limits it would pass, or (`profileChanged`) the tenant's
+ * profile changed since the copy the limits came from was read.
+ */
+export type AdmissionRefusal = 'maxConcurrentCalls' | 'callsPerSecond' | 'profileChanged';
 
 /** Rounds of a write that finds the item changed by another node (or another window begun) in between. */
 const MAX_ROUNDS = 5;
@@ -32,7 +36,23 @@ export class CallSlots {
   ) {}
 
   private key(tenantId: string) {
-    return { pk: `TENANT#${tenantId}#SLOTS`, sk: 'TOTAL' };
+    return keys.callSlots(tenantId);
+  }
+
+  /**
+   * The version of the tenant's profile (strongly consistent; 0 before its first change): read before the
+   * profile itself, a copy of the profile is at least this new (TenantStore bumps it after each write).
+   */
+  async profileVersion(tenantId: string): Promise<number> {
+    const res = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: this.key(tenantId),
+        ConsistentRead: true,
+        ProjectionExpression: 'profileVersion',
+      }),
+    );
+    return Number(res.Item?.profileVersion ?? 0);
   }
 
   /**
@@ -40,14 +60,20 @@ export class CallSlots {
    * in one write, or says which limit refuses it (a refused call counts in neither). One request when the
    * window is the one this node last counted in, or a new one; a read and a second write when another node
    * began the window since (or one whose clock runs ahead: its window is counted in, never a past one).
+   * With `profileVersion` (that of the profile the limits come from) the same write checks that the
+   * profile has not changed since: `profileChanged` when it has, and nothing is counted.
    */
   admit(
     tenantId: string,
     nodeId: string,
     limits: { maxConcurrentCalls: number; callsPerSecond: number },
-    now = Date.now(),
+    options: { now?: number; profileVersion?: number | undefined } = {},
   ): Promise<AdmissionRefusal | undefined> {
-    return this.count(tenantId, limits.callsPerSecond, now, { nodeId, limit: limits.maxConcurrentCalls });
+    return this.count(tenantId, limits.callsPerSecond, options.now ?? Date.now(), {
+      nodeId,
+      limit: limits.maxConcurrentCalls,
+      profileVersion: options.profileVersion,
+    });
   }
 
   /**
@@ -62,7 +88,7 @@ export class CallSlots {
     tenantId: string,
     callsPerSecond: number,
     now: number,
-    slot?: { nodeId: string; limit: number },
+    slot?: { nodeId: string; limit: number; profileVersion?: number | undefined },
   ): Promise<AdmissionRefusal | undefined> {
     let window = Math.floor(now / 1000) * 1000;
     let sameWindow = this.windows.get(tenantId) === window;
@@ -76,6 +102,14 @@ export class CallSlots {
       values[':limit'] = slot.limit;
       sets.push('active = if_not_exists(active, :zero) + :one', '#n = if_not_exists(#n, :zero) + :one');
       conditions.push('(attribute_not_exists(active) OR active < :limit)');
+      if (slot.profileVersion !== undefined) {
+        // Version 0 is a profile never changed: the attribute is added by the first change.
+        if (slot.profileVersion === 0) conditions.push('attribute_not_exists(profileVersion)');
+        else {
+          values[':pv'] = slot.profileVersion;
+          conditions.push('profileVersion = :pv');
+        }
+      }
     }
     for (let round = 0; round < MAX_ROUNDS; round++) {
       // Admissions that start while this one begins a window count in it (a burst at a second's turn would
@@ -105,6 +139,10 @@ export class CallSlots {
         new GetCommand({ TableName: this.tableName, Key: this.key(tenantId), ConsistentRead: true }),
       );
       const item = res.Item ?? {};
+      // A changed profile first: the limits checked here may be the old ones.
+      if (slot?.profileVersion !== undefined && Number(item.profileVersion ?? 0) !== slot.profileVersion) {
+        return 'profileChanged';
+      }
       if (slot && Number(item.active ?? 0) >= slot.limit) return 'maxConcurrentCalls';
       const stored = Number(item.cpsWindow ?? 0);
       if (stored >= window) {

@@ -60,36 +60,35 @@ export class SessionStore {
   }
 
   /**
-   * Writes the session item, and first the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`): the
-   * marker is there before the session can be active, so a sweeper finds every active session of a node
-   * that died (docs/table-design.md). Two requests: the session item's write is conditional (an id is
-   * never taken twice), which a batch cannot be.
+   * Writes the session item and the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`): the marker is
+   * stored by the time the session can be active, so a sweeper finds every active session of a node that
+   * died (docs/table-design.md). An id this process has just drawn (`newId`: 100 random bits, never taken)
+   * goes with its marker in one BatchWriteItem. An id that came with a command (a REST placement, which the
+   * bus may deliver twice) is written after the marker and conditionally, which a batch cannot be: a
+   * duplicate command finds the id taken.
    */
-  async create(session: SessionRecord): Promise<void> {
+  async create(session: SessionRecord, options: { newId?: boolean } = {}): Promise<void> {
+    const marker = {
+      ...keys.nodeSession(session.nodeId, session.sessionId),
+      sessionId: session.sessionId,
+      tenantId: session.tenantId,
+      createdAt: session.createdAt,
+      expiresAt: ttlIn(SESSION_TTL),
+    };
+    const item = {
+      ...keys.session(session.sessionId),
+      ...session,
+      gsi1pk: keys.tenantSessionsIndex(session.tenantId),
+      gsi1sk: `${session.createdAt}#${session.sessionId}`,
+      expiresAt: ttlIn(SESSION_TTL),
+    };
+    if (options.newId) {
+      await batchWrite(this.doc, this.tableName, [{ PutRequest: { Item: marker } }, { PutRequest: { Item: item } }]);
+      return;
+    }
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: marker }));
     await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.nodeSession(session.nodeId, session.sessionId),
-          sessionId: session.sessionId,
-          tenantId: session.tenantId,
-          createdAt: session.createdAt,
-          expiresAt: ttlIn(SESSION_TTL),
-        },
-      }),
-    );
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...keys.session(session.sessionId),
-          ...session,
-          gsi1pk: keys.tenantSessionsIndex(session.tenantId),
-          gsi1sk: `${session.createdAt}#${session.sessionId}`,
-          expiresAt: ttlIn(SESSION_TTL),
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
+      new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }),
     );
   }
 

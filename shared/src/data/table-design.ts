@@ -24,6 +24,11 @@ export const keys = {
   domain: (domain: string) => ({ pk: `DOMAIN#${domain.toLowerCase()}`, sk: 'DOMAIN' }),
   number: (number: string) => ({ pk: `NUMBER#${number}`, sk: 'NUMBER' }),
   tenantNumbersIndex: (tenantId: string) => `TENANT#${tenantId}#NUMBERS`,
+  /**
+   * A tenant's call slots and calls-per-second window (call-slots.ts), and its profile's version: every write
+   * of the profile bumps it, every admission of a call checks it (TenantStore, media-node TenantProfiles).
+   */
+  callSlots: (tenantId: string) => ({ pk: `TENANT#${tenantId}#SLOTS`, sk: 'TOTAL' }),
   prompt: (tenantId: string, name: string) => ({ pk: `TENANT#${tenantId}`, sk: `PROMPT#${name}` }),
   session: (sessionId: string) => ({ pk: `SESSION#${sessionId}`, sk: 'META' }),
   tenantSessionsIndex: (tenantId: string) => `TENANT#${tenantId}#SESSIONS`,

@@ -315,6 +315,7 @@ export class TenantStore {
             },
           }),
         );
+        await this.profileChanged(tenantId);
         return { secret, previousExpiresAt };
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
@@ -361,11 +362,29 @@ export class TenantStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
+      await this.profileChanged(tenantId);
       return record(res.Attributes ?? {});
     } catch (err) {
       if (isConditionFailure(err)) throw new NotFoundError('tenant');
       throw err;
     }
+  }
+
+  /**
+   * Tells the media nodes' copies of the profile (media-node TenantProfiles) that they are behind: bumps the
+   * profile's version on the tenant's call-slots item, which every admission of a call checks, so the next
+   * call reads the profile again. After the profile's write, never before: a copy read in between carries
+   * the old version and is read again at the next call. (No transactions: dynalite has none.)
+   */
+  private async profileChanged(tenantId: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.callSlots(tenantId),
+        UpdateExpression: 'ADD profileVersion :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
   }
 
   /**
@@ -429,6 +448,7 @@ export class TenantStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
+      await this.profileChanged(tenantId);
       return record(res.Attributes ?? {});
     } catch (err) {
       if (isConditionFailure(err)) throw new NotFoundError('tenant');
@@ -482,6 +502,7 @@ export class TenantStore {
             ReturnValues: 'ALL_NEW',
           }),
         );
+        await this.profileChanged(tenantId);
         return record(res.Attributes ?? {});
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
@@ -609,7 +630,7 @@ export class TenantStore {
   /**
    * The owner of a domain or number an INVITE names; with `routingCacheMs` (the media node), found owners
    * are kept that long: a released number may still route to its old tenant for that time, a newly claimed
-   * one routes at once. The tenant item itself is read for every call (suspension and limits apply at once).
+   * one routes at once. The tenant item is not cached here (the node's copies: media-node TenantProfiles).
    */
   private routeOwner(kind: 'domain' | 'number', key: string): Promise<string | undefined> {
     if (!this.routes) return kind === 'domain' ? this.domainOwner(key) : this.numberOwner(key);
@@ -627,23 +648,31 @@ export class TenantStore {
   }
 
   /**
-   * Where an inbound call's Request-URI leads (docs/contract.md): the host is a tenant domain, or the user
-   * part a claimed number; undefined when neither. Tells a suspended tenant apart from an unknown target
-   * at no extra cost (the tenant item is read either way).
+   * Whose call an inbound Request-URI is (docs/contract.md): the tenant whose domain the host is, else the
+   * one that claimed the user part as a number; undefined when neither. The tenant item is not read.
    */
-  async inboundTarget(host: string, user: string): Promise<InboundTarget | undefined> {
+  async inboundTenantId(host: string, user: string): Promise<string | undefined> {
     const h = host.toLowerCase();
     let tenantId: string | undefined;
     if (h.endsWith(`.${this.sipDomain.toLowerCase()}`)) tenantId = await this.routeOwner('domain', h);
     if (!tenantId && user) tenantId = await this.routeOwner('number', user);
+    return tenantId;
+  }
+
+  /**
+   * Where an inbound call's Request-URI leads (inboundTenantId), with the tenant item read. Tells a
+   * suspended tenant apart from an unknown target at no extra cost (the tenant item is read either way).
+   */
+  async inboundTarget(host: string, user: string): Promise<InboundTarget | undefined> {
+    const tenantId = await this.inboundTenantId(host, user);
     const tenant = tenantId ? await this.get(tenantId) : undefined;
     if (!tenant) return undefined;
     return { tenant, suspended: tenant.state === 'suspended' };
   }
 
   /**
-   * Inbound SIP routing for the media node: the tenant a call is for, or undefined, so the node answers
-   * 404 with no callback and no state. A suspended tenant is undefined too (docs/security.md).
+   * The tenant a call is for, or undefined, so the node answers 404 with no callback and no state. A
+   * suspended tenant is undefined too (docs/security.md).
    */
   async resolveInbound(host: string, user: string): Promise<TenantRecord | undefined> {
     const target = await this.inboundTarget(host, user);

@@ -12,19 +12,22 @@ import type { SipMessageLog } from '../../ports/sip-messages.js';
 import type { StreamPort } from '../../ports/streams.js';
 import type { IvrLoopInput } from '../ivr/ivr-loop.js';
 import type { CallLimits } from '../limits/call-limits.js';
+import type { TenantProfiles } from '../limits/tenant-profiles.js';
 import type { LiveSessions } from '../live/live-sessions.js';
 
 /** The ports and node services every call flow works with (wired by the media node's composition root). */
 export interface FlowDeps {
   nodeId: string;
   tenants: TenantDirectory;
+  /** The node's copies of tenant profiles, for new inbound calls. */
+  profiles: Pick<TenantProfiles, 'inbound' | 'profile'>;
   sessions: SessionRepository;
   media: MediaPort;
   callbacks: CallbackPort;
   audio: AudioSources;
   live: LiveSessions;
   signaling: Pick<SignalingPort, 'placeCall'>;
-  limits: Pick<CallLimits, 'acquire' | 'release'>;
+  limits: Pick<CallLimits, 'acquire' | 'admitInbound' | 'release'>;
   usage: UsageMeter;
   secrets: SecretBox | undefined;
   logger: Logger;

@@ -1,9 +1,10 @@
-import { maxCallDurationMs } from '@sipms/shared/domain/tenant';
+import { maxCallDurationMs, type TenantRecord } from '@sipms/shared/domain/tenant';
 import { randomId } from '@sipms/shared/util/ids';
 import { MediaCapacityError, type MediaLeg } from '../../ports/media.js';
 import { NO_METRICS } from '../../ports/metrics.js';
 import type { CallDialog, InboundCall } from '../../ports/signaling.js';
 import { runIvrLoop } from '../ivr/ivr-loop.js';
+import type { LimitRefusal } from '../limits/call-limits.js';
 import { CallSession } from '../session/call-session.js';
 import { InFlight } from '../session/in-flight.js';
 import { Participant } from '../session/participant.js';
@@ -11,6 +12,9 @@ import { callEventReply, newCallReply } from '../session/replies.js';
 import { callCallee, runBridge } from './callee-bridge.js';
 import { type FlowDeps, ivrLoopInput } from './flow-deps.js';
 import { answerFailureReason, callerIdRefusal, callerStatusFor } from './routing.js';
+
+/** Admissions of one call that check the node's copy of its tenant's profile (TenantProfiles). */
+const MAX_PROFILE_ROUNDS = 2;
 
 /**
  * The inbound call flow (docs/ivr.md, docs/callback-delivery.md): tenant lookup, session, media offer,
@@ -56,23 +60,38 @@ export class InboundCallFlow {
 
   private async handle(call: InboundCall): Promise<void> {
     const { deps } = this;
-    const tenant = await deps.tenants.resolveInbound(call.requestHost, call.requestUser);
-    if (!tenant) {
-      // Unknown target: no session, no callback, no state.
-      call.reject(404, 'Not Found');
-      return;
+    let found = await deps.profiles.inbound(call.requestHost, call.requestUser);
+    let tenant: TenantRecord;
+    let refused: LimitRefusal | undefined;
+    for (let round = 0; ; round++) {
+      if (!found) {
+        // Unknown target (or a suspended tenant): no session, no callback, no state.
+        call.reject(404, 'Not Found');
+        return;
+      }
+      tenant = found.tenant;
+      const refusal = principalRefusal(call, tenant.tenantId);
+      if (refusal) {
+        deps.logger.warn({ tenantId: tenant.tenantId, credentialId: call.source.principal?.credentialId }, refusal);
+        call.reject(403, 'Forbidden', { Warning: `399 sip-mediaserver "${refusal}"` });
+        return;
+      }
+      if (!call.sdp) {
+        call.reject(488, 'SDP Offer Required');
+        return;
+      }
+      // The node's copy of the profile, checked by the admission itself; a profile that keeps changing is
+      // read once more and the call admitted under that read, unchecked (as when every call read it).
+      const admitted =
+        round < MAX_PROFILE_ROUNDS
+          ? await deps.limits.admitInbound(tenant, found.profileVersion)
+          : await deps.limits.acquire(tenant);
+      if (admitted !== 'profileChanged') {
+        refused = admitted;
+        break;
+      }
+      found = await deps.profiles.profile(tenant.tenantId, { fresh: true });
     }
-    const refusal = principalRefusal(call, tenant.tenantId);
-    if (refusal) {
-      deps.logger.warn({ tenantId: tenant.tenantId, credentialId: call.source.principal?.credentialId }, refusal);
-      call.reject(403, 'Forbidden', { Warning: `399 sip-mediaserver "${refusal}"` });
-      return;
-    }
-    if (!call.sdp) {
-      call.reject(488, 'SDP Offer Required');
-      return;
-    }
-    const refused = await deps.limits.acquire(tenant);
     if (refused) {
       deps.logger.warn({ tenantId: tenant.tenantId, limit: refused.limit }, 'call refused: tenant limit');
       call.reject(503, `Service Unavailable (${refused.message})`, {

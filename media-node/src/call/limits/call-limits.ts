@@ -12,12 +12,18 @@ export interface TenantLimits {
  * atomically (CallSlots in shared/src/data/call-slots.ts).
  */
 export interface CallSlotStore {
-  /** Counts a new call in the tenant's window and takes a slot, or names the limit that refuses it. */
+  /**
+   * Counts a new call in the tenant's window and takes a slot, or names the limit that refuses it; with a
+   * `profileVersion`, `profileChanged` when the tenant's profile is no longer at that version.
+   */
   admit(
     tenantId: string,
     nodeId: string,
     limits: TenantLimits,
-  ): Promise<'maxConcurrentCalls' | 'callsPerSecond' | undefined>;
+    options?: { profileVersion?: number },
+  ): Promise<'maxConcurrentCalls' | 'callsPerSecond' | 'profileChanged' | undefined>;
+  /** The version of the tenant's profile, read before a copy of the profile (TenantProfiles). */
+  profileVersion(tenantId: string): Promise<number>;
   /** Takes a slot for a call already counted (a REST placement, counted by the API); false when all are in use. */
   acquire(tenantId: string, nodeId: string, limit: number): Promise<boolean>;
   /** False when this node held no slot (it was reclaimed while the node looked dead). */
@@ -56,20 +62,45 @@ export class CallLimits {
     tenant: { tenantId: string; limits?: Partial<TenantLimits> },
     options: { countAttempt?: boolean } = {},
   ): Promise<LimitRefusal | undefined> {
+    const refused = await this.take(tenant, options.countAttempt === false ? 'slot' : { profileVersion: undefined });
+    return refused === 'profileChanged' ? undefined : refused; // asked for no version: never
+  }
+
+  /**
+   * As `acquire` for a new inbound call, whose tenant is the node's copy read at `profileVersion`
+   * (TenantProfiles): `profileChanged` when the profile changed since, and nothing is taken or counted.
+   */
+  admitInbound(
+    tenant: { tenantId: string; limits?: Partial<TenantLimits> },
+    profileVersion: number,
+  ): Promise<LimitRefusal | 'profileChanged' | undefined> {
+    return this.take(tenant, { profileVersion });
+  }
+
+  /** `slot`: a REST placement, counted by the API already; else counted in the window too. */
+  private async take(
+    tenant: { tenantId: string; limits?: Partial<TenantLimits> },
+    how: 'slot' | { profileVersion: number | undefined },
+  ): Promise<LimitRefusal | 'profileChanged' | undefined> {
     const limits = this.limitsFor(tenant);
-    let refused: 'maxConcurrentCalls' | 'callsPerSecond' | undefined;
+    let refused: 'maxConcurrentCalls' | 'callsPerSecond' | 'profileChanged' | undefined;
     try {
-      // REST placements were counted by the API already.
       refused =
-        options.countAttempt === false
+        how === 'slot'
           ? (await this.slots.acquire(tenant.tenantId, this.nodeId, limits.maxConcurrentCalls))
             ? undefined
             : 'maxConcurrentCalls'
-          : await this.slots.admit(tenant.tenantId, this.nodeId, limits);
+          : await this.slots.admit(
+              tenant.tenantId,
+              this.nodeId,
+              limits,
+              how.profileVersion === undefined ? {} : { profileVersion: how.profileVersion },
+            );
     } catch (err) {
       this.logger.warn({ err, tenantId: tenant.tenantId }, 'call slot store unavailable; call allowed');
       return undefined; // no slot was taken, so none is given back either
     }
+    if (refused === 'profileChanged') return refused;
     if (refused === 'callsPerSecond') {
       return {
         limit: 'callsPerSecond',

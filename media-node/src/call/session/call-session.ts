@@ -42,6 +42,8 @@ export class CallSession {
   private readonly span: TraceSpan;
   private readonly tracer: Tracer;
   readonly startedAt = Date.now();
+  /** The id was drawn by this session, not given by a command (a REST placement names its session's id). */
+  readonly idDrawnHere: boolean;
   readonly log: Logger;
   private seq = 0;
   private completed = false;
@@ -68,6 +70,7 @@ export class CallSession {
     sessionId?: string,
   ) {
     this.sessionId = sessionId ?? randomId('s');
+    this.idDrawnHere = sessionId === undefined;
     this.tracer = deps.tracer ?? UNRECORDED_TRACER;
     this.span = this.tracer.startSpan('session', {
       kind: 'server',

@@ -53,15 +53,18 @@ export class Participant {
   ): Promise<Participant> {
     const item: ParticipantRecord = { ...record, state: 'setup' };
     if (options.createSession) {
-      await deps.sessions.create({
-        sessionId: session.sessionId,
-        tenantId: session.tenant.tenantId,
-        nodeId: deps.nodeId,
-        state: 'active',
-        createdAt: new Date(session.startedAt).toISOString(),
-        ...(session.sessionReferenceId ? { sessionReferenceId: session.sessionReferenceId } : {}),
-        participants: { [participantId]: item },
-      });
+      await deps.sessions.create(
+        {
+          sessionId: session.sessionId,
+          tenantId: session.tenant.tenantId,
+          nodeId: deps.nodeId,
+          state: 'active',
+          createdAt: new Date(session.startedAt).toISOString(),
+          ...(session.sessionReferenceId ? { sessionReferenceId: session.sessionReferenceId } : {}),
+          participants: { [participantId]: item },
+        },
+        { newId: session.idDrawnHere },
+      );
     } else {
       await deps.sessions.addParticipant(session.sessionId, participantId, item);
     }
