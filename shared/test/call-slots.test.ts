@@ -129,3 +129,12 @@ test("admit with the profile version of the limits' profile: a write of the prof
   assert.equal(await slots.admit(id, 'n2', tight, { now: t0 + 5, profileVersion: 5 }), 'callsPerSecond');
   assert.equal((await slots.usage(id)).active, 1);
 });
+
+test('release of several slots in one write: all or none, never below what the node holds', async () => {
+  for (let i = 0; i < 3; i++) assert.equal(await slots.acquire('t-many', 'n1', 10), true);
+  assert.equal(await slots.acquire('t-many', 'n2', 10), true);
+  assert.equal(await slots.release('t-many', 'n1', 4), false, 'n1 holds 3');
+  assert.deepEqual(await slots.usage('t-many'), { active: 4, byNode: { n1: 3, n2: 1 } });
+  assert.equal(await slots.release('t-many', 'n1', 2), true);
+  assert.deepEqual(await slots.usage('t-many'), { active: 2, byNode: { n1: 1, n2: 1 } });
+});

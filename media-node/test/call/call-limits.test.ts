@@ -5,12 +5,23 @@ import { FakeCallSlots, RecordingLogger, settle } from '../kit/index.js';
 
 /** Per-tenant limits on a node: attempts per second (a shared fixed window) and concurrent calls (all nodes). */
 
-function limits(t: TestContext, defaults: TenantLimits = { maxConcurrentCalls: 2, callsPerSecond: 3 }) {
+/** `releaseBatchMs` 0 (each slot written back at once) unless a test is about the batching. */
+function limits(
+  t: TestContext,
+  defaults: TenantLimits = { maxConcurrentCalls: 2, callsPerSecond: 3 },
+  releaseBatchMs = 0,
+) {
   let now = Date.parse('2024-05-01T10:00:00.100Z');
   const clock = () => now;
   const active = new FakeCallSlots(clock);
   const logger = new RecordingLogger();
-  const subject = new CallLimits('node-a', active, (tenant) => ({ ...defaults, ...tenant.limits }), logger);
+  const subject = new CallLimits(
+    'node-a',
+    active,
+    (tenant) => ({ ...defaults, ...tenant.limits }),
+    logger,
+    releaseBatchMs,
+  );
   t.after(() => subject.close());
   return {
     subject,
@@ -121,6 +132,42 @@ describe('call limits', { concurrency: true }, () => {
     subject.release('tn-acme');
     await settle();
     assert.equal(await subject.acquire(acme), undefined, 'the slot is free: none was taken');
+  });
+
+  test('slots given back within the batch interval go back per tenant in one write; the heartbeat names their tenants until then', async (t) => {
+    const { subject, active } = limits(t, { maxConcurrentCalls: 10, callsPerSecond: 100 }, 30);
+    const other = { tenantId: 'tn-other' };
+    for (let i = 0; i < 3; i++) assert.equal(await subject.acquire(acme), undefined);
+    assert.equal(await subject.acquire(other), undefined);
+    subject.release('tn-acme');
+    subject.release('tn-acme');
+    subject.release('tn-other');
+    await settle();
+    assert.deepEqual(active.releases, [], 'nothing written yet');
+    assert.deepEqual(subject.tenantsHeld().sort(), ['tn-acme', 'tn-other'], 'a slot not yet given back is still held');
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(active.releases.sort(), ['tn-acme×2', 'tn-other×1']);
+    assert.equal(active.countOf('tn-acme', 'node-a'), 1);
+    assert.equal(active.countOf('tn-other', 'node-a'), 0);
+    assert.deepEqual(subject.tenantsHeld(), ['tn-acme']);
+    subject.release('tn-acme');
+    await subject.close(); // a stopping node writes what is pending at once
+    assert.equal(active.countOf('tn-acme', 'node-a'), 0);
+    assert.deepEqual(subject.tenantsHeld(), []);
+  });
+
+  test('a batch larger than what the node still holds (some reclaimed, new ones taken since) goes back one at a time', async (t) => {
+    const { subject, active, logger } = limits(t, { maxConcurrentCalls: 10, callsPerSecond: 100 }, 20);
+    for (let i = 0; i < 3; i++) assert.equal(await subject.acquire(acme), undefined);
+    assert.equal(await active.reclaim('tn-acme', 'node-a'), 3);
+    active.set('tn-acme', 'node-b', 1);
+    assert.equal(await subject.acquire(acme), undefined, 'a new call after the reclaim');
+    for (let i = 0; i < 3; i++) subject.release('tn-acme'); // three of the four calls end
+    await subject.close();
+    assert.deepEqual(active.releases, ['tn-acme×3', 'tn-acme×1', 'tn-acme×1']);
+    assert.equal(active.countOf('tn-acme', 'node-a'), 0);
+    assert.equal(active.countOf('tn-acme', 'node-b'), 1, "node-b's slot is untouched");
+    assert.equal(logger.find('call slot already reclaimed (this node looked dead)', 'warn').length, 1);
   });
 
   test('a slot reclaimed meanwhile (the node looked dead): its release is logged, nothing decremented twice', async (t) => {

@@ -140,6 +140,7 @@ export class FlowKit {
       this.active,
       (tenant) => ({ ...defaults, ...tenant.limits }),
       this.logger,
+      0, // each slot written back at once: a test reads the slots as soon as its calls have ended
     );
     this.limits = new TrackedLimits(this.callLimits);
     this.tenants.onProfileWrite = (tenantId) => this.active.profileChanged(tenantId);

@@ -71,13 +71,17 @@ export class FakeCallSlots implements CallSlotStore {
     this.versions.set(tenantId, (this.versions.get(tenantId) ?? 0) + 1);
   }
 
-  async release(tenantId: string, nodeId: string): Promise<boolean> {
+  /** Every release asked for, as `tenantId×count`. */
+  readonly releases: string[] = [];
+
+  async release(tenantId: string, nodeId: string, count = 1): Promise<boolean> {
+    this.releases.push(`${tenantId}×${count}`);
     await Promise.resolve();
     if (this.error) throw this.error;
     const m = this.shares(tenantId);
     const held = m.get(nodeId) ?? 0;
-    if (held === 0) return false;
-    m.set(nodeId, held - 1);
+    if (held < count) return false;
+    m.set(nodeId, held - count);
     return true;
   }
 

@@ -181,19 +181,19 @@ export class CallSlots {
   }
 
   /**
-   * Gives one slot of `nodeId` back. False when the node holds none (its share was reclaimed while it
-   * was unreachable): nothing is decremented twice.
+   * Gives `count` slots of `nodeId` back in one write. False, and nothing decremented, when the node holds
+   * fewer (its share was reclaimed while it was unreachable): nothing is decremented twice.
    */
-  async release(tenantId: string, nodeId: string): Promise<boolean> {
+  async release(tenantId: string, nodeId: string, count = 1): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(tenantId),
-          UpdateExpression: 'SET active = active - :one, #n = #n - :one',
-          ConditionExpression: '#n > :zero AND active > :zero',
+          UpdateExpression: 'SET active = active - :n, #n = #n - :n',
+          ConditionExpression: '#n >= :n AND active >= :n',
           ExpressionAttributeNames: { '#n': nodeAttr(nodeId) },
-          ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
+          ExpressionAttributeValues: { ':n': count },
         }),
       );
       return true;

@@ -26,9 +26,15 @@ export interface CallSlotStore {
   profileVersion(tenantId: string): Promise<number>;
   /** Takes a slot for a call already counted (a REST placement, counted by the API); false when all are in use. */
   acquire(tenantId: string, nodeId: string, limit: number): Promise<boolean>;
-  /** False when this node held no slot (it was reclaimed while the node looked dead). */
-  release(tenantId: string, nodeId: string): Promise<boolean>;
+  /**
+   * Gives `count` (default 1) slots of the node back in one write; false, and nothing given back, when the
+   * node holds fewer (they were reclaimed while the node looked dead).
+   */
+  release(tenantId: string, nodeId: string, count?: number): Promise<boolean>;
 }
+
+/** How long a slot given back waits for others of the same tenant, to go back in the same write. */
+export const RELEASE_BATCH_MS = 50;
 
 export type LimitRefusal = { limit: 'callsPerSecond' | 'maxConcurrentCalls'; value: number; message: string };
 
@@ -42,19 +48,27 @@ export type LimitRefusal = { limit: 'callsPerSecond' | 'maxConcurrentCalls'; val
 export class CallLimits {
   /** Slots this node holds per tenant, for the heartbeat (so a dead node's slots can be reclaimed). */
   private readonly held = new Map<string, number>();
-  /** Slot releases still being written, so a stopping node gives every slot back before it exits. */
-  private readonly releasing = new Set<Promise<void>>();
+  /** Slots of ended calls per tenant, not yet written back (batched: RELEASE_BATCH_MS). */
+  private readonly toRelease = new Map<string, number>();
+  private releaseTimer: NodeJS.Timeout | undefined;
+  /** Slot releases being written, per tenant, so a stopping node gives every slot back before it exits. */
+  private readonly releasing = new Map<Promise<void>, string>();
 
   constructor(
     private readonly nodeId: string,
     private readonly slots: CallSlotStore,
     private readonly limitsFor: (tenant: { tenantId: string; limits?: Partial<TenantLimits> }) => TenantLimits,
     private readonly logger: Logger,
+    /** 0: each slot is written back at once. */
+    private readonly releaseBatchMs = RELEASE_BATCH_MS,
   ) {}
 
-  /** Tenants this node holds slots for (published in its heartbeat). */
+  /**
+   * Tenants this node holds slots for (published in its heartbeat), those whose slots are still being
+   * given back included: a node that dies before the write leaves them to the sweeper's reclaim.
+   */
   tenantsHeld(): string[] {
-    return [...this.held.keys()];
+    return [...new Set([...this.held.keys(), ...this.toRelease.keys(), ...this.releasing.values()])];
   }
 
   /** Takes a call slot, or says which limit refuses it. Call `release` when the call ends. */
@@ -119,25 +133,52 @@ export class CallLimits {
     return undefined;
   }
 
-  /** Gives the slot back (in the background: a call's end never waits for it). */
+  /**
+   * Gives the slot back, in the background (a call's end never waits for it): with the tenant's other slots
+   * given back within `releaseBatchMs`, in one write.
+   */
   release(tenantId: string): void {
     const n = (this.held.get(tenantId) ?? 0) - 1;
     if (n < 0) return; // acquired while the store was unavailable: no slot to give back
     if (n === 0) this.held.delete(tenantId);
     else this.held.set(tenantId, n);
-    const write = this.slots.release(tenantId, this.nodeId).then(
-      (released) => {
-        if (!released) this.logger.warn({ tenantId }, 'call slot already reclaimed (this node looked dead)');
-      },
-      (err) =>
-        this.logger.error({ err, tenantId }, 'call slot not given back; the sweeper reclaims it if the node dies'),
-    );
-    this.releasing.add(write);
-    void write.finally(() => this.releasing.delete(write));
+    this.toRelease.set(tenantId, (this.toRelease.get(tenantId) ?? 0) + 1);
+    if (this.releaseBatchMs === 0) this.writeReleases();
+    else this.releaseTimer ??= setTimeout(() => this.writeReleases(), this.releaseBatchMs);
   }
 
-  /** Waits for the slot releases in flight (the calls have ended by now). */
+  private writeReleases(): void {
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+    for (const [tenantId, count] of this.toRelease) {
+      const write = this.giveBack(tenantId, count).catch((err) =>
+        this.logger.error(
+          { err, tenantId, count },
+          'call slots not given back; the sweeper reclaims them if the node dies',
+        ),
+      );
+      this.releasing.set(write, tenantId);
+      void write.finally(() => this.releasing.delete(write));
+    }
+    this.toRelease.clear();
+  }
+
+  /**
+   * One write for `count` slots. When the node holds fewer (some were reclaimed while it looked dead, and
+   * it has taken new ones since), they go back one at a time until none is left, as each call's would.
+   */
+  private async giveBack(tenantId: string, count: number): Promise<void> {
+    if (await this.slots.release(tenantId, this.nodeId, count)) return;
+    let left = count;
+    while (left > 0 && (await this.slots.release(tenantId, this.nodeId))) left -= 1;
+    if (left > 0) {
+      this.logger.warn({ tenantId, count: left }, 'call slot already reclaimed (this node looked dead)');
+    }
+  }
+
+  /** Writes the slots given back so far and waits for every release (the calls have ended by now). */
   async close(): Promise<void> {
-    await Promise.all(this.releasing);
+    this.writeReleases();
+    await Promise.all(this.releasing.keys());
   }
 }
