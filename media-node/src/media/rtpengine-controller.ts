@@ -42,12 +42,21 @@ type Command =
   | 'statistics';
 
 /**
+ * The receive buffer asked for the ng socket. Calls set up at a high rate put hundreds of replies (offers and
+ * answers carry SDP) in it while the event loop is busy; the kernel's default (208 KiB) dropped them there,
+ * and a reply lost is a command timed out and a failed call (rtpengine-client does not retransmit). The
+ * kernel caps the size at net.core.rmem_max (the AWS media nodes set 8 MiB).
+ */
+export const NG_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
  * Typed control of one rtpengine over the ng protocol (UDP). Wraps rtpengine-client so that every
  * error — an `error` result, a timeout, a socket error — is a typed rejection.
  */
 export class RtpEngineController {
   private readonly client: Client;
   private closed = false;
+  private bound = false;
   /** Where the rtpengine behind this controller writes recordings (set by whoever configured it). */
   recordingDir: string | undefined;
 
@@ -59,6 +68,17 @@ export class RtpEngineController {
     this.client = new Client({ timeout: timeoutMs, rejectOnError: true });
     // A late reply to a timed-out command is emitted as 'error'; without a listener it would crash the node.
     this.client.on('error', (err: unknown) => this.logger.warn({ err }, 'rtpengine client: stray message'));
+    this.client.socket.once('listening', () => {
+      this.bound = true;
+      this.client.socket.setRecvBufferSize(NG_RECEIVE_BUFFER_BYTES);
+      // Linux reports twice what it granted (its bookkeeping share): a small figure means rmem_max is low.
+      this.logger.info({ receiveBufferBytes: this.receiveBufferBytes }, 'rtpengine ng socket ready');
+    });
+  }
+
+  /** The ng socket's receive buffer as the kernel reports it; undefined until the socket is bound. */
+  get receiveBufferBytes(): number | undefined {
+    return this.bound && !this.closed ? this.client.socket.getRecvBufferSize() : undefined;
   }
 
   private async send(command: Command, params: NgParams = {}): Promise<NgReply> {
@@ -92,13 +112,18 @@ export class RtpEngineController {
   async status(): Promise<{ up: boolean; portsInUse?: number }> {
     let stats: NgReply;
     try {
-      stats = await this.send('statistics');
+      stats = await this.statistics();
     } catch (err) {
       this.logger.debug({ err }, 'rtpengine statistics failed; pinging instead');
       return { up: await this.ping().catch((pingErr: unknown) => this.pingFailed(pingErr)) };
     }
     const portsInUse = portsUsed(stats);
     return portsInUse === undefined ? { up: true } : { up: true, portsInUse };
+  }
+
+  /** rtpengine's `statistics` reply as it is (several KiB: totals, per-interface ports, control counters). */
+  statistics(): Promise<NgReply> {
+    return this.send('statistics');
   }
 
   private pingFailed(err: unknown): false {

@@ -289,7 +289,7 @@ ENV`
 chgrp sipms ${ENV_FILE}
 umask 022
 
-# --- socket buffers for the SIP and media sockets (the node asks for 4 MiB; the kernel caps it at rmem_max)
+# --- socket buffers for the SIP, media and rtpengine control sockets (the node asks for 4 MiB; the kernel caps it at rmem_max)
 install -m 0644 ${BOOT_DIR}/sysctl.conf /etc/sysctl.d/60-sipms.conf
 sysctl -q -p /etc/sysctl.d/60-sipms.conf || echo "sipms boot: WARNING socket buffer limits not raised: bursts of packets may be dropped"
 
@@ -436,7 +436,8 @@ export function cloudwatchAgentConfig(
  */
 /**
  * Kernel limits the node's sockets need: the SIP and media sinks ask for 4 MiB buffers (a few hundred streams send
- * bursts of a packet each to one socket every 20 ms), which Debian's default rmem_max (208 KiB) would cap.
+ * bursts of a packet each to one socket every 20 ms), and so does its rtpengine control socket (the replies to a
+ * burst of call set-ups, several KiB each), which Debian's default rmem_max (208 KiB) would cap.
  */
 export const SYSCTL_CONFIG = `net.core.rmem_max = 8388608
 net.core.wmem_max = 8388608
