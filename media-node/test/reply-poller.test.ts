@@ -135,7 +135,8 @@ test('the first poll learns where replies arrive: fewer reads once round trips a
   for (let i = 0; i < 12; i++) await waitsAnsweredAfter(poller, store, 1, 40, `w${i}-`);
   assert.ok(poller.firstPollMs >= 25 && poller.firstPollMs <= 45, `first poll at ${poller.firstPollMs} ms`);
   const after = await waitsAnsweredAfter(poller, store, 1, 40, 'b');
-  assert.ok(after < before && after <= 3, `reads for one reply: ${before} before, ${after} once learned`);
+  // At most half the reads (11 → 2 or 3 unloaded; timer jitter on a loaded machine can add one).
+  assert.ok(after <= before / 2, `reads for one reply: ${before} before, ${after} once learned`);
 
   // Round trips get shorter: the first poll follows them within a few dozen replies.
   for (let i = 0; i < 6; i++) await waitsAnsweredAfter(poller, store, 8, 5, `s${i}-`);

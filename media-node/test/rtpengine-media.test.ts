@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,20 +13,12 @@ import { RtpEngineController, RtpEngineError } from '../src/media/rtpengine-cont
 import { RtpEngineMedia } from '../src/media/rtpengine-media.js';
 import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
 import { MediaCapacityError } from '../src/ports/media.js';
+import { haveRtpengine } from './kit/programs.js';
 
 // A real userspace rtpengine (the issue's RTP range 34000-34999; this file uses 34900-34979).
 const PORT_MIN = 34900;
 const PORT_MAX = 34979;
 const logger = createLogger({ test: 'rtpengine' }, 'silent');
-
-function haveRtpengine(): boolean {
-  try {
-    execFileSync('rtpengine', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function udp(): Promise<Socket> {
   const s = createSocket('udp4');

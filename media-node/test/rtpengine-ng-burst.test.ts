@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,25 +7,17 @@ import { after, before, describe, test } from 'node:test';
 import { createLogger } from '@sipms/shared/util/logger';
 import { NG_RECEIVE_BUFFER_BYTES, RtpEngineController } from '../src/media/rtpengine-controller.js';
 import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
+import { haveRtpengine } from './kit/programs.js';
 
 // Seen in bench:full-call at 50 calls/s: "call flow failed: rtpengine answer failed: rtpengine timeout", one
 // for each datagram the kernel dropped at the node's ng socket (/proc/net/udp, its drops column): replies
 // that arrived while the node's event loop was busy did not fit the socket's default buffer. Here, with a
 // real userspace rtpengine: a burst of commands with large replies, the event loop held while they arrive,
-// every reply read. (This file uses RTP ports 34980-34989.)
+// every reply read. (This file uses RTP ports 32990-32999.)
 
 const logger = createLogger({ test: 'rtpengine-ng-burst' }, 'silent');
 /** `statistics` replies are about 8 KiB each: a hundred of them are twice the kernel's default buffer. */
 const BURST = 100;
-
-function haveRtpengine(): boolean {
-  try {
-    execFileSync('rtpengine', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const skip = haveRtpengine() ? false : 'rtpengine is not installed (apt-get install rtpengine-daemon)';
 if (skip) console.log(`# SKIP rtpengine ng burst: ${skip}`);
@@ -49,8 +40,8 @@ describe('rtpengine ng socket under a burst (real rtpengine)', { skip }, () => {
         interface: '127.0.0.1',
         ngHost: '127.0.0.1',
         ngPort,
-        portMin: 34980,
-        portMax: 34989,
+        portMin: 32990,
+        portMax: 32999,
         dtmfLogDest: { host: '127.0.0.1', port: 9 },
         runDir: join(dir, 'run'),
         threads: 1,

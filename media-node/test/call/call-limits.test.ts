@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { CallLimits, type TenantLimits } from '../../src/call/limits/call-limits.js';
-import { FakeCallSlots, RecordingLogger, settle } from '../kit/index.js';
+import { FakeCallSlots, RecordingLogger, settle, waitFor } from '../kit/index.js';
 
 /** Per-tenant limits on a node: attempts per second (a shared fixed window) and concurrent calls (all nodes). */
 
@@ -135,7 +135,8 @@ describe('call limits', { concurrency: true }, () => {
   });
 
   test('slots given back within the batch interval go back per tenant in one write; the heartbeat names their tenants until then', async (t) => {
-    const { subject, active } = limits(t, { maxConcurrentCalls: 10, callsPerSecond: 100 }, 30);
+    // An interval long enough that a loaded machine's settle() cannot outlast it.
+    const { subject, active } = limits(t, { maxConcurrentCalls: 10, callsPerSecond: 100 }, 500);
     const other = { tenantId: 'tn-other' };
     for (let i = 0; i < 3; i++) assert.equal(await subject.acquire(acme), undefined);
     assert.equal(await subject.acquire(other), undefined);
@@ -145,8 +146,9 @@ describe('call limits', { concurrency: true }, () => {
     await settle();
     assert.deepEqual(active.releases, [], 'nothing written yet');
     assert.deepEqual(subject.tenantsHeld().sort(), ['tn-acme', 'tn-other'], 'a slot not yet given back is still held');
-    await new Promise((r) => setTimeout(r, 60));
+    await waitFor(() => active.releases.length === 2, 'the batch written when its interval ends');
     assert.deepEqual(active.releases.sort(), ['tn-acme×2', 'tn-other×1']);
+    await settle();
     assert.equal(active.countOf('tn-acme', 'node-a'), 1);
     assert.equal(active.countOf('tn-other', 'node-a'), 0);
     assert.deepEqual(subject.tenantsHeld(), ['tn-acme']);

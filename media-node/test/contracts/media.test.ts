@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import { RtpEngineMedia } from '../../src/media/rtpengine-media.js';
 import { RtpEngineProcess } from '../../src/media/rtpengine-process.js';
 import { audioPort } from '../../src/media/sdp.js';
 import { FakeMedia, type FakeMediaLeg } from '../kit/media.js';
+import { haveRtpengine } from '../kit/programs.js';
 import { type MediaCaller, type MediaPortUnderTest, mediaPortContract } from './media-port.contract.js';
 
 // MediaPort: RtpEngineMedia on a real userspace rtpengine (RTP 34980-34999, beside rtpengine-media.test.ts's
@@ -18,15 +18,6 @@ import { type MediaCaller, type MediaPortUnderTest, mediaPortContract } from './
 const PORT_MIN = 34980;
 const PORT_MAX = 34999;
 const logger = createLogger({ test: 'media-contract' }, 'silent');
-
-function haveRtpengine(): boolean {
-  try {
-    execFileSync('rtpengine', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function udp(): Promise<Socket> {
   const s = createSocket('udp4');
