@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '@sipms/shared/util/logger';
 import { toneWav } from '../src/media/audio-sources.js';
-import { DtmfLogListener } from '../src/media/dtmf-log-listener.js';
+import type { DtmfLogListener } from '../src/media/dtmf-log-listener.js';
 import { parseRtp } from '../src/media/pcap.js';
 import { PcapRecordings } from '../src/media/pcap-recordings.js';
-import { RtpEngineController, RtpEngineError } from '../src/media/rtpengine-controller.js';
+import { type RtpEngineController, RtpEngineError } from '../src/media/rtpengine-controller.js';
 import { RtpEngineMedia } from '../src/media/rtpengine-media.js';
-import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
+import type { RtpEngineProcess } from '../src/media/rtpengine-process.js';
 import { MediaCapacityError } from '../src/ports/media.js';
-import { haveRtpengine } from './kit/programs.js';
+import { haveRtpengine, startRealRtpengine } from './kit/programs.js';
 
 // A real userspace rtpengine (the RTP range 34000-34999; this file uses 34900-34979).
 const PORT_MIN = 34900;
@@ -122,29 +122,12 @@ describe('rtpengine controller, media legs and supervision (real rtpengine)', { 
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rtpe-test-'));
-    const ngSock = await udp();
-    const ngPort = ngSock.address().port;
-    ngSock.close();
-    control = new RtpEngineController({ host: '127.0.0.1', port: ngPort }, logger, 2000);
-    dtmf = new DtmfLogListener(logger);
-    const dtmfAddress = await dtmf.start('127.0.0.1', 0);
-    proc = new RtpEngineProcess(
-      {
-        binary: 'rtpengine',
-        interface: '127.0.0.1',
-        ngHost: '127.0.0.1',
-        ngPort,
-        portMin: PORT_MIN,
-        portMax: PORT_MAX,
-        dtmfLogDest: dtmfAddress,
-        runDir: join(dir, 'run'),
-        // As a node on two cores runs it (RTPENGINE_THREADS): the real binary takes the flag.
-        threads: 1,
-      },
-      control,
+    // As a node on two cores runs it (RTPENGINE_THREADS): the real binary takes the flag.
+    ({ control, dtmf, proc } = await startRealRtpengine(
+      dir,
+      { portMin: PORT_MIN, portMax: PORT_MAX, threads: 1 },
       logger,
-    );
-    await proc.start();
+    ));
     media = new RtpEngineMedia(control, dtmf, logger);
     proc.on('exit', () => media.failAll('rtpengine exited'));
     await media.start('127.0.0.1');

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '@sipms/shared/util/logger';
-import { NG_RECEIVE_BUFFER_BYTES, RtpEngineController } from '../src/media/rtpengine-controller.js';
-import { RtpEngineProcess } from '../src/media/rtpengine-process.js';
-import { haveRtpengine } from './kit/programs.js';
+import type { DtmfLogListener } from '../src/media/dtmf-log-listener.js';
+import { NG_RECEIVE_BUFFER_BYTES, type RtpEngineController } from '../src/media/rtpengine-controller.js';
+import type { RtpEngineProcess } from '../src/media/rtpengine-process.js';
+import { haveRtpengine, startRealRtpengine } from './kit/programs.js';
 
 // Seen in bench:full-call at 50 calls/s: "call flow failed: rtpengine answer failed: rtpengine timeout", one
 // for each datagram the kernel dropped at the node's ng socket (/proc/net/udp, its drops column): replies
@@ -26,33 +26,15 @@ describe('rtpengine ng socket under a burst (real rtpengine)', { skip }, () => {
   let dir: string;
   let control: RtpEngineController;
   let proc: RtpEngineProcess;
+  let dtmf: DtmfLogListener;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rtpe-burst-'));
-    const probe = createSocket('udp4');
-    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
-    const ngPort = probe.address().port;
-    probe.close();
-    control = new RtpEngineController({ host: '127.0.0.1', port: ngPort }, logger, 2000);
-    proc = new RtpEngineProcess(
-      {
-        binary: 'rtpengine',
-        interface: '127.0.0.1',
-        ngHost: '127.0.0.1',
-        ngPort,
-        portMin: 32990,
-        portMax: 32999,
-        dtmfLogDest: { host: '127.0.0.1', port: 9 },
-        runDir: join(dir, 'run'),
-        threads: 1,
-      },
-      control,
-      logger,
-    );
-    await proc.start();
+    ({ control, dtmf, proc } = await startRealRtpengine(dir, { portMin: 32990, portMax: 32999, threads: 1 }, logger));
   });
   after(async () => {
     await proc?.stop();
+    dtmf?.close();
     control?.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -4,13 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@sipms/shared/util/logger';
 import { toneWav } from '../../src/media/audio-sources.js';
-import { DtmfLogListener } from '../../src/media/dtmf-log-listener.js';
-import { RtpEngineController } from '../../src/media/rtpengine-controller.js';
 import { RtpEngineMedia } from '../../src/media/rtpengine-media.js';
-import { RtpEngineProcess } from '../../src/media/rtpengine-process.js';
 import { audioPort } from '../../src/media/sdp.js';
 import { FakeMedia, type FakeMediaLeg } from '../kit/media.js';
-import { haveRtpengine } from '../kit/programs.js';
+import { haveRtpengine, startRealRtpengine } from '../kit/programs.js';
 import { type MediaCaller, type MediaPortUnderTest, mediaPortContract } from './media-port.contract.js';
 
 // MediaPort: RtpEngineMedia on a real userspace rtpengine (RTP 34980-34999, beside rtpengine-media.test.ts's
@@ -92,27 +89,7 @@ if (skip) console.log(`# SKIP real MediaPort contract: ${skip}`);
 if (!skip) {
   mediaPortContract('RtpEngineMedia on a real rtpengine', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'contracts-rtpe-'));
-    const ngProbe = await udp();
-    const ngPort = ngProbe.address().port;
-    ngProbe.close();
-    const control = new RtpEngineController({ host: '127.0.0.1', port: ngPort }, logger, 2000);
-    const dtmf = new DtmfLogListener(logger);
-    const dtmfLogDest = await dtmf.start('127.0.0.1', 0);
-    const proc = new RtpEngineProcess(
-      {
-        binary: 'rtpengine',
-        interface: '127.0.0.1',
-        ngHost: '127.0.0.1',
-        ngPort,
-        portMin: PORT_MIN,
-        portMax: PORT_MAX,
-        dtmfLogDest,
-        runDir: join(dir, 'run'),
-      },
-      control,
-      logger,
-    );
-    await proc.start();
+    const { control, dtmf, proc } = await startRealRtpengine(dir, { portMin: PORT_MIN, portMax: PORT_MAX }, logger);
     const media = new RtpEngineMedia(control, dtmf, logger);
     // As the node wires it (media-node.ts): rtpengine exiting fails every leg it carried.
     proc.on('exit', () => media.failAll('rtpengine exited'));
