@@ -39,7 +39,11 @@
  * polls): the idle baseline shows that part on its own. Achieved calls/s: the calls completed over the same
  * window less the last call's HOLD_MS, i.e. from SIPp's start to the last sessionCompleted without the hold.
  *
+ * Calls the node refuses for its load (503 "node overloaded", docs/operations.md "Overload") are failed calls,
+ * counted apart as well: the table's "503 load" column.
+ *
  * Figures per step R: full-call.r<R>.achieved (calls/s), .invite-200.p50 / .p99 (ms), .failed (calls),
+ * .refused-for-load (calls),
  * .cpu-ms-per-call.<group> (ms), .dynamodb-requests-per-call and .dynamodb.<Operation>-per-call (requests);
  * full-call.idle.cpu-ms-per-s.<group> (ms) and full-call.idle.dynamodb-requests-per-s.
  */
@@ -439,6 +443,8 @@ interface StepResult {
   p50: number | undefined;
   p99: number | undefined;
   failed: number;
+  /** Calls the node refused with 503 for its load (counted in `failed` too). */
+  shed: number;
   breakdown: string;
   cpuPerCall: Record<Group, number>;
   dynamo: ReturnType<WireCapture['between']>;
@@ -446,6 +452,8 @@ interface StepResult {
 }
 
 const run = new BenchRun('full-call');
+/** The reason in the status line of the node's overload refusal (inbound-call-flow.ts). */
+const OVERLOAD_REFUSAL = 'node overloaded';
 const stackEnv: Record<string, string> = {
   ...limits.env,
   // SIPp is one source address: the node's per-source INVITE bucket (50/s) would refuse the higher rates.
@@ -563,8 +571,13 @@ try {
       Group,
       number
     >;
+    // The node's own overload refusals are not a tenant limit: counted apart (docs/operations.md, "Overload").
+    const refused = limitRefusals(res.messages);
+    const shed = refused.get(OVERLOAD_REFUSAL) ?? 0;
+    refused.delete(OVERLOAD_REFUSAL);
     const parts = [
       `SIPp failed ${counts?.failed ?? 'unknown'}`,
+      ...(shed ? [`refused for load (503) ${shed}`] : []),
       `no newCall ${Math.max(0, placed - list.length)}`,
       `no sessionCompleted ${noCompletion}`,
       ...[...reasons].map(([r, n]) => `ended ${r} ${n}`),
@@ -578,6 +591,7 @@ try {
       p50: quantile(times, 0.5),
       p99: quantile(times, 0.99),
       failed: Math.max(0, placed - completed, counts?.failed ?? 0),
+      shed,
       breakdown: parts.join(', '),
       cpuPerCall,
       dynamo: capture.between(t0 / 1000, t1 / 1000),
@@ -592,7 +606,6 @@ try {
     for (const [msg, n] of logSummary(stack.logs.slice(logMark))) console.log(`  stack log: ${n} × ${msg}`);
     for (const line of await scrape) console.log(`  /metrics mid-step: ${line}`);
 
-    const refused = limitRefusals(res.messages);
     let ok = run.check(refused.size === 0, `${rate}/s: calls refused by a tenant limit: ${describeRefusals(refused)}`);
     ok = run.check(counts !== undefined, `${rate}/s: SIPp printed no final counts (exit ${res.code})`) && ok;
     ok =
@@ -611,6 +624,7 @@ try {
     run.figure(`r${rate}.invite-200.p50`, result.p50, 'ms');
     run.figure(`r${rate}.invite-200.p99`, result.p99, 'ms');
     run.figure(`r${rate}.failed`, result.failed, 'calls', 0);
+    run.figure(`r${rate}.refused-for-load`, result.shed, 'calls', 0);
     for (const g of GROUPS) run.figure(`r${rate}.cpu-ms-per-call.${g}`, cpuPerCall[g], 'ms', 2);
     run.figure(
       `r${rate}.dynamodb-requests-per-call`,
@@ -661,12 +675,11 @@ function printTables(): void {
   console.log(
     `full-call: ${SECONDS} s per step, hold ${HOLD_MS} ms; per call = over the step's completed calls (idle work included)`,
   );
-  const w1 = [6, 7, 9, 8, 8, 7];
-  console.log(row(['rate', 'placed', 'achieved', 'p50 ms', 'p99 ms', 'failed'], w1));
+  const w1 = [6, 7, 9, 8, 8, 7, 9];
+  console.log(row(['rate', 'placed', 'achieved', 'p50 ms', 'p99 ms', 'failed', '503 load'], w1));
   for (const r of results) {
-    console.log(
-      row([String(r.rate), String(r.placed), r.achieved.toFixed(1), ms(r.p50), ms(r.p99), String(r.failed)], w1),
-    );
+    const cells = [String(r.rate), String(r.placed), r.achieved.toFixed(1), ms(r.p50), ms(r.p99), String(r.failed)];
+    console.log(row([...cells, String(r.shed)], w1));
   }
   console.log('');
   console.log('CPU ms per call');

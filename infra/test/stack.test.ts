@@ -440,7 +440,15 @@ describe('media nodes', () => {
   test('operability: alarms, a dashboard and the outputs an operator needs', () => {
     const alarms = resourcesOfType(t, 'AWS::CloudWatch::Alarm');
     const described = alarms.map(([, a]) => String(a.AlarmDescription));
-    for (const what of [/dispatcher failed/, /throttled/, /dead-letter/, /5xx/, /media nodes/i, /event loop/]) {
+    for (const what of [
+      /dispatcher failed/,
+      /throttled/,
+      /dead-letter/,
+      /5xx/,
+      /media nodes/i,
+      /event loop/,
+      /refuses new calls for its load/,
+    ]) {
       assert.ok(
         described.some((d) => what.test(d)),
         `an alarm for ${what}`,
@@ -549,6 +557,13 @@ describe('media nodes', () => {
     assert.equal(lagAlarm.EvaluationPeriods, 5);
     assert.equal(lagAlarm.Threshold, 0.05);
     assert.equal(lagAlarm.TreatMissingData, 'notBreaching', 'no nodes, or EMF off: no alarm');
+    const [, shedAlarm] = alarms.find(([, a]) => /for its load/.test(String(a.AlarmDescription)))!;
+    const [shedStat] = (shedAlarm.Metrics as Cfn[]).map((m) => m.MetricStat);
+    assert.equal(shedStat.Metric.MetricName, NODE_METRIC.overloadShedPercent);
+    assert.deepEqual(shedStat.Metric.Dimensions, [{ Name: 'Stage', Value: 'dev' }]);
+    assert.equal(shedStat.Stat, 'Maximum');
+    assert.equal(shedAlarm.EvaluationPeriods, 3);
+    assert.equal(shedAlarm.Threshold, 10);
     for (const o of [
       'ApiUrl',
       'SipDomain',

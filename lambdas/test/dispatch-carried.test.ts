@@ -112,6 +112,25 @@ describe('dispatcher: notifications carried by a later callback', () => {
     assert.equal(lease, deliveryWorstCaseMs(1000, 1, 3), 'one claim, its lease covers all three callbacks');
   });
 
+  test("the outcome the node waits on carries the delivery's whole webhook time, every POST counted", async () => {
+    // 150 ms on the carried callAnswered, 100 on getIvrCommand: the node subtracts ≥ 250 from its round trip.
+    hook.responder = (cb) =>
+      cb.name === 'getIvrCommand'
+        ? { body: { hangup: true }, delayMs: 100 }
+        : cb.name === 'callAnswered'
+          ? { body: {}, delayMs: 150 }
+          : { body: {} };
+    const env = carrier();
+    const started = Date.now();
+    await dispatchCallback(env, deps());
+    const took = Date.now() - started;
+    const main = await sessions.getReply(env.sessionId, env.id);
+    assert.ok(main?.webhookMs !== undefined && main.webhookMs >= 250, `webhookMs ${main?.webhookMs}`);
+    assert.ok(main.webhookMs <= took, `webhookMs ${main.webhookMs} within the delivery's ${took} ms`);
+    const answered = await sessions.getReply(env.sessionId, env.carried![0]!.id);
+    assert.ok(answered?.webhookMs !== undefined && answered.webhookMs >= 150 && answered.webhookMs < main.webhookMs);
+  });
+
   test('a carried notification the webhook refuses gets its fallback; the callbacks after it still go out', async () => {
     hook.responder = (cb) =>
       cb.name === 'callAnswered'

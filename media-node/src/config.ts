@@ -171,6 +171,16 @@ const MediaNodeEnv = z
     EVENT_BUS_NAME: z.string().min(1).default('default'),
     /** Calls this node accepts at once; the registry steers outbound calls to nodes with room. */
     MAX_CALLS: envInt(200, 1, 100_000),
+    /**
+     * Overload (docs/operations.md, "Overload"): from this event-loop delay (ms, 95th percentile over a
+     * second) the node refuses a share of new INVITEs with 503 and Retry-After, all of them at twice it. 0: off.
+     */
+    OVERLOAD_LOOP_DELAY_MS: envInt(500, 0, 60_000),
+    /**
+     * The same from this median platform share of callback round trips (ms: publish → outcome read, less the
+     * tenant's webhook time): the bus, dispatcher or table is behind. 0: off.
+     */
+    OVERLOAD_CALLBACK_OVERHEAD_MS: envInt(1500, 0, 600_000),
     /** How often the node reads its inbox of REST commands: the latency/cost trade-off of live-call control. */
     INBOX_POLL_MS: envInt(100, 10, 10_000),
     /**

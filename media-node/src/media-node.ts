@@ -52,6 +52,7 @@ import { RtpEngineMedia } from './media/rtpengine-media.js';
 import { RtpEngineProcess, stopOrphanedRtpengine } from './media/rtpengine-process.js';
 import { InboxLoop } from './node/inbox-loop.js';
 import { NodePresence } from './node/node-presence.js';
+import { OverloadGuard } from './node/overload-guard.js';
 import { missingPrograms, missingProgramsMessage, requiredPrograms } from './node/required-programs.js';
 import { startEmfPublisher } from './observability/emf-publisher.js';
 import { type HepSender, openHepSender } from './observability/hep.js';
@@ -240,6 +241,12 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
 
     const poller = new ReplyPoller(sessions, logger, undefined, config.REPLY_POLL_SCHEDULE_MS);
     stack.push(() => poller.close());
+    const overload = new OverloadGuard({
+      loopDelayMs: config.OVERLOAD_LOOP_DELAY_MS,
+      callbackOverheadMs: config.OVERLOAD_CALLBACK_OVERHEAD_MS,
+    });
+    overload.start();
+    stack.push(() => overload.stop());
     const live = new LiveSessions();
     // Opens trunk passwords, and seals callback fields tenants mark sensitive (`dtmf.sensitive`).
     const secrets = secretBoxFromEnv(
@@ -247,7 +254,15 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       () => new KMSClient({ maxAttempts: 3, requestHandler: boundedRequests() }),
     );
     const callbacks = new TimedCallbacks(
-      new BusCallbacks(createEventBridgeClient(), config.EVENT_BUS_NAME, poller, config.NODE_ID, logger, secrets),
+      new BusCallbacks(
+        createEventBridgeClient(),
+        config.EVENT_BUS_NAME,
+        poller,
+        config.NODE_ID,
+        logger,
+        secrets,
+        (ms) => overload.observeCallbackOverhead(ms),
+      ),
       metrics,
     );
     const audio = new FileAudioSources({
@@ -373,6 +388,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       recorded: (tenantId, seconds) => usage.record(tenantId, { recordingSeconds: seconds }),
     });
     const flow = new InboundCallFlow({
+      overload,
       metrics,
       tracer,
       sipMessages: ladder,
@@ -447,6 +463,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       logger,
       undefined,
       () => limits.tenantsHeld(),
+      () => overload.state.shedRatio,
     );
     await presence.start();
     stack.push(() => presence.stop());
@@ -491,6 +508,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
       activeCalls: () => flow.activeCalls + outbound.activeCalls,
       rtpengine: () => control.status(),
       audioCacheBytes: () => audio.cachedBytes,
+      overloadShedRatio: () => overload.state.shedRatio,
     });
     // The same registry as CloudWatch EMF records (METRICS_EMF, off by default). Stopped early in the unwind (after
     // endCalls, before rtpengine and the flows' parts stop): its final record counts the calls the shutdown ended.

@@ -42,7 +42,7 @@ function parseRecord(line: string): EmfRecord {
   for (const m of d.Metrics) {
     const v = r[m.Name];
     assert.ok(v !== undefined, `metric ${m.Name} is a member of the root`);
-    assert.ok(['Count', 'Seconds', 'Bytes'].includes(m.Unit ?? ''), `${m.Name} has a CloudWatch unit`);
+    assert.ok(['Count', 'Seconds', 'Bytes', 'Percent'].includes(m.Unit ?? ''), `${m.Name} has a CloudWatch unit`);
     if (typeof v === 'number') {
       assert.ok(Number.isFinite(v), `${m.Name} is finite`);
     } else {
@@ -71,11 +71,13 @@ function setup(opts: { defaultMetrics?: boolean; write?: (line: string) => void 
   const state = {
     active: 0,
     cacheBytes: 0,
+    shedRatio: 0,
     rtpengine: { up: true, portsInUse: 8 } as { up: boolean; portsInUse?: number },
   };
   metrics.readFrom({
     activeCalls: () => state.active,
     audioCacheBytes: () => state.cacheBytes,
+    overloadShedRatio: () => state.shedRatio,
     rtpengine: async () => state.rtpengine,
   });
   const lines: string[] = [];
@@ -101,6 +103,7 @@ describe('EMF records from the Prometheus registry', () => {
     const { metrics, state, lines, publisher, last } = setup({ defaultMetrics: true });
     state.active = 2;
     state.cacheBytes = 12_345;
+    state.shedRatio = 0.375;
     metrics.callStarted('inbound');
     metrics.callStarted('inbound');
     metrics.callStarted('outbound');
@@ -155,6 +158,7 @@ describe('EMF records from the Prometheus registry', () => {
     assert.equal(r[NODE_METRIC.rtpPortsInUse], 8);
     assert.equal(r[NODE_METRIC.rtpengineUp], 1);
     assert.equal(r[NODE_METRIC.audioCacheBytes], 12_345);
+    assert.equal(r[NODE_METRIC.overloadShedPercent], 37.5);
     for (const lag of [NODE_METRIC.eventLoopLagP99, NODE_METRIC.eventLoopLagMax]) {
       const v = r[lag] as number;
       assert.ok(Number.isFinite(v) && v >= 0 && v < 10, `${lag} in seconds: ${v}`);
@@ -164,6 +168,7 @@ describe('EMF records from the Prometheus registry', () => {
     assert.equal(units[NODE_METRIC.callbackRoundTrip], 'Seconds');
     assert.equal(units[NODE_METRIC.eventLoopLagP99], 'Seconds');
     assert.equal(units[NODE_METRIC.audioCacheBytes], 'Bytes');
+    assert.equal(units[NODE_METRIC.overloadShedPercent], 'Percent');
   });
 
   test('a second record carries only what changed since the first; /metrics keeps its totals', async () => {

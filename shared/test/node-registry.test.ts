@@ -81,6 +81,29 @@ test('pickNode prefers the live, non-draining node with the most room', async ()
   assert.equal((await reg.pickNode())?.nodeId, 'a');
 });
 
+test('pickNode: a node refusing calls for its load comes after one that is not; one refusing all is no candidate', async () => {
+  const reg = new NodeRegistry(doc, 'registry-test');
+  const at = new Date().toISOString();
+  const node = (nodeId: string, activeCalls: number, shedRatio?: number) =>
+    reg.heartbeat({
+      nodeId,
+      sip: { host: 'h', port: 1 },
+      activeCalls,
+      maxCalls: 10,
+      draining: false,
+      ...(shedRatio === undefined ? {} : { shedRatio }),
+      at,
+    });
+  for (const id of ['a', 'b', 'c', 'd', 'e']) await reg.remove(id);
+  await node('busy', 9);
+  await node('idle-but-behind', 0, 0.4);
+  assert.equal((await reg.pickNode())?.nodeId, 'busy', 'any room beats a node that sheds');
+  await node('busy', 10);
+  assert.equal((await reg.pickNode())?.nodeId, 'idle-but-behind');
+  await node('idle-but-behind', 0, 1);
+  assert.equal(await reg.pickNode(), undefined, 'every node full or refusing all: none');
+});
+
 test('inbox commands are taken oldest first and only once, even by two concurrent readers', async () => {
   const reg = new NodeRegistry(doc, 'registry-test');
   for (let i = 0; i < 5; i++)

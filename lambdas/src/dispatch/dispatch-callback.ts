@@ -190,6 +190,9 @@ async function deliver(
     }
     const main = await postCallback(env, tenant, deps, log, since, span, slow);
     slow.stop();
+    // The node waits on the last outcome for the whole delivery: its webhook time counts every POST.
+    const webhookMs = carried.reduce((sum, c) => sum + (c.stored.record.webhookMs ?? 0), 0);
+    main.stored.record.webhookMs = (main.stored.record.webhookMs ?? 0) + webhookMs;
     // One request: the outcomes (the node waits on the last, for its reply or to keep seq order), each with its
     // journal entry.
     await deps.sessions.storeOutcomes(env.sessionId, [...carried.map((c) => c.stored), main.stored]);
@@ -380,6 +383,7 @@ async function postCallback(
       reply: accepted ? accepted.reply : fallback,
       ...(reason ? { reason } : {}),
       at,
+      webhookMs: attempts.reduce((sum, a) => sum + a.ms, 0),
     },
     entry: {
       at,

@@ -97,7 +97,11 @@ export class LiveCallService {
       sessionId = session.sessionId;
     } else {
       const node = await this.registry.pickNode();
-      if (!node) throw new AppError('unavailable', 'no media node has room for a call right now; retry later');
+      if (!node)
+        throw new AppError(
+          'unavailable',
+          'no media node has room for a call right now (each is full, draining or overloaded); retry later',
+        );
       nodeId = node.nodeId;
       sessionId = randomId('s');
     }

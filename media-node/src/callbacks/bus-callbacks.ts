@@ -1,6 +1,7 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { FALLBACK_REPLIES } from '@sipms/shared/contracts/callbacks';
 import type { SecretBox } from '@sipms/shared/crypto/secret-box';
+import type { ReplyRecord } from '@sipms/shared/domain/session';
 import { type CallbackPublisher, EventBridgeCallbackPublisher } from '@sipms/shared/events/callback-publisher';
 import type { CallbackEnvelope, CarriedCallback } from '@sipms/shared/events/envelope';
 import { type SealedFields, sealSensitiveFields, sensitivePathsIn } from '@sipms/shared/events/sensitive-fields';
@@ -25,6 +26,8 @@ export class BusCallbacks implements CallbackPort {
     private readonly nodeId: string,
     private readonly logger: Logger,
     private readonly secrets?: Pick<SecretBox, 'seal'>,
+    /** Told each round trip's platform share: publish → record found, less the webhook's time (OverloadGuard). */
+    private readonly observeOverhead?: (ms: number) => void,
   ) {
     this.bus = new EventBridgeCallbackPublisher(events, busName);
   }
@@ -68,7 +71,13 @@ export class BusCallbacks implements CallbackPort {
     await this.bus.publish(envelope);
   }
 
+  /** The platform's share of a round trip that began at `started`: the rest is the tenant's webhook. */
+  private observed(started: number, record: ReplyRecord): void {
+    this.observeOverhead?.(performance.now() - started - (record.webhookMs ?? 0));
+  }
+
   async notify(req: CallbackRequest, deadlineMs: number): Promise<void> {
+    const started = performance.now();
     try {
       await this.publish(req, false);
     } catch (err) {
@@ -77,8 +86,8 @@ export class BusCallbacks implements CallbackPort {
     }
     // Wait for the delivery record, so the session's next callback cannot overtake this one.
     const record = await this.poller.wait(req.sessionId, req.eventId, deadlineMs);
-    if (!record)
-      this.logger.warn({ sessionId: req.sessionId, type: req.type }, 'no delivery record before the deadline');
+    if (record) this.observed(started, record);
+    else this.logger.warn({ sessionId: req.sessionId, type: req.type }, 'no delivery record before the deadline');
   }
 
   async request(req: CallbackRequest, deadlineMs: number, signal?: AbortSignal): Promise<CallbackResult> {
@@ -87,6 +96,7 @@ export class BusCallbacks implements CallbackPort {
       fallback: true,
       reason,
     });
+    const started = performance.now();
     try {
       await this.publish(req, true);
     } catch (err) {
@@ -101,6 +111,7 @@ export class BusCallbacks implements CallbackPort {
       this.logger.warn({ sessionId: req.sessionId, type: req.type, deadlineMs }, 'no reply before the deadline');
       return fallback(`no reply within ${deadlineMs} ms`);
     }
+    this.observed(started, record);
     return record.outcome === 'reply'
       ? { reply: record.reply, fallback: false }
       : { reply: record.reply, fallback: true, reason: record.reason ?? 'callback failed' };

@@ -27,6 +27,8 @@ export class NodePresence {
     private readonly intervalMs = 5000,
     /** Tenants this node holds call slots for (reclaimed by the sweeper if the node dies). */
     private readonly slotTenants: () => string[] = () => [],
+    /** The share of new calls the node refuses for its load (OverloadGuard): placements go elsewhere. */
+    private readonly shedRatio: () => number = () => 0,
   ) {}
 
   async start(): Promise<void> {
@@ -42,6 +44,7 @@ export class NodePresence {
   }
 
   private async beat(): Promise<void> {
+    const shed = this.shedRatio();
     await this.registry
       .heartbeat({
         nodeId: this.self.nodeId,
@@ -51,6 +54,7 @@ export class NodePresence {
         activeCalls: this.activeCalls(),
         slotTenants: this.slotTenants(),
         draining: this.draining,
+        ...(shed > 0 ? { shedRatio: shed } : {}),
         at: new Date().toISOString(),
       })
       .catch((err) => this.logger.warn({ err }, 'heartbeat write failed'));

@@ -98,11 +98,12 @@ const PROM = {
   rtpengineUp: 'sipms_rtpengine_up',
   rtpPortsInUse: 'sipms_rtp_ports_in_use',
   audioCacheBytes: 'sipms_audio_cache_bytes',
+  overloadShedRatio: 'sipms_overload_shed_ratio',
   eventLoopLagP99: 'nodejs_eventloop_lag_p99_seconds',
   eventLoopLagMax: 'nodejs_eventloop_lag_max_seconds',
 } as const;
 
-type Unit = 'Count' | 'Seconds' | 'Bytes';
+type Unit = 'Count' | 'Seconds' | 'Bytes' | 'Percent';
 
 /** A distribution in EMF: distinct values, how often each occurred, and their statistics (consistent with them). */
 export interface EmfDistribution {
@@ -274,6 +275,7 @@ export class EmfPublisher {
       const s = samples.find((x) => x.name === name);
       return s && Number.isFinite(s.value) ? s.value : undefined;
     };
+    const percent = (ratio: number | undefined) => (ratio === undefined ? undefined : Math.round(ratio * 1000) / 10);
     const distribution = (name: string, match: (labels: Labels) => boolean = () => true) =>
       distributionOf(
         samples.filter((s) => s.name === `${name}_bucket` && match(s.labels)),
@@ -300,6 +302,7 @@ export class EmfPublisher {
       [NODE_METRIC.rtpPortsInUse, 'Count', gauge(PROM.rtpPortsInUse)],
       [NODE_METRIC.rtpengineUp, 'Count', gauge(PROM.rtpengineUp)],
       [NODE_METRIC.audioCacheBytes, 'Bytes', gauge(PROM.audioCacheBytes)],
+      [NODE_METRIC.overloadShedPercent, 'Percent', percent(gauge(PROM.overloadShedRatio))],
     ];
     const present = values.filter((v): v is [string, Unit, number | EmfDistribution] => v[2] !== undefined);
     const root: Record<string, unknown> = {

@@ -27,6 +27,8 @@ export interface MetricsSources {
   rtpengine?: () => Promise<RtpEngineStatus>;
   /** Bytes of cached audio under CACHE_DIR (the AUDIO_CACHE_MAX_BYTES budget's use). */
   audioCacheBytes?: () => number;
+  /** Share of new INVITEs the node refuses for its load now (OverloadGuard). */
+  overloadShedRatio?: () => number;
 }
 
 export interface PrometheusMetricsOptions {
@@ -137,6 +139,14 @@ export class PrometheusMetrics implements CallMetrics {
       registers,
       collect() {
         this.set(metrics.sources.audioCacheBytes?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'sipms_overload_shed_ratio',
+      help: 'Share of new INVITEs the node refuses with 503 for its load (0: none, 1: all)',
+      registers,
+      collect() {
+        this.set(metrics.sources.overloadShedRatio?.() ?? 0);
       },
     });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });

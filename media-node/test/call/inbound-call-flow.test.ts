@@ -321,6 +321,29 @@ describe('inbound call flow', { concurrency: true }, () => {
     assert.equal(kit.limits.acquired, 0);
   });
 
+  test('an overloaded node: 503 with Retry-After and the reason, before any lookup; one log line for a burst', async (t) => {
+    let reason: string | undefined = 'node overloaded: event-loop delay 612 ms';
+    const kit = flowKit(t, { overload: { refusal: () => reason } });
+    const calls = [kit.invite(), kit.invite(), kit.invite()];
+    for (const call of calls) {
+      assert.deepEqual(call.final, {
+        status: 503,
+        reason: 'Service Unavailable (node overloaded)',
+        headers: { 'Retry-After': '2', Warning: '399 sip-mediaserver "node overloaded: event-loop delay 612 ms"' },
+      });
+    }
+    assert.equal(kit.logger.find('new calls refused: node overloaded (503)').length, 1);
+    assert.deepEqual(kit.sessions.writes, [], 'no state at all');
+    assert.equal(kit.limits.acquired + kit.limits.refusals.length, 0);
+    assert.deepEqual(kit.callbacks.calls, []);
+    // Once the guard lets calls through again, the next INVITE is a call.
+    reason = undefined;
+    kit.callbacks.queue('newCall', { action: 'drop', sipStatus: 486 });
+    const next = kit.invite();
+    assert.equal((await next.finalResponse).status, 486);
+    await finish(kit);
+  });
+
   test('the flow reports its running calls and drains', async (t) => {
     const kit = flowKit(t);
     kit.callbacks.on('getIvrCommand', () => STAY);

@@ -27,7 +27,7 @@ export interface CallbackPortUnderTest {
 const id = (prefix: string) => `${prefix}${randomBytes(6).toString('hex')}`;
 
 /** A request with a body that satisfies the contract's schema for `type`. */
-function request(tenantId: string, type: CallbackName, seq = 1, sessionId = id('s')): CallbackRequest {
+export function request(tenantId: string, type: CallbackName, seq = 1, sessionId = id('s')): CallbackRequest {
   const eventId = id('e');
   const common = { sessionId, seq, timestamp: new Date().toISOString() };
   const payloads = {

@@ -1,8 +1,9 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CALLBACK_NAMES } from '@sipms/shared/contracts/callbacks';
 import { SessionStore } from '@sipms/shared/data/session-store';
@@ -16,7 +17,13 @@ import { startTable } from '../../../shared/test/helpers/dynamo-table.js';
 import { BusCallbacks } from '../../src/callbacks/bus-callbacks.js';
 import { ReplyPoller } from '../../src/callbacks/reply-poller.js';
 import { FakeCallbacks, reply as script } from '../kit/callbacks.js';
-import { type CallbackPortUnderTest, callbackPortContract, type WebhookBehaviour } from './callback-port.contract.js';
+import {
+  type CallbackPortUnderTest,
+  callbackPortContract,
+  request,
+  VALID_REPLIES,
+  type WebhookBehaviour,
+} from './callback-port.contract.js';
 
 // CallbackPort: the node's BusCallbacks + ReplyPoller → the local PutEvents endpoint (the shared rules) → the
 // deployed dispatcher handler → tenants' real HTTP webhooks, outcomes stored in dynalite; and the kit's fake.
@@ -42,7 +49,8 @@ async function deadUrl(): Promise<string> {
   return `http://127.0.0.1:${port}/hooks`;
 }
 
-callbackPortContract('BusCallbacks → local bus → dispatcher → webhook', async () => {
+/** The real chain; `observeOverhead` is told each round trip's platform share (the node's OverloadGuard). */
+async function busCallbacks(observeOverhead?: (ms: number) => void): Promise<CallbackPortUnderTest> {
   // The dispatcher handler builds its control plane from the environment, as a Lambda does.
   Object.assign(process.env, {
     AWS_REGION: 'local',
@@ -66,7 +74,7 @@ callbackPortContract('BusCallbacks → local bus → dispatcher → webhook', as
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   const poller = new ReplyPoller(new SessionStore(table.doc, table.tableName), logger);
-  const port = new BusCallbacks(events, 'default', poller, 'contract-node', logger);
+  const port = new BusCallbacks(events, 'default', poller, 'contract-node', logger, undefined, observeOverhead);
   const tenants = new TenantStore(table.doc, table.tableName, 'sip.test');
   const hooks = new Map<string, WebhookServer>();
 
@@ -105,6 +113,26 @@ callbackPortContract('BusCallbacks → local bus → dispatcher → webhook', as
       events.destroy();
     },
   } satisfies CallbackPortUnderTest;
+}
+
+callbackPortContract('BusCallbacks → local bus → dispatcher → webhook', () => busCallbacks());
+
+test("BusCallbacks: a round trip's platform share leaves out the time the webhook took", async () => {
+  const overheads: number[] = [];
+  const subject = await busCallbacks((ms) => overheads.push(ms));
+  try {
+    const tenantId = await subject.tenant({ kind: 'slow', delayMs: 500, reply: () => VALID_REPLIES.newCall });
+    const t0 = performance.now();
+    const res = await subject.port.request(request(tenantId, 'newCall'), 5000);
+    const took = performance.now() - t0;
+    assert.equal(res.fallback, false);
+    assert.equal(overheads.length, 1);
+    const [overhead] = overheads as [number];
+    // The bus, the dispatcher's claim and write, the polls: tens of ms here, never the webhook's 500.
+    assert.ok(overhead >= 0 && overhead <= took - 450, `platform share ${overhead} ms of a ${took} ms round trip`);
+  } finally {
+    await subject.close?.();
+  }
 });
 
 callbackPortContract('FakeCallbacks (test kit)', () => {

@@ -97,6 +97,8 @@ export interface FlowKitOptions {
   destinationPolicy?: (address: string) => string | undefined;
   /** The operator's allow-lists of destinations (default: none, anything). */
   destinationAllowed?: FlowDeps['destinationAllowed'];
+  /** The node's overload guard (default: none, every call taken). */
+  overload?: FlowDeps['overload'];
 }
 
 /**
@@ -162,6 +164,7 @@ export class FlowKit {
       metrics: this.metrics,
       ...(options.destinationPolicy ? { destinationPolicy: options.destinationPolicy } : {}),
       ...(options.destinationAllowed ? { destinationAllowed: options.destinationAllowed } : {}),
+      ...(options.overload ? { overload: options.overload } : {}),
     };
     this.connections = new Connections(this.live, this.sessions, this.audio, this.logger);
     this.inbound = new InboundCallFlow(this.deps);

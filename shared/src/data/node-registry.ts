@@ -83,10 +83,14 @@ export class NodeRegistry {
     return (res.Items ?? []).map((i) => i as unknown as NodeHeartbeat);
   }
 
-  /** The live, non-draining node with the most free capacity, or undefined. */
+  /**
+   * The live, non-draining node with room and the least load: the lowest share of calls it refuses for load
+   * (one that refuses every call is no candidate), then the most free capacity; or undefined.
+   */
   async pickNode(): Promise<NodeHeartbeat | undefined> {
-    const candidates = (await this.liveNodes()).filter((n) => !n.draining && n.activeCalls < n.maxCalls);
-    candidates.sort((a, b) => b.maxCalls - b.activeCalls - (a.maxCalls - a.activeCalls));
+    const shed = (n: NodeHeartbeat) => n.shedRatio ?? 0;
+    const candidates = (await this.liveNodes()).filter((n) => !n.draining && n.activeCalls < n.maxCalls && shed(n) < 1);
+    candidates.sort((a, b) => shed(a) - shed(b) || b.maxCalls - b.activeCalls - (a.maxCalls - a.activeCalls));
     return candidates[0];
   }
 

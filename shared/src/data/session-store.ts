@@ -26,8 +26,15 @@ import { DAY_SECONDS, keys, ttlIn } from './table-design.js';
 const SESSION_TTL = 30 * DAY_SECONDS;
 /** A reply as the node and the dispatcher read it: without the journal entry the outcome item carries. */
 const REPLY_PROJECTION = {
-  ProjectionExpression: '#e, #o, #r, #why, #at',
-  ExpressionAttributeNames: { '#e': 'eventId', '#o': 'outcome', '#r': 'reply', '#why': 'reason', '#at': 'at' },
+  ProjectionExpression: '#e, #o, #r, #why, #at, #w',
+  ExpressionAttributeNames: {
+    '#e': 'eventId',
+    '#o': 'outcome',
+    '#r': 'reply',
+    '#why': 'reason',
+    '#at': 'at',
+    '#w': 'webhookMs',
+  },
 };
 const REPLY_TTL = DAY_SECONDS;
 

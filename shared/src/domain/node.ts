@@ -10,6 +10,8 @@ export interface NodeHeartbeat {
   activeCalls: number;
   maxCalls: number;
   draining: boolean;
+  /** The share of new INVITEs the node refuses for its load (docs/operations.md, "Overload"); absent: none. */
+  shedRatio?: number;
   /** Tenants this node holds concurrent-call slots for: what to reclaim if the node dies. */
   slotTenants?: string[];
   at: string;

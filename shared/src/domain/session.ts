@@ -53,6 +53,11 @@ export interface ReplyRecord {
   reply: unknown;
   reason?: string;
   at: string;
+  /**
+   * How long the delivery waited on the tenant's webhook (every POST of it, carried notifications too), in
+   * ms: the node subtracts it from the round trip to see the platform's own share (OverloadGuard).
+   */
+  webhookMs?: number;
 }
 
 export type JournalKind = 'callback' | 'sip' | 'command' | 'media' | 'error';

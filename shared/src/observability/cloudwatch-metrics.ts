@@ -43,6 +43,8 @@ export const NODE_METRIC = {
   rtpengineUp: 'RtpengineUp',
   /** Bytes, gauge: cached audio under CACHE_DIR. */
   audioCacheBytes: 'AudioCacheBytes',
+  /** Percent, gauge: the share of new INVITEs the node refuses for its load (docs/operations.md, "Overload"). */
+  overloadShedPercent: 'OverloadShedPercent',
 } as const;
 
 export type NodeMetricName = (typeof NODE_METRIC)[keyof typeof NODE_METRIC];

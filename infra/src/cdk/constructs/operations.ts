@@ -26,6 +26,8 @@ export interface OperationsProps {
 
 /** The media-node event-loop alarm: the worst node's p99 lag at or above this, in seconds, five minutes running. */
 export const NODE_EVENT_LOOP_LAG_ALARM_SECONDS = 0.05;
+/** The overload alarm: the worst node refuses at least this share (%) of new INVITEs for its load, three minutes running. */
+export const NODE_SHED_ALARM_PERCENT = 10;
 
 /**
  * Alarms and a dashboard. The media-node "heartbeat" needs no code on the node: a node whose
@@ -89,6 +91,7 @@ export class Operations extends Construct {
         period: Duration.minutes(1),
       });
     const worstEventLoopLag = fleet(NODE_METRIC.eventLoopLagP99, 'Maximum', 'event-loop lag p99 (worst node)');
+    const worstShed = fleet(NODE_METRIC.overloadShedPercent, 'Maximum', 'new calls refused for load, % (worst node)');
 
     const alarm = (name: string, metric: cloudwatch.IMetric, threshold: number, description: string, periods = 1) => {
       const a = new cloudwatch.Alarm(this, name, {
@@ -122,6 +125,14 @@ export class Operations extends Construct {
       `A media node's event loop lags (p99 at or above ${NODE_EVENT_LOOP_LAG_ALARM_SECONDS * 1000} ms for 5 minutes): ` +
         'its callers hear prompts and replies late; the node is overloaded',
       5,
+    );
+    alarm(
+      'MediaNodeShedding',
+      worstShed,
+      NODE_SHED_ALARM_PERCENT,
+      `A media node refuses new calls for its load (503, at least ${NODE_SHED_ALARM_PERCENT} % of them for 3 minutes): ` +
+        'its event loop or its callbacks are behind; add nodes or find the slow part (docs/operations.md, "Overload")',
+      3,
     );
 
     const functions = [...props.apiFunctions, props.dispatcher];

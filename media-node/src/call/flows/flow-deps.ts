@@ -48,6 +48,8 @@ export interface FlowDeps {
   streams?: StreamPort | undefined;
   /** Conferences (none: `conference` commands fail with ivrFailed). */
   conferences?: ConferencePort | undefined;
+  /** Why a new inbound call is refused for the node's load now (OverloadGuard), or undefined; none: never. */
+  overload?: { refusal(): string | undefined } | undefined;
 }
 
 /** What the IVR loop of a participant takes from the flow's ports (inbound and outbound alike). */

@@ -13,6 +13,9 @@ import { callCallee, runBridge } from './callee-bridge.js';
 import { type FlowDeps, ivrLoopInput } from './flow-deps.js';
 import { answerFailureReason, callerIdRefusal, callerStatusFor } from './routing.js';
 
+/** A caller refused for load may try this node again after (seconds); a proxy tries another one at once. */
+const OVERLOAD_RETRY_AFTER_S = 2;
+
 /** Admissions of one call that check the node's copy of its tenant's profile (TenantProfiles). */
 const MAX_PROFILE_ROUNDS = 2;
 
@@ -24,6 +27,8 @@ const MAX_PROFILE_ROUNDS = 2;
 export class InboundCallFlow {
   private readonly active = new InFlight();
   private draining = false;
+  private overloadRefusals = 0;
+  private overloadLoggedAt = 0;
 
   constructor(private readonly deps: FlowDeps) {}
 
@@ -42,6 +47,16 @@ export class InboundCallFlow {
       call.reject(503, 'Service Unavailable', { 'Retry-After': '5' });
       return;
     }
+    // Before any work: a refused call costs the overloaded node one response.
+    const overloaded = this.deps.overload?.refusal();
+    if (overloaded) {
+      this.refusedForLoad(overloaded);
+      call.reject(503, 'Service Unavailable (node overloaded)', {
+        'Retry-After': String(OVERLOAD_RETRY_AFTER_S),
+        Warning: `399 sip-mediaserver "${overloaded}"`,
+      });
+      return;
+    }
     const run = this.handle(call).catch((err) => {
       this.deps.logger.error({ err, callId: call.callId }, 'call flow failed');
       try {
@@ -51,6 +66,16 @@ export class InboundCallFlow {
       }
     });
     this.active.track(run);
+  }
+
+  /** One log line a second while the node refuses calls for load, not one per call (that would add to it). */
+  private refusedForLoad(reason: string): void {
+    this.overloadRefusals++;
+    const now = Date.now();
+    if (now - this.overloadLoggedAt < 1000) return;
+    this.deps.logger.warn({ refused: this.overloadRefusals, reason }, 'new calls refused: node overloaded (503)');
+    this.overloadRefusals = 0;
+    this.overloadLoggedAt = now;
   }
 
   /** Resolves when every call in progress has ended (used when draining). */
