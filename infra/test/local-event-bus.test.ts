@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { RULES } from '@sipms/shared/events/rules';
 import { createLogger } from '@sipms/shared/util/logger';
-import { LocalEventBus } from '../src/local/local-event-bus.js';
+import { type DeadLetterSink, LocalEventBus, MAX_ATTEMPTS } from '../src/local/local-event-bus.js';
 import { startLocalBus } from './helpers/local-bus.js';
 
 // The local PutEvents endpoint driven by the real AWS SDK client, as the media node drives it.
@@ -37,6 +37,51 @@ test('PutEvents through the SDK: routed by the shared rules, retried until the t
     assert.equal(event.source, 'sip-mediaserver.media-node');
     assert.equal(event['detail-type'], 'callback');
     assert.match(event.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  } finally {
+    client.destroy();
+  }
+});
+
+test('an event whose target fails every attempt goes to the dead-letter sink with the last error, not nowhere', async () => {
+  const letters: Parameters<DeadLetterSink>[0][] = [];
+  const attempts: number[] = [];
+  const bus = new LocalEventBus(
+    RULES,
+    {
+      dispatcher: async () => {
+        attempts.push(performance.now());
+        throw new Error(`table overloaded (attempt ${attempts.length})`);
+      },
+    },
+    createLogger({}, 'silent'),
+    undefined,
+    undefined,
+    async (letter) => void letters.push(letter),
+    1, // ms before the first retry (8 attempts: 1 + 2 + … + 64 ms)
+  );
+  const client = new EventBridgeClient({
+    endpoint: await bus.start(),
+    region: 'local',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  try {
+    const detail = { tenantId: 't1', sessionId: 's1', type: 'sessionCompleted' };
+    await client.send(
+      new PutEventsCommand({
+        Entries: [{ Source: 'sip-mediaserver.media-node', DetailType: 'callback', Detail: JSON.stringify(detail) }],
+      }),
+    );
+    await bus.close();
+    assert.equal(attempts.length, MAX_ATTEMPTS);
+    assert.equal(letters.length, 1);
+    const [letter] = letters as [Parameters<DeadLetterSink>[0]];
+    assert.equal(letter.rule, 'callbacks-to-dispatcher');
+    assert.deepEqual(letter.event.detail, detail);
+    assert.equal(letter.attempts, MAX_ATTEMPTS);
+    assert.equal(letter.error, `table overloaded (attempt ${MAX_ATTEMPTS})`);
+    // The retries back off: the last wait is the longest.
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
+    assert.ok(gaps.at(-1)! >= 60, `waits ${gaps.map(Math.round).join(', ')} ms`);
   } finally {
     client.destroy();
   }

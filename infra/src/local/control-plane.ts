@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FsPromptStore, LOCAL_OBJECTS_PATH } from '@sipms/shared/adapters/fs-prompt-store';
 import { localObjectHandler } from '@sipms/shared/adapters/local-object-server';
@@ -124,7 +124,19 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   const { handler: dispatcher } = (await import('@sipms/lambdas/handlers/dispatcher')) as {
     handler: (e: BusEvent) => Promise<void>;
   };
-  const bus = new LocalEventBus(RULES, { dispatcher }, opts.logger.child({ c: 'event-bus' }));
+  // Events whose delivery failed every attempt: kept as the dead-letter queue keeps them on AWS (docs/callback-delivery.md).
+  const deadLetterFile = resolve(opts.dataDir, 'dead-letters.jsonl');
+  const bus = new LocalEventBus(
+    RULES,
+    { dispatcher },
+    opts.logger.child({ c: 'event-bus' }),
+    undefined,
+    undefined,
+    async (letter) => {
+      const line = { at: new Date().toISOString(), ...letter };
+      await appendFile(deadLetterFile, `${JSON.stringify(line)}\n`, { mode: 0o600 });
+    },
+  );
   const busEndpoint = await bus.start();
   env.AWS_ENDPOINT_URL_EVENTBRIDGE = busEndpoint;
   process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = busEndpoint;

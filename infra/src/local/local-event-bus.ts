@@ -10,6 +10,14 @@ import type { Logger } from '@sipms/shared/util/logger';
 
 export type RuleTarget = (event: BusEvent) => Promise<void>;
 
+/** Where an event goes once its target failed every attempt, as the SQS dead-letter queue on AWS. */
+export type DeadLetterSink = (letter: {
+  rule: string;
+  event: BusEvent;
+  error: string;
+  attempts: number;
+}) => Promise<void>;
+
 interface PutEventsEntry {
   Source?: string;
   DetailType?: string;
@@ -19,7 +27,11 @@ interface PutEventsEntry {
   Time?: string | number;
 }
 
-const MAX_ATTEMPTS = 5;
+/**
+ * Attempts of a target that throws, with the delay before each retry doubling from 200 ms: about 25 s in
+ * all, so a dispatcher that fails for a few seconds (its table overloaded) loses nothing.
+ */
+export const MAX_ATTEMPTS = 8;
 
 /**
  * A local endpoint that speaks EventBridge's PutEvents (JSON 1.1, what the AWS SDK sends when
@@ -36,6 +48,8 @@ export class LocalEventBus {
     private readonly logger: Logger,
     private readonly account = '000000000000',
     private readonly region = 'local',
+    private readonly deadLetters?: DeadLetterSink,
+    private readonly firstRetryMs = 200,
   ) {}
 
   async start(host = '127.0.0.1', port = 0): Promise<string> {
@@ -115,16 +129,28 @@ export class LocalEventBus {
 
   private async deliver(rule: RuleDefinition, event: BusEvent): Promise<void> {
     const target = this.targets[rule.target];
+    let error = '';
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       try {
         await target(event);
         return;
       } catch (err) {
+        error = messageOf(err);
         this.logger.warn({ err, rule: rule.name, eventId: event.id, attempt }, 'rule target failed');
-        if (attempt < MAX_ATTEMPTS) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        if (attempt < MAX_ATTEMPTS) await new Promise((r) => setTimeout(r, this.firstRetryMs * 2 ** (attempt - 1)));
       }
     }
-    this.logger.error({ rule: rule.name, eventId: event.id }, 'event dropped after retries (no DLQ locally)');
+    const ids = { rule: rule.name, eventId: event.id, attempts: MAX_ATTEMPTS, error };
+    if (!this.deadLetters) {
+      this.logger.error(ids, 'event dropped after retries: no dead-letter sink');
+      return;
+    }
+    try {
+      await this.deadLetters({ rule: rule.name, event, error, attempts: MAX_ATTEMPTS });
+      this.logger.error(ids, 'event dead-lettered after retries');
+    } catch (err) {
+      this.logger.error({ ...ids, err }, 'event dropped after retries: the dead-letter sink failed');
+    }
   }
 
   async close(): Promise<void> {
