@@ -62,6 +62,20 @@ describe('a node behind on its callbacks refuses new calls (real stack, SIPp cal
     await stack?.stop();
   });
 
+  /** One call to `later` (its newCall is answered 486) whose INVITE must end in `status`. */
+  const callExpecting = async (status: number) =>
+    runSipp([
+      '-sf',
+      await renderScenario('uac-expect-status.xml', { status }),
+      '-s',
+      'later',
+      '-m',
+      '1',
+      '-timeout',
+      '10s',
+      `127.0.0.1:${stack.sipPort}`,
+    ]);
+
   test('while behind: 503 with Retry-After and the reason, no newCall; once caught up, calls are taken again', async () => {
     const [metricsUrl] = stack.metricsUrls;
     assert.ok(metricsUrl);
@@ -80,17 +94,7 @@ describe('a node behind on its callbacks refuses new calls (real stack, SIPp cal
     ]);
     await until('the node to refuse every new call', async () => (await shedRatio(metricsUrl)) === 1);
     const newCallsBefore = hook.received.filter((cb) => cb.name === 'newCall').length;
-    const refused = await runSipp([
-      '-sf',
-      await renderScenario('uac-expect-status.xml', { status: 503 }),
-      '-s',
-      'later',
-      '-m',
-      '1',
-      '-timeout',
-      '10s',
-      `127.0.0.1:${stack.sipPort}`,
-    ]);
+    const refused = await callExpecting(503);
     assert.equal(refused.code, 0, `refused caller: ${refused.errors}`);
     assert.match(refused.messages, /SIP\/2\.0 503 Service Unavailable \(node overloaded\)/);
     assert.match(refused.messages, /Retry-After: 2/);
@@ -107,17 +111,7 @@ describe('a node behind on its callbacks refuses new calls (real stack, SIPp cal
     const ended = await busy;
     assert.equal(ended.code, 0, `the call in IVR: ${ended.errors}`);
     await until('the node to take calls again', async () => (await shedRatio(metricsUrl)) === 0);
-    const taken = await runSipp([
-      '-sf',
-      await renderScenario('uac-expect-status.xml', { status: 486 }),
-      '-s',
-      'later',
-      '-m',
-      '1',
-      '-timeout',
-      '10s',
-      `127.0.0.1:${stack.sipPort}`,
-    ]);
+    const taken = await callExpecting(486);
     assert.equal(taken.code, 0, `caller after the overload: ${taken.errors}`);
     assert.equal(hook.received.filter((cb) => cb.name === 'newCall').length, newCallsBefore + 1);
   });

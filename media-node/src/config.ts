@@ -180,7 +180,7 @@ const MediaNodeEnv = z
      * The same from this median platform share of callback round trips (ms: publish → outcome read, less the
      * tenant's webhook time): the bus, dispatcher or table is behind. 0: off.
      */
-    OVERLOAD_CALLBACK_OVERHEAD_MS: envInt(1500, 0, 600_000),
+    OVERLOAD_CALLBACK_OVERHEAD_MS: envInt(1000, 0, 600_000),
     /** How often the node reads its inbox of REST commands: the latency/cost trade-off of live-call control. */
     INBOX_POLL_MS: envInt(100, 10, 10_000),
     /**
