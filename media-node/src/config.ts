@@ -181,6 +181,11 @@ const MediaNodeEnv = z
      * tenant's webhook time): the bus, dispatcher or table is behind. 0: off.
      */
     OVERLOAD_CALLBACK_OVERHEAD_MS: envInt(1000, 0, 600_000),
+    /**
+     * The same from this share of idle CPU (%) on the machine down to none (FreeSWITCH's min-idle-cpu), for a
+     * node that shares its machine with the dispatcher or other work. 0 (the default): off.
+     */
+    OVERLOAD_MIN_IDLE_CPU_PERCENT: envInt(0, 0, 99),
     /** How often the node reads its inbox of REST commands: the latency/cost trade-off of live-call control. */
     INBOX_POLL_MS: envInt(100, 10, 10_000),
     /**

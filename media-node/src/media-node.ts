@@ -241,10 +241,17 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
 
     const poller = new ReplyPoller(sessions, logger, undefined, config.REPLY_POLL_SCHEDULE_MS);
     stack.push(() => poller.close());
-    const overload = new OverloadGuard({
-      loopDelayMs: config.OVERLOAD_LOOP_DELAY_MS,
-      callbackOverheadMs: config.OVERLOAD_CALLBACK_OVERHEAD_MS,
-    });
+    const overload = new OverloadGuard(
+      {
+        loopDelayMs: config.OVERLOAD_LOOP_DELAY_MS,
+        callbackOverheadMs: config.OVERLOAD_CALLBACK_OVERHEAD_MS,
+        minIdleCpuPercent: config.OVERLOAD_MIN_IDLE_CPU_PERCENT,
+      },
+      undefined,
+      undefined,
+      undefined,
+      logger,
+    );
     overload.start();
     stack.push(() => overload.stop());
     const live = new LiveSessions();

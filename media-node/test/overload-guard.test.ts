@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { eventLoopDelay, type LoopDelaySource, OverloadGuard } from '../src/node/overload-guard.js';
+import { eventLoopDelay, type LoopDelaySource, OverloadGuard, procStatIdle } from '../src/node/overload-guard.js';
 
 /** A loop-delay source that reports what the test sets (the real one is tested below). */
 class SetDelay implements LoopDelaySource {
@@ -100,6 +100,64 @@ describe('overload guard', () => {
     guard.evaluate();
     assert.equal(guard.state.callbackOverheadMs, 5000);
     assert.equal(guard.state.shedRatio, 1);
+  });
+
+  test('idle CPU (off unless set): none refused at the minimum, half at half of it, all at none', () => {
+    const idle = { next: undefined as number | undefined, reads: 0 };
+    const cpu = {
+      idlePercent: () => {
+        idle.reads++;
+        return idle.next;
+      },
+    };
+    const draws = { next: 0 };
+    const guard = new OverloadGuard(
+      { loopDelayMs: 0, callbackOverheadMs: 0, minIdleCpuPercent: 10 },
+      new SetDelay(),
+      () => draws.next,
+      cpu,
+    );
+    assert.equal(guard.off, false);
+    guard.start(60_000);
+    assert.equal(idle.reads, 1, 'start reads once: the next read covers the first window');
+    for (const [value, share] of [
+      [50, 0],
+      [10, 0],
+      [5, 0.5],
+      [0, 1],
+    ] as const) {
+      idle.next = value;
+      guard.evaluate();
+      assert.equal(guard.state.shedRatio, share, `${value} % idle`);
+      assert.equal(guard.state.cpuIdlePercent, value);
+    }
+    assert.equal(guard.refusal(), 'node overloaded: CPU 0 % idle');
+    guard.stop();
+    const unset = new OverloadGuard({ loopDelayMs: 0, callbackOverheadMs: 0 }, new SetDelay(), Math.random, cpu);
+    const before = idle.reads;
+    unset.evaluate();
+    assert.equal(idle.reads, before, 'not watched: /proc/stat is not even read');
+    assert.equal(unset.state.cpuIdlePercent, undefined);
+  });
+
+  test('procStatIdle: idle + iowait over the first eight fields between two reads; this machine reads 0-100', () => {
+    const lines = [
+      'cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n',
+      'cpu  200 0 200 1300 200 0 0 100 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n',
+    ];
+    const idle = procStatIdle(() => lines.shift()!);
+    assert.equal(idle.idlePercent(), undefined, 'the first read has nothing to compare with');
+    // 1000 ticks more (guest fields after the eighth left out): 600 idle + 100 iowait.
+    assert.equal(idle.idlePercent(), 70);
+    assert.throws(() => procStatIdle(() => 'nothing here').idlePercent(), /no cpu line/);
+    const real = procStatIdle();
+    real.idlePercent();
+    const until = Date.now() + 50;
+    while (Date.now() < until) {
+      // a little CPU, so the counters move
+    }
+    const now = real.idlePercent();
+    assert.ok(now === undefined || (now >= 0 && now <= 100), String(now));
   });
 
   test('both limits 0: off, every call taken, no timer', () => {

@@ -1,18 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { messageOf } from '@sipms/shared/errors';
+import type { Logger } from '@sipms/shared/util/logger';
+
 /**
  * When a node takes more calls than it (or the platform behind it) can serve, every call gets slow at
  * once: set-up times grow to seconds, callers give up with CANCEL, callback deliveries time out and their
  * notifications arrive late or not at all. Refusing some new INVITEs with 503 and Retry-After instead keeps
  * the calls already taken healthy, and a carrier or SIP proxy tries another node (RFC 3261 §21.5.4).
  *
- * Two signals, both tenant-neutral (a tenant's slow webhook raises neither, so it cannot get other
+ * Three signals, all tenant-neutral (a tenant's slow webhook raises none, so it cannot get other
  * tenants' calls refused):
  * - the node's event-loop delay (95th percentile over the last window): the node itself is out of CPU;
  * - the platform's share of callback round trips (median over the window): publish → reply found, less
  *   the time the delivery waited on the tenant's webhook (ReplyRecord.webhookMs). The bus, the dispatcher
- *   and the table are behind: locally all on the same cores, on AWS a throttled Lambda or table.
+ *   and the table are behind: locally all on the same cores, on AWS a throttled Lambda or table;
+ * - off unless set, the machine's idle CPU (FreeSWITCH's min-idle-cpu): where the dispatcher shares the
+ *   machine, its own busy event loop counts as webhook time, which the second signal cannot see.
  *
  * Each window sets the share of new calls to refuse: none at a signal's limit, all at twice it, linear
- * between (the larger of the two signals). A higher share applies at once; a lower one only halves the
+ * between (the largest of the signals; idle CPU: none at its minimum, all at 0 % idle). A higher share applies at once; a lower one only halves the
  * share per window, so a node that sheds load does not take all of it back at the first quiet second.
  */
 export interface OverloadLimits {
@@ -20,6 +26,14 @@ export interface OverloadLimits {
   loopDelayMs: number;
   /** The platform's median share of callback round trips (ms) from which new calls are refused; 0: not watched. */
   callbackOverheadMs: number;
+  /** The machine's idle CPU (%) below which new calls are refused; 0 or absent: not watched. */
+  minIdleCpuPercent?: number;
+}
+
+/** The machine's idle CPU share since the previous read. */
+export interface CpuIdleSource {
+  /** Idle CPU (%, iowait counted idle) since the previous call; undefined on the first. */
+  idlePercent(): number | undefined;
 }
 
 /** The event-loop delay of the last window. */
@@ -37,6 +51,8 @@ export interface OverloadState {
   loopDelayP95Ms: number;
   /** The last window's median platform share of callback round trips (ms); undefined without samples. */
   callbackOverheadMs: number | undefined;
+  /** The last window's idle CPU (%); undefined when not watched. */
+  cpuIdlePercent: number | undefined;
 }
 
 /** A window's median needs this many round trips; fewer tell nothing (one slow callback is not overload). */
@@ -50,6 +66,7 @@ export class OverloadGuard {
   private shed = 0;
   private lastLoopDelay = 0;
   private lastOverhead: number | undefined;
+  private lastIdle: number | undefined;
   private samples: number[] = [];
   private seen = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -58,17 +75,30 @@ export class OverloadGuard {
     private readonly limits: OverloadLimits,
     private readonly loopDelay: LoopDelaySource = eventLoopDelay(),
     private readonly random: () => number = Math.random,
+    private readonly cpu: CpuIdleSource = procStatIdle(),
+    private readonly logger?: Pick<Logger, 'warn'>,
   ) {}
+
+  private get minIdle(): number {
+    return this.limits.minIdleCpuPercent ?? 0;
+  }
 
   /** True when neither signal is watched: every call is taken. */
   get off(): boolean {
-    return this.limits.loopDelayMs === 0 && this.limits.callbackOverheadMs === 0;
+    return this.limits.loopDelayMs === 0 && this.limits.callbackOverheadMs === 0 && this.minIdle === 0;
   }
 
   /** Evaluates a window every `windowMs` until stop. */
   start(windowMs = 1000): void {
     if (this.off || this.timer) return;
     if (this.limits.loopDelayMs > 0) this.loopDelay.reset();
+    if (this.minIdle > 0) {
+      try {
+        this.cpu.idlePercent();
+      } catch (err) {
+        throw new Error(`the idle-CPU signal needs /proc/stat: ${messageOf(err)}`);
+      }
+    }
     this.timer = setInterval(() => this.evaluate(), windowMs);
     this.timer.unref();
   }
@@ -101,9 +131,20 @@ export class OverloadGuard {
     this.lastOverhead = this.samples.length >= MIN_OVERHEAD_SAMPLES ? median(this.samples) : undefined;
     this.samples = [];
     this.seen = 0;
+    if (this.minIdle > 0) {
+      try {
+        this.lastIdle = this.cpu.idlePercent();
+      } catch (err) {
+        // Read at start, so not gone for good: a window without this signal.
+        this.lastIdle = undefined;
+        this.logger?.warn({ err }, 'idle CPU not read; this second goes without that overload signal');
+      }
+    }
     const pressure = Math.max(
       ratio(this.lastLoopDelay, this.limits.loopDelayMs),
       ratio(this.lastOverhead ?? 0, this.limits.callbackOverheadMs),
+      // 1 at the minimum idle share, 2 at none.
+      this.minIdle > 0 && this.lastIdle !== undefined ? 1 + (this.minIdle - this.lastIdle) / this.minIdle : 0,
     );
     const target = Math.min(1, Math.max(0, pressure - 1));
     const next = target >= this.shed ? target : Math.max(target, this.shed / 2);
@@ -113,14 +154,20 @@ export class OverloadGuard {
   /** Why a new call is refused now, or undefined to take it. */
   refusal(): string | undefined {
     if (this.shed === 0 || this.random() >= this.shed) return undefined;
-    const loop = this.limits.loopDelayMs > 0 && this.lastLoopDelay >= this.limits.loopDelayMs;
-    return loop
-      ? `node overloaded: event-loop delay ${Math.round(this.lastLoopDelay)} ms`
-      : `node overloaded: callbacks ${Math.round(this.lastOverhead ?? 0)} ms behind`;
+    if (this.limits.loopDelayMs > 0 && this.lastLoopDelay >= this.limits.loopDelayMs)
+      return `node overloaded: event-loop delay ${Math.round(this.lastLoopDelay)} ms`;
+    if (this.minIdle > 0 && this.lastIdle !== undefined && this.lastIdle < this.minIdle)
+      return `node overloaded: CPU ${Math.round(this.lastIdle)} % idle`;
+    return `node overloaded: callbacks ${Math.round(this.lastOverhead ?? 0)} ms behind`;
   }
 
   get state(): OverloadState {
-    return { shedRatio: this.shed, loopDelayP95Ms: this.lastLoopDelay, callbackOverheadMs: this.lastOverhead };
+    return {
+      shedRatio: this.shed,
+      loopDelayP95Ms: this.lastLoopDelay,
+      callbackOverheadMs: this.lastOverhead,
+      cpuIdlePercent: this.lastIdle,
+    };
   }
 }
 
@@ -167,6 +214,25 @@ export function eventLoopDelay(resolutionMs = 20): LoopDelaySource {
     },
     stop() {
       clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * The machine's idle CPU from /proc/stat's first line (user nice system idle iowait irq softirq steal):
+ * idle + iowait over all eight, between two reads.
+ */
+export function procStatIdle(read: () => string = () => readFileSync('/proc/stat', 'utf8')): CpuIdleSource {
+  let previous: { idle: number; total: number } | undefined;
+  return {
+    idlePercent() {
+      const fields = /^cpu\s+(.*)$/m.exec(read())?.[1]?.trim().split(/\s+/).slice(0, 8).map(Number) ?? [];
+      if (fields.length < 8 || fields.some((n) => !Number.isFinite(n))) throw new Error('/proc/stat has no cpu line');
+      const now = { idle: fields[3]! + fields[4]!, total: fields.reduce((a, b) => a + b, 0) };
+      const before = previous;
+      previous = now;
+      if (!before || now.total <= before.total) return undefined;
+      return (100 * (now.idle - before.idle)) / (now.total - before.total);
     },
   };
 }
