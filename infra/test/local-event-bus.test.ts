@@ -54,10 +54,8 @@ test('an event whose target fails every attempt goes to the dead-letter sink wit
       },
     },
     createLogger({}, 'silent'),
-    undefined,
-    undefined,
-    async (letter) => void letters.push(letter),
-    1, // ms before the first retry (8 attempts: 1 + 2 + … + 64 ms)
+    // 1 ms before the first retry (8 attempts: 1 + 2 + … + 64 ms)
+    { deadLetters: async (letter) => void letters.push(letter), firstRetryMs: 1 },
   );
   const client = new EventBridgeClient({
     endpoint: await bus.start(),

@@ -247,10 +247,7 @@ export async function startMediaNode(config: Readonly<MediaNodeConfig>, logger: 
         callbackOverheadMs: config.OVERLOAD_CALLBACK_OVERHEAD_MS,
         minIdleCpuPercent: config.OVERLOAD_MIN_IDLE_CPU_PERCENT,
       },
-      undefined,
-      undefined,
-      undefined,
-      logger,
+      { logger },
     );
     overload.start();
     stack.push(() => overload.stop());

@@ -28,8 +28,7 @@ function guardWith(limits: { loopDelayMs?: number; callbackOverheadMs?: number }
   const draws = { next: 0.5 };
   const guard = new OverloadGuard(
     { loopDelayMs: limits.loopDelayMs ?? 0, callbackOverheadMs: limits.callbackOverheadMs ?? 0 },
-    delay,
-    () => draws.next,
+    { loopDelay: delay, random: () => draws.next },
   );
   return { guard, delay, draws };
 }
@@ -94,7 +93,7 @@ describe('overload guard', () => {
   });
 
   test('a window holds a bounded sample of its round trips, each equally likely to be in it', () => {
-    const guard = new OverloadGuard({ loopDelayMs: 0, callbackOverheadMs: 1000 }, new SetDelay());
+    const guard = new OverloadGuard({ loopDelayMs: 0, callbackOverheadMs: 1000 }, { loopDelay: new SetDelay() });
     // 10,000 round trips, the last 7,000 slow: a sample of the first few hundred would be fast.
     for (let i = 0; i < 10_000; i++) guard.observeCallbackOverhead(i < 3000 ? 10 : 5000);
     guard.evaluate();
@@ -113,9 +112,7 @@ describe('overload guard', () => {
     const draws = { next: 0 };
     const guard = new OverloadGuard(
       { loopDelayMs: 0, callbackOverheadMs: 0, minIdleCpuPercent: 10 },
-      new SetDelay(),
-      () => draws.next,
-      cpu,
+      { loopDelay: new SetDelay(), random: () => draws.next, cpu },
     );
     assert.equal(guard.off, false);
     guard.start(60_000);
@@ -133,7 +130,7 @@ describe('overload guard', () => {
     }
     assert.equal(guard.refusal(), 'node overloaded: CPU 0 % idle');
     guard.stop();
-    const unset = new OverloadGuard({ loopDelayMs: 0, callbackOverheadMs: 0 }, new SetDelay(), Math.random, cpu);
+    const unset = new OverloadGuard({ loopDelayMs: 0, callbackOverheadMs: 0 }, { loopDelay: new SetDelay(), cpu });
     const before = idle.reads;
     unset.evaluate();
     assert.equal(idle.reads, before, 'not watched: /proc/stat is not even read');

@@ -126,17 +126,12 @@ export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Pr
   };
   // Events whose delivery failed every attempt: kept as the dead-letter queue keeps them on AWS (docs/callback-delivery.md).
   const deadLetterFile = resolve(opts.dataDir, 'dead-letters.jsonl');
-  const bus = new LocalEventBus(
-    RULES,
-    { dispatcher },
-    opts.logger.child({ c: 'event-bus' }),
-    undefined,
-    undefined,
-    async (letter) => {
+  const bus = new LocalEventBus(RULES, { dispatcher }, opts.logger.child({ c: 'event-bus' }), {
+    deadLetters: async (letter) => {
       const line = { at: new Date().toISOString(), ...letter };
       await appendFile(deadLetterFile, `${JSON.stringify(line)}\n`, { mode: 0o600 });
     },
-  );
+  });
   const busEndpoint = await bus.start();
   env.AWS_ENDPOINT_URL_EVENTBRIDGE = busEndpoint;
   process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = busEndpoint;

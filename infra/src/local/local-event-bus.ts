@@ -38,6 +38,15 @@ export const MAX_ATTEMPTS = 8;
  * AWS_ENDPOINT_URL_EVENTBRIDGE points here), matches each event against the shared rule definitions and
  * invokes the targets asynchronously with retries — at-least-once, as EventBridge delivers.
  */
+export interface LocalEventBusOptions {
+  account?: string;
+  region?: string;
+  /** Where an event goes after MAX_ATTEMPTS (none: it is dropped with an error log). */
+  deadLetters?: DeadLetterSink;
+  /** The wait before the first retry, doubling after each (default 200 ms). */
+  firstRetryMs?: number;
+}
+
 export class LocalEventBus {
   private server: Server | undefined;
   private inFlight = new Set<Promise<void>>();
@@ -46,10 +55,7 @@ export class LocalEventBus {
     private readonly rules: readonly RuleDefinition[],
     private readonly targets: Record<RuleDefinition['target'], RuleTarget>,
     private readonly logger: Logger,
-    private readonly account = '000000000000',
-    private readonly region = 'local',
-    private readonly deadLetters?: DeadLetterSink,
-    private readonly firstRetryMs = 200,
+    private readonly options: LocalEventBusOptions = {},
   ) {}
 
   async start(host = '127.0.0.1', port = 0): Promise<string> {
@@ -112,9 +118,9 @@ export class LocalEventBus {
       id: randomUUID(),
       'detail-type': entry.DetailType,
       source: entry.Source,
-      account: this.account,
+      account: this.options.account ?? '000000000000',
       time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      region: this.region,
+      region: this.options.region ?? 'local',
       resources: entry.Resources ?? [],
       detail,
     };
@@ -137,16 +143,18 @@ export class LocalEventBus {
       } catch (err) {
         error = messageOf(err);
         this.logger.warn({ err, rule: rule.name, eventId: event.id, attempt }, 'rule target failed');
-        if (attempt < MAX_ATTEMPTS) await new Promise((r) => setTimeout(r, this.firstRetryMs * 2 ** (attempt - 1)));
+        const firstRetryMs = this.options.firstRetryMs ?? 200;
+        if (attempt < MAX_ATTEMPTS) await new Promise((r) => setTimeout(r, firstRetryMs * 2 ** (attempt - 1)));
       }
     }
     const ids = { rule: rule.name, eventId: event.id, attempts: MAX_ATTEMPTS, error };
-    if (!this.deadLetters) {
+    const { deadLetters } = this.options;
+    if (!deadLetters) {
       this.logger.error(ids, 'event dropped after retries: no dead-letter sink');
       return;
     }
     try {
-      await this.deadLetters({ rule: rule.name, event, error, attempts: MAX_ATTEMPTS });
+      await deadLetters({ rule: rule.name, event, error, attempts: MAX_ATTEMPTS });
       this.logger.error(ids, 'event dead-lettered after retries');
     } catch (err) {
       this.logger.error({ ...ids, err }, 'event dropped after retries: the dead-letter sink failed');

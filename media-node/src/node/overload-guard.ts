@@ -17,9 +17,10 @@ import type { Logger } from '@sipms/shared/util/logger';
  * - off unless set, the machine's idle CPU (FreeSWITCH's min-idle-cpu): where the dispatcher shares the
  *   machine, its own busy event loop counts as webhook time, which the second signal cannot see.
  *
- * Each window sets the share of new calls to refuse: none at a signal's limit, all at twice it, linear
- * between (the largest of the signals; idle CPU: none at its minimum, all at 0 % idle). A higher share applies at once; a lower one only halves the
- * share per window, so a node that sheds load does not take all of it back at the first quiet second.
+ * Each window sets the share of new calls to refuse: none at a signal's limit, all at twice it (idle CPU:
+ * none at its minimum, all at 0 % idle), linear between, the largest of the signals counting. A higher
+ * share applies at once; a lower one only halves the share per window, so a node that sheds load does not
+ * take all of it back at the first quiet second.
  */
 export interface OverloadLimits {
   /** Event-loop delay (ms, 95th percentile) from which new calls are refused; 0: not watched. */
@@ -62,6 +63,15 @@ const MIN_SHED_RATIO = 0.05;
 /** Round trips kept for one window's median (later ones replace earlier ones at random). */
 const MAX_OVERHEAD_SAMPLES = 256;
 
+/** What the guard reads and tells; each defaults to the real one (tests set their own). */
+export interface OverloadSources {
+  loopDelay?: LoopDelaySource;
+  cpu?: CpuIdleSource;
+  /** Draws which calls are refused (0 ≤ x < 1). */
+  random?: () => number;
+  logger?: Pick<Logger, 'warn'>;
+}
+
 export class OverloadGuard {
   private shed = 0;
   private lastLoopDelay = 0;
@@ -70,20 +80,26 @@ export class OverloadGuard {
   private samples: number[] = [];
   private seen = 0;
   private timer: NodeJS.Timeout | undefined;
+  private readonly loopDelay: LoopDelaySource;
+  private readonly cpu: CpuIdleSource;
+  private readonly random: () => number;
+  private readonly logger: Pick<Logger, 'warn'> | undefined;
 
   constructor(
     private readonly limits: OverloadLimits,
-    private readonly loopDelay: LoopDelaySource = eventLoopDelay(),
-    private readonly random: () => number = Math.random,
-    private readonly cpu: CpuIdleSource = procStatIdle(),
-    private readonly logger?: Pick<Logger, 'warn'>,
-  ) {}
+    sources: OverloadSources = {},
+  ) {
+    this.loopDelay = sources.loopDelay ?? eventLoopDelay();
+    this.cpu = sources.cpu ?? procStatIdle();
+    this.random = sources.random ?? Math.random;
+    this.logger = sources.logger;
+  }
 
   private get minIdle(): number {
     return this.limits.minIdleCpuPercent ?? 0;
   }
 
-  /** True when neither signal is watched: every call is taken. */
+  /** True when no signal is watched: every call is taken. */
   get off(): boolean {
     return this.limits.loopDelayMs === 0 && this.limits.callbackOverheadMs === 0 && this.minIdle === 0;
   }
@@ -122,7 +138,7 @@ export class OverloadGuard {
     }
   }
 
-  /** Closes the window: reads both signals and sets the share of new calls to refuse. */
+  /** Closes the window: reads the signals and sets the share of new calls to refuse. */
   evaluate(): void {
     if (this.limits.loopDelayMs > 0) {
       this.lastLoopDelay = this.loopDelay.p95Ms();
@@ -188,18 +204,16 @@ function median(values: number[]): number {
 export function eventLoopDelay(resolutionMs = 20): LoopDelaySource {
   let lags: number[] = [];
   let timer: NodeJS.Timeout | undefined;
-  const tick = (due: number) => {
-    const now = performance.now();
-    lags.push(now - due);
-    timer = setTimeout(() => tick(now + resolutionMs), resolutionMs);
+  const arm = (from: number) => {
+    timer = setTimeout(() => {
+      const now = performance.now();
+      lags.push(now - (from + resolutionMs));
+      arm(now);
+    }, resolutionMs);
     timer.unref();
   };
   const started = () => {
-    if (!timer) {
-      const now = performance.now();
-      timer = setTimeout(() => tick(now + resolutionMs), resolutionMs);
-      timer.unref();
-    }
+    if (!timer) arm(performance.now());
   };
   return {
     p95Ms() {
