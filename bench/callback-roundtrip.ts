@@ -17,7 +17,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { createDocumentClient } from '@sipms/shared/aws/document-client';
 import { SessionStore } from '@sipms/shared/data/session-store';
 import { randomId } from '@sipms/shared/util/ids';
 import { createLogger } from '@sipms/shared/util/logger';

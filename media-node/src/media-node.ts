@@ -4,12 +4,8 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { PollyClient } from '@aws-sdk/client-polly';
 import { S3Client } from '@aws-sdk/client-s3';
 import { promptStoreFromSpec } from '@sipms/shared/adapters/prompt-store-from-spec';
-import {
-  AWS_STREAMING_LIMITS,
-  boundedRequests,
-  createDocumentClient,
-  createEventBridgeClient,
-} from '@sipms/shared/aws/clients';
+import { AWS_STREAMING_LIMITS, boundedRequests, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { createDocumentClient } from '@sipms/shared/aws/document-client';
 import { isConferenceCommand } from '@sipms/shared/contracts/node-commands';
 import { secretBoxFromEnv } from '@sipms/shared/crypto/secret-box';
 import { CallSlots } from '@sipms/shared/data/call-slots';

@@ -3,7 +3,8 @@ import { createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient, createEventBridgeClient } from '../src/aws/clients.js';
+import { createEventBridgeClient } from '../src/aws/clients.js';
+import { createDocumentClient } from '../src/aws/document-client.js';
 import { SessionStore } from '../src/data/session-store.js';
 import { useLocalEndpoints } from './helpers/local-endpoints.js';
 

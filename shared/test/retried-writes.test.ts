@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { createDocumentClient } from '../src/aws/clients.js';
+import { createDocumentClient } from '../src/aws/document-client.js';
 import { SessionStore } from '../src/data/session-store.js';
 import { UsageStore } from '../src/data/usage-store.js';
 import { startTable } from './helpers/dynamo-table.js';

@@ -1,4 +1,5 @@
-import { createDocumentClient, createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { createEventBridgeClient } from '@sipms/shared/aws/clients';
+import { createDocumentClient } from '@sipms/shared/aws/document-client';
 import { loadConfig } from '@sipms/shared/config';
 import { CallSlots } from '@sipms/shared/data/call-slots';
 import { NodeRegistry } from '@sipms/shared/data/node-registry';

@@ -1,14 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { startDynamoDbLocal } from '../../../infra/src/local/dynamodb-local.js';
+import { createDocumentClient } from '../../src/aws/document-client.js';
 
 /**
  * The real DynamoDB API for tests: dynalite as the local deployment starts it (its own process,
- * the table created from shared/src/data/table-design.ts), and a document client configured as the
- * stores expect it.
+ * the table created from shared/src/data/table-design.ts), and the product's document client
+ * (shared/src/aws/document-client.ts).
  */
 export async function startTable(tableName: string): Promise<{
   doc: DynamoDBDocumentClient;
@@ -18,12 +18,11 @@ export async function startTable(tableName: string): Promise<{
 }> {
   const dir = await mkdtemp(join(tmpdir(), 'test-dynamo-'));
   const dynamo = await startDynamoDbLocal(dir, tableName);
-  const client = new DynamoDBClient({
+  const doc = createDocumentClient(undefined, {
     endpoint: dynamo.endpoint,
     region: 'local',
     credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
   });
-  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     doc,
     tableName,
