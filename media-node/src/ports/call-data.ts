@@ -25,8 +25,8 @@ export interface SessionRepository {
    */
   end(sessionId: string, reason: string, endedParticipants?: readonly string[]): Promise<boolean>;
   journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void>;
-  /** Stores the journal entries written so far that are still queued (a node batches them). */
-  flushJournal(): Promise<void>;
+  /** Stores the journal entries written so far that are still queued (a node batches them): the session's, or all. */
+  flushJournal(sessionId?: string): Promise<void>;
 }
 
 /** Text to speak. `voice`/`language`/`engine`/`outputFormat` are hints each speech engine maps to its own terms. */

@@ -115,16 +115,18 @@ describe('CallSession', { concurrency: true }, () => {
     const session = await storedSession(kit);
     const order: string[] = [];
     const flush = kit.sessions.flushJournal.bind(kit.sessions);
-    kit.sessions.flushJournal = async () => {
-      order.push(`flush (callbacks sent: ${kit.callbacks.calls.map((c) => c.type).join(',') || 'none'})`);
+    kit.sessions.flushJournal = async (sessionId) => {
+      order.push(
+        `flush ${sessionId === session.sessionId ? 'of this session' : sessionId} (callbacks sent: ${kit.callbacks.calls.map((c) => c.type).join(',') || 'none'})`,
+      );
       await new Promise((r) => setTimeout(r, 30)); // a batch write in flight
-      await flush();
+      await flush(sessionId);
       order.push('flushed');
     };
     session.journal({ kind: 'sip', event: 'ended', reason: 'hangup' });
     await session.complete('hangup');
     kit.expectCompleted('hangup', session.sessionId);
-    assert.deepEqual(order, ['flush (callbacks sent: none)', 'flushed']);
+    assert.deepEqual(order, ['flush of this session (callbacks sent: none)', 'flushed']);
   });
 
   test('complete of a session a dead-node sweeper completed meanwhile (nodeFailed): not reported again', async (t) => {

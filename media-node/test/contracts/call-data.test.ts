@@ -23,6 +23,14 @@ sessionRepositoryContract('SessionStore on dynalite', () => {
   };
 });
 
+sessionRepositoryContract("SessionStore on dynalite, the journal batched as a node's", () => {
+  const store = new SessionStore(table.doc, table.tableName, { journalBatchMs: 5 });
+  return {
+    repo: store,
+    inspect: { session: (id) => store.get(id), journal: (id) => store.readJournal(id) },
+  };
+});
+
 tenantDirectoryContract('TenantStore on dynalite', () => {
   const store = new TenantStore(table.doc, table.tableName, 'sip.test');
   return {

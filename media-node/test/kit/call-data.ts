@@ -111,7 +111,7 @@ export class FakeSessionRepository implements SessionRepository {
   }
 
   /** Entries are kept at once (see `journal`): nothing is ever queued to store. */
-  async flushJournal(): Promise<void> {
+  async flushJournal(_sessionId?: string): Promise<void> {
     await Promise.resolve();
   }
 

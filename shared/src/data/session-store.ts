@@ -58,12 +58,13 @@ export class SessionStore {
      */
     options: { journalBatchMs?: number } = {},
   ) {
-    if (options.journalBatchMs) this.batcher = new JournalBatcher(doc, tableName, options.journalBatchMs);
+    if (options.journalBatchMs)
+      this.batcher = new JournalBatcher(doc, tableName, options.journalBatchMs, combineJournalItems);
   }
 
-  /** Writes the journal entries still queued (a stopping node). */
-  async flushJournal(): Promise<void> {
-    await this.batcher?.flush();
+  /** Writes the journal entries still queued: one session's (it ends), or all (a stopping node). */
+  async flushJournal(sessionId?: string): Promise<void> {
+    await this.batcher?.flush(sessionId);
   }
 
   /**
@@ -469,7 +470,7 @@ export class SessionStore {
 
   async journal(sessionId: string, entry: Omit<JournalEntry, 'at'> & { at?: string }): Promise<void> {
     const item = this.journalItem(sessionId, entry);
-    if (this.batcher) return this.batcher.write(item);
+    if (this.batcher) return this.batcher.write(item, sessionId);
     await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item }));
   }
 
@@ -484,7 +485,9 @@ export class SessionStore {
       });
     const [entries, outcomes] = await Promise.all([query('JOURNAL#'), query('REPLY#', 'journal')]);
     const merged = [
-      ...entries.map((item) => strip<JournalEntry>(item)!),
+      ...entries.flatMap((item) =>
+        Array.isArray(item.entries) ? (item.entries as JournalEntry[]) : [strip<JournalEntry>(item)!],
+      ),
       ...outcomes.flatMap((item) => (item.journal ? [item.journal as JournalEntry] : [])),
     ];
     // Stable: entries with the same time keep the order they were read in, but callbacks go by seq (the
@@ -497,6 +500,38 @@ export class SessionStore {
       return sa !== undefined && sb !== undefined ? sa - sb : 0;
     });
   }
+}
+
+/** Below DynamoDB's 400 KB per item, with room for the keys and the attribute names counted in it. */
+const JOURNAL_ITEM_MAX_BYTES = 350_000;
+
+/**
+ * One session's journal items queued together, as fewer items: `entries` holds them in order, under the first
+ * one's key (readJournal reads both forms). An entry too large to share an item stays alone.
+ */
+function combineJournalItems(items: Record<string, unknown>[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  let entries: JournalEntry[] = [];
+  let first: Record<string, unknown> | undefined;
+  let bytes = 0;
+  const close = () => {
+    if (!first) return;
+    const { pk, sk, expiresAt } = first;
+    out.push(entries.length === 1 ? first : { pk, sk, expiresAt, at: entries[0]!.at, entries });
+    entries = [];
+    first = undefined;
+    bytes = 0;
+  };
+  for (const item of items) {
+    const entry = strip<JournalEntry>(item)!;
+    const size = Buffer.byteLength(JSON.stringify(entry));
+    if (first && bytes + size > JOURNAL_ITEM_MAX_BYTES) close();
+    first ??= item;
+    entries.push(entry);
+    bytes += size;
+  }
+  close();
+  return out;
 }
 
 /** A callback's reply item: the outcome and, in `journal`, its journal entry (stamped now unless it has a time). */

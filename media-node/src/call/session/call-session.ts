@@ -350,9 +350,9 @@ export class CallSession {
       reason,
     });
     // The node batches journal entries: a tenant that reads the session when sessionCompleted arrives sees
-    // its whole journal.
+    // its whole journal. Only this session's: other sessions' entries keep waiting to share their items.
     await this.deps.sessions
-      .flushJournal()
+      .flushJournal(this.sessionId)
       .catch((err) => this.log.warn({ err }, 'journal flush before sessionCompleted failed'));
     await this.enqueue(() =>
       this.sendCarrying(req, (r, deadlineMs) => this.deps.callbacks.notify(r, deadlineMs)),
