@@ -95,7 +95,9 @@ describe('url phrases under the outbound address policy', () => {
         (e: Error) => e,
       );
       assert.match(err.message, refused, path);
-      assert.doesNotMatch(err.message, /169\.254|10\.|::ffff|30[12]|307/, 'no internal address or status');
+      // The URL asked for is named (its port is random: 40307 once read as a 307 here), nothing past it.
+      const told = err.message.replace(`http://127.0.0.1:${port}${path}`, '<url>');
+      assert.doesNotMatch(told, /169\.254|10\.|::ffff|30[12]|307/, 'no internal address or status');
     }
   });
 
