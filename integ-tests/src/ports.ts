@@ -12,6 +12,11 @@ import { join } from 'node:path';
  */
 const LOW = 10_000;
 const HIGH = 30_000;
+/**
+ * The Fetch standard's "bad ports" in that range: `fetch` refuses them ("bad port"), and an API or webhook
+ * port handed out there failed a benchmark's sign-up.
+ */
+const FETCH_BAD_PORTS = new Set([10080]);
 /** Ports this process handed out: not handed out twice (TCP and UDP alike: SIP binds both). */
 const handedOut = new Set<number>();
 /**
@@ -73,7 +78,7 @@ async function freePorts(count: number, align: number, free: (port: number) => P
   for (let i = 0; i < 200; i++) {
     const start = LOW + align * Math.floor((Math.random() * (HIGH - LOW - count)) / align);
     const ports = Array.from({ length: count }, (_, k) => start + k);
-    if (ports.some((p) => handedOut.has(p))) continue;
+    if (ports.some((p) => handedOut.has(p) || FETCH_BAD_PORTS.has(p))) continue;
     const claimed: number[] = [];
     for (const p of ports) {
       if (!claim(p)) break;
