@@ -15,7 +15,7 @@ import { type Tracer, type TraceSpan, UNRECORDED_TRACER } from '@sipms/shared/ob
 import { randomId } from '@sipms/shared/util/ids';
 import type { Logger } from '@sipms/shared/util/logger';
 import { type CallbackMetric, type CallbackMetrics, NO_METRICS } from '../observability/metrics.js';
-import { postSignedCallback, type WebhookAttempt } from './webhook-client.js';
+import { postSignedCallback, type WebhookAttempt, webhookTimeOf } from './webhook-client.js';
 
 export interface DispatchDeps {
   tenants: Pick<TenantStore, 'get'>;
@@ -383,7 +383,8 @@ async function postCallback(
       reply: accepted ? accepted.reply : fallback,
       ...(reason ? { reason } : {}),
       at,
-      webhookMs: attempts.reduce((sum, a) => sum + a.ms, 0),
+      // The tenant's share of the wait: the overload guard counts the rest as the platform's.
+      webhookMs: attempts.reduce((sum, a) => sum + webhookTimeOf(a), 0),
     },
     entry: {
       at,

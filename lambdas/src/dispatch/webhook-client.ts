@@ -6,14 +6,24 @@ import { guardedLookup } from '@sipms/shared/net/guarded-lookup';
 import { signatureHeader } from '@sipms/shared/signing';
 import type { Logger } from '@sipms/shared/util/logger';
 import { Pool } from 'undici';
+import { LoopLagMeter } from './loop-lag.js';
 
 export interface WebhookAttempt {
   url: string;
   attempt: number;
   status?: number;
   error?: string;
+  /** From sending the request to the answer read (or the failure), as this process saw it. */
   ms: number;
+  /**
+   * Of `ms`, how late this process's event loop ran (busy with other work, not waiting on the webhook):
+   * recorded from 10 ms on. The webhook's own time is `ms - lagMs`.
+   */
+  lagMs?: number;
 }
+
+/** The webhook's own time of an attempt: what the process saw less its event loop's lateness. */
+export const webhookTimeOf = (a: Pick<WebhookAttempt, 'ms' | 'lagMs'>): number => Math.max(0, a.ms - (a.lagMs ?? 0));
 
 export type WebhookOutcome =
   | { ok: true; status: number; body: string; attempts: WebhookAttempt[] }
@@ -51,6 +61,11 @@ const MAX_POOLS = 256;
  * 100-200 deliveries queued at 40 calls/s. A Lambda serves one delivery at a time and uses one.
  */
 const CONNECTIONS_PER_ORIGIN = 128;
+
+/** One per process: every delivery in flight watches the same loop. */
+const loopLag = new LoopLagMeter();
+/** Lateness below this is the timer's own jitter, not worth a field in the journal. */
+const LAG_RECORDED_MS = 10;
 
 const defaultBackoff = (retry: number) => Math.min(MAX_BACKOFF_MS, 100 * 2 ** retry) * (0.5 + Math.random() / 2);
 
@@ -119,6 +134,11 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
     }
     const attempt = (opts.firstAttempt ?? 1) + i;
     const started = performance.now();
+    const lagSince = loopLag.watch();
+    const timing = () => {
+      const lagMs = Math.round(lagSince());
+      return { ms: Math.round(performance.now() - started), ...(lagMs >= LAG_RECORDED_MS ? { lagMs } : {}) };
+    };
     try {
       const res = await pool.request({
         path: url.pathname + url.search,
@@ -139,16 +159,15 @@ export async function postSignedCallback(opts: PostOptions): Promise<WebhookOutc
           : AbortSignal.timeout(opts.timeoutMs),
       });
       const body = await readLimited(res.body);
-      const ms = Math.round(performance.now() - started);
-      attempts.push({ url: opts.url, attempt, status: res.statusCode, ms });
+      attempts.push({ url: opts.url, attempt, status: res.statusCode, ...timing() });
       if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode, body, attempts };
       const retryable = res.statusCode >= 500;
       last = { ok: false, status: res.statusCode, body, reason: `HTTP ${res.statusCode}`, attempts, retryable };
       if (!retryable) return last;
     } catch (err) {
-      const ms = Math.round(performance.now() - started);
+      const took = timing();
       const reason = reasonOf(err, opts.timeoutMs, opts.signal);
-      attempts.push({ url: opts.url, attempt, error: reason, ms });
+      attempts.push({ url: opts.url, attempt, error: reason, ...took });
       const retryable = !reason.startsWith('refused') && !opts.signal?.aborted;
       last = { ok: false, reason, attempts, retryable };
       if (!retryable) return last;
