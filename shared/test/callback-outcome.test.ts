@@ -60,3 +60,34 @@ test('one write per outcome; the journal merges callback and node entries by tim
   });
   assert.equal(await sessions.getReply(id, 'e3'), undefined);
 });
+
+test("a delivery's outcomes: one item, the last outcome's, carrying every entry in order; too large for one item, one item each", async () => {
+  const id = 's-outcomes';
+  const outcome = (eventId: string, callback: string, at: string, extra: Record<string, unknown> = {}) => ({
+    record: { eventId, outcome: 'reply' as const, reply: {}, at },
+    entry: { kind: 'callback' as const, callback, eventId, at, ...extra },
+  });
+  requests = [];
+  await sessions.storeOutcomes(id, [
+    outcome('a1', 'callAnswered', '2026-11-30T10:00:01.000Z'),
+    outcome('a2', 'getIvrCommand', '2026-11-30T10:00:01.010Z'),
+  ]);
+  assert.deepEqual(requests, ['PutItemCommand'], 'one write');
+  assert.equal(await sessions.getReply(id, 'a1'), undefined, "a carried notification's outcome is read by nobody");
+  assert.equal((await sessions.getReply(id, 'a2'))?.eventId, 'a2');
+
+  // 2 × 200 KB of payload: past DynamoDB's 400 KB as one item.
+  const big = 'x'.repeat(200_000);
+  requests = [];
+  await sessions.storeOutcomes(id, [
+    outcome('b1', 'callEvent', '2026-11-30T10:00:02.000Z', { request: { big } }),
+    outcome('b2', 'sessionCompleted', '2026-11-30T10:00:02.010Z', { request: { big } }),
+  ]);
+  assert.deepEqual(requests, ['BatchWriteItemCommand'], 'one item each, one request');
+  assert.equal((await sessions.getReply(id, 'b1'))?.eventId, 'b1');
+
+  assert.deepEqual(
+    (await sessions.readJournal(id)).map((e) => e.callback),
+    ['callAnswered', 'getIvrCommand', 'callEvent', 'sessionCompleted'],
+  );
+});

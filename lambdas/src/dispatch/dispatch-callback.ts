@@ -193,8 +193,8 @@ async function deliver(
     // The node waits on the last outcome for the whole delivery: its webhook time counts every POST.
     const webhookMs = carried.reduce((sum, c) => sum + (c.stored.record.webhookMs ?? 0), 0);
     main.stored.record.webhookMs = (main.stored.record.webhookMs ?? 0) + webhookMs;
-    // One request: the outcomes (the node waits on the last, for its reply or to keep seq order), each with its
-    // journal entry.
+    // One request, one item: the outcome the node waits on (for its reply, or to keep seq order) with every
+    // callback's journal entry.
     await deps.sessions.storeOutcomes(env.sessionId, [...carried.map((c) => c.stored), main.stored]);
     return { ...main, carried };
   } finally {

@@ -341,24 +341,37 @@ export class SessionStore {
     record: ReplyRecord,
     entry: Omit<JournalEntry, 'at'> & { at?: string },
   ): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: outcomeItem(sessionId, record, entry) }));
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: outcomeItem(sessionId, record, [entry]) }));
   }
 
   /**
-   * Stores the outcomes of one delivery (a callback and the notifications it carried, envelope.ts): one
-   * request either way, a PutItem for one, a BatchWriteItem for several (unconditional, as storeOutcome).
+   * Stores the outcomes of one delivery (a callback and the notifications it carried, envelope.ts): one item,
+   * the outcome of the callback the node waits on (the last), carrying every callback's journal entry in
+   * order (`journal` as a list) — the carried notifications' outcomes are read by nobody but the journal.
+   * One PutItem, unconditional as storeOutcome; an item that would pass DynamoDB's 400 KB (large payloads and
+   * replies) is stored as one item per outcome instead, in one BatchWriteItem.
    */
   async storeOutcomes(
     sessionId: string,
     outcomes: readonly { record: ReplyRecord; entry: Omit<JournalEntry, 'at'> & { at?: string } }[],
   ): Promise<void> {
-    const [only] = outcomes;
-    if (outcomes.length === 1 && only) return this.storeOutcome(sessionId, only.record, only.entry);
+    const last = outcomes.at(-1);
+    if (!last) return;
+    if (outcomes.length === 1) return this.storeOutcome(sessionId, last.record, last.entry);
+    const together = outcomeItem(
+      sessionId,
+      last.record,
+      outcomes.map((o) => o.entry),
+    );
+    if (Buffer.byteLength(JSON.stringify(together)) <= OUTCOME_ITEM_MAX_BYTES) {
+      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: together }));
+      return;
+    }
     // At most MAX_CARRIED + 1 outcomes: one batch (batchWrite refuses more than 25 items).
     await batchWrite(
       this.doc,
       this.tableName,
-      outcomes.map(({ record, entry }) => ({ PutRequest: { Item: outcomeItem(sessionId, record, entry) } })),
+      outcomes.map(({ record, entry }) => ({ PutRequest: { Item: outcomeItem(sessionId, record, [entry]) } })),
     );
   }
 
@@ -488,7 +501,8 @@ export class SessionStore {
       ...entries.flatMap((item) =>
         Array.isArray(item.entries) ? (item.entries as JournalEntry[]) : [strip<JournalEntry>(item)!],
       ),
-      ...outcomes.flatMap((item) => (item.journal ? [item.journal as JournalEntry] : [])),
+      // A delivery's outcome item carries its callbacks' entries, a list when it carried notifications.
+      ...outcomes.flatMap((item) => (item.journal ? ([] as JournalEntry[]).concat(item.journal as JournalEntry) : [])),
     ];
     // Stable: entries with the same time keep the order they were read in, but callbacks go by seq (the
     // notifications one delivery carried may be stored within the same millisecond).
@@ -504,6 +518,7 @@ export class SessionStore {
 
 /** Below DynamoDB's 400 KB per item, with room for the keys and the attribute names counted in it. */
 const JOURNAL_ITEM_MAX_BYTES = 350_000;
+const OUTCOME_ITEM_MAX_BYTES = JOURNAL_ITEM_MAX_BYTES;
 
 /**
  * One session's journal items queued together, as fewer items: `entries` holds them in order, under the first
@@ -534,12 +549,17 @@ function combineJournalItems(items: Record<string, unknown>[]): Record<string, u
   return out;
 }
 
-/** A callback's reply item: the outcome and, in `journal`, its journal entry (stamped now unless it has a time). */
+/**
+ * A callback's reply item: the outcome and, in `journal`, its journal entry (a list: the entries of the
+ * callbacks of one delivery, the outcome's last), each stamped now unless it has a time.
+ */
 function outcomeItem(
   sessionId: string,
   record: ReplyRecord,
-  entry: Omit<JournalEntry, 'at'> & { at?: string },
+  entries: readonly (Omit<JournalEntry, 'at'> & { at?: string })[],
 ): Record<string, unknown> {
-  const journal = { ...entry, at: entry.at ?? new Date().toISOString() };
+  const now = new Date().toISOString();
+  const stamped = entries.map((entry) => ({ ...entry, at: entry.at ?? now }));
+  const journal = stamped.length === 1 ? stamped[0] : stamped;
   return { ...keys.reply(sessionId, record.eventId), ...record, journal, expiresAt: ttlIn(SESSION_TTL) };
 }
