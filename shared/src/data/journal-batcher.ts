@@ -17,8 +17,7 @@ export type CombineItems = (items: Item[]) => Item[];
  * Journal items of many sessions written together: every `delayMs` (or at 25 items), one BatchWriteItem
  * instead of one PutItem per entry. A busy media node writes a handful of entries per call, so this is most
  * of its table requests (docs/table-design.md). The items of one group (a session) queued together become
- * what `combine` makes of them (one item holding the entries): dynalite's cost, and DynamoDB's write units,
- * go by items. Each write's promise settles when its item is stored; `flush` writes what is queued now, of
+ * what `combine` makes of them (one item holding the entries): DynamoDB's write units go by items. Each write's promise settles when its item is stored; `flush` writes what is queued now, of
  * one group or of all (a session that ends; a stopping node).
  */
 export class JournalBatcher {
@@ -57,11 +56,8 @@ export class JournalBatcher {
   async flush(group?: string): Promise<void> {
     if (group !== undefined) {
       const mine = this.queue.filter((p) => p.group === group);
+      // A timer left with nothing queued sends nothing.
       this.queue = this.queue.filter((p) => p.group !== group);
-      if (this.queue.length === 0) {
-        clearTimeout(this.timer);
-        this.timer = undefined;
-      }
       for (let i = 0; i < mine.length; i += BATCH_MAX) this.store(mine.slice(i, i + BATCH_MAX));
     } else while (this.queue.length > 0) this.send();
     await Promise.all(this.inFlight);

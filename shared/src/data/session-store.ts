@@ -363,7 +363,7 @@ export class SessionStore {
       last.record,
       outcomes.map((o) => o.entry),
     );
-    if (Buffer.byteLength(JSON.stringify(together)) <= OUTCOME_ITEM_MAX_BYTES) {
+    if (Buffer.byteLength(JSON.stringify(together)) <= ITEM_MAX_BYTES) {
       await this.doc.send(new PutCommand({ TableName: this.tableName, Item: together }));
       return;
     }
@@ -517,8 +517,7 @@ export class SessionStore {
 }
 
 /** Below DynamoDB's 400 KB per item, with room for the keys and the attribute names counted in it. */
-const JOURNAL_ITEM_MAX_BYTES = 350_000;
-const OUTCOME_ITEM_MAX_BYTES = JOURNAL_ITEM_MAX_BYTES;
+const ITEM_MAX_BYTES = 350_000;
 
 /**
  * One session's journal items queued together, as fewer items: `entries` holds them in order, under the first
@@ -540,7 +539,7 @@ function combineJournalItems(items: Record<string, unknown>[]): Record<string, u
   for (const item of items) {
     const entry = strip<JournalEntry>(item)!;
     const size = Buffer.byteLength(JSON.stringify(entry));
-    if (first && bytes + size > JOURNAL_ITEM_MAX_BYTES) close();
+    if (first && bytes + size > ITEM_MAX_BYTES) close();
     first ??= item;
     entries.push(entry);
     bytes += size;
