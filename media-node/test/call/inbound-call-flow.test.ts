@@ -3,6 +3,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { MediaCapacityError } from '../../src/ports/media.js';
 import {
   callOutcome,
+  deferred,
   FAKE_CALLEE_SDP,
   type FlowKit,
   flowKit,
@@ -301,7 +302,7 @@ describe('inbound call flow', { concurrency: true }, () => {
     assert.equal(kit.usage.totals(kit.tenant.tenantId).answeredCalls, 0);
   });
 
-  test('a session store outage before the session exists: 500, no callback, the slot released', async (t) => {
+  test('a session store outage before the session exists: 500, no callback, the slot released, the offered leg closed', async (t) => {
     const kit = flowKit(t);
     kit.sessions.failNext('create');
     const call = kit.invite();
@@ -310,6 +311,28 @@ describe('inbound call flow', { concurrency: true }, () => {
     assert.deepEqual(kit.callbacks.calls, []);
     assert.equal(kit.limits.acquired, 1);
     assert.equal(kit.logger.find('call flow failed').length, 1);
+    // The offer went to rtpengine while the session was being written: its leg must not outlive the call.
+    assert.equal(kit.media.legs.length, 1);
+    await waitFor(() => kit.media.legs[0]?.closed, 'the offered leg closed');
+  });
+
+  test('the media offer goes out while the session is written, not after: one wait less before newCall', async (t) => {
+    const kit = flowKit(t);
+    const stored = deferred();
+    const create = kit.sessions.create.bind(kit.sessions);
+    kit.sessions.create = async (session) => {
+      await stored.promise;
+      return create(session);
+    };
+    kit.callbacks.queue('newCall', { action: 'ivr' });
+    kit.callbacks.queue('getIvrCommand', { hangup: true });
+    const call = kit.invite();
+    await waitFor(() => kit.media.offers.length === 1, 'the offer, with the session write still pending');
+    assert.deepEqual(kit.callbacks.calls, [], 'no newCall before the session is stored');
+    stored.resolve();
+    assert.equal((await call.finalResponse).status, 200);
+    await finish(kit);
+    assert.equal(kit.media.legs.length, 1);
   });
 
   test('while draining: 503 with Retry-After 5 and nothing else', async (t) => {

@@ -127,6 +127,9 @@ export class InboundCallFlow {
     }
     let caller: Participant;
     const session = new CallSession(tenant, deps);
+    // rtpengine takes the offer while the session is written: newCall needs both, neither needs the other,
+    // and under load each is a wait of its own (one round trip less before the 200).
+    const offered = this.offerMedia(call);
     try {
       caller = await Participant.join(
         session,
@@ -137,6 +140,7 @@ export class InboundCallFlow {
       );
     } catch (err) {
       deps.limits.release(tenant.tenantId);
+      void offered.then((o) => (o.leg ? this.closeUnused(o.leg) : undefined));
       throw err;
     }
     caller.journal({ kind: 'sip', event: 'invite', from: call.from.uri, to: call.to.uri, source: call.source });
@@ -146,7 +150,7 @@ export class InboundCallFlow {
     let leg: MediaLeg | undefined;
     let endReason = 'unknown';
     try {
-      leg = await this.openMedia(call, caller);
+      leg = await this.openMedia(call, caller, offered);
       if (!leg) {
         endReason = 'mediaFailed';
         return;
@@ -165,27 +169,49 @@ export class InboundCallFlow {
     }
   }
 
-  private async openMedia(call: InboundCall, caller: Participant): Promise<MediaLeg | undefined> {
-    try {
-      return await this.deps.media.openLeg({
+  /** The caller's offer to rtpengine; settles with the leg or the error, never rejects. */
+  private offerMedia(call: InboundCall): Promise<{ leg?: MediaLeg; err?: unknown }> {
+    return this.deps.media
+      .openLeg({
         callId: call.callId,
         callerTag: call.from.tag ?? '',
         ivrTag: randomId('m', 10),
         offerSdp: call.sdp ?? '',
-      });
+      })
+      .then(
+        (leg) => ({ leg }),
+        (err: unknown) => ({ err }),
+      );
+  }
+
+  /** A leg offered for a session that could not be written: rtpengine forgets it. */
+  private async closeUnused(leg: MediaLeg): Promise<void> {
+    try {
+      await leg.close();
     } catch (err) {
-      caller.session.log.error({ err }, 'media offer failed');
-      caller.journal({
-        kind: 'error',
-        event: 'media offer failed',
-        reason: err instanceof Error ? err.message : String(err),
-      });
-      if (err instanceof MediaCapacityError) {
-        // This node is full, the offer is fine: the caller (or its proxy) may try again or elsewhere.
-        call.reject(503, 'Service Unavailable (no media capacity)', { 'Retry-After': '1' });
-      } else call.reject(488, 'Not Acceptable Here');
-      return undefined;
+      this.deps.logger.warn({ err }, 'media leg of a call that failed before its session was stored not closed');
     }
+  }
+
+  /** The offer's leg, or (its error journaled and the call rejected) undefined. */
+  private async openMedia(
+    call: InboundCall,
+    caller: Participant,
+    offered: Promise<{ leg?: MediaLeg; err?: unknown }>,
+  ): Promise<MediaLeg | undefined> {
+    const { leg, err } = await offered;
+    if (leg) return leg;
+    caller.session.log.error({ err }, 'media offer failed');
+    caller.journal({
+      kind: 'error',
+      event: 'media offer failed',
+      reason: err instanceof Error ? err.message : String(err),
+    });
+    if (err instanceof MediaCapacityError) {
+      // This node is full, the offer is fine: the caller (or its proxy) may try again or elsewhere.
+      call.reject(503, 'Service Unavailable (no media capacity)', { 'Retry-After': '1' });
+    } else call.reject(488, 'Not Acceptable Here');
+    return undefined;
   }
 
   /** newCall and what its reply asks for; returns the session's end reason. */
