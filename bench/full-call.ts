@@ -44,7 +44,9 @@
  *
  * Figures per step R: full-call.r<R>.achieved (calls/s), .invite-200.p50 / .p99 (ms), .failed (calls),
  * .refused-for-load (calls),
- * .cpu-ms-per-call.<group> (ms), .dynamodb-requests-per-call and .dynamodb.<Operation>-per-call (requests);
+ * .cpu-ms-per-call.<group> (ms), .dynamodb-requests-per-call and .dynamodb.<Operation>-per-call (requests),
+ * .newcall-stage.<stage>.p50 / .p99 (ms: INVITE → newCall reply in four stages, newcall-stages.ts, read from the
+ * spans the stack writes under its DATA_DIR/traces);
  * full-call.idle.cpu-ms-per-s.<group> (ms) and full-call.idle.dynamodb-requests-per-s.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -71,6 +73,7 @@ import {
   sippCounts,
   tenantLimits,
 } from './common.js';
+import { NEWCALL_STAGES, type NewCallStage, newCallStages, readStageSpans } from './newcall-stages.js';
 
 const RATES = envIntList('RATES', [25, 50, 75, 100]);
 const SECONDS = envInt('SECONDS', 60);
@@ -449,6 +452,8 @@ interface StepResult {
   cpuPerCall: Record<Group, number>;
   dynamo: ReturnType<WireCapture['between']>;
   putEvents: number;
+  /** INVITE → newCall reply by stage (newcall-stages.ts), from the step's calls' spans. */
+  stages: Record<NewCallStage, number[]>;
 }
 
 const run = new BenchRun('full-call');
@@ -461,6 +466,12 @@ const stackEnv: Record<string, string> = {
   MAX_CALLS: String(Math.max(200, 2 * openAtMost(MAX_RATE))),
   MEDIA_TIMEOUT_SEC: String(Math.max(60, Math.ceil(HOLD_MS / 1000) + 30)),
 };
+// The stage table reads the spans `npm start` writes to <DATA_DIR>/traces/ by default: not to a collector this
+// shell may name.
+delete process.env.TRACES_EXPORTER;
+delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+const tracesDir = (dataDir: string) => join(dataDir, 'traces');
 const stack = await startLocalStack({ rtpPortMin: RTP.min, rtpPortMax: RTP.max, env: stackEnv });
 const hook = new WebhookServer(onCallback);
 let capture: WireCapture | undefined;
@@ -583,6 +594,9 @@ try {
       ...[...reasons].map(([r, n]) => `ended ${r} ${n}`),
       ...(missing ? [`callback missing ${missing}`] : []),
     ];
+    // Spans leave the processes in batches at least once a second: every newCall span of the step has.
+    const traceFiles = await readdir(tracesDir(stack.dataDir));
+    const stages = newCallStages(await readStageSpans(tracesDir(stack.dataDir), traceFiles), t0, t1);
     const result: StepResult = {
       rate,
       placed,
@@ -596,6 +610,7 @@ try {
       cpuPerCall,
       dynamo: capture.between(t0 / 1000, t1 / 1000),
       putEvents: capture.putsBetween(t0 / 1000, t1 / 1000),
+      stages,
     };
     results.push(result);
     console.log(
@@ -617,6 +632,11 @@ try {
       run.check(times.length === placed, `${rate}/s: INVITE → 200 times for ${times.length} of ${placed} calls`) && ok;
     ok =
       run.check(
+        stages.setup.length >= completed,
+        `${rate}/s: the spans of ${stages.setup.length} of ${completed} completed calls in ${tracesDir(stack.dataDir)}`,
+      ) && ok;
+    ok =
+      run.check(
         result.dynamo.unread === 0,
         `${rate}/s: ${result.dynamo.unread} of ${result.dynamo.total} DynamoDB requests on the wire without an X-Amz-Target read`,
       ) && ok;
@@ -626,6 +646,10 @@ try {
     run.figure(`r${rate}.failed`, result.failed, 'calls', 0);
     run.figure(`r${rate}.refused-for-load`, result.shed, 'calls', 0);
     for (const g of GROUPS) run.figure(`r${rate}.cpu-ms-per-call.${g}`, cpuPerCall[g], 'ms', 2);
+    for (const k of NEWCALL_STAGES) {
+      run.figure(`r${rate}.newcall-stage.${k}.p50`, quantile(stages[k], 0.5), 'ms');
+      run.figure(`r${rate}.newcall-stage.${k}.p99`, quantile(stages[k], 0.99), 'ms');
+    }
     run.figure(
       `r${rate}.dynamodb-requests-per-call`,
       completed ? result.dynamo.total / completed : undefined,
@@ -680,6 +704,15 @@ function printTables(): void {
   for (const r of results) {
     const cells = [String(r.rate), String(r.placed), r.achieved.toFixed(1), ms(r.p50), ms(r.p99), String(r.failed)];
     console.log(row([...cells, String(r.shed)], w1));
+  }
+  console.log('');
+  // Where the time before the 200 goes (newcall-stages.ts); the rest of INVITE → 200 is the node's answer.
+  console.log('INVITE → newCall reply by stage, p50 / p99 ms (from the spans)');
+  const w5 = [6, ...NEWCALL_STAGES.map(() => 17)];
+  console.log(row(['rate', ...NEWCALL_STAGES], w5));
+  for (const r of results) {
+    const cell = (k: NewCallStage) => `${ms(quantile(r.stages[k], 0.5))} / ${ms(quantile(r.stages[k], 0.99))}`;
+    console.log(row([String(r.rate), ...NEWCALL_STAGES.map(cell)], w5));
   }
   console.log('');
   console.log('CPU ms per call');

@@ -85,6 +85,8 @@ export const SMOKE: Record<string, Smoke> = {
       'full-call.r12.cpu-ms-per-call.media',
       'full-call.r12.cpu-ms-per-call.dynamodb',
       'full-call.r12.dynamodb-requests-per-call',
+      'full-call.r12.newcall-stage.webhook.p50',
+      'full-call.r12.newcall-stage.reply-read.p99',
     ],
   },
   'bench:streams': {

@@ -63,7 +63,7 @@ export const CommonEnv = {
   TENANT_CALLS_PER_SECOND: envInt(10, 1, 100_000),
   /**
    * Where this process's spans go (docs/operations.md, "Traces"): `none`, `stderr`, `file:<path>`, `otlp`
-   * (OTEL_EXPORTER_OTLP_ENDPOINT) or `xray` (AWS). `npm start` writes `<DATA_DIR>/traces.jsonl`; the stack sets `xray`.
+   * (OTEL_EXPORTER_OTLP_ENDPOINT) or `xray` (AWS). `npm start` writes `<DATA_DIR>/traces/<process>.jsonl`; the stack sets `xray`.
    */
   TRACES_EXPORTER: z.string().regex(TRACES_EXPORTER_PATTERN, 'none, stderr, file:<path>, otlp or xray').default('none'),
 };
