@@ -406,7 +406,7 @@ function stepSessions(step: number): Session[] {
  */
 const SPAN_WAIT_MS = 5000;
 async function stepStages(completed: number, fromMs: number, toMs: number): Promise<Record<NewCallStage, number[]>> {
-  const dir = tracesDir(stack.dataDir);
+  const dir = join(stack.dataDir, 'traces');
   const deadline = Date.now() + SPAN_WAIT_MS;
   for (;;) {
     const stages = newCallStages(await readStageSpans(dir, await readdir(dir)), fromMs, toMs);
@@ -492,7 +492,6 @@ const stackEnv: Record<string, string> = {
 delete process.env.TRACES_EXPORTER;
 delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
 delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-const tracesDir = (dataDir: string) => join(dataDir, 'traces');
 const stack = await startLocalStack({ rtpPortMin: RTP.min, rtpPortMax: RTP.max, env: stackEnv });
 const hook = new WebhookServer(onCallback);
 let capture: WireCapture | undefined;

@@ -28,7 +28,7 @@ export function spanRecord(span: ReadableSpan): Record<string, unknown> {
 /**
  * Spans as JSON lines, to a file (rotated once it passes `maxBytes`: the previous one is kept as `<file>.1`)
  * or to a stream's `write` (stderr): tracing that works with no collector (`npm start` writes
- * `<DATA_DIR>/traces.jsonl`).
+ * `<DATA_DIR>/traces/<process>.jsonl`).
  */
 export class JsonLinesSpanExporter implements SpanExporter {
   private written = -1;

@@ -170,7 +170,7 @@ export class InboundCallFlow {
   }
 
   /** The caller's offer to rtpengine; settles with the leg or the error, never rejects. */
-  private offerMedia(call: InboundCall): Promise<{ leg?: MediaLeg; err?: unknown }> {
+  private offerMedia(call: InboundCall): Promise<MediaOffer> {
     return this.deps.media
       .openLeg({
         callId: call.callId,
@@ -197,7 +197,7 @@ export class InboundCallFlow {
   private async openMedia(
     call: InboundCall,
     caller: Participant,
-    offered: Promise<{ leg?: MediaLeg; err?: unknown }>,
+    offered: Promise<MediaOffer>,
   ): Promise<MediaLeg | undefined> {
     const { leg, err } = await offered;
     if (leg) return leg;
@@ -332,6 +332,9 @@ export class InboundCallFlow {
     return runIvrLoop(ivrLoopInput(deps, participant, dialog, leg));
   }
 }
+
+/** The outcome of the caller's media offer, settled either way (the flow decides what a failure means). */
+type MediaOffer = { leg: MediaLeg; err?: undefined } | { leg?: undefined; err: unknown };
 
 /**
  * Why a caller the transport authenticated (a browser's softphone credential) may not make this call: only its own
