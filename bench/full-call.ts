@@ -17,6 +17,7 @@
  *   HOLD_MS=2000                    how long the caller stays after the 200 OK before its BYE
  *   IDLE_SECONDS=10                 an idle baseline before the steps (CPU and DynamoDB per second); 0 skips it
  *   GRACE_MS=15000                  how long after SIPp ends a step's sessionCompleted callbacks may take
+ *   WINDOW_SECONDS=10               the slices each step is also shown in (INVITE → 200 and CPU per slice: drift)
  *   KEEP_GOING=1                    run every step even after one with failed calls (still exits 1)
  *   RTP_PORT_MIN=44000 RTP_PORT_MAX=52499   rtpengine's ports, 4 per call: by default 1.25 × max(RATES) ×
  *                                   (HOLD_MS + 15 s) calls (an overloaded node holds a call's ports well after
@@ -80,6 +81,7 @@ const SECONDS = envInt('SECONDS', 60);
 const HOLD_MS = envInt('HOLD_MS', 2000, 0);
 const IDLE_SECONDS = envInt('IDLE_SECONDS', 10, 0);
 const GRACE_MS = envInt('GRACE_MS', 15_000, 0);
+const WINDOW_SECONDS = envInt('WINDOW_SECONDS', 10, 1);
 const KEEP_GOING = process.env.KEEP_GOING === '1';
 const MAX_RATE = Math.max(...RATES);
 /** Calls up at once at a rate when set-up is quick: each lives HOLD_MS plus set-up and hang-up (1 s of room). */
@@ -447,14 +449,42 @@ function logSummary(lines: string[]): [string, number][] {
   return [...count].sort((a, b) => b[1] - a[1]).slice(0, 8);
 }
 
-/** INVITE → 200 OK times (ms) from SIPp's -trace_rtt file. */
-async function rttTimes(dir: string): Promise<number[]> {
+/** INVITE → 200 OK times (ms) from SIPp's -trace_rtt file, each with when it was measured (ms from SIPp's start). */
+async function rttRows(dir: string): Promise<{ atMs: number; ms: number }[]> {
   const file = (await readdir(dir)).find((f) => f.endsWith('_rtt.csv'));
   const rows = file ? (await readFile(join(dir, file), 'utf8')).trim().split('\n').slice(1) : [];
   return rows
-    .map((r) => Number(r.split(';')[1]))
-    .filter((n) => Number.isFinite(n))
-    .sort((a, b) => a - b);
+    .map((r) => r.split(';'))
+    .map(([at, time]) => ({ atMs: Number(at), ms: Number(time) }))
+    .filter((r) => Number.isFinite(r.atMs) && Number.isFinite(r.ms));
+}
+
+/** One slice of a step: its INVITE → 200 times and the CPU each group spent in it. */
+interface StepWindow {
+  fromS: number;
+  seconds: number;
+  times: number[];
+  cpu: Record<Group, number>;
+}
+
+/**
+ * The step cut in WINDOW_SECONDS slices (SIPp's clock and this one start together, within a few ms): whether
+ * the latency drifts while the rate holds, and which process's CPU grows with it.
+ */
+function stepWindows(samples: { atMs: number; tree: Map<string, Sampled> }[], rows: { atMs: number; ms: number }[]) {
+  const windows: StepWindow[] = [];
+  for (let i = 1; i < samples.length; i++) {
+    const from = samples[i - 1]!.atMs - samples[0]!.atMs;
+    const to = samples[i]!.atMs - samples[0]!.atMs;
+    const times = rows.filter((r) => r.atMs >= from && r.atMs < to).map((r) => r.ms);
+    windows.push({
+      fromS: from / 1000,
+      seconds: (to - from) / 1000,
+      times: times.sort((a, b) => a - b),
+      cpu: cpuBetween(samples[i - 1]!.tree, samples[i]!.tree),
+    });
+  }
+  return windows;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -475,6 +505,7 @@ interface StepResult {
   putEvents: number;
   /** INVITE → newCall reply by stage (newcall-stages.ts), from the step's calls' spans. */
   stages: Record<NewCallStage, number[]>;
+  windows: StepWindow[];
 }
 
 const run = new BenchRun('full-call');
@@ -553,6 +584,11 @@ try {
     const t0 = Date.now();
     // The node's own view half-way through the step (GET /metrics), to set beside SIPp's and /proc's.
     const scrape = scrapeAfter(stack.metricsUrls[0], (SECONDS * 1000) / 2);
+    const samples = [{ atMs: t0, tree: before }];
+    const sampler = setInterval(
+      () => samples.push({ atMs: Date.now(), tree: sampleTree(stack.process.pid!) }),
+      WINDOW_SECONDS * 1000,
+    );
     const res = await runSipp(
       [
         '-sf',
@@ -577,8 +613,10 @@ try {
       { timeoutMs: SECONDS * 1000 + HOLD_MS + 90_000 },
     );
     await waitForCompletions(index, placed, GRACE_MS);
+    clearInterval(sampler);
     const t1 = Date.now();
     const after = sampleTree(stack.process.pid!);
+    samples.push({ atMs: t1, tree: after });
     // Let tcpdump's lines for the window reach this process before counting.
     await new Promise((r) => setTimeout(r, 500));
 
@@ -595,7 +633,8 @@ try {
     const lastDone = Math.max(t0, ...good.map((s) => s.completedAt ?? t0));
     // The step's wall time: from SIPp's start to the last sessionCompleted, less the last call's hold.
     const wallS = Math.max(0.001, (lastDone - t0 - HOLD_MS) / 1000);
-    const times = await rttTimes(res.dir);
+    const rows = await rttRows(res.dir);
+    const times = rows.map((r) => r.ms).sort((a, b) => a - b);
     const cpu = cpuBetween(before, after);
     const completed = good.length;
     const cpuPerCall = Object.fromEntries(GROUPS.map((g) => [g, completed ? cpu[g] / completed : NaN])) as Record<
@@ -629,6 +668,7 @@ try {
       dynamo: capture.between(t0 / 1000, t1 / 1000),
       putEvents: capture.putsBetween(t0 / 1000, t1 / 1000),
       stages,
+      windows: stepWindows(samples, rows),
     };
     results.push(result);
     console.log(
@@ -726,6 +766,32 @@ function printTables(): void {
   for (const r of results) {
     const cell = (k: NewCallStage) => `${ms(quantile(r.stages[k], 0.5))} / ${ms(quantile(r.stages[k], 0.99))}`;
     console.log(row([String(r.rate), ...NEWCALL_STAGES.map(cell)], w5));
+  }
+  console.log('');
+  // A rate the machine holds shows flat rows; a backlog that builds shows p99 and some process's CPU climbing.
+  console.log(
+    `INVITE → 200 and CPU ms per second (1000: one core busy) by ${WINDOW_SECONDS} s of each step (the last: the step's tail)`,
+  );
+  const wWin = [6, 6, 8, 8, 8, ...GROUPS.map((g) => Math.max(9, g.length)), 7];
+  console.log(row(['rate', 'from s', 'answered', 'p50 ms', 'p99 ms', ...GROUPS, 'total'], wWin));
+  for (const r of results) {
+    for (const w of r.windows) {
+      const perS = GROUPS.map((g) => w.cpu[g] / w.seconds);
+      console.log(
+        row(
+          [
+            String(r.rate),
+            w.fromS.toFixed(0),
+            String(w.times.length),
+            ms(quantile(w.times, 0.5)),
+            ms(quantile(w.times, 0.99)),
+            ...perS.map((v) => v.toFixed(0)),
+            perS.reduce((a, b) => a + b, 0).toFixed(0),
+          ],
+          wWin,
+        ),
+      );
+    }
   }
   console.log('');
   console.log('CPU ms per call');
