@@ -128,6 +128,7 @@ const CLK_TCK = clockTicksPerSecond();
 
 interface Sampled {
   group: Group;
+  ppid: number;
   ticks: number;
   childTicks: number;
   comm: string;
@@ -159,7 +160,13 @@ function sampleTree(stackPid: number): Map<string, Sampled> {
       if (/dynalite/.test(cmd)) group = 'dynamodb';
       else if (/media-node\/main\.mjs|media-node\/src\/main\.ts/.test(cmd)) group = 'media';
     }
-    out.set(`${pid}:${st.start}`, { group, ticks: st.ticks, childTicks: st.childTicks, comm: st.comm });
+    out.set(`${pid}:${st.start}`, {
+      group,
+      ppid: st.ppid,
+      ticks: st.ticks,
+      childTicks: st.childTicks,
+      comm: st.comm,
+    });
     for (const child of children.get(pid) ?? []) visit(child, group);
   };
   visit(process.pid, 'bench');
@@ -178,6 +185,14 @@ function cpuBetween(before: Map<string, Sampled>, after: Map<string, Sampled>): 
     cpu[a.group] += a.ticks - (b?.ticks ?? 0);
     const reaped = a.childTicks - (b?.childTicks ?? 0);
     cpu[key.startsWith(`${process.pid}:`) ? 'sipp' : a.group] += reaped;
+  }
+  // A process that ended in between is in its parent's reaped time with all its CPU, of which the first sample
+  // had already seen some (a SIPp run that a 10 s slice's sample caught alive): that part is not counted twice.
+  for (const [key, b] of before) {
+    if (after.has(key)) continue;
+    const parent = [...after.keys()].find((k) => k.startsWith(`${b.ppid}:`));
+    if (parent === undefined) continue;
+    cpu[parent.startsWith(`${process.pid}:`) ? 'sipp' : after.get(parent)!.group] -= b.ticks + b.childTicks;
   }
   for (const g of GROUPS) cpu[g] = (cpu[g] * 1000) / CLK_TCK;
   return cpu;
