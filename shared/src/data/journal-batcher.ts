@@ -36,6 +36,31 @@ export class JournalBatcher {
     return this.enqueue({ PutRequest: { Item: item } }, group);
   }
 
+  /**
+   * Writes `items` now (a session's creation, which the call waits for), in one BatchWriteItem with what is
+   * queued, up to 25 requests: the queued entries go along instead of in a request of their own. Settles when
+   * `items` are stored; the queued entries' own promises settle with the same request.
+   */
+  writeNow(items: Item[]): Promise<void> {
+    if (items.length > BATCH_MAX) throw new Error(`writeNow takes at most ${BATCH_MAX} items`);
+    const mine: Pending[] = [];
+    const stored = Promise.all(
+      items.map(
+        (item) =>
+          new Promise<void>((resolve, reject) =>
+            mine.push({ request: { PutRequest: { Item: item } }, done: (err) => (err ? reject(err) : resolve()) }),
+          ),
+      ),
+    );
+    const along = this.queue.splice(0, BATCH_MAX - mine.length);
+    if (this.queue.length === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.store([...mine, ...along]);
+    return stored.then(() => undefined);
+  }
+
   /** A deletion that may wait for the next batch (a session's node marker once the session ended). */
   remove(key: Item): Promise<void> {
     return this.enqueue({ DeleteRequest: { Key: key } });

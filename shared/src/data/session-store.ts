@@ -71,9 +71,9 @@ export class SessionStore {
    * Writes the session item and the node's marker for it (`NODE#<nodeId>` / `SESSION#<id>`): the marker is
    * stored by the time the session can be active, so a sweeper finds every active session of a node that
    * died (docs/table-design.md). An id this process has just drawn (`newId`: 100 random bits, never taken)
-   * goes with its marker in one BatchWriteItem. An id that came with a command (a REST placement, which the
-   * bus may deliver twice) is written after the marker and conditionally, which a batch cannot be: a
-   * duplicate command finds the id taken.
+   * goes with its marker in one BatchWriteItem, with the journal entries queued by then where they are batched.
+   * An id that came with a command (a REST placement, which the bus may deliver twice) is written after the
+   * marker and conditionally, which a batch cannot be: a duplicate command finds the id taken.
    */
   async create(session: SessionRecord, options: { newId?: boolean } = {}): Promise<void> {
     const marker = {
@@ -91,7 +91,10 @@ export class SessionStore {
       expiresAt: ttlIn(SESSION_TTL),
     };
     if (options.newId) {
-      await batchWrite(this.doc, this.tableName, [{ PutRequest: { Item: marker } }, { PutRequest: { Item: item } }]);
+      // On a node that batches its journal, the entries queued by then go along in the same request.
+      if (this.batcher) await this.batcher.writeNow([marker, item]);
+      else
+        await batchWrite(this.doc, this.tableName, [{ PutRequest: { Item: marker } }, { PutRequest: { Item: item } }]);
       return;
     }
     await this.doc.send(new PutCommand({ TableName: this.tableName, Item: marker }));
