@@ -44,4 +44,25 @@ export class ApiClient {
     this.apiKey = res.json.apiKey;
     return res.json as { tenantId: string; domain: string; apiKey: string; signingSecret: string };
   }
+
+  /**
+   * The session's journal entry that `match` picks, once it is there (undefined after `timeoutMs`): a media node
+   * writes its journal in batches, so an entry can land after the callback or the call's end a test waited for
+   * (on a loaded machine, some hundreds of ms).
+   */
+  async journalEntry(
+    sessionId: string,
+    match: (e: Record<string, unknown>) => boolean,
+    timeoutMs = 5000,
+  ): Promise<Record<string, unknown> | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await this.call('GET', `/v1/sessions/${sessionId}`);
+      if (res.status !== 200)
+        throw new Error(`GET /v1/sessions/${sessionId}: ${res.status} ${JSON.stringify(res.json)}`);
+      const entry = (res.json.journal as Record<string, unknown>[]).find(match);
+      if (entry || Date.now() > deadline) return entry;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

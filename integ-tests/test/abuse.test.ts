@@ -161,29 +161,6 @@ describe('abuse: one tenant cannot hurt another', () => {
     ]);
   }
 
-  async function journalOf(sessionId: string): Promise<Record<string, unknown>[]> {
-    const res = await a.call('GET', `/v1/sessions/${sessionId}`);
-    assert.equal(res.status, 200);
-    return res.json.journal as Record<string, unknown>[];
-  }
-
-  /**
-   * The session's journal entry that `match` picks, once it is there: the node writes its journal in batches,
-   * so the entry may land a moment after the caller's run has ended (on a loaded machine, some hundreds of ms).
-   */
-  async function journalEntry(
-    sessionId: string,
-    match: (e: Record<string, unknown>) => boolean,
-    timeoutMs = 5000,
-  ): Promise<Record<string, unknown> | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const entry = (await journalOf(sessionId)).find(match);
-      if (entry || Date.now() > deadline) return entry;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
   test('SIP injection through a newCall reply: no header or message reaches the caller; 480 and the journal names the field', async () => {
     const attacks = [
       { action: 'drop', sipStatus: 486, reason: 'Busy\r\nX-Injected: yes\r\nContent-Length: 0\r\n\r\nSIP/2.0 200 OK' },
@@ -200,7 +177,7 @@ describe('abuse: one tenant cannot hurt another', () => {
         assert.doesNotMatch(run.messages, /X-Injected/i);
         assert.doesNotMatch(run.messages, /^SIP\/2\.0 (200|486|302)/m);
         const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
-        const entry = await journalEntry(sessionId, (e) => e.kind === 'callback' && e.callback === 'newCall');
+        const entry = await a.journalEntry(sessionId, (e) => e.kind === 'callback' && e.callback === 'newCall');
         assert.match(String(entry?.reason), /(reason|contact|headers)/, JSON.stringify(entry));
       }
     } finally {
@@ -215,7 +192,7 @@ describe('abuse: one tenant cannot hurt another', () => {
       const run = await inviteA(480);
       assert.equal(run.code, 0, run.errors);
       const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
-      const entry = await journalEntry(sessionId, (e) => e.field === 'callerId');
+      const entry = await a.journalEntry(sessionId, (e) => e.field === 'callerId');
       assert.match(String(entry?.reason), /not one of the tenant's numbers/);
     } finally {
       newCallReply = () => ({ action: 'ivr' });
@@ -285,7 +262,7 @@ describe('abuse: one tenant cannot hurt another', () => {
       const run = await inviteA(480);
       assert.equal(run.code, 0, run.errors);
       const { sessionId } = (await hookA.waitFor('newCall')).body as { sessionId: string };
-      const entry = await journalEntry(sessionId, (e) => e.field === 'destination');
+      const entry = await a.journalEntry(sessionId, (e) => e.field === 'destination');
       assert.match(String(entry?.reason), /not allowed/);
     } finally {
       // The later tests answer into the IVR, whatever happened here.

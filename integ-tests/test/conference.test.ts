@@ -119,18 +119,6 @@ describe('conferences', () => {
     ).body.conferenceResult as { reason: string; durationMs: number; error?: string };
   const journal = async (p: Phone) =>
     (await api.call('GET', `/v1/sessions/${p.sessionId}`)).json.journal as Record<string, unknown>[];
-  /**
-   * The participant's journal entry of `event`, once it is there: a node writes its journal in batches (and
-   * retries unprocessed items), so on a loaded machine the entry can land after the callback the test waited for.
-   */
-  async function journalEntry(p: Phone, event: string, timeoutMs = 5000): Promise<Record<string, unknown> | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const entry = (await journal(p)).find((e) => e.event === event);
-      if (entry || Date.now() > deadline) return entry;
-      await sleep(100);
-    }
-  }
   const conference = (name: string) => api.call('GET', `/mediaservice/${domain}/conference/${name}`);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   /**
@@ -375,7 +363,7 @@ describe('conferences', () => {
     assert.equal((await resultOf(guest)).reason, 'endOnExit');
     for (const p of [host, guest, extra]) await p.phone.waitFor('CALL_CLOSED', 15_000);
     assert.equal((await conference(name)).status, 404);
-    const refusedEntry = await journalEntry(extra, 'conferenceRefused');
+    const refusedEntry = await api.journalEntry(extra.sessionId, (e) => e.event === 'conferenceRefused');
     assert.equal(refusedEntry?.reason, 'full');
   });
 
@@ -394,7 +382,7 @@ describe('conferences', () => {
       view.json.participants.map((p: { participantId: string }) => p.participantId),
       [here.participantId, there.participantId],
     );
-    const joinedEntry = await journalEntry(there, 'conferenceJoined');
+    const joinedEntry = await api.journalEntry(there.sessionId, (e) => e.event === 'conferenceJoined');
     assert.equal(joinedEntry?.count, 2, "the host's journal entry, in the remote participant's session");
 
     // Phase 1: both talk across the nodes.
@@ -471,7 +459,7 @@ describe('conferences', () => {
     const detectedMs = Date.now() - killedAt;
     t.diagnostic(`hostFailed reached the webhook ${detectedMs} ms after the kill`);
     assert.ok(detectedMs < 10_000, `hostFailed within 10 s of the kill (${detectedMs} ms)`);
-    const entry = await journalEntry(there, 'conferenceLeft');
+    const entry = await api.journalEntry(there.sessionId, (e) => e.event === 'conferenceLeft');
     assert.equal(entry?.reason, 'hostFailed');
     await there.phone.waitFor('CALL_CLOSED', 15_000);
   });

@@ -91,7 +91,6 @@ export class SessionStore {
       expiresAt: ttlIn(SESSION_TTL),
     };
     if (options.newId) {
-      // On a node that batches its journal, the entries queued by then go along in the same request.
       if (this.batcher) await this.batcher.writeNow([marker, item]);
       else
         await batchWrite(this.doc, this.tableName, [{ PutRequest: { Item: marker } }, { PutRequest: { Item: item } }]);
