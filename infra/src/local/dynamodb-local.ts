@@ -8,11 +8,13 @@ import { createTableInput } from '@sipms/shared/data/table-design';
 /**
  * dynalite reads through LevelDB's asynchronous get: one round trip through libuv's thread pool per read, and
  * every request reads its table's description and, for a write with a condition or an update, the item. On
- * this kind of machine those wake-ups across cores were 20–30 % of dynalite's CPU per request (the requests
- * of a `bench:full-call` run at 30 calls/s, replayed against a fresh dynalite: 0.73 → 0.60 ms per request).
- * classic-level's synchronous get answers the same read on the main thread, from LevelDB's memtable and
- * block cache. dynalite never depends on the order of two operations it has not awaited (it locks an item
- * across its read and write, and the pool ran reads in any order anyway), so answers do not change.
+ * this kind of machine those hand-offs between threads were a fifth of dynalite's CPU per request (the
+ * requests of a `bench:full-call` run, replayed against a fresh dynalite: 0.73 → 0.60 ms each; the benchmark
+ * at 60 calls/s, back to back: 10.4 → 8.6 ms of dynalite's CPU per call).
+ * classic-level's synchronous get answers the same read on the main thread (from LevelDB's memtable, its block
+ * cache or the page cache; a read from disk, after a restart, holds the loop for that long). dynalite never
+ * depends on the order of two operations it has not awaited (it locks an item across its read and write, and
+ * the pool ran reads in any order anyway), so answers do not change.
  * classic-level is resolved the way dynalite's own `require('level')` resolves it, so the class patched is
  * the one dynalite opens; one without `_getSync` stops start-up rather than running slower unnoticed.
  */
