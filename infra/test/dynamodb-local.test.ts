@@ -3,28 +3,27 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '@sipms/shared/aws/document-client';
+import {
+  BatchGetCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from '@sipms/shared/data/condition-failure';
-import { startDynamoDbLocal } from '../src/local/dynamodb-local.js';
+import { startTable } from '../../shared/test/helpers/dynamo-table.js';
 
 // The local DynamoDB (dynalite in its own process, LevelDB read synchronously, dynamodb-local.ts): what the
 // stores rely on holds under concurrent requests — read-modify-write is atomic per item, a conditional create
 // has one winner, a write is read back at once — and the data survives a restart (read from LevelDB's files).
 const TABLE = 'dynamodb-local-test';
 
-async function withTable<T>(dir: string, run: (doc: ReturnType<typeof createDocumentClient>) => Promise<T>) {
-  const dynamo = await startDynamoDbLocal(dir, TABLE);
-  const doc = createDocumentClient(undefined, {
-    endpoint: dynamo.endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+async function withTable(dir: string, run: (doc: DynamoDBDocumentClient) => Promise<void>): Promise<void> {
+  const table = await startTable(TABLE, dir);
   try {
-    return await run(doc);
+    await run(table.doc);
   } finally {
-    doc.destroy();
-    await dynamo.close();
+    await table.close();
   }
 }
 

@@ -10,13 +10,17 @@ import { createDocumentClient } from '../../src/aws/document-client.js';
  * the table created from shared/src/data/table-design.ts), and the product's document client
  * (shared/src/aws/document-client.ts).
  */
-export async function startTable(tableName: string): Promise<{
+export async function startTable(
+  tableName: string,
+  /** A directory of the caller's, kept on close (a restart on the same data); a new one, removed, by default. */
+  dataDir?: string,
+): Promise<{
   doc: DynamoDBDocumentClient;
   tableName: string;
   endpoint: string;
   close(): Promise<void>;
 }> {
-  const dir = await mkdtemp(join(tmpdir(), 'test-dynamo-'));
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'test-dynamo-')));
   const dynamo = await startDynamoDbLocal(dir, tableName);
   const doc = createDocumentClient(undefined, {
     endpoint: dynamo.endpoint,
@@ -30,7 +34,7 @@ export async function startTable(tableName: string): Promise<{
     async close() {
       doc.destroy();
       await dynamo.close();
-      await rm(dir, { recursive: true, force: true });
+      if (!dataDir) await rm(dir, { recursive: true, force: true });
     },
   };
 }
