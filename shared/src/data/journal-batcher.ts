@@ -10,6 +10,15 @@ interface Pending {
   group?: string;
 }
 
+/** A write to queue, with the promise its `done` settles (stored, or the batch's error). */
+function pending(request: WriteRequest, group?: string): { entry: Pending; stored: Promise<void> } {
+  let entry: Pending | undefined;
+  const stored = new Promise<void>((resolve, reject) => {
+    entry = { request, group, done: (err) => (err ? reject(err) : resolve()) };
+  });
+  return { entry: entry!, stored };
+}
+
 /** Makes the items to store of one group's queued items (in the order queued): fewer, each within DynamoDB's size limit. */
 export type CombineItems = (items: Item[]) => Item[];
 
@@ -43,22 +52,14 @@ export class JournalBatcher {
    */
   writeNow(items: Item[]): Promise<void> {
     if (items.length > BATCH_MAX) throw new Error(`writeNow takes at most ${BATCH_MAX} items`);
-    const mine: Pending[] = [];
-    const stored = Promise.all(
-      items.map(
-        (item) =>
-          new Promise<void>((resolve, reject) =>
-            mine.push({ request: { PutRequest: { Item: item } }, done: (err) => (err ? reject(err) : resolve()) }),
-          ),
-      ),
-    );
+    const mine = items.map((item) => pending({ PutRequest: { Item: item } }));
     const along = this.queue.splice(0, BATCH_MAX - mine.length);
     if (this.queue.length === 0) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    this.store([...mine, ...along]);
-    return stored.then(() => undefined);
+    this.store([...mine.map((p) => p.entry), ...along]);
+    return Promise.all(mine.map((p) => p.stored)).then(() => undefined);
   }
 
   /** A deletion that may wait for the next batch (a session's node marker once the session ended). */
@@ -67,11 +68,11 @@ export class JournalBatcher {
   }
 
   private enqueue(request: Pending['request'], group?: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ request, group, done: (err) => (err ? reject(err) : resolve()) });
-      if (this.queue.length >= BATCH_MAX) this.send();
-      else this.timer ??= setTimeout(() => this.send(), this.delayMs);
-    });
+    const { entry, stored } = pending(request, group);
+    this.queue.push(entry);
+    if (this.queue.length >= BATCH_MAX) this.send();
+    else this.timer ??= setTimeout(() => this.send(), this.delayMs);
+    return stored;
   }
 
   /**
